@@ -1,0 +1,76 @@
+"""envelope: client-side envelope encryption, byte-compatible with the AWS Encryption SDK message format.
+
+Quick start::
+
+    import os, envelope
+    from envelope.keyrings import RawAesKeyring
+
+    keyring = RawAesKeyring("my-app", "key-1", os.urandom(32))
+    message = envelope.encrypt(b"secret", keyring=keyring, encryption_context={"purpose": "demo"})
+    assert envelope.decrypt(message, keyring=keyring) == b"secret"
+"""
+
+from . import errors, keyrings
+from ._secrets import SecretBytes
+from .api import (
+    DecryptResult,
+    decrypt,
+    decrypt_message,
+    decrypting_reader,
+    decrypting_writer,
+    encrypt,
+    encrypting_reader,
+    encrypting_writer,
+    start_decryption,
+    start_encryption,
+)
+from .format import ContentType, EncryptedDataKey, Header
+from .materials import (
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    DefaultCryptoMaterialsManager,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+)
+from .streaming.decryptor import MessageDecryptor
+from .streaming.encryptor import MessageEncryptor
+from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
+from .suites import AlgorithmSuite, CommitmentPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlgorithmSuite",
+    "CommitmentPolicy",
+    "ContentType",
+    "CryptoMaterialsManager",
+    "DecryptResult",
+    "DecryptingReader",
+    "DecryptingWriter",
+    "DecryptionMaterials",
+    "DecryptionRequest",
+    "DefaultCryptoMaterialsManager",
+    "EncryptedDataKey",
+    "EncryptingReader",
+    "EncryptingWriter",
+    "EncryptionMaterials",
+    "EncryptionRequest",
+    "Header",
+    "Keyring",
+    "MessageDecryptor",
+    "MessageEncryptor",
+    "SecretBytes",
+    "decrypt",
+    "decrypt_message",
+    "decrypting_reader",
+    "decrypting_writer",
+    "encrypt",
+    "encrypting_reader",
+    "encrypting_writer",
+    "errors",
+    "keyrings",
+    "start_decryption",
+    "start_encryption",
+]

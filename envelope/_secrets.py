@@ -1,0 +1,53 @@
+"""Key material as a type that never prints and never pickles."""
+
+from __future__ import annotations
+
+import hmac
+from typing import NoReturn
+
+from .errors import UsageError
+
+__all__ = ["SecretBytes", "refuse_pickling"]
+
+
+class SecretBytes:
+    """Bytes of key material.
+
+    ``repr`` and ``str`` show only the length; equality is constant-time; the
+    object is unhashable and refuses pickling. :meth:`reveal` hands the bytes out
+    explicitly. Python cannot wipe memory: the bytes live until garbage-collected.
+    """
+
+    __slots__ = ("_value",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, value: bytes | bytearray | memoryview):
+        self._value = bytes(value)
+
+    def reveal(self) -> bytes:
+        """Return the secret bytes. Keep what you do with them short-lived."""
+        return self._value
+
+    def __len__(self) -> int:
+        return len(self._value)
+
+    def __repr__(self) -> str:
+        return f"SecretBytes(<{len(self._value)} bytes redacted>)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SecretBytes):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+
+def refuse_pickling(obj: object) -> NoReturn:
+    """Raise the error every secret-holding object gives when asked to pickle."""
+    raise UsageError(
+        f"{type(obj).__name__} holds key material and cannot be pickled;"
+        " pass configuration (a key-file path, a KMS key ARN) and rebuild it instead"
+    )

@@ -1,0 +1,317 @@
+"""The public entry points: one-shot encrypt/decrypt and the streaming constructors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO
+
+from .context import validate_for_encrypt
+from .errors import UsageError
+from .format import Header
+from .limits import DEFAULT_FRAME_LENGTH
+from .materials import (
+    CryptoMaterialsManager,
+    DefaultCryptoMaterialsManager,
+    EncryptionRequest,
+    Keyring,
+)
+from .streaming.decryptor import MessageDecryptor
+from .streaming.encryptor import MessageEncryptor
+from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
+from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
+
+__all__ = [
+    "DecryptResult",
+    "decrypt",
+    "decrypt_message",
+    "decrypting_reader",
+    "decrypting_writer",
+    "encrypt",
+    "encrypting_reader",
+    "encrypting_writer",
+    "start_decryption",
+    "start_encryption",
+]
+
+Bytes = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptResult:
+    """A decrypted message: its plaintext, its header, and its authenticated encryption context
+    (the stored pairs plus any required pairs the caller supplied)."""
+
+    plaintext: bytes
+    header: Header
+    encryption_context: dict[str, str]
+
+
+def _materials_manager(
+    keyring: Keyring | None, materials_manager: CryptoMaterialsManager | None
+) -> CryptoMaterialsManager:
+    if (keyring is None) == (materials_manager is None):
+        raise UsageError("pass exactly one of keyring= or materials_manager=")
+    if materials_manager is not None:
+        if not isinstance(materials_manager, CryptoMaterialsManager):
+            raise UsageError(f"{materials_manager!r} is not a crypto materials manager")
+        return materials_manager
+    if not isinstance(keyring, Keyring):
+        raise UsageError(f"{keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
+    return DefaultCryptoMaterialsManager(keyring)
+
+
+def _policy(commitment_policy: CommitmentPolicy | None) -> CommitmentPolicy:
+    if commitment_policy is None:
+        return DEFAULT_COMMITMENT_POLICY
+    if not isinstance(commitment_policy, CommitmentPolicy):
+        raise UsageError("commitment_policy must be a CommitmentPolicy member")
+    return commitment_policy
+
+
+def _suite(algorithm: AlgorithmSuite | int | None) -> AlgorithmSuite | None:
+    if algorithm is None or isinstance(algorithm, AlgorithmSuite):
+        return algorithm
+    if isinstance(algorithm, int) and not isinstance(algorithm, bool):
+        return AlgorithmSuite.from_id(algorithm)
+    raise UsageError("algorithm must be an AlgorithmSuite member or a suite id")
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise UsageError(f"{name} must be a positive int")
+
+
+def start_encryption(
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    algorithm: AlgorithmSuite | int | None = None,
+    frame_length: int | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    plaintext_length: int | None = None,
+) -> MessageEncryptor:
+    """Get materials and return a sans-I/O :class:`MessageEncryptor` for one message."""
+    _positive("frame_length", frame_length)
+    _positive("max_encrypted_data_keys", max_encrypted_data_keys)
+    cmm = _materials_manager(keyring, materials_manager)
+    request = EncryptionRequest(
+        encryption_context=validate_for_encrypt(encryption_context),
+        commitment_policy=_policy(commitment_policy),
+        suite=_suite(algorithm),
+        plaintext_length=plaintext_length,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+    )
+    materials = cmm.get_encryption_materials(request)
+    request.commitment_policy.check_encrypt(materials.suite)
+    return MessageEncryptor(materials, frame_length=frame_length or DEFAULT_FRAME_LENGTH)
+
+
+def start_decryption(
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    refuse_signed: bool = False,
+) -> MessageDecryptor:
+    """Return a sans-I/O :class:`MessageDecryptor` for one message."""
+    _positive("max_encrypted_data_keys", max_encrypted_data_keys)
+    if encryption_context is not None and not isinstance(encryption_context, Mapping):
+        raise UsageError("encryption_context must be a mapping of str to str")
+    return MessageDecryptor(
+        _materials_manager(keyring, materials_manager),
+        encryption_context=encryption_context,
+        commitment_policy=_policy(commitment_policy),
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        refuse_signed=refuse_signed,
+    )
+
+
+def _as_bytes(data: object, what: str) -> Bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise UsageError(f"{what} must be bytes-like, not {type(data).__name__}")
+    return data
+
+
+def encrypt(
+    plaintext: Bytes,
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    algorithm: AlgorithmSuite | int | None = None,
+    frame_length: int | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+) -> bytes:
+    """Encrypt ``plaintext`` into one message.
+
+    Defaults: suite 0x0578 (committing, signed), frame length 4096, commitment
+    policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT. Raises :class:`UsageError` for bad
+    arguments, :class:`PolicyError` for a suite the policy forbids,
+    :class:`EncryptionContextError` for a bad context and :class:`KeyringError`
+    if the keyring cannot make or wrap a data key.
+    """
+    data = _as_bytes(plaintext, "plaintext")
+    encryptor = start_encryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        algorithm=algorithm,
+        frame_length=frame_length,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        plaintext_length=len(memoryview(data).cast("B")),
+    )
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def decrypt_message(
+    ciphertext: Bytes,
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    refuse_signed: bool = False,
+) -> DecryptResult:
+    """Decrypt one whole message and return its plaintext, header and authenticated context.
+
+    ``encryption_context`` is what the caller expects: every pair must match,
+    and pairs the message does not store are authenticated as required pairs.
+    Raises :class:`MalformedMessageError` (including truncation and trailing
+    bytes), :class:`AuthenticationError`, :class:`NoDecryptingKeyError`,
+    :class:`PolicyError`, :class:`EncryptionContextError` or :class:`LimitExceededError`.
+    """
+    data = _as_bytes(ciphertext, "ciphertext")
+    decryptor = start_decryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        refuse_signed=refuse_signed,
+    )
+    plaintext = decryptor.update(data)
+    decryptor.finalize()
+    assert decryptor.parsed_header is not None and decryptor.materials is not None
+    return DecryptResult(plaintext, decryptor.parsed_header.header, dict(decryptor.materials.encryption_context))
+
+
+def decrypt(
+    ciphertext: Bytes,
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    refuse_signed: bool = False,
+) -> bytes:
+    """Decrypt one whole message and return its plaintext (see :func:`decrypt_message`)."""
+    return decrypt_message(
+        ciphertext,
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        refuse_signed=refuse_signed,
+    ).plaintext
+
+
+def encrypting_reader(
+    source: IO[bytes],
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    algorithm: AlgorithmSuite | int | None = None,
+    frame_length: int | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    read_size: int = DEFAULT_READ_SIZE,
+) -> EncryptingReader:
+    """Wrap a readable plaintext ``source``; reading the result yields the message."""
+    encryptor = start_encryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        algorithm=algorithm,
+        frame_length=frame_length,
+        commitment_policy=commitment_policy,
+    )
+    return EncryptingReader(source, encryptor, read_size=read_size)
+
+
+def encrypting_writer(
+    sink: IO[bytes],
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    algorithm: AlgorithmSuite | int | None = None,
+    frame_length: int | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    close_sink: bool = False,
+) -> EncryptingWriter:
+    """Wrap a writable ``sink``; plaintext written to the result reaches it as a message."""
+    encryptor = start_encryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        algorithm=algorithm,
+        frame_length=frame_length,
+        commitment_policy=commitment_policy,
+    )
+    return EncryptingWriter(sink, encryptor, close_sink=close_sink)
+
+
+def decrypting_reader(
+    source: IO[bytes],
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    refuse_signed: bool = False,
+    read_size: int = DEFAULT_READ_SIZE,
+) -> DecryptingReader:
+    """Wrap a readable message ``source``; reading the result yields authenticated plaintext."""
+    decryptor = start_decryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        refuse_signed=refuse_signed,
+    )
+    return DecryptingReader(source, decryptor, read_size=read_size)
+
+
+def decrypting_writer(
+    sink: IO[bytes],
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    refuse_signed: bool = False,
+    close_sink: bool = False,
+) -> DecryptingWriter:
+    """Wrap a writable ``sink``; a message written to the result reaches it as plaintext."""
+    decryptor = start_decryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        refuse_signed=refuse_signed,
+    )
+    return DecryptingWriter(sink, decryptor, close_sink=close_sink)

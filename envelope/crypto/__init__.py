@@ -1,0 +1,1 @@
+"""Thin crypto over `cryptography`: key derivation, sealing and opening, signatures. Never parses."""

@@ -1,0 +1,90 @@
+"""ECDSA footers: a signer and a verifier that hash the message as it streams past."""
+
+from __future__ import annotations
+
+import base64
+from typing import NoReturn
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from .._secrets import refuse_pickling
+from ..errors import AuthenticationError, MalformedMessageError
+from ..suites import AlgorithmSuite
+
+__all__ = ["Signer", "Verifier", "decode_public_key", "encode_public_key", "generate_signing_key"]
+
+_CURVES: dict[str, type[ec.EllipticCurve]] = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1}
+_SIG_HASH: dict[str, type[hashes.HashAlgorithm]] = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384}
+
+
+def _curve(suite: AlgorithmSuite) -> str:
+    if suite.curve is None:
+        raise ValueError(f"{suite.name} is not a signed suite")
+    return suite.curve
+
+
+def generate_signing_key(suite: AlgorithmSuite) -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(_CURVES[_curve(suite)]())
+
+
+def encode_public_key(key: ec.EllipticCurvePublicKey) -> str:
+    """Base64 of the compressed SEC1 point, as stored in the encryption context."""
+    return base64.b64encode(key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)).decode("ascii")
+
+
+def decode_public_key(suite: AlgorithmSuite, encoded: str) -> ec.EllipticCurvePublicKey:
+    try:
+        point = base64.b64decode(encoded.encode("ascii"), validate=True)
+        return ec.EllipticCurvePublicKey.from_encoded_point(_CURVES[_curve(suite)](), point)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise MalformedMessageError(
+            "the message's public verification key is not a valid point", field="aws-crypto-public-key"
+        ) from exc
+
+
+class Signer:
+    """Hashes the header and body as they are written, then signs the digest."""
+
+    __slots__ = ("_algorithm", "_hash", "_key")
+
+    def __init__(self, suite: AlgorithmSuite, key: ec.EllipticCurvePrivateKey):
+        self._algorithm = _SIG_HASH[_curve(suite)]()
+        self._hash = hashes.Hash(self._algorithm)
+        self._key = key
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+
+    def sign(self) -> bytes:
+        digest = self._hash.finalize()
+        return self._key.sign(digest, ec.ECDSA(utils.Prehashed(self._algorithm)))
+
+    def __repr__(self) -> str:
+        return "Signer(<redacted>)"
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+
+class Verifier:
+    """Hashes the header and body as they are read, then checks the footer's signature."""
+
+    __slots__ = ("_algorithm", "_hash", "_key")
+
+    def __init__(self, suite: AlgorithmSuite, key: ec.EllipticCurvePublicKey):
+        self._algorithm = _SIG_HASH[_curve(suite)]()
+        self._hash = hashes.Hash(self._algorithm)
+        self._key = key
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._hash.update(data)
+
+    def verify(self, signature: bytes) -> None:
+        digest = self._hash.finalize()
+        try:
+            self._key.verify(signature, digest, ec.ECDSA(utils.Prehashed(self._algorithm)))
+        except InvalidSignature:
+            raise AuthenticationError("the message signature does not verify") from None

@@ -1,0 +1,102 @@
+"""The one exception tree of envelope.
+
+Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
+(cryptography, boto3, PKCS#11) are wrapped at the boundary with ``raise ... from``::
+
+    EnvelopeError
+    ├── MalformedMessageError      the bytes are not a well-formed message (field, offset)
+    │   └── TruncatedMessageError  the message ended early
+    ├── AuthenticationError        a tag, commitment or signature did not verify
+    ├── EncryptionContextError     bad context given, or the expected context does not match
+    ├── PolicyError                a commitment policy or decrypt mode forbids this suite/message
+    ├── LimitExceededError         a named limit was exceeded (field, value, limit)
+    ├── KeyringError               a keyring could not wrap or unwrap a data key
+    │   └── NoDecryptingKeyError   no keyring could decrypt any data key (reasons per keyring)
+    └── UsageError                 the API was misused (bad argument, wrong state)
+
+Authentication failures carry no detail an attacker could use: they say which
+check failed (header, frame n, commitment, signature), never why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AuthenticationError",
+    "EncryptionContextError",
+    "EnvelopeError",
+    "KeyringError",
+    "LimitExceededError",
+    "MalformedMessageError",
+    "NoDecryptingKeyError",
+    "PolicyError",
+    "TruncatedMessageError",
+    "UsageError",
+]
+
+
+class EnvelopeError(Exception):
+    """Root of every error raised by envelope."""
+
+
+class MalformedMessageError(EnvelopeError):
+    """The input is not a well-formed message.
+
+    ``field`` names the wire field that was wrong and ``offset`` its byte offset
+    in the message, when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, offset: int | None = None):
+        where = ""
+        if field is not None:
+            where = f" [field {field}" + (f" at offset {offset}" if offset is not None else "") + "]"
+        super().__init__(message + where)
+        self.field = field
+        self.offset = offset
+
+
+class TruncatedMessageError(MalformedMessageError):
+    """The message ended before it was complete."""
+
+
+class AuthenticationError(EnvelopeError):
+    """A tag, key commitment or signature did not verify: the data was altered or the key is wrong."""
+
+
+class EncryptionContextError(EnvelopeError):
+    """An encryption context was invalid, or did not match what the caller expected."""
+
+
+class PolicyError(EnvelopeError):
+    """A commitment policy or decrypt mode does not allow this algorithm suite or message."""
+
+
+class LimitExceededError(EnvelopeError):
+    """A named limit was exceeded (see :mod:`envelope.limits`)."""
+
+    def __init__(self, what: str, value: int, limit: int):
+        super().__init__(f"{what} is {value}, above the limit of {limit}")
+        self.what = what
+        self.value = value
+        self.limit = limit
+
+
+class KeyringError(EnvelopeError):
+    """A keyring could not wrap or unwrap a data key."""
+
+
+class NoDecryptingKeyError(KeyringError):
+    """No keyring could decrypt any of the message's encrypted data keys.
+
+    ``reasons`` holds one line per keyring / data key attempt.
+    """
+
+    def __init__(self, message: str, reasons: Sequence[str] = ()):
+        detail = "".join(f"\n  - {r}" for r in reasons)
+        super().__init__(message + detail)
+        self.reasons = tuple(reasons)
+
+
+class UsageError(EnvelopeError, ValueError):
+    """The API was used wrongly: a bad argument or a call in the wrong state."""

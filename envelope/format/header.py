@@ -1,0 +1,235 @@
+"""Pure encoding and decoding of the message header.
+
+Version 1::
+
+    version(1)=01 | type(1)=80 | suite id(2) | message id(16)
+    | context length(2) | context | data key count(2) | data keys
+    | content type(1) | reserved(4)=0 | IV length(1)=12 | frame length(4)
+    | header IV(12) | header tag(16)
+
+Version 2::
+
+    version(1)=02 | suite id(2) | message id(32)
+    | context length(2) | context | data key count(2) | data keys
+    | content type(1) | frame length(4) | suite data(32)
+    | header tag(16)
+
+A data key entry is ``UInt16 + provider id | UInt16 + provider info | UInt16 + ciphertext``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ..context import deserialize_context, serialize_context
+from ..errors import LimitExceededError, MalformedMessageError
+from ..limits import MAX_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_UINT16
+from ..suites import IV_BYTES, TAG_BYTES, AlgorithmSuite
+from ._cursor import Cursor, NeedMoreData, u16, u32
+
+__all__ = [
+    "ContentType",
+    "EncryptedDataKey",
+    "Header",
+    "HeaderAuth",
+    "ParsedHeader",
+    "parse_header",
+    "serialize_header",
+    "serialize_header_auth",
+]
+
+MESSAGE_ID_BYTES = {1: 16, 2: 32}
+_V1_TYPE = 0x80
+
+
+class ContentType(enum.IntEnum):
+    NON_FRAMED = 1
+    FRAMED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedDataKey:
+    """One wrapped copy of the data key, as stored in the header."""
+
+    provider_id: str
+    provider_info: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The header fields, without its authentication tag."""
+
+    suite: AlgorithmSuite
+    message_id: bytes
+    encryption_context: dict[str, str]
+    encrypted_data_keys: tuple[EncryptedDataKey, ...]
+    content_type: ContentType
+    frame_length: int
+    suite_data: bytes = b""
+
+    @property
+    def version(self) -> int:
+        return self.suite.message_format
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderAuth:
+    iv: bytes
+    tag: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHeader:
+    """A header as read: the fields, its exact bytes before the tag, and its length in all."""
+
+    header: Header
+    raw: bytes  # the header bytes covered by the header tag (everything before IV/tag)
+    auth: HeaderAuth
+    length: int  # raw plus the authentication fields
+
+
+def _edk_bytes(edk: EncryptedDataKey) -> bytes:
+    pid = edk.provider_id.encode("utf-8")
+    for what, field in (("provider id", pid), ("provider info", edk.provider_info), ("ciphertext", edk.ciphertext)):
+        if len(field) > MAX_UINT16:
+            raise LimitExceededError(f"encrypted data key {what} length", len(field), MAX_UINT16)
+    return (
+        u16(len(pid))
+        + pid
+        + u16(len(edk.provider_info))
+        + edk.provider_info
+        + u16(len(edk.ciphertext))
+        + edk.ciphertext
+    )
+
+
+def serialize_header(header: Header) -> bytes:
+    """Encode everything the header tag covers."""
+    suite = header.suite
+    context = serialize_context(header.encryption_context)
+    if not header.encrypted_data_keys:
+        raise MalformedMessageError("a message needs at least one encrypted data key", field="data key count")
+    if len(header.encrypted_data_keys) > MAX_UINT16:
+        raise LimitExceededError("encrypted data key count", len(header.encrypted_data_keys), MAX_UINT16)
+    parts = [bytes([header.version])]
+    if header.version == 1:
+        parts.append(bytes([_V1_TYPE]))
+    parts += [u16(suite.id), header.message_id, u16(len(context)), context, u16(len(header.encrypted_data_keys))]
+    parts += [_edk_bytes(edk) for edk in header.encrypted_data_keys]
+    parts.append(bytes([header.content_type]))
+    if header.version == 1:
+        parts += [b"\x00\x00\x00\x00", bytes([IV_BYTES]), u32(header.frame_length)]
+    else:
+        parts += [u32(header.frame_length), header.suite_data]
+    return b"".join(parts)
+
+
+def serialize_header_auth(suite: AlgorithmSuite, auth: HeaderAuth) -> bytes:
+    """Encode the authentication fields (v1: IV and tag; v2: tag only)."""
+    return auth.iv + auth.tag if suite.message_format == 1 else auth.tag
+
+
+def parse_header(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+) -> ParsedHeader | None:
+    """Parse a header from the start of ``data``.
+
+    Returns None when ``data`` ends before the header does, and raises
+    :class:`MalformedMessageError` or :class:`LimitExceededError` as soon as
+    the bytes seen cannot start a valid header.
+    """
+    view = memoryview(data)
+    try:
+        parsed = _parse(Cursor(view), max_encrypted_data_keys)
+    except NeedMoreData:
+        if len(view) > max_header_bytes:
+            raise LimitExceededError("header size", len(view), max_header_bytes) from None
+        return None
+    if parsed.length > max_header_bytes:
+        raise LimitExceededError("header size", parsed.length, max_header_bytes)
+    return parsed
+
+
+def _fail(message: str, field: str, offset: int) -> MalformedMessageError:
+    return MalformedMessageError(message, field=field, offset=offset)
+
+
+def _parse(cur: Cursor, max_edks: int | None) -> ParsedHeader:
+    version = cur.u8()
+    if version not in MESSAGE_ID_BYTES:
+        if bytes(cur.view[:2]) == b"AY" or (len(cur.view) == 1 and version == ord("A")):
+            raise _fail("the input looks base64-encoded (it starts with 'AY'); decode it first", "version", 0)
+        raise _fail(f"unknown message format version 0x{version:02x}", "version", 0)
+    if version == 1 and cur.u8() != _V1_TYPE:
+        raise _fail("message type must be 0x80", "type", 1)
+    suite_offset = cur.pos
+    suite_id = cur.u16()
+    try:
+        suite = AlgorithmSuite(suite_id)
+    except ValueError:
+        raise _fail(f"unknown algorithm suite 0x{suite_id:04x}", "algorithm suite", suite_offset) from None
+    if suite.message_format != version:
+        raise _fail(
+            f"suite {suite.name} does not belong in a version {version} header", "algorithm suite", suite_offset
+        )
+    message_id = bytes(cur.take(MESSAGE_ID_BYTES[version]))
+    context_offset = cur.pos + 2
+    context = deserialize_context(cur.take(cur.u16()), base_offset=context_offset)
+    edks = _parse_edks(cur, max_edks)
+    content_offset = cur.pos
+    try:
+        content_type = ContentType(cur.u8())
+    except ValueError:
+        raise _fail("unknown content type", "content type", content_offset) from None
+    suite_data = b""
+    if version == 1:
+        if bytes(cur.take(4)) != b"\x00\x00\x00\x00":
+            raise _fail("reserved bytes must be zero", "reserved", content_offset + 1)
+        if cur.u8() != IV_BYTES:
+            raise _fail(f"IV length must be {IV_BYTES}", "IV length", content_offset + 5)
+    frame_offset = cur.pos
+    frame_length = cur.u32()
+    if version == 2:
+        suite_data = bytes(cur.take(suite.suite_data_bytes))
+    _check_frame_length(content_type, frame_length, frame_offset)
+    raw_end = cur.pos
+    iv = bytes(cur.take(IV_BYTES)) if version == 1 else bytes(IV_BYTES)
+    tag = bytes(cur.take(TAG_BYTES))
+    header = Header(suite, message_id, context, edks, content_type, frame_length, suite_data)
+    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
+
+
+def _parse_edks(cur: Cursor, max_edks: int | None) -> tuple[EncryptedDataKey, ...]:
+    count_offset = cur.pos
+    count = cur.u16()
+    if count == 0:
+        raise _fail("a message needs at least one encrypted data key", "data key count", count_offset)
+    if max_edks is not None and count > max_edks:
+        raise LimitExceededError("encrypted data key count", count, max_edks)
+    edks = []
+    for _ in range(count):
+        pid_offset = cur.pos
+        pid_raw = bytes(cur.take(cur.u16()))
+        info = bytes(cur.take(cur.u16()))
+        ciphertext = bytes(cur.take(cur.u16()))
+        try:
+            pid = pid_raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _fail("provider id is not UTF-8", "provider id", pid_offset) from None
+        edks.append(EncryptedDataKey(pid, info, ciphertext))
+    return tuple(edks)
+
+
+def _check_frame_length(content_type: ContentType, frame_length: int, offset: int) -> None:
+    if content_type is ContentType.NON_FRAMED and frame_length != 0:
+        raise _fail("a non-framed message must have frame length 0", "frame length", offset)
+    if content_type is ContentType.FRAMED:
+        if frame_length == 0:
+            raise _fail("a framed message must have a frame length above 0", "frame length", offset)
+        if frame_length > MAX_FRAME_LENGTH:
+            raise LimitExceededError("frame length", frame_length, MAX_FRAME_LENGTH)

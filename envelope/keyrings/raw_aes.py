@@ -1,0 +1,96 @@
+"""The raw AES keyring: wraps data keys with a local AES-GCM key.
+
+Encrypted data key layout (the ESDK raw AES keyring)::
+
+    provider id   = namespace
+    provider info = key name | UInt32 tag length in bits (128) | UInt32 IV length (12) | IV
+    ciphertext    = AES-GCM(wrapping key, IV, data key, AAD = serialized encryption context) | tag
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Sequence
+from typing import NoReturn
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .._secrets import SecretBytes, refuse_pickling
+from ..context import serialize_context
+from ..errors import NoDecryptingKeyError, UsageError
+from ..format import EncryptedDataKey
+from ..materials import DecryptionMaterials, EncryptionMaterials
+from ..suites import IV_BYTES, TAG_BYTES
+from ._common import check_names, ensure_data_key
+
+__all__ = ["RawAesKeyring"]
+
+_log = logging.getLogger(__name__)
+_TAG_IV = struct.Struct(">II")
+_WRAPPING_KEY_BYTES = (16, 24, 32)
+
+
+class RawAesKeyring:
+    """Wraps data keys under a local AES-128/192/256-GCM key.
+
+    ``namespace`` and ``name`` identify the key in messages (the provider id and
+    key name); a message decrypts only with a keyring of the same namespace, name
+    and key. Thread-safe: it holds no mutable state.
+    """
+
+    __slots__ = ("_aead", "_info_prefix", "_key", "name", "namespace")
+
+    def __init__(self, namespace: str, name: str, key: bytes | SecretBytes):
+        check_names("RawAesKeyring", namespace, name)
+        secret = key if isinstance(key, SecretBytes) else SecretBytes(key)
+        if len(secret) not in _WRAPPING_KEY_BYTES:
+            raise UsageError(f"an AES wrapping key must be 16, 24 or 32 bytes, not {len(secret)}")
+        self.namespace = namespace
+        self.name = name
+        self._key = secret
+        self._aead = AESGCM(secret.reveal())
+        self._info_prefix = name.encode("utf-8") + _TAG_IV.pack(TAG_BYTES * 8, IV_BYTES)
+
+    def __repr__(self) -> str:
+        return (
+            f"RawAesKeyring(namespace={self.namespace!r}, name={self.name!r}, key=<{len(self._key) * 8}-bit redacted>)"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        materials, data_key = ensure_data_key(materials)
+        iv = os.urandom(IV_BYTES)
+        aad = serialize_context(materials.encryption_context)
+        wrapped = self._aead.encrypt(iv, data_key.reveal(), aad)
+        edk = EncryptedDataKey(self.namespace, self._info_prefix + iv, wrapped)
+        return materials.with_encrypted_data_key(edk)
+
+    def on_decrypt(
+        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+    ) -> DecryptionMaterials:
+        if materials.data_key is not None:
+            return materials
+        aad = serialize_context(materials.encryption_context)
+        reasons = []
+        for edk in encrypted_data_keys:
+            if edk.provider_id != self.namespace or not edk.provider_info.startswith(self._info_prefix):
+                continue
+            iv = edk.provider_info[len(self._info_prefix) :]
+            if len(iv) != IV_BYTES or len(edk.ciphertext) != materials.suite.key_bytes + TAG_BYTES:
+                reasons.append(f"{self!r}: encrypted data key has the wrong shape")
+                continue
+            try:
+                data_key = self._aead.decrypt(iv, edk.ciphertext, aad)
+            except InvalidTag:
+                reasons.append(f"{self!r}: data key did not authenticate (wrong key or encryption context)")
+                continue
+            _log.debug("raw AES keyring %s/%s unwrapped a data key", self.namespace, self.name)
+            return materials.with_data_key(SecretBytes(data_key))
+        if not reasons:
+            reasons.append(f"{self!r}: no encrypted data key for this namespace and name")
+        raise NoDecryptingKeyError("raw AES keyring could not unwrap a data key", reasons)

@@ -1,0 +1,20 @@
+"""Named limits, each checked while parsing and before anything is allocated."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Largest frame length accepted or written (the official SDKs cap it at 2**31 - 1).
+MAX_FRAME_LENGTH: Final = 2**31 - 1
+#: Sequence numbers are UInt32 and 0xFFFFFFFF marks the final frame.
+MAX_FRAMES: Final = 2**32 - 1
+#: Largest non-framed body content length (the GCM limit for one invocation).
+MAX_NONFRAMED_CONTENT_LENGTH: Final = 2**36 - 32
+#: A serialized encryption context must fit its UInt16 length field.
+MAX_ENCRYPTION_CONTEXT_BYTES: Final = 2**16 - 1
+#: envelope refuses headers larger than this (the format bounds them only by UInt16 fields).
+MAX_HEADER_BYTES: Final = 1 << 20
+#: Largest single UInt16-prefixed field.
+MAX_UINT16: Final = 2**16 - 1
+
+DEFAULT_FRAME_LENGTH: Final = 4096

@@ -1,0 +1,21 @@
+"""Materials, and the keyring and crypto-materials-manager contracts."""
+
+from .base import (
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+)
+from .default_cmm import DefaultCryptoMaterialsManager
+
+__all__ = [
+    "CryptoMaterialsManager",
+    "DecryptionMaterials",
+    "DecryptionRequest",
+    "DefaultCryptoMaterialsManager",
+    "EncryptionMaterials",
+    "EncryptionRequest",
+    "Keyring",
+]

@@ -1,0 +1,91 @@
+"""The default crypto materials manager: suite choice, signing keys, one keyring."""
+
+from __future__ import annotations
+
+import logging
+
+from ..context import PUBLIC_KEY_FIELD
+from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
+from ..errors import EncryptionContextError, KeyringError, LimitExceededError, MalformedMessageError
+from .base import DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest, Keyring
+
+__all__ = ["DefaultCryptoMaterialsManager"]
+
+_log = logging.getLogger(__name__)
+
+
+class DefaultCryptoMaterialsManager:
+    """Builds materials around one keyring (which may be a :class:`~envelope.keyrings.MultiKeyring`).
+
+    On encrypt it picks the suite (the caller's, else the policy's default),
+    checks it against the commitment policy, makes a signing key for signed
+    suites and stores its public half in the context as ``aws-crypto-public-key``,
+    then asks the keyring for a data key and its wrapped copies.
+
+    On decrypt it checks the caller's expected context against the stored one
+    (pairs the message does not store become required, authenticated-only pairs),
+    loads the verification key of signed suites and asks the keyring to unwrap.
+
+    Thread-safe: it holds no mutable state of its own.
+    """
+
+    __slots__ = ("keyring",)
+
+    def __init__(self, keyring: Keyring):
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"DefaultCryptoMaterialsManager({self.keyring!r})"
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        suite = request.suite or request.commitment_policy.default_suite
+        request.commitment_policy.check_encrypt(suite)
+        context = dict(request.encryption_context)
+        if PUBLIC_KEY_FIELD in context:
+            raise EncryptionContextError(f"{PUBLIC_KEY_FIELD!r} is reserved for the signature key")
+        signing_key = None
+        if suite.signed:
+            signing_key = generate_signing_key(suite)
+            context[PUBLIC_KEY_FIELD] = encode_public_key(signing_key.public_key())
+        materials = EncryptionMaterials(suite=suite, encryption_context=context, signing_key=signing_key)
+        result = self.keyring.on_encrypt(materials)
+        if result.data_key is None or not result.encrypted_data_keys:
+            raise KeyringError("the keyring returned no data key or no encrypted data key")
+        limit = request.max_encrypted_data_keys
+        if limit is not None and len(result.encrypted_data_keys) > limit:
+            raise LimitExceededError("encrypted data key count", len(result.encrypted_data_keys), limit)
+        return result
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        suite = request.suite
+        request.commitment_policy.check_decrypt(suite)
+        stored = request.encryption_context
+        expected = request.reproduced_encryption_context or {}
+        for key, value in expected.items():
+            if key in stored and stored[key] != value:
+                raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
+        required = frozenset(k for k in expected if k not in stored)
+        context = {**stored, **{k: expected[k] for k in required}}
+        verification_key = None
+        if suite.signed:
+            encoded = context.get(PUBLIC_KEY_FIELD)
+            if encoded is None:
+                raise MalformedMessageError(
+                    f"a signed message must carry {PUBLIC_KEY_FIELD!r} in its context", field="encryption context"
+                )
+            verification_key = decode_public_key(suite, encoded)
+        elif PUBLIC_KEY_FIELD in stored:
+            raise MalformedMessageError(
+                f"an unsigned message must not carry {PUBLIC_KEY_FIELD!r}", field="encryption context"
+            )
+        materials = DecryptionMaterials(
+            suite=suite,
+            encryption_context=context,
+            verification_key=verification_key,
+            required_context_keys=required,
+        )
+        result = self.keyring.on_decrypt(materials, request.encrypted_data_keys)
+        if result.data_key is None:
+            raise KeyringError("the keyring returned no data key")
+        _log.debug("decryption materials ready for suite %s", suite.name)
+        return result

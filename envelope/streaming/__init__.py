@@ -1,0 +1,1 @@
+"""The sans-I/O message engine and the io adapters around it."""
