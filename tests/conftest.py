@@ -1,0 +1,35 @@
+"""Shared fixtures: keys and keyrings made fresh for each test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from envelope import AlgorithmSuite, CommitmentPolicy
+from envelope.keyrings import RawAesKeyring
+
+ALL_SUITES = list(AlgorithmSuite)
+
+
+def policy_for(suite: AlgorithmSuite) -> CommitmentPolicy:
+    """The policy that lets ``suite`` encrypt (and decrypt)."""
+    if suite.committing:
+        return CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    return CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
+
+
+@pytest.fixture(scope="session")
+def aes_key() -> bytes:
+    return os.urandom(32)
+
+
+@pytest.fixture(scope="session")
+def aes_keyring(aes_key: bytes) -> RawAesKeyring:
+    return RawAesKeyring("test-namespace", "test-key", aes_key)
+
+
+@pytest.fixture(scope="session")
+def rsa_private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -1,0 +1,217 @@
+"""The public API: policies, contexts, argument checks, secret hygiene and the exported names."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import logging
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+import envelope
+from envelope import AlgorithmSuite, CommitmentPolicy, SecretBytes
+from envelope.errors import (
+    AuthenticationError,
+    EncryptionContextError,
+    EnvelopeError,
+    PolicyError,
+    UsageError,
+)
+from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
+
+from .conftest import policy_for
+
+V1 = AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384
+UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+FORBID = CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
+ALLOW = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
+REQUIRE = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+
+
+def test_suites_are_named_as_in_the_specification_and_keyed_by_wire_id() -> None:
+    ids = [s.id for s in AlgorithmSuite]
+    assert ids == [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378, 0x0478, 0x0578]
+    assert AlgorithmSuite.from_id(0x0578) is AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+    with pytest.raises(UsageError):
+        AlgorithmSuite.from_id(0x0070)
+
+
+def test_the_default_is_suite_0578_under_require_encrypt_require_decrypt(aes_keyring: RawAesKeyring) -> None:
+    header = envelope.decrypt_message(envelope.encrypt(b"x", keyring=aes_keyring), keyring=aes_keyring).header
+    assert header.suite.id == 0x0578
+    assert header.frame_length == 4096
+    assert "aws-crypto-public-key" in header.encryption_context
+
+
+@pytest.mark.parametrize(
+    ("policy", "suite", "allowed"),
+    [
+        (FORBID, V1, True),
+        (FORBID, UNSIGNED, False),
+        (ALLOW, V1, False),
+        (ALLOW, UNSIGNED, True),
+        (REQUIRE, V1, False),
+        (REQUIRE, UNSIGNED, True),
+    ],
+)
+def test_commitment_policy_on_encrypt(
+    aes_keyring: RawAesKeyring, policy: CommitmentPolicy, suite: AlgorithmSuite, allowed: bool
+) -> None:
+    if allowed:
+        envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
+    else:
+        with pytest.raises(PolicyError):
+            envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
+
+
+@pytest.mark.parametrize(("policy", "allowed"), [(FORBID, True), (ALLOW, True), (REQUIRE, False)])
+def test_commitment_policy_on_decrypt_of_a_v1_message(
+    aes_keyring: RawAesKeyring, policy: CommitmentPolicy, allowed: bool
+) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=V1, commitment_policy=FORBID)
+    if allowed:
+        assert envelope.decrypt(message, keyring=aes_keyring, commitment_policy=policy) == b"x"
+    else:
+        with pytest.raises(PolicyError):
+            envelope.decrypt(message, keyring=aes_keyring, commitment_policy=policy)
+
+
+def test_the_default_suite_under_forbid_is_0378(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, commitment_policy=FORBID)
+    assert message[2:4] == b"\x03\x78"
+
+
+def test_expected_context_pairs_must_match(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a", "use": "b"})
+    assert envelope.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "a"}) == b"x"
+    with pytest.raises(EncryptionContextError):
+        envelope.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "z"})
+
+
+def test_expected_pairs_not_stored_are_authenticated_as_required_context(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a"})
+    # The message does not hold "extra": it must be authenticated, and it was not part of the message.
+    with pytest.raises(EnvelopeError):
+        envelope.decrypt(message, keyring=aes_keyring, encryption_context={"extra": "1"})
+
+
+def test_the_decrypt_result_carries_the_header_and_authenticated_context(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED, encryption_context={"a": "b"})
+    result = envelope.decrypt_message(message, keyring=aes_keyring)
+    assert result.plaintext == b"x"
+    assert result.encryption_context == {"a": "b"}
+    assert result.header.message_id == message[3:35]
+
+
+@pytest.mark.parametrize("suite", list(AlgorithmSuite), ids=lambda s: s.name)
+def test_refuse_signed_mode_refuses_exactly_the_signed_suites(
+    aes_keyring: RawAesKeyring, suite: AlgorithmSuite
+) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
+    if suite.signed:
+        with pytest.raises(PolicyError):
+            envelope.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True)
+    else:
+        assert envelope.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True) == b"x"
+
+
+def test_a_wrong_commitment_is_an_authentication_error(aes_keyring: RawAesKeyring) -> None:
+    message = bytearray(envelope.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED))
+    parsed = envelope.format.parse_header(bytes(message))
+    assert parsed is not None
+    commitment_at = len(parsed.raw) - 32
+    message[commitment_at] ^= 1
+    with pytest.raises(AuthenticationError, match="commitment"):
+        envelope.decrypt(bytes(message), keyring=aes_keyring)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"keyring": object()},
+        {"frame_length": 0},
+        {"frame_length": 2**31},
+        {"algorithm": "0x0478"},
+        {"commitment_policy": "require"},
+        {"max_encrypted_data_keys": 0},
+    ],
+)
+def test_bad_arguments_raise_usage_errors(aes_keyring: RawAesKeyring, kwargs: dict[str, object]) -> None:
+    arguments: dict[str, object] = {"keyring": aes_keyring, **kwargs}
+    if not kwargs:
+        arguments = {}
+    with pytest.raises(UsageError):
+        envelope.encrypt(b"x", **arguments)  # type: ignore[arg-type]
+
+
+def test_plaintext_must_be_bytes(aes_keyring: RawAesKeyring) -> None:
+    with pytest.raises(UsageError):
+        envelope.encrypt("text", keyring=aes_keyring)  # type: ignore[arg-type]
+
+
+def test_keyring_and_materials_manager_are_exclusive(aes_keyring: RawAesKeyring) -> None:
+    cmm = envelope.DefaultCryptoMaterialsManager(aes_keyring)
+    with pytest.raises(UsageError):
+        envelope.encrypt(b"x", keyring=aes_keyring, materials_manager=cmm)
+    message = envelope.encrypt(b"x", materials_manager=cmm)
+    assert envelope.decrypt(message, materials_manager=cmm) == b"x"
+
+
+def test_usage_errors_are_also_value_errors_and_every_error_is_an_envelope_error() -> None:
+    assert issubclass(UsageError, ValueError)
+    for name in envelope.errors.__all__:
+        assert issubclass(getattr(envelope.errors, name), EnvelopeError)
+
+
+def test_secrets_never_print_and_never_pickle(rsa_private_key: object) -> None:
+    key = bytes(range(32))
+    secret = SecretBytes(key)
+    keyring = RawAesKeyring("ns", "k", key)
+    rsa_keyring = RawRsaKeyring("ns", "r", private_key=rsa_private_key)  # type: ignore[arg-type]
+    materials = keyring.on_encrypt(envelope.EncryptionMaterials(suite=UNSIGNED, encryption_context={}))
+    for obj in (secret, keyring, rsa_keyring, materials, MultiKeyring(keyring)):
+        text = repr(obj) + str(obj)
+        for form in (key.hex(), base64.b64encode(key).decode(), repr(key)):
+            assert form not in text
+        with pytest.raises(UsageError, match="cannot be pickled"):
+            pickle.dumps(obj)
+    assert secret == SecretBytes(key)
+    assert secret != SecretBytes(bytes(32))
+    with pytest.raises(TypeError):
+        hash(secret)
+
+
+def test_debug_logging_reveals_no_key_material(aes_key: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    keyring = RawAesKeyring("ns", "k", aes_key)
+    with caplog.at_level(logging.DEBUG, logger="envelope"):
+        message = envelope.encrypt(b"secret plaintext", keyring=keyring)
+        envelope.decrypt(message, keyring=keyring)
+    for form in (aes_key.hex(), base64.b64encode(aes_key).decode()):
+        assert form not in caplog.text
+    assert "secret plaintext" not in caplog.text
+
+
+def test_every_public_module_lists_exactly_what_it_exports() -> None:
+    for name in ("envelope", "envelope.errors", "envelope.keyrings", "envelope.materials", "envelope.format"):
+        module = importlib.import_module(name)
+        for exported in module.__all__:
+            assert hasattr(module, exported), f"{name}.{exported}"
+        public = {n for n in vars(module) if not n.startswith("_") and not isinstance(getattr(module, n), type(io))}
+        defined_here = {n for n in public if getattr(getattr(module, n), "__module__", "").startswith(name)}
+        assert defined_here <= set(module.__all__), (
+            f"{name} defines unexported names {defined_here - set(module.__all__)}"
+        )
+
+
+def test_importing_envelope_does_not_import_boto3_or_the_official_sdk() -> None:
+    code = (
+        "import sys, envelope; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'aws_encryption_sdk')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,130 @@
+"""Raw AES, raw RSA and multi-keyrings: layouts, failures, and what they refuse."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import envelope
+from envelope import AlgorithmSuite, EncryptionMaterials
+from envelope.errors import KeyringError, NoDecryptingKeyError, UsageError
+from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
+
+UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+
+
+def test_raw_aes_data_keys_use_the_esdk_layout(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED)
+    (edk,) = envelope.decrypt_message(message, keyring=aes_keyring).header.encrypted_data_keys
+    assert edk.provider_id == "test-namespace"
+    name = b"test-key"
+    assert edk.provider_info[: len(name)] == name
+    assert struct.unpack(">II", edk.provider_info[len(name) : len(name) + 8]) == (128, 12)
+    assert len(edk.provider_info) == len(name) + 8 + 12
+    assert len(edk.ciphertext) == 32 + 16
+
+
+@pytest.mark.parametrize("size", [16, 24, 32])
+def test_raw_aes_accepts_128_192_and_256_bit_wrapping_keys(size: int) -> None:
+    keyring = RawAesKeyring("ns", "k", os.urandom(size))
+    assert envelope.decrypt(envelope.encrypt(b"data", keyring=keyring), keyring=keyring) == b"data"
+
+
+@pytest.mark.parametrize("size", [0, 15, 31, 33])
+def test_raw_aes_refuses_other_key_sizes(size: int) -> None:
+    with pytest.raises(UsageError):
+        RawAesKeyring("ns", "k", os.urandom(size))
+
+
+@pytest.mark.parametrize(("namespace", "name"), [("", "k"), ("ns", ""), ("aws-kms", "k")])
+def test_raw_keyrings_refuse_empty_or_reserved_names(namespace: str, name: str) -> None:
+    with pytest.raises(UsageError):
+        RawAesKeyring(namespace, name, os.urandom(32))
+
+
+def test_the_raw_aes_data_key_is_bound_to_the_encryption_context(aes_keyring: RawAesKeyring) -> None:
+    materials = aes_keyring.on_encrypt(EncryptionMaterials(suite=UNSIGNED, encryption_context={"a": "1"}))
+    other = envelope.DecryptionMaterials(suite=UNSIGNED, encryption_context={"a": "2"})
+    with pytest.raises(NoDecryptingKeyError, match="did not authenticate"):
+        aes_keyring.on_decrypt(other, materials.encrypted_data_keys)
+
+
+def test_a_same_named_keyring_with_another_key_cannot_decrypt(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    impostor = RawAesKeyring(aes_keyring.namespace, aes_keyring.name, os.urandom(32))
+    with pytest.raises(NoDecryptingKeyError):
+        envelope.decrypt(message, keyring=impostor)
+
+
+@pytest.mark.parametrize("padding", list(RsaPadding), ids=lambda p: p.name)
+def test_raw_rsa_round_trips_with_every_padding(rsa_private_key: rsa.RSAPrivateKey, padding: RsaPadding) -> None:
+    keyring = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key, padding=padding)
+    message = envelope.encrypt(b"data", keyring=keyring)
+    (edk,) = envelope.decrypt_message(message, keyring=keyring).header.encrypted_data_keys
+    assert (edk.provider_id, edk.provider_info, len(edk.ciphertext)) == ("ns", b"rsa", 256)
+    assert envelope.decrypt(message, keyring=keyring) == b"data"
+
+
+def test_a_public_key_alone_encrypts_but_cannot_decrypt(rsa_private_key: rsa.RSAPrivateKey) -> None:
+    public_only = RawRsaKeyring("ns", "rsa", public_key=rsa_private_key.public_key())
+    message = envelope.encrypt(b"data", keyring=public_only)
+    with pytest.raises(NoDecryptingKeyError, match="no private key"):
+        envelope.decrypt(message, keyring=public_only)
+    private = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key)
+    assert envelope.decrypt(message, keyring=private) == b"data"
+
+
+def test_rsa_padding_must_match(rsa_private_key: rsa.RSAPrivateKey) -> None:
+    message = envelope.encrypt(b"d", keyring=RawRsaKeyring("ns", "rsa", private_key=rsa_private_key))
+    wrong = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key, padding=RsaPadding.OAEP_SHA1)
+    with pytest.raises(NoDecryptingKeyError):
+        envelope.decrypt(message, keyring=wrong)
+
+
+def test_raw_rsa_refuses_missing_or_wrong_keys() -> None:
+    with pytest.raises(UsageError):
+        RawRsaKeyring("ns", "rsa")
+    with pytest.raises(UsageError):
+        RawRsaKeyring("ns", "rsa", private_key=b"not a key")  # type: ignore[arg-type]
+
+
+def test_multi_keyring_wraps_once_per_keyring_and_each_decrypts(
+    aes_keyring: RawAesKeyring, rsa_private_key: rsa.RSAPrivateKey
+) -> None:
+    rsa_keyring = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key)
+    second_aes = RawAesKeyring("ns", "aes-2", os.urandom(16))
+    multi = MultiKeyring(generator=aes_keyring, children=[rsa_keyring, second_aes])
+    message = envelope.encrypt(b"data", keyring=multi)
+    header = envelope.decrypt_message(message, keyring=multi).header
+    assert [e.provider_id for e in header.encrypted_data_keys] == ["test-namespace", "ns", "ns"]
+    for keyring in (aes_keyring, rsa_keyring, second_aes):
+        assert envelope.decrypt(message, keyring=keyring) == b"data"
+
+
+def test_multi_keyring_without_generator_cannot_encrypt(aes_keyring: RawAesKeyring) -> None:
+    with pytest.raises(KeyringError, match="without a generator"):
+        envelope.encrypt(b"x", keyring=MultiKeyring(children=[aes_keyring]))
+
+
+def test_multi_keyring_collects_every_failure(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    strangers = [RawAesKeyring("ns", f"stranger-{i}", os.urandom(32)) for i in range(3)]
+    with pytest.raises(NoDecryptingKeyError) as info:
+        envelope.decrypt(message, keyring=MultiKeyring(strangers[0], strangers[1:]))
+    assert [f"stranger-{i}" in r for i, r in enumerate(info.value.reasons)] == [True, True, True]
+
+
+def test_multi_keyring_needs_keyrings() -> None:
+    with pytest.raises(UsageError):
+        MultiKeyring()
+    with pytest.raises(UsageError):
+        MultiKeyring(children=[object()])  # type: ignore[list-item]
+
+
+def test_multi_keyring_skips_a_failing_keyring_and_uses_the_next(aes_keyring: RawAesKeyring) -> None:
+    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    stranger = RawAesKeyring("ns", "stranger", os.urandom(32))
+    assert envelope.decrypt(message, keyring=MultiKeyring(stranger, [aes_keyring])) == b"x"
