@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import functools
+import itertools
+import struct
+from collections.abc import Callable, Mapping
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .._buffers import OutputBuffer
 from ..context import serialize_context
+from ..crypto.frames import FrameCodec
 from ..crypto.kdf import check_commitment, derive_keys
 from ..crypto.signing import Verifier
 from ..errors import (
     AuthenticationError,
     EncryptionContextError,
     EnvelopeError,
-    LimitExceededError,
     MalformedMessageError,
     PolicyError,
     TruncatedMessageError,
@@ -24,42 +27,48 @@ from ..errors import (
 from ..format import ContentType, Header, ParsedHeader, parse_header, serialize_header_auth
 from ..format.body import (
     FINAL_FRAME_STRING,
-    FRAME_STRING,
+    FINAL_HEAD_BYTES,
+    FINAL_MARKER,
     SINGLE_BLOCK_STRING,
     FrameHead,
-    body_aad,
     parse_footer,
     parse_frame_head,
     parse_nonframed_head,
 )
 from ..limits import MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
-from ..suites import DEFAULT_COMMITMENT_POLICY, CommitmentPolicy
+from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
+from .workers import MIN_PARALLEL_RUN_BYTES, Threads, resolve_threads, run_split
 
 __all__ = ["MessageDecryptor"]
 
+_MARKER = struct.pack(">I", FINAL_MARKER)
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
 
 class _State(enum.Enum):
-    HEADER = "header"
-    BODY = "body"
-    FOOTER = "footer"
+    HEADER = "in the header"
+    BODY = "in the body"
+    FOOTER = "before the signature footer"
     DONE = "done"
 
 
 class MessageDecryptor:
     """Reads one message, releasing plaintext only once it has authenticated.
 
-    Feed message bytes to :meth:`update`; it returns the plaintext of every
-    frame whose tag verified. For signed suites the final frame's plaintext is
-    held until the footer's signature verified. What :meth:`update` returned is
-    authentic but may not be the whole message: only :meth:`finalize`, which
-    raises :class:`TruncatedMessageError` if the message is incomplete, proves
-    nothing was cut off. Bytes after the end of the message raise
+    Feed message bytes to :meth:`update` (or :meth:`update_into`); it returns
+    the plaintext of every frame whose tag verified. For signed suites the final
+    frame's plaintext is held until the footer's signature verified. What it
+    returned is authentic but may not be the whole message: only :meth:`finalize`,
+    which raises :class:`TruncatedMessageError` if the message is incomplete,
+    proves nothing was cut off. Bytes after the end of the message raise
     :class:`MalformedMessageError`. After an error every call raises it again.
 
     The header is parsed, then ``materials_manager.decrypt_materials`` is called
-    once (this is where keyrings run), then the body streams through. Memory is
-    bounded by about two frames (a non-framed body is held whole until its tag).
+    once (keyrings run there), then the body streams through. Memory is bounded
+    by about one frame of buffering (a non-framed body is held whole until its tag).
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class MessageDecryptor:
         max_encrypted_data_keys: int | None = None,
         refuse_signed: bool = False,
         max_header_bytes: int = MAX_HEADER_BYTES,
+        threads: int | None = None,
     ):
         if max_encrypted_data_keys is not None and max_encrypted_data_keys < 1:
             raise UsageError("max_encrypted_data_keys must be at least 1")
@@ -80,13 +90,15 @@ class MessageDecryptor:
         self._max_edks = max_encrypted_data_keys
         self._refuse_signed = refuse_signed
         self._max_header = max_header_bytes
+        self._threads: Threads = resolve_threads(threads)
         self._state = _State.HEADER
         self._buffer = bytearray()
+        self._consumed = 0  # message bytes consumed so far, for error offsets
         self._error: EnvelopeError | None = None
         self._finalized = False
         self._sequence = 1
-        self._held = b""
-        self._aead: AESGCM | None = None
+        self._held = bytearray()
+        self._codec: FrameCodec | None = None
         self._verifier: Verifier | None = None
         self.parsed_header: ParsedHeader | None = None
         self.materials: DecryptionMaterials | None = None
@@ -96,23 +108,33 @@ class MessageDecryptor:
         """True once the whole message has been read and verified."""
         return self._state is _State.DONE
 
+    def output_bound(self, length: int) -> int:
+        """The most plaintext ``update(data)`` can return for ``len(data) == length``."""
+        return len(self._buffer) + length + len(self._held)
+
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Consume message bytes; return the plaintext that authenticated."""
-        self._check_usable()
-        if not data:
-            return b""
+        src = memoryview(data).cast("B")
+        out = OutputBuffer(self.output_bound(len(src)))
         try:
-            if self._state is _State.DONE:
-                raise MalformedMessageError("bytes after the end of the message", field="trailing data")
-            self._buffer += data
-            view = memoryview(self._buffer)
-            try:
-                consumed, out = self._process(view)
-            finally:
-                view.release()
-            if consumed:
-                del self._buffer[:consumed]
-            return out
+            written = self.update_into(src, out.view)
+        except BaseException:
+            out.discard()
+            raise
+        return out.finish(written)
+
+    def update_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> int:
+        """Consume message bytes; write authenticated plaintext into ``out``; return its length.
+
+        ``out`` with :meth:`output_bound` bytes always suffices; a smaller one
+        raises :class:`UsageError` when the plaintext does not fit. After an
+        error, ``out`` holds no unauthenticated plaintext beyond what earlier
+        calls reported.
+        """
+        self._check_usable()
+        src = memoryview(data).cast("B")
+        try:
+            return self._update(src, out)
         except EnvelopeError as exc:
             self._error = exc
             raise
@@ -122,8 +144,7 @@ class MessageDecryptor:
         self._check_usable()
         self._finalized = True
         if self._state is not _State.DONE:
-            where = {"header": "in the header", "body": "in the body", "footer": "before the signature footer"}
-            exc = TruncatedMessageError(f"the message ended early, {where[self._state.value]}")
+            exc = TruncatedMessageError(f"the message ended early, {self._state.value}")
             self._error = exc
             raise exc
         return b""
@@ -134,22 +155,69 @@ class MessageDecryptor:
         if self._finalized:
             raise UsageError("the decryptor is finalized")
 
-    def _process(self, view: memoryview) -> tuple[int, bytes]:
-        pos = 0
-        out: list[bytes] = []
+    # -- buffering -------------------------------------------------------------------------------
+
+    def _update(self, src: memoryview, out: memoryview) -> int:
+        written = 0
+        while self._buffer and len(src):
+            take = src[: self._wanted()]
+            src = src[len(take) :]
+            self._buffer += take
+            with memoryview(self._buffer) as view:
+                consumed, produced = self._process(view, out[written:])
+            written += produced
+            del self._buffer[:consumed]
+            self._consumed += consumed
+        if len(src):
+            consumed, produced = self._process(src, out[written:])
+            written += produced
+            self._consumed += consumed
+            self._buffer += src[consumed:]
+        return written
+
+    def _wanted(self) -> int:
+        """How many more bytes the buffered unit (header, frame, footer) needs at most."""
+        have = len(self._buffer)
+        if self._state is _State.HEADER:
+            return self._max_header + 1 - have
+        if self._state is _State.FOOTER:
+            return 2 - have if have < 2 else 2 + int(_U16.unpack_from(self._buffer)[0]) - have
+        if self._state is _State.DONE:
+            return 1
+        header = self._header()
+        if header.content_type is ContentType.NON_FRAMED:
+            head = 12 + 8
+            return head - have if have < head else head + int(_U64.unpack_from(self._buffer, 12)[0]) + TAG_BYTES - have
+        if have < 4:
+            return 4 - have
+        if self._buffer[:4] != _MARKER:
+            return self._codec_or_fail().step - have
+        if have < FINAL_HEAD_BYTES:
+            return FINAL_HEAD_BYTES - have
+        return FINAL_HEAD_BYTES + int(_U32.unpack_from(self._buffer, 20)[0]) + TAG_BYTES - have
+
+    # -- the state machine -------------------------------------------------------------------------
+
+    def _process(self, view: memoryview, out: memoryview) -> tuple[int, int]:
+        pos = produced = 0
         if self._state is _State.HEADER:
             parsed = parse_header(view, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header)
             if parsed is None:
-                return 0, b""
+                return 0, 0
             self._start(parsed)
             pos = parsed.length
         if self._state is _State.BODY:
-            pos = self._body(view, pos, out)
+            if self._header().content_type is ContentType.FRAMED:
+                pos, produced = self._frames(view, pos, out)
+            else:
+                pos, produced = self._single_block(view, pos, out)
         if self._state is _State.FOOTER:
-            pos = self._footer(view, pos, out)
+            pos, produced = self._footer(view, pos, out, produced)
         if self._state is _State.DONE and pos < len(view):
-            raise MalformedMessageError("bytes after the end of the message", field="trailing data")
-        return pos, b"".join(out)
+            raise MalformedMessageError(
+                "bytes after the end of the message", field="trailing data", offset=self._consumed + pos
+            )
+        return pos, produced
 
     def _start(self, parsed: ParsedHeader) -> None:
         header = parsed.header
@@ -184,68 +252,121 @@ class MessageDecryptor:
                 raise UsageError("the materials manager returned no verification key for a signed suite")
             self._verifier = Verifier(suite, materials.verification_key)
             self._verifier.update(parsed.raw + serialize_header_auth(suite, parsed.auth))
-        self._aead = keys.aead
+        self._codec = FrameCodec(keys.aead, header.message_id, header.frame_length)
         self.parsed_header = parsed
         self.materials = materials
         self._state = _State.BODY
 
-    def _body(self, view: memoryview, pos: int, out: list[bytes]) -> int:
-        header = self._header()
-        framed = header.content_type is ContentType.FRAMED
+    def _frames(self, view: memoryview, pos: int, out: memoryview) -> tuple[int, int]:
+        codec = self._codec_or_fail()
+        produced = 0
         while self._state is _State.BODY:
-            head = parse_frame_head(view, pos, header.frame_length) if framed else parse_nonframed_head(view, pos)
-            if head is None or pos + head.total_length > len(view):
-                return pos
-            plaintext = self._open(view, pos, head, framed)
-            if self._verifier is not None:
-                self._verifier.update(view[pos : pos + head.total_length])
+            room = (len(out) - produced) // codec.frame_length
+            count = _regular_frames_at(view, pos, codec.step, room + 1)
+            if count > room:
+                raise _no_room()
+            if count:
+                self._open_run(view[pos : pos + count * codec.step], out[produced:], count, pos)
+                pos += count * codec.step
+                produced += count * codec.frame_length
+                continue
+            head = parse_frame_head(view, pos, codec.frame_length)
+            if head is None or not head.final or pos + head.total_length > len(view):
+                break
+            produced += self._open_last(view, pos, head, FINAL_FRAME_STRING, out[produced:])
             pos += head.total_length
-            if not head.final:
-                out.append(plaintext)
-            elif self._verifier is not None:
-                self._held = plaintext
-                self._state = _State.FOOTER
-            else:
-                out.append(plaintext)
-                self._state = _State.DONE
-        return pos
+        return pos, produced
 
-    def _open(self, view: memoryview, pos: int, head: FrameHead, framed: bool) -> bytes:
-        header = self._header()
+    def _single_block(self, view: memoryview, pos: int, out: memoryview) -> tuple[int, int]:
+        head = parse_nonframed_head(view, pos)
+        if head is None or pos + head.total_length > len(view):
+            return pos, 0
+        produced = self._open_last(view, pos, head, SINGLE_BLOCK_STRING, out)
+        return pos + head.total_length, produced
+
+    def _open_run(self, run: memoryview, out: memoryview, count: int, pos: int) -> None:
+        """Open ``count`` regular frames (in parallel when it pays) and hash them for signed suites."""
+        codec = self._codec_or_fail()
+        first = self._sequence
+        if first + count - 1 > MAX_FRAMES:
+            raise MalformedMessageError("more frames than the format allows", field="sequence number")
+        frame, step = codec.frame_length, codec.step
+        base = self._consumed + pos
+        parts = self._threads.split(frame, count)
+        tasks: list[Callable[[], None]] = []
+        verifier = self._verifier
+        if verifier is not None and self._threads.count > 1 and count * frame >= MIN_PARALLEL_RUN_BYTES:
+            tasks.append(functools.partial(verifier.update, run))  # hash while the frames open
+            verifier = None
+        bounds = [count * i // parts for i in range(parts + 1)]
+        for a, b in itertools.pairwise(bounds):
+            src, dst = run[a * step : b * step], out[a * frame : b * frame]
+            tasks.append(functools.partial(codec.open_regular, first + a, src, dst, b - a, base + a * step))
+        run_split(tasks)
+        if verifier is not None:
+            verifier.update(run)
+        self._sequence = first + count
+
+    def _open_last(self, view: memoryview, pos: int, head: FrameHead, content: bytes, out: memoryview) -> int:
+        """Open the final frame (or non-framed body); hold its plaintext for signed suites."""
+        codec = self._codec_or_fail()
         if head.sequence_number != self._sequence:
             raise MalformedMessageError(
-                f"frame {head.sequence_number} found where frame {self._sequence} was expected",
+                f"final frame {head.sequence_number} found where frame {self._sequence} was expected",
                 field="sequence number",
-                offset=pos,
+                offset=self._consumed + pos,
             )
-        if self._sequence > MAX_FRAMES:
-            raise LimitExceededError("frame count", self._sequence, MAX_FRAMES)
-        content = (FINAL_FRAME_STRING if head.final else FRAME_STRING) if framed else SINGLE_BLOCK_STRING
-        aad = body_aad(header.message_id, content, head.sequence_number, head.content_length)
         start = pos + head.head_length
-        assert self._aead is not None
-        try:
-            plaintext = self._aead.decrypt(head.iv, view[start : start + head.content_length + 16], aad)
-        except InvalidTag:
-            raise AuthenticationError(f"frame {head.sequence_number} does not authenticate") from None
-        self._sequence += 1
-        return plaintext
+        block = view[start : start + head.content_length + TAG_BYTES]
+        if self._verifier is None:
+            if len(out) < head.content_length:
+                raise _no_room()
+            codec.open_block(head.sequence_number, head.iv, content, block, out)
+            self._state = _State.DONE
+            return head.content_length
+        self._held = bytearray(head.content_length)
+        with memoryview(self._held) as held:
+            codec.open_block(head.sequence_number, head.iv, content, block, held)
+        self._verifier.update(view[pos : pos + head.total_length])
+        self._state = _State.FOOTER
+        return 0
 
-    def _footer(self, view: memoryview, pos: int, out: list[bytes]) -> int:
+    def _footer(self, view: memoryview, pos: int, out: memoryview, produced: int) -> tuple[int, int]:
         found = parse_footer(view, pos)
         if found is None:
-            return pos
+            return pos, produced
         signature, length = found
         assert self._verifier is not None
         self._verifier.verify(signature)
-        out.append(self._held)
-        self._held = b""
+        if len(out) - produced < len(self._held):
+            raise _no_room()
+        out[produced : produced + len(self._held)] = self._held
+        produced += len(self._held)
+        self._held = bytearray()
         self._state = _State.DONE
-        return pos + length
+        return pos + length, produced
 
     def _header(self) -> Header:
         assert self.parsed_header is not None
         return self.parsed_header.header
 
+    def _codec_or_fail(self) -> FrameCodec:
+        assert self._codec is not None
+        return self._codec
+
     def __repr__(self) -> str:
-        return f"MessageDecryptor(state={self._state.value})"
+        return f"MessageDecryptor(state={self._state.name})"
+
+
+def _no_room() -> UsageError:
+    return UsageError("the output buffer is too small for the plaintext; size it with output_bound()")
+
+
+def _regular_frames_at(view: memoryview, pos: int, step: int, limit: int) -> int:
+    """How many complete regular frames start at ``pos`` (stopping at the final-frame marker)."""
+    count = 0
+    end = len(view)
+    while count < limit and pos + step <= end and view[pos : pos + 4] != _MARKER:
+        count += 1
+        pos += step
+    return count

@@ -2,56 +2,54 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 
+from .._buffers import OutputBuffer
 from ..context import serialize_context
+from ..crypto.frames import FrameCodec
 from ..crypto.kdf import derive_keys
 from ..crypto.signing import Signer
 from ..errors import EnvelopeError, LimitExceededError, UsageError
 from ..format import ContentType, Header, HeaderAuth, serialize_header, serialize_header_auth
-from ..format.body import (
-    FINAL_FRAME_STRING,
-    FINAL_HEAD_BYTES,
-    FRAME_STRING,
-    REGULAR_HEAD_BYTES,
-    body_aad,
-    final_frame_head,
-    frame_iv,
-    regular_frame_head,
-    serialize_footer,
-)
+from ..format.body import serialize_footer
 from ..format.header import MESSAGE_ID_BYTES
+from ..format.layout import final_frame_overhead, frame_split, framed_body_length
 from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES
 from ..materials import EncryptionMaterials
-from ..suites import IV_BYTES, TAG_BYTES
+from ..suites import IV_BYTES
+from .workers import MIN_PARALLEL_RUN_BYTES, Threads, resolve_threads, run_split, submit
 
-__all__ = ["MessageEncryptor", "framed_message_length"]
+__all__ = ["MessageEncryptor"]
 
 _ZERO_IV = bytes(IV_BYTES)
-
-
-def framed_message_length(header_length: int, plaintext_length: int, frame_length: int, signature_bytes: int) -> int:
-    """The exact length of the message envelope writes for ``plaintext_length`` bytes (footer excluded
-    when ``signature_bytes`` is 0)."""
-    regular = max(0, (plaintext_length - 1) // frame_length)
-    final_content = plaintext_length - regular * frame_length
-    body = regular * (REGULAR_HEAD_BYTES + frame_length + TAG_BYTES) + FINAL_HEAD_BYTES + final_content + TAG_BYTES
-    footer = 2 + signature_bytes if signature_bytes else 0
-    return header_length + body + footer
+#: Signed suites hash the ciphertext in slices of about this size while the next slice is sealed.
+_HASH_SLICE_BYTES = 4 << 20
 
 
 class MessageEncryptor:
     """Turns plaintext into one framed message, a frame at a time.
 
-    ``update`` returns the header (on the first call) and every frame completed
-    so far; ``finalize`` returns the final frame and, for signed suites, the
-    footer. The last ``frame_length`` bytes of plaintext are held back until
-    ``finalize`` so that the final frame is never empty unless the whole
-    plaintext is. After an error every call raises that error again; after
-    ``finalize`` every call raises :class:`UsageError`.
+    ``update`` / ``update_into`` emit the header (first call) and every frame
+    completed so far; ``finalize`` / ``finalize_into`` emit the final frame and,
+    for signed suites, the footer. The last ``frame_length`` bytes of plaintext
+    are held back until finalize, so the final frame is never empty unless the
+    whole plaintext is. After an error every call raises that error again; after
+    finalize every call raises :class:`UsageError`.
+
+    ``threads`` (None: one per core; 1: none) lets long runs of large frames be
+    sealed in parallel; the bytes written do not depend on it.
     """
 
-    def __init__(self, materials: EncryptionMaterials, *, frame_length: int, message_id: bytes | None = None):
+    def __init__(
+        self,
+        materials: EncryptionMaterials,
+        *,
+        frame_length: int,
+        message_id: bytes | None = None,
+        threads: int | None = None,
+    ):
         if not 1 <= frame_length <= MAX_FRAME_LENGTH:
             raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
         if materials.data_key is None or not materials.encrypted_data_keys:
@@ -74,7 +72,8 @@ class MessageEncryptor:
         tag = keys.aead.encrypt(_ZERO_IV, b"", raw + required_aad)
         self.header = header
         self.header_bytes = raw + serialize_header_auth(suite, HeaderAuth(_ZERO_IV, tag))
-        self._aead = keys.aead
+        self._codec = FrameCodec(keys.aead, message_id, frame_length)
+        self._threads: Threads = resolve_threads(threads)
         self._signer = Signer(suite, materials.signing_key) if materials.signing_key is not None else None
         if self._signer is not None:
             self._signer.update(self.header_bytes)
@@ -89,83 +88,144 @@ class MessageEncryptor:
     def frame_length(self) -> int:
         return self._frame_length
 
+    # -- sizes ---------------------------------------------------------------------------------
+
+    def update_size(self, length: int) -> int:
+        """Exactly how many bytes ``update(data)`` writes for ``len(data) == length``."""
+        frames = max(0, (len(self._buffer) + length - 1) // self._frame_length)
+        return (0 if self._header_sent else len(self.header_bytes)) + frames * self._codec.step
+
+    def finalize_size(self) -> int:
+        """Exactly how many bytes ``finalize()`` writes."""
+        footer = 2 + self._signer.signature_bytes if self._signer is not None else 0
+        header = 0 if self._header_sent else len(self.header_bytes)
+        return header + final_frame_overhead + len(self._buffer) + footer
+
+    def message_size(self, plaintext_length: int) -> int:
+        """The length of the whole message for a plaintext of ``plaintext_length`` bytes (before any update)."""
+        footer = 2 + self._signer.signature_bytes if self._signer is not None else 0
+        return len(self.header_bytes) + framed_body_length(plaintext_length, self._frame_length) + footer
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def update(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Encrypt more plaintext; return the message bytes that are ready."""
+        out = OutputBuffer(self.update_size(len(memoryview(data))))
+        written = self.update_into(data, out.view)
+        return out.finish(written)
+
+    def update_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> int:
+        """Encrypt more plaintext into ``out`` (at least :meth:`update_size` bytes); return bytes written."""
+        self._check_usable()
+        src = memoryview(data).cast("B")
+        if len(out) < self.update_size(len(src)):
+            raise UsageError("the output buffer is smaller than update_size()")
+        try:
+            return self._update(src, out)
+        except EnvelopeError as exc:
+            self._error = exc
+            raise
+
+    def finalize(self) -> bytes:
+        """Write the final frame (and footer); return the remaining message bytes."""
+        out = OutputBuffer(self.finalize_size())
+        written = self.finalize_into(out.view)
+        return out.finish(written)
+
+    def finalize_into(self, out: memoryview) -> int:
+        """Write the final frame (and footer) into ``out`` (at least :meth:`finalize_size` bytes)."""
+        self._check_usable()
+        if len(out) < self.finalize_size():
+            raise UsageError("the output buffer is smaller than finalize_size()")
+        try:
+            pos = self._emit_header(out)
+            start = pos
+            with memoryview(self._buffer) as pending:
+                pos += self._codec.seal_final(self._next_sequence(1), pending, out[pos:])
+            if self._signer is not None:
+                self._signer.update(out[start:pos])
+                footer = serialize_footer(self._signer.sign())
+                out[pos : pos + len(footer)] = footer
+                pos += len(footer)
+        except EnvelopeError as exc:
+            self._error = exc
+            raise
+        self._buffer = bytearray()
+        self._finished = True
+        return pos
+
     def _check_usable(self) -> None:
         if self._error is not None:
             raise self._error
         if self._finished:
             raise UsageError("the encryptor is finalized")
 
-    def update(self, data: bytes | bytearray | memoryview) -> bytes:
-        """Encrypt more plaintext; return the message bytes that are ready."""
-        self._check_usable()
-        try:
-            return self._update(data)
-        except EnvelopeError as exc:
-            self._error = exc
-            raise
+    def _emit_header(self, out: memoryview) -> int:
+        if self._header_sent:
+            return 0
+        self._header_sent = True
+        out[: len(self.header_bytes)] = self.header_bytes
+        return len(self.header_bytes)
 
-    def _update(self, data: bytes | bytearray | memoryview) -> bytes:
+    def _next_sequence(self, count: int) -> int:
+        first = self._sequence
+        if first + count - 1 > MAX_FRAMES:
+            raise LimitExceededError("frame count", first + count - 1, MAX_FRAMES)
+        self._sequence = first + count
+        return first
+
+    def _update(self, src: memoryview, out: memoryview) -> int:
         frame = self._frame_length
-        out = bytearray()
-        if not self._header_sent:
-            out += self.header_bytes
-            self._header_sent = True
-        if len(self._buffer) + len(data) <= frame:
-            self._buffer += data
-            return bytes(out)
-        src = memoryview(data)
+        pos = self._emit_header(out)
+        if len(self._buffer) + len(src) <= frame:
+            self._buffer += src
+            return pos
         if self._buffer:
             need = frame - len(self._buffer)
             self._buffer += src[:need]
             src = src[need:]
-            out += self._seal_frames(memoryview(self._buffer), 1)
+            with memoryview(self._buffer) as full:
+                pos += self._seal(full, out[pos:], 1)
             self._buffer = bytearray()
-        count = max(0, (len(src) - 1) // frame)  # keep 1..frame bytes back for the final frame
+        count, _ = frame_split(len(src), frame)  # keeps 1..frame bytes back for the final frame
         if count:
-            out += self._seal_frames(src, count)
+            pos += self._seal(src, out[pos:], count)
         self._buffer += src[count * frame :]
-        return bytes(out)
+        return pos
 
-    def _seal_frames(self, src: memoryview, count: int) -> bytearray:
-        frame = self._frame_length
-        if self._sequence + count > MAX_FRAMES:
-            raise LimitExceededError("frame count", self._sequence + count, MAX_FRAMES)
-        step = REGULAR_HEAD_BYTES + frame + TAG_BYTES
-        out = bytearray(step * count)
-        view = memoryview(out)
-        message_id = self.header.message_id
-        for i in range(count):
-            seq = self._sequence
-            iv = frame_iv(seq)
-            base = i * step
-            view[base : base + REGULAR_HEAD_BYTES] = regular_frame_head(seq, iv)
-            aad = body_aad(message_id, FRAME_STRING, seq, frame)
-            self._aead.encrypt_into(
-                iv, src[i * frame : (i + 1) * frame], aad, view[base + REGULAR_HEAD_BYTES : base + step]
+    def _seal(self, src: memoryview, out: memoryview, count: int) -> int:
+        """Seal ``count`` regular frames; hash them for signed suites. Returns bytes written."""
+        first = self._next_sequence(count)
+        step, frame = self._codec.step, self._frame_length
+        parts = self._threads.split(frame, count)
+        if self._signer is not None and self._threads.count > 1 and count * frame >= MIN_PARALLEL_RUN_BYTES:
+            self._seal_and_hash(first, src, out, count)
+        elif parts > 1:
+            bounds = [count * i // parts for i in range(parts + 1)]
+            seal = self._codec.seal_regular
+            run_split(
+                [
+                    functools.partial(seal, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+                    for a, b in itertools.pairwise(bounds)
+                ]
             )
-            self._sequence = seq + 1
-        if self._signer is not None:
-            self._signer.update(out)
-        return out
-
-    def finalize(self) -> bytes:
-        """Write the final frame (and footer); return the remaining message bytes."""
-        self._check_usable()
-        try:
-            out = bytearray() if self._header_sent else bytearray(self.header_bytes)
-            self._header_sent = True
-            seq = self._sequence
-            iv = frame_iv(seq)
-            plain = bytes(self._buffer)
-            aad = body_aad(self.header.message_id, FINAL_FRAME_STRING, seq, len(plain))
-            final = final_frame_head(seq, iv, len(plain)) + self._aead.encrypt(iv, plain, aad)
-            out += final
+        else:
+            self._codec.seal_regular(first, src, out, count)
             if self._signer is not None:
-                self._signer.update(final)
-                out += serialize_footer(self._signer.sign())
-        except EnvelopeError as exc:
-            self._error = exc
-            raise
-        self._buffer = bytearray()
-        self._finished = True
-        return bytes(out)
+                self._signer.update(out[: count * step])
+        return count * step
+
+    def _seal_and_hash(self, first: int, src: memoryview, out: memoryview, count: int) -> None:
+        """Seal slice k+1 on this thread while a worker hashes slice k."""
+        assert self._signer is not None
+        step, frame = self._codec.step, self._frame_length
+        per_slice = max(1, _HASH_SLICE_BYTES // step)
+        pending = None
+        for a in range(0, count, per_slice):
+            b = min(count, a + per_slice)
+            self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+            if pending is not None:
+                pending.result()
+            pending = submit(functools.partial(self._signer.update, out[a * step : b * step]))
+        if pending is not None:
+            pending.result()

@@ -1,0 +1,60 @@
+"""Output buffers that become ``bytes`` without a copy.
+
+An API that returns ``bytes`` would normally fill a ``bytearray`` and copy it
+into a new ``bytes`` object: for large messages that copy (and the fresh pages
+it touches) costs more than AES-GCM itself. On CPython this module does what C
+extensions do: it asks the C API for an uninitialized ``bytes`` object, fills it
+through a writable view, and hands it out only once it is complete. The object
+is never visible to other code while it is written. Elsewhere it falls back to
+a ``bytearray`` and one copy.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+__all__ = ["OutputBuffer"]
+
+_ZERO_COPY = sys.implementation.name == "cpython"
+if _ZERO_COPY:
+    _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+    _new_bytes.restype = ctypes.py_object
+    _new_bytes.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+    _bytes_address = ctypes.pythonapi.PyBytes_AsString
+    _bytes_address.restype = ctypes.c_void_p
+    _bytes_address.argtypes = [ctypes.py_object]
+
+
+class OutputBuffer:
+    """``size`` writable bytes (``view``) that :meth:`finish` turns into ``bytes``."""
+
+    __slots__ = ("_array", "_target", "size", "view")
+
+    def __init__(self, size: int):
+        self.size = size
+        self._array: ctypes.Array[ctypes.c_char] | None = None
+        self._target: bytes | bytearray
+        if _ZERO_COPY and size > 0:
+            target: bytes = _new_bytes(None, size)
+            self._array = (ctypes.c_char * size).from_address(_bytes_address(target))
+            self._target = target  # keeps the memory alive while the view exists
+            self.view = memoryview(self._array).cast("B")
+        else:
+            self._target = bytearray(size)
+            self.view = memoryview(self._target)
+
+    def finish(self, length: int | None = None) -> bytes:
+        """Return the first ``length`` bytes (all by default) as ``bytes``; the view is released."""
+        length = self.size if length is None else length
+        target = self._target
+        result = target if isinstance(target, bytes) and length == self.size else bytes(self.view[:length])
+        self.view.release()
+        self._array = None
+        return result
+
+    def discard(self) -> None:
+        """Drop the buffer without handing it out (after an error)."""
+        self.view.release()
+        self._array = None
+        self._target = b""

@@ -1,0 +1,273 @@
+"""The main job: encrypt and decrypt a sample file with a local AES key.
+
+Run ``python -m envelope.demo [--work-dir DIR]`` (or the ``envelope-demo`` script).
+It needs no cloud account and no HSM. It:
+
+1. creates, or reuses, a 256-bit AES wrapping key in ``$XDG_CONFIG_HOME/envelope/demo.key``
+   (``~/.config/envelope/demo.key`` when XDG_CONFIG_HOME is unset), mode 0600; a key file of
+   the wrong size, or one that group or others may access, is refused, never replaced;
+2. writes a sample text file into the work directory (a new temporary directory by default);
+3. encrypts it through a streaming writer under
+   ``RawAesKeyring("envelope-demo", "local-key", key)`` with the encryption context
+   ``{"purpose": "demo", "file": <name>}``;
+4. decrypts it through a streaming reader, expecting that context, into a third file,
+   and checks that file equals the sample.
+
+Every file is written to a temporary file in the same directory and renamed into place,
+so an interrupted run leaves no partial key or output file behind. The exit status is 0
+when every step succeeded; otherwise one line on stderr says what failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import secrets
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+from . import decrypting_reader, encrypting_writer
+from ._secrets import SecretBytes
+from .errors import EnvelopeError
+from .format import Header
+from .keyrings import RawAesKeyring
+
+__all__ = [
+    "DECRYPTED_NAME",
+    "ENCRYPTED_NAME",
+    "KEY_BYTES",
+    "KEY_NAME",
+    "KEY_NAMESPACE",
+    "SAMPLE_NAME",
+    "DemoError",
+    "atomic_output",
+    "decrypt_file",
+    "encrypt_file",
+    "key_path",
+    "load_or_create_key",
+    "main",
+    "read_key",
+    "run",
+    "sample_text",
+]
+
+KEY_NAMESPACE = "envelope-demo"
+KEY_NAME = "local-key"
+KEY_BYTES = 32
+SAMPLE_NAME = "sample.txt"
+ENCRYPTED_NAME = "sample.txt.encrypted"
+DECRYPTED_NAME = "sample.decrypted.txt"
+SAMPLE_MIN_BYTES = 300_000
+
+_SENTENCES = (
+    "Envelope encryption seals the data under a fresh data key.",
+    "The data key is wrapped under a key you keep, here a local AES key.",
+    "Each frame is sealed with AES-GCM and checked before any of it is released.",
+    "The encryption context is authenticated with every frame but is not secret.",
+)
+
+
+class DemoError(Exception):
+    """A problem the demo reports in one line: a refused key file, a mismatch."""
+
+
+def key_path() -> Path:
+    """``$XDG_CONFIG_HOME/envelope/demo.key``, or ``~/.config/envelope/demo.key``.
+
+    As the XDG spec says, an empty or relative XDG_CONFIG_HOME is ignored.
+    """
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "envelope" / "demo.key"
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[BinaryIO]:
+    """Yield a file (mode 0600) that replaces ``path`` only if the block succeeds.
+
+    The data goes to a temporary file in the same directory, is flushed to disk and
+    then renamed over ``path``; on any exception the temporary file is removed.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _check_key_file(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise DemoError(f"key file {path} is not a regular file")
+    if os.name == "posix" and st.st_mode & 0o077:
+        raise DemoError(
+            f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; group and others must have no access"
+            f" (run: chmod 600 {path})"
+        )
+    if st.st_size != KEY_BYTES:
+        raise DemoError(
+            f"key file {path} holds {st.st_size} bytes, not {KEY_BYTES};"
+            " move it aside and the demo will create a new key"
+        )
+
+
+def read_key(path: Path) -> SecretBytes:
+    """Read the key file, refusing a wrong size or group/world permissions (:class:`DemoError`)."""
+    with path.open("rb") as f:
+        _check_key_file(path, os.fstat(f.fileno()))
+        key = f.read(KEY_BYTES + 1)
+    if len(key) != KEY_BYTES:
+        raise DemoError(f"key file {path} changed while it was read; run the demo again")
+    return SecretBytes(key)
+
+
+def load_or_create_key(path: Path) -> tuple[SecretBytes, bool]:
+    """Return the key in ``path`` and whether it was just created (a fresh random key)."""
+    try:
+        return read_key(path), False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = SecretBytes(secrets.token_bytes(KEY_BYTES))
+    with atomic_output(path) as out:
+        out.write(key.reveal())
+    return key, True
+
+
+def sample_text(min_bytes: int = SAMPLE_MIN_BYTES) -> bytes:
+    """Numbered lines of ASCII text, at least ``min_bytes`` long."""
+    lines: list[str] = []
+    length = 0
+    while length < min_bytes:
+        line = f"line {len(lines) + 1:05d}: {_SENTENCES[len(lines) % len(_SENTENCES)]}\n"
+        lines.append(line)
+        length += len(line)
+    return "".join(lines).encode("ascii")
+
+
+def encrypt_file(source: Path, target: Path, keyring: RawAesKeyring, context: Mapping[str, str]) -> Header:
+    """Stream ``source`` into an encrypted message at ``target``; return the message header."""
+    with (
+        source.open("rb") as plaintext,
+        atomic_output(target) as sink,
+        encrypting_writer(sink, keyring=keyring, encryption_context=context) as writer,
+    ):
+        shutil.copyfileobj(plaintext, writer)
+    return writer.header
+
+
+def decrypt_file(source: Path, target: Path, keyring: RawAesKeyring, expected: Mapping[str, str]) -> Header:
+    """Stream the message at ``source`` into plaintext at ``target``; return its header.
+
+    ``target`` appears only after the whole message, with every frame, authenticated.
+    """
+    with (
+        source.open("rb") as message,
+        atomic_output(target) as sink,
+        decrypting_reader(message, keyring=keyring, encryption_context=expected) as reader,
+    ):
+        header = reader.read_header()
+        shutil.copyfileobj(reader, sink)
+    return header
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _describe(path: Path) -> str:
+    return f"{path} ({path.stat().st_size:,} bytes)"
+
+
+def _report(key_file: Path, created: bool, files: tuple[Path, Path, Path], header: Header, seconds: float) -> None:
+    sample, encrypted, decrypted = files
+    origin = "created" if created else "reused"
+    rows = [
+        ("key file", f"{key_file} ({origin}, mode {_mode(key_file):04o}, {KEY_BYTES} bytes)"),
+        ("keyring", f"RawAesKeyring({KEY_NAMESPACE!r}, {KEY_NAME!r}, <key>)"),
+        ("plaintext", _describe(sample)),
+        ("encrypted", _describe(encrypted)),
+        ("decrypted", _describe(decrypted)),
+        ("suite", f"{header.suite.name} (0x{header.suite.id:04X})"),
+        ("frame length", f"{header.frame_length} bytes"),
+        ("message id", header.message_id.hex()),
+        ("stored context", json.dumps(header.encryption_context)),
+        ("elapsed", f"{seconds:.3f} s"),
+    ]
+    for label, value in rows:
+        print(f"{label + ':':<16}{value}")
+    print("OK: the decrypted file equals the sample")
+
+
+def run(work_dir: Path) -> None:
+    """Do the whole demo in ``work_dir`` and print what was done."""
+    started = time.perf_counter()
+    key_file = key_path()
+    key, created = load_or_create_key(key_file)
+    keyring = RawAesKeyring(KEY_NAMESPACE, KEY_NAME, key)
+    files = (work_dir / SAMPLE_NAME, work_dir / ENCRYPTED_NAME, work_dir / DECRYPTED_NAME)
+    sample, encrypted, decrypted = files
+    with atomic_output(sample) as out:
+        out.write(sample_text())
+    context = {"purpose": "demo", "file": SAMPLE_NAME}
+    encrypt_file(sample, encrypted, keyring, context)
+    header = decrypt_file(encrypted, decrypted, keyring, context)
+    if not filecmp.cmp(sample, decrypted, shallow=False):
+        raise DemoError(f"{decrypted} differs from {sample}")
+    _report(key_file, created, files, header, time.perf_counter() - started)
+
+
+def _work_dir(requested: Path | None) -> Path:
+    if requested is None:
+        return Path(tempfile.mkdtemp(prefix="envelope-demo-"))
+    requested.mkdir(parents=True, exist_ok=True)
+    return requested
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envelope-demo",
+        description="Encrypt and decrypt a sample file with envelope and a local AES key.",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to write the sample, encrypted and decrypted files (default: a new temporary directory)",
+    )
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, DemoError) else f"{type(exc).__name__}: {text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; return 0 on success, 1 (with one line on stderr) on failure."""
+    args = _parser().parse_args(argv)
+    requested: Path | None = args.work_dir
+    try:
+        run(_work_dir(requested))
+    except (DemoError, EnvelopeError, OSError) as exc:
+        print(f"envelope-demo: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Pure arithmetic over the framed body layout: where frames start and how long things are."""
+
+from __future__ import annotations
+
+import struct
+
+from ..suites import TAG_BYTES
+from .body import FINAL_HEAD_BYTES, REGULAR_HEAD_BYTES
+
+__all__ = [
+    "final_frame_overhead",
+    "frame_split",
+    "framed_body_length",
+    "framed_plaintext_length",
+    "regular_frame_size",
+]
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_FINAL_MARKER = b"\xff" * 4
+#: A footer is 2 bytes of length and a DER ECDSA signature of at most this many bytes (P-384).
+_MAX_SIGNATURE_BYTES = 104
+
+final_frame_overhead = FINAL_HEAD_BYTES + TAG_BYTES
+
+
+def regular_frame_size(frame_length: int) -> int:
+    """Bytes of one regular frame on the wire."""
+    return REGULAR_HEAD_BYTES + frame_length + TAG_BYTES
+
+
+def frame_split(plaintext_length: int, frame_length: int) -> tuple[int, int]:
+    """How envelope frames ``plaintext_length`` bytes: (regular frame count, final frame content length).
+
+    The final frame is never empty unless the plaintext is.
+    """
+    regular = max(0, (plaintext_length - 1) // frame_length)
+    return regular, plaintext_length - regular * frame_length
+
+
+def framed_body_length(plaintext_length: int, frame_length: int) -> int:
+    regular, final = frame_split(plaintext_length, frame_length)
+    return regular * regular_frame_size(frame_length) + final_frame_overhead + final
+
+
+def framed_plaintext_length(message: memoryview, body_start: int, frame_length: int, signed: bool) -> int | None:
+    """The plaintext length of a complete framed message, from its layout alone.
+
+    Locates the final frame arithmetically (every regular frame has the same
+    size) and checks that it, and the footer of a signed message, end exactly
+    at the end of ``message``. Returns None when the layout does not add up;
+    nothing here is authenticated.
+    """
+    step = regular_frame_size(frame_length)
+    body = len(message) - body_start - final_frame_overhead
+    if body < 0:
+        return None
+    most = body // step
+    fewest = max(0, (body - 2 - _MAX_SIGNATURE_BYTES - frame_length) // step) if signed else most
+    for regular in range(most, fewest - 1, -1):
+        final = body_start + regular * step
+        if bytes(message[final : final + 4]) != _FINAL_MARKER:
+            continue
+        (length,) = _U32.unpack_from(message, final + 20)
+        end = final + final_frame_overhead + length
+        if length > frame_length:
+            return None
+        if not signed and end == len(message):
+            return int(regular * frame_length + length)
+        if signed and end + 2 <= len(message) and end + 2 + _U16.unpack_from(message, end)[0] == len(message):
+            return int(regular * frame_length + length)
+    return None
