@@ -10,5 +10,10 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"
+log=.venv/install.log
+if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
+       && .venv/bin/python -m pip install --disable-pip-version-check -e ".$1"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "installing envelope$1 into .venv failed (log above)" >&2
+  exit 1
+fi
