@@ -9,14 +9,16 @@ from typing import IO
 from ._buffers import OutputBuffer
 from .context import validate_for_encrypt
 from .errors import MalformedMessageError, UsageError
-from .format import ContentType, Header, parse_header
+from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
-from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES
+from .limits import DEFAULT_FRAME_LENGTH
 from .materials import (
     CryptoMaterialsManager,
     DefaultCryptoMaterialsManager,
     EncryptionRequest,
     Keyring,
+    is_keyring,
+    is_materials_manager,
 )
 from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
@@ -55,10 +57,10 @@ def _materials_manager(
     if (keyring is None) == (materials_manager is None):
         raise UsageError("pass exactly one of keyring= or materials_manager=")
     if materials_manager is not None:
-        if not isinstance(materials_manager, CryptoMaterialsManager):
+        if not is_materials_manager(materials_manager):
             raise UsageError(f"{materials_manager!r} is not a crypto materials manager")
         return materials_manager
-    if not isinstance(keyring, Keyring):
+    if not is_keyring(keyring):
         raise UsageError(f"{keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
     return DefaultCryptoMaterialsManager(keyring)
 
@@ -221,18 +223,19 @@ def decrypt_message(
 
 def _decrypt_whole(decryptor: MessageDecryptor, data: memoryview) -> bytes:
     """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
-    parsed = parse_header(data, max_header_bytes=MAX_HEADER_BYTES)
+    start = decryptor.read_header(data)
     length = None
-    if parsed is not None and parsed.header.content_type is ContentType.FRAMED:
-        header = parsed.header
-        length = framed_plaintext_length(data, parsed.length, header.frame_length, header.suite.signed)
+    if start and decryptor.parsed_header is not None:
+        header = decryptor.parsed_header.header
+        if header.content_type is ContentType.FRAMED:
+            length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
     if length is None:  # not a well-laid-out framed message: let the engine find what is wrong
-        plaintext = decryptor.update(data)
+        plaintext = decryptor.update(data[start:])
         decryptor.finalize()
         return plaintext
     out = OutputBuffer(length)
     try:
-        written = decryptor.update_into(data, out.view)
+        written = decryptor.update_into(data[start:], out.view)
         decryptor.finalize()
     except BaseException:
         out.discard()

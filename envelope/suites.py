@@ -55,31 +55,31 @@ class AlgorithmSuite(enum.Enum):
 
     @property
     def spec(self) -> SuiteSpec:
-        return _SPECS[self]
+        return _SPECS[self._value_]
 
     @property
     def message_format(self) -> int:
-        return _SPECS[self].message_format
+        return _SPECS[self._value_].message_format
 
     @property
     def key_bytes(self) -> int:
-        return _SPECS[self].key_bytes
+        return _SPECS[self._value_].key_bytes
 
     @property
     def kdf_hash(self) -> str | None:
-        return _SPECS[self].kdf_hash
+        return _SPECS[self._value_].kdf_hash
 
     @property
     def curve(self) -> str | None:
-        return _SPECS[self].curve
+        return _SPECS[self._value_].curve
 
     @property
     def signed(self) -> bool:
-        return _SPECS[self].curve is not None
+        return _SPECS[self._value_].curve is not None
 
     @property
     def committing(self) -> bool:
-        return _SPECS[self].committing
+        return _SPECS[self._value_].committing
 
     @property
     def iv_bytes(self) -> int:
@@ -100,18 +100,18 @@ TAG_BYTES = 16
 COMMITMENT_BYTES = 32
 
 _S = SuiteSpec
-_SPECS: dict[AlgorithmSuite, SuiteSpec] = {
-    AlgorithmSuite.AES_128_GCM_IV12_TAG16_NO_KDF: _S(1, 16, None, None, False),
-    AlgorithmSuite.AES_192_GCM_IV12_TAG16_NO_KDF: _S(1, 24, None, None, False),
-    AlgorithmSuite.AES_256_GCM_IV12_TAG16_NO_KDF: _S(1, 32, None, None, False),
-    AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256: _S(1, 16, "sha256", None, False),
-    AlgorithmSuite.AES_192_GCM_IV12_TAG16_HKDF_SHA256: _S(1, 24, "sha256", None, False),
-    AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA256: _S(1, 32, "sha256", None, False),
-    AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256: _S(1, 16, "sha256", "secp256r1", False),
-    AlgorithmSuite.AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384: _S(1, 24, "sha384", "secp384r1", False),
-    AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384: _S(1, 32, "sha384", "secp384r1", False),
-    AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY: _S(2, 32, "sha512", None, True),
-    AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384: _S(2, 32, "sha512", "secp384r1", True),
+_SPECS: dict[int, SuiteSpec] = {  # keyed by wire id: int hashing is cheaper than enum hashing
+    AlgorithmSuite.AES_128_GCM_IV12_TAG16_NO_KDF.value: _S(1, 16, None, None, False),
+    AlgorithmSuite.AES_192_GCM_IV12_TAG16_NO_KDF.value: _S(1, 24, None, None, False),
+    AlgorithmSuite.AES_256_GCM_IV12_TAG16_NO_KDF.value: _S(1, 32, None, None, False),
+    AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256.value: _S(1, 16, "sha256", None, False),
+    AlgorithmSuite.AES_192_GCM_IV12_TAG16_HKDF_SHA256.value: _S(1, 24, "sha256", None, False),
+    AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA256.value: _S(1, 32, "sha256", None, False),
+    AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256.value: _S(1, 16, "sha256", "secp256r1", False),
+    AlgorithmSuite.AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384.value: _S(1, 24, "sha384", "secp384r1", False),
+    AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384.value: _S(1, 32, "sha384", "secp384r1", False),
+    AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY.value: _S(2, 32, "sha512", None, True),
+    AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384.value: _S(2, 32, "sha512", "secp384r1", True),
 }
 
 

@@ -8,7 +8,6 @@ from typing import NoReturn
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import AuthenticationError
@@ -19,6 +18,7 @@ __all__ = ["DerivedKeys", "derive_keys", "hash_algorithm"]
 _DERIVE_LABEL = b"DERIVEKEY"
 _COMMIT_LABEL = b"COMMITKEY"
 
+_HASH_BYTES = {"sha256": 32, "sha384": 48, "sha512": 64}
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -44,19 +44,29 @@ class DerivedKeys:
         refuse_pickling(self)
 
 
+def _hkdf_expand_one_block(digest: str, prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869) for outputs no longer than one hash block: T(1) = HMAC(PRK, info | 0x01)."""
+    return hmac.digest(prk, info + b"\x01", digest)[:length]
+
+
 def derive_keys(suite: AlgorithmSuite, data_key: SecretBytes, message_id: bytes) -> DerivedKeys:
-    """Derive the encryption key per the suite's KDF (and the commitment key for committing suites)."""
+    """Derive the encryption key per the suite's KDF (and the commitment key for committing suites).
+
+    Every ESDK key is at most 32 bytes, within one block of its HKDF hash, so
+    HKDF is written out here with ``hmac.digest`` (one C call per step).
+    """
     ikm = data_key.reveal()
-    if suite.kdf_hash is None:
+    digest = suite.kdf_hash
+    if digest is None:
         return DerivedKeys(AESGCM(ikm), b"")
-    algorithm = hash_algorithm(suite.kdf_hash)
+    suite_id = suite.id.to_bytes(2, "big")
     if not suite.committing:
-        info = suite.id.to_bytes(2, "big") + message_id
-        key = HKDF(algorithm, suite.key_bytes, salt=None, info=info).derive(ikm)
+        prk = hmac.digest(bytes(_HASH_BYTES[digest]), ikm, digest)  # HKDF-Extract, no salt = zeros
+        key = _hkdf_expand_one_block(digest, prk, suite_id + message_id, suite.key_bytes)
         return DerivedKeys(AESGCM(key), b"")
-    prk = hmac.new(message_id, ikm, suite.kdf_hash).digest()  # HKDF-Extract, salt = message id
-    key = HKDFExpand(algorithm, suite.key_bytes, suite.id.to_bytes(2, "big") + _DERIVE_LABEL).derive(prk)
-    commitment = HKDFExpand(hash_algorithm(suite.kdf_hash), COMMITMENT_BYTES, _COMMIT_LABEL).derive(prk)
+    prk = hmac.digest(message_id, ikm, digest)  # HKDF-Extract, salt = message id
+    key = _hkdf_expand_one_block(digest, prk, suite_id + _DERIVE_LABEL, suite.key_bytes)
+    commitment = _hkdf_expand_one_block(digest, prk, _COMMIT_LABEL, COMMITMENT_BYTES)
     return DerivedKeys(AESGCM(key), commitment)
 
 

@@ -9,7 +9,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .._secrets import refuse_pickling
 from ..errors import AuthenticationError, MalformedMessageError
@@ -43,6 +42,9 @@ def generate_signing_key(suite: AlgorithmSuite) -> ec.EllipticCurvePrivateKey:
 
 def encode_public_key(key: ec.EllipticCurvePublicKey) -> str:
     """Base64 of the compressed SEC1 point, as stored in the encryption context."""
+    # Imported here: cryptography's serialization package costs ~20 ms of import time.
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
+
     return base64.b64encode(key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)).decode("ascii")
 
 

@@ -17,31 +17,40 @@ class NeedMoreData(Exception):
 class Cursor:
     """Reads big-endian fields from ``view`` starting at ``pos``."""
 
-    __slots__ = ("pos", "view")
+    __slots__ = ("end", "pos", "view")
 
     def __init__(self, view: memoryview, pos: int = 0):
         self.view = view
         self.pos = pos
+        self.end = len(view)
 
     def take(self, n: int) -> memoryview:
-        end = self.pos + n
-        if end > len(self.view):
+        start = self.pos
+        end = start + n
+        if end > self.end:
             raise NeedMoreData
-        chunk = self.view[self.pos : end]
         self.pos = end
-        return chunk
+        return self.view[start:end]
+
+    def _number(self, fmt: struct.Struct) -> int:
+        start = self.pos
+        end = start + fmt.size
+        if end > self.end:
+            raise NeedMoreData
+        self.pos = end
+        return int(fmt.unpack_from(self.view, start)[0])
 
     def u8(self) -> int:
-        return int(_U8.unpack(self.take(1))[0])
+        return self._number(_U8)
 
     def u16(self) -> int:
-        return int(_U16.unpack(self.take(2))[0])
+        return self._number(_U16)
 
     def u32(self) -> int:
-        return int(_U32.unpack(self.take(4))[0])
+        return self._number(_U32)
 
     def u64(self) -> int:
-        return int(_U64.unpack(self.take(8))[0])
+        return self._number(_U64)
 
 
 def u16(n: int) -> bytes:

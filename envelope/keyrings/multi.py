@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from ..errors import EnvelopeError, KeyringError, NoDecryptingKeyError, UsageError
 from ..format import EncryptedDataKey
-from ..materials import DecryptionMaterials, EncryptionMaterials, Keyring
+from ..materials import DecryptionMaterials, EncryptionMaterials, Keyring, is_keyring
 
 __all__ = ["MultiKeyring"]
 
@@ -29,7 +29,7 @@ class MultiKeyring:
         if generator is None and not self.children:
             raise UsageError("MultiKeyring needs a generator or at least one child")
         for keyring in self._all():
-            if not isinstance(keyring, Keyring):
+            if not is_keyring(keyring):
                 raise UsageError(f"{keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
 
     def __repr__(self) -> str:

@@ -7,6 +7,8 @@ from .base import (
     EncryptionMaterials,
     EncryptionRequest,
     Keyring,
+    is_keyring,
+    is_materials_manager,
 )
 from .default_cmm import DefaultCryptoMaterialsManager
 
@@ -18,4 +20,6 @@ __all__ = [
     "EncryptionMaterials",
     "EncryptionRequest",
     "Keyring",
+    "is_keyring",
+    "is_materials_manager",
 ]

@@ -7,17 +7,17 @@ Both are ``typing.Protocol`` s: any object with these methods will do.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, Protocol, runtime_checkable
-
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING, NoReturn, Protocol, TypeGuard, runtime_checkable
 
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import KeyringError
 from ..format import EncryptedDataKey
 from ..suites import AlgorithmSuite, CommitmentPolicy
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = [
     "CryptoMaterialsManager",
@@ -73,13 +73,22 @@ class EncryptionMaterials:
         if len(data_key) != self.suite.key_bytes:
             raise KeyringError(f"data key must be {self.suite.key_bytes} bytes for {self.suite.name}")
         edks = self.encrypted_data_keys + ((edk,) if edk is not None else ())
-        return dataclasses.replace(self, data_key=data_key, encrypted_data_keys=edks)
+        return EncryptionMaterials(
+            self.suite, self.encryption_context, data_key, edks, self.signing_key, self.required_context_keys
+        )
 
     def with_encrypted_data_key(self, edk: EncryptedDataKey) -> EncryptionMaterials:
         """Return a copy with one more wrapped copy of the data key."""
         if self.data_key is None:
             raise KeyringError("cannot add an encrypted data key before a data key exists")
-        return dataclasses.replace(self, encrypted_data_keys=(*self.encrypted_data_keys, edk))
+        return EncryptionMaterials(
+            self.suite,
+            self.encryption_context,
+            self.data_key,
+            (*self.encrypted_data_keys, edk),
+            self.signing_key,
+            self.required_context_keys,
+        )
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
@@ -101,7 +110,9 @@ class DecryptionMaterials:
             raise KeyringError("these materials already hold a data key")
         if len(data_key) != self.suite.key_bytes:
             raise KeyringError(f"unwrapped data key must be {self.suite.key_bytes} bytes for {self.suite.name}")
-        return dataclasses.replace(self, data_key=data_key)
+        return DecryptionMaterials(
+            self.suite, self.encryption_context, data_key, self.verification_key, self.required_context_keys
+        )
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
@@ -132,3 +143,15 @@ class CryptoMaterialsManager(Protocol):
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials: ...
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials: ...
+
+
+def is_keyring(obj: object) -> TypeGuard[Keyring]:
+    """True if ``obj`` has the keyring methods (cheaper than ``isinstance`` on the protocol)."""
+    return callable(getattr(obj, "on_encrypt", None)) and callable(getattr(obj, "on_decrypt", None))
+
+
+def is_materials_manager(obj: object) -> TypeGuard[CryptoMaterialsManager]:
+    """True if ``obj`` has the materials-manager methods."""
+    return callable(getattr(obj, "get_encryption_materials", None)) and callable(
+        getattr(obj, "decrypt_materials", None)
+    )

@@ -112,6 +112,24 @@ class MessageDecryptor:
         """The most plaintext ``update(data)`` can return for ``len(data) == length``."""
         return len(self._buffer) + length + len(self._held)
 
+    def read_header(self, data: bytes | bytearray | memoryview) -> int:
+        """Consume the header at the start of ``data`` (nothing else); return its length, 0 if incomplete.
+
+        Only before any other input. The materials manager runs here.
+        """
+        self._check_usable()
+        if self._state is not _State.HEADER or self._buffer:
+            raise UsageError("read_header() comes first, once")
+        try:
+            parsed = parse_header(data, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header)
+            if parsed is not None:
+                self._start(parsed)
+                self._consumed = parsed.length
+        except EnvelopeError as exc:
+            self._error = exc
+            raise
+        return 0 if parsed is None else parsed.length
+
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Consume message bytes; return the plaintext that authenticated."""
         src = memoryview(data).cast("B")

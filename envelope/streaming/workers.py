@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:  # concurrent.futures is imported on first parallel use: it slows `import envelope`
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["Threads", "resolve_threads", "run_split"]
 
@@ -57,6 +59,8 @@ def resolve_threads(threads: int | None) -> Threads:
 
 def _executor(size: int) -> ThreadPoolExecutor:
     global _pool, _pool_size  # noqa: PLW0603 - one process-wide pool, created on first use
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see TYPE_CHECKING above
+
     with _pool_lock:
         if _pool is None or _pool_size < size:
             _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="envelope")
