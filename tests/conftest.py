@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from envelope import AlgorithmSuite, CommitmentPolicy
 from envelope.keyrings import RawAesKeyring
+from envelope.streaming import workers
 
 ALL_SUITES = list(AlgorithmSuite)
 
@@ -33,3 +34,17 @@ def aes_keyring(aes_key: bytes) -> RawAesKeyring:
 @pytest.fixture(scope="session")
 def rsa_private_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(params=["serial", "parallel"])
+def engine_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test against the serial engine and against the parallel one.
+
+    "parallel" lowers the thresholds so that even the smallest runs of frames
+    are split across threads and signed runs are hashed on another thread;
+    "serial" raises them so that nothing is.
+    """
+    low = request.param == "parallel"
+    monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1 if low else 1 << 62)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1 if low else 1 << 62)
+    return str(request.param)

@@ -436,3 +436,7 @@ def test_envelope_refuses_official_message_when_an_expected_pair_contradicts_a_s
 
     with pytest.raises(EncryptionContextError):
         envelope.decrypt(message, keyring=_aes_keyring(), encryption_context=given, commitment_policy=decrypt_policy)
+
+
+# Every test here runs against the serial and the parallel engine.
+pytestmark = pytest.mark.usefixtures("engine_mode")

@@ -332,3 +332,7 @@ def test_every_proper_prefix_of_a_header_needs_more_data(header_and_auth: tuple[
     for length in range(len(wire)):
         assert parse_header(wire[:length]) is None, f"prefix of {length} of {len(wire)} bytes"
     assert parse_header(wire) is not None
+
+
+# Every test here runs against the serial and the parallel engine.
+pytestmark = pytest.mark.usefixtures("engine_mode")

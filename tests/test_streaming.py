@@ -220,3 +220,7 @@ def test_every_suite_streams(aes_keyring: RawAesKeyring, suite: AlgorithmSuite) 
         commitment_policy=envelope.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
     )
     assert plain.read() == data
+
+
+# Every test here runs against the serial and the parallel engine.
+pytestmark = pytest.mark.usefixtures("engine_mode")

@@ -400,3 +400,7 @@ def test_refuse_signed_rejects_signed_messages_before_any_plaintext_and_accepts_
             io.BytesIO(s.message), keyring=KEYRING, commitment_policy=ALLOW_ALL, refuse_signed=True, read_size=1
         )
         assert reader.read() == PLAINTEXT
+
+
+# Every test here runs against the serial and the parallel engine.
+pytestmark = pytest.mark.usefixtures("engine_mode")

@@ -77,3 +77,7 @@ def test_commitment_vector(case: CommitmentCase) -> None:
     if case.message_id is not None:
         assert result.header.message_id == case.message_id
     assert result.header.encryption_context == case.encryption_context
+
+
+# Every test here runs against the serial and the parallel engine.
+pytestmark = pytest.mark.usefixtures("engine_mode")

@@ -38,7 +38,7 @@ from ..format.body import (
 from ..limits import MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
-from .workers import MIN_PARALLEL_RUN_BYTES, Threads, resolve_threads, run_split
+from .workers import Threads, resolve_threads, run_split
 
 __all__ = ["MessageDecryptor"]
 
@@ -107,6 +107,18 @@ class MessageDecryptor:
     def done(self) -> bool:
         """True once the whole message has been read and verified."""
         return self._state is _State.DONE
+
+    @property
+    def frame_step(self) -> int | None:
+        """Bytes of one regular frame on the wire, once the header is read (None before, or non-framed)."""
+        if self._codec is None or self._header().content_type is not ContentType.FRAMED:
+            return None
+        return self._codec.step
+
+    @property
+    def buffered(self) -> int:
+        """Input bytes held back because the unit they start (a frame, say) is incomplete."""
+        return len(self._buffer)
 
     def output_bound(self, length: int) -> int:
         """The most plaintext ``update(data)`` can return for ``len(data) == length``."""
@@ -313,7 +325,7 @@ class MessageDecryptor:
         parts = self._threads.split(frame, count)
         tasks: list[Callable[[], None]] = []
         verifier = self._verifier
-        if verifier is not None and self._threads.count > 1 and count * frame >= MIN_PARALLEL_RUN_BYTES:
+        if verifier is not None and self._threads.overlap(count * frame):
             tasks.append(functools.partial(verifier.update, run))  # hash while the frames open
             verifier = None
         bounds = [count * i // parts for i in range(parts + 1)]

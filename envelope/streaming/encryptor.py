@@ -19,7 +19,7 @@ from ..format.layout import final_frame_overhead, frame_split, framed_body_lengt
 from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES
 from ..materials import EncryptionMaterials
 from ..suites import IV_BYTES
-from .workers import MIN_PARALLEL_RUN_BYTES, Threads, resolve_threads, run_split, submit
+from .workers import Threads, resolve_threads, run_split, submit
 
 __all__ = ["MessageEncryptor"]
 
@@ -71,6 +71,7 @@ class MessageEncryptor:
         required_aad = serialize_context({k: materials.encryption_context[k] for k in required})
         tag = keys.aead.encrypt(_ZERO_IV, b"", raw + required_aad)
         self.header = header
+        self.encryption_context = dict(materials.encryption_context)
         self.header_bytes = raw + serialize_header_auth(suite, HeaderAuth(_ZERO_IV, tag))
         self._codec = FrameCodec(keys.aead, message_id, frame_length)
         self._threads: Threads = resolve_threads(threads)
@@ -198,7 +199,7 @@ class MessageEncryptor:
         first = self._next_sequence(count)
         step, frame = self._codec.step, self._frame_length
         parts = self._threads.split(frame, count)
-        if self._signer is not None and self._threads.count > 1 and count * frame >= MIN_PARALLEL_RUN_BYTES:
+        if self._signer is not None and self._threads.overlap(count * frame):
             self._seal_and_hash(first, src, out, count)
         elif parts > 1:
             bounds = [count * i // parts for i in range(parts + 1)]

@@ -39,6 +39,10 @@ class Threads:
 
     count: int
 
+    def overlap(self, run_bytes: int) -> bool:
+        """Whether to hash a signed run on another thread while it is sealed or opened."""
+        return self.count > 1 and run_bytes >= MIN_PARALLEL_RUN_BYTES
+
     def split(self, frame_length: int, frames: int) -> int:
         """How many parts to cut a run of ``frames`` frames into."""
         if self.count < 2 or frame_length < MIN_PARALLEL_FRAME_LENGTH or frames < 2:

@@ -1,0 +1,88 @@
+"""Move a whole stream through the engine with reused buffers: readinto, *_into, write.
+
+These loops allocate their buffers once: the source is read into one buffer,
+the engine writes into another, and the sink is handed views of it. Memory
+stays at a few chunks whatever the stream's size.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Final
+
+from ..errors import UsageError
+from .decryptor import MessageDecryptor
+from .encryptor import MessageEncryptor
+
+__all__ = ["STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream"]
+
+#: Bytes read from the source per step (rounded to whole frames, and at least two frames so that
+#: two threads can share a step).
+STREAM_CHUNK_BYTES: Final = 2 << 20
+
+
+def _read_full(source: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``source`` unless it ends first; return the bytes read."""
+    filled = 0
+    readinto = getattr(source, "readinto", None)
+    while filled < len(view):
+        if readinto is not None:
+            n = readinto(view[filled:])
+        else:
+            chunk = source.read(len(view) - filled)
+            n = None if chunk is None else len(chunk)
+            if n:
+                view[filled : filled + n] = chunk
+        if n is None:
+            raise UsageError("the source is non-blocking and had no data; use a blocking stream")
+        if n == 0:
+            break
+        filled += n
+    return filled
+
+
+def _write_all(sink: IO[bytes], view: memoryview) -> None:
+    while len(view):
+        n = sink.write(view)
+        if n is None:  # a non-blocking raw sink that took nothing
+            raise UsageError("the sink is non-blocking and took no data; use a blocking stream")
+        view = view[n:]
+
+
+def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncryptor) -> int:
+    """Encrypt everything ``source`` yields into ``sink``; return the plaintext length."""
+    chunk = max(2, STREAM_CHUNK_BYTES // encryptor.frame_length) * encryptor.frame_length
+    src = memoryview(bytearray(chunk))
+    out = memoryview(bytearray(max(encryptor.update_size(chunk) + encryptor.frame_length, encryptor.finalize_size())))
+    total = 0
+    while n := _read_full(source, src):
+        total += n
+        _write_all(sink, out[: encryptor.update_into(src[:n], out)])
+    _write_all(sink, out[: encryptor.finalize_into(out)])
+    return total
+
+
+def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecryptor) -> int:
+    """Decrypt the message ``source`` yields into ``sink``; return the plaintext length.
+
+    Only authenticated plaintext reaches ``sink``; if this raises, what reached
+    it is a prefix of the plaintext and must be discarded.
+    """
+    src = memoryview(bytearray(STREAM_CHUNK_BYTES))
+    out = memoryview(bytearray(0))
+    total = 0
+    want = len(src)
+    while n := _read_full(source, src[:want]):
+        need = decryptor.output_bound(n)
+        if len(out) < need:
+            out = memoryview(bytearray(need))
+        written = decryptor.update_into(src[:n], out)
+        _write_all(sink, out[:written])
+        total += written
+        step = decryptor.frame_step
+        if step is not None:  # read whole frames from here on, so that no frame straddles two reads
+            size = max(2, STREAM_CHUNK_BYTES // step) * step
+            if len(src) < size:
+                src = memoryview(bytearray(size))
+            want = size - decryptor.buffered
+    decryptor.finalize()
+    return total
