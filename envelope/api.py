@@ -172,7 +172,7 @@ def encrypt(
 ) -> bytes:
     """Encrypt ``plaintext`` into one message.
 
-    Defaults: suite 0x0578 (committing, signed), frame length 4096, commitment
+    Defaults: suite 0x0578 (committing, signed), frame length 64 KiB, commitment
     policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT. Raises :class:`UsageError` for bad
     arguments, :class:`PolicyError` for a suite the policy forbids,
     :class:`EncryptionContextError` for a bad context and :class:`KeyringError`

@@ -30,6 +30,7 @@ __all__ = ["FrameCodec"]
 _SEQ = struct.Struct(">I")
 _HEAD = struct.Struct(">I8xI")  # sequence number, then the IV: 8 zero bytes and the sequence number
 _LEN = struct.Struct(">Q")
+_ZERO8 = bytes(8)
 
 
 class FrameCodec:
@@ -55,7 +56,7 @@ class FrameCodec:
             pack_into(dst, dst_pos, seq, seq)
             seq_bytes = _SEQ.pack(seq)
             encrypt_into(
-                bytes(4) + bytes(4) + seq_bytes,
+                _ZERO8 + seq_bytes,
                 src[src_pos : src_pos + frame],
                 prefix + seq_bytes + suffix,
                 dst[dst_pos + REGULAR_HEAD_BYTES : dst_pos + step],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import threading
 
 from .._buffers import OutputBuffer
 from ..context import serialize_context
@@ -25,7 +26,7 @@ __all__ = ["MessageEncryptor"]
 
 _ZERO_IV = bytes(IV_BYTES)
 #: Signed suites hash the ciphertext in slices of about this size while the next slice is sealed.
-_HASH_SLICE_BYTES = 4 << 20
+_HASH_SLICE_BYTES = 1 << 20
 
 
 class MessageEncryptor:
@@ -217,16 +218,32 @@ class MessageEncryptor:
         return count * step
 
     def _seal_and_hash(self, first: int, src: memoryview, out: memoryview, count: int) -> None:
-        """Seal slice k+1 on this thread while a worker hashes slice k."""
-        assert self._signer is not None
+        """Seal slices on this thread while one worker hashes each sealed slice, in order."""
+        signer = self._signer
+        assert signer is not None
         step, frame = self._codec.step, self._frame_length
         per_slice = max(1, _HASH_SLICE_BYTES // step)
-        pending = None
-        for a in range(0, count, per_slice):
-            b = min(count, a + per_slice)
-            self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
-            if pending is not None:
-                pending.result()
-            pending = submit(functools.partial(self._signer.update, out[a * step : b * step]))
-        if pending is not None:
-            pending.result()
+        bounds = [*range(0, count, per_slice), count]
+        slices = list(itertools.pairwise(bounds))
+        sealed = [threading.Event() for _ in slices]
+        failed = threading.Event()
+
+        def hash_in_order() -> None:
+            for (a, b), ready in zip(slices, sealed, strict=True):
+                ready.wait()
+                if failed.is_set():
+                    return
+                signer.update(out[a * step : b * step])
+
+        hashing = submit(hash_in_order)
+        try:
+            for (a, b), ready in zip(slices, sealed, strict=True):
+                self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+                ready.set()
+        except BaseException:
+            failed.set()
+            for ready in sealed:
+                ready.set()
+            raise
+        finally:
+            hashing.result()
