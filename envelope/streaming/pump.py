@@ -18,6 +18,8 @@ __all__ = ["STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream"]
 #: Bytes read from the source per step (rounded to whole frames, and at least two frames so that
 #: two threads can share a step).
 STREAM_CHUNK_BYTES: Final = 2 << 20
+#: The first read of a decryption, before the frame size is known (headers are usually small).
+_FIRST_READ_BYTES: Final = 64 << 10
 
 
 def _read_full(source: IO[bytes], view: memoryview) -> int:
@@ -65,9 +67,10 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecrypt
     """Decrypt the message ``source`` yields into ``sink``; return the plaintext length.
 
     Only authenticated plaintext reaches ``sink``; if this raises, what reached
-    it is a prefix of the plaintext and must be discarded.
+    it is a prefix of the plaintext and must be discarded. The header is read in
+    a small step; once the frame size is known, each read takes whole frames.
     """
-    src = memoryview(bytearray(STREAM_CHUNK_BYTES))
+    src = memoryview(bytearray(_FIRST_READ_BYTES))
     out = memoryview(bytearray(0))
     total = 0
     want = len(src)
@@ -83,6 +86,7 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecrypt
             size = max(2, STREAM_CHUNK_BYTES // step) * step
             if len(src) < size:
                 src = memoryview(bytearray(size))
+                out = memoryview(bytearray(size + 2 * step))
             want = size - decryptor.buffered
     decryptor.finalize()
     return total
