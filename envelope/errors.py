@@ -11,6 +11,7 @@ Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
     ├── PolicyError                a commitment policy or decrypt mode forbids this suite/message
     ├── LimitExceededError         a named limit was exceeded (field, value, limit)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
+    │   ├── KmsError               AWS KMS refused or failed a call (code, key, region)
     │   └── NoDecryptingKeyError   no keyring could decrypt any data key (reasons per keyring)
     └── UsageError                 the API was misused (bad argument, wrong state)
 
@@ -27,6 +28,7 @@ __all__ = [
     "EncryptionContextError",
     "EnvelopeError",
     "KeyringError",
+    "KmsError",
     "LimitExceededError",
     "MalformedMessageError",
     "NoDecryptingKeyError",
@@ -86,16 +88,31 @@ class KeyringError(EnvelopeError):
     """A keyring could not wrap or unwrap a data key."""
 
 
+class KmsError(KeyringError):
+    """An AWS KMS call failed: ``code`` is KMS's error code (or the connection error's name),
+    ``key_id`` the key and ``region`` the region it was sent to."""
+
+    def __init__(self, operation: str, code: str, key_id: str, region: str, detail: str = ""):
+        text = f"KMS {operation} with key {key_id} in {region} failed: {code}"
+        super().__init__(text + (f" ({detail})" if detail else ""))
+        self.operation = operation
+        self.code = code
+        self.key_id = key_id
+        self.region = region
+
+
 class NoDecryptingKeyError(KeyringError):
     """No keyring could decrypt any of the message's encrypted data keys.
 
-    ``reasons`` holds one line per keyring / data key attempt.
+    ``reasons`` holds one line per keyring / data key attempt; ``errors`` the
+    underlying errors where there were any (e.g. each :class:`KmsError`).
     """
 
-    def __init__(self, message: str, reasons: Sequence[str] = ()):
+    def __init__(self, message: str, reasons: Sequence[str] = (), errors: Sequence[EnvelopeError] = ()):
         detail = "".join(f"\n  - {r}" for r in reasons)
         super().__init__(message + detail)
         self.reasons = tuple(reasons)
+        self.errors = tuple(errors)
 
 
 class UsageError(EnvelopeError, ValueError):

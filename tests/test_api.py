@@ -215,3 +215,13 @@ def test_importing_envelope_does_not_import_boto3_or_the_official_sdk() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_kms_keyrings_say_how_to_install_boto3_when_it_is_missing() -> None:
+    code = (
+        "import sys; sys.modules['boto3'] = None\n"
+        "import envelope.keyrings as k\n"
+        "try:\n    k.AwsKmsKeyring\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install 'envelope[aws]'" in out

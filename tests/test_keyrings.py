@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
+import time
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -128,3 +130,30 @@ def test_multi_keyring_skips_a_failing_keyring_and_uses_the_next(aes_keyring: Ra
     message = envelope.encrypt(b"x", keyring=aes_keyring)
     stranger = RawAesKeyring("ns", "stranger", os.urandom(32))
     assert envelope.decrypt(message, keyring=MultiKeyring(stranger, [aes_keyring])) == b"x"
+
+
+class _SlowIoKeyring(RawAesKeyring):
+    """A raw AES keyring that says it performs I/O, so multi-keyrings call it concurrently."""
+
+    performs_io = True
+
+
+def test_nested_multi_keyrings_of_io_keyrings_do_not_deadlock_under_load(aes_key: bytes) -> None:
+    def io_keyring(name: str) -> _SlowIoKeyring:
+        return _SlowIoKeyring("ns", name, aes_key)
+
+    inner = MultiKeyring(children=[io_keyring("a"), io_keyring("b")])
+    outer = MultiKeyring(generator=RawAesKeyring("ns", "gen", aes_key), children=[io_keyring("c"), inner])
+    done: list[bytes] = []
+
+    def work() -> None:
+        message = envelope.encrypt(b"x", keyring=outer, algorithm=UNSIGNED)
+        done.append(envelope.decrypt(message, keyring=MultiKeyring(children=[io_keyring("b"), inner])))
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(64)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert done == [b"x"] * 64

@@ -1,4 +1,9 @@
-"""Keyrings: the objects that wrap and unwrap data keys."""
+"""Keyrings: the objects that wrap and unwrap data keys.
+
+The AWS KMS keyrings need ``pip install "envelope[aws]"`` (boto3); they and the
+RSA keyring load on first use, so ``import envelope`` imports neither boto3
+nor cryptography's RSA support.
+"""
 
 from typing import TYPE_CHECKING, Any
 
@@ -6,15 +11,49 @@ from .multi import MultiKeyring
 from .raw_aes import RawAesKeyring
 
 if TYPE_CHECKING:
+    from .aws_kms import (
+        AwsKmsDiscoveryKeyring,
+        AwsKmsKeyring,
+        AwsKmsMrkDiscoveryKeyring,
+        AwsKmsMrkKeyring,
+        ClientCache,
+        DiscoveryFilter,
+    )
     from .raw_rsa import RawRsaKeyring, RsaPadding
 
-__all__ = ["MultiKeyring", "RawAesKeyring", "RawRsaKeyring", "RsaPadding"]
+__all__ = [
+    "AwsKmsDiscoveryKeyring",
+    "AwsKmsKeyring",
+    "AwsKmsMrkDiscoveryKeyring",
+    "AwsKmsMrkKeyring",
+    "ClientCache",
+    "DiscoveryFilter",
+    "MultiKeyring",
+    "RawAesKeyring",
+    "RawRsaKeyring",
+    "RsaPadding",
+]
+
+_LAZY = {
+    "RawRsaKeyring": "raw_rsa",
+    "RsaPadding": "raw_rsa",
+    "AwsKmsKeyring": "aws_kms",
+    "AwsKmsMrkKeyring": "aws_kms",
+    "AwsKmsDiscoveryKeyring": "aws_kms",
+    "AwsKmsMrkDiscoveryKeyring": "aws_kms",
+    "ClientCache": "aws_kms",
+    "DiscoveryFilter": "aws_kms",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The RSA keyring loads on first use: cryptography's RSA support slows `import envelope`.
-    if name in ("RawRsaKeyring", "RsaPadding"):
-        from . import raw_rsa  # noqa: PLC0415
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
 
-        return getattr(raw_rsa, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        loaded = importlib.import_module(f"{__name__}.{module}")
+    except ModuleNotFoundError as exc:  # boto3 missing
+        raise ImportError(f"envelope.keyrings.{name} needs boto3: pip install 'envelope[aws]'") from exc
+    return getattr(loaded, name)

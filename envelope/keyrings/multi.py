@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from ..errors import EnvelopeError, KeyringError, NoDecryptingKeyError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials, Keyring, is_keyring
+from ._io import in_pool, performs_io, run_all, run_each
 
 __all__ = ["MultiKeyring"]
 
@@ -18,7 +20,11 @@ class MultiKeyring:
     own wrapped copy, so any one of them can decrypt the message.
     Decrypt: the generator, then each child in order, until one unwraps a data
     key; if none can, :class:`NoDecryptingKeyError` lists every keyring's reason.
-    Thread-safe when its keyrings are.
+
+    Keyrings that call a service or a device (``performs_io``, e.g. KMS) are
+    called concurrently: on encrypt the children wrap at the same time (their
+    copies are stored in the children's order); on decrypt all are tried at once
+    and the first to unwrap wins. Thread-safe when its keyrings are.
     """
 
     __slots__ = ("children", "generator")
@@ -35,6 +41,10 @@ class MultiKeyring:
     def __repr__(self) -> str:
         return f"MultiKeyring(generator={self.generator!r}, children={list(self.children)!r})"
 
+    @staticmethod
+    def _concurrent(keyrings: tuple[Keyring, ...]) -> bool:
+        return len(keyrings) > 1 and any(performs_io(k) for k in keyrings) and not in_pool()
+
     def _all(self) -> tuple[Keyring, ...]:
         return ((self.generator,) if self.generator is not None else ()) + self.children
 
@@ -45,26 +55,65 @@ class MultiKeyring:
                 raise KeyringError(f"generator {self.generator!r} returned no data key")
         elif materials.data_key is None:
             raise KeyringError("MultiKeyring without a generator cannot make a data key")
+        if self._concurrent(self.children):
+            return self._wrap_concurrently(materials)
         for child in self.children:
             materials = child.on_encrypt(materials)
         return materials
+
+    def _wrap_concurrently(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        base = materials
+        results = run_all([functools.partial(child.on_encrypt, base) for child in self.children])
+        known = len(base.encrypted_data_keys)
+        added = tuple(edk for result in results for edk in result.encrypted_data_keys[known:])
+        return base.with_encrypted_data_keys(base.encrypted_data_keys + added)
 
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
         if materials.data_key is not None:
             return materials
-        reasons: list[str] = []
-        for keyring in self._all():
-            try:
-                result = keyring.on_decrypt(materials, encrypted_data_keys)
-            except NoDecryptingKeyError as exc:
-                reasons.extend(exc.reasons)
-                continue
-            except EnvelopeError as exc:
-                reasons.append(f"{keyring!r}: {exc}")
-                continue
-            if result.data_key is not None:
-                return result
-            reasons.append(f"{keyring!r}: returned no data key")
-        raise NoDecryptingKeyError("no keyring could decrypt a data key", reasons)
+        keyrings = self._all()
+        if self._concurrent(keyrings):
+            return self._unwrap_concurrently(materials, encrypted_data_keys)
+        failures = []
+        for keyring in keyrings:
+            outcome = _attempt(keyring, materials, encrypted_data_keys)
+            if isinstance(outcome, DecryptionMaterials):
+                return outcome
+            failures.append(outcome)
+        raise _all_failed(failures)
+
+    def _unwrap_concurrently(
+        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+    ) -> DecryptionMaterials:
+        keyrings = self._all()
+        calls = [functools.partial(_attempt, keyring, materials, encrypted_data_keys) for keyring in keyrings]
+        failures = []
+        for finished in run_each(calls):
+            outcome = finished.result()
+            if isinstance(outcome, DecryptionMaterials):
+                return outcome
+            failures.append(outcome)
+        raise _all_failed(failures)
+
+
+def _attempt(
+    keyring: Keyring, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+) -> DecryptionMaterials | NoDecryptingKeyError:
+    """One keyring's try at unwrapping: the materials, or why it failed."""
+    try:
+        result = keyring.on_decrypt(materials, encrypted_data_keys)
+    except NoDecryptingKeyError as exc:
+        return exc
+    except EnvelopeError as exc:
+        return NoDecryptingKeyError("keyring failed", [f"{keyring!r}: {exc}"], [exc])
+    if result.data_key is None:
+        return NoDecryptingKeyError("keyring failed", [f"{keyring!r}: returned no data key"])
+    return result
+
+
+def _all_failed(failures: Sequence[NoDecryptingKeyError]) -> NoDecryptingKeyError:
+    reasons = [reason for failure in failures for reason in failure.reasons]
+    errors = [error for failure in failures for error in failure.errors]
+    return NoDecryptingKeyError("no keyring could decrypt a data key", reasons, errors)

@@ -77,18 +77,17 @@ class EncryptionMaterials:
             self.suite, self.encryption_context, data_key, edks, self.signing_key, self.required_context_keys
         )
 
-    def with_encrypted_data_key(self, edk: EncryptedDataKey) -> EncryptionMaterials:
-        """Return a copy with one more wrapped copy of the data key."""
+    def with_encrypted_data_keys(self, edks: tuple[EncryptedDataKey, ...]) -> EncryptionMaterials:
+        """Return a copy whose wrapped copies of the data key are ``edks``."""
         if self.data_key is None:
             raise KeyringError("cannot add an encrypted data key before a data key exists")
         return EncryptionMaterials(
-            self.suite,
-            self.encryption_context,
-            self.data_key,
-            (*self.encrypted_data_keys, edk),
-            self.signing_key,
-            self.required_context_keys,
+            self.suite, self.encryption_context, self.data_key, edks, self.signing_key, self.required_context_keys
         )
+
+    def with_encrypted_data_key(self, edk: EncryptedDataKey) -> EncryptionMaterials:
+        """Return a copy with one more wrapped copy of the data key."""
+        return self.with_encrypted_data_keys((*self.encrypted_data_keys, edk))
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)

@@ -1,0 +1,365 @@
+"""AWS KMS keyrings: strict, discovery, and their multi-Region-key aware forms.
+
+Encrypted data key layout (the ESDK AWS KMS keyrings)::
+
+    provider id   = "aws-kms"
+    provider info = the key ARN that KMS reported (UTF-8)
+    ciphertext    = the KMS ciphertext blob
+
+Every call sends the message's encryption context to KMS (so KMS binds it to
+the data key and logs it in CloudTrail). Decrypt always names the key (KeyId),
+never a keyless Decrypt. Requires ``pip install "envelope[aws]"`` (boto3).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from .._secrets import SecretBytes
+from ..errors import KeyringError, KmsError, NoDecryptingKeyError, UsageError
+from ..format import EncryptedDataKey
+from ..materials import DecryptionMaterials, EncryptionMaterials
+from ._arn import KmsArn, mrk_match, parse_arn
+
+__all__ = [
+    "AwsKmsDiscoveryKeyring",
+    "AwsKmsKeyring",
+    "AwsKmsMrkDiscoveryKeyring",
+    "AwsKmsMrkKeyring",
+    "ClientCache",
+    "DiscoveryFilter",
+    "KmsClientSupplier",
+]
+
+PROVIDER_ID = "aws-kms"
+_log = logging.getLogger(__name__)
+
+#: Defaults for clients envelope makes: bounded waits, a few retries of throttling and 5xx.
+DEFAULT_CLIENT_CONFIG = botocore.config.Config(
+    connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 4}
+)
+
+
+class KmsClientSupplier(Protocol):
+    """Returns a boto3 KMS client for a region (custom endpoints, credentials, retries...)."""
+
+    def __call__(self, region: str) -> Any: ...
+
+
+class ClientCache:
+    """The default client supplier: one boto3 KMS client per region, made on first use.
+
+    boto3 clients are thread-safe, so one client per region serves every thread.
+    ``session`` (a ``boto3.Session``), ``endpoint_url`` and ``config`` (a
+    ``botocore.config.Config``: retries, timeouts) apply to every client made.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: boto3.Session | None = None,
+        endpoint_url: str | None = None,
+        config: botocore.config.Config | None = None,
+    ):
+        self._session = session
+        self._endpoint_url = endpoint_url
+        self._config = DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, region: str) -> Any:
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                session = self._session or boto3.session.Session()
+                client = session.client("kms", region_name=region, endpoint_url=self._endpoint_url, config=self._config)
+                self._clients[region] = client
+            return client
+
+    def __repr__(self) -> str:
+        return f"ClientCache(regions={sorted(self._clients)})"
+
+
+_default_clients = ClientCache()
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryFilter:
+    """Only keys of these accounts in this partition are tried."""
+
+    partition: str
+    account_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.account_ids, str) or not isinstance(self.account_ids, Iterable):
+            raise UsageError("DiscoveryFilter account_ids must be a sequence of account ids, not one string")
+        object.__setattr__(self, "account_ids", tuple(self.account_ids))
+        if not self.partition or not self.account_ids or not all(isinstance(a, str) and a for a in self.account_ids):
+            raise UsageError("a DiscoveryFilter needs a partition and at least one account id")
+
+    def admits(self, arn: KmsArn) -> bool:
+        return arn.partition == self.partition and arn.account in self.account_ids
+
+
+def _region_of(client: Any) -> str:
+    return str(client.meta.region_name)
+
+
+def _call(operation: str, key_id: str, client: Any, **request: Any) -> dict[str, Any]:
+    """Call KMS, mapping every botocore error into :class:`KmsError`."""
+    region = _region_of(client)
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**request)
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise KmsError(
+            operation, str(error.get("Code", "Unknown")), key_id, region, str(error.get("Message", ""))
+        ) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise KmsError(operation, type(exc).__name__, key_id, region, str(exc)) from exc
+    _log.debug("KMS %s with key %s in %s succeeded", operation, key_id, region)
+    return response
+
+
+def _request(materials: EncryptionMaterials | DecryptionMaterials, grant_tokens: tuple[str, ...]) -> dict[str, Any]:
+    request: dict[str, Any] = {"EncryptionContext": dict(materials.encryption_context)}
+    if grant_tokens:
+        request["GrantTokens"] = list(grant_tokens)
+    return request
+
+
+def _check_grant_tokens(grant_tokens: Iterable[str]) -> tuple[str, ...]:
+    tokens = tuple(grant_tokens)
+    if not all(isinstance(t, str) and t for t in tokens):
+        raise UsageError("grant_tokens must be non-empty strings")
+    return tokens
+
+
+def _stored_arn(edk: EncryptedDataKey) -> tuple[str, KmsArn]:
+    """The key ARN an ``aws-kms`` data key names; the spec makes anything else fail the keyring."""
+    try:
+        text = edk.provider_info.decode("utf-8")
+    except UnicodeDecodeError:
+        text = repr(edk.provider_info)
+    arn = parse_arn(text)
+    if arn is None or arn.resource_type != "key":
+        raise KeyringError(f"an aws-kms data key names {text!r}, which is not a KMS key ARN")
+    return text, arn
+
+
+class _KmsDecrypter:
+    """What every KMS keyring shares: trying each ``aws-kms`` data key it may decrypt."""
+
+    performs_io = True
+    _grant_tokens: tuple[str, ...] = ()
+
+    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+        """The key to call Decrypt with and its client; a reason to skip; or None (not ours)."""
+        raise NotImplementedError
+
+    def on_decrypt(
+        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+    ) -> DecryptionMaterials:
+        if materials.data_key is not None:
+            return materials
+        reasons: list[str] = []
+        errors: list[KeyringError] = []
+        for edk in encrypted_data_keys:
+            if edk.provider_id != PROVIDER_ID:
+                continue
+            arn_text, arn = _stored_arn(edk)
+            found = self._candidate(arn_text, arn)
+            if found is None:
+                continue
+            if isinstance(found, str):
+                reasons.append(f"{self!r}: {found}")
+                continue
+            key_id, client = found
+            try:
+                data_key = self._decrypt(key_id, client, edk, materials)
+            except KeyringError as exc:
+                reasons.append(f"{self!r}: {exc}")
+                errors.append(exc)
+                continue
+            return materials.with_data_key(data_key)
+        if not reasons:
+            reasons.append(f"{self!r}: no encrypted data key for this keyring")
+        raise NoDecryptingKeyError("AWS KMS keyring could not unwrap a data key", reasons, errors)
+
+    def _decrypt(self, key_id: str, client: Any, edk: EncryptedDataKey, materials: DecryptionMaterials) -> SecretBytes:
+        request = _request(materials, self._grant_tokens)
+        response = _call("decrypt", key_id, client, KeyId=key_id, CiphertextBlob=edk.ciphertext, **request)
+        if response.get("KeyId") != key_id:
+            raise KeyringError(f"KMS decrypted with key {response.get('KeyId')!r}, not the requested {key_id!r}")
+        plaintext = response.get("Plaintext", b"")
+        if len(plaintext) != materials.suite.key_bytes:
+            raise KeyringError(f"KMS returned a data key of {len(plaintext)} bytes for {materials.suite.name}")
+        return SecretBytes(plaintext)
+
+
+def _same_key(configured: str, stored: str) -> bool:
+    return configured == stored
+
+
+class AwsKmsKeyring(_KmsDecrypter):
+    """Wraps data keys with one KMS key, and unwraps only data keys of exactly that key.
+
+    As generator (first or only keyring) it calls GenerateDataKey, otherwise
+    Encrypt. ``key_id`` is a key ARN (or, with ``client=``, any key id or alias
+    KMS accepts; only an ARN can match data keys on decrypt). Pass ``client``
+    (a boto3 KMS client) or ``client_supplier`` (region -> client); by default
+    clients are made per region and cached. Thread-safe.
+    """
+
+    _matches: Callable[[str, str], bool] = staticmethod(_same_key)
+
+    def __init__(
+        self,
+        key_id: str,
+        *,
+        client: Any = None,
+        client_supplier: KmsClientSupplier | None = None,
+        grant_tokens: Iterable[str] = (),
+    ):
+        if not isinstance(key_id, str) or not key_id:
+            raise UsageError("AwsKmsKeyring needs a KMS key id or ARN")
+        arn = parse_arn(key_id)
+        if client is None and arn is None:
+            raise UsageError(f"{key_id!r} is not a key ARN: pass client= for its region")
+        self.key_id = key_id
+        self._client = client
+        self._region = arn.region if arn is not None else _region_of(client)
+        self._supplier = client_supplier or _default_clients
+        self._grant_tokens = _check_grant_tokens(grant_tokens)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key_id!r})"
+
+    def _kms(self) -> Any:
+        return self._client if self._client is not None else self._supplier(self._region)
+
+    def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        client = self._kms()
+        request = _request(materials, self._grant_tokens)
+        if materials.data_key is None:
+            size = materials.suite.key_bytes
+            response = _call("generate_data_key", self.key_id, client, KeyId=self.key_id, NumberOfBytes=size, **request)
+            plaintext = response.get("Plaintext", b"")
+            if len(plaintext) != size:
+                raise KeyringError(f"KMS generated a data key of {len(plaintext)} bytes, not {size}")
+            return materials.with_data_key(SecretBytes(plaintext), self._edk(response))
+        plaintext = materials.data_key.reveal()
+        response = _call("encrypt", self.key_id, client, KeyId=self.key_id, Plaintext=plaintext, **request)
+        return materials.with_encrypted_data_key(self._edk(response))
+
+    def _edk(self, response: dict[str, Any]) -> EncryptedDataKey:
+        arn = str(response.get("KeyId", ""))
+        if parse_arn(arn) is None:
+            raise KeyringError(f"KMS answered with {arn!r}, which is not a key ARN")
+        return EncryptedDataKey(PROVIDER_ID, arn.encode("utf-8"), bytes(response["CiphertextBlob"]))
+
+    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+        if not self._matches(self.key_id, arn_text):
+            return None
+        return self.key_id, self._kms()
+
+
+class AwsKmsMrkKeyring(AwsKmsKeyring):
+    """An :class:`AwsKmsKeyring` that also unwraps data keys of its key's multi-Region replicas.
+
+    A data key wrapped by ``mrk-...`` in us-west-2 is decrypted with this
+    keyring's replica (say in us-east-1) of the same key. Single-Region keys
+    match only themselves.
+    """
+
+    _matches = staticmethod(mrk_match)
+
+
+class AwsKmsDiscoveryKeyring(_KmsDecrypter):
+    """Decrypt only: tries every ``aws-kms`` data key, each with the key named in it.
+
+    ``discovery_filter`` limits which partition and accounts are trusted (use
+    one: without it any key the caller's credentials may use is tried). Clients
+    come from ``client`` (one region) or ``client_supplier`` / the default cache
+    (the region in each data key's ARN). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: Any = None,
+        client_supplier: KmsClientSupplier | None = None,
+        discovery_filter: DiscoveryFilter | None = None,
+        grant_tokens: Iterable[str] = (),
+    ):
+        self._client = client
+        self._supplier = client_supplier or _default_clients
+        self.discovery_filter = discovery_filter
+        self._grant_tokens = _check_grant_tokens(grant_tokens)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(discovery_filter={self.discovery_filter!r})"
+
+    def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        raise KeyringError(f"{type(self).__name__} only decrypts; use AwsKmsKeyring to encrypt")
+
+    def _filtered(self, arn_text: str, arn: KmsArn) -> KmsArn | str:
+        if self.discovery_filter is not None and not self.discovery_filter.admits(arn):
+            return f"key {arn_text} is outside the discovery filter"
+        return arn
+
+    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+        checked = self._filtered(arn_text, arn)
+        if isinstance(checked, str):
+            return checked
+        client = self._client if self._client is not None else self._supplier(checked.region)
+        if _region_of(client) != checked.region:
+            return f"key {arn_text} is not in this keyring's region {_region_of(client)}"
+        return arn_text, client
+
+
+class AwsKmsMrkDiscoveryKeyring(AwsKmsDiscoveryKeyring):
+    """Discovery bound to one region: multi-Region keys are called as their replica in ``region``;
+    single-Region keys of other regions are skipped."""
+
+    def __init__(
+        self,
+        region: str,
+        *,
+        client: Any = None,
+        client_supplier: KmsClientSupplier | None = None,
+        discovery_filter: DiscoveryFilter | None = None,
+        grant_tokens: Iterable[str] = (),
+    ):
+        if not isinstance(region, str) or not region:
+            raise UsageError("AwsKmsMrkDiscoveryKeyring needs a region")
+        if client is not None and _region_of(client) != region:
+            raise UsageError(f"the client is for {_region_of(client)}, not {region}")
+        super().__init__(
+            client=client, client_supplier=client_supplier, discovery_filter=discovery_filter, grant_tokens=grant_tokens
+        )
+        self.region = region
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.region!r}, discovery_filter={self.discovery_filter!r})"
+
+    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+        checked = self._filtered(arn_text, arn)
+        if isinstance(checked, str):
+            return checked
+        if checked.is_mrk:
+            key_id = str(checked.in_region(self.region))
+        elif checked.region == self.region:
+            key_id = arn_text
+        else:
+            return f"single-Region key {arn_text} is not in {self.region}"
+        client = self._client if self._client is not None else self._supplier(self.region)
+        return key_id, client
