@@ -12,6 +12,7 @@ Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
     ├── LimitExceededError         a named limit was exceeded (field, value, limit)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
     │   ├── KmsError               AWS KMS refused or failed a call (code, key, region)
+    │   ├── Pkcs11Error            a PKCS#11 module, token or key could not be used (code)
     │   └── NoDecryptingKeyError   no keyring could decrypt any data key (reasons per keyring)
     └── UsageError                 the API was misused (bad argument, wrong state)
 
@@ -32,6 +33,7 @@ __all__ = [
     "LimitExceededError",
     "MalformedMessageError",
     "NoDecryptingKeyError",
+    "Pkcs11Error",
     "PolicyError",
     "TruncatedMessageError",
     "UsageError",
@@ -99,6 +101,14 @@ class KmsError(KeyringError):
         self.code = code
         self.key_id = key_id
         self.region = region
+
+
+class Pkcs11Error(KeyringError):
+    """A PKCS#11 module, token or key could not be used; ``code`` names the PKCS#11 error."""
+
+    def __init__(self, message: str, code: str = ""):
+        super().__init__(message + (f" ({code})" if code else ""))
+        self.code = code
 
 
 class NoDecryptingKeyError(KeyringError):

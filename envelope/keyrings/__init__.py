@@ -1,8 +1,8 @@
 """Keyrings: the objects that wrap and unwrap data keys.
 
-The AWS KMS keyrings need ``pip install "envelope[aws]"`` (boto3); they and the
-RSA keyring load on first use, so ``import envelope`` imports neither boto3
-nor cryptography's RSA support.
+The AWS KMS keyrings need ``pip install "envelope[aws]"`` (boto3) and the
+PKCS#11 keyring ``pip install "envelope[hsm]"`` (python-pkcs11); they and the
+RSA keyring load on first use, so ``import envelope`` imports none of them.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         ClientCache,
         DiscoveryFilter,
     )
+    from .pkcs11 import Pkcs11Keyring
     from .raw_rsa import RawRsaKeyring, RsaPadding
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "ClientCache",
     "DiscoveryFilter",
     "MultiKeyring",
+    "Pkcs11Keyring",
     "RawAesKeyring",
     "RawRsaKeyring",
     "RsaPadding",
@@ -43,7 +45,11 @@ _LAZY = {
     "AwsKmsMrkDiscoveryKeyring": "aws_kms",
     "ClientCache": "aws_kms",
     "DiscoveryFilter": "aws_kms",
+    "Pkcs11Keyring": "pkcs11",
 }
+
+
+_EXTRAS = {"aws_kms": "aws", "pkcs11": "hsm", "raw_rsa": ""}
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +60,7 @@ def __getattr__(name: str) -> Any:
 
     try:
         loaded = importlib.import_module(f"{__name__}.{module}")
-    except ModuleNotFoundError as exc:  # boto3 missing
-        raise ImportError(f"envelope.keyrings.{name} needs boto3: pip install 'envelope[aws]'") from exc
+    except ModuleNotFoundError as exc:  # boto3 or python-pkcs11 missing
+        extra = _EXTRAS[module]
+        raise ImportError(f"envelope.keyrings.{name} needs {exc.name}: pip install 'envelope[{extra}]'") from exc
     return getattr(loaded, name)

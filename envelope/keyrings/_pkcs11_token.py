@@ -1,0 +1,108 @@
+"""One process-wide gate to PKCS#11: loaded modules, logged-in sessions, and a lock.
+
+Facts this module is built around (SoftHSM 2.6, python-pkcs11 0.10):
+- several threads each in its own session crashed SoftHSM; one process-wide
+  lock around every PKCS#11 call made that go away, so every call here holds it;
+- login is per token per process (a second login answers UserAlreadyLoggedIn),
+  so one session per token is opened, kept, and shared;
+- a token created after the module was loaded is invisible until the module is
+  re-initialized, which :func:`session` does once when a token is not found.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pkcs11
+import pkcs11.exceptions as p11
+
+from .._secrets import SecretBytes
+from ..errors import Pkcs11Error, UsageError
+
+__all__ = ["LOCK", "call", "loaded_modules", "resolve_pin", "session"]
+
+#: Held around every PKCS#11 call in this process.
+LOCK = threading.RLock()
+
+_libs: dict[str, Any] = {}  # python-pkcs11's lib objects (its stubs type ``lib`` as a function)
+_sessions: dict[tuple[str, str], tuple[pkcs11.Session, bytes]] = {}
+_T = TypeVar("_T")
+
+
+def loaded_modules() -> list[str]:
+    with LOCK:
+        return list(_libs)
+
+
+def _lib(module: str) -> Any:
+    lib = _libs.get(module)
+    if lib is None:
+        if not os.path.isfile(module):
+            raise Pkcs11Error(f"no PKCS#11 module at {module!r}")
+        try:
+            lib = pkcs11.lib(module)
+        except (p11.PKCS11Error, OSError, RuntimeError) as exc:
+            raise Pkcs11Error(f"could not load the PKCS#11 module {module!r}", type(exc).__name__) from exc
+        _libs[module] = lib
+    return lib
+
+
+def _pin_digest(pin: SecretBytes) -> bytes:
+    return hmac.digest(b"envelope-pkcs11-pin", pin.reveal(), "sha256")
+
+
+def session(module: str, token_label: str, pin: SecretBytes) -> pkcs11.Session:
+    """The logged-in session for ``token_label`` (opened on first use, then shared)."""
+    with LOCK:
+        known = _sessions.get((module, token_label))
+        if known is not None:
+            opened, digest = known
+            if not hmac.compare_digest(digest, _pin_digest(pin)):
+                raise Pkcs11Error(f"token {token_label!r} is already logged in with a different PIN", "PinIncorrect")
+            return opened
+        lib = _lib(module)
+        try:
+            token = lib.get_token(token_label=token_label)
+        except p11.NoSuchToken:
+            lib.reinitialize()  # a token made after the module was loaded shows only now
+            try:
+                token = lib.get_token(token_label=token_label)
+            except p11.NoSuchToken:
+                raise Pkcs11Error(f"no token labelled {token_label!r} in {module!r}", "NoSuchToken") from None
+        except p11.MultipleTokensReturned:
+            raise Pkcs11Error(f"several tokens are labelled {token_label!r}", "MultipleTokensReturned") from None
+        try:
+            opened = token.open(user_pin=pin.reveal().decode("utf-8"), rw=True)
+        except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange) as exc:
+            raise Pkcs11Error(f"the PIN for token {token_label!r} was refused", type(exc).__name__) from None
+        except p11.PinLocked:
+            raise Pkcs11Error(f"the PIN of token {token_label!r} is locked", "PinLocked") from None
+        except p11.PKCS11Error as exc:
+            raise Pkcs11Error(f"could not log in to token {token_label!r}", type(exc).__name__) from exc
+        _sessions[(module, token_label)] = (opened, _pin_digest(pin))
+        return opened  # type: ignore[no-any-return]
+
+
+def call(what: str, action: Callable[[], _T]) -> _T:
+    """Run one PKCS#11 operation under the lock, mapping its errors into envelope's."""
+    with LOCK:
+        try:
+            return action()
+        except p11.PKCS11Error as exc:
+            raise Pkcs11Error(f"PKCS#11 {what} failed", type(exc).__name__) from exc
+
+
+def resolve_pin(pin: str | bytes | SecretBytes | None, pin_env: str) -> SecretBytes:
+    """The PIN given, else the one in environment variable ``pin_env``."""
+    if pin is None:
+        value = os.environ.get(pin_env)
+        if not value:
+            raise UsageError(f"no PIN given and ${pin_env} is not set")
+        return SecretBytes(value.encode("utf-8"))
+    if isinstance(pin, SecretBytes):
+        return pin
+    return SecretBytes(pin.encode("utf-8") if isinstance(pin, str) else pin)

@@ -1,0 +1,402 @@
+"""A keyring whose wrapping key lives in a hardware security module, over PKCS#11.
+
+With an AES key on the token, data keys are wrapped on the token with
+CKM_AES_GCM (fresh random 12-byte IV, 128-bit tag, AAD = the serialized
+encryption context) in the raw AES keyring layout, so a message is
+byte-compatible with :class:`~envelope.keyrings.RawAesKeyring` holding the same key::
+
+    provider id   = namespace
+    provider info = key name | UInt32 128 | UInt32 12 | IV
+    ciphertext    = AES-GCM(data key) | tag
+
+With an RSA key pair on the token (raw RSA keyring layout), the data key is
+encrypted with the public key and decrypted on the token with the private key
+(CKM_RSA_PKCS or CKM_RSA_PKCS_OAEP). Tokens that refuse OAEP with a SHA-2 hash
+(SoftHSM 2.6 accepts only SHA-1) are refused with a clear error on decrypt:
+envelope does not decode OAEP itself, which would need constant-time code that
+Python cannot promise.
+
+Requires ``pip install "envelope[hsm]"`` (python-pkcs11). Every PKCS#11 call in
+the process goes through one lock (see :mod:`._pkcs11_token`), so keyrings are
+safe to share across threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import pkcs11
+import pkcs11.exceptions as p11
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.mechanisms import GCMParams
+
+from .._secrets import SecretBytes, refuse_pickling
+from ..context import serialize_context
+from ..errors import KeyringError, NoDecryptingKeyError, Pkcs11Error, UsageError
+from ..format import EncryptedDataKey
+from ..materials import DecryptionMaterials, EncryptionMaterials
+from ..suites import IV_BYTES, TAG_BYTES
+from . import _pkcs11_token
+from ._common import check_names, ensure_data_key
+from ._pkcs11_token import call, resolve_pin, session
+from .raw_rsa import RsaPadding
+
+__all__ = [
+    "DEFAULT_PIN_ENV",
+    "KeyInfo",
+    "Pkcs11Keyring",
+    "SoftHsmToken",
+    "create_softhsm_token",
+    "generate_aes_key",
+    "list_keys",
+    "softhsm_module",
+]
+
+_log = logging.getLogger(__name__)
+_TAG_IV = struct.Struct(">II")
+
+#: The environment variable read for the PIN when none is given.
+DEFAULT_PIN_ENV = "ENVELOPE_PKCS11_PIN"
+
+_OAEP = {
+    RsaPadding.OAEP_SHA1: (Mechanism.SHA_1, pkcs11.MGF.SHA1),
+    RsaPadding.OAEP_SHA256: (Mechanism.SHA256, pkcs11.MGF.SHA256),
+    RsaPadding.OAEP_SHA384: (Mechanism.SHA384, pkcs11.MGF.SHA384),
+    RsaPadding.OAEP_SHA512: (Mechanism.SHA512, pkcs11.MGF.SHA512),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """A key found on a token."""
+
+    label: str
+    kind: str  # "aes", "rsa-private", "rsa-public" or another key type name
+    bits: int | None
+
+
+class Pkcs11Keyring:
+    """Wraps data keys with a key that never leaves an HSM.
+
+    ``module`` is the path of the PKCS#11 library (e.g.
+    ``/usr/lib/softhsm/libsofthsm2.so``), ``token_label`` and ``key_label`` find
+    the key, ``pin`` logs in (default: the ``ENVELOPE_PKCS11_PIN`` environment
+    variable; never logged, never in a repr). The token and key are checked
+    here, at construction. ``padding`` applies to RSA keys only.
+    """
+
+    performs_io = True
+    __slots__ = (
+        "_aes",
+        "_info_prefix",
+        "_name_bytes",
+        "_padding",
+        "_private",
+        "_public",
+        "_session",
+        "key_label",
+        "module",
+        "name",
+        "namespace",
+        "padding",
+        "token_label",
+    )
+
+    def __init__(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        module: str,
+        token_label: str,
+        key_label: str,
+        pin: str | bytes | SecretBytes | None = None,
+        pin_env: str = DEFAULT_PIN_ENV,
+        padding: RsaPadding = RsaPadding.OAEP_SHA256,
+    ):
+        check_names("Pkcs11Keyring", namespace, name)
+        self.namespace, self.name = namespace, name
+        self.module, self.token_label, self.key_label = module, token_label, key_label
+        self.padding = padding
+        self._name_bytes = name.encode("utf-8")
+        self._info_prefix = self._name_bytes + _TAG_IV.pack(TAG_BYTES * 8, IV_BYTES)
+        self._session = session(module, token_label, resolve_pin(pin, pin_env))
+        self._aes: Any = None
+        self._private: Any = None
+        self._public: rsa.RSAPublicKey | None = None
+        self._padding = padding.to_cryptography()
+        self._find_key()
+
+    def __repr__(self) -> str:
+        kind = "AES" if self._aes is not None else "RSA"
+        return (
+            f"Pkcs11Keyring(namespace={self.namespace!r}, name={self.name!r}, token={self.token_label!r}, "
+            f"key={self.key_label!r}, {kind})"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    def _find_key(self) -> None:
+        objects = call("key lookup", lambda: list(self._session.get_objects({Attribute.LABEL: self.key_label})))
+        kinds = {(obj.object_class, _key_type(obj)): obj for obj in objects}
+        if (ObjectClass.SECRET_KEY, KeyType.AES) in kinds:
+            self._aes = kinds[(ObjectClass.SECRET_KEY, KeyType.AES)]
+            return
+        self._private = kinds.get((ObjectClass.PRIVATE_KEY, KeyType.RSA))
+        public = kinds.get((ObjectClass.PUBLIC_KEY, KeyType.RSA))
+        if public is not None:
+            self._public = call("public key read", lambda: _rsa_public(public))
+        if self._private is None and self._public is None:
+            if objects:
+                found = ", ".join(sorted({f"{cls} {key_type}" for cls, key_type in kinds}))
+                raise Pkcs11Error(f"key {self.key_label!r} on token {self.token_label!r} is not AES or RSA ({found})")
+            raise Pkcs11Error(f"no key labelled {self.key_label!r} on token {self.token_label!r}", "NoSuchKey")
+
+    # -- encrypt -----------------------------------------------------------------------------------
+
+    def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        materials, data_key = ensure_data_key(materials)
+        if self._aes is not None:
+            iv = os.urandom(IV_BYTES)
+            aad = serialize_context(materials.encryption_context)
+            params = GCMParams(iv, aad, TAG_BYTES * 8)
+            aes = self._aes
+            wrapped = call(
+                "AES-GCM wrap",
+                lambda: aes.encrypt(data_key.reveal(), mechanism=Mechanism.AES_GCM, mechanism_param=params),
+            )
+            edk = EncryptedDataKey(self.namespace, self._info_prefix + iv, bytes(wrapped))
+        elif self._public is not None:
+            try:
+                wrapped = self._public.encrypt(data_key.reveal(), self._padding)
+            except ValueError as exc:
+                raise KeyringError(f"{self!r} could not wrap the data key: {exc}") from exc
+            edk = EncryptedDataKey(self.namespace, self._name_bytes, wrapped)
+        else:
+            raise KeyringError(f"{self!r} has no public key on the token to encrypt with")
+        return materials.with_encrypted_data_key(edk)
+
+    # -- decrypt -----------------------------------------------------------------------------------
+
+    def on_decrypt(
+        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+    ) -> DecryptionMaterials:
+        if materials.data_key is not None:
+            return materials
+        reasons: list[str] = []
+        errors: list[KeyringError] = []
+        for edk in encrypted_data_keys:
+            if edk.provider_id != self.namespace:
+                continue
+            try:
+                data_key = self._unwrap(edk, materials)
+            except KeyringError as exc:
+                reasons.append(f"{self!r}: {exc}")
+                errors.append(exc)
+                continue
+            if data_key is None:
+                continue
+            if len(data_key) != materials.suite.key_bytes:
+                reasons.append(f"{self!r}: unwrapped data key has the wrong length")
+                continue
+            _log.debug("PKCS#11 keyring %s/%s unwrapped a data key", self.namespace, self.name)
+            return materials.with_data_key(SecretBytes(data_key))
+        if not reasons:
+            reasons.append(f"{self!r}: no encrypted data key for this namespace and name")
+        raise NoDecryptingKeyError("PKCS#11 keyring could not unwrap a data key", reasons, errors)
+
+    def _unwrap(self, edk: EncryptedDataKey, materials: DecryptionMaterials) -> bytes | None:
+        if self._aes is not None:
+            if not edk.provider_info.startswith(self._info_prefix):
+                return None
+            iv = edk.provider_info[len(self._info_prefix) :]
+            if len(iv) != IV_BYTES:
+                raise KeyringError("encrypted data key has the wrong shape")
+            params = GCMParams(iv, serialize_context(materials.encryption_context), TAG_BYTES * 8)
+            aes = self._aes
+            try:
+                return bytes(
+                    call(
+                        "AES-GCM unwrap",
+                        lambda: aes.decrypt(edk.ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=params),
+                    )
+                )
+            except Pkcs11Error as exc:
+                raise KeyringError("data key did not authenticate (wrong key or encryption context)") from exc
+        if edk.provider_info != self._name_bytes:
+            return None
+        return self._rsa_decrypt(edk.ciphertext)
+
+    def _rsa_decrypt(self, ciphertext: bytes) -> bytes:
+        private = self._private
+        if private is None:
+            raise KeyringError("no RSA private key on the token to decrypt with")
+        if self.padding is RsaPadding.PKCS1:
+            mechanism, param = Mechanism.RSA_PKCS, None
+        else:
+            mechanism, param = Mechanism.RSA_PKCS_OAEP, (*_OAEP[self.padding], None)
+        try:
+            return bytes(
+                call("RSA unwrap", lambda: private.decrypt(ciphertext, mechanism=mechanism, mechanism_param=param))
+            )
+        except Pkcs11Error as exc:
+            if exc.code in ("ArgumentsBad", "MechanismInvalid", "MechanismParamInvalid"):
+                raise KeyringError(
+                    f"the token does not support {self.padding.name} for RSA decryption "
+                    f"(SoftHSM 2.6 accepts OAEP only with SHA-1); use a key and messages with OAEP_SHA1 or PKCS1"
+                ) from exc
+            raise KeyringError("RSA data key did not decrypt (wrong key or padding)") from exc
+
+
+def _key_type(obj: Any) -> Any:
+    try:
+        return obj[Attribute.KEY_TYPE]
+    except (p11.AttributeTypeInvalid, KeyError):
+        return None
+
+
+def _rsa_public(obj: Any) -> rsa.RSAPublicKey:
+    modulus = int.from_bytes(obj[Attribute.MODULUS], "big")
+    exponent = int.from_bytes(obj[Attribute.PUBLIC_EXPONENT], "big")
+    return rsa.RSAPublicNumbers(exponent, modulus).public_key()
+
+
+# -- key management ------------------------------------------------------------------------------
+
+
+def generate_aes_key(
+    module: str,
+    token_label: str,
+    key_label: str,
+    *,
+    pin: str | bytes | SecretBytes | None = None,
+    pin_env: str = DEFAULT_PIN_ENV,
+    bits: int = 256,
+) -> KeyInfo:
+    """Generate a non-extractable, sensitive AES key on the token (refused if the label is taken)."""
+    opened = session(module, token_label, resolve_pin(pin, pin_env))
+    if any(info.label == key_label for info in _list(opened)):
+        raise Pkcs11Error(f"token {token_label!r} already holds a key labelled {key_label!r}")
+    template = {Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True, Attribute.TOKEN: True}
+    call(
+        "key generation", lambda: opened.generate_key(KeyType.AES, bits, label=key_label, store=True, template=template)
+    )
+    return KeyInfo(key_label, "aes", bits)
+
+
+def list_keys(
+    module: str, token_label: str, *, pin: str | bytes | SecretBytes | None = None, pin_env: str = DEFAULT_PIN_ENV
+) -> list[KeyInfo]:
+    """The keys on a token, sorted by label."""
+    return _list(session(module, token_label, resolve_pin(pin, pin_env)))
+
+
+def _list(opened: pkcs11.Session) -> list[KeyInfo]:
+    def collect() -> list[KeyInfo]:
+        found = []
+        for cls, kind in (
+            (ObjectClass.SECRET_KEY, None),
+            (ObjectClass.PRIVATE_KEY, "rsa-private"),
+            (ObjectClass.PUBLIC_KEY, "rsa-public"),
+        ):
+            for obj in opened.get_objects({Attribute.CLASS: cls}):
+                key_type = _key_type(obj)
+                if kind is None:
+                    name = "aes" if key_type == KeyType.AES else str(getattr(key_type, "name", key_type)).lower()
+                    bits = obj[Attribute.VALUE_LEN] * 8 if key_type == KeyType.AES else None
+                else:
+                    name = kind if key_type == KeyType.RSA else str(getattr(key_type, "name", key_type)).lower()
+                    bits = obj[Attribute.MODULUS_BITS] if key_type == KeyType.RSA and kind == "rsa-public" else None
+                found.append(KeyInfo(str(obj[Attribute.LABEL]), name, bits))
+        return sorted(found, key=lambda k: (k.label, k.kind))
+
+    return call("key listing", collect)
+
+
+# -- a throwaway SoftHSM token for development and tests ---------------------------------------------
+
+#: Where Debian, Ubuntu, Fedora and Homebrew put SoftHSM's module (``SOFTHSM2_MODULE`` overrides).
+SOFTHSM_MODULES = (
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+    "/usr/lib64/pkcs11/libsofthsm2.so",
+    "/usr/local/lib/softhsm/libsofthsm2.so",
+    "/opt/homebrew/lib/softhsm/libsofthsm2.so",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SoftHsmToken:
+    """A SoftHSM token made by :func:`create_softhsm_token`."""
+
+    module: str
+    token_label: str
+    pin: SecretBytes
+    config: str  # the SOFTHSM2_CONF file
+
+
+def softhsm_module() -> str:
+    """The path of SoftHSM's PKCS#11 module on this machine."""
+    override = os.environ.get("SOFTHSM2_MODULE")
+    for path in (override,) if override else SOFTHSM_MODULES:
+        if path and os.path.isfile(path):
+            return path
+    raise Pkcs11Error("SoftHSM is not installed (Debian/Ubuntu: apt-get install softhsm2)")
+
+
+def create_softhsm_token(label: str, *, directory: str | None = None, pin: str | None = None) -> SoftHsmToken:
+    """Make a fresh SoftHSM token for development and tests, and return how to reach it.
+
+    The token lives under ``directory`` (default: a new temporary directory, the
+    same for every token this process makes). SoftHSM reads ``SOFTHSM2_CONF``
+    once, when its module is first loaded, so this sets that variable and
+    refuses a second directory afterwards. ``pin`` defaults to a random one.
+    """
+    config = _softhsm_config(directory)
+    user_pin = pin or os.urandom(8).hex()
+    tool = shutil.which("softhsm2-util")
+    if tool is None:
+        raise Pkcs11Error("softhsm2-util is not installed (Debian/Ubuntu: apt-get install softhsm2)")
+    command = [tool, "--init-token", "--free", "--label", label, "--pin", user_pin, "--so-pin", os.urandom(8).hex()]
+    environment = {**os.environ, "SOFTHSM2_CONF": config}
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        detail = done.stderr.strip() or done.stdout.strip()
+        raise Pkcs11Error(f"softhsm2-util could not make token {label!r}: {detail}")
+    return SoftHsmToken(softhsm_module(), label, SecretBytes(user_pin.encode()), config)
+
+
+_softhsm_dir: list[str] = []
+
+
+def _softhsm_config(directory: str | None) -> str:
+    with _pkcs11_token.LOCK:
+        if _softhsm_dir:
+            if directory is not None and os.path.abspath(directory) != _softhsm_dir[0]:
+                raise UsageError(
+                    f"this process already keeps SoftHSM tokens in {_softhsm_dir[0]}; SoftHSM reads its "
+                    "configuration once per process, so every token must live there"
+                )
+            return os.path.join(_softhsm_dir[0], "softhsm2.conf")
+        if _pkcs11_token.loaded_modules() and "SOFTHSM2_CONF" in os.environ:
+            raise UsageError("SoftHSM was loaded before create_softhsm_token() could set SOFTHSM2_CONF")
+        root = os.path.abspath(directory) if directory is not None else tempfile.mkdtemp(prefix="envelope-softhsm-")
+        tokens = os.path.join(root, "tokens")
+        os.makedirs(tokens, mode=0o700, exist_ok=True)
+        config = os.path.join(root, "softhsm2.conf")
+        with open(config, "w", encoding="utf-8") as fh:
+            fh.write(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        os.environ["SOFTHSM2_CONF"] = config  # before the module loads, or SoftHSM reads the system file
+        _softhsm_dir.append(root)
+        return config
