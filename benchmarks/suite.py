@@ -279,6 +279,48 @@ def small_messages(count: int, with_official: bool) -> list[Row]:
     return rows
 
 
+# -- HSM (issue 5): wrap and unwrap latency on SoftHSM, 1 KiB messages through the HSM keyring ----------
+
+
+def hsm(count: int) -> list[Row]:
+    from envelope.keyrings import pkcs11 as hsm_keyring  # noqa: PLC0415 - optional extra
+
+    token = hsm_keyring.create_softhsm_token(f"bench-{os.getpid()}")
+    hsm_keyring.generate_aes_key(token.module, token.token_label, "bench", pin=token.pin)
+    keyring = hsm_keyring.Pkcs11Keyring(
+        NAMESPACE, NAME, module=token.module, token_label=token.token_label, key_label="bench", pin=token.pin
+    )
+    materials = keyring.on_encrypt(envelope.EncryptionMaterials(suite=UNSIGNED, encryption_context={"a": "b"}))
+    request = envelope.DecryptionMaterials(suite=UNSIGNED, encryption_context={"a": "b"})
+    edks = materials.encrypted_data_keys
+    data = os.urandom(KiB)
+    message = envelope.encrypt(data, keyring=keyring, algorithm=UNSIGNED)
+
+    def wrap() -> None:
+        for _ in range(count):
+            keyring.on_encrypt(materials)
+
+    def unwrap() -> None:
+        for _ in range(count):
+            keyring.on_decrypt(request, edks)
+
+    def enc() -> None:
+        for _ in range(count):
+            envelope.encrypt(data, keyring=keyring, algorithm=UNSIGNED, threads=1)
+
+    def dec() -> None:
+        for _ in range(count):
+            envelope.decrypt(message, keyring=keyring, threads=1)
+
+    t = interleaved({"wrap": wrap, "unwrap": unwrap, "enc": enc, "dec": dec}, 3)
+    return [
+        Row("5 HSM", "SoftHSM AES-GCM wrap (one on_encrypt)", t["wrap"] / count * 1e6, None, "us"),
+        Row("5 HSM", "SoftHSM AES-GCM unwrap (one on_decrypt)", t["unwrap"] / count * 1e6, None, "us"),
+        Row("5 HSM", "1 KiB encrypts per second through the HSM keyring", count / t["enc"], None, "/s"),
+        Row("5 HSM", "1 KiB decrypts per second through the HSM keyring", count / t["dec"], None, "/s"),
+    ]
+
+
 # -- target 6: memory and start-up -------------------------------------------------------------------------
 
 _MEMORY_SCRIPT = """
@@ -363,6 +405,7 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
             for frame in (4 * KiB, 64 * KiB, MiB):
                 rows += official_rows(config, frame, suite)
     rows += small_messages(config.small_messages, official)
+    rows += hsm(config.small_messages)
     rows += memory_and_startup(config.memory_stream_bytes)
     return rows
 

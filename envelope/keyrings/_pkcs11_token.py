@@ -7,6 +7,8 @@ Facts this module is built around (SoftHSM 2.6, python-pkcs11 0.10):
   so one session per token is opened, kept, and shared;
 - a token created after the module was loaded is invisible until the module is
   re-initialized, which :func:`session` does once when a token is not found.
+  Re-initializing ends every session and object handle of that module, so it
+  bumps the module's :func:`generation`: holders of handles look them up again.
 """
 
 from __future__ import annotations
@@ -23,14 +25,28 @@ import pkcs11.exceptions as p11
 from .._secrets import SecretBytes
 from ..errors import Pkcs11Error, UsageError
 
-__all__ = ["LOCK", "call", "loaded_modules", "resolve_pin", "session"]
+__all__ = ["LOCK", "call", "generation", "loaded_modules", "resolve_pin", "session"]
 
 #: Held around every PKCS#11 call in this process.
 LOCK = threading.RLock()
 
 _libs: dict[str, Any] = {}  # python-pkcs11's lib objects (its stubs type ``lib`` as a function)
 _sessions: dict[tuple[str, str], tuple[pkcs11.Session, bytes]] = {}
+_generations: dict[str, int] = {}
 _T = TypeVar("_T")
+
+
+def generation(module: str) -> int:
+    """Changes whenever ``module`` is re-initialized (and all its handles become invalid)."""
+    with LOCK:
+        return _generations.get(module, 0)
+
+
+def _reinitialize(module: str, lib: Any) -> None:
+    lib.reinitialize()
+    _generations[module] = _generations.get(module, 0) + 1
+    for key in [key for key in _sessions if key[0] == module]:
+        del _sessions[key]
 
 
 def loaded_modules() -> list[str]:
@@ -68,7 +84,7 @@ def session(module: str, token_label: str, pin: SecretBytes) -> pkcs11.Session:
         try:
             token = lib.get_token(token_label=token_label)
         except p11.NoSuchToken:
-            lib.reinitialize()  # a token made after the module was loaded shows only now
+            _reinitialize(module, lib)  # a token made after the module was loaded shows only now
             try:
                 token = lib.get_token(token_label=token_label)
             except p11.NoSuchToken:

@@ -29,7 +29,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -67,6 +67,8 @@ _TAG_IV = struct.Struct(">II")
 #: The environment variable read for the PIN when none is given.
 DEFAULT_PIN_ENV = "ENVELOPE_PKCS11_PIN"
 
+#: What tokens answer when an AES-GCM tag does not verify (SoftHSM: CKR_GENERAL_ERROR).
+_BAD_TAG = ("GeneralError", "EncryptedDataInvalid", "FunctionFailed")
 _OAEP = {
     RsaPadding.OAEP_SHA1: (Mechanism.SHA_1, pkcs11.MGF.SHA1),
     RsaPadding.OAEP_SHA256: (Mechanism.SHA256, pkcs11.MGF.SHA256),
@@ -97,12 +99,13 @@ class Pkcs11Keyring:
     performs_io = True
     __slots__ = (
         "_aes",
+        "_generation",
         "_info_prefix",
         "_name_bytes",
         "_padding",
+        "_pin",
         "_private",
         "_public",
-        "_session",
         "key_label",
         "module",
         "name",
@@ -129,12 +132,14 @@ class Pkcs11Keyring:
         self.padding = padding
         self._name_bytes = name.encode("utf-8")
         self._info_prefix = self._name_bytes + _TAG_IV.pack(TAG_BYTES * 8, IV_BYTES)
-        self._session = session(module, token_label, resolve_pin(pin, pin_env))
+        self._pin = resolve_pin(pin, pin_env)
         self._aes: Any = None
         self._private: Any = None
         self._public: rsa.RSAPublicKey | None = None
         self._padding = padding.to_cryptography()
-        self._find_key()
+        self._generation = -1
+        with _pkcs11_token.LOCK:
+            self._find_key()
 
     def __repr__(self) -> str:
         kind = "AES" if self._aes is not None else "RSA"
@@ -146,21 +151,36 @@ class Pkcs11Keyring:
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
 
+    def _current(self) -> None:
+        """Look the key up again if the module was re-initialized since (its handles died). Under the lock."""
+        if _pkcs11_token.generation(self.module) != self._generation:
+            self._find_key()
+
     def _find_key(self) -> None:
-        objects = call("key lookup", lambda: list(self._session.get_objects({Attribute.LABEL: self.key_label})))
+        opened = session(self.module, self.token_label, self._pin)
+        self._generation = _pkcs11_token.generation(self.module)
+        objects = call("key lookup", lambda: list(opened.get_objects({Attribute.LABEL: self.key_label})))
         kinds = {(obj.object_class, _key_type(obj)): obj for obj in objects}
         if (ObjectClass.SECRET_KEY, KeyType.AES) in kinds:
             self._aes = kinds[(ObjectClass.SECRET_KEY, KeyType.AES)]
             return
+        self._aes = None
         self._private = kinds.get((ObjectClass.PRIVATE_KEY, KeyType.RSA))
         public = kinds.get((ObjectClass.PUBLIC_KEY, KeyType.RSA))
         if public is not None:
             self._public = call("public key read", lambda: _rsa_public(public))
         if self._private is None and self._public is None:
             if objects:
-                found = ", ".join(sorted({f"{cls} {key_type}" for cls, key_type in kinds}))
+                found = ", ".join(sorted({f"{_name(cls)} {_name(key_type)}" for cls, key_type in kinds}))
                 raise Pkcs11Error(f"key {self.key_label!r} on token {self.token_label!r} is not AES or RSA ({found})")
             raise Pkcs11Error(f"no key labelled {self.key_label!r} on token {self.token_label!r}", "NoSuchKey")
+
+    def _on_token(self, what: str, action: Callable[[Any], Any], *, private: bool = False) -> Any:
+        """Run ``action`` on the token key (the AES key, or the RSA private key) under the process lock."""
+        with _pkcs11_token.LOCK:
+            self._current()
+            key = self._private if private else self._aes
+            return call(what, lambda: action(key))
 
     # -- encrypt -----------------------------------------------------------------------------------
 
@@ -170,10 +190,9 @@ class Pkcs11Keyring:
             iv = os.urandom(IV_BYTES)
             aad = serialize_context(materials.encryption_context)
             params = GCMParams(iv, aad, TAG_BYTES * 8)
-            aes = self._aes
-            wrapped = call(
+            wrapped = self._on_token(
                 "AES-GCM wrap",
-                lambda: aes.encrypt(data_key.reveal(), mechanism=Mechanism.AES_GCM, mechanism_param=params),
+                lambda aes: aes.encrypt(data_key.reveal(), mechanism=Mechanism.AES_GCM, mechanism_param=params),
             )
             edk = EncryptedDataKey(self.namespace, self._info_prefix + iv, bytes(wrapped))
         elif self._public is not None:
@@ -223,23 +242,23 @@ class Pkcs11Keyring:
             if len(iv) != IV_BYTES:
                 raise KeyringError("encrypted data key has the wrong shape")
             params = GCMParams(iv, serialize_context(materials.encryption_context), TAG_BYTES * 8)
-            aes = self._aes
             try:
                 return bytes(
-                    call(
+                    self._on_token(
                         "AES-GCM unwrap",
-                        lambda: aes.decrypt(edk.ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=params),
+                        lambda aes: aes.decrypt(edk.ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=params),
                     )
                 )
             except Pkcs11Error as exc:
-                raise KeyringError("data key did not authenticate (wrong key or encryption context)") from exc
+                if exc.code in _BAD_TAG:
+                    raise KeyringError("data key did not authenticate (wrong key or encryption context)") from exc
+                raise
         if edk.provider_info != self._name_bytes:
             return None
         return self._rsa_decrypt(edk.ciphertext)
 
     def _rsa_decrypt(self, ciphertext: bytes) -> bytes:
-        private = self._private
-        if private is None:
+        if self._private is None:
             raise KeyringError("no RSA private key on the token to decrypt with")
         if self.padding is RsaPadding.PKCS1:
             mechanism, param = Mechanism.RSA_PKCS, None
@@ -247,7 +266,11 @@ class Pkcs11Keyring:
             mechanism, param = Mechanism.RSA_PKCS_OAEP, (*_OAEP[self.padding], None)
         try:
             return bytes(
-                call("RSA unwrap", lambda: private.decrypt(ciphertext, mechanism=mechanism, mechanism_param=param))
+                self._on_token(
+                    "RSA unwrap",
+                    lambda private: private.decrypt(ciphertext, mechanism=mechanism, mechanism_param=param),
+                    private=True,
+                )
             )
         except Pkcs11Error as exc:
             if exc.code in ("ArgumentsBad", "MechanismInvalid", "MechanismParamInvalid"):
@@ -256,6 +279,10 @@ class Pkcs11Keyring:
                     f"(SoftHSM 2.6 accepts OAEP only with SHA-1); use a key and messages with OAEP_SHA1 or PKCS1"
                 ) from exc
             raise KeyringError("RSA data key did not decrypt (wrong key or padding)") from exc
+
+
+def _name(value: Any) -> str:
+    return str(getattr(value, "name", value))
 
 
 def _key_type(obj: Any) -> Any:
