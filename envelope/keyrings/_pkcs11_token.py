@@ -13,6 +13,7 @@ Facts this module is built around (SoftHSM 2.6, python-pkcs11 0.10):
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import threading
@@ -36,10 +37,16 @@ _generations: dict[str, int] = {}
 _T = TypeVar("_T")
 
 
+@functools.lru_cache(maxsize=64)
+def _canonical(module: str) -> str:
+    """One name per library file however many paths lead to it (a symlink, say)."""
+    return os.path.realpath(module)
+
+
 def generation(module: str) -> int:
     """Changes whenever ``module`` is re-initialized (and all its handles become invalid)."""
     with LOCK:
-        return _generations.get(module, 0)
+        return _generations.get(_canonical(module), 0)
 
 
 def _reinitialize(module: str, lib: Any) -> None:
@@ -55,6 +62,7 @@ def loaded_modules() -> list[str]:
 
 
 def _lib(module: str) -> Any:
+    module = _canonical(module)  # one library however many paths lead to it
     lib = _libs.get(module)
     if lib is None:
         if not os.path.isfile(module):
@@ -74,6 +82,7 @@ def _pin_digest(pin: SecretBytes) -> bytes:
 def session(module: str, token_label: str, pin: SecretBytes) -> pkcs11.Session:
     """The logged-in session for ``token_label`` (opened on first use, then shared)."""
     with LOCK:
+        module = _canonical(module)
         known = _sessions.get((module, token_label))
         if known is not None:
             opened, digest = known
@@ -113,12 +122,19 @@ def call(what: str, action: Callable[[], _T]) -> _T:
 
 
 def resolve_pin(pin: str | bytes | SecretBytes | None, pin_env: str) -> SecretBytes:
-    """The PIN given, else the one in environment variable ``pin_env``."""
+    """The PIN given, else the one in environment variable ``pin_env``: UTF-8 text, never shown in errors."""
     if pin is None:
         value = os.environ.get(pin_env)
         if not value:
             raise UsageError(f"no PIN given and ${pin_env} is not set")
         return SecretBytes(value.encode("utf-8"))
-    if isinstance(pin, SecretBytes):
-        return pin
-    return SecretBytes(pin.encode("utf-8") if isinstance(pin, str) else pin)
+    if isinstance(pin, str):
+        return SecretBytes(pin.encode("utf-8"))
+    if not isinstance(pin, (bytes, SecretBytes)):
+        raise UsageError("a PIN must be str, bytes or SecretBytes")
+    secret = pin if isinstance(pin, SecretBytes) else SecretBytes(pin)
+    try:
+        secret.reveal().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("a PIN must be UTF-8 text") from None
+    return secret

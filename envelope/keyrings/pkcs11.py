@@ -342,7 +342,7 @@ def _list(opened: pkcs11.Session) -> list[KeyInfo]:
                     name = "aes" if key_type == KeyType.AES else str(getattr(key_type, "name", key_type)).lower()
                     bits = obj[Attribute.VALUE_LEN] * 8 if key_type == KeyType.AES else None
                 else:
-                    name = kind if key_type == KeyType.RSA else str(getattr(key_type, "name", key_type)).lower()
+                    name = kind if key_type == KeyType.RSA else f"{_name(key_type).lower()}-{kind.split('-')[1]}"
                     bits = obj[Attribute.MODULUS_BITS] if key_type == KeyType.RSA and kind == "rsa-public" else None
                 found.append(KeyInfo(str(obj[Attribute.LABEL]), name, bits))
         return sorted(found, key=lambda k: (k.label, k.kind))
