@@ -29,6 +29,7 @@ from .api import (
 )
 from .format import ContentType, EncryptedDataKey, Header
 from .materials import (
+    CachingCryptoMaterialsManager,
     CryptoMaterialsManager,
     DecryptionMaterials,
     DecryptionRequest,
@@ -36,6 +37,8 @@ from .materials import (
     EncryptionMaterials,
     EncryptionRequest,
     Keyring,
+    LruMaterialsCache,
+    RequiredEncryptionContextCmm,
 )
 from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
@@ -46,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlgorithmSuite",
+    "CachingCryptoMaterialsManager",
     "CommitmentPolicy",
     "ContentType",
     "CryptoMaterialsManager",
@@ -62,8 +66,10 @@ __all__ = [
     "EncryptionRequest",
     "Header",
     "Keyring",
+    "LruMaterialsCache",
     "MessageDecryptor",
     "MessageEncryptor",
+    "RequiredEncryptionContextCmm",
     "SecretBytes",
     "StreamResult",
     "decrypt",

@@ -10,9 +10,12 @@ from .base import (
     is_keyring,
     is_materials_manager,
 )
+from .caching import CachingCryptoMaterialsManager, LruMaterialsCache
 from .default_cmm import DefaultCryptoMaterialsManager
+from .required import RequiredEncryptionContextCmm
 
 __all__ = [
+    "CachingCryptoMaterialsManager",
     "CryptoMaterialsManager",
     "DecryptionMaterials",
     "DecryptionRequest",
@@ -20,6 +23,8 @@ __all__ = [
     "EncryptionMaterials",
     "EncryptionRequest",
     "Keyring",
+    "LruMaterialsCache",
+    "RequiredEncryptionContextCmm",
     "is_keyring",
     "is_materials_manager",
 ]

@@ -1,0 +1,256 @@
+"""The caching crypto materials manager: reuse data keys across messages, within limits.
+
+Follows the ESDK caching CMM (framework/caching-cmm.md): entries are keyed by
+partition, algorithm suite and encryption context (SHA-512 identifiers of
+Appendix A); suites without a KDF, and messages of unknown size or above the
+byte limit, bypass the cache; an entry is never used beyond its age, message
+or byte limit. Concurrent misses on one entry make a single call to the
+underlying materials manager; the others wait for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, NoReturn
+
+from .._secrets import refuse_pickling
+from ..context import serialize_context
+from ..errors import UsageError
+from ..format.header import EncryptedDataKey
+from .base import (
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+    is_keyring,
+    is_materials_manager,
+)
+from .default_cmm import DefaultCryptoMaterialsManager
+
+__all__ = ["CachingCryptoMaterialsManager", "LruMaterialsCache"]
+
+#: Defaults of the specification: 2^32 messages, 2^63 - 1 bytes per data key.
+DEFAULT_MAX_MESSAGES: Final = 2**32
+DEFAULT_MAX_BYTES: Final = 2**63 - 1
+#: How long a waiter waits for another thread's call to the underlying manager before making its own.
+_WAIT_SECONDS: Final = 60.0
+
+
+@dataclass(slots=True)
+class _Entry:
+    materials: EncryptionMaterials | DecryptionMaterials
+    created: float
+    messages: int = 0
+    bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_Check = Callable[[_Entry], bool]
+_Use = Callable[[_Entry], None]
+_Fetch = Callable[[], EncryptionMaterials | DecryptionMaterials]
+
+
+class LruMaterialsCache:
+    """A thread-safe in-memory cache of materials, evicting the least recently used beyond ``capacity``.
+
+    Holds key material: it refuses pickling and its repr shows only its size.
+    """
+
+    def __init__(self, capacity: int = 1000):
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise UsageError("an LruMaterialsCache needs a capacity of at least 1")
+        self.capacity = capacity
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"LruMaterialsCache(capacity={self.capacity}, entries={len(self._entries)})"
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    # The methods below are called with ``lock`` held.
+
+    def get(self, key: bytes) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: bytes, entry: _Entry) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def remove(self, key: bytes) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self.lock:
+            self._entries.clear()
+
+
+class CachingCryptoMaterialsManager:
+    """Reuses encryption and decryption materials to cut calls to keyrings (KMS, HSMs).
+
+    ``max_age`` (seconds, required) bounds how long a data key is used;
+    ``max_messages`` and ``max_bytes`` how many messages and plaintext bytes it
+    protects. Caches may be shared between managers; entries are shared only
+    between managers with the same ``partition_id`` (default: unique to this
+    manager). Thread-safe. Caching trades security for cost: read docs/caching.md.
+    """
+
+    def __init__(
+        self,
+        keyring_or_materials_manager: Keyring | CryptoMaterialsManager,
+        *,
+        max_age: float,
+        cache: LruMaterialsCache | None = None,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        partition_id: str | None = None,
+    ):
+        if is_materials_manager(keyring_or_materials_manager):
+            self.underlying: CryptoMaterialsManager = keyring_or_materials_manager
+        elif is_keyring(keyring_or_materials_manager):
+            self.underlying = DefaultCryptoMaterialsManager(keyring_or_materials_manager)
+        else:
+            raise UsageError("CachingCryptoMaterialsManager needs a keyring or a materials manager")
+        if not isinstance(max_age, (int, float)) or isinstance(max_age, bool) or not max_age > 0:
+            raise UsageError("max_age must be a positive number of seconds")
+        for name, value, top in (("max_messages", max_messages, 2**32), ("max_bytes", max_bytes, 2**63 - 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+                raise UsageError(f"{name} must be an int from 1 to {top}")
+        self.max_age = float(max_age)
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.cache = cache if cache is not None else LruMaterialsCache()
+        self.partition_id = partition_id if partition_id is not None else str(uuid.uuid4())
+        self._partition_hash = hashlib.sha512(self.partition_id.encode("utf-8")).digest()
+        self._flights: dict[bytes, _Flight] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"CachingCryptoMaterialsManager({self.underlying!r}, max_age={self.max_age}, "
+            f"max_messages={self.max_messages}, max_bytes={self.max_bytes}, cache={self.cache!r})"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    # -- encrypt -------------------------------------------------------------------------------
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        suite = request.suite or request.commitment_policy.default_suite
+        length = request.plaintext_length
+        if suite.kdf_hash is None or length is None or length > self.max_bytes:
+            return self.underlying.get_encryption_materials(request)
+        key = hashlib.sha512(
+            self._partition_hash
+            + b"\x01"
+            + suite.id.to_bytes(2, "big")
+            + hashlib.sha512(serialize_context(request.encryption_context)).digest()
+        ).digest()
+        miss = EncryptionRequest(
+            request.encryption_context,
+            request.commitment_policy,
+            suite,
+            self.max_bytes,
+            request.max_encrypted_data_keys,
+        )
+
+        def usable(entry: _Entry) -> bool:
+            return entry.messages + 1 <= self.max_messages and entry.bytes + length <= self.max_bytes
+
+        def use(entry: _Entry) -> None:
+            entry.messages += 1
+            entry.bytes += length
+
+        materials = self._through_cache(key, usable, use, lambda: self.underlying.get_encryption_materials(miss))
+        assert isinstance(materials, EncryptionMaterials)
+        return materials
+
+    # -- decrypt -------------------------------------------------------------------------------
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        if request.suite.kdf_hash is None:
+            return self.underlying.decrypt_materials(request)
+        context = {**(request.reproduced_encryption_context or {}), **request.encryption_context}
+        key = hashlib.sha512(
+            self._partition_hash
+            + request.suite.id.to_bytes(2, "big")
+            + b"".join(sorted(_edk_hash(edk) for edk in request.encrypted_data_keys))
+            + bytes(64)
+            + hashlib.sha512(serialize_context(context)).digest()
+            + hashlib.sha512(serialize_context(request.reproduced_encryption_context or {})).digest()
+        ).digest()
+        materials = self._through_cache(
+            key, lambda entry: True, lambda entry: None, lambda: self.underlying.decrypt_materials(request)
+        )
+        assert isinstance(materials, DecryptionMaterials)
+        return materials
+
+    # -- the cache walk, with one call per missing entry ------------------------------------------
+
+    def _through_cache(
+        self,
+        key: bytes,
+        usable: _Check,
+        use: _Use,
+        fetch: _Fetch,
+    ) -> EncryptionMaterials | DecryptionMaterials:
+        lock = self.cache.lock
+        while True:
+            with lock:
+                entry = self.cache.get(key)
+                if entry is not None:
+                    if time.monotonic() - entry.created < self.max_age and usable(entry):
+                        use(entry)
+                        return entry.materials
+                    self.cache.remove(key)  # expired or used up: never used again
+                flight = self._flights.get(key)
+                leader = flight is None
+                if leader:
+                    flight = self._flights[key] = _Flight()
+            assert flight is not None
+            if leader:
+                return self._fetch(key, flight, use, fetch)
+            if not flight.done.wait(_WAIT_SECONDS):
+                return fetch()  # the other caller is stuck: do not wait forever
+
+    def _fetch(
+        self, key: bytes, flight: _Flight, use: _Use, fetch: _Fetch
+    ) -> EncryptionMaterials | DecryptionMaterials:
+        try:
+            materials = fetch()
+            entry = _Entry(materials, time.monotonic())
+            use(entry)
+            with self.cache.lock:
+                self.cache.put(key, entry)
+            return materials
+        finally:
+            with self.cache.lock:
+                self._flights.pop(key, None)
+            flight.done.set()
+
+
+def _edk_hash(edk: EncryptedDataKey) -> bytes:
+    pid = edk.provider_id.encode("utf-8")
+    serialized = b"".join(len(part).to_bytes(2, "big") + part for part in (pid, edk.provider_info, edk.ciphertext))
+    return hashlib.sha512(serialized).digest()

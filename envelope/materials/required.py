@@ -1,0 +1,78 @@
+"""The required-encryption-context materials manager.
+
+Encryption refuses a context that lacks any required key; the required pairs are
+authenticated (in the header tag and, through the context, by the keyrings) but
+not stored in the message, so the decrypting caller must supply them. Messages
+interoperate with the official SDKs' required-encryption-context CMM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ..context import RESERVED_PREFIX
+from ..errors import EncryptionContextError, UsageError
+from .base import (
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+    is_keyring,
+    is_materials_manager,
+)
+from .default_cmm import DefaultCryptoMaterialsManager
+
+__all__ = ["RequiredEncryptionContextCmm"]
+
+
+class RequiredEncryptionContextCmm:
+    """Wraps a materials manager (or a keyring) and makes ``required_keys`` required context.
+
+    Thread-safe when the underlying manager is.
+    """
+
+    def __init__(self, underlying: CryptoMaterialsManager | Keyring, *, required_keys: Iterable[str]):
+        if is_materials_manager(underlying):
+            self.underlying: CryptoMaterialsManager = underlying
+        elif is_keyring(underlying):
+            self.underlying = DefaultCryptoMaterialsManager(underlying)
+        else:
+            raise UsageError("RequiredEncryptionContextCmm needs a materials manager or a keyring")
+        keys = frozenset(required_keys)
+        if not keys or not all(isinstance(k, str) and k for k in keys):
+            raise UsageError("required_keys must be one or more non-empty strings")
+        if any(k.startswith(RESERVED_PREFIX) for k in keys):
+            raise UsageError(f"required keys may not use the reserved prefix {RESERVED_PREFIX!r}")
+        self.required_keys = keys
+
+    def __repr__(self) -> str:
+        return f"RequiredEncryptionContextCmm({self.underlying!r}, required_keys={sorted(self.required_keys)})"
+
+    def _missing(self, context: Mapping[str, str], what: str) -> None:
+        missing = sorted(self.required_keys - set(context))
+        if missing:
+            raise EncryptionContextError(f"{what} lacks the required encryption context keys {missing}")
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        self._missing(request.encryption_context, "the encryption context")
+        materials = self.underlying.get_encryption_materials(request)
+        required = materials.required_context_keys | self.required_keys
+        if not required <= set(materials.encryption_context):
+            raise EncryptionContextError("the underlying materials manager dropped required encryption context")
+        return EncryptionMaterials(
+            materials.suite,
+            materials.encryption_context,
+            materials.data_key,
+            materials.encrypted_data_keys,
+            materials.signing_key,
+            frozenset(required),
+        )
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        self._missing(request.reproduced_encryption_context or {}, "the expected encryption context")
+        materials = self.underlying.decrypt_materials(request)
+        if not self.required_keys <= set(materials.encryption_context):
+            raise EncryptionContextError("the decryption materials lack required encryption context")
+        return materials
