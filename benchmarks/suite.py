@@ -321,6 +321,38 @@ def hsm(count: int) -> list[Row]:
     ]
 
 
+# -- issue 6: data-key caching in front of AWS KMS (a moto server on 127.0.0.1) -------------------------
+
+
+def caching(count: int) -> list[Row]:
+    from envelope.keyrings import AwsKmsKeyring  # noqa: PLC0415 - optional extra
+    from tests.support.moto_server import MotoServer  # noqa: PLC0415 - starts a server process
+
+    data = os.urandom(KiB)
+    with MotoServer() as server:
+        client = server.client("kms", "us-west-2")
+        keyring = AwsKmsKeyring(client.create_key()["KeyMetadata"]["Arn"], client=client)
+        cached = envelope.CachingCryptoMaterialsManager(keyring, max_age=600, max_messages=10 * count)
+        envelope.encrypt(data, materials_manager=cached, algorithm=UNSIGNED)  # warm the cache
+        few = max(1, count // 20)
+
+        def plain() -> None:
+            for _ in range(few):
+                envelope.encrypt(data, keyring=keyring, algorithm=UNSIGNED, threads=1)
+
+        def warm() -> None:
+            for _ in range(count):
+                envelope.encrypt(data, materials_manager=cached, algorithm=UNSIGNED, threads=1)
+
+        t = interleaved({"plain": plain, "warm": warm}, 3)
+    per_plain, per_warm = t["plain"] / few, t["warm"] / count
+    return [
+        Row("6 caching", "1 KiB encrypt through KMS: warm cache vs none", per_plain / per_warm, 5, "x"),
+        Row("info", "1 KiB encrypts per second through KMS, no cache (moto)", 1 / per_plain, None, "/s"),
+        Row("info", "1 KiB encrypts per second through KMS, warm cache", 1 / per_warm, None, "/s"),
+    ]
+
+
 # -- target 6: memory and start-up -------------------------------------------------------------------------
 
 _MEMORY_SCRIPT = """
@@ -406,6 +438,7 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
                 rows += official_rows(config, frame, suite)
     rows += small_messages(config.small_messages, official)
     rows += hsm(config.small_messages)
+    rows += caching(config.small_messages)
     rows += memory_and_startup(config.memory_stream_bytes)
     return rows
 
