@@ -125,7 +125,9 @@ def start_encryption(
     )
     materials = cmm.get_encryption_materials(request)
     request.commitment_policy.check_encrypt(materials.suite)
-    return MessageEncryptor(materials, frame_length=frame_length or DEFAULT_FRAME_LENGTH, threads=threads)
+    return MessageEncryptor(
+        materials, frame_length=frame_length or DEFAULT_FRAME_LENGTH, threads=threads, plaintext_length=plaintext_length
+    )
 
 
 def start_decryption(

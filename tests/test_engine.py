@@ -207,3 +207,12 @@ def test_an_output_buffer_becomes_bytes_and_copies_only_when_cut() -> None:
     dropped.discard()
     with pytest.raises(ValueError):
         dropped.view[0] = 1
+
+
+def test_an_encryptor_refuses_more_plaintext_than_was_declared(aes_keyring: RawAesKeyring) -> None:
+    encryptor = envelope.start_encryption(keyring=aes_keyring, plaintext_length=10)
+    encryptor.update(b"x" * 6)
+    with pytest.raises(UsageError, match="declared"):
+        encryptor.update(b"x" * 5)
+    with pytest.raises(UsageError):
+        encryptor.finalize()  # the encryptor stays failed: no message that looks complete

@@ -40,7 +40,10 @@ class MessageEncryptor:
     finalize every call raises :class:`UsageError`.
 
     ``threads`` (None: one per core; 1: none) lets long runs of large frames be
-    sealed in parallel; the bytes written do not depend on it.
+    sealed in parallel; the bytes written do not depend on it. With
+    ``plaintext_length`` (the length the materials were requested for, which a
+    caching materials manager counts against its limits) more plaintext than
+    declared is refused.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class MessageEncryptor:
         frame_length: int,
         message_id: bytes | None = None,
         threads: int | None = None,
+        plaintext_length: int | None = None,
     ):
         if not 1 <= frame_length <= MAX_FRAME_LENGTH:
             raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
@@ -80,6 +84,8 @@ class MessageEncryptor:
         if self._signer is not None:
             self._signer.update(self.header_bytes)
         self._frame_length = frame_length
+        self._declared = plaintext_length  # the length the materials were asked for (caching counts it)
+        self._seen = 0
         self._buffer = bytearray()
         self._sequence = 1
         self._header_sent = False
@@ -122,6 +128,10 @@ class MessageEncryptor:
         src = memoryview(data).cast("B")
         if len(out) < self.update_size(len(src)):
             raise UsageError("the output buffer is smaller than update_size()")
+        if self._declared is not None and self._seen + len(src) > self._declared:
+            self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
+            raise self._error
+        self._seen += len(src)
         try:
             return self._update(src, out)
         except EnvelopeError as exc:
