@@ -8,7 +8,7 @@ from typing import IO
 
 from ._buffers import OutputBuffer
 from .context import validate_for_encrypt
-from .errors import MalformedMessageError, UsageError
+from .errors import LimitExceededError, MalformedMessageError, UsageError
 from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
 from .limits import DEFAULT_FRAME_LENGTH
@@ -125,6 +125,11 @@ def start_encryption(
     )
     materials = cmm.get_encryption_materials(request)
     request.commitment_policy.check_encrypt(materials.suite)
+    if max_encrypted_data_keys is not None and len(materials.encrypted_data_keys) > max_encrypted_data_keys:
+        # checked here too: a custom or caching materials manager may not have checked it
+        raise LimitExceededError(
+            "encrypted data key count", len(materials.encrypted_data_keys), max_encrypted_data_keys
+        )
     return MessageEncryptor(
         materials, frame_length=frame_length or DEFAULT_FRAME_LENGTH, threads=threads, plaintext_length=plaintext_length
     )

@@ -140,6 +140,10 @@ class CachingCryptoMaterialsManager:
         self.max_age = float(max_age)
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        if cache is not None and not isinstance(cache, LruMaterialsCache):
+            raise UsageError("cache must be an LruMaterialsCache")
+        if partition_id is not None and not isinstance(partition_id, str):
+            raise UsageError("partition_id must be a str")
         self.cache = cache if cache is not None else LruMaterialsCache()
         self.partition_id = partition_id if partition_id is not None else str(uuid.uuid4())
         self._partition_hash = hashlib.sha512(self.partition_id.encode("utf-8")).digest()

@@ -40,6 +40,8 @@ class RequiredEncryptionContextCmm:
             self.underlying = DefaultCryptoMaterialsManager(underlying)
         else:
             raise UsageError("RequiredEncryptionContextCmm needs a materials manager or a keyring")
+        if isinstance(required_keys, str):
+            raise UsageError("required_keys must be a collection of keys, not one string")
         keys = frozenset(required_keys)
         if not keys or not all(isinstance(k, str) and k for k in keys):
             raise UsageError("required_keys must be one or more non-empty strings")
