@@ -24,6 +24,7 @@ from .api import (
     encrypt_stream,
     encrypting_reader,
     encrypting_writer,
+    open_seekable,
     start_decryption,
     start_encryption,
 )
@@ -43,6 +44,7 @@ from .materials import (
 from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
+from .streaming.random_access import SeekableDecryptingReader
 from .suites import AlgorithmSuite, CommitmentPolicy
 
 __version__ = "0.1.0"
@@ -71,6 +73,7 @@ __all__ = [
     "MessageEncryptor",
     "RequiredEncryptionContextCmm",
     "SecretBytes",
+    "SeekableDecryptingReader",
     "StreamResult",
     "decrypt",
     "decrypt_message",
@@ -83,6 +86,7 @@ __all__ = [
     "encrypting_writer",
     "errors",
     "keyrings",
+    "open_seekable",
     "start_decryption",
     "start_encryption",
 ]

@@ -24,6 +24,7 @@ from .streaming import pump
 from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
+from .streaming.random_access import SeekableDecryptingReader
 from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "encrypt_stream",
     "encrypting_reader",
     "encrypting_writer",
+    "open_seekable",
     "start_decryption",
     "start_encryption",
 ]
@@ -445,3 +447,29 @@ def decrypt_stream(
     length = pump.decrypt_stream(source, sink, decryptor)
     assert decryptor.parsed_header is not None and decryptor.materials is not None
     return StreamResult(decryptor.parsed_header.header, dict(decryptor.materials.encryption_context), length)
+
+
+def open_seekable(
+    fileobj: IO[bytes],
+    *,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    allow_unverified_signature: bool = False,
+) -> SeekableDecryptingReader:
+    """Open a seekable plaintext view of the framed message in a seekable ``fileobj``.
+
+    Reads fetch and authenticate only the frames they need. Signed messages are
+    refused unless ``allow_unverified_signature`` (their signature needs the
+    whole message; the frames are still authenticated).
+    """
+    decryptor = start_decryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+    )
+    return SeekableDecryptingReader(fileobj, decryptor, allow_unverified_signature=allow_unverified_signature)

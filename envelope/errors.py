@@ -10,6 +10,7 @@ Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
     ├── EncryptionContextError     bad context given, or the expected context does not match
     ├── PolicyError                a commitment policy or decrypt mode forbids this suite/message
     ├── LimitExceededError         a named limit was exceeded (field, value, limit)
+    ├── S3Error                    an S3 call failed (operation, code, bucket, key)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
     │   ├── KmsError               AWS KMS refused or failed a call (code, key, region)
     │   ├── Pkcs11Error            a PKCS#11 module, token or key could not be used (code)
@@ -35,6 +36,7 @@ __all__ = [
     "NoDecryptingKeyError",
     "Pkcs11Error",
     "PolicyError",
+    "S3Error",
     "TruncatedMessageError",
     "UsageError",
 ]
@@ -84,6 +86,18 @@ class LimitExceededError(EnvelopeError):
         self.what = what
         self.value = value
         self.limit = limit
+
+
+class S3Error(EnvelopeError):
+    """An S3 call failed: ``code`` is S3's error code (or the connection error's name)."""
+
+    def __init__(self, operation: str, code: str, bucket: str, key: str, detail: str = ""):
+        text = f"S3 {operation} of s3://{bucket}/{key} failed: {code}"
+        super().__init__(text + (f" ({detail})" if detail else ""))
+        self.operation = operation
+        self.code = code
+        self.bucket = bucket
+        self.key = key
 
 
 class KeyringError(EnvelopeError):

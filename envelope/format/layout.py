@@ -9,9 +9,11 @@ from .body import FINAL_HEAD_BYTES, REGULAR_HEAD_BYTES
 
 __all__ = [
     "final_frame_overhead",
+    "final_frame_window",
     "frame_split",
     "framed_body_length",
     "framed_plaintext_length",
+    "locate_final_frame",
     "regular_frame_size",
 ]
 
@@ -44,29 +46,45 @@ def framed_body_length(plaintext_length: int, frame_length: int) -> int:
 
 
 def framed_plaintext_length(message: memoryview, body_start: int, frame_length: int, signed: bool) -> int | None:
-    """The plaintext length of a complete framed message, from its layout alone.
+    """The plaintext length of a complete framed message, from its layout alone (see :func:`locate_final_frame`)."""
+    found = locate_final_frame(message, 0, len(message), body_start, frame_length, signed=signed)
+    return None if found is None else found[0] * frame_length + found[1]
 
-    Locates the final frame arithmetically (every regular frame has the same
-    size) and checks that it, and the footer of a signed message, end exactly
-    at the end of ``message``. Returns None when the layout does not add up;
-    nothing here is authenticated.
+
+def final_frame_window(frame_length: int) -> int:
+    """How many bytes at the end of a message always include the final frame's head."""
+    return regular_frame_size(frame_length) + final_frame_overhead + frame_length + 2 + _MAX_SIGNATURE_BYTES
+
+
+def locate_final_frame(
+    tail: memoryview, tail_start: int, total: int, body_start: int, frame_length: int, *, signed: bool
+) -> tuple[int, int] | None:
+    """Find the final frame of a framed message of ``total`` bytes from its last bytes alone.
+
+    ``tail`` holds message bytes ``[tail_start, total)``. Every regular frame has
+    the same size, so the final frame can only start at a few offsets; the one
+    whose marker and length make it (and the footer of a signed message) end
+    exactly at ``total`` wins. Returns (regular frame count, final frame content
+    length), or None when the layout does not add up. Nothing here is authenticated.
     """
     step = regular_frame_size(frame_length)
-    body = len(message) - body_start - final_frame_overhead
+    body = total - body_start - final_frame_overhead
     if body < 0:
         return None
     most = body // step
     fewest = max(0, (body - 2 - _MAX_SIGNATURE_BYTES - frame_length) // step) if signed else most
     for regular in range(most, fewest - 1, -1):
-        final = body_start + regular * step
-        if bytes(message[final : final + 4]) != _FINAL_MARKER:
+        final = body_start + regular * step - tail_start
+        if final < 0:
+            return None
+        if bytes(tail[final : final + 4]) != _FINAL_MARKER:
             continue
-        (length,) = _U32.unpack_from(message, final + 20)
+        (length,) = _U32.unpack_from(tail, final + 20)
         end = final + final_frame_overhead + length
         if length > frame_length:
             return None
-        if not signed and end == len(message):
-            return int(regular * frame_length + length)
-        if signed and end + 2 <= len(message) and end + 2 + _U16.unpack_from(message, end)[0] == len(message):
-            return int(regular * frame_length + length)
+        if not signed and end + tail_start == total:
+            return regular, int(length)
+        if signed and end + 2 <= len(tail) and end + 2 + _U16.unpack_from(tail, end)[0] + tail_start == total:
+            return regular, int(length)
     return None

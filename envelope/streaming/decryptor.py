@@ -109,6 +109,11 @@ class MessageDecryptor:
         return self._state is _State.DONE
 
     @property
+    def codec(self) -> FrameCodec | None:
+        """The frame codec of the message once its header authenticated (for random access to frames)."""
+        return self._codec
+
+    @property
     def frame_step(self) -> int | None:
         """Bytes of one regular frame on the wire, once the header is read (None before, or non-framed)."""
         if self._codec is None or self._header().content_type is not ContentType.FRAMED:

@@ -1,0 +1,193 @@
+"""Random access to the plaintext of a framed message whose bytes can be fetched by offset.
+
+Only the header and the frames that cover the requested range are fetched, and
+each of those frames is authenticated before any of its bytes is returned. A
+signed message's signature covers the whole message, so random access cannot
+check it: such messages are refused unless the caller accepts that explicitly.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import IO
+
+from ..errors import MalformedMessageError, PolicyError, TruncatedMessageError, UsageError
+from ..format import ContentType, Header
+from ..format.body import FINAL_FRAME_STRING, parse_frame_head
+from ..format.layout import final_frame_overhead, final_frame_window, locate_final_frame, regular_frame_size
+from ..limits import MAX_HEADER_BYTES
+from .decryptor import MessageDecryptor
+
+__all__ = ["Fetch", "RandomAccessDecryptor", "SeekableDecryptingReader"]
+
+#: ``fetch(start, end)`` returns message bytes ``[start, end)`` (fewer only at the end of the message).
+Fetch = Callable[[int, int], bytes]
+
+_FIRST_HEADER_READ = 16 << 10
+
+
+class RandomAccessDecryptor:
+    """Reads plaintext byte ranges of one framed message of ``size`` bytes through ``fetch``.
+
+    The header is fetched and authenticated here (the materials manager runs
+    once); :attr:`length` is the plaintext length, from the layout.
+    """
+
+    def __init__(
+        self, fetch: Fetch, size: int, decryptor: MessageDecryptor, *, allow_unverified_signature: bool = False
+    ):
+        self._fetch = fetch
+        self.size = size
+        self._body_start = self._read_header(decryptor)
+        header = decryptor.parsed_header
+        assert header is not None and decryptor.codec is not None
+        if header.header.content_type is not ContentType.FRAMED:
+            raise UsageError("random access needs a framed message; this one is non-framed")
+        if header.header.suite.signed and not allow_unverified_signature:
+            raise PolicyError(
+                f"{header.header.suite.name} is signed and a partial read cannot check the signature; "
+                "pass allow_unverified_signature=True to read it anyway (frames are still authenticated)"
+            )
+        self.header = header.header
+        self.encryption_context = dict(decryptor.materials.encryption_context) if decryptor.materials else {}
+        self._codec = decryptor.codec
+        self._frame = self.header.frame_length
+        self._step = regular_frame_size(self._frame)
+        self._regular, self._final_length = self._locate_final()
+        self.length = self._regular * self._frame + self._final_length
+
+    def _read_header(self, decryptor: MessageDecryptor) -> int:
+        want = min(self.size, _FIRST_HEADER_READ)
+        while True:
+            data = self._fetch(0, want)
+            consumed = decryptor.read_header(data)
+            if consumed:
+                return consumed
+            if want >= min(self.size, MAX_HEADER_BYTES + 1):
+                raise TruncatedMessageError("the message ended in its header")
+            want = min(self.size, want * 4)
+
+    def _locate_final(self) -> tuple[int, int]:
+        start = max(self._body_start, self.size - final_frame_window(self._frame))
+        tail = memoryview(self._fetch(start, self.size))
+        found = locate_final_frame(
+            tail, start, self.size, self._body_start, self._frame, signed=self.header.suite.signed
+        )
+        if found is None:
+            raise MalformedMessageError("the message body does not end with a well-formed final frame")
+        return found
+
+    def read(self, start: int, end: int) -> bytes:
+        """Plaintext bytes ``[start, end)``, clamped to the message; every frame touched is authenticated."""
+        if start < 0 or end < start:
+            raise UsageError("a range needs 0 <= start <= end")
+        end = min(end, self.length)
+        if start >= end:
+            return b""
+        frame, step = self._frame, self._step
+        first, last = start // frame, (end - 1) // frame
+        regular = max(0, min(last, self._regular - 1) - first + 1) if first < self._regular else 0
+        takes_final = last >= self._regular
+        fetch_start = self._body_start + first * step
+        fetch_end = fetch_start + regular * step + (final_frame_overhead + self._final_length if takes_final else 0)
+        data = memoryview(self._fetch(fetch_start, fetch_end))
+        if len(data) != fetch_end - fetch_start:
+            raise TruncatedMessageError("the message is shorter than its layout says")
+        out = memoryview(bytearray(regular * frame + (self._final_length if takes_final else 0)))
+        if regular:
+            self._codec.open_regular(first + 1, data[: regular * step], out, regular, fetch_start)
+        if takes_final:
+            self._open_final(data[regular * step :], out[regular * frame :], fetch_start + regular * step)
+        offset = first * frame
+        return bytes(out[start - offset : end - offset])
+
+    def _open_final(self, data: memoryview, out: memoryview, position: int) -> None:
+        head = parse_frame_head(data, 0, self._frame)
+        sequence = self._regular + 1
+        if head is None or not head.final or head.content_length != self._final_length:
+            raise MalformedMessageError("the final frame is not where the layout says", offset=position)
+        if head.sequence_number != sequence:
+            raise MalformedMessageError(
+                f"final frame {head.sequence_number} found where frame {sequence} was expected",
+                field="sequence number",
+                offset=position,
+            )
+        block = data[head.head_length : head.total_length]
+        self._codec.open_block(sequence, head.iv, FINAL_FRAME_STRING, block, out)
+
+
+class SeekableDecryptingReader(io.RawIOBase):
+    """A readable, seekable view of the plaintext of a framed message in a seekable file.
+
+    ``read`` / ``seek`` / ``tell`` follow Python's io conventions; each read
+    fetches and authenticates only the frames it needs. The header is checked
+    when the reader is made. See :class:`RandomAccessDecryptor` for signed messages.
+    """
+
+    def __init__(self, fileobj: IO[bytes], decryptor: MessageDecryptor, *, allow_unverified_signature: bool = False):
+        super().__init__()
+        if not fileobj.seekable():
+            raise UsageError("a SeekableDecryptingReader needs a seekable source")
+        self._file = fileobj
+        size = fileobj.seek(0, io.SEEK_END)
+        self._access = RandomAccessDecryptor(
+            self._fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature
+        )
+        self._position = 0
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        self._file.seek(start)
+        parts = []
+        left = end - start
+        while left > 0:
+            chunk = self._file.read(left)
+            if not chunk:
+                break
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    @property
+    def length(self) -> int:
+        """The plaintext length."""
+        return self._access.length
+
+    @property
+    def header(self) -> Header:
+        return self._access.header
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        self._checkClosed()
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._checkClosed()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._access.length}.get(whence)
+        if base is None:
+            raise UsageError(f"unknown whence {whence}")
+        if base + offset < 0:
+            raise UsageError("cannot seek before the start")
+        self._position = base + offset
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._checkClosed()
+        end = self._access.length if size is None or size < 0 else self._position + size
+        data = self._access.read(self._position, end)
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
