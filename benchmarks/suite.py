@@ -37,15 +37,16 @@ class Config:
     small_messages: int  # 1 KiB messages per timing
     memory_stream_bytes: int
     sweep_frames: tuple[int, ...]
+    s3_bytes: int  # object uploaded to and downloaded from a local moto S3
 
     @classmethod
     def full(cls) -> Config:
         sweep = tuple(KiB << i for i in range(13))  # 1 KiB ... 4 MiB
-        return cls(16 * MiB, 16 * MiB, 11, 5000, GiB, sweep)
+        return cls(16 * MiB, 16 * MiB, 11, 5000, GiB, sweep, 256 * MiB)
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB))
+        return cls(MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB), 8 * MiB)
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,60 @@ def caching(count: int) -> list[Row]:
     ]
 
 
+# -- S3 (issue 7): multipart upload, streamed download and ranged reads against moto's S3 on 127.0.0.1 ---------
+
+
+class _Discard:
+    """A sink that throws the plaintext away: the download is timed, not the disk."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        return len(data)
+
+
+def s3_rows(size: int) -> list[Row]:
+    import io  # noqa: PLC0415
+
+    from envelope import s3  # noqa: PLC0415 - optional extra
+    from tests.support.moto_server import MotoServer  # noqa: PLC0415 - starts a server process
+
+    bench = Bench(size)
+    bucket, key = "envelope-bench", "object"
+    with MotoServer() as server:
+        client = server.client("s3")
+        region = client.meta.region_name
+        client.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        start = time.perf_counter()
+        uploaded = s3.upload_fileobj(
+            io.BytesIO(bench.data), bucket, key, client=client, keyring=bench.keyring, algorithm=UNSIGNED
+        )
+        upload = time.perf_counter() - start
+        start = time.perf_counter()
+        result = s3.download_fileobj(bucket, key, _Discard(), client=client, keyring=bench.keyring)  # type: ignore[arg-type]
+        download = time.perf_counter() - start
+        assert result.plaintext_length == size
+
+        fetched, requests = 0, 0
+
+        def count(parsed: dict[str, object], **_: object) -> None:
+            nonlocal fetched, requests
+            fetched += int(parsed.get("ContentLength", 0))  # type: ignore[call-overload]
+            requests += 1
+
+        client.meta.events.register("after-call.s3.GetObject", count)
+        client.meta.events.register("after-call.s3.HeadObject", lambda **_: None)
+        middle = size // 2
+        part = s3.get_range(bucket, key, middle, middle + KiB, client=client, keyring=bench.keyring)
+        assert part == bench.data[middle : middle + KiB]
+    label = _size(size)
+    return [
+        Row("7 S3", f"upload of {label} to moto (plaintext MB/s)", size / upload / 1e6, None, "MB/s"),
+        Row("7 S3", f"download of {label} from moto (plaintext MB/s)", size / download / 1e6, None, "MB/s"),
+        Row("7 S3", f"bytes fetched by a 1 KiB ranged read of a {label} object", fetched, None, "bytes"),
+        Row("7 S3", "  ... as a fraction of the object", fetched / uploaded.object_size, None, "of object"),
+        Row("info", "requests for that ranged read (1 HeadObject + Range GETs)", 1 + requests, None, "requests"),
+    ]
+
+
 # -- target 6: memory and start-up -------------------------------------------------------------------------
 
 _MEMORY_SCRIPT = """
@@ -439,6 +494,7 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     rows += small_messages(config.small_messages, official)
     rows += hsm(config.small_messages)
     rows += caching(config.small_messages)
+    rows += s3_rows(config.s3_bytes)
     rows += memory_and_startup(config.memory_stream_bytes)
     return rows
 

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -70,6 +70,7 @@ from .support.oracle import (
     official_decrypt_required_ec,
     official_encrypt_required_ec,
 )
+from .support.threads import run_threads
 
 __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
@@ -231,34 +232,6 @@ def key_groups(messages: Sequence[bytes]) -> list[int]:
 def decrypts_with_plain_keyring(message: bytes, plaintext: bytes, suite: AlgorithmSuite = V2_UNSIGNED) -> bool:
     policy = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT if not suite.committing else None
     return envelope.decrypt(message, keyring=aes_keyring(), commitment_policy=policy) == plaintext
-
-
-_T = TypeVar("_T")
-
-
-def run_threads(count: int, work: Callable[[int], _T], *, timeout: float = 30.0) -> list[_T]:
-    """Run ``work(i)`` on ``count`` threads released together by a barrier; re-raise the first failure."""
-    results: dict[int, _T] = {}
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def body(index: int) -> None:
-        try:
-            barrier.wait(timeout)
-            results[index] = work(index)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), "threads did not finish in time (deadlock?)"
-    if failures:
-        raise failures[0]
-    return [results[i] for i in range(count)]
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -61,6 +61,7 @@ from tests.support.hsm import (
     objects_labelled,
 )
 from tests.support.oracle import AesKeySpec, RsaKeySpec, official_decrypt, official_encrypt
+from tests.support.threads import run_threads
 
 NAMESPACE = "hsm-namespace"
 AES_NAME = "hsm-key"
@@ -119,34 +120,6 @@ def error_text(exc: BaseException) -> str:
     parts = [str(exc), repr(exc), "".join(traceback.format_exception(exc))]
     parts += [repr(nested) for nested in getattr(exc, "errors", ())]
     return "\n".join(parts)
-
-
-_T = TypeVar("_T")
-
-
-def run_threads(count: int, work: Callable[[int], _T], *, timeout: float = 30.0) -> list[_T]:
-    """Run ``work(i)`` on ``count`` threads started together; re-raise the first failure."""
-    results: dict[int, _T] = {}
-    failures: list[BaseException] = []
-    barrier = threading.Barrier(count)
-
-    def body(index: int) -> None:
-        try:
-            barrier.wait(timeout)
-            results[index] = work(index)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=body, args=(i,), daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), "threads did not finish in time (deadlock?)"
-    if failures:
-        raise failures[0]
-    return [results[i] for i in range(count)]
 
 
 # -- fixtures ------------------------------------------------------------------------------------

@@ -30,10 +30,8 @@ from .base import (
     EncryptionMaterials,
     EncryptionRequest,
     Keyring,
-    is_keyring,
-    is_materials_manager,
 )
-from .default_cmm import DefaultCryptoMaterialsManager
+from .default_cmm import materials_manager_for
 
 __all__ = ["CachingCryptoMaterialsManager", "LruMaterialsCache"]
 
@@ -126,12 +124,7 @@ class CachingCryptoMaterialsManager:
         max_bytes: int = DEFAULT_MAX_BYTES,
         partition_id: str | None = None,
     ):
-        if is_materials_manager(keyring_or_materials_manager):
-            self.underlying: CryptoMaterialsManager = keyring_or_materials_manager
-        elif is_keyring(keyring_or_materials_manager):
-            self.underlying = DefaultCryptoMaterialsManager(keyring_or_materials_manager)
-        else:
-            raise UsageError("CachingCryptoMaterialsManager needs a keyring or a materials manager")
+        self.underlying = materials_manager_for(keyring_or_materials_manager, "CachingCryptoMaterialsManager")
         if not isinstance(max_age, (int, float)) or isinstance(max_age, bool) or not max_age > 0:
             raise UsageError("max_age must be a positive number of seconds")
         for name, value, top in (("max_messages", max_messages, 2**32), ("max_bytes", max_bytes, 2**63 - 1)):

@@ -6,10 +6,19 @@ import logging
 
 from ..context import PUBLIC_KEY_FIELD
 from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
-from ..errors import EncryptionContextError, KeyringError, LimitExceededError, MalformedMessageError
-from .base import DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest, Keyring
+from ..errors import EncryptionContextError, KeyringError, LimitExceededError, MalformedMessageError, UsageError
+from .base import (
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+    is_keyring,
+    is_materials_manager,
+)
 
-__all__ = ["DefaultCryptoMaterialsManager"]
+__all__ = ["DefaultCryptoMaterialsManager", "materials_manager_for"]
 
 _log = logging.getLogger(__name__)
 
@@ -89,3 +98,12 @@ class DefaultCryptoMaterialsManager:
             raise KeyringError("the keyring returned no data key")
         _log.debug("decryption materials ready for suite %s", suite.name)
         return result
+
+
+def materials_manager_for(underlying: Keyring | CryptoMaterialsManager, who: str) -> CryptoMaterialsManager:
+    """``underlying`` itself if it is a materials manager, a default one around it if it is a keyring."""
+    if is_materials_manager(underlying):
+        return underlying
+    if is_keyring(underlying):
+        return DefaultCryptoMaterialsManager(underlying)
+    raise UsageError(f"{who} needs a keyring or a materials manager, not {type(underlying).__name__}")

@@ -19,10 +19,8 @@ from .base import (
     EncryptionMaterials,
     EncryptionRequest,
     Keyring,
-    is_keyring,
-    is_materials_manager,
 )
-from .default_cmm import DefaultCryptoMaterialsManager
+from .default_cmm import materials_manager_for
 
 __all__ = ["RequiredEncryptionContextCmm"]
 
@@ -34,12 +32,7 @@ class RequiredEncryptionContextCmm:
     """
 
     def __init__(self, underlying: CryptoMaterialsManager | Keyring, *, required_keys: Iterable[str]):
-        if is_materials_manager(underlying):
-            self.underlying: CryptoMaterialsManager = underlying
-        elif is_keyring(underlying):
-            self.underlying = DefaultCryptoMaterialsManager(underlying)
-        else:
-            raise UsageError("RequiredEncryptionContextCmm needs a materials manager or a keyring")
+        self.underlying = materials_manager_for(underlying, "RequiredEncryptionContextCmm")
         if isinstance(required_keys, str):
             raise UsageError("required_keys must be a collection of keys, not one string")
         keys = frozenset(required_keys)
