@@ -209,7 +209,7 @@ def upload_fileobj(
     Parts of ``part_size`` bytes go up ``max_concurrency`` at a time while the
     next ones are encrypted (frames of large runs in parallel, ``threads``). On
     any failure the multipart upload is aborted and the error raised.
-    ``record_context=True`` also stores the encryption context as object
+    ``record_context=True`` also stores the message's stored encryption context as object
     metadata (visible to anyone who may read metadata); decryption never uses it.
     """
     if not isinstance(part_size, int) or part_size < MIN_PART_SIZE:
@@ -227,7 +227,8 @@ def upload_fileobj(
     )
     extra: dict[str, Any] = {}
     if record_context:
-        extra["Metadata"] = {CONTEXT_METADATA_KEY: json.dumps(encryptor.encryption_context, sort_keys=True)}
+        stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
+        extra["Metadata"] = {CONTEXT_METADATA_KEY: json.dumps(stored, sort_keys=True)}
     sink = _PartSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
     try:
         length = pump.encrypt_stream(fileobj, sink, encryptor)  # type: ignore[arg-type]

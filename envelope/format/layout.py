@@ -82,7 +82,7 @@ def locate_final_frame(
         (length,) = _U32.unpack_from(tail, final + 20)
         end = final + final_frame_overhead + length
         if length > frame_length:
-            return None
+            continue
         if not signed and end + tail_start == total:
             return regular, int(length)
         if signed and end + 2 <= len(tail) and end + 2 + _U16.unpack_from(tail, end)[0] + tail_start == total:

@@ -15,7 +15,7 @@ from typing import IO
 from ..errors import MalformedMessageError, PolicyError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.body import FINAL_FRAME_STRING, parse_frame_head
-from ..format.layout import final_frame_overhead, final_frame_window, locate_final_frame, regular_frame_size
+from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
 from ..limits import MAX_HEADER_BYTES
 from .decryptor import MessageDecryptor
 
@@ -69,6 +69,11 @@ class RandomAccessDecryptor:
             want = min(self.size, want * 4)
 
     def _locate_final(self) -> tuple[int, int]:
+        """Find the final frame from the message's tail and authenticate it now.
+
+        Opening it here proves the message's length: a message cut short and
+        given a forged final frame fails at once, not only when a read reaches the end.
+        """
         start = max(self._body_start, self.size - final_frame_window(self._frame))
         tail = memoryview(self._fetch(start, self.size))
         found = locate_final_frame(
@@ -76,6 +81,10 @@ class RandomAccessDecryptor:
         )
         if found is None:
             raise MalformedMessageError("the message body does not end with a well-formed final frame")
+        regular, length = found
+        position = self._body_start + regular * self._step
+        self._final = bytearray(length)
+        self._open_final(tail[position - start :], memoryview(self._final), position, regular, length)
         return found
 
     def read(self, start: int, end: int) -> bytes:
@@ -90,22 +99,22 @@ class RandomAccessDecryptor:
         regular = max(0, min(last, self._regular - 1) - first + 1) if first < self._regular else 0
         takes_final = last >= self._regular
         fetch_start = self._body_start + first * step
-        fetch_end = fetch_start + regular * step + (final_frame_overhead + self._final_length if takes_final else 0)
-        data = memoryview(self._fetch(fetch_start, fetch_end))
+        fetch_end = fetch_start + regular * step
+        data = memoryview(self._fetch(fetch_start, fetch_end)) if regular else memoryview(b"")
         if len(data) != fetch_end - fetch_start:
             raise TruncatedMessageError("the message is shorter than its layout says")
         out = memoryview(bytearray(regular * frame + (self._final_length if takes_final else 0)))
         if regular:
             self._codec.open_regular(first + 1, data[: regular * step], out, regular, fetch_start)
         if takes_final:
-            self._open_final(data[regular * step :], out[regular * frame :], fetch_start + regular * step)
+            out[regular * frame :] = self._final  # authenticated when the reader was made
         offset = first * frame
         return bytes(out[start - offset : end - offset])
 
-    def _open_final(self, data: memoryview, out: memoryview, position: int) -> None:
+    def _open_final(self, data: memoryview, out: memoryview, position: int, regular: int, length: int) -> None:
         head = parse_frame_head(data, 0, self._frame)
-        sequence = self._regular + 1
-        if head is None or not head.final or head.content_length != self._final_length:
+        sequence = regular + 1
+        if head is None or not head.final or head.content_length != length:
             raise MalformedMessageError("the final frame is not where the layout says", offset=position)
         if head.sequence_number != sequence:
             raise MalformedMessageError(
@@ -180,7 +189,7 @@ class SeekableDecryptingReader(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         self._checkClosed()
         end = self._access.length if size is None or size < 0 else self._position + size
-        data = self._access.read(self._position, end)
+        data = self._access.read(self._position, max(end, self._position))
         self._position += len(data)
         return data
 
