@@ -42,6 +42,7 @@ __all__ = [
     "download_file",
     "download_fileobj",
     "get_range",
+    "open_object",
     "upload_file",
     "upload_fileobj",
 ]
@@ -252,11 +253,23 @@ class _Body:
     def __init__(self, body: Any, bucket: str, key: str):
         self._body, self._bucket, self._key = body, bucket, key
 
+    def close(self) -> None:
+        self._body.close()
+
     def read(self, size: int = -1) -> bytes:
         try:
             return bytes(self._body.read(size))
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise S3Error("GetObject", type(exc).__name__, self._bucket, self._key, str(exc)) from exc
+
+
+def open_object(bucket: str, key: str, *, client: Any) -> tuple[IO[bytes], int]:
+    """Open an S3 object for reading (as stored, not decrypted): a readable body and its length.
+
+    Read errors arrive as :class:`~envelope.errors.S3Error`. Close the body when done.
+    """
+    answer = _s3("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key)
+    return _Body(answer["Body"], bucket, key), int(answer.get("ContentLength", 0))  # type: ignore[return-value]
 
 
 def download_fileobj(

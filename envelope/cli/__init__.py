@@ -1,0 +1,68 @@
+"""The ``envelope`` command line: keygen, encrypt, decrypt, inspect.
+
+``main(argv)`` returns the exit status: 0 success, 1 the operation failed (one line
+on stderr), 2 a usage error. See docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import EnvelopeError
+from .errors import CliError, CliUsageError
+
+__all__ = ["main"]
+
+
+def _keygen(args: argparse.Namespace) -> None:
+    from .keyfile import default_key_path, generate, write_record  # noqa: PLC0415
+
+    path = Path(args.output) if args.output else default_key_path()
+    record = generate()
+    write_record(record, path, force=args.force)
+    print(f"created {path}")
+    print(f"key name: {record.namespace}/{record.name}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "keygen":
+        _keygen(args)
+    elif args.command == "inspect":
+        from .headerinfo import inspect_file  # noqa: PLC0415
+
+        inspect_file(args.file, as_json=args.json, out=sys.stdout)
+    else:
+        from .commands import run_transfer  # noqa: PLC0415
+
+        run_transfer(args)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"envelope: error: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    from .options import parse  # noqa: PLC0415
+
+    try:
+        args = parse(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        _run(args)
+    except CliUsageError as exc:
+        return _fail(str(exc), 2)
+    except (CliError, EnvelopeError) as exc:
+        return _fail(str(exc) or type(exc).__name__, 1)
+    except OSError as exc:
+        return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
+    except ImportError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    return 0

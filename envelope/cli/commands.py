@@ -1,0 +1,175 @@
+"""The encrypt and decrypt commands: one job per file, each output committed only on success."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from ..api import decrypt_stream, encrypt_stream
+from ..format import Header
+from ..materials import Keyring
+from .errors import CliError, CliUsageError
+from .files import Job, Location, S3Uri, Stdio, atomic_file, plan
+from .headerinfo import describe
+from .keys import keyring_for
+from .progress import PROGRESS_MIN_BYTES, ProgressReader
+
+__all__ = ["run_transfer"]
+
+
+class _S3:
+    """One boto3 S3 client, made on first use (boto3 is imported only then)."""
+
+    def __init__(self, args: argparse.Namespace):
+        self._args = args
+        self._client: Any = None
+
+    def __call__(self) -> Any:
+        if self._client is None:
+            import boto3  # noqa: PLC0415
+
+            self._client = boto3.client(
+                "s3", endpoint_url=self._args.aws_endpoint_url, region_name=self._args.aws_region
+            )
+        return self._client
+
+
+@contextmanager
+def _open_source(location: Location, s3: _S3) -> Iterator[tuple[IO[bytes], int | None]]:
+    """The source stream and, when known, its size."""
+    if isinstance(location, Stdio):
+        yield sys.stdin.buffer, None
+    elif isinstance(location, S3Uri):
+        from .. import s3 as envelope_s3  # noqa: PLC0415 - boto3 only when S3 is used
+
+        body, length = envelope_s3.open_object(location.bucket, location.key, client=s3())
+        try:
+            yield body, length
+        finally:
+            body.close()
+    else:
+        with location.open("rb") as f:
+            yield f, os.fstat(f.fileno()).st_size
+
+
+def _check_dest(job: Job, args: argparse.Namespace, s3: _S3) -> None:
+    if isinstance(job.dest, Stdio):
+        if sys.stdout.isatty() and not args.force:
+            raise CliError("refusing to write binary output to a terminal (redirect it, or pass --force)")
+    elif isinstance(job.dest, Path):
+        if job.dest.exists() and not args.force:
+            raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
+        if isinstance(job.source, Path) and job.dest.exists() and job.dest.samefile(job.source):
+            raise CliError(f"{job.dest}: is also the input")
+    elif not args.force:
+        import botocore.exceptions  # noqa: PLC0415
+
+        try:
+            s3().head_object(Bucket=job.dest.bucket, Key=job.dest.key)
+        except botocore.exceptions.ClientError:
+            return  # not there (or not visible): the upload will tell
+        raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
+
+
+def _metadata(job: Job, operation: str, header: Header, length: int, seconds: float) -> str:
+    info = describe(header)
+    return json.dumps(
+        {
+            "input": str(job.source),
+            "output": str(job.dest),
+            "operation": operation,
+            "suite": {"name": info["suite"]["name"], "id": info["suite"]["id"]},
+            "message_id": info["message_id"],
+            "encryption_context": info["encryption_context"],
+            "keys": [
+                {"provider_id": k["provider_id"], "provider_info": k["provider_info"]}
+                for k in info["encrypted_data_keys"]
+            ],
+            "plaintext_bytes": length,
+            "seconds": round(seconds, 6),
+        },
+        sort_keys=True,
+    )
+
+
+def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
+    context = dict(args.context)
+    if isinstance(job.dest, S3Uri):
+        from .. import s3 as envelope_s3  # noqa: PLC0415
+
+        # upload_fileobj reports no data keys: read the header back for the metadata line.
+        result = envelope_s3.upload_fileobj(
+            source, job.dest.bucket, job.dest.key, client=s3(), keyring=keyring, encryption_context=context
+        )
+        header = _uploaded_header(job.dest, s3)
+        return header, result.plaintext_length
+    if isinstance(job.dest, Stdio):
+        streamed = encrypt_stream(source, sys.stdout.buffer, keyring=keyring, encryption_context=context)
+        sys.stdout.buffer.flush()
+        return streamed.header, streamed.plaintext_length
+    with atomic_file(job.dest, force=args.force) as out:
+        streamed = encrypt_stream(source, out, keyring=keyring, encryption_context=context)
+    return streamed.header, streamed.plaintext_length
+
+
+def _uploaded_header(dest: S3Uri, s3: _S3) -> Header:
+    """Read back the header of an object just uploaded (a ranged GET of its first bytes)."""
+    from .headerinfo import read_header  # noqa: PLC0415
+
+    body = s3().get_object(Bucket=dest.bucket, Key=dest.key)["Body"]
+    try:
+        return read_header(body)
+    finally:
+        body.close()
+
+
+def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace) -> tuple[Header, int]:
+    expected = dict(args.context) or None
+    if isinstance(job.dest, S3Uri):
+        raise CliUsageError("decrypt cannot write to S3 (plaintext stays local); use a local output")
+    if isinstance(job.dest, Stdio):
+        streamed = decrypt_stream(source, sys.stdout.buffer, keyring=keyring, encryption_context=expected)
+        sys.stdout.buffer.flush()
+        return streamed.header, streamed.plaintext_length
+    with atomic_file(job.dest, force=args.force) as out:
+        streamed = decrypt_stream(source, out, keyring=keyring, encryption_context=expected)
+    return streamed.header, streamed.plaintext_length
+
+
+def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> str:
+    started = time.monotonic()
+    with _open_source(job.source, s3) as (raw, size):
+        source: IO[bytes] = raw
+        if not args.quiet and size is not None and size > PROGRESS_MIN_BYTES and sys.stderr.isatty():
+            source = ProgressReader(raw, size, str(job.source))  # type: ignore[assignment]
+        if args.command == "encrypt":
+            header, length = _encrypt(job, source, keyring, args, s3)
+        else:
+            header, length = _decrypt(job, source, keyring, args)
+    return _metadata(job, args.command, header, length, time.monotonic() - started)
+
+
+def run_transfer(args: argparse.Namespace) -> None:
+    """encrypt / decrypt: plan every job, check every output, then run them in order (stop at the first failure)."""
+    encrypting = args.command == "encrypt"
+    if not args.suffix:
+        raise CliUsageError("--suffix must not be empty")
+    jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
+    s3 = _S3(args)
+    for job in jobs:
+        if not encrypting and isinstance(job.dest, S3Uri):
+            raise CliUsageError("decrypt cannot write to S3 (plaintext stays local); use a local output")
+        _check_dest(job, args, s3)
+    keyring = keyring_for(args, encrypting=encrypting)
+    for job in jobs:
+        line = _run_job(job, keyring, args, s3)
+        if args.metadata_output:
+            with open(args.metadata_output, "a", encoding="utf-8") as log:
+                log.write(line + "\n")

@@ -1,0 +1,98 @@
+"""The local key record: ``{"version": 1, "kind": "aes-256", "namespace", "name", "key"}`` as JSON.
+
+``envelope keygen`` writes one to ``$XDG_CONFIG_HOME/envelope/default.key`` (or
+``~/.config/envelope/default.key``), mode 0600, atomically; ``--key-file`` reads one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._secrets import SecretBytes
+from .errors import CliError
+from .files import atomic_file
+
+__all__ = ["DEFAULT_NAMESPACE", "KeyRecord", "default_key_path", "generate", "read_record", "write_record"]
+
+RECORD_VERSION = 1
+KIND = "aes-256"
+KEY_BYTES = 32
+DEFAULT_NAMESPACE = "envelope-local"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    namespace: str
+    name: str
+    key: SecretBytes
+
+
+def default_key_path() -> Path:
+    """``$XDG_CONFIG_HOME/envelope/default.key`` (an absolute XDG_CONFIG_HOME only), else ``~/.config/...``."""
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "envelope" / "default.key"
+
+
+def generate() -> KeyRecord:
+    """A fresh random 256-bit key named ``local-<8 hex>``."""
+    return KeyRecord(DEFAULT_NAMESPACE, f"local-{secrets.token_hex(4)}", SecretBytes(secrets.token_bytes(KEY_BYTES)))
+
+
+def write_record(record: KeyRecord, path: Path, *, force: bool) -> None:
+    """Write ``record`` to ``path`` (mode 0600, atomically); refuse an existing file unless ``force``."""
+    if path.exists() and not force:
+        raise CliError(f"{path} already exists; pass --force to replace it (the old key is then lost)")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    body = {
+        "version": RECORD_VERSION,
+        "kind": KIND,
+        "namespace": record.namespace,
+        "name": record.name,
+        "key": base64.b64encode(record.key.reveal()).decode("ascii"),
+    }
+    with atomic_file(path, force=True, mode=0o600) as out:
+        out.write(json.dumps(body, indent=2).encode("utf-8") + b"\n")
+
+
+def read_record(path: Path, *, missing_hint: str = "") -> KeyRecord:
+    """Read and check a key record; refuse group/world-accessible files on POSIX."""
+    try:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read(64 << 10)
+    except FileNotFoundError:
+        raise CliError(f"key file {path} does not exist{missing_hint}") from None
+    if os.name == "posix" and st.st_mode & 0o077:
+        raise CliError(f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; run: chmod 600 {path}")
+    try:
+        body = json.loads(data)
+        if not isinstance(body, dict) or body.get("version") != RECORD_VERSION or body.get("kind") != KIND:
+            raise ValueError("not a version 1 aes-256 key record")
+        namespace, name, encoded = body["namespace"], body["name"], body["key"]
+        if not all(isinstance(v, str) and v for v in (namespace, name, encoded)):
+            raise ValueError("namespace, name and key must be non-empty strings")
+        key = base64.b64decode(encoded, validate=True)
+    except (ValueError, KeyError, binascii.Error) as exc:
+        raise CliError(f"key file {path} is not a valid key record: {exc}") from None
+    if len(key) != KEY_BYTES:
+        raise CliError(f"key file {path} holds a {len(key)}-byte key, not {KEY_BYTES}")
+    return KeyRecord(namespace, name, SecretBytes(key))
+
+
+def read_raw_key(path: Path) -> SecretBytes:
+    """Read a file of exactly 32 raw key bytes."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"AES key file {path} does not exist") from None
+    if len(data) != KEY_BYTES:
+        raise CliError(f"AES key file {path} holds {len(data)} bytes, not {KEY_BYTES}")
+    return SecretBytes(data)
