@@ -6,25 +6,31 @@ import base64
 import io
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pkcs11 import Attribute
 
 import envelope
 from envelope.cli import commands, main
 from envelope.cli.keyfile import read_record
 from envelope.cli.progress import ProgressReader
-from envelope.keyrings import RawAesKeyring
+from envelope.keyrings import AwsKmsMrkKeyring, RawAesKeyring
+from envelope.keyrings.pkcs11 import SoftHsmToken
 
-from .support.kms_fixtures import moto_server
+from .support.hsm import import_aes_key, key_attributes, new_token, objects_labelled
+from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
 from .support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
 
-__all__ = ["moto_server"]  # fixture, imported for pytest to find
+__all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAINTEXT = b"attack at dawn\n" * 1000
@@ -423,8 +429,8 @@ def test_s3_uris_as_encrypt_output_and_decrypt_input(
 # --------------------------------------------------------------------------- real processes
 
 
-def run_cli(args: list[str], tmp_path: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
+def run_cli(args: list[str], tmp_path: Path, stdin: bytes = b"", **extra: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT), **extra}
     return subprocess.run(
         [sys.executable, "-m", "envelope", *args],
         input=stdin,
@@ -458,3 +464,228 @@ def test_keygen_encrypt_decrypt_in_fresh_processes_through_files_and_pipes(tmp_p
     failed = run_cli(["decrypt", "-", "-o", "-"], tmp_path, stdin=piped.stdout[:-10])
     assert failed.returncode == 1
     assert failed.stderr.decode().startswith("envelope: error:")
+
+
+def test_a_bad_progress_threshold_is_a_usage_error(
+    default_key: Path, plain: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENVELOPE_PROGRESS_MIN_BYTES", "lots")
+    assert main(["encrypt", str(plain), "-o", str(tmp_path / "m.enc")]) == 2
+    assert not (tmp_path / "m.enc").exists()
+
+
+# --------------------------------------------------------------------------- PKCS#11 (SoftHSM)
+
+HSM_KEY = bytes(range(32))  # a KNOWN key, imported, so a RawAesKeyring can check the messages
+HSM_NAMES = ["--namespace", "hsm-ns", "--key-name", "hsm-key"]
+
+
+@pytest.fixture
+def hsm_token(monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
+    """A fresh SoftHSM token; its PIN in ENVELOPE_PKCS11_PIN, as the CLI reads it."""
+    token = new_token()
+    monkeypatch.setenv("ENVELOPE_PKCS11_PIN", token.pin.reveal().decode())
+    return token
+
+
+def hsm_options(token: SoftHsmToken, label: str) -> list[str]:
+    return ["--pkcs11-module", token.module, "--pkcs11-token", token.token_label, "--pkcs11-key", label, *HSM_NAMES]
+
+
+def test_pkcs11_imported_aes_key_round_trips_and_the_message_opens_with_the_raw_key(
+    config_home: Path, plain: Path, tmp_path: Path, hsm_token: SoftHsmToken
+) -> None:
+    import_aes_key(hsm_token, "cli-aes", HSM_KEY)
+    message = tmp_path / "m.enc"
+    assert main(["encrypt", str(plain), "-o", str(message), "-c", "via=hsm", *hsm_options(hsm_token, "cli-aes")]) == 0
+    raw = RawAesKeyring("hsm-ns", "hsm-key", HSM_KEY)
+    assert envelope.decrypt(message.read_bytes(), keyring=raw, encryption_context={"via": "hsm"}) == PLAINTEXT
+    back = tmp_path / "back.txt"
+    assert main(["decrypt", str(message), "-o", str(back), "-c", "via=hsm", *hsm_options(hsm_token, "cli-aes")]) == 0
+    assert back.read_bytes() == PLAINTEXT
+    # and a message sealed with the raw key decrypts through the token
+    (tmp_path / "raw.enc").write_bytes(envelope.encrypt(PLAINTEXT, keyring=raw))
+    opts = hsm_options(hsm_token, "cli-aes")
+    assert main(["decrypt", str(tmp_path / "raw.enc"), "-o", str(tmp_path / "raw.txt"), *opts]) == 0
+    assert (tmp_path / "raw.txt").read_bytes() == PLAINTEXT
+
+
+def test_pkcs11_wrong_pin_missing_key_and_missing_options_fail(
+    config_home: Path, plain: Path, tmp_path: Path, hsm_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_aes_key(hsm_token, "cli-aes", HSM_KEY)
+    out = str(tmp_path / "m.enc")
+    assert main(["encrypt", str(plain), "-o", out, *hsm_options(hsm_token, "no-such-key")]) == 1
+    assert main(["encrypt", str(plain), "-o", out, "--pkcs11-key", "cli-aes", *HSM_NAMES]) == 2  # no module/token
+    monkeypatch.setenv("ENVELOPE_PKCS11_PIN", "wrong-pin")
+    assert main(["encrypt", str(plain), "-o", out, *hsm_options(hsm_token, "cli-aes")]) == 1
+    assert not Path(out).exists()
+
+
+def test_keygen_on_a_token_makes_a_non_extractable_aes_256_key_and_refuses_a_taken_label(
+    config_home: Path, plain: Path, tmp_path: Path, hsm_token: SoftHsmToken, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ["--pkcs11-module", hsm_token.module, "--pkcs11-token", hsm_token.token_label]
+    assert main(["keygen", *where, "--pkcs11-key", "made-by-cli"]) == 0
+    assert "made-by-cli" in capsys.readouterr().out
+    assert not (config_home / "envelope" / "default.key").exists()  # no key file written
+    attributes = key_attributes(
+        hsm_token, "made-by-cli", [Attribute.EXTRACTABLE, Attribute.SENSITIVE, Attribute.VALUE_LEN, Attribute.TOKEN]
+    )
+    assert attributes == {
+        Attribute.EXTRACTABLE: False,
+        Attribute.SENSITIVE: True,
+        Attribute.VALUE_LEN: 32,
+        Attribute.TOKEN: True,
+    }
+    assert main(["keygen", *where, "--pkcs11-key", "made-by-cli"]) == 1
+    assert "already holds" in capsys.readouterr().err
+    assert len(objects_labelled(hsm_token, "made-by-cli")) == 1
+    assert main(["keygen", *where, "--pkcs11-key", "other", "--force"]) == 2
+    assert main(["keygen", *where, "--pkcs11-key", "other", "-o", str(tmp_path / "k")]) == 2
+    assert main(["keygen", "--pkcs11-module", hsm_token.module, "--pkcs11-key", "other"]) == 2  # no token
+    assert objects_labelled(hsm_token, "other") == []
+    # the generated key works for a CLI round trip
+    message = tmp_path / "m.enc"
+    assert main(["encrypt", str(plain), "-o", str(message), *hsm_options(hsm_token, "made-by-cli")]) == 0
+    assert main(["decrypt", str(message), "-o", str(tmp_path / "back"), *hsm_options(hsm_token, "made-by-cli")]) == 0
+    assert (tmp_path / "back").read_bytes() == PLAINTEXT
+
+
+# --------------------------------------------------------------------------- KMS multi-Region keys
+
+
+def test_kms_mrk_encrypts_in_us_west_2_and_decrypts_with_the_us_east_1_replica(
+    aws_env: None,
+    config_home: Path,
+    plain: Path,
+    tmp_path: Path,
+    moto_server: MotoServer,
+    kms_keys: KmsKeys,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    endpoint = ["--aws-endpoint-url", moto_server.endpoint]
+    assert kms_keys.mrk_west_arn.split(":")[3] == WEST and kms_keys.mrk_east_arn.split(":")[3] == EAST
+    message = tmp_path / "m.enc"
+    west = ["--kms-mrk", "--kms-key", kms_keys.mrk_west_arn, *endpoint]
+    assert main(["encrypt", str(plain), "-o", str(message), "-c", "mrk=yes", *west]) == 0
+    capsys.readouterr()
+    assert main(["inspect", "--json", str(message)]) == 0
+    assert json.loads(capsys.readouterr().out)["encrypted_data_keys"][0]["provider_info"] == kms_keys.mrk_west_arn
+    east = ["--kms-key", kms_keys.mrk_east_arn, *endpoint]
+    assert main(["decrypt", str(message), "-o", str(tmp_path / "plain-kms"), *east]) == 1  # not MRK-aware
+    assert not (tmp_path / "plain-kms").exists()
+    assert main(["decrypt", str(message), "-o", str(tmp_path / "back"), "-c", "mrk=yes", "--kms-mrk", *east]) == 0
+    assert (tmp_path / "back").read_bytes() == PLAINTEXT
+    # the Python API agrees: the replica's MRK keyring opens the CLI's message
+    client = moto_server.client("kms", EAST)
+    keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client=client)
+    assert envelope.decrypt(message.read_bytes(), keyring=keyring) == PLAINTEXT
+
+
+# --------------------------------------------------------------------------- decrypt to S3
+
+
+def test_decrypt_to_s3_uploads_the_plaintext_only_after_authentication_and_never_overwrites_without_force(
+    aws_env: None, default_key: Path, plain: Path, tmp_path: Path, moto_server: MotoServer, s3_client: Any
+) -> None:
+    aws = ["--aws-endpoint-url", moto_server.endpoint, "--aws-region", DEFAULT_REGION]
+    message = tmp_path / "m.enc"
+    assert main(["encrypt", str(plain), "-o", str(message), "-c", "to=s3"]) == 0
+    uri = f"s3://{BUCKET}/restored/plain.txt"
+    assert main(["decrypt", str(message), "-o", uri, "-c", "to=s3", *aws]) == 0
+    assert s3_client.get_object(Bucket=BUCKET, Key="restored/plain.txt")["Body"].read() == PLAINTEXT
+
+    s3_client.put_object(Bucket=BUCKET, Key="restored/plain.txt", Body=b"keep me")
+    assert main(["decrypt", str(message), "-o", uri, *aws]) == 1  # exists: no --force
+    assert s3_client.get_object(Bucket=BUCKET, Key="restored/plain.txt")["Body"].read() == b"keep me"
+    assert main(["decrypt", str(message), "-o", uri, "--force", *aws]) == 0
+    assert s3_client.get_object(Bucket=BUCKET, Key="restored/plain.txt")["Body"].read() == PLAINTEXT
+
+    # a message that fails to authenticate at its very end uploads nothing
+    damaged = bytearray(message.read_bytes())
+    damaged[-1] ^= 1
+    (tmp_path / "bad.enc").write_bytes(bytes(damaged))
+    assert main(["decrypt", str(tmp_path / "bad.enc"), "-o", f"s3://{BUCKET}/restored/bad.txt", *aws]) == 1
+    assert main(["decrypt", str(message), "-o", f"s3://{BUCKET}/restored/ctx.txt", "-c", "to=elsewhere", *aws]) == 1
+    listed = s3_client.list_objects_v2(Bucket=BUCKET, Prefix="restored/")
+    assert [o["Key"] for o in listed["Contents"]] == ["restored/plain.txt"]
+
+    # an S3 input decrypts to an S3 prefix, the suffix stripped
+    s3_client.put_object(Bucket=BUCKET, Key="sealed/doc.txt.enc", Body=message.read_bytes())
+    assert main(["decrypt", f"s3://{BUCKET}/sealed/doc.txt.enc", "-o", f"s3://{BUCKET}/opened/", *aws]) == 0
+    assert s3_client.get_object(Bucket=BUCKET, Key="opened/doc.txt")["Body"].read() == PLAINTEXT
+
+
+# --------------------------------------------------------------------------- a real terminal
+
+
+def run_on_terminal(args: list[str], tmp_path: Path, **env: str) -> tuple[int, bytes]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; return its status and everything it printed."""
+    master, slave = pty.openpty()
+    environment = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
+    environment.pop("ENVELOPE_PROGRESS_MIN_BYTES", None)
+    environment.update(env)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "envelope", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            env=environment,
+            cwd=tmp_path,
+        )
+    finally:
+        os.close(slave)
+    output = bytearray()
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every writer of the terminal is gone
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            elif process.poll() is not None:
+                break
+        else:
+            process.kill()
+            pytest.fail(f"envelope {args} did not finish: {bytes(output)!r}")
+        return process.wait(timeout=10), bytes(output)
+    finally:
+        os.close(master)
+
+
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_binary_output_to_a_real_terminal_is_refused_without_force(tmp_path: Path, command: str) -> None:
+    assert run_cli(["keygen"], tmp_path).returncode == 0
+    (tmp_path / "in.txt").write_bytes(PLAINTEXT)
+    assert run_cli(["encrypt", "in.txt", "-o", "in.txt.enc"], tmp_path).returncode == 0
+    source = "in.txt" if command == "encrypt" else "in.txt.enc"
+    status, output = run_on_terminal([command, source, "-o", "-"], tmp_path)
+    assert status == 1
+    assert output.startswith(b"envelope: error: refusing to write binary output to a terminal")
+    status, output = run_on_terminal([command, source, "-o", "-", "--force", "--quiet"], tmp_path)
+    assert status == 0
+    assert len(output) >= len(PLAINTEXT) // 2  # the bytes reached the terminal
+
+
+def test_a_progress_line_appears_on_a_real_terminal_above_the_threshold(tmp_path: Path) -> None:
+    assert run_cli(["keygen"], tmp_path).returncode == 0
+    (tmp_path / "in.txt").write_bytes(PLAINTEXT)  # 15,000 bytes
+    status, output = run_on_terminal(["encrypt", "in.txt", "-o", "a.enc"], tmp_path, ENVELOPE_PROGRESS_MIN_BYTES="1000")
+    assert status == 0, output
+    assert b"\rin.txt: " in output and b"/s, " in output and b"s left" in output
+    assert b"14.6 KiB / 14.6 KiB" in output  # the final redraw
+    status, output = run_on_terminal(["encrypt", "in.txt", "-o", "b.enc"], tmp_path)  # below the default 8 MiB
+    assert status == 0 and b"s left" not in output
+    quiet = ["encrypt", "in.txt", "-o", "c.enc", "--quiet"]
+    status, output = run_on_terminal(quiet, tmp_path, ENVELOPE_PROGRESS_MIN_BYTES="1000")
+    assert status == 0 and b"s left" not in output
+    # the same run with stderr on a pipe shows no progress line
+    piped = run_cli(["encrypt", "in.txt", "-o", "d.enc"], tmp_path, ENVELOPE_PROGRESS_MIN_BYTES="1000")
+    assert piped.returncode == 0 and b"s left" not in piped.stderr

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, atomic_file, plan
 from .headerinfo import describe
 from .keys import keyring_for
-from .progress import PROGRESS_MIN_BYTES, ProgressReader
+from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader
 
 __all__ = ["run_transfer"]
 
@@ -68,13 +69,7 @@ def _check_dest(job: Job, args: argparse.Namespace, s3: _S3) -> None:
             raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
         if isinstance(job.source, Path) and job.dest.exists() and job.dest.samefile(job.source):
             raise CliError(f"{job.dest}: is also the input")
-    elif not args.force:
-        import botocore.exceptions  # noqa: PLC0415
-
-        try:
-            s3().head_object(Bucket=job.dest.bucket, Key=job.dest.key)
-        except botocore.exceptions.ClientError:
-            return  # not there (or not visible): the upload will tell
+    elif not args.force and _s3_exists(job.dest, s3):
         raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
 
 
@@ -130,10 +125,35 @@ def _uploaded_header(dest: S3Uri, s3: _S3) -> Header:
         body.close()
 
 
-def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace) -> tuple[Header, int]:
+def _s3_exists(dest: S3Uri, s3: _S3) -> bool:
+    import botocore.exceptions  # noqa: PLC0415
+
+    try:
+        s3().head_object(Bucket=dest.bucket, Key=dest.key)
+    except botocore.exceptions.ClientError:
+        return False  # not there (or not visible): the upload will tell
+    return True
+
+
+def _decrypt_to_s3(
+    dest: S3Uri, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3
+) -> tuple[Header, int]:
+    """Decrypt into an anonymous temporary file; upload it as a plain object only once the message authenticated."""
+    expected = dict(args.context) or None
+    with tempfile.TemporaryFile(prefix="envelope-") as plain:
+        streamed = decrypt_stream(source, plain, keyring=keyring, encryption_context=expected)
+        plain.flush()
+        plain.seek(0)
+        if not args.force and _s3_exists(dest, s3):  # checked before the job too; this narrows the window
+            raise CliError(f"{dest}: already exists (pass --force to replace it)")
+        s3().upload_fileobj(plain, dest.bucket, dest.key)
+    return streamed.header, streamed.plaintext_length
+
+
+def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
     expected = dict(args.context) or None
     if isinstance(job.dest, S3Uri):
-        raise CliUsageError("decrypt cannot write to S3 (plaintext stays local); use a local output")
+        return _decrypt_to_s3(job.dest, source, keyring, args, s3)
     if isinstance(job.dest, Stdio):
         streamed = decrypt_stream(source, sys.stdout.buffer, keyring=keyring, encryption_context=expected)
         sys.stdout.buffer.flush()
@@ -143,16 +163,30 @@ def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
     return streamed.header, streamed.plaintext_length
 
 
+def _progress_min_bytes() -> int:
+    """Inputs larger than this get a progress line: ENVELOPE_PROGRESS_MIN_BYTES, else 8 MiB."""
+    text = os.environ.get(PROGRESS_ENV, "").strip()
+    if not text:
+        return PROGRESS_MIN_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        raise CliUsageError(f"{PROGRESS_ENV} must be a whole number of bytes, not {text!r}") from None
+    if value < 0:
+        raise CliUsageError(f"{PROGRESS_ENV} must not be negative")
+    return value
+
+
 def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> str:
     started = time.monotonic()
     with _open_source(job.source, s3) as (raw, size):
         source: IO[bytes] = raw
-        if not args.quiet and size is not None and size > PROGRESS_MIN_BYTES and sys.stderr.isatty():
+        if not args.quiet and size is not None and size > _progress_min_bytes() and sys.stderr.isatty():
             source = ProgressReader(raw, size, str(job.source))  # type: ignore[assignment]
         if args.command == "encrypt":
             header, length = _encrypt(job, source, keyring, args, s3)
         else:
-            header, length = _decrypt(job, source, keyring, args)
+            header, length = _decrypt(job, source, keyring, args, s3)
     return _metadata(job, args.command, header, length, time.monotonic() - started)
 
 
@@ -161,11 +195,10 @@ def run_transfer(args: argparse.Namespace) -> None:
     encrypting = args.command == "encrypt"
     if not args.suffix:
         raise CliUsageError("--suffix must not be empty")
+    _progress_min_bytes()  # a bad ENVELOPE_PROGRESS_MIN_BYTES fails before any work
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
     s3 = _S3(args)
     for job in jobs:
-        if not encrypting and isinstance(job.dest, S3Uri):
-            raise CliUsageError("decrypt cannot write to S3 (plaintext stays local); use a local output")
         _check_dest(job, args, s3)
     keyring = keyring_for(args, encrypting=encrypting)
     for job in jobs:

@@ -6,9 +6,11 @@ import sys
 import time
 from typing import IO, Final
 
-__all__ = ["PROGRESS_MIN_BYTES", "ProgressReader", "human"]
+__all__ = ["PROGRESS_ENV", "PROGRESS_MIN_BYTES", "ProgressReader", "human"]
 
 PROGRESS_MIN_BYTES: Final = 8 << 20
+#: Environment variable overriding PROGRESS_MIN_BYTES (a whole number of bytes).
+PROGRESS_ENV: Final = "ENVELOPE_PROGRESS_MIN_BYTES"
 _INTERVAL: Final = 0.2
 
 
