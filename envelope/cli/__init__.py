@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import EnvelopeError
-from .errors import CliError, CliUsageError
+from .errors import CliUsageError
 
 __all__ = ["main"]
 
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _run(args)
     except CliUsageError as exc:
         return _fail(str(exc), 2)
-    except (CliError, EnvelopeError) as exc:
+    except EnvelopeError as exc:
         return _fail(str(exc) or type(exc).__name__, 1)
     except OSError as exc:
         return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)

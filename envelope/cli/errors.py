@@ -1,13 +1,15 @@
-"""Errors the command line reports itself (beyond :mod:`envelope.errors` and ``OSError``)."""
+"""Errors the command line reports itself, within envelope's one error tree."""
 
 from __future__ import annotations
+
+from ..errors import EnvelopeError, UsageError
 
 __all__ = ["CliError", "CliUsageError"]
 
 
-class CliError(Exception):
+class CliError(EnvelopeError):
     """An operation failed for a reason the CLI detected: exit status 1, one line on stderr."""
 
 
-class CliUsageError(CliError):
+class CliUsageError(CliError, UsageError):
     """Options that parse but do not make sense together: exit status 2, like argparse."""
