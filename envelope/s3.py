@@ -105,17 +105,12 @@ class _PartSink:
     def flush(self) -> None:
         """Nothing to do: parts leave as they fill."""
 
+    def _call(self, operation: str, method: Any, **request: Any) -> Any:
+        return _s3(operation, self._bucket, self._key, method, Bucket=self._bucket, Key=self._key, **request)
+
     def _submit(self, part: bytes) -> None:
         if self._upload_id is None:
-            created = _s3(
-                "CreateMultipartUpload",
-                self._bucket,
-                self._key,
-                self._client.create_multipart_upload,
-                Bucket=self._bucket,
-                Key=self._key,
-                **self._extra,
-            )
+            created = self._call("CreateMultipartUpload", self._client.create_multipart_upload, **self._extra)
             self._upload_id = str(created["UploadId"])
         for done in [f for f in self._futures if f.done()]:
             done.result()  # surface a failed part early
@@ -126,16 +121,8 @@ class _PartSink:
         self._futures.append(future)
 
     def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
-        answer = _s3(
-            "UploadPart",
-            self._bucket,
-            self._key,
-            self._client.upload_part,
-            Bucket=self._bucket,
-            Key=self._key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=body,
+        answer = self._call(
+            "UploadPart", self._client.upload_part, UploadId=self._upload_id, PartNumber=number, Body=body
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
 
@@ -143,26 +130,13 @@ class _PartSink:
         """Send what is left; return the number of parts (0: a single PutObject)."""
         try:
             if self._upload_id is None:
-                _s3(
-                    "PutObject",
-                    self._bucket,
-                    self._key,
-                    self._client.put_object,
-                    Bucket=self._bucket,
-                    Key=self._key,
-                    Body=bytes(self._buffer),
-                    **self._extra,
-                )
+                self._call("PutObject", self._client.put_object, Body=bytes(self._buffer), **self._extra)
                 return 0
             self._submit(bytes(self._buffer))
             parts = [future.result() for future in self._futures]
-            _s3(
+            self._call(
                 "CompleteMultipartUpload",
-                self._bucket,
-                self._key,
                 self._client.complete_multipart_upload,
-                Bucket=self._bucket,
-                Key=self._key,
                 UploadId=self._upload_id,
                 MultipartUpload={"Parts": parts},
             )
@@ -177,15 +151,7 @@ class _PartSink:
         self._pool.shutdown(wait=True)
         if self._upload_id is not None:
             with contextlib.suppress(S3Error):
-                _s3(
-                    "AbortMultipartUpload",
-                    self._bucket,
-                    self._key,
-                    self._client.abort_multipart_upload,
-                    Bucket=self._bucket,
-                    Key=self._key,
-                    UploadId=self._upload_id,
-                )
+                self._call("AbortMultipartUpload", self._client.abort_multipart_upload, UploadId=self._upload_id)
 
 
 def upload_fileobj(
