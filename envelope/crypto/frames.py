@@ -18,6 +18,7 @@ from ..format.body import (
     FINAL_HEAD_BYTES,
     FINAL_MARKER,
     FRAME_STRING,
+    REGULAR_HEAD,
     REGULAR_HEAD_BYTES,
     body_aad,
     final_frame_head,
@@ -28,7 +29,6 @@ from ..suites import TAG_BYTES
 __all__ = ["FrameCodec"]
 
 _SEQ = struct.Struct(">I")
-_HEAD = struct.Struct(">I8xI")  # sequence number, then the IV: 8 zero bytes and the sequence number
 _LEN = struct.Struct(">Q")
 _ZERO8 = bytes(8)
 
@@ -49,7 +49,7 @@ class FrameCodec:
     def seal_regular(self, first_seq: int, src: memoryview, dst: memoryview, count: int) -> None:
         """Seal ``count`` regular frames from ``src`` (count x frame length bytes) into ``dst``."""
         frame, step = self.frame_length, self.step
-        encrypt_into, pack_into = self._aead.encrypt_into, _HEAD.pack_into
+        encrypt_into, pack_into = self._aead.encrypt_into, REGULAR_HEAD.pack_into
         prefix, suffix = self._regular_aad_prefix, self._regular_aad_suffix
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):

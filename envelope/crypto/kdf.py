@@ -6,28 +6,18 @@ import hmac
 from dataclasses import dataclass
 from typing import NoReturn
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import AuthenticationError
 from ..suites import COMMITMENT_BYTES, AlgorithmSuite
 
-__all__ = ["DerivedKeys", "derive_keys", "hash_algorithm"]
+__all__ = ["DerivedKeys", "check_commitment", "derive_keys"]
 
 _DERIVE_LABEL = b"DERIVEKEY"
 _COMMIT_LABEL = b"COMMITKEY"
 
 _HASH_BYTES = {"sha256": 32, "sha384": 48, "sha512": 64}
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
-
-
-def hash_algorithm(name: str) -> hashes.HashAlgorithm:
-    return _HASHES[name]()
 
 
 @dataclass(frozen=True, slots=True, repr=False)

@@ -23,6 +23,7 @@ __all__ = [
     "FINAL_MARKER",
     "FRAME_STRING",
     "SINGLE_BLOCK_STRING",
+    "REGULAR_HEAD",
     "FrameHead",
     "body_aad",
     "final_frame_head",
@@ -30,7 +31,6 @@ __all__ = [
     "parse_footer",
     "parse_frame_head",
     "parse_nonframed_head",
-    "regular_frame_head",
     "serialize_footer",
 ]
 
@@ -40,11 +40,13 @@ SINGLE_BLOCK_STRING = b"AWSKMSEncryptionClient Single Block"
 FINAL_MARKER = 0xFFFFFFFF
 
 _SEQ_LEN = struct.Struct(">IQ")
-_REGULAR_HEAD = struct.Struct(">I12s")
+#: A regular frame's head as envelope writes it: sequence number, then the IV (8 zero bytes and the
+#: sequence number again), packed straight into the output buffer.
+REGULAR_HEAD = struct.Struct(">I8xI")
 _FINAL_HEAD = struct.Struct(">II12sI")
 _IV_PAD = bytes(IV_BYTES - 4)
 
-REGULAR_HEAD_BYTES = _REGULAR_HEAD.size  # 16
+REGULAR_HEAD_BYTES = REGULAR_HEAD.size  # 16
 FINAL_HEAD_BYTES = _FINAL_HEAD.size  # 24
 
 
@@ -56,10 +58,6 @@ def body_aad(message_id: bytes, content_string: bytes, sequence_number: int, len
 def frame_iv(sequence_number: int) -> bytes:
     """The IV writers use for a frame: its sequence number, left-padded to 12 bytes."""
     return _IV_PAD + sequence_number.to_bytes(4, "big")
-
-
-def regular_frame_head(sequence_number: int, iv: bytes) -> bytes:
-    return _REGULAR_HEAD.pack(sequence_number, iv)
 
 
 def final_frame_head(sequence_number: int, iv: bytes, content_length: int) -> bytes:

@@ -24,10 +24,11 @@ import botocore.config
 import botocore.exceptions
 
 from .._secrets import SecretBytes
-from ..errors import KeyringError, KmsError, NoDecryptingKeyError, UsageError
+from ..errors import KeyringError, KmsError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ._arn import KmsArn, mrk_match, parse_arn
+from ._common import unwrap_first
 
 __all__ = [
     "AwsKmsDiscoveryKeyring",
@@ -168,41 +169,26 @@ class _KmsDecrypter:
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        if materials.data_key is not None:
-            return materials
-        reasons: list[str] = []
-        errors: list[KeyringError] = []
-        for edk in encrypted_data_keys:
+        def attempt(edk: EncryptedDataKey) -> bytes | str | None:
             if edk.provider_id != PROVIDER_ID:
-                continue
-            arn_text, arn = _stored_arn(edk)
-            found = self._candidate(arn_text, arn)
-            if found is None:
-                continue
-            if isinstance(found, str):
-                reasons.append(f"{self!r}: {found}")
-                continue
+                return None
+            found = self._candidate(*_stored_arn(edk))
+            if found is None or isinstance(found, str):
+                return found
             key_id, client = found
-            try:
-                data_key = self._decrypt(key_id, client, edk, materials)
-            except KeyringError as exc:
-                reasons.append(f"{self!r}: {exc}")
-                errors.append(exc)
-                continue
-            return materials.with_data_key(data_key)
-        if not reasons:
-            reasons.append(f"{self!r}: no encrypted data key for this keyring")
-        raise NoDecryptingKeyError("AWS KMS keyring could not unwrap a data key", reasons, errors)
+            return self._decrypt(key_id, client, edk, materials)
 
-    def _decrypt(self, key_id: str, client: Any, edk: EncryptedDataKey, materials: DecryptionMaterials) -> SecretBytes:
+        return unwrap_first(self, "AWS KMS keyring", materials, encrypted_data_keys, attempt)
+
+    def _decrypt(self, key_id: str, client: Any, edk: EncryptedDataKey, materials: DecryptionMaterials) -> bytes:
         request = _request(materials, self._grant_tokens)
         response = _call("decrypt", key_id, client, KeyId=key_id, CiphertextBlob=edk.ciphertext, **request)
         if response.get("KeyId") != key_id:
             raise KeyringError(f"KMS decrypted with key {response.get('KeyId')!r}, not the requested {key_id!r}")
-        plaintext = response.get("Plaintext", b"")
+        plaintext = bytes(response.get("Plaintext", b""))
         if len(plaintext) != materials.suite.key_bytes:
             raise KeyringError(f"KMS returned a data key of {len(plaintext)} bytes for {materials.suite.name}")
-        return SecretBytes(plaintext)
+        return plaintext
 
 
 def _same_key(configured: str, stored: str) -> bool:

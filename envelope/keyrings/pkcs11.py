@@ -23,7 +23,6 @@ safe to share across threads.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import struct
@@ -41,12 +40,12 @@ from pkcs11.mechanisms import GCMParams
 
 from .._secrets import SecretBytes, refuse_pickling
 from ..context import serialize_context
-from ..errors import KeyringError, NoDecryptingKeyError, Pkcs11Error, UsageError
+from ..errors import KeyringError, Pkcs11Error, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ..suites import IV_BYTES, TAG_BYTES
 from . import _pkcs11_token
-from ._common import check_names, ensure_data_key
+from ._common import check_names, ensure_data_key, unwrap_first
 from ._pkcs11_token import call, resolve_pin, session
 from .raw_rsa import RsaPadding
 
@@ -61,7 +60,6 @@ __all__ = [
     "softhsm_module",
 ]
 
-_log = logging.getLogger(__name__)
 _TAG_IV = struct.Struct(">II")
 
 #: The environment variable read for the PIN when none is given.
@@ -210,29 +208,10 @@ class Pkcs11Keyring:
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        if materials.data_key is not None:
-            return materials
-        reasons: list[str] = []
-        errors: list[KeyringError] = []
-        for edk in encrypted_data_keys:
-            if edk.provider_id != self.namespace:
-                continue
-            try:
-                data_key = self._unwrap(edk, materials)
-            except KeyringError as exc:
-                reasons.append(f"{self!r}: {exc}")
-                errors.append(exc)
-                continue
-            if data_key is None:
-                continue
-            if len(data_key) != materials.suite.key_bytes:
-                reasons.append(f"{self!r}: unwrapped data key has the wrong length")
-                continue
-            _log.debug("PKCS#11 keyring %s/%s unwrapped a data key", self.namespace, self.name)
-            return materials.with_data_key(SecretBytes(data_key))
-        if not reasons:
-            reasons.append(f"{self!r}: no encrypted data key for this namespace and name")
-        raise NoDecryptingKeyError("PKCS#11 keyring could not unwrap a data key", reasons, errors)
+        def attempt(edk: EncryptedDataKey) -> bytes | None:
+            return self._unwrap(edk, materials) if edk.provider_id == self.namespace else None
+
+        return unwrap_first(self, "PKCS#11 keyring", materials, encrypted_data_keys, attempt)
 
     def _unwrap(self, edk: EncryptedDataKey, materials: DecryptionMaterials) -> bytes | None:
         if self._aes is not None:

@@ -9,7 +9,6 @@ Encrypted data key layout (the ESDK raw AES keyring)::
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 from collections.abc import Sequence
@@ -20,15 +19,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .._secrets import SecretBytes, refuse_pickling
 from ..context import serialize_context
-from ..errors import NoDecryptingKeyError, UsageError
+from ..errors import KeyringError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ..suites import IV_BYTES, TAG_BYTES
-from ._common import check_names, ensure_data_key
+from ._common import check_names, ensure_data_key, unwrap_first
 
 __all__ = ["RawAesKeyring"]
 
-_log = logging.getLogger(__name__)
 _TAG_IV = struct.Struct(">II")
 _WRAPPING_KEY_BYTES = (16, 24, 32)
 
@@ -73,24 +71,17 @@ class RawAesKeyring:
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        if materials.data_key is not None:
-            return materials
         aad = serialize_context(materials.encryption_context)
-        reasons = []
-        for edk in encrypted_data_keys:
+
+        def attempt(edk: EncryptedDataKey) -> bytes | str | None:
             if edk.provider_id != self.namespace or not edk.provider_info.startswith(self._info_prefix):
-                continue
+                return None
             iv = edk.provider_info[len(self._info_prefix) :]
             if len(iv) != IV_BYTES or len(edk.ciphertext) != materials.suite.key_bytes + TAG_BYTES:
-                reasons.append(f"{self!r}: encrypted data key has the wrong shape")
-                continue
+                return "encrypted data key has the wrong shape"
             try:
-                data_key = self._aead.decrypt(iv, edk.ciphertext, aad)
+                return self._aead.decrypt(iv, edk.ciphertext, aad)
             except InvalidTag:
-                reasons.append(f"{self!r}: data key did not authenticate (wrong key or encryption context)")
-                continue
-            _log.debug("raw AES keyring %s/%s unwrapped a data key", self.namespace, self.name)
-            return materials.with_data_key(SecretBytes(data_key))
-        if not reasons:
-            reasons.append(f"{self!r}: no encrypted data key for this namespace and name")
-        raise NoDecryptingKeyError("raw AES keyring could not unwrap a data key", reasons)
+                raise KeyringError("data key did not authenticate (wrong key or encryption context)") from None
+
+        return unwrap_first(self, "raw AES keyring", materials, encrypted_data_keys, attempt)

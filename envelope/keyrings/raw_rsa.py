@@ -10,22 +10,19 @@ Encrypted data key layout (the ESDK raw RSA keyring)::
 from __future__ import annotations
 
 import enum
-import logging
 from collections.abc import Sequence
 from typing import NoReturn
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .._secrets import SecretBytes, refuse_pickling
-from ..errors import KeyringError, NoDecryptingKeyError, UsageError
+from .._secrets import refuse_pickling
+from ..errors import KeyringError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
-from ._common import check_names, ensure_data_key
+from ._common import check_names, ensure_data_key, unwrap_first
 
 __all__ = ["RawRsaKeyring", "RsaPadding"]
-
-_log = logging.getLogger(__name__)
 
 
 class RsaPadding(enum.Enum):
@@ -110,24 +107,16 @@ class RawRsaKeyring:
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        if materials.data_key is not None:
-            return materials
-        if self._private is None:
-            raise NoDecryptingKeyError("raw RSA keyring could not unwrap a data key", [f"{self!r}: no private key"])
-        reasons = []
-        for edk in encrypted_data_keys:
+        private = self._private
+
+        def attempt(edk: EncryptedDataKey) -> bytes | str | None:
             if edk.provider_id != self.namespace or edk.provider_info != self._name_bytes:
-                continue
+                return None
+            if private is None:
+                return "no private key"
             try:
-                data_key = self._private.decrypt(edk.ciphertext, self._padding)
+                return private.decrypt(edk.ciphertext, self._padding)
             except ValueError:
-                reasons.append(f"{self!r}: data key did not decrypt (wrong key or padding)")
-                continue
-            if len(data_key) != materials.suite.key_bytes:
-                reasons.append(f"{self!r}: unwrapped data key has the wrong length")
-                continue
-            _log.debug("raw RSA keyring %s/%s unwrapped a data key", self.namespace, self.name)
-            return materials.with_data_key(SecretBytes(data_key))
-        if not reasons:
-            reasons.append(f"{self!r}: no encrypted data key for this namespace and name")
-        raise NoDecryptingKeyError("raw RSA keyring could not unwrap a data key", reasons)
+                raise KeyringError("data key did not decrypt (wrong key or padding)") from None
+
+        return unwrap_first(self, "raw RSA keyring", materials, encrypted_data_keys, attempt)
