@@ -9,6 +9,7 @@ Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
     ├── AuthenticationError        a tag, commitment or signature did not verify
     ├── EncryptionContextError     bad context given, or the expected context does not match
     ├── PolicyError                a commitment policy or decrypt mode forbids this suite/message
+    │   └── SignedMessageError     a signed message where only unsigned ones will do
     ├── LimitExceededError         a named limit was exceeded (field, value, limit)
     ├── S3Error                    an S3 call failed (operation, code, bucket, key)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
@@ -37,6 +38,7 @@ __all__ = [
     "Pkcs11Error",
     "PolicyError",
     "S3Error",
+    "SignedMessageError",
     "TruncatedMessageError",
     "UsageError",
 ]
@@ -76,6 +78,10 @@ class EncryptionContextError(EnvelopeError):
 
 class PolicyError(EnvelopeError):
     """A commitment policy or decrypt mode does not allow this algorithm suite or message."""
+
+
+class SignedMessageError(PolicyError):
+    """The operation needs an unsigned message: refused signed messages, or a rewrap of one."""
 
 
 class LimitExceededError(EnvelopeError):

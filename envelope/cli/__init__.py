@@ -1,4 +1,4 @@
-"""The ``envelope`` command line: keygen, encrypt, decrypt, inspect.
+"""The ``envelope`` command line: keygen, encrypt, decrypt, inspect, bulk.
 
 ``main(argv)`` returns the exit status: 0 success, 1 the operation failed (one line
 on stderr), 2 a usage error. See docs/cli.md.
@@ -7,8 +7,11 @@ on stderr), 2 a usage error. See docs/cli.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import EnvelopeError
@@ -46,6 +49,10 @@ def _keygen(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> None:
     if args.command == "keygen":
         _keygen(args)
+    elif args.command == "bulk":
+        from .bulk import run_bulk  # noqa: PLC0415
+
+        run_bulk(args)
     elif args.command == "inspect":
         from .headerinfo import inspect_file  # noqa: PLC0415
 
@@ -70,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        _run(args)
+        with _terminate_cleanly():
+            _run(args)
     except CliUsageError as exc:
         return _fail(str(exc), 2)
     except EnvelopeError as exc:
@@ -81,4 +89,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except _Terminated:
+        return _fail("terminated", 143)
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that every temporary output is removed on the way out."""
+
+
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (the CLI run from a test's thread, say)
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

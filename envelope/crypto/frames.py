@@ -8,10 +8,12 @@ AES-GCM call). Callers split runs across threads; AES-GCM releases the GIL.
 from __future__ import annotations
 
 import struct
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .._secrets import refuse_pickling
 from ..errors import AuthenticationError, MalformedMessageError
 from ..format.body import (
     FINAL_FRAME_STRING,
@@ -45,6 +47,9 @@ class FrameCodec:
         self.step = REGULAR_HEAD_BYTES + frame_length + TAG_BYTES
         self._regular_aad_prefix = message_id + FRAME_STRING
         self._regular_aad_suffix = _LEN.pack(frame_length)
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)  # it holds the message's AEAD key
 
     def seal_regular(self, first_seq: int, src: memoryview, dst: memoryview, count: int) -> None:
         """Seal ``count`` regular frames from ``src`` (count x frame length bytes) into ``dst``."""

@@ -11,7 +11,14 @@ _U64 = struct.Struct(">Q")
 
 
 class NeedMoreData(Exception):
-    """Internal: the buffer ends before the structure does (not an error at end of stream)."""
+    """Internal: the buffer ends before the structure does (not an error at end of stream).
+
+    ``needed`` is a lower bound on the structure's length, counted from the start of the buffer.
+    """
+
+    def __init__(self, needed: int):
+        super().__init__(needed)
+        self.needed = needed
 
 
 class Cursor:
@@ -28,7 +35,7 @@ class Cursor:
         start = self.pos
         end = start + n
         if end > self.end:
-            raise NeedMoreData
+            raise NeedMoreData(end)
         self.pos = end
         return self.view[start:end]
 
@@ -36,7 +43,7 @@ class Cursor:
         start = self.pos
         end = start + fmt.size
         if end > self.end:
-            raise NeedMoreData
+            raise NeedMoreData(end)
         self.pos = end
         return int(fmt.unpack_from(self.view, start)[0])
 

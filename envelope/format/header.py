@@ -35,12 +35,17 @@ __all__ = [
     "HeaderAuth",
     "ParsedHeader",
     "parse_header",
+    "parse_header_or_need",
     "serialize_header",
     "serialize_header_auth",
 ]
 
 MESSAGE_ID_BYTES = {1: 16, 2: 32}
 _V1_TYPE = 0x80
+#: The smallest encrypted data key: three empty UInt16-prefixed fields.
+_MIN_EDK_BYTES = 6
+#: What follows the data keys in a v1 header: content type, reserved, IV length, frame length, IV, tag.
+_V1_TAIL_BYTES = 1 + 4 + 1 + 4 + IV_BYTES + TAG_BYTES
 
 
 class ContentType(enum.IntEnum):
@@ -143,13 +148,33 @@ def parse_header(
     :class:`MalformedMessageError` or :class:`LimitExceededError` as soon as
     the bytes seen cannot start a valid header.
     """
+    found = parse_header_or_need(
+        data, max_encrypted_data_keys=max_encrypted_data_keys, max_header_bytes=max_header_bytes
+    )
+    return found if isinstance(found, ParsedHeader) else None
+
+
+def parse_header_or_need(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+) -> ParsedHeader | int:
+    """Like :func:`parse_header`, but when ``data`` ends early return a lower bound on the header's length.
+
+    The bound is above ``len(data)``; parsing again before that many bytes are
+    there is wasted work (a streaming reader that did so at every read would
+    parse a header of many data keys quadratically often). A bound above
+    ``max_header_bytes`` raises :class:`LimitExceededError` at once.
+    """
     view = memoryview(data)
     try:
         parsed = _parse(Cursor(view), max_encrypted_data_keys)
-    except NeedMoreData:
-        if len(view) > max_header_bytes:
-            raise LimitExceededError("header size", len(view), max_header_bytes) from None
-        return None
+    except NeedMoreData as more:
+        needed = max(more.needed, len(view) + 1)
+        if needed > max_header_bytes:
+            raise LimitExceededError("header size", needed, max_header_bytes) from None
+        return needed
     if parsed.length > max_header_bytes:
         raise LimitExceededError("header size", parsed.length, max_header_bytes)
     return parsed
@@ -180,7 +205,7 @@ def _parse(cur: Cursor, max_edks: int | None) -> ParsedHeader:
     message_id = bytes(cur.take(MESSAGE_ID_BYTES[version]))
     context_offset = cur.pos + 2
     context = deserialize_context(cur.take(cur.u16()), base_offset=context_offset)
-    edks = _parse_edks(cur, max_edks)
+    edks = _parse_edks(cur, max_edks, _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES)
     content_offset = cur.pos
     try:
         content_type = ContentType(cur.u8())
@@ -204,7 +229,8 @@ def _parse(cur: Cursor, max_edks: int | None) -> ParsedHeader:
     return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
 
 
-def _parse_edks(cur: Cursor, max_edks: int | None) -> tuple[EncryptedDataKey, ...]:
+def _parse_edks(cur: Cursor, max_edks: int | None, tail: int) -> tuple[EncryptedDataKey, ...]:
+    """Parse the data keys; ``tail`` is the length of the header fields after them."""
     count_offset = cur.pos
     count = cur.u16()
     if count == 0:
@@ -212,11 +238,15 @@ def _parse_edks(cur: Cursor, max_edks: int | None) -> tuple[EncryptedDataKey, ..
     if max_edks is not None and count > max_edks:
         raise LimitExceededError("encrypted data key count", count, max_edks)
     edks = []
-    for _ in range(count):
+    for index in range(count):
         pid_offset = cur.pos
-        pid_raw = bytes(cur.take(cur.u16()))
-        info = bytes(cur.take(cur.u16()))
-        ciphertext = bytes(cur.take(cur.u16()))
+        try:
+            pid_raw = bytes(cur.take(cur.u16()))
+            info = bytes(cur.take(cur.u16()))
+            ciphertext = bytes(cur.take(cur.u16()))
+        except NeedMoreData as more:  # every data key still to come takes at least 6 bytes
+            floor = pid_offset + _MIN_EDK_BYTES * (count - index) + tail
+            raise NeedMoreData(max(more.needed, floor)) from None
         try:
             pid = pid_raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -53,9 +53,10 @@ class RawAesKeyring:
         self._info_prefix = name.encode("utf-8") + _TAG_IV.pack(TAG_BYTES * 8, IV_BYTES)
 
     def __repr__(self) -> str:
-        return (
-            f"RawAesKeyring(namespace={self.namespace!r}, name={self.name!r}, key=<{len(self._key) * 8}-bit redacted>)"
-        )
+        key = getattr(self, "_key", None)  # absent if the constructor failed (tracebacks with locals call repr)
+        bits = f"{len(key) * 8}-bit" if key is not None else "no"
+        namespace, name = getattr(self, "namespace", None), getattr(self, "name", None)
+        return f"RawAesKeyring(namespace={namespace!r}, name={name!r}, key=<{bits} redacted>)"
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)

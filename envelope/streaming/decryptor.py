@@ -7,10 +7,12 @@ import functools
 import itertools
 import struct
 from collections.abc import Callable, Mapping
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 
 from .._buffers import OutputBuffer
+from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
 from ..crypto.kdf import check_commitment, derive_keys
@@ -20,7 +22,7 @@ from ..errors import (
     EncryptionContextError,
     EnvelopeError,
     MalformedMessageError,
-    PolicyError,
+    SignedMessageError,
     TruncatedMessageError,
     UsageError,
 )
@@ -35,6 +37,7 @@ from ..format.body import (
     parse_frame_head,
     parse_nonframed_head,
 )
+from ..format.header import parse_header_or_need
 from ..limits import MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
@@ -93,6 +96,7 @@ class MessageDecryptor:
         self._threads: Threads = resolve_threads(threads)
         self._state = _State.HEADER
         self._buffer = bytearray()
+        self._header_needs = 0  # the header is at least this long: parsing it before then is wasted
         self._consumed = 0  # message bytes consumed so far, for error offsets
         self._error: EnvelopeError | None = None
         self._finalized = False
@@ -127,7 +131,8 @@ class MessageDecryptor:
 
     def output_bound(self, length: int) -> int:
         """The most plaintext ``update(data)`` can return for ``len(data) == length``."""
-        return len(self._buffer) + length + len(self._held)
+        header = self._header_needs if self._state is _State.HEADER else 0  # a header yields no plaintext
+        return max(0, len(self._buffer) + length + len(self._held) - header)
 
     def read_header(self, data: bytes | bytearray | memoryview) -> int:
         """Consume the header at the start of ``data`` (nothing else); return its length, 0 if incomplete.
@@ -179,7 +184,14 @@ class MessageDecryptor:
         self._check_usable()
         self._finalized = True
         if self._state is not _State.DONE:
-            exc = TruncatedMessageError(f"the message ended early, {self._state.value}")
+            exc: EnvelopeError = TruncatedMessageError(f"the message ended early, {self._state.value}")
+            if self._state is _State.HEADER:
+                try:  # parsed only once it could be complete: a field read since may already be wrong
+                    parse_header_or_need(
+                        self._buffer, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
+                    )
+                except EnvelopeError as malformed:
+                    exc = malformed
             self._error = exc
             raise exc
         return b""
@@ -201,7 +213,9 @@ class MessageDecryptor:
             with memoryview(self._buffer) as view:
                 consumed, produced = self._process(view, out[written:])
             written += produced
-            del self._buffer[:consumed]
+            # A new bytearray, never an in-place resize: a view of this one can outlive _process (a
+            # sampling profiler holding its frame, as Dask workers run one), and resizing would then fail.
+            self._buffer = self._buffer[consumed:]
             self._consumed += consumed
         if len(src):
             consumed, produced = self._process(src, out[written:])
@@ -236,11 +250,16 @@ class MessageDecryptor:
     def _process(self, view: memoryview, out: memoryview) -> tuple[int, int]:
         pos = produced = 0
         if self._state is _State.HEADER:
-            parsed = parse_header(view, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header)
-            if parsed is None:
+            if len(view) < self._header_needs:
                 return 0, 0
-            self._start(parsed)
-            pos = parsed.length
+            found = parse_header_or_need(
+                view, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
+            )
+            if isinstance(found, int):
+                self._header_needs = found
+                return 0, 0
+            self._start(found)
+            pos = found.length
         if self._state is _State.BODY:
             if self._header().content_type is ContentType.FRAMED:
                 pos, produced = self._frames(view, pos, out)
@@ -259,7 +278,7 @@ class MessageDecryptor:
         suite = header.suite
         self._policy.check_decrypt(suite)
         if self._refuse_signed and suite.signed:
-            raise PolicyError(f"signed messages are refused in this mode ({suite.name} is signed)")
+            raise SignedMessageError(f"signed messages are refused in this mode ({suite.name} is signed)")
         request = DecryptionRequest(
             suite=suite,
             encrypted_data_keys=header.encrypted_data_keys,
@@ -391,6 +410,9 @@ class MessageDecryptor:
 
     def __repr__(self) -> str:
         return f"MessageDecryptor(state={self._state.name})"
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
 
 
 def _no_room() -> UsageError:

@@ -6,8 +6,10 @@ import functools
 import itertools
 import os
 import threading
+from typing import NoReturn
 
 from .._buffers import OutputBuffer
+from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
 from ..crypto.kdf import derive_keys
@@ -92,6 +94,10 @@ class MessageEncryptor:
         self._error: EnvelopeError | None = None
         self._finished = False
 
+    def __reduce__(self) -> NoReturn:
+        # Also refuses copy.copy: a copy would seal its next frames under the same key and IVs.
+        refuse_pickling(self)
+
     @property
     def frame_length(self) -> int:
         return self._frame_length
@@ -153,7 +159,7 @@ class MessageEncryptor:
             pos = self._emit_header(out)
             start = pos
             with memoryview(self._buffer) as pending:
-                pos += self._codec.seal_final(self._next_sequence(1), pending, out[pos:])
+                pos += self._codec.seal_final(self._next_sequence(1, final=True), pending, out[pos:])
             if self._signer is not None:
                 self._signer.update(out[start:pos])
                 footer = serialize_footer(self._signer.sign())
@@ -179,10 +185,13 @@ class MessageEncryptor:
         out[: len(self.header_bytes)] = self.header_bytes
         return len(self.header_bytes)
 
-    def _next_sequence(self, count: int) -> int:
+    def _next_sequence(self, count: int, *, final: bool = False) -> int:
+        """Number ``count`` frames; regular frames leave room for the final frame after them, so that
+        none is numbered 0xFFFFFFFF, the final-frame marker."""
         first = self._sequence
-        if first + count - 1 > MAX_FRAMES:
-            raise LimitExceededError("frame count", first + count - 1, MAX_FRAMES)
+        frames = first + count - (1 if final else 0)  # the frame count once the message is finished
+        if frames > MAX_FRAMES:
+            raise LimitExceededError("frame count", frames, MAX_FRAMES)
         self._sequence = first + count
         return first
 

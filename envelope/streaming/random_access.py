@@ -12,7 +12,7 @@ import io
 from collections.abc import Callable
 from typing import IO
 
-from ..errors import MalformedMessageError, PolicyError, TruncatedMessageError, UsageError
+from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.body import FINAL_FRAME_STRING, parse_frame_head
 from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
@@ -45,7 +45,7 @@ class RandomAccessDecryptor:
         if header.header.content_type is not ContentType.FRAMED:
             raise UsageError("random access needs a framed message; this one is non-framed")
         if header.header.suite.signed and not allow_unverified_signature:
-            raise PolicyError(
+            raise SignedMessageError(
                 f"{header.header.suite.name} is signed and a partial read cannot check the signature; "
                 "pass allow_unverified_signature=True to read it anyway (frames are still authenticated)"
             )

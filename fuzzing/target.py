@@ -1,0 +1,120 @@
+"""The libFuzzer target: ``python -m fuzzing.target [options] -- LIBFUZZER-ARGS``.
+
+Run by ``python -m fuzzing`` in a child process: libFuzzer ends the process
+itself (``exit`` when done, or after writing a crash artifact), so the parent
+keeps the bookkeeping. The target counts its executions and its largest
+allocation peak in a small shared file (``--counter``) that the parent reads
+afterwards, whatever way the child ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import mmap
+import sys
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports(include=["envelope"]):
+    import envelope
+    from envelope.errors import EnvelopeError, UsageError
+
+from . import COUNTER, seeds
+
+
+class ContractViolation(AssertionError):
+    """An input broke the decryption contract (see :mod:`fuzzing`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one decryption of an input gave: the plaintext, or the error and what was released before it."""
+
+    plaintext: bytes | None
+    released: bytes
+    error: EnvelopeError | None
+
+
+def decrypt_one_shot(data: bytes) -> Outcome:
+    try:
+        plaintext = envelope.decrypt(data, keyring=seeds.KEYRING, commitment_policy=seeds.DECRYPT_POLICY)
+    except EnvelopeError as exc:
+        return Outcome(None, b"", exc)
+    return Outcome(plaintext, plaintext, None)
+
+
+def decrypt_streaming(data: bytes, read_size: int, step: int) -> Outcome:
+    released = bytearray()
+    try:
+        reader = envelope.decrypting_reader(
+            io.BytesIO(data), keyring=seeds.KEYRING, commitment_policy=seeds.DECRYPT_POLICY, read_size=read_size
+        )
+        while piece := reader.read(step):
+            released += piece
+    except EnvelopeError as exc:
+        return Outcome(None, bytes(released), exc)
+    return Outcome(bytes(released), bytes(released), None)
+
+
+class Target:
+    """Decrypts each input both ways and raises :class:`ContractViolation` when the contract breaks."""
+
+    def __init__(self, seed: int, counter: mmap.mmap, alloc_limit: int):
+        self.accepted = frozenset(seeds.plaintexts(seed).values())
+        self.counter = counter
+        self.alloc_limit = alloc_limit
+        self.executions = 0
+        self.peak = 0
+
+    def __call__(self, data: bytes) -> None:
+        before = peak = 0
+        if self.alloc_limit:
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+        one_shot = decrypt_one_shot(data)
+        streamed = decrypt_streaming(data, read_size=1 + len(data) % 53, step=1 + len(data) % 7)
+        if self.alloc_limit:
+            peak = tracemalloc.get_traced_memory()[1] - before
+            self.peak = max(self.peak, peak)
+        self.executions += 1
+        COUNTER.pack_into(self.counter, 0, self.executions, self.peak)
+        self.check(one_shot, "one-shot decrypt")
+        self.check(streamed, "streaming decrypt")
+        if (one_shot.error is None) != (streamed.error is None) or one_shot.plaintext != streamed.plaintext:
+            raise ContractViolation(f"one-shot and streaming disagree: {one_shot.error!r} vs {streamed.error!r}")
+        if self.alloc_limit and peak > self.alloc_limit:
+            raise ContractViolation(f"decrypting a {len(data)}-byte input allocated {peak} bytes at its peak")
+
+    def check(self, outcome: Outcome, how: str) -> None:
+        if isinstance(outcome.error, UsageError):
+            raise ContractViolation(f"{how} blamed the caller for bad input") from outcome.error
+        if outcome.plaintext is not None and outcome.plaintext not in self.accepted:
+            raise ContractViolation(f"{how} returned {len(outcome.plaintext)} bytes that were never encrypted")
+        if not any(text.startswith(outcome.released) for text in self.accepted):
+            raise ContractViolation(f"{how} released {len(outcome.released)} bytes that were never encrypted")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse our options (before ``--``), then hand the rest to libFuzzer; never returns."""
+    args = sys.argv[1:] if argv is None else argv
+    split = args.index("--") if "--" in args else len(args)
+    parser = argparse.ArgumentParser(prog="python -m fuzzing.target")
+    parser.add_argument("--counter", type=Path, required=True, help="shared file for the execution count")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--alloc-limit", type=int, default=0, help="bytes one input may allocate (0: unchecked)")
+    options = parser.parse_args(args[:split])
+    with options.counter.open("r+b") as file:
+        counter = mmap.mmap(file.fileno(), COUNTER.size)
+    target = Target(options.seed, counter, options.alloc_limit)
+    if options.alloc_limit:
+        tracemalloc.start()
+    atheris.Setup([sys.argv[0], *args[split + 1 :]], target)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
