@@ -38,15 +38,18 @@ class Config:
     memory_stream_bytes: int
     sweep_frames: tuple[int, ...]
     s3_bytes: int  # object uploaded to and downloaded from a local moto S3
+    bulk_objects: int  # objects per bulk job
+    bulk_object_bytes: int
+    rewrap_bytes: int  # the object a rewrap rotates
 
     @classmethod
     def full(cls) -> Config:
         sweep = tuple(KiB << i for i in range(13))  # 1 KiB ... 4 MiB
-        return cls(16 * MiB, 16 * MiB, 11, 5000, GiB, sweep, 256 * MiB)
+        return cls(16 * MiB, 16 * MiB, 11, 5000, GiB, sweep, 256 * MiB, 400, 256 * KiB, 256 * MiB)
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB), 8 * MiB)
+        return cls(MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB), 8 * MiB, 8, 16 * KiB, 16 * MiB)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def in_memory(bench: Bench, frame: int, repeats: int) -> list[Row]:
 
 
 @contextmanager
-def _scratch_dir() -> Iterator[Path]:
+def scratch_dir() -> Iterator[Path]:
     base = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory-backed: measure the code, not the disk
     with tempfile.TemporaryDirectory(dir=base) as path:
         yield Path(path)
@@ -114,7 +117,7 @@ def _scratch_dir() -> Iterator[Path]:
 def streaming(bench: Bench, frame: int, repeats: int) -> list[Row]:
     chunk_frames = max(1, STREAM_CHUNK_BYTES // frame)
     bare = BareFrames(frame, len(bench.data))
-    with _scratch_dir() as tmp:
+    with scratch_dir() as tmp:
         plain, sealed, bare_sealed = tmp / "plain", tmp / "sealed", tmp / "bare"
         plain.write_bytes(bench.data)
         with plain.open("rb", buffering=0) as src, sealed.open("wb", buffering=0) as dst:
@@ -497,6 +500,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     rows += hsm(config.small_messages)
     rows += caching(config.small_messages)
     rows += s3_rows(config.s3_bytes)
+    from .bulk import bulk_rows  # noqa: PLC0415 - it imports this module
+
+    rows += bulk_rows(config.bulk_objects, config.bulk_object_bytes, config.rewrap_bytes)
     rows += memory_and_startup(config.memory_stream_bytes)
     return rows
 

@@ -48,6 +48,7 @@ class SecretBytes:
 def refuse_pickling(obj: object) -> NoReturn:
     """Raise the error every secret-holding object gives when asked to pickle."""
     raise UsageError(
-        f"{type(obj).__name__} holds key material and cannot be pickled;"
-        " pass configuration (a key-file path, a KMS key ARN) and rebuild it instead"
+        f"{type(obj).__name__} holds key material and cannot be pickled; to use a keyring in another"
+        " process (a Dask worker), pass an envelope.keyconfig description instead (LocalKey(path),"
+        " EnvKey(variable, namespace, name), KmsKey(arn), Pkcs11Key(...)) and build it there"
     )

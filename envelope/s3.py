@@ -17,32 +17,40 @@ GetObject. Needs ``pip install "envelope[aws]"``; ``client`` is a boto3 S3 clien
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
-import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import botocore.exceptions
 
+from ._atomic import atomic_output
 from .api import StreamResult, decrypt_stream, start_decryption, start_encryption
-from .errors import S3Error, UsageError
+from .errors import S3Error, TruncatedMessageError, UsageError
+from .limits import MAX_HEADER_BYTES
 from .materials import CryptoMaterialsManager, Keyring
+from .rewrap import copy_ranges, rewrap_header
 from .streaming import pump
 from .streaming.random_access import RandomAccessDecryptor
 from .suites import AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
+    "DEFAULT_COPY_PART_SIZE",
     "DEFAULT_PART_SIZE",
+    "ObjectSink",
+    "RewrapResult",
     "S3Error",
     "UploadResult",
     "download_file",
     "download_fileobj",
     "get_range",
+    "object_writer",
     "open_object",
+    "rewrap_object",
     "upload_file",
     "upload_fileobj",
 ]
@@ -52,6 +60,10 @@ DEFAULT_PART_SIZE: Final = 8 << 20
 MIN_PART_SIZE: Final = 5 << 20
 #: Object metadata key for the (opt-in) encryption context, as JSON.
 CONTEXT_METADATA_KEY: Final = "envelope-encryption-context"
+#: :func:`rewrap_object` copies the old body in server-side parts of this size.
+DEFAULT_COPY_PART_SIZE: Final = 512 << 20
+#: :func:`rewrap_object` first fetches this much of an object, enough for nearly every header.
+_HEADER_PROBE_BYTES: Final = 64 << 10
 
 
 def _s3(operation: str, bucket: str, key: str, call: Any, **request: Any) -> Any:
@@ -77,8 +89,9 @@ class UploadResult:
     parts: int
 
 
-class _PartSink:
-    """A writable sink that cuts the message into parts and uploads them, a few at a time."""
+class ObjectSink:
+    """A writable sink that cuts what it is given into parts and uploads them, a few at a time
+    (see :func:`object_writer`)."""
 
     def __init__(
         self, client: Any, bucket: str, key: str, *, part_size: int, max_concurrency: int, extra: dict[str, Any]
@@ -92,6 +105,7 @@ class _PartSink:
         self._futures: list[Future[dict[str, Any]]] = []
         self._upload_id: str | None = None
         self.size = 0
+        self.parts = 0  # after completion: the number of parts (0: one PutObject)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         self._buffer += data
@@ -99,7 +113,7 @@ class _PartSink:
         while len(self._buffer) > self._part_size:  # keep the last part back: it may be the only one
             part = bytes(self._buffer[: self._part_size])
             del self._buffer[: self._part_size]
-            self._submit(part)
+            self._send(part)
         return len(data)
 
     def flush(self) -> None:
@@ -108,7 +122,8 @@ class _PartSink:
     def _call(self, operation: str, method: Any, **request: Any) -> Any:
         return _s3(operation, self._bucket, self._key, method, Bucket=self._bucket, Key=self._key, **request)
 
-    def _submit(self, part: bytes) -> None:
+    def _submit(self, upload: Callable[[int], dict[str, Any]]) -> None:
+        """Run ``upload(part_number)`` on the pool once a slot is free (starting the upload first)."""
         if self._upload_id is None:
             created = self._call("CreateMultipartUpload", self._client.create_multipart_upload, **self._extra)
             self._upload_id = str(created["UploadId"])
@@ -116,15 +131,39 @@ class _PartSink:
             done.result()  # surface a failed part early
         number = len(self._futures) + 1
         self._slots.acquire()
-        future = self._pool.submit(self._upload_part, number, part)
+        future = self._pool.submit(upload, number)
         future.add_done_callback(lambda _: self._slots.release())
         self._futures.append(future)
 
-    def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def _send(self, part: bytes) -> None:
+        self._submit(functools.partial(self._upload_part, part))
+
+    def _upload_part(self, body: bytes, number: int) -> dict[str, Any]:
         answer = self._call(
             "UploadPart", self._client.upload_part, UploadId=self._upload_id, PartNumber=number, Body=body
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def copy(self, bucket: str, key: str, etag: str, ranges: Iterable[tuple[int, int]]) -> None:
+        """Send what is buffered as a part, then server-side copies of ``ranges`` of ``bucket/key``
+        (pinned to ``etag``) as the next parts."""
+        if self._buffer:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        for first, stop in ranges:
+            self._submit(functools.partial(self._copy_part, {"Bucket": bucket, "Key": key}, etag, first, stop))
+
+    def _copy_part(self, source: dict[str, str], etag: str, first: int, stop: int, number: int) -> dict[str, Any]:
+        answer = self._call(
+            "UploadPartCopy",
+            self._client.upload_part_copy,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            CopySource=source,
+            CopySourceRange=f"bytes={first}-{stop - 1}",
+            CopySourceIfMatch=etag,
+        )
+        return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
     def complete(self) -> int:
         """Send what is left; return the number of parts (0: a single PutObject)."""
@@ -132,7 +171,8 @@ class _PartSink:
             if self._upload_id is None:
                 self._call("PutObject", self._client.put_object, Body=bytes(self._buffer), **self._extra)
                 return 0
-            self._submit(bytes(self._buffer))
+            if self._buffer:
+                self._send(bytes(self._buffer))
             parts = [future.result() for future in self._futures]
             self._call(
                 "CompleteMultipartUpload",
@@ -169,6 +209,7 @@ def upload_fileobj(
     part_size: int = DEFAULT_PART_SIZE,
     max_concurrency: int = 4,
     record_context: bool = False,
+    metadata: Mapping[str, str] | None = None,
     threads: int | None = None,
 ) -> UploadResult:
     """Encrypt everything ``fileobj`` yields and upload it as one object (one message).
@@ -178,11 +219,9 @@ def upload_fileobj(
     any failure the multipart upload is aborted and the error raised.
     ``record_context=True`` also stores the message's stored encryption context as object
     metadata (visible to anyone who may read metadata); decryption never uses it.
+    ``metadata`` adds user metadata to the object.
     """
-    if not isinstance(part_size, int) or part_size < MIN_PART_SIZE:
-        raise UsageError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
-    if not isinstance(max_concurrency, int) or max_concurrency < 1:
-        raise UsageError("max_concurrency must be at least 1")
+    _check_parts(part_size, max_concurrency)
     encryptor = start_encryption(
         keyring=keyring,
         materials_manager=materials_manager,
@@ -192,19 +231,54 @@ def upload_fileobj(
         commitment_policy=commitment_policy,
         threads=threads,
     )
-    extra: dict[str, Any] = {}
+    extra = dict(metadata or {})
     if record_context:
         stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
-        extra["Metadata"] = {CONTEXT_METADATA_KEY: json.dumps(stored, sort_keys=True)}
-    sink = _PartSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
-    try:
+        extra[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
+    writer = object_writer(
+        bucket, key, client=client, part_size=part_size, max_concurrency=max_concurrency, metadata=extra
+    )
+    with writer as sink:
         length = pump.encrypt_stream(fileobj, sink, encryptor)  # type: ignore[arg-type]
-        parts = sink.complete()
+    header = encryptor.header
+    return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, sink.parts)
+
+
+def _check_parts(part_size: int, max_concurrency: int) -> None:
+    if not isinstance(part_size, int) or part_size < MIN_PART_SIZE:
+        raise UsageError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
+    if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise UsageError("max_concurrency must be at least 1")
+
+
+@contextlib.contextmanager
+def object_writer(
+    bucket: str,
+    key: str,
+    *,
+    client: Any,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_concurrency: int = 4,
+    metadata: Mapping[str, str] | None = None,
+) -> Iterator[ObjectSink]:
+    """A writable that uploads the bytes written to it, as they are, as one object.
+
+    Parts of ``part_size`` go up ``max_concurrency`` at a time; the object is
+    created (CompleteMultipartUpload, or one PutObject if it fits in a part) only
+    when the block ends without an error. On an error the multipart upload is
+    aborted, so neither a partial object nor an orphaned upload is left. (If S3
+    completes the upload but its answer is lost, the call raises while the whole
+    object is in place: the object is absent or complete, never partial.)
+    """
+    _check_parts(part_size, max_concurrency)
+    extra = {"Metadata": dict(metadata)} if metadata else {}
+    sink = ObjectSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
+    try:
+        yield sink
+        sink.parts = sink.complete()
     except BaseException:
         sink.abort()
         raise
-    header = encryptor.header
-    return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, parts)
 
 
 def upload_file(path: str | os.PathLike[str], bucket: str, key: str, **options: Any) -> UploadResult:
@@ -229,12 +303,14 @@ class _Body:
             raise S3Error("GetObject", type(exc).__name__, self._bucket, self._key, str(exc)) from exc
 
 
-def open_object(bucket: str, key: str, *, client: Any) -> tuple[IO[bytes], int]:
+def open_object(bucket: str, key: str, *, client: Any, if_match: str | None = None) -> tuple[IO[bytes], int]:
     """Open an S3 object for reading (as stored, not decrypted): a readable body and its length.
 
-    Read errors arrive as :class:`~envelope.errors.S3Error`. Close the body when done.
+    Read errors arrive as :class:`~envelope.errors.S3Error`; with ``if_match`` (an
+    ETag) an object that changed fails with code ``PreconditionFailed``. Close the body when done.
     """
-    answer = _s3("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key)
+    pinned = {"IfMatch": if_match} if if_match else {}
+    answer = _s3("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, **pinned)
     return _Body(answer["Body"], bucket, key), int(answer.get("ContentLength", 0))  # type: ignore[return-value]
 
 
@@ -272,20 +348,8 @@ def download_fileobj(
 
 def download_file(bucket: str, key: str, path: str | os.PathLike[str], **options: Any) -> StreamResult:
     """:func:`download_fileobj` into a temporary file beside ``path``, renamed into place only on success."""
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    handle, temporary = tempfile.mkstemp(prefix=".envelope-", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            result = download_fileobj(bucket, key, out, **options)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return result
+    with atomic_output(path, prefix=".envelope-", suffix=".part") as out:
+        return download_fileobj(bucket, key, out, **options)
 
 
 def get_range(
@@ -329,3 +393,99 @@ def get_range(
     )
     access = RandomAccessDecryptor(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
     return access.read(start, end)
+
+
+@dataclass(frozen=True, slots=True)
+class RewrapResult:
+    """What :func:`rewrap_object` wrote, and how many bytes it downloaded and had S3 copy."""
+
+    bucket: str
+    key: str
+    message_id: bytes
+    suite: AlgorithmSuite
+    object_size: int
+    parts: int
+    bytes_downloaded: int
+    bytes_copied: int
+
+
+def rewrap_object(
+    bucket: str,
+    key: str,
+    *,
+    client: Any,
+    keyring: Keyring,
+    new_keyring: Keyring,
+    dest_bucket: str | None = None,
+    dest_key: str | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    metadata: Mapping[str, str] | None = None,
+    copy_part_size: int = DEFAULT_COPY_PART_SIZE,
+    max_concurrency: int = 4,
+    if_match: str | None = None,
+) -> RewrapResult:
+    """Rotate an object's data key to ``new_keyring`` without downloading its body (:mod:`envelope.rewrap`).
+
+    Writes ``dest_bucket/dest_key`` (default: the object itself) as a multipart
+    upload whose first part is the new header plus the first 5 MiB of the old
+    body and whose other parts are server-side copies (UploadPartCopy) of the
+    rest; small objects are rewritten with one PutObject. Every read and copy
+    is pinned to the source's ETag (``if_match``, default the one HeadObject
+    sees), so an object replaced meanwhile fails with :class:`S3Error` instead
+    of mixing two objects. The new object keeps the
+    source's metadata, updated with ``metadata``. Signed objects raise
+    :class:`~envelope.errors.SignedMessageError` (re-encrypt them instead).
+    """
+    if not isinstance(copy_part_size, int) or copy_part_size < MIN_PART_SIZE:
+        raise UsageError(f"copy_part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
+    pinned = {"IfMatch": if_match} if if_match else {}
+    head = _s3("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key, **pinned)
+    size, etag = int(head["ContentLength"]), str(head["ETag"])
+
+    def fetch(first: int, stop: int) -> bytes:
+        request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
+        answer = _s3("GetObject", bucket, key, client.get_object, **request)
+        return _Body(answer["Body"], bucket, key).read()
+
+    data = b""
+    rewrapped = None
+    while rewrapped is None:
+        if len(data) >= size or len(data) > MAX_HEADER_BYTES:
+            raise TruncatedMessageError(f"s3://{bucket}/{key} ends inside its header")
+        data += fetch(len(data), min(size, max(_HEADER_PROBE_BYTES, 4 * len(data))))
+        rewrapped = rewrap_header(
+            data,
+            keyring=keyring,
+            new_keyring=new_keyring,
+            encryption_context=encryption_context,
+            commitment_policy=commitment_policy,
+            max_encrypted_data_keys=max_encrypted_data_keys,
+        )
+    body_start = rewrapped.old_header_length
+    first_body = min(size - body_start, MIN_PART_SIZE)  # part 1 must reach S3's smallest part size
+    if size - body_start - first_body < MIN_PART_SIZE:
+        first_body = size - body_start  # too little left to copy: rewrite the object in one piece
+    if len(data) < body_start + first_body:
+        data += fetch(len(data), body_start + first_body)
+    part_one = rewrapped.header_bytes + data[body_start : body_start + first_body]
+    extra = {"Metadata": {**head.get("Metadata", {}), **(metadata or {})}}
+    target_bucket, target_key = dest_bucket or bucket, dest_key or key
+    sink = ObjectSink(
+        client, target_bucket, target_key, part_size=len(part_one), max_concurrency=max_concurrency, extra=extra
+    )
+    ranges = list(copy_ranges(body_start, size, first_part_body=first_body, part_size=copy_part_size))
+    try:
+        sink.write(part_one)
+        if ranges:
+            sink.copy(bucket, key, etag, ranges)
+        parts = sink.complete()
+    except BaseException:
+        sink.abort()
+        raise
+    header = rewrapped.header
+    copied = sum(stop - first for first, stop in ranges)
+    return RewrapResult(
+        target_bucket, target_key, header.message_id, header.suite, sink.size + copied, parts, len(data), copied
+    )

@@ -107,6 +107,7 @@ from envelope.keyrings.pkcs11 import SoftHsmToken
 from .support.hsm import import_aes_key, keyring_for, new_tokens
 from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
 from .support.moto_server import MotoServer
+from .support.renderings import byte_forms
 
 __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
@@ -129,22 +130,6 @@ POLICY = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
 
 
 # =========================================================================== the secrets and their forms
-
-
-def byte_forms(value: bytes) -> dict[str, str]:
-    """Every text a careless rendering of ``value`` could contain (unpadded base64 also finds padded)."""
-    text = value.decode("latin-1")
-    return {
-        "latin-1 text": text,
-        "bytes repr": repr(value)[2:-1],
-        "str repr": repr(text)[1:-1],
-        "byte list": repr(list(value))[1:-1],
-        "hex": value.hex(),
-        "HEX": value.hex().upper(),
-        "spaced hex": value.hex(" "),
-        "base64": base64.b64encode(value).decode().rstrip("="),
-        "urlsafe base64": base64.urlsafe_b64encode(value).decode().rstrip("="),
-    }
 
 
 def int_bytes(value: int) -> bytes:

@@ -224,3 +224,43 @@ def test_every_suite_streams(aes_keyring: RawAesKeyring, suite: AlgorithmSuite) 
 
 # Every test here runs against the serial and the parallel engine.
 pytestmark = pytest.mark.usefixtures("engine_mode")
+
+
+def test_stream_pumps_reuse_their_thread_buffers_so_a_small_stream_allocates_little(
+    aes_keyring: RawAesKeyring,
+) -> None:
+    import tracemalloc
+
+    data = os.urandom(4096)
+    sealed = io.BytesIO()
+    envelope.encrypt_stream(io.BytesIO(data), sealed, keyring=aes_keyring)  # the first call makes the buffers
+    envelope.decrypt_stream(io.BytesIO(sealed.getvalue()), io.BytesIO(), keyring=aes_keyring)
+    tracemalloc.start()
+    try:
+        again, plain = io.BytesIO(), io.BytesIO()
+        envelope.encrypt_stream(io.BytesIO(data), again, keyring=aes_keyring)
+        envelope.decrypt_stream(io.BytesIO(again.getvalue()), plain, keyring=aes_keyring)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert plain.getvalue() == data
+    assert peak < 512 * 1024  # a fresh 2 MiB chunk buffer per call would show here
+
+
+def test_a_stream_pump_inside_another_ones_sink_gets_buffers_of_its_own(aes_keyring: RawAesKeyring) -> None:
+    data = os.urandom(300_000)
+
+    class PumpingSink:
+        """A sink that runs another whole pump on the same thread before it keeps what it was given."""
+
+        def __init__(self) -> None:
+            self.kept = bytearray()
+
+        def write(self, view: memoryview) -> int:
+            envelope.encrypt_stream(io.BytesIO(os.urandom(100_000)), io.BytesIO(), keyring=aes_keyring)
+            self.kept += view  # had the inner pump used the same output buffer, this would be its bytes
+            return len(view)
+
+    sink = PumpingSink()
+    envelope.encrypt_stream(io.BytesIO(data), sink, keyring=aes_keyring)  # type: ignore[arg-type]
+    assert envelope.decrypt(bytes(sink.kept), keyring=aes_keyring) == data

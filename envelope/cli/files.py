@@ -10,13 +10,13 @@ from __future__ import annotations
 import errno
 import glob
 import os
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .._atomic import atomic_output
 from .errors import CliError, CliUsageError
 
 __all__ = ["STDIO", "Job", "Location", "S3Uri", "Stdio", "atomic_file", "parse_location", "plan"]
@@ -168,15 +168,7 @@ def atomic_file(path: Path, *, force: bool, mode: int = 0o600) -> Iterator[Binar
     On any exception the temporary file is removed and ``path`` is left as it was.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        _commit(temporary, path, force=force)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with atomic_output(
+        path, prefix=f".{path.name}.", mode=mode, commit=lambda temporary, _: _commit(temporary, path, force=force)
+    ) as out:
+        yield out

@@ -105,6 +105,31 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     parser.set_defaults(keys=[], _pending_names={})
 
 
+def _bulk_command(sub: Any) -> None:
+    text = "encrypt, decrypt or rewrap every object under a prefix or directory, on Dask"
+    parser: argparse.ArgumentParser = sub.add_parser("bulk", help=text, description=text, allow_abbrev=False)
+    parser.add_argument("operation", choices=["encrypt", "decrypt", "rewrap"])
+    parser.add_argument("source", metavar="SRC", help="s3://bucket/prefix or a directory")
+    parser.add_argument("dest", metavar="DST", help="s3://bucket/prefix or a directory (apart from SRC)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler (default: a local cluster)")
+    parser.add_argument("--workers", type=int, metavar="N", help="local cluster: worker processes (default: cores)")
+    context_help = "encrypt: context pair to store; decrypt/rewrap: pair required (repeatable)"
+    parser.add_argument(
+        "-c", "--context", action="append", type=_context_pair, default=[], metavar="K=V", help=context_help
+    )
+    parser.add_argument("--algorithm", type=lambda text: int(text, 0), metavar="ID", help="suite id, e.g. 0x0478")
+    parser.add_argument("--frame-length", type=int, metavar="BYTES", help="encrypt: frame length")
+    parser.add_argument("--suffix", default=".enc", help="added on encrypt, removed on decrypt (default .enc)")
+    parser.add_argument("--overwrite", action="store_true", help="replace destinations no bulk job wrote")
+    parser.add_argument("--report", metavar="FILE", help="write every object's outcome to FILE as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    _key_options(parser)
+    new = parser.add_argument_group("rewrap: the new keys (repeatable; each wraps the data key)")
+    new.add_argument("--new-key-file", action="append", default=[], metavar="PATH", help="a key record")
+    new.add_argument("--new-kms-key", action="append", default=[], metavar="ARN", help="an AWS KMS key")
+    parser.set_defaults(keys=[], _pending_names={})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envelope",
@@ -121,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsm.add_argument("--pkcs11-key", metavar="LABEL", help="label of the new AES-256 key (refused if taken)")
     _transfer_command(sub, "encrypt", "encrypt files into ESDK messages")
     _transfer_command(sub, "decrypt", "decrypt ESDK messages")
+    _bulk_command(sub)
     inspect = sub.add_parser("inspect", help="show a message header (no key needed)", allow_abbrev=False)
     inspect.add_argument("file", metavar="FILE", help="a message file or '-'")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")

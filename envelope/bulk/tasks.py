@@ -1,0 +1,333 @@
+"""One bulk task: encrypt, decrypt or rewrap one object, on whatever process runs it.
+
+Everything a task receives is picklable and secret-free (:class:`JobSpec`,
+:class:`~envelope.bulk.places.Source`); keyrings are rebuilt from their
+:mod:`envelope.keyconfig` descriptions in the worker, once per process.
+A task never raises for a failed object: it returns an :class:`ObjectResult`
+saying what happened, so one bad object does not stop the job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Final
+
+from ..api import decrypt_stream, decrypting_reader, encrypt_stream
+from ..errors import S3Error, SignedMessageError, TruncatedMessageError, UsageError
+from ..keyconfig import KeyringConfig, build_keyring
+from ..materials import DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
+from ..rewrap import rewrap_header
+from .places import Place, S3Settings, Source
+
+__all__ = [
+    "JobSpec",
+    "ObjectResult",
+    "Operation",
+    "abort_stale_uploads",
+    "already_done",
+    "process_object",
+    "read_range",
+]
+
+#: Parts of objects written to S3 (S3 allows 10,000 parts: 80 GiB objects at this size).
+DEFAULT_PART_SIZE: Final = 8 << 20
+#: Objects of at least twice this size going to S3 are split: one task per part of this size.
+DEFAULT_SPLIT_PART_SIZE: Final = 64 << 20
+_READ_BYTES: Final = 1 << 20
+#: Encryption-context keys the library adds itself (the signing key); never copied when re-encrypting.
+_RESERVED_PREFIX: Final = "aws-crypto-"
+
+
+class Operation(enum.StrEnum):
+    ENCRYPT = "encrypt"
+    DECRYPT = "decrypt"
+    REWRAP = "rewrap"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a bulk job does to each object; sent to every task.
+
+    ``keyring`` wraps on encrypt and unwraps on decrypt and rewrap;
+    ``new_keyring`` wraps again on rewrap. ``encryption_context`` is stored on
+    encrypt and required on decrypt and rewrap. Encrypt appends ``suffix`` to
+    each name, decrypt removes it, rewrap keeps names.
+    """
+
+    operation: Operation
+    source: Place
+    dest: Place
+    keyring: KeyringConfig
+    new_keyring: KeyringConfig | None = None
+    encryption_context: tuple[tuple[str, str], ...] = ()
+    algorithm: int | None = None
+    frame_length: int | None = None
+    suffix: str = ".enc"
+    overwrite: bool = False
+    s3: S3Settings = field(default_factory=S3Settings)
+    part_size: int = DEFAULT_PART_SIZE
+    split_part_size: int = DEFAULT_SPLIT_PART_SIZE
+
+    def dest_name(self, name: str) -> str:
+        if self.operation is Operation.ENCRYPT:
+            return name + self.suffix
+        if self.operation is Operation.DECRYPT and self.suffix and name.endswith(self.suffix):
+            return name[: -len(self.suffix)]
+        return name
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    """What happened to one object.
+
+    ``status`` is ``done``, ``skipped`` (a rerun found it done) or ``failed``
+    (``error`` says why); ``method`` is how it was done: ``encrypted``,
+    ``decrypted``, ``rewrapped`` (header only), or ``re-encrypted`` (a signed
+    message, rewritten in full under the new keyring).
+    """
+
+    source: str
+    dest: str
+    status: str
+    method: str = ""
+    bytes_read: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+class _Counting:
+    """A writable that counts what passes through it."""
+
+    def __init__(self, sink: IO[bytes]):
+        self._sink = sink
+        self.count = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        written = self._sink.write(data)
+        self.count += len(memoryview(data))
+        return written if written is not None else len(memoryview(data))
+
+    def flush(self) -> None:
+        self._sink.flush()
+
+
+def process_object(job: JobSpec, source: Source) -> ObjectResult:
+    """Do ``job.operation`` to ``source`` unless it is already done; never raises for the object's sake."""
+    began = time.perf_counter()
+    name = job.dest_name(source.name)
+    where = (str(job.source.locate(source.name)), str(job.dest.locate(name)))
+    try:
+        if already_done(job, source, name):
+            return ObjectResult(*where, "skipped", seconds=time.perf_counter() - began)
+        method, read, written = _RUN[job.operation](job, source, name)
+    except Exception as exc:  # reported per object; the job goes on
+        error = f"{type(exc).__name__}: {exc}"
+        return ObjectResult(*where, "failed", seconds=time.perf_counter() - began, error=error)
+    return ObjectResult(*where, "done", method, read, written, time.perf_counter() - began)
+
+
+def already_done(job: JobSpec, source: Source, name: str) -> bool:
+    """True if an earlier run did this object; raises if a destination is in the way."""
+    done = job.dest.is_done(name, job.operation, source, job.s3)
+    if done is None and not job.overwrite:
+        raise UsageError("the destination exists and was not written by envelope bulk (pass overwrite=True)")
+    return bool(done)
+
+
+# -- reading and writing ------------------------------------------------------------------------
+
+
+def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
+    """Source bytes ``[first, stop)`` (an S3 source pinned to the listed version)."""
+    if stop <= first:
+        return b""
+    place = job.source
+    if not place.is_s3:
+        with open(place.locate(source.name), "rb") as f:
+            f.seek(first)
+            return f.read(stop - first)
+    assert place.bucket is not None
+    key = place.locate(source.name)
+    try:
+        answer = job.s3.client().get_object(
+            Bucket=place.bucket, Key=key, Range=f"bytes={first}-{stop - 1}", IfMatch=source.version
+        )
+        return bytes(answer["Body"].read())
+    except Exception as exc:
+        raise S3Error("GetObject", type(exc).__name__, place.bucket, key, str(exc)) from exc
+
+
+@contextlib.contextmanager
+def _reading(job: JobSpec, source: Source) -> Iterator[IO[bytes]]:
+    """The source's bytes; an S3 source is pinned to the version that was listed."""
+    place = job.source
+    if not place.is_s3:
+        with open(place.locate(source.name), "rb") as f:
+            yield f
+        return
+    from .. import s3  # noqa: PLC0415 - boto3 only when S3 is used
+
+    assert place.bucket is not None
+    body, _ = s3.open_object(place.bucket, place.locate(source.name), client=job.s3.client(), if_match=source.version)
+    try:
+        yield body
+    finally:
+        body.close()
+
+
+@contextlib.contextmanager
+def _writing(job: JobSpec, name: str, source: Source) -> Iterator[_Counting]:
+    """A destination that appears, with its done-marker, only if the block succeeds."""
+    place = job.dest
+    if not place.is_s3:
+        with place.file_writer(name, job.operation, source) as f:
+            yield _Counting(f)
+        return
+    from .. import s3  # noqa: PLC0415
+
+    assert place.bucket is not None
+    key, client = place.locate(name), job.s3.client()
+    abort_stale_uploads(client, place.bucket, key)
+    marker = place.marker(job.operation, source)
+    with s3.object_writer(place.bucket, key, client=client, part_size=job.part_size, metadata=marker) as sink:
+        yield _Counting(sink)  # type: ignore[arg-type]
+
+
+def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
+    """Abort multipart uploads of ``key`` left by a killed worker (this job owns the key)."""
+    try:
+        listed = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
+        for upload in listed.get("Uploads", []):
+            if upload["Key"] == key:
+                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+    except Exception as exc:
+        raise S3Error("ListMultipartUploads", type(exc).__name__, bucket, key, str(exc)) from exc
+
+
+# -- the three operations -----------------------------------------------------------------------
+
+
+def _encrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
+    with _reading(job, source) as src, _writing(job, name, source) as out:
+        result = encrypt_stream(
+            src,
+            out,  # type: ignore[arg-type]
+            keyring=build_keyring(job.keyring),
+            encryption_context=dict(job.encryption_context),
+            algorithm=job.algorithm,
+            frame_length=job.frame_length,
+            threads=1,
+        )
+    return "encrypted", result.plaintext_length, out.count
+
+
+def _decrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
+    with _reading(job, source) as src, _writing(job, name, source) as out:
+        decrypt_stream(
+            src,
+            out,  # type: ignore[arg-type]
+            keyring=build_keyring(job.keyring),
+            encryption_context=dict(job.encryption_context),
+            threads=1,
+        )
+    return "decrypted", source.size, out.count
+
+
+def _rewrap(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
+    if job.new_keyring is None:
+        raise UsageError("rewrap needs new_keyring")
+    keys = _Rotation(build_keyring(job.keyring), build_keyring(job.new_keyring), dict(job.encryption_context))
+    try:
+        if job.source.is_s3 and job.dest.is_s3:
+            return _rewrap_in_s3(job, source, name, keys)
+        return _rewrap_stream(job, source, name, keys)
+    except SignedMessageError:
+        pass  # its signature covers the header: write it anew under the new keyring
+    return _reencrypt(job, source, name, keys)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rotation:
+    old: Keyring
+    new: Keyring
+    context: Mapping[str, str]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"encryption_context": self.context}
+
+
+def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
+    from .. import s3  # noqa: PLC0415
+
+    assert job.source.bucket is not None and job.dest.bucket is not None
+    client = job.s3.client()
+    dest_key = job.dest.locate(name)
+    abort_stale_uploads(client, job.dest.bucket, dest_key)
+    result = s3.rewrap_object(
+        job.source.bucket,
+        job.source.locate(source.name),
+        client=client,
+        keyring=keys.old,
+        new_keyring=keys.new,
+        dest_bucket=job.dest.bucket,
+        dest_key=dest_key,
+        encryption_context=keys.context,
+        metadata=job.dest.marker(job.operation, source),
+        if_match=source.version,
+    )
+    return "rewrapped", result.bytes_downloaded, result.object_size
+
+
+def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
+    """Read until the header parses, write the new header, then copy the body as it is."""
+    with _reading(job, source) as src:
+        data = b""
+        while (rewrapped := rewrap_header(data, keyring=keys.old, new_keyring=keys.new, **keys.options)) is None:
+            chunk = src.read(_READ_BYTES)
+            if not chunk:
+                raise TruncatedMessageError("the message ends inside its header")
+            data += chunk
+        with _writing(job, name, source) as out:
+            out.write(rewrapped.header_bytes)
+            out.write(data[rewrapped.old_header_length :])
+            shutil.copyfileobj(src, out, _READ_BYTES)
+    return "rewrapped", source.size, out.count
+
+
+def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
+    """Decrypt and encrypt again under ``new``: same suite, frame length and context (required pairs stay
+    out of the message). Nothing is committed unless the old message verified to its last byte."""
+    with _reading(job, source) as src:
+        reader = decrypting_reader(src, keyring=keys.old, encryption_context=keys.context)
+        header = reader.read_header()
+        materials = reader.decryptor.materials
+        assert materials is not None
+        full = {k: v for k, v in materials.encryption_context.items() if not k.startswith(_RESERVED_PREFIX)}
+        cmm: Any = DefaultCryptoMaterialsManager(keys.new)
+        if materials.required_context_keys:
+            cmm = RequiredEncryptionContextCmm(cmm, required_keys=materials.required_context_keys)
+        with _writing(job, name, source) as out:
+            encrypt_stream(
+                reader,  # type: ignore[arg-type]
+                out,  # type: ignore[arg-type]
+                materials_manager=cmm,
+                encryption_context=full,
+                algorithm=header.suite,
+                frame_length=header.frame_length or None,
+                threads=1,
+            )
+    return "re-encrypted", source.size, out.count
+
+
+_RUN = {Operation.ENCRYPT: _encrypt, Operation.DECRYPT: _decrypt, Operation.REWRAP: _rewrap}

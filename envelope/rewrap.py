@@ -1,0 +1,150 @@
+"""Key rotation without touching bodies: re-wrap a message's data key and rewrite only its header.
+
+A frame's authenticated data is the message id, the body string, the sequence
+number and the length; it does not cover the header's list of encrypted data
+keys. So a message of an unsigned suite can be given new wrapped copies of its
+data key (new keyrings) and a new header tag, and its body reused byte for byte.
+The data key, message id and key commitment stay the same.
+
+A signed message cannot be rewrapped: its footer signs the header, and the
+signing key was discarded when the message was written. :func:`rewrap_header`
+refuses it with :class:`~envelope.errors.SignedMessageError`; re-encrypt it instead.
+
+The body is not read, so rewrapping does not authenticate it: a damaged body
+stays damaged and fails when the message is decrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Final
+
+from .api import start_decryption
+from .context import serialize_context
+from .crypto.kdf import derive_keys
+from .errors import LimitExceededError, SignedMessageError, TruncatedMessageError, UsageError
+from .format import Header, HeaderAuth, parse_header, serialize_header, serialize_header_auth
+from .materials import EncryptionMaterials, Keyring, is_keyring
+from .suites import IV_BYTES, CommitmentPolicy
+
+__all__ = ["RewrappedHeader", "copy_ranges", "rewrap", "rewrap_header"]
+
+_ZERO_IV: Final = bytes(IV_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class RewrappedHeader:
+    """A new header for an existing message.
+
+    ``header_bytes`` replaces the first ``old_header_length`` bytes of the
+    message; everything after them (the body) stays as it is.
+    """
+
+    header: Header
+    header_bytes: bytes
+    old_header_length: int
+
+
+def rewrap_header(
+    head: bytes | bytearray | memoryview,
+    *,
+    keyring: Keyring,
+    new_keyring: Keyring,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+) -> RewrappedHeader | None:
+    """Re-wrap the data key of the message that starts with ``head``.
+
+    ``keyring`` unwraps the data key (any keyring that could decrypt the
+    message); ``new_keyring`` wraps it again, and its copies replace all the
+    old ones. ``encryption_context`` supplies pairs the message requires but
+    does not store (and, like decrypt, checks any pairs it does store). The
+    header is authenticated before anything is wrapped. Returns None when
+    ``head`` ends before the header does: read more and call again.
+    """
+    if not is_keyring(new_keyring):
+        raise UsageError(f"{new_keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
+    decryptor = start_decryption(
+        keyring=keyring,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        threads=1,
+    )
+    parsed = parse_header(head, max_encrypted_data_keys=max_encrypted_data_keys)
+    if parsed is None:
+        return None
+    if parsed.header.suite.signed:
+        raise SignedMessageError(
+            f"{parsed.header.suite.name} is signed: its footer signs the header, so a rewrapped header would"
+            " not verify; re-encrypt the message instead"
+        )
+    decryptor.read_header(memoryview(head)[: parsed.length])  # unwraps the data key and authenticates the header
+    old = decryptor.materials
+    assert old is not None and old.data_key is not None
+    header = parsed.header
+    materials = new_keyring.on_encrypt(
+        EncryptionMaterials(
+            header.suite,
+            old.encryption_context,
+            old.data_key,
+            required_context_keys=old.required_context_keys,
+        )
+    )
+    if materials.data_key != old.data_key or not materials.encrypted_data_keys:
+        raise UsageError("the new keyring must wrap the existing data key and add at least one wrapped copy")
+    count = len(materials.encrypted_data_keys)
+    if max_encrypted_data_keys is not None and count > max_encrypted_data_keys:
+        raise LimitExceededError("encrypted data key count", count, max_encrypted_data_keys)
+    new_header = replace(header, encrypted_data_keys=materials.encrypted_data_keys)
+    raw = serialize_header(new_header)
+    full = old.encryption_context
+    required_aad = serialize_context({k: full[k] for k in old.required_context_keys})
+    aead = derive_keys(header.suite, old.data_key, header.message_id).aead
+    tag = aead.encrypt(_ZERO_IV, b"", raw + required_aad)
+    header_bytes = raw + serialize_header_auth(header.suite, HeaderAuth(_ZERO_IV, tag))
+    return RewrappedHeader(new_header, header_bytes, parsed.length)
+
+
+def rewrap(
+    message: bytes | bytearray | memoryview,
+    *,
+    keyring: Keyring,
+    new_keyring: Keyring,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+) -> bytes:
+    """The whole message with a rewrapped header (see :func:`rewrap_header`); the body is copied."""
+    view = memoryview(message)
+    rewrapped = rewrap_header(
+        view,
+        keyring=keyring,
+        new_keyring=new_keyring,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+    )
+    if rewrapped is None:
+        raise TruncatedMessageError("the message ends inside its header")
+    return rewrapped.header_bytes + bytes(view[rewrapped.old_header_length :])
+
+
+def copy_ranges(body_start: int, size: int, *, first_part_body: int, part_size: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges ``[first, stop)`` of the old object to copy as parts 2, 3, ... of the new one.
+
+    Part 1 is the new header plus the old bytes ``[body_start, body_start +
+    first_part_body)``; the rest of the old object follows in ``part_size``
+    pieces, the last one taking any remainder smaller than S3's minimum.
+    """
+    if part_size < 1 or first_part_body < 0:
+        raise UsageError("part_size must be positive and first_part_body non-negative")
+    first = body_start + first_part_body
+    while first < size:
+        stop = first + part_size
+        if size - stop < part_size:  # fold a short tail into this last part
+            stop = size
+        yield first, stop
+        first = stop
