@@ -21,3 +21,8 @@ MAX_UINT16: Final = 2**16 - 1
 #: splits across threads, keeps streaming memory and the signed final-frame hold-back small, and is
 #: the fastest size for the official SDKs to read.
 DEFAULT_FRAME_LENGTH: Final = 64 * 1024
+
+#: S3's smallest part of a multipart upload (all but the last part).
+S3_MIN_PART_SIZE: Final = 5 << 20
+#: The part size envelope uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
+S3_DEFAULT_PART_SIZE: Final = 8 << 20

@@ -31,7 +31,7 @@ import botocore.exceptions
 from ._atomic import atomic_output
 from .api import StreamResult, decrypt_stream, start_decryption, start_encryption
 from .errors import S3Error, TruncatedMessageError, UsageError
-from .limits import MAX_HEADER_BYTES
+from .limits import MAX_HEADER_BYTES, S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
 from .materials import CryptoMaterialsManager, Keyring
 from .rewrap import copy_ranges, rewrap_header
 from .streaming import pump
@@ -56,8 +56,8 @@ __all__ = [
 ]
 
 #: S3's smallest part (all but the last) is 5 MiB; envelope uploads 8 MiB parts by default.
-DEFAULT_PART_SIZE: Final = 8 << 20
-MIN_PART_SIZE: Final = 5 << 20
+DEFAULT_PART_SIZE: Final = S3_DEFAULT_PART_SIZE
+MIN_PART_SIZE: Final = S3_MIN_PART_SIZE
 #: Object metadata key for the (opt-in) encryption context, as JSON.
 CONTEXT_METADATA_KEY: Final = "envelope-encryption-context"
 #: :func:`rewrap_object` copies the old body in server-side parts of this size.
@@ -369,19 +369,20 @@ def get_range(
     """Plaintext bytes ``[start, end)`` of an encrypted object, clamped to its length.
 
     Fetches (Range GETs) the header, the tail that locates the final frame, and
-    the frames covering the range; each frame is authenticated. A signed
+    the frames covering the range; each frame is authenticated. Every GET is pinned
+    to the ETag HeadObject saw, so an object replaced meanwhile fails with
+    :class:`S3Error` (``PreconditionFailed``) rather than mixing two objects. A signed
     object's signature needs the whole object, so it is refused unless
     ``allow_unverified_signature=True``.
     """
     head = _s3("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key)
-    size = int(head["ContentLength"])
+    size, etag = int(head["ContentLength"]), str(head["ETag"])
 
     def fetch(first: int, stop: int) -> bytes:
         if stop <= first:
             return b""
-        answer = _s3(
-            "GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, Range=f"bytes={first}-{stop - 1}"
-        )
+        request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
+        answer = _s3("GetObject", bucket, key, client.get_object, **request)
         return _Body(answer["Body"], bucket, key).read()
 
     decryptor = start_decryption(

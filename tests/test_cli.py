@@ -608,8 +608,17 @@ def test_decrypt_to_s3_uploads_the_plaintext_only_after_authentication_and_never
     (tmp_path / "bad.enc").write_bytes(bytes(damaged))
     assert main(["decrypt", str(tmp_path / "bad.enc"), "-o", f"s3://{BUCKET}/restored/bad.txt", *aws]) == 1
     assert main(["decrypt", str(message), "-o", f"s3://{BUCKET}/restored/ctx.txt", "-c", "to=elsewhere", *aws]) == 1
+    # a large message (plaintext parts already uploaded) damaged at its end: the upload is aborted
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(12 << 20))
+    assert main(["encrypt", str(big), "-o", str(tmp_path / "big.enc")]) == 0
+    damaged = bytearray((tmp_path / "big.enc").read_bytes())
+    damaged[-1] ^= 1
+    (tmp_path / "big-bad.enc").write_bytes(bytes(damaged))
+    assert main(["decrypt", str(tmp_path / "big-bad.enc"), "-o", f"s3://{BUCKET}/restored/big.bin", *aws]) == 1
     listed = s3_client.list_objects_v2(Bucket=BUCKET, Prefix="restored/")
     assert [o["Key"] for o in listed["Contents"]] == ["restored/plain.txt"]
+    assert not s3_client.list_multipart_uploads(Bucket=BUCKET).get("Uploads")
 
     # an S3 input decrypts to an S3 prefix, the suffix stripped
     s3_client.put_object(Bucket=BUCKET, Key="sealed/doc.txt.enc", Body=message.read_bytes())

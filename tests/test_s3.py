@@ -354,6 +354,28 @@ def test_a_signed_object_is_read_by_range_only_when_an_unverified_signature_is_a
         assert got == plaintext(length)[start:end]
 
 
+def test_an_object_replaced_during_a_ranged_read_fails_with_s3_error_instead_of_mixing_two_objects(
+    client: Any, key: str
+) -> None:
+    upload(client, key, plaintext(200_000), algorithm=UNSIGNED, frame_length=4096)
+    replaced: list[bool] = []
+
+    def replace_after_head(**_: Any) -> None:
+        if not replaced:  # once HeadObject has given get_range the old ETag, a new object takes the key
+            replaced.append(True)
+            upload(client, key, plaintext(200_000)[::-1], algorithm=UNSIGNED, frame_length=4096)
+
+    client.meta.events.register("after-call.s3.HeadObject", replace_after_head)
+    try:
+        with pytest.raises(S3Error) as caught:
+            s3.get_range(BUCKET, key, 50_000, 60_000, client=client, keyring=KEYRING)
+    finally:
+        client.meta.events.unregister("after-call.s3.HeadObject", replace_after_head)
+    assert replaced
+    assert caught.value.operation == "GetObject"
+    assert caught.value.code == "PreconditionFailed"
+
+
 def test_get_range_with_a_wrong_key_is_refused(client: Any, ranged_object: str) -> None:
     with pytest.raises(NoDecryptingKeyError):
         s3.get_range(BUCKET, ranged_object, 0, 10, client=client, keyring=OTHER_KEYRING)

@@ -14,15 +14,14 @@ from typing import Any, Final
 
 from ..errors import EnvelopeError, UsageError
 from ..keyconfig import KeyringConfig
+from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
 from ..suites import AlgorithmSuite
 from . import split
 from .places import S3Settings, Source, parse_place
-from .tasks import DEFAULT_PART_SIZE, DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, process_object
+from .tasks import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, process_object
 
 __all__ = ["BulkReport", "Progress", "local_client", "run"]
 
-#: S3's smallest part (all but the last).
-MIN_SPLIT_PART_SIZE: Final = 5 << 20
 #: At most this many tasks wait on the scheduler at once (a prefix may hold millions of objects).
 MAX_IN_FLIGHT: Final = 10_000
 
@@ -103,7 +102,7 @@ def run(
     frame_length: int | None = None,
     suffix: str = ".enc",
     overwrite: bool = False,
-    part_size: int = DEFAULT_PART_SIZE,
+    part_size: int = S3_DEFAULT_PART_SIZE,
     split_part_size: int = DEFAULT_SPLIT_PART_SIZE,
     progress: Callable[[Progress], None] | None = None,
 ) -> BulkReport:
@@ -125,8 +124,8 @@ def run(
     src, dst = parse_place(source), parse_place(dest)
     if src.contains(dst) or dst.contains(src):
         raise UsageError(f"source {src} and destination {dst} overlap; write to a separate prefix or directory")
-    if split_part_size < MIN_SPLIT_PART_SIZE:
-        raise UsageError(f"split_part_size must be at least {MIN_SPLIT_PART_SIZE} bytes (S3's smallest part)")
+    if split_part_size < S3_MIN_PART_SIZE:
+        raise UsageError(f"split_part_size must be at least {S3_MIN_PART_SIZE} bytes (S3's smallest part)")
     job = JobSpec(
         op,
         src,

@@ -20,6 +20,7 @@ from typing import IO, Any, Final
 from ..api import decrypt_stream, decrypting_reader, encrypt_stream
 from ..errors import S3Error, SignedMessageError, TruncatedMessageError, UsageError
 from ..keyconfig import KeyringConfig, build_keyring
+from ..limits import S3_DEFAULT_PART_SIZE
 from ..materials import DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
 from ..rewrap import rewrap_header
 from .places import Place, S3Settings, Source
@@ -34,8 +35,6 @@ __all__ = [
     "read_range",
 ]
 
-#: Parts of objects written to S3 (S3 allows 10,000 parts: 80 GiB objects at this size).
-DEFAULT_PART_SIZE: Final = 8 << 20
 #: Objects of at least twice this size going to S3 are split: one task per part of this size.
 DEFAULT_SPLIT_PART_SIZE: Final = 64 << 20
 _READ_BYTES: Final = 1 << 20
@@ -70,7 +69,7 @@ class JobSpec:
     suffix: str = ".enc"
     overwrite: bool = False
     s3: S3Settings = field(default_factory=S3Settings)
-    part_size: int = DEFAULT_PART_SIZE
+    part_size: int = S3_DEFAULT_PART_SIZE
     split_part_size: int = DEFAULT_SPLIT_PART_SIZE
 
     def dest_name(self, name: str) -> str:

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,15 +137,15 @@ def _s3_exists(dest: S3Uri, s3: _S3) -> bool:
 def _decrypt_to_s3(
     dest: S3Uri, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3
 ) -> tuple[Header, int]:
-    """Decrypt into an anonymous temporary file; upload it as a plain object only once the message authenticated."""
+    """Stream the plaintext into a multipart upload that is completed only once the whole message
+    authenticated (and aborted otherwise): the plaintext never touches the local disk."""
+    from .. import s3 as envelope_s3  # noqa: PLC0415
+
     expected = dict(args.context) or None
-    with tempfile.TemporaryFile(prefix="envelope-") as plain:
-        streamed = decrypt_stream(source, plain, keyring=keyring, encryption_context=expected)
-        plain.flush()
-        plain.seek(0)
+    with envelope_s3.object_writer(dest.bucket, dest.key, client=s3()) as plain:
+        streamed = decrypt_stream(source, plain, keyring=keyring, encryption_context=expected)  # type: ignore[arg-type]
         if not args.force and _s3_exists(dest, s3):  # checked before the job too; this narrows the window
             raise CliError(f"{dest}: already exists (pass --force to replace it)")
-        s3().upload_fileobj(plain, dest.bucket, dest.key)
     return streamed.header, streamed.plaintext_length
 
 
