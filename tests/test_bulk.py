@@ -618,6 +618,8 @@ def test_a_multi_description_holding_a_keyring_is_refused_before_any_task_runs(t
         ("encrypt", "out", {"new_keyring": NEW_KEY}, "new_keyring"),
         ("encrypt", "in/sub", {}, "overlap"),
         ("shred", "out", {}, "operation"),
+        ("encrypt", "out", {"part_size": 1 << 20}, "part_size must be at least"),
+        ("encrypt", "out", {"split_part_size": 1 << 20}, "split_part_size must be at least"),
     ],
 )
 def test_a_job_that_makes_no_sense_is_refused_before_any_task_runs(

@@ -124,8 +124,9 @@ def run(
     src, dst = parse_place(source), parse_place(dest)
     if src.contains(dst) or dst.contains(src):
         raise UsageError(f"source {src} and destination {dst} overlap; write to a separate prefix or directory")
-    if split_part_size < S3_MIN_PART_SIZE:
-        raise UsageError(f"split_part_size must be at least {S3_MIN_PART_SIZE} bytes (S3's smallest part)")
+    for name, size in (("part_size", part_size), ("split_part_size", split_part_size)):
+        if size < S3_MIN_PART_SIZE:
+            raise UsageError(f"{name} must be at least {S3_MIN_PART_SIZE} bytes (S3's smallest part)")
     job = JobSpec(
         op,
         src,
