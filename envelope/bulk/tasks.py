@@ -261,10 +261,6 @@ class _Rotation:
     new: Keyring
     context: Mapping[str, str]
 
-    @property
-    def options(self) -> dict[str, Any]:
-        return {"encryption_context": self.context}
-
 
 def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
     from .. import s3  # noqa: PLC0415
@@ -292,7 +288,10 @@ def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> 
     """Read until the header parses, write the new header, then copy the body as it is."""
     with _reading(job, source) as src:
         data = b""
-        while (rewrapped := rewrap_header(data, keyring=keys.old, new_keyring=keys.new, **keys.options)) is None:
+        while True:
+            rewrapped = rewrap_header(data, keyring=keys.old, new_keyring=keys.new, encryption_context=keys.context)
+            if rewrapped is not None:
+                break
             chunk = src.read(_READ_BYTES)
             if not chunk:
                 raise TruncatedMessageError("the message ends inside its header")
