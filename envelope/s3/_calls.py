@@ -1,0 +1,189 @@
+"""The S3 calls envelope makes, with S3 errors mapped into the error tree, and the part uploader."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Final
+
+import botocore.exceptions
+
+from ..errors import S3Error, UsageError
+from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
+
+__all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "Body", "ObjectSink", "call", "check_parts", "object_writer"]
+
+#: S3's smallest part (all but the last) is 5 MiB; envelope uploads 8 MiB parts by default.
+DEFAULT_PART_SIZE: Final = S3_DEFAULT_PART_SIZE
+MIN_PART_SIZE: Final = S3_MIN_PART_SIZE
+
+
+def call(operation: str, bucket: str, key: str, call: Any, **request: Any) -> Any:
+    try:
+        return call(**request)
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise S3Error(operation, str(error.get("Code", "Unknown")), bucket, key, str(error.get("Message", ""))) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise S3Error(operation, type(exc).__name__, bucket, key, str(exc)) from exc
+
+
+class ObjectSink:
+    """A writable sink that cuts what it is given into parts and uploads them, a few at a time
+    (see :func:`object_writer`)."""
+
+    def __init__(
+        self, client: Any, bucket: str, key: str, *, part_size: int, max_concurrency: int, extra: dict[str, Any]
+    ):
+        self._client, self._bucket, self._key = client, bucket, key
+        self._part_size = part_size
+        self._extra = extra
+        self._buffer = bytearray()
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="envelope-s3")
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._futures: list[Future[dict[str, Any]]] = []
+        self._upload_id: str | None = None
+        self.size = 0
+        self.parts = 0  # after completion: the number of parts (0: one PutObject)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._buffer += data
+        self.size += len(data)
+        while len(self._buffer) > self._part_size:  # keep the last part back: it may be the only one
+            part = bytes(self._buffer[: self._part_size])
+            del self._buffer[: self._part_size]
+            self._send(part)
+        return len(data)
+
+    def flush(self) -> None:
+        """Nothing to do: parts leave as they fill."""
+
+    def _call(self, operation: str, method: Any, **request: Any) -> Any:
+        return call(operation, self._bucket, self._key, method, Bucket=self._bucket, Key=self._key, **request)
+
+    def _submit(self, upload: Callable[[int], dict[str, Any]]) -> None:
+        """Run ``upload(part_number)`` on the pool once a slot is free (starting the upload first)."""
+        if self._upload_id is None:
+            created = self._call("CreateMultipartUpload", self._client.create_multipart_upload, **self._extra)
+            self._upload_id = str(created["UploadId"])
+        for done in [f for f in self._futures if f.done()]:
+            done.result()  # surface a failed part early
+        number = len(self._futures) + 1
+        self._slots.acquire()
+        future = self._pool.submit(upload, number)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._futures.append(future)
+
+    def _send(self, part: bytes) -> None:
+        self._submit(functools.partial(self._upload_part, part))
+
+    def _upload_part(self, body: bytes, number: int) -> dict[str, Any]:
+        answer = self._call(
+            "UploadPart", self._client.upload_part, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def copy(self, bucket: str, key: str, etag: str, ranges: Iterable[tuple[int, int]]) -> None:
+        """Send what is buffered as a part, then server-side copies of ``ranges`` of ``bucket/key``
+        (pinned to ``etag``) as the next parts."""
+        if self._buffer:
+            self._send(bytes(self._buffer))
+            self._buffer.clear()
+        for first, stop in ranges:
+            self._submit(functools.partial(self._copy_part, {"Bucket": bucket, "Key": key}, etag, first, stop))
+
+    def _copy_part(self, source: dict[str, str], etag: str, first: int, stop: int, number: int) -> dict[str, Any]:
+        answer = self._call(
+            "UploadPartCopy",
+            self._client.upload_part_copy,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            CopySource=source,
+            CopySourceRange=f"bytes={first}-{stop - 1}",
+            CopySourceIfMatch=etag,
+        )
+        return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
+
+    def complete(self) -> int:
+        """Send what is left; return the number of parts (0: a single PutObject)."""
+        try:
+            if self._upload_id is None:
+                self._call("PutObject", self._client.put_object, Body=bytes(self._buffer), **self._extra)
+                return 0
+            if self._buffer:
+                self._send(bytes(self._buffer))
+            parts = [future.result() for future in self._futures]
+            self._call(
+                "CompleteMultipartUpload",
+                self._client.complete_multipart_upload,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+            return len(parts)
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def abort(self) -> None:
+        """Stop: wait for parts in flight, then abort the multipart upload so that none is left behind."""
+        for future in self._futures:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        if self._upload_id is not None:
+            with contextlib.suppress(S3Error):
+                self._call("AbortMultipartUpload", self._client.abort_multipart_upload, UploadId=self._upload_id)
+
+
+def check_parts(part_size: int, max_concurrency: int) -> None:
+    if not isinstance(part_size, int) or part_size < MIN_PART_SIZE:
+        raise UsageError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
+    if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise UsageError("max_concurrency must be at least 1")
+
+
+@contextlib.contextmanager
+def object_writer(
+    bucket: str,
+    key: str,
+    *,
+    client: Any,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_concurrency: int = 4,
+    metadata: Mapping[str, str] | None = None,
+) -> Iterator[ObjectSink]:
+    """A writable that uploads the bytes written to it, as they are, as one object.
+
+    Parts of ``part_size`` go up ``max_concurrency`` at a time; the object is
+    created (CompleteMultipartUpload, or one PutObject if it fits in a part) only
+    when the block ends without an error. On an error the multipart upload is
+    aborted, so neither a partial object nor an orphaned upload is left. (If S3
+    completes the upload but its answer is lost, the call raises while the whole
+    object is in place: the object is absent or complete, never partial.)
+    """
+    check_parts(part_size, max_concurrency)
+    extra = {"Metadata": dict(metadata)} if metadata else {}
+    sink = ObjectSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
+    try:
+        yield sink
+        sink.parts = sink.complete()
+    except BaseException:
+        sink.abort()
+        raise
+
+
+class Body:
+    """A StreamingBody as a source with ``read``, with S3 errors mapped."""
+
+    def __init__(self, body: Any, bucket: str, key: str):
+        self._body, self._bucket, self._key = body, bucket, key
+
+    def close(self) -> None:
+        self._body.close()
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._body.read(size))
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise S3Error("GetObject", type(exc).__name__, self._bucket, self._key, str(exc)) from exc
