@@ -240,8 +240,13 @@ def decrypt_message(
         threads=threads,
     )
     plaintext = _decrypt_whole(decryptor, data)
+    return DecryptResult(plaintext, *_header_and_context(decryptor))
+
+
+def _header_and_context(decryptor: MessageDecryptor) -> tuple[Header, dict[str, str]]:
+    """The header and authenticated encryption context of a message the decryptor has read."""
     assert decryptor.parsed_header is not None and decryptor.materials is not None
-    return DecryptResult(plaintext, decryptor.parsed_header.header, dict(decryptor.materials.encryption_context))
+    return decryptor.parsed_header.header, dict(decryptor.materials.encryption_context)
 
 
 def _decrypt_whole(decryptor: MessageDecryptor, data: memoryview) -> bytes:
@@ -413,8 +418,7 @@ def encrypt_stream(
         threads=threads,
     )
     length = pump.encrypt_stream(source, sink, encryptor)
-    header = encryptor.header
-    return StreamResult(header, dict(encryptor.encryption_context), length)
+    return StreamResult(encryptor.header, dict(encryptor.encryption_context), length)
 
 
 def decrypt_stream(
@@ -445,8 +449,7 @@ def decrypt_stream(
         threads=threads,
     )
     length = pump.decrypt_stream(source, sink, decryptor)
-    assert decryptor.parsed_header is not None and decryptor.materials is not None
-    return StreamResult(decryptor.parsed_header.header, dict(decryptor.materials.encryption_context), length)
+    return StreamResult(*_header_and_context(decryptor), length)
 
 
 def open_seekable(

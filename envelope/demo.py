@@ -30,13 +30,14 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
 
-from . import decrypting_reader, encrypting_writer
+from . import _atomic, decrypting_reader, encrypting_writer
 from ._secrets import SecretBytes
+from .cli.keyfile import config_dir
 from .errors import EnvelopeError
 from .format import Header
 from .keyrings import RawAesKeyring
@@ -85,29 +86,16 @@ def key_path() -> Path:
 
     As the XDG spec says, an empty or relative XDG_CONFIG_HOME is ignored.
     """
-    xdg = os.environ.get("XDG_CONFIG_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
-    return base / "envelope" / "demo.key"
+    return config_dir() / "demo.key"
 
 
-@contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """Yield a file (mode 0600) that replaces ``path`` only if the block succeeds.
+def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
+    """A context manager yielding a file (mode 0600) that replaces ``path`` only if the block succeeds.
 
     The data goes to a temporary file in the same directory, is flushed to disk and
     then renamed over ``path``; on any exception the temporary file is removed.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    return _atomic.atomic_output(path, prefix=f".{path.name}.")
 
 
 def _check_key_file(path: Path, st: os.stat_result) -> None:

@@ -248,12 +248,11 @@ class Encrypted:
     progress: list[bulk.Progress] = field(default_factory=list)
 
 
-@pytest.fixture(scope="module")
-def encrypted(dask_client: Any, moto_server: MotoServer, raw: dict[str, bytes]) -> Encrypted:
-    events: list[bulk.Progress] = []
-    unsigned = run_job(
+def encrypt_unsigned(dask_client: Any, server: MotoServer, events: list[bulk.Progress]) -> bulk.BulkReport:
+    """raw/ encrypted with 0x0478 under OLD_KEY into enc/u/, each progress event appended to ``events``."""
+    return run_job(
         dask_client,
-        moto_server,
+        server,
         "encrypt",
         uri("raw/"),
         uri("enc/u/"),
@@ -261,6 +260,12 @@ def encrypted(dask_client: Any, moto_server: MotoServer, raw: dict[str, bytes]) 
         algorithm=UNSIGNED,
         progress=events.append,
     )
+
+
+@pytest.fixture(scope="module")
+def encrypted(dask_client: Any, moto_server: MotoServer, raw: dict[str, bytes]) -> Encrypted:
+    events: list[bulk.Progress] = []
+    unsigned = encrypt_unsigned(dask_client, moto_server, events)
     signed = run_job(dask_client, moto_server, "encrypt", uri("raw/d0/"), uri("enc/s/"), keyring=OLD_KEY)
     return Encrypted(unsigned, signed, events)
 
@@ -312,16 +317,7 @@ def test_a_rerun_skips_every_object_and_writes_nothing(
 ) -> None:
     before = listing(s3, "enc/u/")
     events: list[bulk.Progress] = []
-    again = run_job(
-        dask_client,
-        moto_server,
-        "encrypt",
-        uri("raw/"),
-        uri("enc/u/"),
-        keyring=OLD_KEY,
-        algorithm=UNSIGNED,
-        progress=events.append,
-    )
+    again = encrypt_unsigned(dask_client, moto_server, events)
     assert again.ok, failures(again)
     assert (again.count("skipped"), again.count("done")) == (OBJECTS, 0)
     assert sum(result.bytes_read + result.bytes_written for result in again.results) == 0

@@ -3,7 +3,8 @@
 Every description pickles and hashes (so it can travel to a Dask worker and key
 a per-process cache), holds no key bytes, and builds a keyring that is
 byte-compatible with the keyring one would have made by hand. The PKCS#11
-description is rebuilt inside the worker processes of a real LocalCluster.
+description reads its PIN from the environment variable it names, and is
+rebuilt inside the worker processes of a real LocalCluster.
 """
 
 from __future__ import annotations
@@ -187,6 +188,22 @@ def test_build_keyring_builds_once_per_description_per_process(key: bytes, monke
 def test_build_keyring_refuses_anything_but_a_description(thing: Any) -> None:
     with pytest.raises(UsageError, match=r"envelope\.keyconfig"):
         build_keyring(thing)
+
+
+def test_a_pkcs11_key_reads_its_pin_from_the_variable_it_names(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = new_token()
+    import_aes_key(token, "pin-env-aes", key)
+    config = Pkcs11Key(token.module, token.token_label, "pin-env-aes", NAMESPACE, NAME, pin_env="ENVELOPE_TEST_PIN")
+    monkeypatch.delenv("ENVELOPE_PKCS11_PIN", raising=False)
+    monkeypatch.delenv("ENVELOPE_TEST_PIN", raising=False)
+    with pytest.raises(UsageError, match=r"\$ENVELOPE_TEST_PIN is not set"):
+        config.build()
+    monkeypatch.setenv("ENVELOPE_PKCS11_PIN", token.pin.reveal().decode())  # the default variable is not read
+    with pytest.raises(UsageError, match=r"\$ENVELOPE_TEST_PIN is not set"):
+        config.build()
+    monkeypatch.delenv("ENVELOPE_PKCS11_PIN")
+    monkeypatch.setenv("ENVELOPE_TEST_PIN", token.pin.reveal().decode())
+    _round_trip(config.build(), keyring_for(token, "pin-env-aes", namespace=NAMESPACE, name=NAME))
 
 
 def test_a_pkcs11_key_is_rebuilt_from_module_token_and_label_inside_each_worker_process(

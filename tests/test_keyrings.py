@@ -157,3 +157,22 @@ def test_nested_multi_keyrings_of_io_keyrings_do_not_deadlock_under_load(aes_key
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     assert done == [b"x"] * 64
+
+
+def test_a_multi_keyring_of_io_keyrings_called_at_once_collects_every_failure_or_uses_the_one_that_unwraps(
+    aes_key: bytes,
+) -> None:
+    message = envelope.encrypt(b"x", keyring=_SlowIoKeyring("ns", "right", aes_key))
+    strangers = [_SlowIoKeyring("ns", f"stranger-{i}", os.urandom(32)) for i in range(3)]
+    with pytest.raises(NoDecryptingKeyError) as info:
+        envelope.decrypt(message, keyring=MultiKeyring(children=strangers))
+    # called concurrently: the reasons come in the order the keyrings finished
+    assert sorted(
+        next(n for n in ("stranger-0", "stranger-1", "stranger-2") if n in r) for r in info.value.reasons
+    ) == [
+        "stranger-0",
+        "stranger-1",
+        "stranger-2",
+    ]
+    right = _SlowIoKeyring("ns", "right", aes_key)
+    assert envelope.decrypt(message, keyring=MultiKeyring(children=[*strangers, right])) == b"x"

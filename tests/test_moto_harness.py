@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
@@ -30,8 +32,7 @@ def test_keys_fixture(kms_keys: KmsKeys) -> None:
     mrk_id = kms_keys.mrk_west_arn.split(":key/")[1]
     assert kms_keys.mrk_east_arn.split(":key/")[1] == mrk_id
     # AWS's shape: mrk- and 32 lowercase hex digits (see tests/support/moto_launcher.py)
-    assert mrk_id.startswith("mrk-") and len(mrk_id) == 36
-    int(mrk_id[4:], 16)
+    assert re.fullmatch(r"mrk-[0-9a-f]{32}", mrk_id), mrk_id
 
 
 def test_generate_data_key_decrypt_round_trip(moto_server: MotoServer, kms_keys: KmsKeys) -> None:

@@ -18,7 +18,7 @@ from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
 from ..suites import AlgorithmSuite
 from . import split
 from .places import S3Settings, Source, parse_place
-from .tasks import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, process_object
+from .tasks import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, error_text, failure, process_object
 
 __all__ = ["BulkReport", "Progress", "local_client", "run"]
 
@@ -255,6 +255,5 @@ def _outcome(job: JobSpec, item: Source, future: Any) -> ObjectResult:
     try:
         result: ObjectResult = future.result()
     except Exception as exc:
-        where = (job.source.locate(item.name), job.dest.locate(job.dest_name(item.name)))
-        return ObjectResult(*where, "failed", error=f"{type(exc).__name__}: {exc}")
+        return failure(job, item, error_text(exc))
     return result

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from .._atomic import atomic_output
-from ..errors import S3Error, UsageError
+from ..errors import UsageError
 
 __all__ = ["MARKER_DIR", "Place", "S3Settings", "Source", "parse_place"]
 
@@ -104,6 +104,8 @@ class Place:
         return sorted(self._list_s3(s3) if self.is_s3 else self._list_dir(), key=lambda source: source.name)
 
     def _list_s3(self, s3: S3Settings) -> Iterator[Source]:
+        from ..s3._calls import s3_error  # noqa: PLC0415 - boto3 only when S3 is used
+
         pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.root)
         try:
             for page in pages:
@@ -111,7 +113,7 @@ class Place:
                     if not item["Key"].endswith("/"):
                         yield Source(item["Key"][len(self.root) :], int(item["Size"]), str(item["ETag"]))
         except Exception as exc:
-            raise _s3_error("ListObjectsV2", self.bucket or "", self.root, exc) from exc
+            raise s3_error("ListObjectsV2", self.bucket or "", self.root, exc) from exc
 
     def _list_dir(self) -> Iterator[Source]:
         root = Path(self.root)
@@ -133,13 +135,15 @@ class Place:
         does not exist or was written by a bulk job from something else; None if it exists but no bulk
         job wrote it."""
         if self.is_s3:
+            from ..s3._calls import s3_error  # noqa: PLC0415
+
             key = self.locate(name)
             try:
                 metadata = s3.client().head_object(Bucket=self.bucket, Key=key).get("Metadata", {})
             except Exception as exc:
                 if _status(exc) == 404:
                     return False
-                raise _s3_error("HeadObject", self.bucket or "", key, exc) from exc
+                raise s3_error("HeadObject", self.bucket or "", key, exc) from exc
             if SOURCE_METADATA not in metadata:
                 return None
             return bool(metadata.get(OPERATION_METADATA) == operation and metadata[SOURCE_METADATA] == source.version)
@@ -191,12 +195,6 @@ def _status(exc: Exception) -> int | None:
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return int(status) if status is not None else None
     return None
-
-
-def _s3_error(operation: str, bucket: str, key: str, exc: Exception) -> S3Error:
-    response = getattr(exc, "response", None)
-    code = str(response.get("Error", {}).get("Code", "Unknown")) if isinstance(response, dict) else type(exc).__name__
-    return S3Error(operation, code, bucket, key, str(exc))
 
 
 def parse_place(text: str) -> Place:

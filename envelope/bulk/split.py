@@ -34,7 +34,18 @@ from ..streaming.decryptor import MessageDecryptor
 from ..streaming.random_access import RandomAccessDecryptor
 from ..suites import AlgorithmSuite
 from .places import Source
-from .tasks import JobSpec, ObjectResult, Operation, abort_stale_uploads, already_done, process_object, read_range
+from .tasks import (
+    JobSpec,
+    ObjectResult,
+    Operation,
+    abort_stale_uploads,
+    already_done,
+    error_text,
+    failure,
+    locations,
+    process_object,
+    read_range,
+)
 
 __all__ = ["Plan", "begin", "finish", "part", "part_count", "splittable", "submit"]
 
@@ -88,14 +99,6 @@ def part_count(job: JobSpec, source: Source) -> int:
     return max(1, -(-source.size // _part_plaintext(job)))
 
 
-def _fail(exc: BaseException) -> Failed:
-    return Failed(f"{type(exc).__name__}: {exc}")
-
-
-def _where(job: JobSpec, source: Source) -> tuple[str, str]:
-    return job.source.locate(source.name), job.dest.locate(job.dest_name(source.name))
-
-
 # -- begin -------------------------------------------------------------------------------------
 
 
@@ -105,11 +108,11 @@ def begin(job: JobSpec, source: Source) -> Plan | ObjectResult:
     began = time.perf_counter()
     try:
         if already_done(job, source, job.dest_name(source.name)):
-            return ObjectResult(*_where(job, source), "skipped")
+            return ObjectResult(*locations(job, source), "skipped")
         start = _begin_encrypt if job.operation is Operation.ENCRYPT else _begin_decrypt
         plan = start(job, source, began)
     except Exception as exc:  # reported per object
-        return ObjectResult(*_where(job, source), "failed", error=_fail(exc).error)
+        return failure(job, source, error_text(exc))
     return plan if plan is not None else process_object(job, source)
 
 
@@ -138,7 +141,8 @@ def _begin_decrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
 
 def _start_upload(job: JobSpec, source: Source, header: bytes, length: int, began: float) -> Plan:
     assert job.dest.bucket is not None
-    key, client = job.dest.locate(job.dest_name(source.name)), job.s3.client()
+    _, key = locations(job, source)
+    client = job.s3.client()
     abort_stale_uploads(client, job.dest.bucket, key)
     created = client.create_multipart_upload(
         Bucket=job.dest.bucket, Key=key, Metadata=job.dest.marker(job.operation, source)
@@ -179,7 +183,7 @@ def part(job: JobSpec, source: Source, plan: Plan | ObjectResult, index: int) ->
             body = _random_access(job, source).read(first, stop)
         return _upload(job, source, plan, index + 1, body)
     except Exception as exc:
-        return _fail(exc)
+        return Failed(error_text(exc))
 
 
 def _encrypt_part(job: JobSpec, source: Source, plan: Plan, first: int, stop: int) -> bytes:
@@ -209,7 +213,7 @@ def _upload(job: JobSpec, source: Source, plan: Plan, number: int, body: bytes) 
     assert job.dest.bucket is not None
     answer = job.s3.client().upload_part(
         Bucket=job.dest.bucket,
-        Key=job.dest.locate(job.dest_name(source.name)),
+        Key=locations(job, source)[1],
         UploadId=plan.upload_id,
         PartNumber=number,
         Body=body,
@@ -224,32 +228,28 @@ def finish(job: JobSpec, source: Source, plan: Plan | ObjectResult, *parts: Uplo
     """Complete the upload if every part succeeded, else abort it; the object's result either way."""
     if not isinstance(plan, Plan):
         return plan
-    where = _where(job, source)
     assert job.dest.bucket is not None
-    client, key = job.s3.client(), job.dest.locate(job.dest_name(source.name))
-    failed = [p for p in parts if isinstance(p, Failed)]
+    where = locations(job, source)
+    client, key = job.s3.client(), where[1]
+    failed = [p.error for p in parts if isinstance(p, Failed)]
     uploaded = [p for p in parts if isinstance(p, Uploaded)]
-    try:
-        if failed:
-            raise _PartError(failed[0].error)
-        client.complete_multipart_upload(
-            Bucket=job.dest.bucket,
-            Key=key,
-            UploadId=plan.upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in uploaded]},
-        )
-    except Exception as exc:
+    if not failed:
+        try:
+            client.complete_multipart_upload(
+                Bucket=job.dest.bucket,
+                Key=key,
+                UploadId=plan.upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": p.number, "ETag": p.etag} for p in uploaded]},
+            )
+        except Exception as exc:
+            failed.append(error_text(exc))
+    if failed:
         _abort(client, job.dest.bucket, key, plan.upload_id)
-        error = str(exc) if isinstance(exc, _PartError) else _fail(exc).error
-        return ObjectResult(*where, "failed", seconds=time.perf_counter() - plan.began, error=error)
+        return failure(job, source, failed[0], time.perf_counter() - plan.began)
     method = "encrypted" if job.operation is Operation.ENCRYPT else "decrypted"
     written = sum(p.size for p in uploaded)
     read = source.size if job.operation is Operation.DECRYPT else plan.plaintext_length
     return ObjectResult(*where, "done", method, read, written, time.perf_counter() - plan.began)
-
-
-class _PartError(Exception):
-    """A part task failed (its error text is the message)."""
 
 
 def _abort(client: Any, bucket: str, key: str, upload_id: str) -> None:

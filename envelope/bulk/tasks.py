@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
 from ..api import decrypt_stream, decrypting_reader, encrypt_stream
-from ..errors import S3Error, SignedMessageError, TruncatedMessageError, UsageError
+from ..errors import SignedMessageError, TruncatedMessageError, UsageError
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import S3_DEFAULT_PART_SIZE
 from ..materials import DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
@@ -31,6 +31,9 @@ __all__ = [
     "Operation",
     "abort_stale_uploads",
     "already_done",
+    "error_text",
+    "failure",
+    "locations",
     "process_object",
     "read_range",
 ]
@@ -120,19 +123,32 @@ class _Counting:
         self._sink.flush()
 
 
+def locations(job: JobSpec, source: Source) -> tuple[str, str]:
+    """Where ``source`` is read from and written to (the S3 keys or file paths a result names)."""
+    return job.source.locate(source.name), job.dest.locate(job.dest_name(source.name))
+
+
+def error_text(exc: BaseException) -> str:
+    """How a result reports the error that failed its object."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def failure(job: JobSpec, source: Source, error: str, seconds: float = 0.0) -> ObjectResult:
+    """The result of an object that failed with ``error``."""
+    return ObjectResult(*locations(job, source), "failed", seconds=seconds, error=error)
+
+
 def process_object(job: JobSpec, source: Source) -> ObjectResult:
     """Do ``job.operation`` to ``source`` unless it is already done; never raises for the object's sake."""
     began = time.perf_counter()
     name = job.dest_name(source.name)
-    where = (str(job.source.locate(source.name)), str(job.dest.locate(name)))
     try:
         if already_done(job, source, name):
-            return ObjectResult(*where, "skipped", seconds=time.perf_counter() - began)
+            return ObjectResult(*locations(job, source), "skipped", seconds=time.perf_counter() - began)
         method, read, written = _RUN[job.operation](job, source, name)
     except Exception as exc:  # reported per object; the job goes on
-        error = f"{type(exc).__name__}: {exc}"
-        return ObjectResult(*where, "failed", seconds=time.perf_counter() - began, error=error)
-    return ObjectResult(*where, "done", method, read, written, time.perf_counter() - began)
+        return failure(job, source, error_text(exc), time.perf_counter() - began)
+    return ObjectResult(*locations(job, source), "done", method, read, written, time.perf_counter() - began)
 
 
 def already_done(job: JobSpec, source: Source, name: str) -> bool:
@@ -148,22 +164,17 @@ def already_done(job: JobSpec, source: Source, name: str) -> bool:
 
 def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
     """Source bytes ``[first, stop)`` (an S3 source pinned to the listed version)."""
-    if stop <= first:
-        return b""
     place = job.source
     if not place.is_s3:
+        if stop <= first:
+            return b""
         with open(place.locate(source.name), "rb") as f:
             f.seek(first)
             return f.read(stop - first)
+    from ..s3._calls import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
+
     assert place.bucket is not None
-    key = place.locate(source.name)
-    try:
-        answer = job.s3.client().get_object(
-            Bucket=place.bucket, Key=key, Range=f"bytes={first}-{stop - 1}", IfMatch=source.version
-        )
-        return bytes(answer["Body"].read())
-    except Exception as exc:
-        raise S3Error("GetObject", type(exc).__name__, place.bucket, key, str(exc)) from exc
+    return fetch_range(job.s3.client(), place.bucket, place.locate(source.name), first, stop, etag=source.version)
 
 
 @contextlib.contextmanager
@@ -204,13 +215,20 @@ def _writing(job: JobSpec, name: str, source: Source) -> Iterator[_Counting]:
 
 def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
     """Abort multipart uploads of ``key`` left by a killed worker (this job owns the key)."""
-    try:
-        listed = client.list_multipart_uploads(Bucket=bucket, Prefix=key)
-        for upload in listed.get("Uploads", []):
-            if upload["Key"] == key:
-                client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
-    except Exception as exc:
-        raise S3Error("ListMultipartUploads", type(exc).__name__, bucket, key, str(exc)) from exc
+    from ..s3._calls import call  # noqa: PLC0415 - boto3 only when S3 is used
+
+    listed = call("ListMultipartUploads", bucket, key, client.list_multipart_uploads, Bucket=bucket, Prefix=key)
+    for upload in listed.get("Uploads", []):
+        if upload["Key"] == key:
+            call(
+                "AbortMultipartUpload",
+                bucket,
+                key,
+                client.abort_multipart_upload,
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+            )
 
 
 # -- the three operations -----------------------------------------------------------------------

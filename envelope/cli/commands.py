@@ -7,12 +7,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from ..api import decrypt_stream, encrypt_stream
+from ..api import StreamResult, decrypt_stream, encrypt_stream
 from ..format import Header
 from ..materials import Keyring
 from .errors import CliError, CliUsageError
@@ -104,17 +104,24 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
         )
         header = _uploaded_header(job.dest, s3)
         return header, result.plaintext_length
-    if isinstance(job.dest, Stdio):
-        streamed = encrypt_stream(source, sys.stdout.buffer, keyring=keyring, encryption_context=context)
+    return _to_local(
+        job.dest, args.force, lambda out: encrypt_stream(source, out, keyring=keyring, encryption_context=context)
+    )
+
+
+def _to_local(dest: Path | Stdio, force: bool, stream: Callable[[IO[bytes]], StreamResult]) -> tuple[Header, int]:
+    """Run ``stream`` into stdout, or into ``dest`` through a temporary file renamed only on success."""
+    if isinstance(dest, Stdio):
+        streamed = stream(sys.stdout.buffer)
         sys.stdout.buffer.flush()
-        return streamed.header, streamed.plaintext_length
-    with atomic_file(job.dest, force=args.force) as out:
-        streamed = encrypt_stream(source, out, keyring=keyring, encryption_context=context)
+    else:
+        with atomic_file(dest, force=force) as out:
+            streamed = stream(out)
     return streamed.header, streamed.plaintext_length
 
 
 def _uploaded_header(dest: S3Uri, s3: _S3) -> Header:
-    """Read back the header of an object just uploaded (a ranged GET of its first bytes)."""
+    """Read back the header of an object just uploaded: a GET read only as far as the header, then closed."""
     from .headerinfo import read_header  # noqa: PLC0415
 
     body = s3().get_object(Bucket=dest.bucket, Key=dest.key)["Body"]
@@ -150,16 +157,12 @@ def _decrypt_to_s3(
 
 
 def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
-    expected = dict(args.context) or None
     if isinstance(job.dest, S3Uri):
         return _decrypt_to_s3(job.dest, source, keyring, args, s3)
-    if isinstance(job.dest, Stdio):
-        streamed = decrypt_stream(source, sys.stdout.buffer, keyring=keyring, encryption_context=expected)
-        sys.stdout.buffer.flush()
-        return streamed.header, streamed.plaintext_length
-    with atomic_file(job.dest, force=args.force) as out:
-        streamed = decrypt_stream(source, out, keyring=keyring, encryption_context=expected)
-    return streamed.header, streamed.plaintext_length
+    expected = dict(args.context) or None
+    return _to_local(
+        job.dest, args.force, lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected)
+    )
 
 
 def _progress_min_bytes() -> int:

@@ -19,7 +19,15 @@ from .._secrets import SecretBytes
 from .errors import CliError
 from .files import atomic_file
 
-__all__ = ["DEFAULT_NAMESPACE", "KeyRecord", "default_key_path", "generate", "read_record", "write_record"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "KeyRecord",
+    "config_dir",
+    "default_key_path",
+    "generate",
+    "read_record",
+    "write_record",
+]
 
 RECORD_VERSION = 1
 KIND = "aes-256"
@@ -34,11 +42,17 @@ class KeyRecord:
     key: SecretBytes
 
 
-def default_key_path() -> Path:
-    """``$XDG_CONFIG_HOME/envelope/default.key`` (an absolute XDG_CONFIG_HOME only), else ``~/.config/...``."""
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/envelope``, or ``~/.config/envelope``: as the XDG spec says, an empty or
+    relative XDG_CONFIG_HOME is ignored."""
     xdg = os.environ.get("XDG_CONFIG_HOME", "")
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config"
-    return base / "envelope" / "default.key"
+    return base / "envelope"
+
+
+def default_key_path() -> Path:
+    """``$XDG_CONFIG_HOME/envelope/default.key`` (an absolute XDG_CONFIG_HOME only), else ``~/.config/...``."""
+    return config_dir() / "default.key"
 
 
 def generate() -> KeyRecord:

@@ -22,10 +22,12 @@ from ..format.body import (
     FRAME_STRING,
     REGULAR_HEAD,
     REGULAR_HEAD_BYTES,
+    FrameHead,
     body_aad,
     final_frame_head,
     frame_iv,
 )
+from ..format.layout import regular_frame_size
 from ..suites import TAG_BYTES
 
 __all__ = ["FrameCodec"]
@@ -44,7 +46,7 @@ class FrameCodec:
         self._aead = aead
         self.message_id = message_id
         self.frame_length = frame_length
-        self.step = REGULAR_HEAD_BYTES + frame_length + TAG_BYTES
+        self.step = regular_frame_size(frame_length)
         self._regular_aad_prefix = message_id + FRAME_STRING
         self._regular_aad_suffix = _LEN.pack(frame_length)
 
@@ -106,16 +108,27 @@ class FrameCodec:
             src_pos += step
             dst_pos += frame
 
-    def open_block(self, seq: int, iv: bytes, content_string: bytes, src: memoryview, dst: memoryview) -> None:
-        """Open a final frame or a non-framed body (``src`` = ciphertext and tag)."""
-        length = len(src) - TAG_BYTES
-        aad = body_aad(self.message_id, content_string, seq, length)
+    def open_block(
+        self, head: FrameHead, sequence: int, content_string: bytes, frame: memoryview, dst: memoryview, *, offset: int
+    ) -> None:
+        """Open a final frame or a non-framed body that must be frame ``sequence``.
+
+        ``frame`` starts at the parsed ``head``; ``offset`` places it in the message, for errors.
+        """
+        if head.sequence_number != sequence:
+            raise MalformedMessageError(
+                f"final frame {head.sequence_number} found where frame {sequence} was expected",
+                field="sequence number",
+                offset=offset,
+            )
+        length = head.content_length
+        aad = body_aad(self.message_id, content_string, sequence, length)
         try:
-            self._aead.decrypt_into(iv, src, aad, dst[:length])
+            self._aead.decrypt_into(head.iv, frame[head.head_length : head.total_length], aad, dst[:length])
         except InvalidTag:
             _wipe(dst[:length])
             what = "final frame" if content_string == FINAL_FRAME_STRING else "message body"
-            raise AuthenticationError(f"{what} {seq} does not authenticate") from None
+            raise AuthenticationError(f"{what} {sequence} does not authenticate") from None
 
 
 def _wipe(view: memoryview) -> None:

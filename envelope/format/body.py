@@ -21,6 +21,7 @@ from ._cursor import Cursor, NeedMoreData, u16
 __all__ = [
     "FINAL_FRAME_STRING",
     "FINAL_MARKER",
+    "FINAL_MARKER_BYTES",
     "FRAME_STRING",
     "REGULAR_HEAD",
     "SINGLE_BLOCK_STRING",
@@ -38,6 +39,7 @@ FRAME_STRING = b"AWSKMSEncryptionClient Frame"
 FINAL_FRAME_STRING = b"AWSKMSEncryptionClient Final Frame"
 SINGLE_BLOCK_STRING = b"AWSKMSEncryptionClient Single Block"
 FINAL_MARKER = 0xFFFFFFFF
+FINAL_MARKER_BYTES = FINAL_MARKER.to_bytes(4, "big")
 
 _SEQ_LEN = struct.Struct(">IQ")
 #: A regular frame's head as envelope writes it: sequence number, then the IV (8 zero bytes and the

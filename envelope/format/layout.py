@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from ..suites import TAG_BYTES
-from .body import FINAL_HEAD_BYTES, REGULAR_HEAD_BYTES
+from .body import FINAL_HEAD_BYTES, FINAL_MARKER_BYTES, REGULAR_HEAD_BYTES
 
 __all__ = [
     "final_frame_overhead",
@@ -19,7 +19,6 @@ __all__ = [
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
-_FINAL_MARKER = b"\xff" * 4
 #: A footer is 2 bytes of length and a DER ECDSA signature of at most this many bytes (P-384).
 _MAX_SIGNATURE_BYTES = 104
 
@@ -77,7 +76,7 @@ def locate_final_frame(
         final = body_start + regular * step - tail_start
         if final < 0:
             return None
-        if bytes(tail[final : final + 4]) != _FINAL_MARKER:
+        if tail[final : final + 4] != FINAL_MARKER_BYTES:
             continue
         (length,) = _U32.unpack_from(tail, final + 20)
         end = final + final_frame_overhead + length

@@ -28,7 +28,7 @@ from ..errors import KeyringError, KmsError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ._arn import KmsArn, mrk_match, parse_arn
-from ._common import unwrap_first
+from ._common import RESERVED_PROVIDER_ID, unwrap_first
 
 __all__ = [
     "AwsKmsDiscoveryKeyring",
@@ -40,7 +40,7 @@ __all__ = [
     "KmsClientSupplier",
 ]
 
-PROVIDER_ID = "aws-kms"
+PROVIDER_ID = RESERVED_PROVIDER_ID  # "aws-kms", which raw keyrings may not use as a namespace
 _log = logging.getLogger(__name__)
 
 #: Defaults for clients envelope makes: bounded waits, a few retries of throttling and 5xx.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from ..errors import EnvelopeError, KeyringError, NoDecryptingKeyError, UsageError
 from ..format import EncryptedDataKey
@@ -74,24 +74,14 @@ class MultiKeyring:
         if materials.data_key is not None:
             return materials
         keyrings = self._all()
-        if self._concurrent(keyrings):
-            return self._unwrap_concurrently(materials, encrypted_data_keys)
+        outcomes: Iterator[DecryptionMaterials | NoDecryptingKeyError]
+        if self._concurrent(keyrings):  # all at once; the first to finish with a data key wins
+            calls = [functools.partial(_attempt, keyring, materials, encrypted_data_keys) for keyring in keyrings]
+            outcomes = (finished.result() for finished in run_each(calls))
+        else:  # in order, stopping at the first that unwraps
+            outcomes = (_attempt(keyring, materials, encrypted_data_keys) for keyring in keyrings)
         failures = []
-        for keyring in keyrings:
-            outcome = _attempt(keyring, materials, encrypted_data_keys)
-            if isinstance(outcome, DecryptionMaterials):
-                return outcome
-            failures.append(outcome)
-        raise _all_failed(failures)
-
-    def _unwrap_concurrently(
-        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
-    ) -> DecryptionMaterials:
-        keyrings = self._all()
-        calls = [functools.partial(_attempt, keyring, materials, encrypted_data_keys) for keyring in keyrings]
-        failures = []
-        for finished in run_each(calls):
-            outcome = finished.result()
+        for outcome in outcomes:
             if isinstance(outcome, DecryptionMaterials):
                 return outcome
             failures.append(outcome)

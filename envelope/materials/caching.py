@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, NoReturn
 
 from .._secrets import refuse_pickling
@@ -35,7 +35,7 @@ from .default_cmm import materials_manager_for
 
 __all__ = ["CachingCryptoMaterialsManager", "LruMaterialsCache"]
 
-#: Defaults of the specification: 2^32 messages, 2^63 - 1 bytes per data key.
+#: Defaults, and the most the specification allows: 2^32 messages, 2^63 - 1 bytes per data key.
 DEFAULT_MAX_MESSAGES: Final = 2**32
 DEFAULT_MAX_BYTES: Final = 2**63 - 1
 #: How long a waiter waits for another thread's call to the underlying manager before making its own.
@@ -48,11 +48,6 @@ class _Entry:
     created: float
     messages: int = 0
     bytes: int = 0
-
-
-@dataclass(slots=True)
-class _Flight:
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 _Check = Callable[[_Entry], bool]
@@ -127,7 +122,10 @@ class CachingCryptoMaterialsManager:
         self.underlying = materials_manager_for(keyring_or_materials_manager, "CachingCryptoMaterialsManager")
         if not isinstance(max_age, (int, float)) or isinstance(max_age, bool) or not max_age > 0:
             raise UsageError("max_age must be a positive number of seconds")
-        for name, value, top in (("max_messages", max_messages, 2**32), ("max_bytes", max_bytes, 2**63 - 1)):
+        for name, value, top in (
+            ("max_messages", max_messages, DEFAULT_MAX_MESSAGES),
+            ("max_bytes", max_bytes, DEFAULT_MAX_BYTES),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
                 raise UsageError(f"{name} must be an int from 1 to {top}")
         self.max_age = float(max_age)
@@ -140,7 +138,7 @@ class CachingCryptoMaterialsManager:
         self.cache = cache if cache is not None else LruMaterialsCache()
         self.partition_id = partition_id if partition_id is not None else str(uuid.uuid4())
         self._partition_hash = hashlib.sha512(self.partition_id.encode("utf-8")).digest()
-        self._flights: dict[bytes, _Flight] = {}
+        self._flights: dict[bytes, threading.Event] = {}  # key -> set when its one underlying call ends
 
     def __repr__(self) -> str:
         return (
@@ -224,15 +222,15 @@ class CachingCryptoMaterialsManager:
                 flight = self._flights.get(key)
                 leader = flight is None
                 if leader:
-                    flight = self._flights[key] = _Flight()
+                    flight = self._flights[key] = threading.Event()
             assert flight is not None
             if leader:
                 return self._fetch(key, flight, use, fetch)
-            if not flight.done.wait(_WAIT_SECONDS):
+            if not flight.wait(_WAIT_SECONDS):
                 return fetch()  # the other caller is stuck: do not wait forever
 
     def _fetch(
-        self, key: bytes, flight: _Flight, use: _Use, fetch: _Fetch
+        self, key: bytes, flight: threading.Event, use: _Use, fetch: _Fetch
     ) -> EncryptionMaterials | DecryptionMaterials:
         try:
             materials = fetch()
@@ -244,7 +242,7 @@ class CachingCryptoMaterialsManager:
         finally:
             with self.cache.lock:
                 self._flights.pop(key, None)
-            flight.done.set()
+            flight.set()
 
 
 def _edk_hash(edk: EncryptedDataKey) -> bytes:

@@ -14,21 +14,45 @@ import botocore.exceptions
 from ..errors import S3Error, UsageError
 from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
 
-__all__ = ["DEFAULT_PART_SIZE", "MIN_PART_SIZE", "Body", "ObjectSink", "call", "check_parts", "object_writer"]
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "MIN_PART_SIZE",
+    "Body",
+    "ObjectSink",
+    "call",
+    "check_parts",
+    "fetch_range",
+    "object_writer",
+    "s3_error",
+]
 
 #: S3's smallest part (all but the last) is 5 MiB; envelope uploads 8 MiB parts by default.
 DEFAULT_PART_SIZE: Final = S3_DEFAULT_PART_SIZE
 MIN_PART_SIZE: Final = S3_MIN_PART_SIZE
 
 
+def s3_error(operation: str, bucket: str, key: str, exc: Exception) -> S3Error:
+    """``exc`` from an S3 call as an :class:`S3Error`: S3's error code and message, or the exception's name."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        return S3Error(operation, str(error.get("Code", "Unknown")), bucket, key, str(error.get("Message", "")))
+    return S3Error(operation, type(exc).__name__, bucket, key, str(exc))
+
+
 def call(operation: str, bucket: str, key: str, call: Any, **request: Any) -> Any:
     try:
         return call(**request)
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise S3Error(operation, str(error.get("Code", "Unknown")), bucket, key, str(error.get("Message", ""))) from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise S3Error(operation, type(exc).__name__, bucket, key, str(exc)) from exc
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise s3_error(operation, bucket, key, exc) from exc
+
+
+def fetch_range(client: Any, bucket: str, key: str, first: int, stop: int, *, etag: str) -> bytes:
+    """Object bytes ``[first, stop)``, pinned to ``etag``: a replaced object fails with ``PreconditionFailed``."""
+    if stop <= first:
+        return b""
+    request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
+    answer = call("GetObject", bucket, key, client.get_object, **request)
+    return Body(answer["Body"], bucket, key).read()
 
 
 class ObjectSink:

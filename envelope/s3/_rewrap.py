@@ -11,7 +11,7 @@ from ..limits import MAX_HEADER_BYTES
 from ..materials import Keyring
 from ..rewrap import copy_ranges, rewrap_header
 from ..suites import AlgorithmSuite, CommitmentPolicy
-from ._calls import MIN_PART_SIZE, Body, ObjectSink, call
+from ._calls import MIN_PART_SIZE, ObjectSink, call, fetch_range
 
 __all__ = ["DEFAULT_COPY_PART_SIZE", "RewrapResult", "rewrap_object"]
 
@@ -71,9 +71,7 @@ def rewrap_object(
     size, etag = int(head["ContentLength"]), str(head["ETag"])
 
     def fetch(first: int, stop: int) -> bytes:
-        request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
-        answer = call("GetObject", bucket, key, client.get_object, **request)
-        return Body(answer["Body"], bucket, key).read()
+        return fetch_range(client, bucket, key, first, stop, etag=etag)
 
     data = b""
     rewrapped = None

@@ -14,7 +14,7 @@ from ..materials import CryptoMaterialsManager, Keyring
 from ..streaming import pump
 from ..streaming.random_access import RandomAccessDecryptor
 from ..suites import AlgorithmSuite, CommitmentPolicy
-from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, object_writer
+from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
 
 __all__ = [
     "CONTEXT_METADATA_KEY",
@@ -176,11 +176,7 @@ def get_range(
     size, etag = int(head["ContentLength"]), str(head["ETag"])
 
     def fetch(first: int, stop: int) -> bytes:
-        if stop <= first:
-            return b""
-        request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
-        answer = call("GetObject", bucket, key, client.get_object, **request)
-        return Body(answer["Body"], bucket, key).read()
+        return fetch_range(client, bucket, key, first, stop, etag=etag)
 
     decryptor = start_decryption(
         keyring=keyring,

@@ -30,7 +30,7 @@ from ..format import ContentType, Header, ParsedHeader, parse_header, serialize_
 from ..format.body import (
     FINAL_FRAME_STRING,
     FINAL_HEAD_BYTES,
-    FINAL_MARKER,
+    FINAL_MARKER_BYTES,
     SINGLE_BLOCK_STRING,
     FrameHead,
     parse_footer,
@@ -45,7 +45,6 @@ from .workers import Threads, resolve_threads, run_split
 
 __all__ = ["MessageDecryptor"]
 
-_MARKER = struct.pack(">I", FINAL_MARKER)
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -239,7 +238,7 @@ class MessageDecryptor:
             return head - have if have < head else head + int(_U64.unpack_from(self._buffer, 12)[0]) + TAG_BYTES - have
         if have < 4:
             return 4 - have
-        if self._buffer[:4] != _MARKER:
+        if self._buffer[:4] != FINAL_MARKER_BYTES:
             return self._codec_or_fail().step - have
         if have < FINAL_HEAD_BYTES:
             return FINAL_HEAD_BYTES - have
@@ -364,24 +363,18 @@ class MessageDecryptor:
     def _open_last(self, view: memoryview, pos: int, head: FrameHead, content: bytes, out: memoryview) -> int:
         """Open the final frame (or non-framed body); hold its plaintext for signed suites."""
         codec = self._codec_or_fail()
-        if head.sequence_number != self._sequence:
-            raise MalformedMessageError(
-                f"final frame {head.sequence_number} found where frame {self._sequence} was expected",
-                field="sequence number",
-                offset=self._consumed + pos,
-            )
-        start = pos + head.head_length
-        block = view[start : start + head.content_length + TAG_BYTES]
+        frame = view[pos : pos + head.total_length]
+        offset = self._consumed + pos
         if self._verifier is None:
             if len(out) < head.content_length:
                 raise _no_room()
-            codec.open_block(head.sequence_number, head.iv, content, block, out)
+            codec.open_block(head, self._sequence, content, frame, out, offset=offset)
             self._state = _State.DONE
             return head.content_length
         self._held = bytearray(head.content_length)
         with memoryview(self._held) as held:
-            codec.open_block(head.sequence_number, head.iv, content, block, held)
-        self._verifier.update(view[pos : pos + head.total_length])
+            codec.open_block(head, self._sequence, content, frame, held, offset=offset)
+        self._verifier.update(frame)
         self._state = _State.FOOTER
         return 0
 
@@ -420,10 +413,18 @@ def _no_room() -> UsageError:
 
 
 def _regular_frames_at(view: memoryview, pos: int, step: int, limit: int) -> int:
-    """How many complete regular frames start at ``pos`` (stopping at the final-frame marker)."""
-    count = 0
-    end = len(view)
-    while count < limit and pos + step <= end and view[pos : pos + 4] != _MARKER:
-        count += 1
-        pos += step
+    """How many complete regular frames start at ``pos`` (stopping at the final-frame marker).
+
+    One C-level pass: the first byte of every frame, then a check only where that byte is 0xFF.
+    """
+    count = min(limit, (len(view) - pos) // step)
+    if count <= 0:
+        return 0
+    firsts = view[pos : pos + count * step : step].tobytes()
+    index = firsts.find(0xFF)
+    while index != -1:
+        start = pos + index * step
+        if view[start : start + 4] == FINAL_MARKER_BYTES:
+            return index
+        index = firsts.find(0xFF, index + 1)
     return count

@@ -85,7 +85,6 @@ class MessageEncryptor:
         self._signer = Signer(suite, materials.signing_key) if materials.signing_key is not None else None
         if self._signer is not None:
             self._signer.update(self.header_bytes)
-        self._frame_length = frame_length
         self._declared = plaintext_length  # the length the materials were asked for (caching counts it)
         self._seen = 0
         self._buffer = bytearray()
@@ -100,25 +99,27 @@ class MessageEncryptor:
 
     @property
     def frame_length(self) -> int:
-        return self._frame_length
+        return self._codec.frame_length
 
     # -- sizes ---------------------------------------------------------------------------------
 
     def update_size(self, length: int) -> int:
         """Exactly how many bytes ``update(data)`` writes for ``len(data) == length``."""
-        frames = max(0, (len(self._buffer) + length - 1) // self._frame_length)
+        frames = max(0, (len(self._buffer) + length - 1) // self._codec.frame_length)
         return (0 if self._header_sent else len(self.header_bytes)) + frames * self._codec.step
 
     def finalize_size(self) -> int:
         """Exactly how many bytes ``finalize()`` writes."""
-        footer = 2 + self._signer.signature_bytes if self._signer is not None else 0
         header = 0 if self._header_sent else len(self.header_bytes)
-        return header + final_frame_overhead + len(self._buffer) + footer
+        return header + final_frame_overhead + len(self._buffer) + self._footer_size()
 
     def message_size(self, plaintext_length: int) -> int:
         """The length of the whole message for a plaintext of ``plaintext_length`` bytes (before any update)."""
-        footer = 2 + self._signer.signature_bytes if self._signer is not None else 0
-        return len(self.header_bytes) + framed_body_length(plaintext_length, self._frame_length) + footer
+        body = framed_body_length(plaintext_length, self._codec.frame_length)
+        return len(self.header_bytes) + body + self._footer_size()
+
+    def _footer_size(self) -> int:
+        return 2 + self._signer.signature_bytes if self._signer is not None else 0
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -196,7 +197,7 @@ class MessageEncryptor:
         return first
 
     def _update(self, src: memoryview, out: memoryview) -> int:
-        frame = self._frame_length
+        frame = self._codec.frame_length
         pos = self._emit_header(out)
         if len(self._buffer) + len(src) <= frame:
             self._buffer += src
@@ -217,7 +218,7 @@ class MessageEncryptor:
     def _seal(self, src: memoryview, out: memoryview, count: int) -> int:
         """Seal ``count`` regular frames; hash them for signed suites. Returns bytes written."""
         first = self._next_sequence(count)
-        step, frame = self._codec.step, self._frame_length
+        step, frame = self._codec.step, self._codec.frame_length
         parts = self._threads.split(frame, count)
         if self._signer is not None and self._threads.overlap(count * frame):
             self._seal_and_hash(first, src, out, count)
@@ -240,7 +241,7 @@ class MessageEncryptor:
         """Seal slices on this thread while one worker hashes each sealed slice, in order."""
         signer = self._signer
         assert signer is not None
-        step, frame = self._codec.step, self._frame_length
+        step, frame = self._codec.step, self._codec.frame_length
         per_slice = max(1, _HASH_SLICE_BYTES // step)
         bounds = [*range(0, count, per_slice), count]
         slices = list(itertools.pairwise(bounds))

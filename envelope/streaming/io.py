@@ -35,7 +35,22 @@ class _Engine(Protocol):
     def finalize(self) -> bytes: ...
 
 
-class _Reader(io.RawIOBase):
+class ReadByRead(io.RawIOBase):
+    """A raw reader whose ``read`` does the work: ``readall`` and ``readinto`` go through it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+
+class _Reader(ReadByRead):
     """Reads from ``source``, feeds the engine, hands out what it returns."""
 
     def __init__(self, source: IO[bytes], engine: _Engine, read_size: int):
@@ -48,9 +63,6 @@ class _Reader(io.RawIOBase):
         self._pending = b""
         self._offset = 0
         self._eof = False
-
-    def readable(self) -> bool:
-        return True
 
     def _fill(self) -> bool:
         """Make output pending; False at the end of the message."""
@@ -80,14 +92,6 @@ class _Reader(io.RawIOBase):
         start = self._offset
         self._offset = min(len(self._pending), start + size)
         return self._pending[start : self._offset]
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
 
 
 class EncryptingReader(_Reader):

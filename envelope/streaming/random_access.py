@@ -15,9 +15,10 @@ from typing import IO
 from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.body import FINAL_FRAME_STRING, parse_frame_head
-from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
+from ..format.layout import final_frame_window, locate_final_frame
 from ..limits import MAX_HEADER_BYTES
 from .decryptor import MessageDecryptor
+from .io import ReadByRead
 
 __all__ = ["Fetch", "RandomAccessDecryptor", "SeekableDecryptingReader"]
 
@@ -53,7 +54,7 @@ class RandomAccessDecryptor:
         self.encryption_context = dict(decryptor.materials.encryption_context) if decryptor.materials else {}
         self._codec = decryptor.codec
         self._frame = self.header.frame_length
-        self._step = regular_frame_size(self._frame)
+        self._step = self._codec.step
         self._regular, self._final_length = self._locate_final()
         self.length = self._regular * self._frame + self._final_length
 
@@ -113,20 +114,12 @@ class RandomAccessDecryptor:
 
     def _open_final(self, data: memoryview, out: memoryview, position: int, regular: int, length: int) -> None:
         head = parse_frame_head(data, 0, self._frame)
-        sequence = regular + 1
         if head is None or not head.final or head.content_length != length:
             raise MalformedMessageError("the final frame is not where the layout says", offset=position)
-        if head.sequence_number != sequence:
-            raise MalformedMessageError(
-                f"final frame {head.sequence_number} found where frame {sequence} was expected",
-                field="sequence number",
-                offset=position,
-            )
-        block = data[head.head_length : head.total_length]
-        self._codec.open_block(sequence, head.iv, FINAL_FRAME_STRING, block, out)
+        self._codec.open_block(head, regular + 1, FINAL_FRAME_STRING, data, out, offset=position)
 
 
-class SeekableDecryptingReader(io.RawIOBase):
+class SeekableDecryptingReader(ReadByRead):
     """A readable, seekable view of the plaintext of a framed message in a seekable file.
 
     ``read`` / ``seek`` / ``tell`` follow Python's io conventions; each read
@@ -166,9 +159,6 @@ class SeekableDecryptingReader(io.RawIOBase):
     def header(self) -> Header:
         return self._access.header
 
-    def readable(self) -> bool:
-        return True
-
     def seekable(self) -> bool:
         return True
 
@@ -192,11 +182,3 @@ class SeekableDecryptingReader(io.RawIOBase):
         data = self._access.read(self._position, max(end, self._position))
         self._position += len(data)
         return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
