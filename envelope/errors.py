@@ -12,6 +12,7 @@ Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
     │   └── SignedMessageError     a signed message where only unsigned ones will do
     ├── LimitExceededError         a named limit was exceeded (field, value, limit)
     ├── S3Error                    an S3 call failed (operation, code, bucket, key)
+    ├── UnsafePathError            an untrusted name would leave its local root (name, reason)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
     │   ├── KmsError               AWS KMS refused or failed a call (code, key, region)
     │   ├── Pkcs11Error            a PKCS#11 module, token or key could not be used (code)
@@ -40,6 +41,7 @@ __all__ = [
     "S3Error",
     "SignedMessageError",
     "TruncatedMessageError",
+    "UnsafePathError",
     "UsageError",
 ]
 
@@ -104,6 +106,17 @@ class S3Error(EnvelopeError):
         self.code = code
         self.bucket = bucket
         self.key = key
+
+
+class UnsafePathError(EnvelopeError):
+    """A name from an untrusted source (an S3 key, a listing, a message) would not stay inside the
+    local directory it is mapped into: ``name`` is the name as given (escape it before printing it
+    to a terminal), ``reason`` what is wrong with it."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"refusing the name {name!r}: it {reason}")
+        self.name = name
+        self.reason = reason
 
 
 class KeyringError(EnvelopeError):
