@@ -187,6 +187,7 @@ class Pkcs11Key:
     name: str
     padding: str = "oaep-sha256"
     pin_env: str = "ENVELOPE_PKCS11_PIN"
+    allow_pkcs1v15_unwrap: bool = False  # padding "pkcs1" with a private key needs it (docs/hsm.md)
 
     def build(self) -> Keyring:
         from .keyrings import Pkcs11Keyring, RsaPadding  # noqa: PLC0415
@@ -199,6 +200,7 @@ class Pkcs11Key:
             key_label=self.key_label,
             padding=RsaPadding(self.padding),
             pin_env=self.pin_env,
+            allow_pkcs1v15_unwrap=self.allow_pkcs1v15_unwrap,
         )
 
 

@@ -11,10 +11,23 @@ byte-compatible with :class:`~envelope.keyrings.RawAesKeyring` holding the same 
 
 With an RSA key pair on the token (raw RSA keyring layout), the data key is
 encrypted with the public key and decrypted on the token with the private key
-(CKM_RSA_PKCS or CKM_RSA_PKCS_OAEP). Tokens that refuse OAEP with a SHA-2 hash
-(SoftHSM 2.6 accepts only SHA-1) are refused with a clear error on decrypt:
-envelope does not decode OAEP itself, which would need constant-time code that
-Python cannot promise.
+(CKM_RSA_PKCS_OAEP, or CKM_RSA_PKCS only with ``allow_pkcs1v15_unwrap=True``).
+Tokens that refuse OAEP with a SHA-2 hash (SoftHSM 2.6 accepts only SHA-1) are
+refused with a clear error on decrypt: envelope does not decode OAEP itself,
+which would need constant-time code that Python cannot promise.
+
+Unwrap failures tell an attacker nothing about the ciphertext:
+- AES-GCM and RSA-OAEP: every refusal of a data key by the token, and every
+  payload of the wrong length, is one :class:`KeyringError` with one message
+  and no cause (the token's error code is dropped), so
+  :class:`NoDecryptingKeyError` lists the same reason for all of them;
+- RSA PKCS#1 v1.5: implicit rejection (:class:`._common.ImplicitRejection`): a
+  refused ciphertext or a payload of the wrong length becomes a pseudo-random
+  data key, and the message fails its key commitment or header tag exactly as
+  a well-padded wrong key does. The keyring then "succeeds", so a multi-keyring
+  does not try the keyrings after it for that message.
+Errors that cannot depend on the ciphertext (a removed device, a closed
+session, a mechanism the token lacks) are still raised as :class:`Pkcs11Error`.
 
 Requires ``pip install "envelope[hsm]"`` (python-pkcs11). Every PKCS#11 call in
 the process goes through one lock (see :mod:`._pkcs11_token`), so keyrings are
@@ -45,7 +58,7 @@ from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ..suites import IV_BYTES, TAG_BYTES
 from . import _pkcs11_token
-from ._common import check_names, ensure_data_key, unwrap_first
+from ._common import ImplicitRejection, check_names, ensure_data_key, unwrap_first
 from ._pkcs11_token import call, resolve_pin, session
 from .raw_rsa import RsaPadding
 
@@ -65,8 +78,29 @@ _TAG_IV = struct.Struct(">II")
 #: The environment variable read for the PIN when none is given.
 DEFAULT_PIN_ENV = "ENVELOPE_PKCS11_PIN"
 
-#: What tokens answer when an AES-GCM tag does not verify (SoftHSM: CKR_GENERAL_ERROR).
-_BAD_TAG = ("GeneralError", "EncryptedDataInvalid", "FunctionFailed")
+#: Token errors on an unwrap that cannot depend on the ciphertext: raised as they are. Every other
+#: error (bad padding, bad tag, wrong length, GeneralError ...) is a refused ciphertext, and looks the same.
+_NOT_ABOUT_THE_CIPHERTEXT = frozenset(
+    {
+        "DeviceMemory",
+        "DeviceRemoved",
+        "HostMemory",
+        "KeyHandleInvalid",
+        "KeyTypeInconsistent",
+        "MechanismInvalid",
+        "ObjectHandleInvalid",
+        "OperationActive",
+        "SessionClosed",
+        "SessionHandleInvalid",
+        "TokenNotPresent",
+        "TokenNotRecognised",
+        "UserNotLoggedIn",
+    }
+)
+#: What tokens answer to an OAEP hash they lack (SoftHSM 2.6: CKR_ARGUMENTS_BAD for SHA-2), at C_DecryptInit.
+_OAEP_UNSUPPORTED = frozenset({"ArgumentsBad", "MechanismInvalid", "MechanismParamInvalid"})
+_AES_REFUSED = "data key did not authenticate (wrong key, encryption context or data key)"
+_RSA_REFUSED = "RSA data key did not decrypt (wrong key or altered data key)"
 _OAEP = {
     RsaPadding.OAEP_SHA1: (Mechanism.SHA_1, pkcs11.MGF.SHA1),
     RsaPadding.OAEP_SHA256: (Mechanism.SHA256, pkcs11.MGF.SHA256),
@@ -92,6 +126,10 @@ class Pkcs11Keyring:
     the key, ``pin`` logs in (default: the ``ENVELOPE_PKCS11_PIN`` environment
     variable; never logged, never in a repr). The token and key are checked
     here, at construction. ``padding`` applies to RSA keys only.
+    ``RsaPadding.PKCS1`` with an RSA private key on the token is refused with
+    :class:`UsageError` unless ``allow_pkcs1v15_unwrap=True``: PKCS#1 v1.5
+    decryption is then protected by implicit rejection (see the module
+    docstring), but OAEP is the scheme to use.
     """
 
     performs_io = True
@@ -104,6 +142,8 @@ class Pkcs11Keyring:
         "_pin",
         "_private",
         "_public",
+        "_rejection",
+        "allow_pkcs1v15_unwrap",
         "key_label",
         "module",
         "name",
@@ -123,8 +163,15 @@ class Pkcs11Keyring:
         pin: str | bytes | SecretBytes | None = None,
         pin_env: str = DEFAULT_PIN_ENV,
         padding: RsaPadding = RsaPadding.OAEP_SHA256,
+        allow_pkcs1v15_unwrap: bool = False,
     ):
         check_names("Pkcs11Keyring", namespace, name)
+        if not isinstance(padding, RsaPadding):
+            raise UsageError("padding must be an RsaPadding member")
+        if not isinstance(allow_pkcs1v15_unwrap, bool):
+            raise UsageError("allow_pkcs1v15_unwrap must be True or False")
+        self.allow_pkcs1v15_unwrap = allow_pkcs1v15_unwrap
+        self._rejection = ImplicitRejection() if padding is RsaPadding.PKCS1 else None
         self.namespace, self.name = namespace, name
         self.module, self.token_label, self.key_label = module, token_label, key_label
         self.padding = padding
@@ -167,6 +214,12 @@ class Pkcs11Keyring:
         public = kinds.get((ObjectClass.PUBLIC_KEY, KeyType.RSA))
         if public is not None:
             self._public = call("public key read", lambda: _rsa_public(public))
+        if self._private is not None and self.padding is RsaPadding.PKCS1 and not self.allow_pkcs1v15_unwrap:
+            raise UsageError(
+                f"PKCS#1 v1.5 decryption with key {self.key_label!r} is refused: its error handling is a padding "
+                "oracle on many tokens. Use OAEP (RsaPadding.OAEP_SHA1 on SoftHSM), or pass "
+                "allow_pkcs1v15_unwrap=True to read old PKCS#1 v1.5 messages (implicit rejection, see docs/hsm.md)"
+            )
         if self._private is None and self._public is None:
             if objects:
                 found = ", ".join(sorted({f"{_name(cls)} {_name(key_type)}" for cls, key_type in kinds}))
@@ -208,56 +261,79 @@ class Pkcs11Keyring:
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        def attempt(edk: EncryptedDataKey) -> bytes | None:
+        def attempt(edk: EncryptedDataKey) -> bytes | str | None:
             return self._unwrap(edk, materials) if edk.provider_id == self.namespace else None
 
         return unwrap_first(self, "PKCS#11 keyring", materials, encrypted_data_keys, attempt)
 
-    def _unwrap(self, edk: EncryptedDataKey, materials: DecryptionMaterials) -> bytes | None:
+    def _unwrap(self, edk: EncryptedDataKey, materials: DecryptionMaterials) -> bytes | str | None:
+        key_bytes = materials.suite.key_bytes
         if self._aes is not None:
             if not edk.provider_info.startswith(self._info_prefix):
                 return None
             iv = edk.provider_info[len(self._info_prefix) :]
-            if len(iv) != IV_BYTES:
-                raise KeyringError("encrypted data key has the wrong shape")
+            if len(iv) != IV_BYTES or len(edk.ciphertext) != key_bytes + TAG_BYTES:
+                return "encrypted data key has the wrong shape"
             params = GCMParams(iv, serialize_context(materials.encryption_context), TAG_BYTES * 8)
-            try:
-                return bytes(
-                    self._on_token(
-                        "AES-GCM unwrap",
-                        lambda aes: aes.decrypt(edk.ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=params),
-                    )
-                )
-            except Pkcs11Error as exc:
-                if exc.code in _BAD_TAG:
-                    raise KeyringError("data key did not authenticate (wrong key or encryption context)") from exc
-                raise
+            recovered = self._token_decrypt(
+                "AES-GCM unwrap",
+                lambda aes: aes.decrypt(edk.ciphertext, mechanism=Mechanism.AES_GCM, mechanism_param=params),
+            )
+            return _exactly(recovered, key_bytes, _AES_REFUSED)
         if edk.provider_info != self._name_bytes:
             return None
-        return self._rsa_decrypt(edk.ciphertext)
-
-    def _rsa_decrypt(self, ciphertext: bytes) -> bytes:
         if self._private is None:
-            raise KeyringError("no RSA private key on the token to decrypt with")
-        if self.padding is RsaPadding.PKCS1:
-            mechanism, param = Mechanism.RSA_PKCS, None
-        else:
-            mechanism, param = Mechanism.RSA_PKCS_OAEP, (*_OAEP[self.padding], None)
-        try:
-            return bytes(
-                self._on_token(
-                    "RSA unwrap",
-                    lambda private: private.decrypt(ciphertext, mechanism=mechanism, mechanism_param=param),
-                    private=True,
-                )
+            return "no RSA private key on the token to decrypt with"
+        if self._rejection is not None:
+            recovered = self._token_decrypt(
+                "RSA unwrap",
+                lambda private: private.decrypt(edk.ciphertext, mechanism=Mechanism.RSA_PKCS),
+                private=True,
             )
-        except Pkcs11Error as exc:
-            if exc.code in ("ArgumentsBad", "MechanismInvalid", "MechanismParamInvalid"):
-                raise KeyringError(
-                    f"the token does not support {self.padding.name} for RSA decryption "
-                    f"(SoftHSM 2.6 accepts OAEP only with SHA-1); use a key and messages with OAEP_SHA1 or PKCS1"
-                ) from exc
-            raise KeyringError("RSA data key did not decrypt (wrong key or padding)") from exc
+            return self._rejection.choose(recovered, edk.ciphertext, key_bytes)
+        param = (*_OAEP[self.padding], None)
+        recovered = self._token_decrypt(
+            "RSA unwrap",
+            lambda private: private.decrypt(edk.ciphertext, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=param),
+            private=True,
+            unsupported=_OAEP_UNSUPPORTED,
+        )
+        return _exactly(recovered, key_bytes, _RSA_REFUSED)
+
+    def _token_decrypt(
+        self,
+        what: str,
+        action: Callable[[Any], Any],
+        *,
+        private: bool = False,
+        unsupported: frozenset[str] = frozenset(),
+    ) -> bytes | None:
+        """The token's decryption of a data key, or None where it refused the ciphertext (for any reason:
+        the reasons are not told apart). Errors that do not depend on the ciphertext are raised."""
+        with _pkcs11_token.LOCK:
+            self._current()
+            key = self._private if private else self._aes
+            try:
+                return bytes(action(key))
+            except p11.PKCS11Error as exc:
+                code = type(exc).__name__
+                if code not in unsupported and code not in _NOT_ABOUT_THE_CIPHERTEXT:
+                    return None
+                failure = Pkcs11Error(f"PKCS#11 {what} failed", code)
+                failure.__cause__ = exc
+        if code in unsupported:
+            raise KeyringError(
+                f"the token does not support {self.padding.name} for RSA decryption "
+                f"(SoftHSM 2.6 accepts OAEP only with SHA-1); use a key and messages with OAEP_SHA1"
+            ) from failure
+        raise failure
+
+
+def _exactly(recovered: bytes | None, length: int, refused: str) -> bytes:
+    """``recovered`` if the token gave ``length`` bytes; one error, without a cause, for anything else."""
+    if recovered is None or len(recovered) != length:
+        raise KeyringError(refused)
+    return recovered
 
 
 def _name(value: Any) -> str:

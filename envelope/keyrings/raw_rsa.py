@@ -20,7 +20,7 @@ from .._secrets import refuse_pickling
 from ..errors import KeyringError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
-from ._common import check_names, ensure_data_key, unwrap_first
+from ._common import ImplicitRejection, check_names, ensure_data_key, unwrap_first
 
 __all__ = ["RawRsaKeyring", "RsaPadding"]
 
@@ -55,9 +55,15 @@ class RawRsaKeyring:
     With only ``public_key`` it can encrypt; decrypting needs ``private_key``
     (whose public half is used for encrypting when ``public_key`` is omitted).
     Keys are ``cryptography`` key objects. Thread-safe: it holds no mutable state.
+
+    With ``RsaPadding.PKCS1``, a data key that does not decrypt to a payload of
+    the suite's key length is never reported as such: the keyring returns a
+    pseudo-random key instead (:class:`~envelope.keyrings._common.ImplicitRejection`),
+    and the message then fails its key commitment or header tag, as for any
+    wrong key. OAEP failures are reported as "did not decrypt".
     """
 
-    __slots__ = ("_name_bytes", "_padding", "_private", "_public", "name", "namespace", "padding")
+    __slots__ = ("_name_bytes", "_padding", "_private", "_public", "_rejection", "name", "namespace", "padding")
 
     def __init__(
         self,
@@ -84,6 +90,7 @@ class RawRsaKeyring:
         self._padding = padding.to_cryptography()
         self._private = private_key
         self._public = public_key if public_key is not None else (private_key.public_key() if private_key else None)
+        self._rejection = ImplicitRejection() if padding is RsaPadding.PKCS1 else None
 
     def __repr__(self) -> str:
         has = "private" if self._private is not None else "public"
@@ -108,15 +115,26 @@ class RawRsaKeyring:
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
         private = self._private
+        key_bytes = materials.suite.key_bytes
 
         def attempt(edk: EncryptedDataKey) -> bytes | str | None:
             if edk.provider_id != self.namespace or edk.provider_info != self._name_bytes:
                 return None
             if private is None:
                 return "no private key"
+            if self._rejection is not None:
+                return self._rejection.choose(_decrypt_or_none(private, edk.ciphertext), edk.ciphertext, key_bytes)
             try:
                 return private.decrypt(edk.ciphertext, self._padding)
             except ValueError:
                 raise KeyringError("data key did not decrypt (wrong key or padding)") from None
 
         return unwrap_first(self, "raw RSA keyring", materials, encrypted_data_keys, attempt)
+
+
+def _decrypt_or_none(private: rsa.RSAPrivateKey, ciphertext: bytes) -> bytes | None:
+    """PKCS#1 v1.5 decryption, None where it fails (OpenSSL 3.2+ itself returns a synthetic payload)."""
+    try:
+        return private.decrypt(ciphertext, padding.PKCS1v15())
+    except ValueError:
+        return None

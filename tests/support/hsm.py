@@ -142,6 +142,7 @@ def keyring_for(
     name: str = "hsm-key",
     padding: RsaPadding = RsaPadding.OAEP_SHA256,
     pin: str | bytes | SecretBytes | None = None,
+    allow_pkcs1v15_unwrap: bool = False,
 ) -> Pkcs11Keyring:
     """A Pkcs11Keyring for ``key_label`` on ``token`` (with the token's own PIN unless ``pin`` is given)."""
     return Pkcs11Keyring(
@@ -152,4 +153,5 @@ def keyring_for(
         key_label=key_label,
         pin=token.pin if pin is None else pin,
         padding=padding,
+        allow_pkcs1v15_unwrap=allow_pkcs1v15_unwrap,
     )
