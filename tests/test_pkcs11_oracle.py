@@ -257,8 +257,9 @@ def test_raw_rsa_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
 def test_the_pkcs1_opt_in_reaches_the_keyring_through_keyconfig(
     rsa_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ENVELOPE_TEST_ORACLE_PIN", rsa_token.pin.reveal().decode())
-    where = (rsa_token.module, rsa_token.token_label, RSA_LABEL, NAMESPACE, RSA_NAME, "pkcs1", "ENVELOPE_TEST_ORACLE_PIN")
+    pin_env = "ENVELOPE_TEST_ORACLE_PIN"
+    monkeypatch.setenv(pin_env, rsa_token.pin.reveal().decode())
+    where = (rsa_token.module, rsa_token.token_label, RSA_LABEL, NAMESPACE, RSA_NAME, "pkcs1", pin_env)
     with pytest.raises(UsageError, match="allow_pkcs1v15_unwrap"):
         Pkcs11Key(*where).build()
     keyring = build_keyring(Pkcs11Key(*where, allow_pkcs1v15_unwrap=True))
