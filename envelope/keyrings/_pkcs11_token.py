@@ -9,6 +9,11 @@ Facts this module is built around (SoftHSM 2.6, python-pkcs11 0.10):
   re-initialized, which :func:`session` does once when a token is not found.
   Re-initializing ends every session and object handle of that module, so it
   bumps the module's :func:`generation`: holders of handles look them up again.
+  It is done only to a module envelope initialized and nobody else has fetched
+  (:mod:`._pkcs11_libs`, which also shares one loaded module with the
+  application whatever paths each side gives);
+- a token the application has already logged in to answers UserAlreadyLoggedIn:
+  login is per process, so envelope's session is opened without logging in again.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pkcs11.exceptions as p11
 
 from .._secrets import SecretBytes
 from ..errors import Pkcs11Error, UsageError
+from . import _pkcs11_libs
 
 __all__ = ["LOCK", "call", "generation", "loaded_modules", "resolve_pin", "session"]
 
@@ -49,7 +55,13 @@ def generation(module: str) -> int:
         return _generations.get(_canonical(module), 0)
 
 
-def _reinitialize(module: str, lib: Any) -> None:
+def _reinitialize(module: str, lib: Any, token_label: str) -> None:
+    if not _pkcs11_libs.may_reinitialize(lib):
+        raise Pkcs11Error(
+            f"no token labelled {token_label!r} in {module!r} (a token made after the module was loaded appears only "
+            "once it is re-initialized, and envelope does not re-initialize a module that other code also uses)",
+            "NoSuchToken",
+        )
     lib.reinitialize()
     _generations[module] = _generations.get(module, 0) + 1
     for key in [key for key in _sessions if key[0] == module]:
@@ -62,16 +74,10 @@ def loaded_modules() -> list[str]:
 
 
 def _lib(module: str) -> Any:
-    module = _canonical(module)  # one library however many paths lead to it
-    lib = _libs.get(module)
+    canonical = _canonical(module)  # one library however many paths lead to it
+    lib = _libs.get(canonical)
     if lib is None:
-        if not os.path.isfile(module):
-            raise Pkcs11Error(f"no PKCS#11 module at {module!r}")
-        try:
-            lib = pkcs11.lib(module)
-        except (p11.PKCS11Error, OSError, RuntimeError) as exc:
-            raise Pkcs11Error(f"could not load the PKCS#11 module {module!r}", type(exc).__name__) from exc
-        _libs[module] = lib
+        lib = _libs[canonical] = _pkcs11_libs.load(module)
     return lib
 
 
@@ -93,7 +99,7 @@ def session(module: str, token_label: str, pin: SecretBytes) -> pkcs11.Session:
         try:
             token = lib.get_token(token_label=token_label)
         except p11.NoSuchToken:
-            _reinitialize(module, lib)  # a token made after the module was loaded shows only now
+            _reinitialize(module, lib, token_label)  # a token made after the module was loaded shows only now
             try:
                 token = lib.get_token(token_label=token_label)
             except p11.NoSuchToken:
@@ -101,7 +107,7 @@ def session(module: str, token_label: str, pin: SecretBytes) -> pkcs11.Session:
         except p11.MultipleTokensReturned:
             raise Pkcs11Error(f"several tokens are labelled {token_label!r}", "MultipleTokensReturned") from None
         try:
-            opened = token.open(user_pin=pin.reveal().decode("utf-8"), rw=True)
+            opened = _log_in(token, pin)
         except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange) as exc:
             raise Pkcs11Error(f"the PIN for token {token_label!r} was refused", type(exc).__name__) from None
         except p11.PinLocked:
@@ -109,7 +115,14 @@ def session(module: str, token_label: str, pin: SecretBytes) -> pkcs11.Session:
         except p11.PKCS11Error as exc:
             raise Pkcs11Error(f"could not log in to token {token_label!r}", type(exc).__name__) from exc
         _sessions[(module, token_label)] = (opened, _pin_digest(pin))
-        return opened  # type: ignore[no-any-return]
+        return opened
+
+
+def _log_in(token: Any, pin: SecretBytes) -> pkcs11.Session:
+    try:
+        return token.open(user_pin=pin.reveal().decode("utf-8"), rw=True)  # type: ignore[no-any-return]
+    except p11.UserAlreadyLoggedIn:  # by the application: every session of the process is logged in
+        return token.open(rw=True)  # type: ignore[no-any-return]
 
 
 def call(what: str, action: Callable[[], _T]) -> _T:
