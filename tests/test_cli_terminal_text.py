@@ -44,7 +44,7 @@ def test_inspect_escapes_context_and_provider_ids_so_no_line_is_forged(
     assert [line for line in lines if line.startswith("signed:")] == ["signed:         False"]
     assert f"  key-{printable(HOSTILE)} = value-{printable(HOSTILE)}" in lines
     assert any(line.startswith(f"  ns-{printable(HOSTILE)}  ") for line in lines)
-    assert len(lines) == 11  # 5 fields, the context heading and 2 pairs, the data key heading and 1 key, 2 fields
+    assert len(lines) == 12  # 5 fields, the context heading and 2 pairs, the data key heading and 1 key, 2 fields
 
 
 def test_inspect_json_keeps_the_hostile_text_exact(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
