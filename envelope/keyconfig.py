@@ -144,12 +144,9 @@ def _read_rsa_key_file(path: Path) -> bytes:
     from .cli.trust import read_key_file  # noqa: PLC0415
 
     try:
-        head = read_key_file(path, what="RSA key file", secret=False)
-        if b"PRIVATE KEY" in head:
-            return read_key_file(path, what="RSA private key file", secret=True)
+        return read_key_file(path, what="RSA key file", secret=lambda data: b"PRIVATE KEY" in data)
     except FileNotFoundError:
         raise UsageError(f"RSA key file {path} does not exist") from None
-    return head
 
 
 @dataclass(frozen=True, slots=True)

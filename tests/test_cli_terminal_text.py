@@ -59,7 +59,7 @@ def test_inspect_json_keeps_the_hostile_text_exact(tmp_path: Path, capsys: pytes
 
 
 def test_the_metadata_line_stays_exact_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path, keyring = hostile_message(tmp_path)
+    path, _ = hostile_message(tmp_path)
     key_file = tmp_path / "raw.key"
     key_file.write_bytes(b"k" * 32)
     key_file.chmod(0o600)

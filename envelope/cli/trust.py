@@ -23,6 +23,7 @@ import os
 import pwd
 import shlex
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from ..limits import MAX_KEY_FILE_BYTES
@@ -40,9 +41,10 @@ _KINDS = {
 }
 
 
-def read_key_file(path: Path, *, what: str = "key file", secret: bool = True) -> bytes:
+def read_key_file(path: Path, *, what: str = "key file", secret: bool | Callable[[bytes], bool] = True) -> bytes:
     """The content of the key file ``path`` (at most :data:`MAX_KEY_FILE_BYTES`) once it passed
-    every check above; :class:`FileNotFoundError` if it does not exist."""
+    every check above; :class:`FileNotFoundError` if it does not exist. ``secret`` says whether
+    the key is secret, or decides it from the content (a PEM file holding a private key)."""
     if os.name != "posix":
         return _read_limited(path.read_bytes(), path, what)
     real = Path(os.path.realpath(path))
@@ -50,7 +52,7 @@ def read_key_file(path: Path, *, what: str = "key file", secret: bool = True) ->
     link_directory = Path(os.path.realpath(Path(os.path.abspath(path)).parent))
     if link_directory != real.parent:
         _check_directories(link_directory, path, what)
-    _check_file(path, os.lstat(real), what, secret=secret)  # before opening: never open a device
+    _check_file(path, os.lstat(real), what)  # before opening: never open a device or a FIFO
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
@@ -60,8 +62,11 @@ def read_key_file(path: Path, *, what: str = "key file", secret: bool = True) ->
             ) from None
         raise
     with os.fdopen(fd, "rb") as f:
-        _check_file(path, os.fstat(fd), what, secret=secret)
-        return _read_limited(f.read(MAX_KEY_FILE_BYTES + 1), path, what)
+        st = os.fstat(fd)
+        _check_file(path, st, what)
+        data = _read_limited(f.read(MAX_KEY_FILE_BYTES + 1), path, what)
+    _check_mode(path, st, what, secret=secret(data) if callable(secret) else secret)
+    return data
 
 
 def _read_limited(data: bytes, path: Path, what: str) -> bytes:
@@ -81,7 +86,7 @@ def _trusted_owner(uid: int) -> bool:
     return uid in (os.geteuid(), 0)
 
 
-def _check_file(path: Path, st: os.stat_result, what: str, *, secret: bool) -> None:
+def _check_file(path: Path, st: os.stat_result, what: str) -> None:
     quoted = shlex.quote(str(path))
     if not stat.S_ISREG(st.st_mode):
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a file")
@@ -91,6 +96,10 @@ def _check_file(path: Path, st: os.stat_result, what: str, *, secret: bool) -> N
             f"{what} {path} is owned by {_owner(st.st_uid)}, not by you ({_owner(os.geteuid())}) or root;"
             f" if it is yours, run: chown {_owner(os.geteuid())} {quoted}"
         )
+
+
+def _check_mode(path: Path, st: os.stat_result, what: str, *, secret: bool) -> None:
+    quoted = shlex.quote(str(path))
     mode = stat.S_IMODE(st.st_mode)
     if secret and mode & 0o077:
         raise CliError(f"{what} {path} has mode {mode:04o}: group or others may access it; run: chmod 600 {quoted}")
