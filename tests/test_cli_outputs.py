@@ -259,3 +259,15 @@ def test_an_unwritable_output_directory_is_reported_by_the_target_name_not_the_t
     assert status == 1
     assert capsys.readouterr().err == f"envelope: error: {target}: {reason}\n"
     assert listing == []
+
+
+def test_keygen_into_an_existing_fifo_writes_through_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    fifo = tmp_path / "key-pipe"
+    os.mkfifo(fifo)
+    reader = Reader(lambda: open(fifo, "rb"))  # noqa: SIM115 - closed by the reader
+    reader.start()
+    assert main(["keygen", "-o", str(fifo), "--force"]) == 0
+    reader.join(timeout=20)
+    assert b'"kind": "aes-256"' in reader.data
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

@@ -111,3 +111,17 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly_with_status_141(
     process.stdout.close()
     status, error = ended(process)
     assert (status, error) == (128 + signal.SIGPIPE, b"")
+
+
+def test_a_second_hangup_during_the_clean_up_is_ignored(keyring: RawAesKeyring, tmp_path: Path) -> None:
+    """A closed terminal may send SIGHUP twice (the kernel and the shell): the second one must not
+    kill the process before it removed its temporary file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    process = run_cli(["encrypt", "-", "-o", "out/data"], tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    feeder = feed_until_written(process, plaintext(8 << 20), out)
+    process.send_signal(signal.SIGHUP)
+    process.send_signal(signal.SIGHUP)
+    status, error = ended(process)
+    feeder.join(timeout=30)
+    assert (status, error, os.listdir(out)) == (128 + signal.SIGHUP, b"envelope: error: hung up\n", [])

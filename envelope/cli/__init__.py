@@ -148,15 +148,17 @@ class Stopped(BaseException):
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn the first SIGHUP, SIGINT, SIGTERM or SIGPIPE into an exception; ignore any later one, so
-    that nothing interrupts the removal of temporary files (SIGKILL still ends the process)."""
+    """Turn the first SIGHUP, SIGINT, SIGTERM or SIGPIPE into an exception that removes every
+    temporary output on the way out. Later ones are ignored, so that nothing interrupts that
+    (a hung-up terminal may send SIGHUP twice), except a second Ctrl-C: it interrupts the
+    clean-up too and may leave a temporary file, as SIGKILL does."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread (the CLI run from a test's thread, say)
         return
     stopping: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
-        if stopping:
+        if stopping and not (signum == signal.SIGINT and signal.SIGINT in stopping):
             return
         stopping.append(signum)
         if signum == signal.SIGINT:

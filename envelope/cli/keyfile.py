@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .._secrets import SecretBytes
 from .errors import CliError
-from .outputs import atomic_file
+from .outputs import local_output
 from .trust import read_key_file
 
 __all__ = [
@@ -62,7 +62,7 @@ def generate() -> KeyRecord:
 
 def write_record(record: KeyRecord, path: Path, *, force: bool) -> None:
     """Write ``record`` to ``path`` (mode 0600, atomically); refuse an existing file unless ``force``."""
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise CliError(f"{path} already exists; pass --force to replace it (the old key is then lost)")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     body = {
@@ -72,7 +72,7 @@ def write_record(record: KeyRecord, path: Path, *, force: bool) -> None:
         "name": record.name,
         "key": base64.b64encode(record.key.reveal()).decode("ascii"),
     }
-    with atomic_file(path, force=True, mode=0o600) as out:
+    with local_output(path, force=True, mode=0o600) as out:  # an existing FIFO or device: written through
         out.write(json.dumps(body, indent=2).encode("utf-8") + b"\n")
 
 
