@@ -5,7 +5,9 @@ It needs no cloud account and no HSM. It:
 
 1. creates, or reuses, a 256-bit AES wrapping key in ``$XDG_CONFIG_HOME/envelope/demo.key``
    (``~/.config/envelope/demo.key`` when XDG_CONFIG_HOME is unset), mode 0600; a key file of
-   the wrong size, or one that group or others may access, is refused, never replaced;
+   the wrong size, or one the CLI would not trust (not a regular file, not yours or root's,
+   group or others may access it, or others may write a directory above it), is refused,
+   never replaced;
 2. writes a sample text file into the work directory (a new temporary directory by default);
 3. encrypts it through a streaming writer under
    ``RawAesKeyring("envelope-demo", "local-key", key)`` with the encryption context
@@ -23,7 +25,6 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
-import os
 import secrets
 import shutil
 import stat
@@ -37,7 +38,10 @@ from typing import BinaryIO
 
 from . import _atomic, decrypting_reader, encrypting_writer
 from ._secrets import SecretBytes
+from ._text import printable
+from .cli.errors import CliError
 from .cli.keyfile import config_dir
+from .cli.trust import read_key_file
 from .errors import EnvelopeError
 from .format import Header
 from .keyrings import RawAesKeyring
@@ -98,28 +102,19 @@ def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
     return _atomic.atomic_output(path, prefix=f".{path.name}.")
 
 
-def _check_key_file(path: Path, st: os.stat_result) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise DemoError(f"key file {path} is not a regular file")
-    if os.name == "posix" and st.st_mode & 0o077:
-        raise DemoError(
-            f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; group and others must have no access"
-            f" (run: chmod 600 {path})"
-        )
-    if st.st_size != KEY_BYTES:
-        raise DemoError(
-            f"key file {path} holds {st.st_size} bytes, not {KEY_BYTES};"
-            " move it aside and the demo will create a new key"
-        )
-
-
 def read_key(path: Path) -> SecretBytes:
-    """Read the key file, refusing a wrong size or group/world permissions (:class:`DemoError`)."""
-    with path.open("rb") as f:
-        _check_key_file(path, os.fstat(f.fileno()))
-        key = f.read(KEY_BYTES + 1)
+    """Read the key file, refusing a wrong size and any file the CLI would not trust as a key file
+    (:mod:`envelope.cli.trust`: not a regular file, not the user's or root's, group or world
+    access, a directory above it that others may write), with :class:`DemoError`. A FIFO is
+    refused without being read, so it cannot hang the demo."""
+    try:
+        key = read_key_file(path)
+    except CliError as exc:
+        raise DemoError(str(exc)) from None
     if len(key) != KEY_BYTES:
-        raise DemoError(f"key file {path} changed while it was read; run the demo again")
+        raise DemoError(
+            f"key file {path} holds {len(key)} bytes, not {KEY_BYTES}; move it aside and the demo will create a new key"
+        )
     return SecretBytes(key)
 
 
@@ -241,7 +236,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    text = printable(" ".join(str(exc).split()))
     return text if isinstance(exc, DemoError) else f"{type(exc).__name__}: {text}"
 
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ._text import printable
+
 __all__ = [
     "AuthenticationError",
     "EncryptionContextError",
@@ -100,8 +102,8 @@ class S3Error(EnvelopeError):
     """An S3 call failed: ``code`` is S3's error code (or the connection error's name)."""
 
     def __init__(self, operation: str, code: str, bucket: str, key: str, detail: str = ""):
-        text = f"S3 {operation} of s3://{bucket}/{key} failed: {code}"
-        super().__init__(text + (f" ({detail})" if detail else ""))
+        text = f"S3 {operation} of s3://{printable(bucket)}/{printable(key)} failed: {printable(code)}"
+        super().__init__(text + (f" ({printable(detail)})" if detail else ""))
         self.operation = operation
         self.code = code
         self.bucket = bucket
@@ -125,11 +127,12 @@ class KeyringError(EnvelopeError):
 
 class KmsError(KeyringError):
     """An AWS KMS call failed: ``code`` is KMS's error code (or the connection error's name),
-    ``key_id`` the key and ``region`` the region it was sent to."""
+    ``key_id`` the key and ``region`` the region it was sent to. The message escapes control
+    characters (:func:`envelope._text.printable`): a key id may come from a hostile message."""
 
     def __init__(self, operation: str, code: str, key_id: str, region: str, detail: str = ""):
-        text = f"KMS {operation} with key {key_id} in {region} failed: {code}"
-        super().__init__(text + (f" ({detail})" if detail else ""))
+        text = f"KMS {operation} with key {printable(key_id)} in {printable(region)} failed: {printable(code)}"
+        super().__init__(text + (f" ({printable(detail)})" if detail else ""))
         self.operation = operation
         self.code = code
         self.key_id = key_id
@@ -147,13 +150,15 @@ class Pkcs11Error(KeyringError):
 class NoDecryptingKeyError(KeyringError):
     """No keyring could decrypt any of the message's encrypted data keys.
 
-    ``reasons`` holds one line per keyring / data key attempt; ``errors`` the
-    underlying errors where there were any (e.g. each :class:`KmsError`).
+    ``summary`` is the first line; ``reasons`` holds one line per keyring / data key attempt; ``errors`` the
+    underlying errors where there were any (e.g. each :class:`KmsError`). The message puts
+    each reason on its own line, with control characters escaped, so no reason forges a line.
     """
 
     def __init__(self, message: str, reasons: Sequence[str] = (), errors: Sequence[EnvelopeError] = ()):
-        detail = "".join(f"\n  - {r}" for r in reasons)
+        detail = "".join(f"\n  - {printable(r)}" for r in reasons)
         super().__init__(message + detail)
+        self.summary = message
         self.reasons = tuple(reasons)
         self.errors = tuple(errors)
 

@@ -120,10 +120,7 @@ class RsaKeyFile:
 
         from .keyrings import RawRsaKeyring, RsaPadding  # noqa: PLC0415
 
-        try:
-            data = Path(self.path).read_bytes()
-        except FileNotFoundError:
-            raise UsageError(f"RSA key file {self.path} does not exist") from None
+        data = _read_rsa_key_file(Path(self.path))
         password = os.environ.get("ENVELOPE_RSA_KEY_PASSWORD")
         key: Any
         try:
@@ -139,6 +136,17 @@ class RsaKeyFile:
         if isinstance(key, rsa.RSAPublicKey):
             return RawRsaKeyring(self.namespace, self.name, public_key=key, padding=padding)
         raise UsageError(f"{self.path}: not an RSA key")
+
+
+def _read_rsa_key_file(path: Path) -> bytes:
+    """A PEM file, checked as the CLI checks key files (:mod:`envelope.cli.trust`): a private key
+    must be private to its owner, a public one writable by its owner only."""
+    from .cli.trust import read_key_file  # noqa: PLC0415
+
+    try:
+        return read_key_file(path, what="RSA key file", secret=lambda data: b"PRIVATE KEY" in data)
+    except FileNotFoundError:
+        raise UsageError(f"RSA key file {path} does not exist") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,6 +330,7 @@ def test_a_raw_aes_key_without_names_is_a_usage_error(default_key: Path, plain: 
 def test_two_keys_each_decrypt_alone(default_key: Path, plain: Path, tmp_path: Path) -> None:
     aes_key = tmp_path / "team.key"
     aes_key.write_bytes(os.urandom(32))
+    aes_key.chmod(0o600)  # a key file group or others may read is refused
     aes_options = ["--aes-key-file", str(aes_key), "--namespace", "team", "--key-name", "k1"]
     message = tmp_path / "m.enc"
     assert main(["encrypt", str(plain), "-o", str(message), "--key-file", str(default_key), *aes_options]) == 0
@@ -356,6 +357,7 @@ def test_rsa_key_files_round_trip(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
+    private_pem.chmod(0o600)  # a private key file group or others may read is refused
     names = ["--namespace", "rsa-ns", "--key-name", "rsa-1", "--rsa-padding", padding]
     message = tmp_path / "m.enc"
     assert main(["encrypt", str(plain), "-o", str(message), "--rsa-public-key", str(public_pem), *names]) == 0

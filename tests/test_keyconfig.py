@@ -92,6 +92,7 @@ def test_the_default_key_record_is_found_where_keygen_puts_it(
 def test_a_raw_key_file_is_described_by_its_path_and_names(tmp_path: Path, key: bytes) -> None:
     path = tmp_path / "raw.key"
     path.write_bytes(key)
+    path.chmod(0o600)  # a key file group or others may read is refused
     config = AesKeyFile(str(path), NAMESPACE, NAME)
     _travels(config, key)
     _round_trip(config.build(), RawAesKeyring(NAMESPACE, NAME, key))
@@ -133,6 +134,7 @@ def test_rsa_key_files_give_an_encrypting_keyring_for_a_public_key_and_a_decrypt
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     (tmp_path / "private.pem").write_bytes(private_pem)
+    (tmp_path / "private.pem").chmod(0o600)  # a private key file group or others may read is refused
     (tmp_path / "public.pem").write_bytes(public_pem)
     public = RsaKeyFile(str(tmp_path / "public.pem"), NAMESPACE, NAME, "oaep-sha256")
     private = RsaKeyFile(str(tmp_path / "private.pem"), NAMESPACE, NAME, "oaep-sha256")

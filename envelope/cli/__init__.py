@@ -1,7 +1,8 @@
 """The ``envelope`` command line: keygen, encrypt, decrypt, inspect, bulk.
 
 ``main(argv)`` returns the exit status: 0 success, 1 the operation failed (one line
-on stderr), 2 a usage error. See docs/cli.md.
+on stderr), 2 a usage error, 128 + n after signal n (SIGHUP, SIGINT, SIGTERM; SIGPIPE,
+or a closed pipe downstream, quietly: 141). See docs/cli.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..errors import EnvelopeError
+from .._atomic import STOP_SIGNALS
+from .._text import printable
+from ..errors import EnvelopeError, NoDecryptingKeyError
 from .errors import CliUsageError
 
 __all__ = ["main"]
@@ -63,9 +66,40 @@ def _run(args: argparse.Namespace) -> None:
         run_transfer(args)
 
 
-def _fail(message: str, status: int) -> int:
-    print(f"envelope: error: {message}", file=sys.stderr)
+def _fail(message: str, status: int, reasons: Sequence[str] = ()) -> int:
+    """``envelope: error: message`` on stderr, every character printable (names and messages may
+    come from a hostile message or listing), then each reason on a line of its own; a closed
+    stderr (a hung-up terminal) does not stop the exit."""
+    lines = [f"envelope: error: {printable(message)}"] + [f"  - {printable(reason)}" for reason in reasons]
+    with contextlib.suppress(OSError, ValueError):
+        print("\n".join(lines), file=sys.stderr)
     return status
+
+
+def _failed(exc: EnvelopeError) -> int:
+    if isinstance(exc, NoDecryptingKeyError):
+        return _fail(exc.summary, 1, exc.reasons)
+    return _fail(str(exc) or type(exc).__name__, 1)
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        _run(args)
+    except CliUsageError as exc:
+        return _fail(str(exc), 2)
+    except EnvelopeError as exc:
+        return _failed(exc)
+    except BrokenPipeError:
+        return _downstream_closed()
+    except OSError as exc:
+        return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
+    except ImportError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 128 + signal.SIGINT)
+    except Stopped as exc:
+        return _stopped(exc.signum)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,38 +111,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        with _terminate_cleanly():
-            _run(args)
-    except CliUsageError as exc:
-        return _fail(str(exc), 2)
-    except EnvelopeError as exc:
-        return _fail(str(exc) or type(exc).__name__, 1)
-    except OSError as exc:
-        return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
-    except ImportError as exc:
-        return _fail(str(exc), 1)
+        with stop_on_signals():
+            return _status(args)
+    except Stopped as exc:  # the one signal landed while an error was being reported
+        return _stopped(exc.signum)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except _Terminated:
-        return _fail("terminated", 143)
-    return 0
+        return 128 + signal.SIGINT
 
 
-class _Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so that every temporary output is removed on the way out."""
+def _stopped(signum: int) -> int:
+    """Exit status 128 + the signal's number, as a shell reports a process the signal killed."""
+    if signum == signal.SIGPIPE:
+        return _downstream_closed()
+    return _fail(_SIGNAL_WORDS.get(signum, f"signal {signum}"), 128 + signum)
+
+
+def _downstream_closed() -> int:
+    """Whoever read our output went away (``| head -c1``): stop quietly, with the status of a tool
+    SIGPIPE killed (141), and close stdout so that nothing tries to flush into the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.close()
+    return 128 + signal.SIGPIPE
+
+
+_SIGNAL_WORDS: dict[int, str] = {signal.SIGHUP: "hung up", signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+class Stopped(BaseException):
+    """SIGHUP, SIGTERM or SIGPIPE, raised like KeyboardInterrupt (SIGINT) so that every temporary
+    output is removed on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
 @contextlib.contextmanager
-def _terminate_cleanly() -> Iterator[None]:
+def stop_on_signals() -> Iterator[None]:
+    """Turn the first SIGHUP, SIGINT, SIGTERM or SIGPIPE into an exception that removes every
+    temporary output on the way out. Later ones are ignored, so that nothing interrupts that
+    (a hung-up terminal may send SIGHUP twice), except a second Ctrl-C: it interrupts the
+    clean-up too and may leave a temporary file, as SIGKILL does."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers belong to the main thread (the CLI run from a test's thread, say)
         return
+    stopping: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
-        raise _Terminated
+        if stopping and not (signum == signal.SIGINT and signal.SIGINT in stopping):
+            return
+        stopping.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {signum: signal.signal(signum, stop) for signum in sorted(STOP_SIGNALS)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .._text import printable
 from ..errors import UsageError
 from ..keyconfig import KeyringConfig, KmsKey, LocalKey, Multi
 from .errors import CliError, CliUsageError
-from .files import atomic_file
 from .keys import config_for
+from .outputs import local_output
 
 __all__ = ["run_bulk"]
 
@@ -92,10 +93,10 @@ def run_bulk(args: argparse.Namespace) -> None:
     if progress is not None:
         print(file=sys.stderr)
     if args.report:
-        with atomic_file(Path(args.report), force=True, mode=0o644) as out:
+        with local_output(Path(args.report), force=True, mode=0o644) as out:
             out.write(report.to_json().encode("utf-8"))
-    print(report.summary())
-    for failure in report.failures:
-        print(f"failed: {failure.source}: {failure.error}", file=sys.stderr)
+    print(printable(report.summary()))
+    for failure in report.failures:  # the source is an S3 key or a name in a tree: escaped
+        print(f"failed: {printable(str(failure.source))}: {printable(str(failure.error))}", file=sys.stderr)
     if not report.ok:
         raise CliError(f"{len(report.failures)} of {len(report.results)} objects failed")

@@ -12,13 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from .._text import printable
 from ..api import StreamResult, decrypt_stream, encrypt_stream
 from ..format import Header
 from ..materials import Keyring
 from .errors import CliError, CliUsageError
-from .files import Job, Location, S3Uri, Stdio, atomic_file, plan
+from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
 from .keys import keyring_for
+from .outputs import TERMINAL_REFUSED, check_output, local_output
 from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader
 
 __all__ = ["run_transfer"]
@@ -62,10 +64,9 @@ def _open_source(location: Location, s3: _S3) -> Iterator[tuple[IO[bytes], int |
 def _check_dest(job: Job, args: argparse.Namespace, s3: _S3) -> None:
     if isinstance(job.dest, Stdio):
         if sys.stdout.isatty() and not args.force:
-            raise CliError("refusing to write binary output to a terminal (redirect it, or pass --force)")
+            raise CliError(TERMINAL_REFUSED)
     elif isinstance(job.dest, Path):
-        if job.dest.exists() and not args.force:
-            raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
+        check_output(job.dest, force=args.force, within=job.within)
         if isinstance(job.source, Path) and job.dest.exists() and job.dest.samefile(job.source):
             raise CliError(f"{job.dest}: is also the input")
     elif not args.force and _s3_exists(job.dest, s3):
@@ -105,17 +106,22 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
         header = _uploaded_header(job.dest, s3)
         return header, result.plaintext_length
     return _to_local(
-        job.dest, args.force, lambda out: encrypt_stream(source, out, keyring=keyring, encryption_context=context)
+        job.dest,
+        job.within,
+        args.force,
+        lambda out: encrypt_stream(source, out, keyring=keyring, encryption_context=context),
     )
 
 
-def _to_local(dest: Path | Stdio, force: bool, stream: Callable[[IO[bytes]], StreamResult]) -> tuple[Header, int]:
-    """Run ``stream`` into stdout, or into ``dest`` through a temporary file renamed only on success."""
+def _to_local(
+    dest: Path | Stdio, within: Path | None, force: bool, stream: Callable[[IO[bytes]], StreamResult]
+) -> tuple[Header, int]:
+    """Run ``stream`` into stdout, or into the local output ``dest`` (:func:`local_output`)."""
     if isinstance(dest, Stdio):
         streamed = stream(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     else:
-        with atomic_file(dest, force=force) as out:
+        with local_output(dest, force=force, within=within) as out:
             streamed = stream(out)
     return streamed.header, streamed.plaintext_length
 
@@ -161,7 +167,10 @@ def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
         return _decrypt_to_s3(job.dest, source, keyring, args, s3)
     expected = dict(args.context) or None
     return _to_local(
-        job.dest, args.force, lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected)
+        job.dest,
+        job.within,
+        args.force,
+        lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected),
     )
 
 
@@ -184,7 +193,7 @@ def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> s
     with _open_source(job.source, s3) as (raw, size):
         source: IO[bytes] = raw
         if not args.quiet and size is not None and size > _progress_min_bytes() and sys.stderr.isatty():
-            source = ProgressReader(raw, size, str(job.source))  # type: ignore[assignment]
+            source = ProgressReader(raw, size, printable(str(job.source)))  # type: ignore[assignment]
         if args.command == "encrypt":
             header, length = _encrypt(job, source, keyring, args, s3)
         else:
@@ -197,8 +206,12 @@ def run_transfer(args: argparse.Namespace) -> None:
     encrypting = args.command == "encrypt"
     if not args.suffix:
         raise CliUsageError("--suffix must not be empty")
+    if "/" in args.suffix or os.sep in args.suffix or "\0" in args.suffix:
+        raise CliUsageError("--suffix must not contain a path separator or NUL")
     _progress_min_bytes()  # a bad ENVELOPE_PROGRESS_MIN_BYTES fails before any work
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
+    if args.metadata_output:
+        refuse_collisions(jobs, [Path(args.metadata_output)])
     s3 = _S3(args)
     for job in jobs:
         _check_dest(job, args, s3)

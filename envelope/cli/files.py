@@ -1,25 +1,23 @@
 """Where data comes from and goes to: local paths, ``-`` (stdin/stdout), ``s3://bucket/key``.
 
-:func:`plan` turns the command's inputs and ``-o`` into one :class:`Job` per file;
-:func:`atomic_file` writes an output through a temporary file renamed into place only
-after success (and never over an existing file unless ``force``).
+:func:`plan` turns the command's inputs and ``-o`` into one :class:`Job` per file, every
+output checked against every other before anything is written; an output derived from a
+name in a tree or an S3 key stays inside the output directory (:mod:`envelope._paths`).
+:mod:`envelope.cli.outputs` writes them.
 """
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from .._atomic import atomic_output
+from .._paths import contained_path, split_name
 from .errors import CliError, CliUsageError
 
-__all__ = ["STDIO", "Job", "Location", "S3Uri", "Stdio", "atomic_file", "parse_location", "plan"]
+__all__ = ["STDIO", "Job", "Location", "S3Uri", "Stdio", "parse_location", "plan", "refuse_collisions"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +41,12 @@ Location = Path | S3Uri | Stdio
 
 @dataclass(frozen=True)
 class Job:
+    """One input and its output. ``within`` is the output directory when ``dest`` was derived from
+    an untrusted name (a name in a tree, an S3 key): the write then stays inside it."""
+
     source: Location
     dest: Location
+    within: Path | None = None
 
 
 def parse_location(text: str) -> Location:
@@ -110,8 +112,33 @@ def _walk(root: Path, *, encrypting: bool, suffix: str) -> list[tuple[Location, 
     return found
 
 
+def _means_directory(text: str) -> bool:
+    """``-o out/`` (or ``out/.``, ``.``, ``..``) names a directory, whether or not it exists yet."""
+    return text.endswith(("/", os.sep)) or os.path.basename(text) in ("", ".", "..")
+
+
+def _into_directory(dest: Location, output: str, many: bool) -> bool:
+    if isinstance(dest, S3Uri):
+        return many or not dest.key or dest.key.endswith("/")
+    if isinstance(dest, Path):
+        if _means_directory(output) and dest.exists() and not dest.is_dir():
+            raise CliError(f"{output}: is not a directory")
+        return many or dest.is_dir() or _means_directory(output)
+    return False
+
+
+def _job_in(dest: Path | S3Uri, source: Location, target: str) -> Job:
+    if isinstance(dest, S3Uri):
+        prefix = dest.key.rstrip("/")
+        return Job(source, S3Uri(dest.bucket, f"{prefix}/{target}" if prefix else target))
+    split_name(target)  # a name that would leave dest, or mean something else, is refused here
+    return Job(source, contained_path(dest, target), within=dest)
+
+
 def plan(inputs: list[str], output: str, *, encrypting: bool, recursive: bool, suffix: str) -> list[Job]:
-    """One job per input file. Several inputs, or a directory, need ``-o`` to be a directory (or S3 prefix)."""
+    """One job per input file. Several inputs, a directory, or ``-o`` ending in ``/`` need ``-o`` to
+    be a directory (or S3 prefix). Two jobs writing one output, or an output that is also an input,
+    are refused before anything is written."""
     sources = _sources(inputs, encrypting=encrypting, recursive=recursive, suffix=suffix)
     if sum(isinstance(s, Stdio) for s, _ in sources) > 1:
         raise CliUsageError("'-' (stdin) may be given only once")
@@ -123,52 +150,53 @@ def plan(inputs: list[str], output: str, *, encrypting: bool, recursive: bool, s
         if many:
             raise CliUsageError("-o - (stdout) takes exactly one input file")
         return [Job(sources[0][0], dest)]
-    into_directory = many or (isinstance(dest, Path) and dest.is_dir()) or (isinstance(dest, S3Uri) and not dest.key)
-    if isinstance(dest, S3Uri) and dest.key.endswith("/"):
-        into_directory = True
-    if not into_directory:
-        return [Job(sources[0][0], dest)]
-    jobs = []
-    for source, relative in sources:
-        if not relative:
-            raise CliUsageError("stdin ('-') needs -o to name a file, not a directory")
-        parent, _, name = relative.rpartition("/")
-        name = _output_name(name, encrypting=encrypting, suffix=suffix)
-        target = f"{parent}/{name}" if parent else name
-        if isinstance(dest, S3Uri):
-            prefix = dest.key.rstrip("/")
-            jobs.append(Job(source, S3Uri(dest.bucket, f"{prefix}/{target}" if prefix else target)))
-        else:
-            jobs.append(Job(source, dest / target))
+    if not _into_directory(dest, output, many):
+        jobs = [Job(sources[0][0], dest)]
+    else:
+        jobs = []
+        for source, relative in sources:
+            if not relative:
+                raise CliUsageError("stdin ('-') needs -o to name a file, not a directory")
+            parent, _, name = relative.rpartition("/")
+            name = _output_name(name, encrypting=encrypting, suffix=suffix)
+            jobs.append(_job_in(dest, source, f"{parent}/{name}" if parent else name))
+    refuse_collisions(jobs)
     return jobs
 
 
-def _commit(temporary: str, path: Path, *, force: bool) -> None:
-    if force:
-        os.replace(temporary, path)
-        return
-    try:
-        os.link(temporary, path)  # fails if path exists: no window in which another file is replaced
-    except FileExistsError:
-        raise CliError(f"{path}: already exists (pass --force to replace it)") from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
-            raise
-        if path.exists():
-            raise CliError(f"{path}: already exists (pass --force to replace it)") from None
-        os.replace(temporary, path)
-    else:
-        os.unlink(temporary)
+def _entry(path: Path) -> str:
+    """The directory entry ``path`` names, its directory resolved: two spellings of one entry agree."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
 
 
-@contextmanager
-def atomic_file(path: Path, *, force: bool, mode: int = 0o600) -> Iterator[BinaryIO]:
-    """Yield a temporary file beside ``path``, renamed to ``path`` only if the block succeeds.
+def _output_key(location: Location) -> object:
+    if isinstance(location, Path):
+        return _entry(location)
+    return location
 
-    On any exception the temporary file is removed and ``path`` is left as it was.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(
-        path, prefix=f".{path.name}.", mode=mode, commit=lambda temporary, _: _commit(temporary, path, force=force)
-    ) as out:
-        yield out
+
+def _input_keys(location: Location) -> list[object]:
+    if isinstance(location, Path):
+        return [_entry(location), os.path.realpath(location)]
+    return [location]
+
+
+def refuse_collisions(jobs: list[Job], also_written: Iterable[Path] = ()) -> None:
+    """Refuse two jobs that write one output, and an output that is also an input (or ``also_written``)."""
+    inputs: dict[object, Job] = {}
+    for job in jobs:
+        inputs.update((key, job) for key in _input_keys(job.source))
+    outputs: dict[object, Job] = {}
+    for job in jobs:
+        if isinstance(job.dest, Stdio):
+            continue
+        key = _output_key(job.dest)
+        if key in outputs:
+            raise CliError(f"{outputs[key].source} and {job.source} would both be written to {job.dest}")
+        if key in inputs:
+            raise CliError(f"{job.dest}: would be written by this command but is also its input {inputs[key].source}")
+        outputs[key] = job
+    for path in also_written:
+        key = _output_key(path)
+        if key in outputs or key in inputs:
+            raise CliError(f"{path}: is also an input or output of this command")

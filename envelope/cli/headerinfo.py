@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from .._text import printable
 from ..errors import TruncatedMessageError
 from ..format import Header, parse_header
 from ..limits import MAX_HEADER_BYTES
@@ -65,6 +66,8 @@ def describe(header: Header) -> dict[str, Any]:
 
 
 def _text(info: dict[str, Any]) -> str:
+    """The header as lines for a terminal: every name and value from the message is escaped
+    (:func:`printable`), so none can add a line or send an escape sequence."""
     suite = info["suite"]
     lines = [
         f"version:        {info['version']}",
@@ -74,10 +77,10 @@ def _text(info: dict[str, Any]) -> str:
         f"message id:     {info['message_id']}",
         "encryption context:" + ("" if info["encryption_context"] else " (none)"),
     ]
-    lines += [f"  {k} = {v}" for k, v in info["encryption_context"].items()]
+    lines += [f"  {printable(k)} = {printable(v)}" for k, v in info["encryption_context"].items()]
     lines.append(f"encrypted data keys: {len(info['encrypted_data_keys'])}")
     lines += [
-        f"  {edk['provider_id']}  {edk['provider_info']}  ({edk['ciphertext_length']} bytes)"
+        f"  {printable(edk['provider_id'])}  {printable(edk['provider_info'])}  ({edk['ciphertext_length']} bytes)"
         for edk in info["encrypted_data_keys"]
     ]
     lines.append(f"content type:   {info['content_type']}")
@@ -91,5 +94,5 @@ def inspect_file(name: str, *, as_json: bool, out: IO[str]) -> None:
     else:
         with Path(name).open("rb") as source:
             header = read_header(source)
-    info = describe(header)
-    out.write((json.dumps(info, indent=2) if as_json else _text(info)) + "\n")
+    info = describe(header)  # as JSON: exact, and every non-ASCII or control character is a \u escape
+    out.write((json.dumps(info, indent=2, ensure_ascii=True) if as_json else _text(info)) + "\n")

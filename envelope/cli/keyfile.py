@@ -11,13 +11,13 @@ import binascii
 import json
 import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .._secrets import SecretBytes
 from .errors import CliError
-from .files import atomic_file
+from .outputs import local_output
+from .trust import read_key_file
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -62,7 +62,7 @@ def generate() -> KeyRecord:
 
 def write_record(record: KeyRecord, path: Path, *, force: bool) -> None:
     """Write ``record`` to ``path`` (mode 0600, atomically); refuse an existing file unless ``force``."""
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise CliError(f"{path} already exists; pass --force to replace it (the old key is then lost)")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     body = {
@@ -72,20 +72,17 @@ def write_record(record: KeyRecord, path: Path, *, force: bool) -> None:
         "name": record.name,
         "key": base64.b64encode(record.key.reveal()).decode("ascii"),
     }
-    with atomic_file(path, force=True, mode=0o600) as out:
+    with local_output(path, force=True, mode=0o600) as out:  # an existing FIFO or device: written through
         out.write(json.dumps(body, indent=2).encode("utf-8") + b"\n")
 
 
 def read_record(path: Path, *, missing_hint: str = "") -> KeyRecord:
-    """Read and check a key record; refuse group/world-accessible files on POSIX."""
+    """Read and check a key record: a regular file of the user's (or root's), private to its owner,
+    in directories only they can write (:mod:`envelope.cli.trust`)."""
     try:
-        with path.open("rb") as f:
-            st = os.fstat(f.fileno())
-            data = f.read(64 << 10)
+        data = read_key_file(path)
     except FileNotFoundError:
         raise CliError(f"key file {path} does not exist{missing_hint}") from None
-    if os.name == "posix" and st.st_mode & 0o077:
-        raise CliError(f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; run: chmod 600 {path}")
     try:
         body = json.loads(data)
         if not isinstance(body, dict) or body.get("version") != RECORD_VERSION or body.get("kind") != KIND:
@@ -102,9 +99,9 @@ def read_record(path: Path, *, missing_hint: str = "") -> KeyRecord:
 
 
 def read_raw_key(path: Path) -> SecretBytes:
-    """Read a file of exactly 32 raw key bytes."""
+    """Read a file of exactly 32 raw key bytes, checked as :func:`read_record` checks a record."""
     try:
-        data = path.read_bytes()
+        data = read_key_file(path, what="AES key file")
     except FileNotFoundError:
         raise CliError(f"AES key file {path} does not exist") from None
     if len(data) != KEY_BYTES:

@@ -1,0 +1,154 @@
+"""Writing a local output: a new or regular file appears whole or not at all; a device, FIFO or
+socket is written through.
+
+- A missing output, an existing regular file (``force``) and an existing symlink (``force``) get
+  a temporary file beside them that is renamed into place only after success: a symlink is
+  replaced as a link, never written through to its target.
+- An existing character or block device, FIFO or socket given as the output is opened and
+  written through, as ``cp`` and age do, under the rules of standard output (a terminal only
+  with ``force``); it is never renamed over or unlinked.
+- An output inside a directory whose name came from a tree or an S3 key (``within``) is walked
+  from that directory by :func:`envelope._paths.contained_path`; there a device, FIFO or socket
+  is refused, as a symlink is, since whoever could plant it chose where the plaintext goes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from .._atomic import atomic_output
+from .._paths import contained_path
+from .errors import CliError
+
+__all__ = ["atomic_file", "check_output", "local_output"]
+
+TERMINAL_REFUSED = "refusing to write binary output to a terminal (redirect it, or pass --force)"
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _written_through(mode: int) -> bool:
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO"}
+    return kinds.get(stat.S_IFMT(mode), "a socket")
+
+
+def _exists(path: Path) -> CliError:
+    return CliError(f"{path}: already exists (pass --force to replace it)")
+
+
+def check_output(path: Path, *, force: bool, within: Path | None) -> None:
+    """Refuse ``path`` as an output before anything is written: it exists (without ``force``), it is
+    a directory, or (``within``) its name leaves the directory or it is not a regular file."""
+    if within is not None:
+        path = contained_path(within, path.relative_to(within).as_posix())
+    st = _lstat(path)
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise CliError(f"{path}: is a directory")
+    if _written_through(st.st_mode):
+        if within is not None:
+            raise CliError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to write into it")
+        return
+    if not force:
+        raise _exists(path)
+
+
+@contextmanager
+def local_output(path: Path, *, force: bool, within: Path | None = None, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """Yield the file to write ``path``'s content into (see the module's rules)."""
+    if within is not None:
+        path = contained_path(within, path.relative_to(within).as_posix(), create_parents=True)
+    st = _lstat(path)
+    if st is not None and _written_through(st.st_mode):
+        if within is not None:
+            raise CliError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to write into it")
+        with _through(path, st, force=force) as out:
+            yield out
+        return
+    with atomic_file(path, force=force, mode=mode) as out:
+        yield out
+
+
+@contextmanager
+def _through(path: Path, st: os.stat_result, *, force: bool) -> Iterator[BinaryIO]:
+    """Write into an existing device, FIFO or socket (a FIFO's open waits for a reader)."""
+    fd = _connect(path) if stat.S_ISSOCK(st.st_mode) else os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NOFOLLOW)
+    try:
+        now = os.fstat(fd)
+        if not _written_through(now.st_mode):  # replaced by a regular file since it was checked
+            raise CliError(f"{path}: changed while it was opened; run the command again")
+        if os.isatty(fd) and not force:
+            raise CliError(TERMINAL_REFUSED)
+        out = os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with out:
+        yield out
+
+
+def _connect(path: Path) -> int:
+    """A stream connection to the Unix socket at ``path``, as a file descriptor."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(os.fspath(path))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+    return sock.detach()
+
+
+def _make_parents(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
+
+
+def _commit(temporary: str, path: Path, *, force: bool) -> None:
+    if force:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)  # fails if path exists: no window in which another file is replaced
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(path):
+            raise _exists(path) from None
+        os.replace(temporary, path)
+    else:
+        os.unlink(temporary)
+
+
+@contextmanager
+def atomic_file(path: Path, *, force: bool, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """Yield a temporary file beside ``path``, renamed to ``path`` only if the block succeeds.
+
+    On any exception the temporary file is removed and ``path`` is left as it was; an error
+    in making the directory or the temporary file names ``path``.
+    """
+    _make_parents(path)
+    with atomic_output(
+        path, prefix=f".{path.name}.", mode=mode, commit=lambda temporary, _: _commit(temporary, path, force=force)
+    ) as out:
+        yield out

@@ -1,0 +1,127 @@
+"""A real ``python -m envelope`` signalled mid-write removes its temporary file and leaves no output
+(SIGHUP, SIGINT, SIGTERM, SIGPIPE: exit status 128 + n), and a reader that goes away downstream
+(``| head -c1``) ends it quietly with status 141, as it would a Unix tool that SIGPIPE killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import envelope
+from envelope.cli.keyfile import read_record
+from envelope.keyrings import RawAesKeyring
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WORDS = {signal.SIGHUP: "hung up", signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+
+def plaintext(size: int) -> bytes:
+    return (b"0123456789abcdef" * (size // 16 + 1))[:size]
+
+
+def run_cli(args: list[str], tmp_path: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(PROJECT_ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "envelope", *args], env=env, cwd=tmp_path, **popen)
+
+
+@pytest.fixture
+def keyring(tmp_path: Path) -> RawAesKeyring:
+    keygen = run_cli(["keygen"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, error = keygen.communicate(timeout=60)
+    assert keygen.returncode == 0, error
+    record = read_record(tmp_path / "config" / "envelope" / "default.key")
+    return RawAesKeyring(record.namespace, record.name, record.key)
+
+
+def feed_until_written(process: subprocess.Popen[bytes], data: bytes, directory: Path) -> threading.Thread:
+    """Feed ``data`` on a thread (stdin left open, so the command stays mid-write) until a temporary
+    output of at least 1 MiB exists in ``directory``."""
+    assert process.stdin is not None
+    stdin = process.stdin
+
+    def feed() -> None:
+        try:
+            stdin.write(data)
+            stdin.flush()
+        except BrokenPipeError:
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the CLI ended ({process.returncode}) before it was signalled")
+        temporary = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+        if temporary and temporary[0].stat().st_size >= 1 << 20:
+            return feeder
+        time.sleep(0.02)
+    raise AssertionError(f"no temporary output in {directory} within 30 s")
+
+
+def ended(process: subprocess.Popen[bytes]) -> tuple[int, bytes]:
+    try:
+        _, error = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError("the CLI did not end within 30 s of the signal") from None
+    return process.returncode, error
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE], ids=lambda s: s.name)
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_a_signal_mid_write_removes_the_temporary_file_and_leaves_no_output(
+    command: str, signum: signal.Signals, keyring: RawAesKeyring, tmp_path: Path
+) -> None:
+    data = plaintext(12 << 20)
+    stream = data if command == "encrypt" else envelope.encrypt(data, keyring=keyring)
+    out = tmp_path / "out"
+    out.mkdir()
+    process = run_cli([command, "-", "-o", "out/data"], tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    feeder = feed_until_written(process, stream[: 8 << 20], out)
+    process.send_signal(signum)
+    status, error = ended(process)
+    feeder.join(timeout=30)
+
+    assert os.listdir(out) == []
+    assert status == 128 + signum
+    expected = "" if signum == signal.SIGPIPE else f"envelope: error: {WORDS[signum]}\n"
+    assert error.decode() == expected
+
+
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly_with_status_141(
+    command: str, keyring: RawAesKeyring, tmp_path: Path
+) -> None:
+    data = plaintext(16 << 20)
+    source = tmp_path / "big"
+    source.write_bytes(data if command == "encrypt" else envelope.encrypt(data, keyring=keyring))
+    process = run_cli([command, "big", "-o", "-"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert len(process.stdout.read(1)) == 1  # `| head -c1`
+    process.stdout.close()
+    status, error = ended(process)
+    assert (status, error) == (128 + signal.SIGPIPE, b"")
+
+
+def test_a_second_hangup_during_the_clean_up_is_ignored(keyring: RawAesKeyring, tmp_path: Path) -> None:
+    """A closed terminal may send SIGHUP twice (the kernel and the shell): the second one must not
+    kill the process before it removed its temporary file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    process = run_cli(["encrypt", "-", "-o", "out/data"], tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    feeder = feed_until_written(process, plaintext(8 << 20), out)
+    process.send_signal(signal.SIGHUP)
+    process.send_signal(signal.SIGHUP)
+    status, error = ended(process)
+    feeder.join(timeout=30)
+    assert (status, error, os.listdir(out)) == (128 + signal.SIGHUP, b"envelope: error: hung up\n", [])
