@@ -19,6 +19,7 @@ configuration to avoid, and docs/SECURITY.md says so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -38,7 +39,7 @@ def split_name(name: str) -> tuple[str, ...]:
     """The components of the relative ``/``-separated ``name``, or :class:`UnsafePathError`.
 
     Refused: an empty name or component (a leading, doubled or trailing ``/``),
-    ``.`` and ``..``, NUL and other control characters below 0x20, backslashes, a
+    ``.`` and ``..``, NUL and every other C0 or C1 control character (and DEL), backslashes, a
     Windows drive (``C:``), text that is not valid UTF-8, and names longer than
     :data:`MAX_NAME_BYTES` or with a component longer than
     :data:`MAX_NAME_COMPONENT_BYTES`.
@@ -51,7 +52,7 @@ def split_name(name: str) -> tuple[str, ...]:
         raise UnsafePathError(name, "is empty")
     if len(encoded) > MAX_NAME_BYTES:
         raise UnsafePathError(name, f"is longer than {MAX_NAME_BYTES} bytes")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in name):
         raise UnsafePathError(name, "contains a control character")
     if "\\" in name:
         raise UnsafePathError(name, "contains a backslash")
@@ -89,8 +90,9 @@ def contained_path(root: str | os.PathLike[str], name: str, *, create_parents: b
                 break
             if not create_parents:
                 continue  # nothing below a missing directory can be a link either
-            os.mkdir(current)
-            continue
+            with contextlib.suppress(FileExistsError):  # made meanwhile: checked just below
+                os.mkdir(current)
+            mode = os.lstat(current).st_mode
         if stat.S_ISLNK(mode):
             raise UnsafePathError(name, f"goes through a symlink ({part!r}) inside {os.fspath(base)}")
         if not last and not stat.S_ISDIR(mode):

@@ -26,6 +26,8 @@ HOSTILE_NAMES = [
     "a\x00b",
     "a\nb",
     "a\x1b[31mb",
+    "a\x7fb",
+    "a\x9b31mb",
     "a\\..\\b",
     "..\\x",
     "C:/x",
@@ -99,3 +101,21 @@ def test_the_root_itself_may_be_a_symlink(tmp_path: Path) -> None:
 
 def test_split_name_returns_the_components() -> None:
     assert split_name("a/b/c.enc") == ("a", "b", "c.enc")
+
+
+def test_a_directory_made_by_someone_else_meanwhile_is_still_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+        Path(path).symlink_to(tmp_path / "elsewhere")  # another process wins the race with a link
+        real_mkdir(path, mode)
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    root = tmp_path / "root"
+    real_mkdir(root)
+    with pytest.raises(UnsafePathError, match="symlink"):
+        contained_path(root, "a/b", create_parents=True)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
