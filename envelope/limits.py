@@ -26,3 +26,9 @@ DEFAULT_FRAME_LENGTH: Final = 64 * 1024
 S3_MIN_PART_SIZE: Final = 5 << 20
 #: The part size envelope uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
 S3_DEFAULT_PART_SIZE: Final = 8 << 20
+
+#: Key rotation in S3 (``s3.rewrap_object``) downloads, authenticates and re-sends at most this many
+#: body bytes: S3's 5 MiB first part rounded up to whole frames, or the whole body when the rest is too
+#: small to copy (or the body is non-framed, one frame that authenticates only whole). Beyond it the
+#: object is refused with LimitExceededError (re-encrypt it, or raise ``max_resent_bytes``).
+REWRAP_MAX_RESENT_BYTES: Final = 64 << 20

@@ -16,19 +16,31 @@ stays damaged and fails when the message is decrypted.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from .api import start_decryption
 from .context import serialize_context
 from .crypto.kdf import derive_keys
 from .errors import LimitExceededError, SignedMessageError, TruncatedMessageError, UsageError
-from .format import Header, HeaderAuth, parse_header, serialize_header, serialize_header_auth
-from .materials import EncryptionMaterials, Keyring, is_keyring
+from .format import ContentType, Header, HeaderAuth, parse_header, serialize_header, serialize_header_auth
+from .format.layout import regular_frame_size
+from .materials import (
+    DecryptionMaterials,
+    DecryptionRequest,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+    is_keyring,
+)
+from .streaming.random_access import RandomAccessDecryptor
 from .suites import IV_BYTES, CommitmentPolicy
 
-__all__ = ["RewrappedHeader", "copy_ranges", "rewrap", "rewrap_header"]
+__all__ = ["RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
+
+#: ``fetch(start, end)``: bytes ``[start, end)`` of the old message (fewer only at its end).
+Fetch = Callable[[int, int], bytes]
 
 _ZERO_IV: Final = bytes(IV_BYTES)
 
@@ -44,6 +56,8 @@ class RewrappedHeader:
     header: Header
     header_bytes: bytes
     old_header_length: int
+    #: The old message's materials (its data key): what :func:`check_rewrapped` opens frames with.
+    materials: DecryptionMaterials = field(repr=False, compare=False, kw_only=True)
 
 
 def rewrap_header(
@@ -105,7 +119,7 @@ def rewrap_header(
     aead = derive_keys(header.suite, old.data_key, header.message_id).aead
     tag = aead.encrypt(_ZERO_IV, b"", raw + required_aad)
     header_bytes = raw + serialize_header_auth(header.suite, HeaderAuth(_ZERO_IV, tag))
-    return RewrappedHeader(new_header, header_bytes, parsed.length)
+    return RewrappedHeader(new_header, header_bytes, parsed.length, materials=old)
 
 
 def rewrap(
@@ -148,3 +162,73 @@ def copy_ranges(body_start: int, size: int, *, first_part_body: int, part_size: 
             stop = size
         yield first, stop
         first = stop
+
+
+def check_rewrapped(
+    rewrapped: RewrappedHeader,
+    fetch: Fetch,
+    size: int,
+    *,
+    resent: int,
+    commitment_policy: CommitmentPolicy | None = None,
+) -> None:
+    """Authenticate the message that ``rewrapped`` makes of an old one, before it replaces the old one.
+
+    The new message is ``rewrapped.header_bytes`` followed by the old body,
+    which ``fetch`` returns at old-message offsets (the old message is
+    ``size`` bytes). It is opened with the data key, so the new header's tag
+    and commitment are checked, and with them the body's first frames, which
+    bind the message id: the first ``resent`` bytes of the body (what the
+    caller re-sends itself) must end on a frame boundary or at the end, and
+    every frame in them is authenticated, as is the final frame (found from the
+    tail), which proves where the message ends. A non-framed body is one frame:
+    it is authenticated whole. Raises what decrypting would (AuthenticationError,
+    MalformedMessageError, ...) at the first check that fails.
+    """
+    known = _KnownMaterials(rewrapped.materials)
+    decryptor = start_decryption(materials_manager=known, commitment_policy=commitment_policy, threads=1)
+    new_fetch, new_size = _new_message(rewrapped, fetch, size)
+    header = rewrapped.header
+    if header.content_type is not ContentType.FRAMED:
+        message = new_fetch(0, new_size)
+        consumed = decryptor.read_header(message)
+        assert consumed, "a complete header parsed before"
+        decryptor.update(memoryview(message)[consumed:])  # its plaintext is dropped
+        decryptor.finalize()
+        return
+    access = RandomAccessDecryptor(new_fetch, new_size, decryptor)  # the new header and the final frame
+    frames = resent // regular_frame_size(header.frame_length)
+    if resent >= size - rewrapped.old_header_length:
+        frames = access.length // header.frame_length + 1  # all of it, the final frame too
+    access.read(0, min(access.length, frames * header.frame_length))
+
+
+def _new_message(rewrapped: RewrappedHeader, fetch: Fetch, size: int) -> tuple[Fetch, int]:
+    """``fetch`` for the new message (the new header, then the old body), and its size."""
+    new_header = rewrapped.header_bytes
+    shift = len(new_header) - rewrapped.old_header_length
+    new_size = size + shift
+
+    def new_fetch(start: int, end: int) -> bytes:
+        end = min(end, new_size)
+        head = new_header[start:end]
+        if end <= len(new_header):
+            return head
+        return head + fetch(max(start, len(new_header)) - shift, end - shift)
+
+    return new_fetch, new_size
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownMaterials:
+    """A materials manager that already holds a message's decryption materials (no keyring call)."""
+
+    materials: DecryptionMaterials = field(repr=False)
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        raise UsageError("these materials only check a rewrapped message")
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        if request.suite is not self.materials.suite:
+            raise UsageError("the rewrapped header names another suite")
+        return self.materials

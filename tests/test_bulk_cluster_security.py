@@ -96,7 +96,11 @@ def unsecured_cluster() -> Iterator[Any]:
     """A cluster as bulk jobs used to start it: loopback TCP, no security (in-process workers: cheap)."""
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1",
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp://",
+            host="127.0.0.1",
             dashboard_address=None,
         ) as cluster,
         distributed.Client(cluster) as client,
@@ -171,7 +175,8 @@ def test_bulk_run_without_a_client_runs_on_a_cluster_it_secured_itself(
     with warnings.catch_warnings():
         warnings.simplefilter("error", bulk.InsecureClusterWarning)
         report = call_with_timeout(
-            TIMEOUT, lambda: bulk.run("encrypt", str(source), str(tmp_path / "enc"), keyring=EnvKey(VARIABLE, NAMESPACE, NAME))
+            TIMEOUT,
+            lambda: bulk.run("encrypt", str(source), str(tmp_path / "enc"), keyring=EnvKey(VARIABLE, NAMESPACE, NAME)),
         )
     assert report.ok, report.failures
     assert len(seen) == 1 and seen[0].startswith("tls://")

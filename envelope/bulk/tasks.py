@@ -174,7 +174,8 @@ def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
     from ..s3._calls import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
 
     assert place.bucket is not None
-    return fetch_range(job.s3.client(), place.bucket, place.locate(source.name), first, stop, etag=source.version)
+    client, key = job.s3.client(), place.locate(source.name)
+    return fetch_range(client, place.bucket, key, first, stop, etag=source.version, size=source.size)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,15 @@ from envelope import bulk
 
 from .moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY
 
-__all__ = ["aws_environment", "call_with_timeout", "client_credentials", "group_alive", "kill_group", "local_cluster", "worker_pids"]
+__all__ = [
+    "aws_environment",
+    "call_with_timeout",
+    "client_credentials",
+    "group_alive",
+    "kill_group",
+    "local_cluster",
+    "worker_pids",
+]
 
 T = TypeVar("T")
 
