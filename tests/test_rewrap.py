@@ -53,8 +53,8 @@ from envelope.errors import (
 )
 from envelope.format import parse_header, serialize_header
 from envelope.format.layout import final_frame_window, regular_frame_size
-from envelope.limits import DEFAULT_FRAME_LENGTH
 from envelope.keyrings import AwsKmsKeyring, MultiKeyring, RawAesKeyring
+from envelope.limits import DEFAULT_FRAME_LENGTH
 from envelope.materials import DecryptionMaterials, EncryptionMaterials, Keyring
 from envelope.rewrap import copy_ranges, rewrap, rewrap_header
 

@@ -70,7 +70,7 @@ def fetch_range(
     answer = call("GetObject", bucket, key, client.get_object, **request)
     body = Body(answer["Body"], bucket, key)
     try:
-        end = _checked_range(answer, bucket, key, first, stop, size)
+        end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
         data = body.read(end - first + 1)  # one byte more than promised: a longer body is caught too
     finally:
         body.close()
@@ -84,8 +84,12 @@ _CHANGED: Final = ("PreconditionFailed", "ConditionalRequestConflict")
 _CONTENT_RANGE: Final = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20})")
 
 
-def _checked_range(answer: Mapping[str, Any], bucket: str, key: str, first: int, stop: int, size: int | None) -> int:
-    """Where the answer to a GET of ``[first, stop)`` ends, if it answers that GET; else BadRangeResponse."""
+def _checked_range(
+    answer: Mapping[str, Any], first: int, stop: int, *, size: int | None, where: tuple[str, str]
+) -> int:
+    """Where the answer to a GET of ``[first, stop)`` of ``where`` (bucket, key) ends, if it answers that
+    GET; else BadRangeResponse."""
+    bucket, key = where
     status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
     length = answer.get("ContentLength")
 
@@ -237,7 +241,7 @@ class ObjectSink:
                 "ObjectChanged",
                 self._bucket,
                 self._key,
-                f"another writer replaced the object (ETag {self._replaces} no longer matches); theirs is left in place",
+                f"another writer replaced it (ETag {self._replaces} no longer matches); theirs is left in place",
             ) from exc
 
     def abort(self) -> None:
