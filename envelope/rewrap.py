@@ -10,15 +10,19 @@ A signed message cannot be rewrapped: its footer signs the header, and the
 signing key was discarded when the message was written. :func:`rewrap_header`
 refuses it with :class:`~envelope.errors.SignedMessageError`; re-encrypt it instead.
 
-The body is not read, so rewrapping does not authenticate it: a damaged body
-stays damaged and fails when the message is decrypted.
+:func:`rewrap` and :func:`rewrap_header` do not read the body, so they do not
+authenticate it: a damaged body stays damaged and fails when the message is
+decrypted. Before a rewrapped message replaces an old one, check it:
+:func:`check_rewrapped` opens the new header, given frames and the final frame
+under the data key (what ``s3.rewrap_object`` does), and :class:`CheckedCopy`
+authenticates every byte of a body as it is copied (what a bulk rewrap of files does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, Protocol
 
 from .api import start_decryption
 from .context import serialize_context
@@ -37,7 +41,7 @@ from .materials import (
 from .streaming.random_access import RandomAccessDecryptor
 from .suites import IV_BYTES, CommitmentPolicy
 
-__all__ = ["RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
+__all__ = ["CheckedCopy", "RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
 
 #: ``fetch(start, end)``: bytes ``[start, end)`` of the old message (fewer only at its end).
 Fetch = Callable[[int, int], bytes]
@@ -217,6 +221,39 @@ def _new_message(rewrapped: RewrappedHeader, fetch: Fetch, size: int) -> tuple[F
         return head + fetch(max(start, len(new_header)) - shift, end - shift)
 
     return new_fetch, new_size
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
+
+class CheckedCopy:
+    """Writes a rewrapped message to ``sink`` and authenticates it on the way, under the data key.
+
+    The new header goes to ``sink`` at once; :meth:`write` then takes the old
+    body, every byte of it, in order; :meth:`finish` raises (what decrypting
+    would: AuthenticationError, TruncatedMessageError ...) unless the body was
+    complete and every frame authentic. A failure can come after bytes reached
+    ``sink``, so write into something that commits only when :meth:`finish` returned.
+    """
+
+    def __init__(
+        self, rewrapped: RewrappedHeader, sink: _Writable, *, commitment_policy: CommitmentPolicy | None = None
+    ):
+        known = _KnownMaterials(rewrapped.materials)
+        self._decryptor = start_decryption(materials_manager=known, commitment_policy=commitment_policy, threads=1)
+        if self._decryptor.read_header(rewrapped.header_bytes) != len(rewrapped.header_bytes):
+            raise UsageError("the rewrapped header does not parse as one header")
+        self._sink = sink
+        sink.write(rewrapped.header_bytes)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._decryptor.update(data)  # the plaintext is dropped
+        self._sink.write(data)
+        return len(memoryview(data))
+
+    def finish(self) -> None:
+        self._decryptor.finalize()
 
 
 @dataclass(frozen=True, slots=True)

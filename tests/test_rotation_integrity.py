@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import io
 import os
 import random
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import botocore.awsrequest
@@ -335,8 +337,26 @@ def test_a_non_framed_object_is_authenticated_whole_and_one_over_the_limit_is_re
 # --------------------------------------------------------------------------- bulk rewrap through a hostile server
 
 
+@pytest.fixture(scope="module")
+def dask(moto_server: MotoServer) -> Iterator[Any]:
+    """One worker process that sees moto's credentials and both keys."""
+    environment = {
+        **aws_environment(),
+        OLD_VARIABLE: base64.b64encode(OLD_KEY).decode(),
+        NEW_VARIABLE: base64.b64encode(NEW_KEY).decode(),
+    }
+    with local_cluster(environment, workers=1) as client:
+        yield client
+
+
+def bulk_rewrap(dask: Any, source: str, dest: str, **options: Any) -> bulk.BulkReport:
+    old, new = EnvKey(OLD_VARIABLE, NAMESPACE, "old"), EnvKey(NEW_VARIABLE, NAMESPACE, "new")
+    job = functools.partial(bulk.run, "rewrap", source, dest, keyring=old, new_keyring=new, client=dask, **options)
+    return call_with_timeout(120, job)
+
+
 def test_a_bulk_rewrap_through_a_server_that_ignores_range_fails_that_object_and_writes_no_output(
-    moto_server: MotoServer, client: Any
+    moto_server: MotoServer, client: Any, dask: Any
 ) -> None:
     good_data, good = message(1000)
     bad_data, bad = message(ONE_PIECE)
@@ -350,25 +370,10 @@ def test_a_bulk_rewrap_through_a_server_that_ignores_range_fails_that_object_and
         gets["count"] += 1
         return gets["count"] == 2  # the 1st reads the header; the 2nd, part 1's body, gets the whole object
 
-    environment = {
-        **aws_environment(),
-        OLD_VARIABLE: base64.b64encode(OLD_KEY).decode(),
-        NEW_VARIABLE: base64.b64encode(NEW_KEY).decode(),
-    }
-    with FaultProxy(moto_server.endpoint) as proxy, local_cluster(environment, workers=1) as dask:
+    with FaultProxy(moto_server.endpoint) as proxy:
         fault = proxy.add(Respond(http_response(200, "OK", bad), match=second_get_of_bad))
-        report = call_with_timeout(
-            120,
-            lambda: bulk.run(
-                "rewrap",
-                f"s3://{BUCKET}/bulk-src/",
-                f"s3://{BUCKET}/bulk-dst/",
-                keyring=EnvKey(OLD_VARIABLE, NAMESPACE, "old"),
-                new_keyring=EnvKey(NEW_VARIABLE, NAMESPACE, "new"),
-                client=dask,
-                s3=bulk.S3Settings(endpoint_url=proxy.endpoint, region=WEST),
-            ),
-        )
+        settings = bulk.S3Settings(endpoint_url=proxy.endpoint, region=WEST)
+        report = bulk_rewrap(dask, f"s3://{BUCKET}/bulk-src/", f"s3://{BUCKET}/bulk-dst/", s3=settings)
     assert fault.fired == 1
     (failed,) = report.failures
     assert failed.source == "bulk-src/bad.enc" and "BadRangeResponse" in failed.error
@@ -377,6 +382,27 @@ def test_a_bulk_rewrap_through_a_server_that_ignores_range_fails_that_object_and
     assert envelope.decrypt(get(client, "bulk-dst/good.enc"), keyring=new_keyring()) == good_data
     assert envelope.decrypt(get(client, "bulk-src/bad.enc"), keyring=old_keyring()) == bad_data
     assert uploads_left(client) == []
+
+
+@pytest.mark.parametrize("where", ["a frame", "the final frame"])
+def test_a_bulk_rewrap_of_local_files_authenticates_the_body_it_copies_and_writes_nothing_for_a_damaged_one(
+    dask: Any, tmp_path: Path, where: str
+) -> None:
+    source, dest = tmp_path / "src", tmp_path / "dst"
+    source.mkdir()
+    good_data, good = message(3000)
+    _, bad = message(300 * KiB)
+    damaged = bytearray(bad)
+    damaged[len(bad) // 2 if where == "a frame" else len(bad) - 3] ^= 0x01
+    (source / "good.enc").write_bytes(good)
+    (source / "bad.enc").write_bytes(bytes(damaged))
+    report = bulk_rewrap(dask, str(source), str(dest))
+    (failed,) = report.failures
+    assert failed.source.endswith("bad.enc") and "AuthenticationError" in failed.error
+    assert [path.name for path in dest.rglob("*") if "bad" in path.name] == []  # no output, no done-marker
+    assert envelope.decrypt((dest / "good.enc").read_bytes(), keyring=new_keyring()) == good_data
+    rerun = bulk_rewrap(dask, str(source), str(dest))
+    assert (rerun.count("skipped"), rerun.count("failed")) == (1, 1)  # the damaged one is tried again, not skipped
 
 
 # --------------------------------------------------------------------------- the final write is conditional

@@ -22,7 +22,7 @@ from ..errors import SignedMessageError, TruncatedMessageError, UsageError
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import S3_DEFAULT_PART_SIZE
 from ..materials import DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
-from ..rewrap import rewrap_header
+from ..rewrap import CheckedCopy, rewrap_header
 from .places import Place, S3Settings, Source
 
 __all__ = [
@@ -304,7 +304,7 @@ def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> t
 
 
 def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
-    """Read until the header parses, write the new header, then copy the body as it is."""
+    """Read until the header parses, write the new header, then copy the body as it is, authenticating it."""
     with _reading(job, source) as src:
         data = b""
         while True:
@@ -316,9 +316,10 @@ def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> 
                 raise TruncatedMessageError("the message ends inside its header")
             data += chunk
         with _writing(job, name, source) as out:
-            out.write(rewrapped.header_bytes)
-            out.write(data[rewrapped.old_header_length :])
-            shutil.copyfileobj(src, out, _READ_BYTES)
+            checked = CheckedCopy(rewrapped, out)  # nothing (and no done-marker) unless the body authenticates
+            checked.write(data[rewrapped.old_header_length :])
+            shutil.copyfileobj(src, checked, _READ_BYTES)
+            checked.finish()
     return "rewrapped", source.size, out.count
 
 
