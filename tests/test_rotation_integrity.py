@@ -564,3 +564,33 @@ def test_an_untagged_object_costs_no_tagging_call(own_client: Any, key: str) -> 
     own_client.meta.events.register("before-send.s3.GetObjectTagging", lambda **_: calls.append("tagging"))
     rotate(own_client, key)
     assert calls == []
+
+
+@pytest.mark.parametrize("suite", [UNSIGNED, 0x0578], ids=["unsigned-rewrapped", "signed-re-encrypted"])
+def test_a_bulk_rewrap_in_s3_keeps_what_a_copy_keeps_whether_it_rewraps_or_re_encrypts(
+    client: Any, dask: Any, moto_server: MotoServer, suite: int
+) -> None:
+    data = os.urandom(5000)
+    body = envelope.encrypt(data, keyring=old_keyring(), algorithm=suite)
+    prefix = f"bulk-props-{suite:04x}"
+    given = {
+        "ContentType": "text/csv",
+        "CacheControl": "no-store",
+        "Tagging": "team=blue",
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "arn:aws:kms:us-west-2:111122223333:key/k2",
+        "StorageClass": "STANDARD_IA",
+        "Metadata": {"owner": "lake"},
+    }
+    client.put_object(Bucket=BUCKET, Key=f"{prefix}/src/x.enc", Body=body, **given)
+    settings = bulk.S3Settings(endpoint_url=moto_server.endpoint, region=WEST)
+    report = bulk_rewrap(dask, f"s3://{BUCKET}/{prefix}/src/", f"s3://{BUCKET}/{prefix}/dst/", s3=settings)
+    assert report.ok, report.failures
+    assert report.methods() == {"rewrapped" if suite == UNSIGNED else "re-encrypted": 1}
+    head = client.head_object(Bucket=BUCKET, Key=f"{prefix}/dst/x.enc")
+    kept = ("ContentType", "CacheControl", "ServerSideEncryption", "SSEKMSKeyId", "StorageClass")
+    assert {name: head.get(name) for name in kept} == {name: given[name] for name in kept}
+    assert head["Metadata"]["owner"] == "lake"
+    tags = client.get_object_tagging(Bucket=BUCKET, Key=f"{prefix}/dst/x.enc")["TagSet"]
+    assert tags == [{"Key": "team", "Value": "blue"}]
+    assert envelope.decrypt(get(client, f"{prefix}/dst/x.enc"), keyring=new_keyring()) == data

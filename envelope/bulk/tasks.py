@@ -197,8 +197,11 @@ def _reading(job: JobSpec, source: Source) -> Iterator[IO[bytes]]:
 
 
 @contextlib.contextmanager
-def _writing(job: JobSpec, name: str, source: Source) -> Iterator[_Counting]:
-    """A destination that appears, with its done-marker, only if the block succeeds."""
+def _writing(
+    job: JobSpec, name: str, source: Source, properties: Mapping[str, Any] | None = None
+) -> Iterator[_Counting]:
+    """A destination that appears, with its done-marker, only if the block succeeds (an S3 one
+    with ``properties``, see :func:`envelope.s3.object_writer`)."""
     place = job.dest
     if not place.is_s3:
         with place.file_writer(name, job.operation, source) as f:
@@ -210,7 +213,9 @@ def _writing(job: JobSpec, name: str, source: Source) -> Iterator[_Counting]:
     key, client = place.locate(name), job.s3.client()
     abort_stale_uploads(client, place.bucket, key)
     marker = place.marker(job.operation, source)
-    with s3.object_writer(place.bucket, key, client=client, part_size=job.part_size, metadata=marker) as sink:
+    with s3.object_writer(
+        place.bucket, key, client=client, part_size=job.part_size, metadata=marker, properties=properties
+    ) as sink:
         yield _Counting(sink)  # type: ignore[arg-type]
 
 
@@ -325,7 +330,9 @@ def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> 
 
 def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
     """Decrypt and encrypt again under ``new``: same suite, frame length and context (required pairs stay
-    out of the message). Nothing is committed unless the old message verified to its last byte."""
+    out of the message). Nothing is committed unless the old message verified to its last byte.
+    From S3 to S3 the new object keeps what a copy keeps (tags, content headers, SSE-KMS ...)."""
+    properties = _kept_properties(job, source)
     with _reading(job, source) as src:
         reader = decrypting_reader(src, keyring=keys.old, encryption_context=keys.context)
         header = reader.read_header()
@@ -335,7 +342,7 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
         cmm: Any = DefaultCryptoMaterialsManager(keys.new)
         if materials.required_context_keys:
             cmm = RequiredEncryptionContextCmm(cmm, required_keys=materials.required_context_keys)
-        with _writing(job, name, source) as out:
+        with _writing(job, name, source, properties) as out:
             encrypt_stream(
                 reader,  # type: ignore[arg-type]
                 out,  # type: ignore[arg-type]
@@ -346,6 +353,16 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
                 threads=1,
             )
     return "re-encrypted", source.size, out.count
+
+
+def _kept_properties(job: JobSpec, source: Source) -> dict[str, Any] | None:
+    """What a rotated S3 object keeps of its S3 source (None unless both are in S3)."""
+    if not (job.source.is_s3 and job.dest.is_s3):
+        return None
+    from ..s3._properties import properties_of  # noqa: PLC0415 - boto3 only when S3 is used
+
+    assert job.source.bucket is not None
+    return properties_of(job.s3.client(), job.source.bucket, job.source.locate(source.name), etag=source.version)
 
 
 _RUN = {Operation.ENCRYPT: _encrypt, Operation.DECRYPT: _decrypt, Operation.REWRAP: _rewrap}

@@ -270,8 +270,13 @@ def object_writer(
     part_size: int = DEFAULT_PART_SIZE,
     max_concurrency: int = 4,
     metadata: Mapping[str, str] | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> Iterator[ObjectSink]:
     """A writable that uploads the bytes written to it, as they are, as one object.
+
+    ``properties`` are further PutObject / CreateMultipartUpload arguments, named
+    as S3's API names them (``ContentType``, ``Tagging``, ``ServerSideEncryption`` ...);
+    ``metadata`` updates their ``Metadata``.
 
     Parts of ``part_size`` go up ``max_concurrency`` at a time; the object is
     created (CompleteMultipartUpload, or one PutObject if it fits in a part) only
@@ -281,7 +286,9 @@ def object_writer(
     object is in place: the object is absent or complete, never partial.)
     """
     check_parts(part_size, max_concurrency)
-    extra = {"Metadata": dict(metadata)} if metadata else {}
+    extra = dict(properties or {})
+    if metadata:
+        extra["Metadata"] = {**extra.get("Metadata", {}), **metadata}
     sink = ObjectSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
     try:
         yield sink

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from ._calls import call
 
-__all__ = ["kept_properties"]
+__all__ = ["kept_properties", "properties_of"]
 
 #: HeadObject fields passed on as they are to PutObject / CreateMultipartUpload: the content headers,
 #: the storage class, the SSE-KMS settings and the object-lock settings. (Not the ACL, which S3's copy
@@ -47,3 +47,9 @@ def kept_properties(
         ]
         kept["Tagging"] = urllib.parse.urlencode([(tag["Key"], tag["Value"]) for tag in tags])
     return kept
+
+
+def properties_of(client: Any, bucket: str, key: str, *, etag: str) -> dict[str, Any]:
+    """:func:`kept_properties` of ``bucket/key`` as it is at ``etag`` (HeadObject pinned to it)."""
+    head = call("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key, IfMatch=etag)
+    return kept_properties(client, bucket, key, head, None)
