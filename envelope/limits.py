@@ -30,3 +30,9 @@ S3_DEFAULT_PART_SIZE: Final = 8 << 20
 #: Largest key file the CLI reads (a key record, 32 raw AES bytes, a PEM RSA key: an RSA-16384
 #: private key is about 12 KiB); a longer file is refused before more than this is read.
 MAX_KEY_FILE_BYTES: Final = 64 << 10
+
+#: Key rotation in S3 (``s3.rewrap_object``) downloads, authenticates and re-sends at most this many
+#: body bytes: S3's 5 MiB first part rounded up to whole frames, or the whole body when the rest is too
+#: small to copy (or the body is non-framed, one frame that authenticates only whole). Beyond it the
+#: object is refused with LimitExceededError (re-encrypt it, or raise ``max_resent_bytes``).
+REWRAP_MAX_RESENT_BYTES: Final = 64 << 20

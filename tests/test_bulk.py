@@ -66,6 +66,7 @@ from envelope.keyrings import RawAesKeyring
 from .support.dask_cluster import (
     aws_environment,
     call_with_timeout,
+    client_credentials,
     group_alive,
     kill_group,
     local_cluster,
@@ -560,7 +561,8 @@ def test_a_corrupt_object_fails_alone_with_its_error_in_the_report_and_on_the_cl
         "--aws-region",
         WEST,
     ]
-    assert call_with_timeout(JOB_TIMEOUT, lambda: main(argv)) == 1
+    with client_credentials(dask_client):  # the cluster lets in only holders of its credentials
+        assert call_with_timeout(JOB_TIMEOUT, lambda: main(argv)) == 1
     out, err = capsys.readouterr()
     assert "5 done" in out and "1 failed" in out
     assert re.search(r"failed: bad/corrupt\.enc: (AuthenticationError|MalformedMessageError)", err)
@@ -802,8 +804,16 @@ def test_the_cli_encrypts_rewraps_and_decrypts_directories_on_its_own_cluster_an
     assert f"{len(TREE)} done ({len(TREE)} decrypted)" in capsys.readouterr().out
 
 
+@pytest.fixture
+def scheduler_credentials(dask_client: Any) -> Iterator[None]:
+    """The cluster's TLS credentials in Dask's configuration, where ``--scheduler`` finds them."""
+    with client_credentials(dask_client):
+        yield
+
+
 def test_the_cli_runs_s3_jobs_on_a_given_scheduler_and_rotates_to_a_kms_key(
     dask_client: Any,
+    scheduler_credentials: None,
     moto_server: MotoServer,
     s3: Any,
     key_file: Path,

@@ -16,12 +16,13 @@ unsigned messages by rewriting only the header (server-side copies of the body
 in S3) and re-encrypts signed ones. See docs/bulk.md.
 """
 
-from .job import BulkReport, Progress, local_client, run
+from .job import BulkReport, InsecureClusterWarning, Progress, local_client, run
 from .places import S3Settings
 from .tasks import JobSpec, ObjectResult, Operation, process_object
 
 __all__ = [
     "BulkReport",
+    "InsecureClusterWarning",
     "JobSpec",
     "ObjectResult",
     "Operation",

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -20,10 +21,17 @@ from . import split
 from .places import S3Settings, Source, parse_place
 from .tasks import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, error_text, failure, process_object
 
-__all__ = ["BulkReport", "Progress", "local_client", "run"]
+__all__ = ["BulkReport", "InsecureClusterWarning", "Progress", "local_client", "run"]
 
 #: At most this many tasks wait on the scheduler at once (a prefix may hold millions of objects).
 MAX_IN_FLIGHT: Final = 10_000
+#: All that the HTTP server of a job's own scheduler serves (it is outside TLS: no dashboard, no task names).
+_HTTP_ROUTES: Final = ("distributed.http.health",)
+
+
+class InsecureClusterWarning(UserWarning):
+    """The Dask client a job was given talks to its scheduler without mutual TLS: anyone who can
+    reach the scheduler can run code in the workers, with their keys, PINs and credentials."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +153,8 @@ def run(
     _check_sendable(job)
     began = time.perf_counter()
     sources = job.source.list(job.s3)
+    if client is not None:
+        warn_if_unauthenticated(client)
     with _dask_client(client) as dask:
         results = tuple(_run_tasks(dask, job, sources, progress))
     return BulkReport(job.operation.value, str(job.source), str(job.dest), results, time.perf_counter() - began)
@@ -187,24 +197,62 @@ def _distributed() -> Any:
         raise UsageError('bulk jobs need dask.distributed: pip install "envelope[bulk]"') from exc
 
 
+def _dask() -> Any:
+    return importlib.import_module("dask")
+
+
 @contextmanager
 def local_client(workers: int | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` of a LocalCluster on 127.0.0.1, closed on exit: ``workers``
-    single-threaded worker processes (default: one per core). They inherit ``os.environ`` as it is now."""
+    single-threaded worker processes (default: one per core). They inherit ``os.environ`` as it is now.
+
+    The cluster speaks TLS with mutual authentication under a CA, certificate and key made for
+    this cluster alone (``Security.temporary()``, held in memory and handed to the workers it
+    spawns), so no other process on the machine can connect to its scheduler or workers; it
+    serves no dashboard.
+    """
     if workers is not None and workers < 1:
         raise UsageError("a local cluster needs at least one worker")
     distributed = _distributed()
+    security = distributed.security.Security.temporary()
     with (
+        _dask().config.set({"distributed.scheduler.http.routes": list(_HTTP_ROUTES)}),
         distributed.LocalCluster(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
+            protocol="tls://",
+            security=security,
             dashboard_address="127.0.0.1:0",
+            scheduler_kwargs={"dashboard": False},
         ) as cluster,
-        distributed.Client(cluster) as client,
+        distributed.Client(cluster, security=security) as client,
     ):
         yield client
+
+
+def warn_if_unauthenticated(client: Any) -> None:
+    """Warn (:class:`InsecureClusterWarning`) unless ``client`` reaches its scheduler over TLS with a
+    client certificate, or in-process. A scheduler that lets a client in without a certificate lets
+    anyone in; whether it demands one cannot be seen from here, so docs/bulk.md says what it must do."""
+    address = str(getattr(getattr(client, "scheduler", None), "address", "") or "")
+    if address.startswith("inproc://"):
+        return
+    security = getattr(client, "security", None)
+    has_cert = security is not None and bool(
+        getattr(security, "tls_client_cert", None) or getattr(security, "tls_cert", None)
+    )
+    if address.startswith("tls://") and has_cert:
+        return
+    reason = "without a client certificate" if address.startswith("tls://") else "without TLS"
+    warnings.warn(
+        f"the Dask scheduler {address or '(unknown address)'} is reached {reason}: unless it authenticates"
+        " every connection, anyone who can reach it can run code in the workers with this job's keys"
+        " (see docs/bulk.md, 'Running on a cluster')",
+        InsecureClusterWarning,
+        stacklevel=3,
+    )
 
 
 @contextmanager

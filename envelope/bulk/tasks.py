@@ -22,7 +22,7 @@ from ..errors import SignedMessageError, TruncatedMessageError, UsageError
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import S3_DEFAULT_PART_SIZE
 from ..materials import DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
-from ..rewrap import rewrap_header
+from ..rewrap import CheckedCopy, rewrap_header
 from .places import Place, S3Settings, Source
 
 __all__ = [
@@ -174,7 +174,8 @@ def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
     from ..s3._calls import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
 
     assert place.bucket is not None
-    return fetch_range(job.s3.client(), place.bucket, place.locate(source.name), first, stop, etag=source.version)
+    client, key = job.s3.client(), place.locate(source.name)
+    return fetch_range(client, place.bucket, key, first, stop, etag=source.version, size=source.size)
 
 
 @contextlib.contextmanager
@@ -196,8 +197,11 @@ def _reading(job: JobSpec, source: Source) -> Iterator[IO[bytes]]:
 
 
 @contextlib.contextmanager
-def _writing(job: JobSpec, name: str, source: Source) -> Iterator[_Counting]:
-    """A destination that appears, with its done-marker, only if the block succeeds."""
+def _writing(
+    job: JobSpec, name: str, source: Source, properties: Mapping[str, Any] | None = None
+) -> Iterator[_Counting]:
+    """A destination that appears, with its done-marker, only if the block succeeds (an S3 one
+    with ``properties``, see :func:`envelope.s3.object_writer`)."""
     place = job.dest
     if not place.is_s3:
         with place.file_writer(name, job.operation, source) as f:
@@ -209,7 +213,9 @@ def _writing(job: JobSpec, name: str, source: Source) -> Iterator[_Counting]:
     key, client = place.locate(name), job.s3.client()
     abort_stale_uploads(client, place.bucket, key)
     marker = place.marker(job.operation, source)
-    with s3.object_writer(place.bucket, key, client=client, part_size=job.part_size, metadata=marker) as sink:
+    with s3.object_writer(
+        place.bucket, key, client=client, part_size=job.part_size, metadata=marker, properties=properties
+    ) as sink:
         yield _Counting(sink)  # type: ignore[arg-type]
 
 
@@ -303,7 +309,7 @@ def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> t
 
 
 def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
-    """Read until the header parses, write the new header, then copy the body as it is."""
+    """Read until the header parses, write the new header, then copy the body as it is, authenticating it."""
     with _reading(job, source) as src:
         data = b""
         while True:
@@ -315,15 +321,18 @@ def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> 
                 raise TruncatedMessageError("the message ends inside its header")
             data += chunk
         with _writing(job, name, source) as out:
-            out.write(rewrapped.header_bytes)
-            out.write(data[rewrapped.old_header_length :])
-            shutil.copyfileobj(src, out, _READ_BYTES)
+            checked = CheckedCopy(rewrapped, out)  # nothing (and no done-marker) unless the body authenticates
+            checked.write(data[rewrapped.old_header_length :])
+            shutil.copyfileobj(src, checked, _READ_BYTES)
+            checked.finish()
     return "rewrapped", source.size, out.count
 
 
 def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
     """Decrypt and encrypt again under ``new``: same suite, frame length and context (required pairs stay
-    out of the message). Nothing is committed unless the old message verified to its last byte."""
+    out of the message). Nothing is committed unless the old message verified to its last byte.
+    From S3 to S3 the new object keeps what a copy keeps (tags, content headers, SSE-KMS ...)."""
+    properties = _kept_properties(job, source)
     with _reading(job, source) as src:
         reader = decrypting_reader(src, keyring=keys.old, encryption_context=keys.context)
         header = reader.read_header()
@@ -333,7 +342,7 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
         cmm: Any = DefaultCryptoMaterialsManager(keys.new)
         if materials.required_context_keys:
             cmm = RequiredEncryptionContextCmm(cmm, required_keys=materials.required_context_keys)
-        with _writing(job, name, source) as out:
+        with _writing(job, name, source, properties) as out:
             encrypt_stream(
                 reader,  # type: ignore[arg-type]
                 out,  # type: ignore[arg-type]
@@ -344,6 +353,16 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
                 threads=1,
             )
     return "re-encrypted", source.size, out.count
+
+
+def _kept_properties(job: JobSpec, source: Source) -> dict[str, Any] | None:
+    """What a rotated S3 object keeps of its S3 source (None unless both are in S3)."""
+    if not (job.source.is_s3 and job.dest.is_s3):
+        return None
+    from ..s3._properties import properties_of  # noqa: PLC0415 - boto3 only when S3 is used
+
+    assert job.source.bucket is not None
+    return properties_of(job.s3.client(), job.source.bucket, job.source.locate(source.name), etag=source.version)
 
 
 _RUN = {Operation.ENCRYPT: _encrypt, Operation.DECRYPT: _decrypt, Operation.REWRAP: _rewrap}

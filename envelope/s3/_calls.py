@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,13 +47,76 @@ def call(operation: str, bucket: str, key: str, call: Any, **request: Any) -> An
         raise s3_error(operation, bucket, key, exc) from exc
 
 
-def fetch_range(client: Any, bucket: str, key: str, first: int, stop: int, *, etag: str) -> bytes:
-    """Object bytes ``[first, stop)``, pinned to ``etag``: a replaced object fails with ``PreconditionFailed``."""
+def fetch_range(
+    client: Any, bucket: str, key: str, first: int, stop: int, *, etag: str, size: int | None = None
+) -> bytes:
+    """Object bytes ``[first, stop)``, pinned to ``etag``: a replaced object fails with ``PreconditionFailed``.
+
+    ``size`` is the object's length when known (HeadObject's); a range past it is
+    cut at the end. The answer is checked before a byte of it is used, and any
+    mismatch is an :class:`S3Error` with code ``BadRangeResponse``: it must be a
+    206 whose Content-Range is exactly the range asked for, out of ``size``
+    bytes, and whose body is that long. A server may ignore Range (HTTP lets it)
+    and answer 200 with the whole object: that is accepted only when the range
+    asked for covers the whole object (``first`` is 0 and the object ends by
+    ``stop``), and refused otherwise. Without ``size`` the answer may end
+    early only at the object's end (as its Content-Range total says).
+    """
+    if size is not None:
+        stop = min(stop, size)
     if stop <= first:
         return b""
     request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
     answer = call("GetObject", bucket, key, client.get_object, **request)
-    return Body(answer["Body"], bucket, key).read()
+    body = Body(answer["Body"], bucket, key)
+    try:
+        end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
+        data = body.read(end - first + 1)  # one byte more than promised: a longer body is caught too
+    finally:
+        body.close()
+    if len(data) != end - first:
+        raise _bad_range(bucket, key, first, stop, f"a body of {len(data)} bytes for {end - first} promised")
+    return data
+
+
+#: What S3 answers a conditional write whose object changed (409: a concurrent conditional write won).
+_CHANGED: Final = ("PreconditionFailed", "ConditionalRequestConflict")
+_CONTENT_RANGE: Final = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20})")
+
+
+def _checked_range(
+    answer: Mapping[str, Any], first: int, stop: int, *, size: int | None, where: tuple[str, str]
+) -> int:
+    """Where the answer to a GET of ``[first, stop)`` of ``where`` (bucket, key) ends, if it answers that
+    GET; else BadRangeResponse."""
+    bucket, key = where
+    status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    length = answer.get("ContentLength")
+
+    def bad(why: str) -> S3Error:
+        return _bad_range(bucket, key, first, stop, why)
+
+    if status == 200:
+        whole = length if size is None else size  # a 200 carries the whole object
+        if first == 0 and isinstance(length, int) and length == whole and length <= stop:
+            return length
+        raise bad(f"status 200 with {length} bytes: the server ignored the Range header")
+    if status != 206:
+        raise bad(f"status {status}")
+    found = _CONTENT_RANGE.fullmatch(str(answer.get("ContentRange", "")).strip())
+    if found is None:
+        raise bad(f"Content-Range {answer.get('ContentRange')!r}")
+    start, last, total = (int(group) for group in found.groups())
+    ends_early = last + 1 < stop and last + 1 == total and size is None
+    if start != first or (last + 1 != stop and not ends_early) or (size is not None and total != size):
+        raise bad(f"Content-Range {found.group(0)!r}")
+    if length is not None and length != last + 1 - start:
+        raise bad(f"Content-Length {length} for Content-Range {found.group(0)!r}")
+    return last + 1
+
+
+def _bad_range(bucket: str, key: str, first: int, stop: int, why: str) -> S3Error:
+    return S3Error("GetObject", "BadRangeResponse", bucket, key, f"asked for bytes {first}-{stop - 1}, got {why}")
 
 
 class ObjectSink:
@@ -60,11 +124,20 @@ class ObjectSink:
     (see :func:`object_writer`)."""
 
     def __init__(
-        self, client: Any, bucket: str, key: str, *, part_size: int, max_concurrency: int, extra: dict[str, Any]
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        *,
+        part_size: int,
+        max_concurrency: int,
+        extra: dict[str, Any],
+        replaces: str | None = None,
     ):
         self._client, self._bucket, self._key = client, bucket, key
         self._part_size = part_size
         self._extra = extra
+        self._replaces = replaces  # the ETag the object must still have when it is replaced
         self._buffer = bytearray()
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="envelope-s3")
         self._slots = threading.BoundedSemaphore(max_concurrency)
@@ -132,23 +205,44 @@ class ObjectSink:
         return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
     def complete(self) -> int:
-        """Send what is left; return the number of parts (0: a single PutObject)."""
+        """Send what is left; return the number of parts (0: a single PutObject).
+
+        With ``replaces``, the object is written only if it still has that ETag
+        (``IfMatch``); if another writer replaced it, their object stays and this
+        raises :class:`S3Error` with code ``ObjectChanged``.
+        """
+        pinned = {"IfMatch": self._replaces} if self._replaces else {}
         try:
             if self._upload_id is None:
-                self._call("PutObject", self._client.put_object, Body=bytes(self._buffer), **self._extra)
+                self._final("PutObject", self._client.put_object, Body=bytes(self._buffer), **self._extra, **pinned)
                 return 0
             if self._buffer:
                 self._send(bytes(self._buffer))
             parts = [future.result() for future in self._futures]
-            self._call(
+            self._final(
                 "CompleteMultipartUpload",
                 self._client.complete_multipart_upload,
                 UploadId=self._upload_id,
                 MultipartUpload={"Parts": parts},
+                **pinned,
             )
             return len(parts)
         finally:
             self._pool.shutdown(wait=True)
+
+    def _final(self, operation: str, method: Any, **request: Any) -> None:
+        try:
+            self._call(operation, method, **request)
+        except S3Error as exc:
+            if self._replaces is None or exc.code not in _CHANGED:
+                raise
+            raise S3Error(
+                operation,
+                "ObjectChanged",
+                self._bucket,
+                self._key,
+                f"another writer replaced it (ETag {self._replaces} no longer matches); theirs is left in place",
+            ) from exc
 
     def abort(self) -> None:
         """Stop: wait for parts in flight, then abort the multipart upload so that none is left behind."""
@@ -176,8 +270,13 @@ def object_writer(
     part_size: int = DEFAULT_PART_SIZE,
     max_concurrency: int = 4,
     metadata: Mapping[str, str] | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> Iterator[ObjectSink]:
     """A writable that uploads the bytes written to it, as they are, as one object.
+
+    ``properties`` are further PutObject / CreateMultipartUpload arguments, named
+    as S3's API names them (``ContentType``, ``Tagging``, ``ServerSideEncryption`` ...);
+    ``metadata`` updates their ``Metadata``.
 
     Parts of ``part_size`` go up ``max_concurrency`` at a time; the object is
     created (CompleteMultipartUpload, or one PutObject if it fits in a part) only
@@ -187,7 +286,9 @@ def object_writer(
     object is in place: the object is absent or complete, never partial.)
     """
     check_parts(part_size, max_concurrency)
-    extra = {"Metadata": dict(metadata)} if metadata else {}
+    extra = dict(properties or {})
+    if metadata:
+        extra["Metadata"] = {**extra.get("Metadata", {}), **metadata}
     sink = ObjectSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
     try:
         yield sink

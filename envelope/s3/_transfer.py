@@ -176,7 +176,7 @@ def get_range(
     size, etag = int(head["ContentLength"]), str(head["ETag"])
 
     def fetch(first: int, stop: int) -> bytes:
-        return fetch_range(client, bucket, key, first, stop, etag=etag)
+        return fetch_range(client, bucket, key, first, stop, etag=etag, size=size)
 
     decryptor = start_decryption(
         keyring=keyring,

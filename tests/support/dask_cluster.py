@@ -18,11 +18,21 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
+import dask
+
 from envelope import bulk
 
 from .moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY
 
-__all__ = ["aws_environment", "call_with_timeout", "group_alive", "kill_group", "local_cluster", "worker_pids"]
+__all__ = [
+    "aws_environment",
+    "call_with_timeout",
+    "client_credentials",
+    "group_alive",
+    "kill_group",
+    "local_cluster",
+    "worker_pids",
+]
 
 T = TypeVar("T")
 
@@ -50,6 +60,22 @@ def local_cluster(environment: Mapping[str, str], *, workers: int = 2) -> Iterat
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def client_credentials(client: Any) -> Iterator[None]:
+    """Dask's configuration set to ``client``'s TLS credentials, so that a bare
+    ``distributed.Client(address)`` (the CLI's ``--scheduler``) can reach its cluster."""
+    security = client.security
+    with dask.config.set(
+        {
+            "distributed.comm.tls.ca-file": security.tls_ca_file,
+            "distributed.comm.tls.client.cert": security.tls_client_cert,
+            "distributed.comm.tls.client.key": security.tls_client_key,
+            "distributed.comm.require-encryption": True,
+        }
+    ):
+        yield
 
 
 def worker_pids(client: Any) -> dict[str, int]:
