@@ -125,3 +125,43 @@ def test_a_second_hangup_during_the_clean_up_is_ignored(keyring: RawAesKeyring, 
     status, error = ended(process)
     feeder.join(timeout=30)
     assert (status, error, os.listdir(out)) == (128 + signal.SIGHUP, b"envelope: error: hung up\n", [])
+
+
+_SOCKET_PROBE = """
+import os, signal, socket, sys, threading
+from envelope.cli.signals import Stopped, stop_on_signals
+
+def write_to_a_closed_socket():
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    try:
+        ours.sendall(b"x" * 65536)
+    except BrokenPipeError:
+        return "BrokenPipeError"
+    return "sent"
+
+with stop_on_signals():
+    results = [write_to_a_closed_socket()]
+    worker = threading.Thread(target=lambda: results.append(write_to_a_closed_socket()))
+    worker.start()
+    worker.join()
+    signal.sigtimedwait({signal.SIGALRM}, 0.5)  # time for a stray SIGPIPE to be acted on
+    print(" ".join(results), flush=True)
+    try:
+        os.kill(os.getpid(), signal.SIGPIPE)
+        signal.sigtimedwait({signal.SIGALRM}, 5)
+        print("not stopped")
+    except Stopped as exc:
+        print("stopped", exc.signum)
+"""
+
+
+def test_a_closed_network_socket_does_not_stop_the_command_but_a_sigpipe_sent_to_it_does() -> None:
+    """The kernel sends SIGPIPE for a write to any closed socket (a stale S3 connection, a Dask comm),
+    from any thread: that write must fail with EPIPE where it was made, to be retried or reported
+    there, while a SIGPIPE sent to the process still stops it."""
+    probe = subprocess.run(
+        [sys.executable, "-c", _SOCKET_PROBE], capture_output=True, timeout=60, check=False, text=True
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.splitlines() == ["BrokenPipeError BrokenPipeError", f"stopped {int(signal.SIGPIPE)}"]

@@ -11,14 +11,13 @@ import argparse
 import contextlib
 import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from .._atomic import STOP_SIGNALS
 from .._text import printable
 from ..errors import EnvelopeError, NoDecryptingKeyError
 from .errors import CliUsageError
+from .signals import Stopped, output_closed, stop_on_signals
 
 __all__ = ["main"]
 
@@ -89,10 +88,12 @@ def _status(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     except EnvelopeError as exc:
         return _failed(exc)
-    except BrokenPipeError:
-        return _downstream_closed()
+    except BrokenPipeError as exc:
+        if output_closed():
+            return _downstream_closed()
+        return _fail(_os_error_text(exc), 1)
     except OSError as exc:
-        return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}", 1)
+        return _fail(_os_error_text(exc), 1)
     except ImportError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:
@@ -119,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGINT
 
 
+def _os_error_text(exc: OSError) -> str:
+    return f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror or exc}"
+
+
 def _stopped(signum: int) -> int:
     """Exit status 128 + the signal's number, as a shell reports a process the signal killed."""
     if signum == signal.SIGPIPE:
@@ -135,39 +140,3 @@ def _downstream_closed() -> int:
 
 
 _SIGNAL_WORDS: dict[int, str] = {signal.SIGHUP: "hung up", signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
-
-
-class Stopped(BaseException):
-    """SIGHUP, SIGTERM or SIGPIPE, raised like KeyboardInterrupt (SIGINT) so that every temporary
-    output is removed on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """Turn the first SIGHUP, SIGINT, SIGTERM or SIGPIPE into an exception that removes every
-    temporary output on the way out. Later ones are ignored, so that nothing interrupts that
-    (a hung-up terminal may send SIGHUP twice), except a second Ctrl-C: it interrupts the
-    clean-up too and may leave a temporary file, as SIGKILL does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread (the CLI run from a test's thread, say)
-        return
-    stopping: list[int] = []
-
-    def stop(signum: int, frame: object) -> None:
-        if stopping and not (signum == signal.SIGINT and signal.SIGINT in stopping):
-            return
-        stopping.append(signum)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Stopped(signum)
-
-    previous = {signum: signal.signal(signum, stop) for signum in sorted(STOP_SIGNALS)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
