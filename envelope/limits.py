@@ -26,3 +26,5 @@ DEFAULT_FRAME_LENGTH: Final = 64 * 1024
 S3_MIN_PART_SIZE: Final = 5 << 20
 #: The part size envelope uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
 S3_DEFAULT_PART_SIZE: Final = 8 << 20
+#: S3's longest object key, in UTF-8 bytes: a bulk job refuses (per object) a name that would make a longer one.
+S3_MAX_KEY_BYTES: Final = 1024
