@@ -139,11 +139,11 @@ def _open_below(parent: int, part: str, name: str, *, create: bool) -> int:
                 os.mkdir(part, dir_fd=parent)
             child = os.open(part, _DIRECTORY_FLAGS, dir_fd=parent)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafePathError(name, f"goes through a symlink ({part!r})") from None
-        if exc.errno == errno.ENOTDIR:
-            raise UnsafePathError(name, f"goes through {part!r}, which is not a directory") from None
-        raise
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        link = stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode)
+        what = f"a symlink ({part!r})" if link else f"{part!r}, which is not a directory"
+        raise UnsafePathError(name, f"goes through {what}") from None
     finally:
         os.close(parent)
     return child
