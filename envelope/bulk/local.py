@@ -1,7 +1,8 @@
 """Local directories in bulk jobs: sources read pinned to the listed version, outputs written inside the root.
 
-A local source's version is ``device:inode:size:mtime_ns``, taken by the
-listing. Every task that reads the file opens it without following a symlink
+A local source's version is ``device:inode:size:mtime_ns:ctime_ns``, taken by
+the listing (the ctime, which no one can set, catches a rewrite in place whose
+writer put the old mtime back). Every task that reads the file opens it without following a symlink
 (each directory below the source root too, see :func:`envelope._paths.open_parent`),
 checks the open descriptor's ``fstat`` against that version, and checks it
 again once it has read what it needs, before anything is committed: a file
@@ -40,8 +41,8 @@ _CREATE_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os
 
 
 def version_of(st: os.stat_result) -> str:
-    """The version a listing records and every task checks: ``device:inode:size:mtime_ns``."""
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    """The version a listing records and every task checks: ``device:inode:size:mtime_ns:ctime_ns``."""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
 def list_tree(root: str) -> Iterator[tuple[str, int, str]]:
@@ -93,7 +94,7 @@ def check_unchanged(fd: int, where: str, version: str) -> None:
         raise SourceChangedError(where, "it is no longer a regular file")
     now = version_of(st)
     if now != version:
-        raise SourceChangedError(where, f"listed as {version}, now {now} (device:inode:size:mtime_ns)")
+        raise SourceChangedError(where, f"listed as {version}, now {now} (device:inode:size:mtime_ns:ctime_ns)")
 
 
 def stat_of(root: str, name: str) -> os.stat_result | None:
