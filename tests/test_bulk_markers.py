@@ -182,14 +182,16 @@ def test_changing_what_shapes_the_output_redoes_the_objects(
 
 def forge(places: Places, job: JobSpec, name: str, how: str) -> None:
     """Junk at ``name``'s destination under a marker made without the key: ``old`` in the format earlier
-    versions wrote and trusted, ``made-up`` in the current format with an invented MAC."""
+    versions wrote and trusted, ``made-up`` in the current format with an invented MAC, ``not-ascii`` with
+    a MAC that is not even hex, ``nested`` a marker file of JSON nested deeper than the parser goes."""
     junk = b"junk that no job wrote" * 10
     dest_name = job.dest_name(name)
     if places.kind == "s3":  # the source version earlier versions recorded in S3 is the ETag, as now
         (source,) = [s for s in job.source.list(job.s3) if s.name == name]
         metadata = {"envelope-bulk-operation": str(job.operation), "envelope-bulk-source": source.version}
-        if how == "made-up":
-            metadata |= {"envelope-bulk-marker": "2", "envelope-bulk-mac": "ab" * 32}
+        if how != "old":
+            mac = MADE_UP_MACS.get(how, "ab" * 32).encode("ascii", "replace").decode()  # S3 takes ASCII only
+            metadata |= {"envelope-bulk-marker": "2", "envelope-bulk-mac": mac}
         places.put("enc", dest_name, junk, metadata)
         return
     places.put("enc", dest_name, junk)
@@ -200,12 +202,18 @@ def forge(places: Places, job: JobSpec, name: str, how: str) -> None:
         record = {"name": dest_name, "operation": str(job.operation), "dest": [st.st_size, st.st_mtime_ns]}
         record["source"] = f"{source_st.st_size}:{source_st.st_mtime_ns}"
     else:
-        record = {"marker": "2", "name": dest_name, "mac": "ab" * 32, "state": [st.st_size, st.st_mtime_ns, st.st_ino]}
+        mac = MADE_UP_MACS.get(how, "ab" * 32)
+        record = {"marker": "2", "name": dest_name, "mac": mac, "state": [st.st_size, st.st_mtime_ns, st.st_ino]}
     marker_file(dest, dest_name).parent.mkdir(parents=True, exist_ok=True)
-    marker_file(dest, dest_name).write_text(json.dumps(record))
+    text = "[" * 2000 + "]" * 2000 if how == "nested" else json.dumps(record)
+    marker_file(dest, dest_name).write_text(text)
 
 
-@pytest.mark.parametrize("how", ["old", "made-up"])
+#: MACs a forger might try that are not even hex digits.
+MADE_UP_MACS = {"not-ascii": "\u00e9" * 64}
+
+
+@pytest.mark.parametrize("how", ["old", "made-up", "not-ascii", "nested"])
 def test_junk_under_a_forged_marker_is_redone_and_replaced_by_the_right_output(
     places: Places, secrets: dict[str, bytes], how: str
 ) -> None:

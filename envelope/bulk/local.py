@@ -70,6 +70,8 @@ def open_file(root: str, name: str, version: str | None = None) -> BinaryIO:
     try:
         fd = os.open(last, _READ_FLAGS, dir_fd=parent)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and version is None:
+            raise UnsafePathError(name, "is a symlink") from None
         if version is None or exc.errno not in (errno.ENOENT, errno.ELOOP):
             raise
         raise SourceChangedError(where, "it is gone" if exc.errno == errno.ENOENT else "it is a symlink now") from None

@@ -172,15 +172,20 @@ class Place:
         if st is None:
             return None
         data = local.read_small(self.root, self._marker_name(name), _MARKER_FILE_BYTES)
-        try:
-            recorded = json.loads(data) if data is not None else None
-        except ValueError:
-            recorded = None
-        if not isinstance(recorded, dict) or recorded.get("name") != name:
+        if data is None:
             return Found(bulk=False)
+        try:
+            recorded = json.loads(data)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+            recorded = None
         state = local_state(st.st_size, st.st_mtime_ns, st.st_ino)
-        if recorded.get("marker") != FORMAT or recorded.get("state") != list(state):
-            return Found(bulk=True, size=st.st_size)  # an older marker, or the file changed since
+        if (
+            not isinstance(recorded, dict)
+            or recorded.get("name") != name
+            or recorded.get("marker") != FORMAT
+            or recorded.get("state") != list(state)
+        ):  # a file where only markers go: damaged, older, of a file changed since; never trusted
+            return Found(bulk=True, size=st.st_size)
         mac = recorded.get("mac")
         return Found(True, mac if isinstance(mac, str) else None, state, st.st_size)
 
