@@ -11,15 +11,19 @@ A component that is a symlink is refused even when it points back inside the
 root: the walk never follows a link the untrusted side may have planted. The
 root itself is trusted (the user named it) and may be a symlink.
 
-What stays open: another local process that can write inside the root may swap
-a checked directory for a symlink between this check and the write (a race that
-only ``openat``-style I/O closes); a root writable by others is therefore a
-configuration to avoid, and docs/SECURITY.md says so.
+:func:`contained_path` returns a path, so another local process that can write
+inside the root may swap a checked directory for a symlink between the check and
+the write. :func:`open_parent` closes that race: it opens every directory
+relative to the one before with ``O_NOFOLLOW``, so the descriptor it returns is
+of a directory inside the root whatever is renamed meanwhile, and the caller
+creates, opens and renames the final component relative to it (``dir_fd=``).
+Bulk jobs write that way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from pathlib import Path
@@ -27,7 +31,7 @@ from typing import Final
 
 from .errors import UnsafePathError
 
-__all__ = ["MAX_NAME_BYTES", "MAX_NAME_COMPONENT_BYTES", "contained_path", "split_name"]
+__all__ = ["MAX_NAME_BYTES", "MAX_NAME_COMPONENT_BYTES", "contained_path", "open_parent", "split_name"]
 
 #: Longest single path component accepted (NAME_MAX on Linux and macOS), in UTF-8 bytes.
 MAX_NAME_COMPONENT_BYTES: Final = 255
@@ -100,3 +104,47 @@ def contained_path(root: str | os.PathLike[str], name: str, *, create_parents: b
         if last and stat.S_ISDIR(mode):
             raise UnsafePathError(name, "names an existing directory")
     return current
+
+
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_parent(root: str | os.PathLike[str], name: str, *, create_parents: bool = False) -> tuple[int, str]:
+    """A descriptor of the directory that holds ``root/name``, and the final component of ``name``.
+
+    ``name`` passes :func:`split_name` first; then each directory below ``root``
+    is opened relative to the one before without following a symlink (a
+    symlink or a non-directory there raises :class:`UnsafePathError`), and with
+    ``create_parents`` a missing one is made (mode 0777 less the umask) inside
+    the directory already opened. ``root`` itself is trusted and is created if
+    missing when ``create_parents`` is set. The caller closes the descriptor.
+    """
+    parts = split_name(name)
+    if create_parents:
+        os.makedirs(root, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    for part in parts[:-1]:
+        fd = _open_below(fd, part, name, create=create_parents)  # closes fd, even when it raises
+    return fd, parts[-1]
+
+
+def _open_below(parent: int, part: str, name: str, *, create: bool) -> int:
+    """The directory ``part`` of ``parent`` (closing ``parent``), made first if missing and ``create``."""
+    try:
+        try:
+            child = os.open(part, _DIRECTORY_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                raise
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, dir_fd=parent)
+            child = os.open(part, _DIRECTORY_FLAGS, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        link = stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode)
+        what = f"a symlink ({part!r})" if link else f"{part!r}, which is not a directory"
+        raise UnsafePathError(name, f"goes through {what}") from None
+    finally:
+        os.close(parent)
+    return child

@@ -13,6 +13,7 @@ Every error envelope raises is an :class:`EnvelopeError`; third-party exceptions
     ├── LimitExceededError         a named limit was exceeded (field, value, limit)
     ├── S3Error                    an S3 call failed (operation, code, bucket, key)
     ├── UnsafePathError            an untrusted name would leave its local root (name, reason)
+    ├── SourceChangedError         a local source is no longer the version a bulk job listed (path)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
     │   ├── KmsError               AWS KMS refused or failed a call (code, key, region)
     │   ├── Pkcs11Error            a PKCS#11 module, token or key could not be used (code)
@@ -42,6 +43,7 @@ __all__ = [
     "PolicyError",
     "S3Error",
     "SignedMessageError",
+    "SourceChangedError",
     "TruncatedMessageError",
     "UnsafePathError",
     "UsageError",
@@ -119,6 +121,15 @@ class UnsafePathError(EnvelopeError):
         super().__init__(f"refusing the name {name!r}: it {reason}")
         self.name = name
         self.reason = reason
+
+
+class SourceChangedError(EnvelopeError):
+    """A local file a bulk job lists is not, when a task reads it, the version that was listed
+    (another inode, device, size or mtime, or no longer a regular file): ``path`` names it."""
+
+    def __init__(self, path: str, what: str):
+        super().__init__(f"the source {path!r} changed since it was listed: {what}")
+        self.path = path
 
 
 class KeyringError(EnvelopeError):

@@ -26,6 +26,8 @@ DEFAULT_FRAME_LENGTH: Final = 64 * 1024
 S3_MIN_PART_SIZE: Final = 5 << 20
 #: The part size envelope uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
 S3_DEFAULT_PART_SIZE: Final = 8 << 20
+#: S3's longest object key, in UTF-8 bytes: a bulk job refuses (per object) a name that would make a longer one.
+S3_MAX_KEY_BYTES: Final = 1024
 
 #: Largest key file the CLI reads (a key record, 32 raw AES bytes, a PEM RSA key: an RSA-16384
 #: private key is about 12 KiB); a longer file is refused before more than this is read.

@@ -19,6 +19,7 @@ from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
 from ..suites import AlgorithmSuite
 from . import split
 from .places import S3Settings, Source, parse_place
+from .plan import plan_destinations
 from .tasks import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, error_text, failure, process_object
 
 __all__ = ["BulkReport", "InsecureClusterWarning", "Progress", "local_client", "run"]
@@ -152,11 +153,11 @@ def run(
     )
     _check_sendable(job)
     began = time.perf_counter()
-    sources = job.source.list(job.s3)
+    sources, refused = plan_destinations(job, job.source.list(job.s3))  # raises on colliding destinations
     if client is not None:
         warn_if_unauthenticated(client)
     with _dask_client(client) as dask:
-        results = tuple(_run_tasks(dask, job, sources, progress))
+        results = (*refused, *_run_tasks(dask, job, sources, progress, refused))
     return BulkReport(job.operation.value, str(job.source), str(job.dest), results, time.perf_counter() - began)
 
 
@@ -265,8 +266,13 @@ def _dask_client(client: Any) -> Iterator[Any]:
 
 
 def _run_tasks(
-    dask: Any, job: JobSpec, sources: list[Source], progress: Callable[[Progress], None] | None
+    dask: Any,
+    job: JobSpec,
+    sources: list[Source],
+    progress: Callable[[Progress], None] | None,
+    refused: list[ObjectResult],
 ) -> Iterator[ObjectResult]:
+    """Each source's result as its task finishes (``refused``: objects failed already, counted first)."""
     pending = iter(sources)
     owner: dict[Any, Source] = {}
 
@@ -283,16 +289,19 @@ def _run_tasks(
             futures.append(future)
         return futures
 
-    failed = skipped = read = 0
+    total, failed, skipped, read = len(sources) + len(refused), len(refused), 0, 0
+    if progress is not None:
+        for finished in range(1, len(refused) + 1):
+            progress(Progress(total, finished, finished, 0, 0))
     queue = _distributed().as_completed(submit(MAX_IN_FLIGHT))
-    for finished, future in enumerate(queue, start=1):
+    for finished, future in enumerate(queue, start=len(refused) + 1):
         item = owner.pop(future)
         result = _outcome(job, item, future)
         failed += not result.ok
         skipped += result.status == "skipped"
         read += result.bytes_read
         if progress is not None:
-            progress(Progress(len(sources), finished, failed, skipped, read))
+            progress(Progress(total, finished, failed, skipped, read))
         for more in submit(1):
             queue.add(more)
         yield result

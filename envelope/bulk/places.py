@@ -1,13 +1,20 @@
 """Where bulk jobs read and write: an S3 prefix or a local directory, and the done-markers in each.
 
-An object counts as done when its destination carries a marker naming the
-operation and the source's version (S3: its ETag; a file: size and mtime):
+Every name a job maps from one place to the other (an S3 key less its prefix, a
+file's path below its directory) passes :func:`envelope._paths.split_name`, for
+S3 destinations too, so no key or file name with ``..``, an empty or absolute
+segment, a control character or a backslash is ever written; local paths are
+then opened relative to their directory without following a symlink
+(:mod:`envelope.bulk.local`). A refused name fails its object, naming it.
+
+An object counts as done when its destination carries a marker that verifies
+(:mod:`envelope.bulk.markers`):
 
 - in S3 the marker is the destination object's own metadata, written in the
   same request that creates the object, so the two appear together;
 - in a directory it is a small JSON file under ``.envelope-bulk/`` that also
-  records the destination file's size and mtime; the marker is written before
-  the file is renamed into place and counts only when the file matches it.
+  records the destination file's size, mtime and inode; it is written before the
+  file is renamed into place and counts only when the file still matches it.
 
 Either way a destination is created whole (a multipart upload completed, a
 temporary file renamed) or not at all, so a killed job leaves nothing half-written.
@@ -25,17 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from .._atomic import atomic_output
-from ..errors import UsageError
+from .._paths import split_name
+from ..errors import UnsafePathError, UsageError
+from ..limits import S3_MAX_KEY_BYTES
+from . import local
+from .local import MARKER_DIR, TEMP_PREFIX
+from .markers import FORMAT, Found, Seal, local_state
 
 __all__ = ["MARKER_DIR", "Place", "S3Settings", "Source", "parse_place"]
 
-#: Local destinations keep their done-markers in this directory (skipped when listing sources).
-MARKER_DIR: Final = ".envelope-bulk"
-#: S3 metadata keys of the done-marker.
+#: S3 metadata keys of the done-marker (the first two are kept from format 1, so a marker of either is seen).
 OPERATION_METADATA: Final = "envelope-bulk-operation"
 SOURCE_METADATA: Final = "envelope-bulk-source"
-_TEMP_PREFIX: Final = ".envelope-bulk-"
+MARKER_METADATA: Final = "envelope-bulk-marker"
+MAC_METADATA: Final = "envelope-bulk-mac"
+#: A local marker file longer than this is not a marker.
+_MARKER_FILE_BYTES: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +98,9 @@ class Place:
         return f"s3://{self.bucket}/{self.root}" if self.is_s3 else self.root
 
     def locate(self, name: str) -> str:
-        """The S3 key or the file path of ``name`` inside this place."""
-        return self.root + name if self.is_s3 else os.path.join(self.root, name)
+        """The S3 key or the file path of ``name`` inside this place, as a report shows it (the path is
+        for display: files are opened through :mod:`envelope.bulk.local`, which checks the name)."""
+        return self.root + name if self.is_s3 else f"{self.root.rstrip(os.sep)}{os.sep}{name}"
 
     def contains(self, other: Place) -> bool:
         """True if ``other`` lies inside this place (or is it)."""
@@ -97,11 +110,27 @@ class Place:
             return other.root.startswith(self.root)
         return Path(other.root).resolve().is_relative_to(Path(self.root).resolve())
 
+    def check_name(self, name: str, *, dest: bool) -> None:
+        """Raise :class:`UnsafePathError` unless ``name`` may be read (or, with ``dest``, written) here."""
+        parts = split_name(name)
+        if not dest:
+            return
+        if self.is_s3:
+            if len((self.root + name).encode("utf-8")) > S3_MAX_KEY_BYTES:
+                raise UnsafePathError(name, f"makes an S3 key longer than {S3_MAX_KEY_BYTES} bytes")
+            return
+        if parts[0] == MARKER_DIR:
+            raise UnsafePathError(name, f"is inside {MARKER_DIR}/, where envelope bulk keeps its markers")
+        if any(part.startswith(TEMP_PREFIX) and part.endswith(".tmp") for part in parts):
+            raise UnsafePathError(name, f"has a component named like a temporary output ({TEMP_PREFIX}*.tmp)")
+
     # -- listing -------------------------------------------------------------------------------
 
     def list(self, s3: S3Settings) -> list[Source]:
         """Every object under this place, by name."""
-        return sorted(self._list_s3(s3) if self.is_s3 else self._list_dir(), key=lambda source: source.name)
+        if self.is_s3:
+            return sorted(self._list_s3(s3), key=lambda source: source.name)
+        return sorted((Source(*found) for found in local.list_tree(self.root)), key=lambda source: source.name)
 
     def _list_s3(self, s3: S3Settings) -> Iterator[Source]:
         from ..s3._calls import s3_error  # noqa: PLC0415 - boto3 only when S3 is used
@@ -110,82 +139,92 @@ class Place:
         try:
             for page in pages:
                 for item in page.get("Contents", []):
-                    if not item["Key"].endswith("/"):
-                        yield Source(item["Key"][len(self.root) :], int(item["Size"]), str(item["ETag"]))
+                    key = str(item["Key"])
+                    if key.startswith(self.root) and not key.endswith("/"):
+                        yield Source(key[len(self.root) :], int(item["Size"]), str(item["ETag"]))
         except Exception as exc:
             raise s3_error("ListObjectsV2", self.bucket or "", self.root, exc) from exc
 
-    def _list_dir(self) -> Iterator[Source]:
-        root = Path(self.root)
-        if not root.is_dir():
-            raise UsageError(f"{self.root} is not a directory")
-        for directory, subdirs, files in os.walk(root):
-            subdirs[:] = sorted(d for d in subdirs if d != MARKER_DIR)
-            for filename in files:
-                path = Path(directory, filename)
-                if filename.startswith(_TEMP_PREFIX) or path.is_symlink():
-                    continue
-                st = path.stat()
-                yield Source(path.relative_to(root).as_posix(), st.st_size, f"{st.st_size}:{st.st_mtime_ns}")
-
     # -- markers -------------------------------------------------------------------------------
 
-    def is_done(self, name: str, operation: str, source: Source, s3: S3Settings) -> bool | None:
-        """True if ``name`` was written by ``operation`` from this version of ``source``; False if it
-        does not exist or was written by a bulk job from something else; None if it exists but no bulk
-        job wrote it."""
-        if self.is_s3:
-            from ..s3._calls import s3_error  # noqa: PLC0415
+    def find(self, name: str, s3: S3Settings) -> Found | None:
+        """What the destination ``name`` holds (None: nothing); raises if something is in the way."""
+        return self._find_s3(name, s3) if self.is_s3 else self._find_file(name)
 
-            key = self.locate(name)
-            try:
-                metadata = s3.client().head_object(Bucket=self.bucket, Key=key).get("Metadata", {})
-            except Exception as exc:
-                if _status(exc) == 404:
-                    return False
-                raise s3_error("HeadObject", self.bucket or "", key, exc) from exc
-            if SOURCE_METADATA not in metadata:
-                return None
-            return bool(metadata.get(OPERATION_METADATA) == operation and metadata[SOURCE_METADATA] == source.version)
-        path = Path(self.locate(name))
-        if not path.exists():
-            return False
-        marker = self._marker_path(name)
+    def _find_s3(self, name: str, s3: S3Settings) -> Found | None:
+        from ..s3._calls import s3_error  # noqa: PLC0415
+
+        key = self.locate(name)
         try:
-            recorded = json.loads(marker.read_text())
-        except (OSError, ValueError):
+            head = s3.client().head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _status(exc) == 404:
+                return None
+            raise s3_error("HeadObject", self.bucket or "", key, exc) from exc
+        metadata, size, etag = head.get("Metadata", {}), int(head.get("ContentLength", 0)), str(head.get("ETag"))
+        if SOURCE_METADATA not in metadata and MARKER_METADATA not in metadata:
+            return Found(bulk=False)
+        mac = metadata.get(MAC_METADATA) if metadata.get(MARKER_METADATA) == FORMAT else None
+        return Found(True, mac, (), size, etag)
+
+    def _find_file(self, name: str) -> Found | None:
+        st = local.stat_of(self.root, name)
+        if st is None:
             return None
-        st = path.stat()
-        return bool(
-            recorded.get("operation") == operation
-            and recorded.get("source") == source.version
-            and recorded.get("dest") == [st.st_size, st.st_mtime_ns]
-        )
+        data = local.read_small(self.root, self._marker_name(name), _MARKER_FILE_BYTES)
+        if data is None:
+            return Found(bulk=False)
+        try:
+            recorded = json.loads(data)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+            recorded = None
+        state = local_state(st.st_size, st.st_mtime_ns, st.st_ino)
+        if (
+            not isinstance(recorded, dict)
+            or recorded.get("name") != name
+            or recorded.get("marker") != FORMAT
+            or recorded.get("state") != list(state)
+        ):  # a file where only markers go: damaged, older, of a file changed since; never trusted
+            return Found(bulk=True, size=st.st_size)
+        mac = recorded.get("mac")
+        return Found(True, mac if isinstance(mac, str) else None, state, st.st_size)
 
-    def marker(self, operation: str, source: Source) -> dict[str, str]:
+    def read_dest(self, name: str, found: Found, s3: S3Settings, first: int, stop: int) -> bytes:
+        """Bytes ``[first, stop)`` of the destination ``name`` that ``found`` describes (S3: pinned to its ETag)."""
+        if not self.is_s3:
+            with local.open_file(self.root, name) as f:
+                f.seek(first)
+                return f.read(max(0, stop - first))
+        from ..s3._calls import fetch_range  # noqa: PLC0415
+
+        assert self.bucket is not None and found.etag is not None
+        return fetch_range(s3.client(), self.bucket, self.locate(name), first, stop, etag=found.etag)
+
+    def metadata(self, operation: str, source: Source, seal: Seal) -> dict[str, str]:
         """The S3 metadata that marks an object as done."""
-        return {OPERATION_METADATA: operation, SOURCE_METADATA: source.version}
+        return {
+            MARKER_METADATA: FORMAT,
+            OPERATION_METADATA: operation,
+            SOURCE_METADATA: source.version,
+            MAC_METADATA: seal.mac(),
+        }
 
-    def _marker_path(self, name: str) -> Path:
-        digest = hashlib.sha256(name.encode("utf-8")).hexdigest()
-        return Path(self.root, MARKER_DIR, digest[:2], f"{digest}.json")
+    def _marker_name(self, name: str) -> str:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+        return f"{MARKER_DIR}/{digest[:2]}/{digest}.json"
 
     @contextlib.contextmanager
-    def file_writer(self, name: str, operation: str, source: Source) -> Iterator[IO[bytes]]:
+    def file_writer(self, name: str, seal: Seal) -> Iterator[IO[bytes]]:
         """A temporary file beside the destination; on success: fsync, write the marker, rename into place."""
-        target = Path(self.locate(name))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self.check_name(name, dest=True)
 
-        def commit(temporary: str, written: os.stat_result) -> None:
-            record = {"name": name, "operation": operation, "source": source.version}
-            marker = json.dumps({**record, "dest": [written.st_size, written.st_mtime_ns]}).encode()
-            marker_path = self._marker_path(name)
-            marker_path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_output(marker_path, prefix=_TEMP_PREFIX) as out:
-                out.write(marker)
-            os.replace(temporary, target)
+        def commit(written: os.stat_result) -> None:
+            state = local_state(written.st_size, written.st_mtime_ns, written.st_ino)
+            record = {"marker": FORMAT, "name": name, "mac": seal.mac(state), "state": list(state)}
+            with local.output(self.root, self._marker_name(name), lambda _: None) as out:
+                out.write(json.dumps(record).encode())
 
-        with atomic_output(target, prefix=_TEMP_PREFIX, commit=commit) as out:
+        with local.output(self.root, name, commit) as out:
             yield out
 
 

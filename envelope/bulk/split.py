@@ -30,9 +30,11 @@ from ..errors import EnvelopeError, SignedMessageError, UsageError
 from ..format.layout import final_frame_overhead, frame_split, regular_frame_size
 from ..keyconfig import build_keyring
 from ..limits import DEFAULT_FRAME_LENGTH
+from ..materials import DefaultCryptoMaterialsManager
 from ..streaming.decryptor import MessageDecryptor
 from ..streaming.random_access import RandomAccessDecryptor
 from ..suites import AlgorithmSuite
+from .markers import Recorder, Seal, seal_for
 from .places import Source
 from .tasks import (
     JobSpec,
@@ -40,9 +42,11 @@ from .tasks import (
     Operation,
     abort_stale_uploads,
     already_done,
+    check_names,
     error_text,
     failure,
     locations,
+    message_seal,
     process_object,
     read_range,
 )
@@ -107,6 +111,7 @@ def begin(job: JobSpec, source: Source) -> Plan | ObjectResult:
     skipped, failed, or done whole here."""
     began = time.perf_counter()
     try:
+        check_names(job, source)
         if already_done(job, source, job.dest_name(source.name)):
             return ObjectResult(*locations(job, source), "skipped")
         start = _begin_encrypt if job.operation is Operation.ENCRYPT else _begin_decrypt
@@ -117,8 +122,9 @@ def begin(job: JobSpec, source: Source) -> Plan | ObjectResult:
 
 
 def _begin_encrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
+    recorder = Recorder(DefaultCryptoMaterialsManager(build_keyring(job.keyring)))
     encryptor = start_encryption(
-        keyring=build_keyring(job.keyring),
+        materials_manager=recorder,
         encryption_context=dict(job.encryption_context),
         algorithm=job.algorithm,
         frame_length=_frame_length(job),
@@ -128,41 +134,47 @@ def _begin_encrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
         _unwrapping_decryptor(job, encryptor.header_bytes)  # the part tasks must be able to unwrap the data key
     except EnvelopeError:
         return None  # an encrypt-only keyring (an RSA public key): do the object whole
-    return _start_upload(job, source, encryptor.header_bytes, source.size, began)
+    assert recorder.encryption is not None
+    name = job.dest_name(source.name)
+    seal = seal_for(job, source, name, recorder.encryption.data_key, encryptor.header.message_id)
+    return _start_upload(job, source, encryptor.header_bytes, source.size, began, seal=seal)
 
 
 def _begin_decrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
+    decryptor = _decryptor(job)
     try:
-        access = _random_access(job, source)
+        access = _random_access(job, source, decryptor)
     except (SignedMessageError, UsageError):
         return None  # signed (one signature over everything) or non-framed: do the object whole
-    return _start_upload(job, source, b"", access.length, began)
+    seal = message_seal(job, source, job.dest_name(source.name), decryptor)
+    return _start_upload(job, source, b"", access.length, began, seal=seal)
 
 
-def _start_upload(job: JobSpec, source: Source, header: bytes, length: int, began: float) -> Plan:
+def _start_upload(job: JobSpec, source: Source, header: bytes, length: int, began: float, *, seal: Seal) -> Plan:
     assert job.dest.bucket is not None
     _, key = locations(job, source)
     client = job.s3.client()
     abort_stale_uploads(client, job.dest.bucket, key)
     created = client.create_multipart_upload(
-        Bucket=job.dest.bucket, Key=key, Metadata=job.dest.marker(job.operation, source)
+        Bucket=job.dest.bucket, Key=key, Metadata=job.dest.metadata(job.operation, source, seal)
     )
     return Plan(str(created["UploadId"]), header, length, _part_plaintext(job), began)
 
 
+def _decryptor(job: JobSpec) -> MessageDecryptor:
+    context = dict(job.encryption_context)
+    return start_decryption(keyring=build_keyring(job.keyring), encryption_context=context, threads=1)
+
+
 def _unwrapping_decryptor(job: JobSpec, header_bytes: bytes) -> MessageDecryptor:
-    decryptor = start_decryption(
-        keyring=build_keyring(job.keyring), encryption_context=dict(job.encryption_context), threads=1
-    )
+    decryptor = _decryptor(job)
     decryptor.read_header(header_bytes)
     return decryptor
 
 
-def _random_access(job: JobSpec, source: Source) -> RandomAccessDecryptor:
-    decryptor = start_decryption(
-        keyring=build_keyring(job.keyring), encryption_context=dict(job.encryption_context), threads=1
-    )
-    return RandomAccessDecryptor(lambda a, b: read_range(job, source, a, b), source.size, decryptor)
+def _random_access(job: JobSpec, source: Source, decryptor: MessageDecryptor | None = None) -> RandomAccessDecryptor:
+    fetch = lambda a, b: read_range(job, source, a, b)  # noqa: E731
+    return RandomAccessDecryptor(fetch, source.size, decryptor or _decryptor(job))
 
 
 # -- parts -------------------------------------------------------------------------------------

@@ -13,16 +13,20 @@ import contextlib
 import enum
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
-from ..api import decrypt_stream, decrypting_reader, encrypt_stream
-from ..errors import SignedMessageError, TruncatedMessageError, UsageError
+from ..api import decrypting_reader, start_decryption, start_encryption
+from ..errors import SignedMessageError, UsageError
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import S3_DEFAULT_PART_SIZE
-from ..materials import DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
+from ..materials import CryptoMaterialsManager, DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
 from ..rewrap import CheckedCopy, rewrap_header
+from ..streaming import pump
+from ..streaming.decryptor import MessageDecryptor
+from . import local, markers
+from .markers import Recorder, Seal, seal_for
 from .places import Place, S3Settings, Source
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "Operation",
     "abort_stale_uploads",
     "already_done",
+    "check_names",
     "error_text",
     "failure",
     "locations",
@@ -143,6 +148,7 @@ def process_object(job: JobSpec, source: Source) -> ObjectResult:
     began = time.perf_counter()
     name = job.dest_name(source.name)
     try:
+        check_names(job, source)
         if already_done(job, source, name):
             return ObjectResult(*locations(job, source), "skipped", seconds=time.perf_counter() - began)
         method, read, written = _RUN[job.operation](job, source, name)
@@ -151,26 +157,49 @@ def process_object(job: JobSpec, source: Source) -> ObjectResult:
     return ObjectResult(*locations(job, source), "done", method, read, written, time.perf_counter() - began)
 
 
+def check_names(job: JobSpec, source: Source) -> None:
+    """Raise :class:`~envelope.errors.UnsafePathError` unless ``source``'s name and its destination's are safe."""
+    job.source.check_name(source.name, dest=False)
+    job.dest.check_name(job.dest_name(source.name), dest=True)
+
+
 def already_done(job: JobSpec, source: Source, name: str) -> bool:
-    """True if an earlier run did this object; raises if a destination is in the way."""
-    done = job.dest.is_done(name, job.operation, source, job.s3)
-    if done is None and not job.overwrite:
+    """True if an earlier run did this object and its marker verifies; raises if a destination is in the way."""
+    found = job.dest.find(name, job.s3)
+    if found is None:
+        return False
+    if not found.bulk:
+        if job.overwrite:
+            return False
         raise UsageError("the destination exists and was not written by envelope bulk (pass overwrite=True)")
-    return bool(done)
+    if found.mac is None:
+        return False  # an older format, or a file changed since: never trusted
+    read: Callable[[int, int], bytes]
+    if job.operation is Operation.DECRYPT:  # the marker is keyed by the source message
+        read, size = (lambda first, stop: read_range(job, source, first, stop)), source.size
+    else:  # by the output message
+        read, size = (lambda first, stop: job.dest.read_dest(name, found, job.s3, first, stop)), found.size
+    try:
+        data, length = markers.header_of(read, size)
+    except markers.NOT_DONE_ERRORS:
+        return False
+    return markers.verify(job, source, name, found, data[:length])
 
 
 # -- reading and writing ------------------------------------------------------------------------
 
 
 def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
-    """Source bytes ``[first, stop)`` (an S3 source pinned to the listed version)."""
+    """Source bytes ``[first, stop)`` (pinned to the listed version: the ETag, or the file's)."""
     place = job.source
     if not place.is_s3:
         if stop <= first:
             return b""
-        with open(place.locate(source.name), "rb") as f:
+        with local.open_file(place.root, source.name, source.version) as f:
             f.seek(first)
-            return f.read(stop - first)
+            data = f.read(stop - first)
+            local.check_unchanged(f.fileno(), place.locate(source.name), source.version)
+        return data
     from ..s3._calls import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
 
     assert place.bucket is not None
@@ -180,10 +209,10 @@ def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
 
 @contextlib.contextmanager
 def _reading(job: JobSpec, source: Source) -> Iterator[IO[bytes]]:
-    """The source's bytes; an S3 source is pinned to the version that was listed."""
+    """The source's bytes, pinned to the version that was listed (see :func:`_unchanged` for files)."""
     place = job.source
     if not place.is_s3:
-        with open(place.locate(source.name), "rb") as f:
+        with local.open_file(place.root, source.name, source.version) as f:
             yield f
         return
     from .. import s3  # noqa: PLC0415 - boto3 only when S3 is used
@@ -196,15 +225,21 @@ def _reading(job: JobSpec, source: Source) -> Iterator[IO[bytes]]:
         body.close()
 
 
+def _unchanged(job: JobSpec, source: Source, src: IO[bytes]) -> None:
+    """Before committing: a local source must still be the version listed (a single S3 GET is pinned already)."""
+    if not job.source.is_s3:
+        local.check_unchanged(src.fileno(), job.source.locate(source.name), source.version)
+
+
 @contextlib.contextmanager
 def _writing(
-    job: JobSpec, name: str, source: Source, properties: Mapping[str, Any] | None = None
+    job: JobSpec, name: str, source: Source, seal: Seal, properties: Mapping[str, Any] | None = None
 ) -> Iterator[_Counting]:
     """A destination that appears, with its done-marker, only if the block succeeds (an S3 one
     with ``properties``, see :func:`envelope.s3.object_writer`)."""
     place = job.dest
     if not place.is_s3:
-        with place.file_writer(name, job.operation, source) as f:
+        with place.file_writer(name, seal) as f:
             yield _Counting(f)
         return
     from .. import s3  # noqa: PLC0415
@@ -212,11 +247,28 @@ def _writing(
     assert place.bucket is not None
     key, client = place.locate(name), job.s3.client()
     abort_stale_uploads(client, place.bucket, key)
-    marker = place.marker(job.operation, source)
+    marker = place.metadata(job.operation, source, seal)
     with s3.object_writer(
         place.bucket, key, client=client, part_size=job.part_size, metadata=marker, properties=properties
     ) as sink:
         yield _Counting(sink)  # type: ignore[arg-type]
+
+
+def _head(src: IO[bytes], size: int) -> tuple[bytes, int]:
+    """The first bytes of the message ``src`` reads (at least its header) and the header's length."""
+    return markers.header_of(lambda first, stop: src.read(stop - first), size)
+
+
+def _decryptor_after_header(job: JobSpec, keyring: Keyring, head: bytes) -> MessageDecryptor:
+    decryptor = start_decryption(keyring=keyring, encryption_context=dict(job.encryption_context), threads=1)
+    decryptor.read_header(head)
+    return decryptor
+
+
+def message_seal(job: JobSpec, source: Source, name: str, decryptor: MessageDecryptor) -> Seal:
+    """The seal of a marker keyed by the message whose header ``decryptor`` has read."""
+    assert decryptor.materials is not None and decryptor.parsed_header is not None
+    return seal_for(job, source, name, decryptor.materials.data_key, decryptor.parsed_header.header.message_id)
 
 
 def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
@@ -241,28 +293,30 @@ def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
 
 
 def _encrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
-    with _reading(job, source) as src, _writing(job, name, source) as out:
-        result = encrypt_stream(
-            src,
-            out,  # type: ignore[arg-type]
-            keyring=build_keyring(job.keyring),
-            encryption_context=dict(job.encryption_context),
-            algorithm=job.algorithm,
-            frame_length=job.frame_length,
-            threads=1,
-        )
-    return "encrypted", result.plaintext_length, out.count
+    recorder = Recorder(DefaultCryptoMaterialsManager(build_keyring(job.keyring)))
+    encryptor = start_encryption(
+        materials_manager=recorder,
+        encryption_context=dict(job.encryption_context),
+        algorithm=job.algorithm,
+        frame_length=job.frame_length,
+        threads=1,
+    )
+    assert recorder.encryption is not None
+    seal = seal_for(job, source, name, recorder.encryption.data_key, encryptor.header.message_id)
+    with _reading(job, source) as src, _writing(job, name, source, seal) as out:
+        length = pump.encrypt_stream(src, out, encryptor)  # type: ignore[arg-type]
+        _unchanged(job, source, src)
+    return "encrypted", length, out.count
 
 
 def _decrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
-    with _reading(job, source) as src, _writing(job, name, source) as out:
-        decrypt_stream(
-            src,
-            out,  # type: ignore[arg-type]
-            keyring=build_keyring(job.keyring),
-            encryption_context=dict(job.encryption_context),
-            threads=1,
-        )
+    with _reading(job, source) as src:
+        data, length = _head(src, source.size)
+        decryptor = _decryptor_after_header(job, build_keyring(job.keyring), data[:length])
+        with _writing(job, name, source, message_seal(job, source, name, decryptor)) as out:
+            out.write(decryptor.update(data[length:]))
+            pump.decrypt_stream(src, out, decryptor)  # type: ignore[arg-type]
+            _unchanged(job, source, src)
     return "decrypted", source.size, out.count
 
 
@@ -286,10 +340,22 @@ class _Rotation:
     context: Mapping[str, str]
 
 
+def _header_only_seal(job: JobSpec, source: Source, name: str, keys: _Rotation, head: bytes) -> Seal:
+    """The seal of a header-only rewrap: the output keeps the source's data key and message id, so the
+    marker is keyed by them (a rerun unwraps them from the output with the new keyring)."""
+    decryptor = _decryptor_after_header(job, keys.old, head)
+    assert decryptor.parsed_header is not None
+    if decryptor.parsed_header.header.suite.signed:
+        raise SignedMessageError("a signed message cannot be rewrapped: it is re-encrypted")
+    return message_seal(job, source, name, decryptor)
+
+
 def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
     from .. import s3  # noqa: PLC0415
 
     assert job.source.bucket is not None and job.dest.bucket is not None
+    data, length = markers.header_of(lambda first, stop: read_range(job, source, first, stop), source.size)
+    seal = _header_only_seal(job, source, name, keys, data[:length])
     client = job.s3.client()
     dest_key = job.dest.locate(name)
     abort_stale_uploads(client, job.dest.bucket, dest_key)
@@ -302,29 +368,25 @@ def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> t
         dest_bucket=job.dest.bucket,
         dest_key=dest_key,
         encryption_context=keys.context,
-        metadata=job.dest.marker(job.operation, source),
+        metadata=job.dest.metadata(job.operation, source, seal),
         if_match=source.version,
     )
     return "rewrapped", result.bytes_downloaded, result.object_size
 
 
 def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
-    """Read until the header parses, write the new header, then copy the body as it is, authenticating it."""
+    """Read the header, write the new header, then copy the body as it is, authenticating it."""
     with _reading(job, source) as src:
-        data = b""
-        while True:
-            rewrapped = rewrap_header(data, keyring=keys.old, new_keyring=keys.new, encryption_context=keys.context)
-            if rewrapped is not None:
-                break
-            chunk = src.read(_READ_BYTES)
-            if not chunk:
-                raise TruncatedMessageError("the message ends inside its header")
-            data += chunk
-        with _writing(job, name, source) as out:
+        data, length = _head(src, source.size)
+        seal = _header_only_seal(job, source, name, keys, data[:length])
+        rewrapped = rewrap_header(data, keyring=keys.old, new_keyring=keys.new, encryption_context=keys.context)
+        assert rewrapped is not None  # the whole header is there
+        with _writing(job, name, source, seal) as out:
             checked = CheckedCopy(rewrapped, out)  # nothing (and no done-marker) unless the body authenticates
             checked.write(data[rewrapped.old_header_length :])
             shutil.copyfileobj(src, checked, _READ_BYTES)
             checked.finish()
+            _unchanged(job, source, src)
     return "rewrapped", source.size, out.count
 
 
@@ -339,19 +401,22 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
         materials = reader.decryptor.materials
         assert materials is not None
         full = {k: v for k, v in materials.encryption_context.items() if not k.startswith(_RESERVED_PREFIX)}
-        cmm: Any = DefaultCryptoMaterialsManager(keys.new)
+        cmm: CryptoMaterialsManager = DefaultCryptoMaterialsManager(keys.new)
         if materials.required_context_keys:
             cmm = RequiredEncryptionContextCmm(cmm, required_keys=materials.required_context_keys)
-        with _writing(job, name, source, properties) as out:
-            encrypt_stream(
-                reader,  # type: ignore[arg-type]
-                out,  # type: ignore[arg-type]
-                materials_manager=cmm,
-                encryption_context=full,
-                algorithm=header.suite,
-                frame_length=header.frame_length or None,
-                threads=1,
-            )
+        recorder = Recorder(cmm)
+        encryptor = start_encryption(
+            materials_manager=recorder,
+            encryption_context=full,
+            algorithm=header.suite,
+            frame_length=header.frame_length or None,
+            threads=1,
+        )
+        assert recorder.encryption is not None
+        seal = seal_for(job, source, name, recorder.encryption.data_key, encryptor.header.message_id)
+        with _writing(job, name, source, seal, properties) as out:
+            pump.encrypt_stream(reader, out, encryptor)  # type: ignore[arg-type]
+            _unchanged(job, source, src)
     return "re-encrypted", source.size, out.count
 
 
