@@ -26,3 +26,11 @@ DEFAULT_FRAME_LENGTH: Final = 64 * 1024
 S3_MIN_PART_SIZE: Final = 5 << 20
 #: The part size envelope uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
 S3_DEFAULT_PART_SIZE: Final = 8 << 20
+
+#: One decrypt call of one AWS KMS keyring asks for clients in at most this many distinct regions; data
+#: keys naming further regions are skipped with a reason. Region names come from unauthenticated
+#: data-key ARNs, so without this bound a forged message could make a client per region it names.
+MAX_KMS_REGIONS_PER_DECRYPT: Final = 8
+#: The default KMS client cache (``ClientCache``) keeps at most this many clients, least recently used
+#: evicted first, so that forged messages over time cannot grow the process without bound either.
+MAX_KMS_CLIENTS: Final = 32
