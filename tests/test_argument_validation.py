@@ -45,6 +45,11 @@ SUITE = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 POLICY = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
 
 
+def untyped(value: object) -> Any:
+    """``value`` as Any: these tests pass wrong types on purpose."""
+    return value
+
+
 def offline_client(region: str = "us-west-2") -> Any:
     session = botocore.session.Session()
     session.set_credentials("offline", "offline")
@@ -125,18 +130,18 @@ def test_good_kms_arguments_are_accepted() -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: MultiKeyring(generator=AES, children=5),
-        lambda: MultiKeyring(generator=AES, children="keyrings"),
-        lambda: MultiKeyring(generator="AES"),
-        lambda: MultiKeyring(children=[AES, None]),
-        lambda: DefaultCryptoMaterialsManager(5),
-        lambda: DefaultCryptoMaterialsManager(DefaultCryptoMaterialsManager(AES)),
-        lambda: RequiredEncryptionContextCmm(AES, required_keys=5),
-        lambda: RequiredEncryptionContextCmm(AES, required_keys=[["purpose"]]),
-        lambda: RequiredEncryptionContextCmm(AES, required_keys=[1]),
+        lambda: MultiKeyring(generator=AES, children=untyped(5)),
+        lambda: MultiKeyring(generator=AES, children=untyped("keyrings")),
+        lambda: MultiKeyring(generator=untyped("AES")),
+        lambda: MultiKeyring(children=[AES, untyped(None)]),
+        lambda: DefaultCryptoMaterialsManager(untyped(5)),
+        lambda: DefaultCryptoMaterialsManager(untyped(DefaultCryptoMaterialsManager(AES))),
+        lambda: RequiredEncryptionContextCmm(AES, required_keys=untyped(5)),
+        lambda: RequiredEncryptionContextCmm(AES, required_keys=untyped([["purpose"]])),
+        lambda: RequiredEncryptionContextCmm(AES, required_keys=untyped([1])),
         lambda: RequiredEncryptionContextCmm(AES, required_keys="purpose"),
         lambda: CachingCryptoMaterialsManager(AES, max_age=float("nan")),
-        lambda: CachingCryptoMaterialsManager(AES, max_age=60, cache={}),
+        lambda: CachingCryptoMaterialsManager(AES, max_age=60, cache=untyped({})),
     ],
     ids=lambda make: "",
 )
