@@ -20,6 +20,7 @@ import botocore.session
 import pytest
 
 import envelope
+from envelope.cli import main
 from envelope.errors import EnvelopeError, KeyringError, NoDecryptingKeyError, UsageError
 from envelope.keyrings import (
     AwsKmsDiscoveryKeyring,
@@ -312,3 +313,21 @@ def test_a_hostile_arn_is_never_quoted_at_length_in_a_reason() -> None:
         envelope.decrypt(forged_message([arn]), keyring=AwsKmsDiscoveryKeyring(client_supplier=lambda r: None))
     assert isinstance(caught.value, EnvelopeError)
     assert len(str(caught.value)) < 600
+
+
+def test_the_cli_reports_an_invalid_region_in_a_data_key_as_an_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seams: Seams
+) -> None:
+    arns = [f"arn:aws:kms:{region}:111122223333:key/k" for region in ("us_west_2", "us-west-2.evil.example")]
+    source = tmp_path / "forged.enc"
+    source.write_bytes(forged_message(arns))
+    nowhere = "http://127.0.0.1:9"  # never contacted: no client is made for these regions
+
+    out = tmp_path / "out"
+    status = main(["decrypt", str(source), "-o", str(out), "--kms-discovery", "--aws-endpoint-url", nowhere])
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.count("names no valid region") == 2 and "Traceback" not in err
+    assert seams.clients == []
+    assert not out.exists()
