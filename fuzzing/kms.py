@@ -5,16 +5,15 @@ account, key id) is read by the KMS keyrings before the header is authenticated,
 so fuzzing and the mutation tests decrypt with :func:`offline_kms_keyring` in front
 of the raw AES key: every ARN a mutated message names goes through the real parsing,
 region checks, region budget and client cache, and every KMS request is answered in
-process (``NotFoundException``, from a botocore ``before-send`` handler), so nothing
-is sent anywhere.
+process (``NotFoundException``, from a botocore ``before-call`` handler, after botocore
+resolved the endpoint for the region and built the request), so nothing is sent anywhere.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import botocore.awsrequest
@@ -45,7 +44,7 @@ SEED_ARNS = (
     f"arn:aws-us-gov:kms:us-gov-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     f"arn:aws-iso-e:kms:eu-isoe-west-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 )
-_NOWHERE = "http://127.0.0.1:9"  # the discard port; never contacted: before-send answers first
+_NOWHERE = "http://127.0.0.1:9"  # the discard port; never contacted: before-call answers first
 
 
 def forged_arns(count: int, account: str = ACCOUNT, *, prefix: str = "us-forged") -> list[str]:
@@ -99,18 +98,11 @@ class InOrder:
         raise NoDecryptingKeyError("no keyring could decrypt", reasons)
 
 
-class _Body:
-    def __init__(self, body: bytes):
-        self._body = body
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._body
-
-
-def _not_found(request: Any, **_: Any) -> botocore.awsrequest.AWSResponse:
-    body = json.dumps({"__type": "NotFoundException", "message": "no such key (offline)"}).encode()
-    headers = {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "offline"}
-    return botocore.awsrequest.AWSResponse(request.url, 400, headers, _Body(body))
+def _not_found(**_: Any) -> tuple[botocore.awsrequest.AWSResponse, dict[str, Any]]:
+    """Answer a KMS call after botocore resolved its endpoint and built its request, before signing and
+    sending it: as KMS answers a key it does not know."""
+    error = {"Error": {"Code": "NotFoundException", "Message": "no such key (offline)"}, "ResponseMetadata": {}}
+    return botocore.awsrequest.AWSResponse("http://offline", 400, {}, None), error
 
 
 class ClientCounter:
@@ -119,7 +111,7 @@ class ClientCounter:
     def __init__(self) -> None:
         self._session = botocore.session.Session()
         self._session.set_credentials("offline", "offline")
-        self._session.register("before-send.kms", _not_found)
+        self._session.register("before-call.kms", _not_found)
         self._lock = threading.Lock()
         self.regions: list[str] = []
 
