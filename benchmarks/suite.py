@@ -503,6 +503,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     from .bulk import bulk_rows  # noqa: PLC0415 - it imports this module
 
     rows += bulk_rows(config.bulk_objects, config.bulk_object_bytes, config.rewrap_bytes)
+    from .kms_regions import forged_regions_rows  # noqa: PLC0415 - it imports this module
+
+    rows += forged_regions_rows()
     rows += memory_and_startup(config.memory_stream_bytes)
     return rows
 

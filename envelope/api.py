@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from ._buffers import OutputBuffer
-from .context import validate_for_encrypt
+from .context import check_expected, validate_for_encrypt
 from .errors import LimitExceededError, MalformedMessageError, UsageError
 from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
@@ -149,11 +149,9 @@ def start_decryption(
 ) -> MessageDecryptor:
     """Return a sans-I/O :class:`MessageDecryptor` for one message."""
     _positive("max_encrypted_data_keys", max_encrypted_data_keys)
-    if encryption_context is not None and not isinstance(encryption_context, Mapping):
-        raise UsageError("encryption_context must be a mapping of str to str")
     return MessageDecryptor(
         _materials_manager(keyring, materials_manager),
-        encryption_context=encryption_context,
+        encryption_context=check_expected(encryption_context, "encryption_context"),
         commitment_policy=_policy(commitment_policy),
         max_encrypted_data_keys=max_encrypted_data_keys,
         refuse_signed=refuse_signed,

@@ -13,12 +13,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 
-from .errors import EncryptionContextError, LimitExceededError, MalformedMessageError
+from .errors import EncryptionContextError, LimitExceededError, MalformedMessageError, UsageError
 from .limits import MAX_ENCRYPTION_CONTEXT_BYTES, MAX_UINT16
 
 __all__ = [
     "PUBLIC_KEY_FIELD",
     "RESERVED_PREFIX",
+    "check_expected",
     "deserialize_context",
     "serialize_context",
     "validate_for_encrypt",
@@ -51,7 +52,25 @@ def validate_for_encrypt(context: Mapping[str, str] | None) -> dict[str, str]:
     return result
 
 
+def check_expected(context: object, what: str = "the expected encryption context") -> dict[str, str]:
+    """Check the context a decrypting caller expects (``None``: none) and return a plain copy.
+
+    It is an argument, so anything but a mapping of str to str is a :class:`UsageError`.
+    """
+    if context is None:
+        return {}
+    if not isinstance(context, Mapping):
+        raise UsageError(f"{what} must be a mapping of str to str, not {type(context).__name__}")
+    copy = dict(context)
+    for key, value in copy.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise UsageError(f"{what} must map str to str, not {type(key).__name__} to {type(value).__name__}")
+    return copy
+
+
 def _encode(text: str, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise EncryptionContextError(f"encryption context {what} must be str, not {type(text).__name__}")
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -38,3 +38,11 @@ MAX_KEY_FILE_BYTES: Final = 64 << 10
 #: small to copy (or the body is non-framed, one frame that authenticates only whole). Beyond it the
 #: object is refused with LimitExceededError (re-encrypt it, or raise ``max_resent_bytes``).
 REWRAP_MAX_RESENT_BYTES: Final = 64 << 20
+
+#: One decrypt call of one AWS KMS keyring asks for clients in at most this many distinct regions; data
+#: keys naming further regions are skipped with a reason. Region names come from unauthenticated
+#: data-key ARNs, so without this bound a forged message could make a client per region it names.
+MAX_KMS_REGIONS_PER_DECRYPT: Final = 8
+#: The default KMS client cache (``ClientCache``) keeps at most this many clients, least recently used
+#: evicted first, so that forged messages over time cannot grow the process without bound either.
+MAX_KMS_CLIENTS: Final = 32

@@ -17,5 +17,6 @@ from __future__ import annotations
 
 import struct
 
-#: The file the target shares with ``python -m fuzzing``: executions, largest per-input allocation peak in bytes.
-COUNTER = struct.Struct("<QQ")
+#: The file the target shares with ``python -m fuzzing``: executions, largest per-input allocation peak in bytes,
+#: KMS clients the inputs caused (beyond the target's warm-up).
+COUNTER = struct.Struct("<QQQ")

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from . import COUNTER, seeds
 
-#: Tokens libFuzzer may splice in: versions and types, suite ids, the final-frame marker, the key field.
+#: Tokens libFuzzer may splice in: versions and types, suite ids, the final-frame marker, the key field,
+#: and the pieces of KMS key ARNs (provider id, partitions, regions, accounts, key and alias ids).
 DICTIONARY = [
     b"\x01\x80",
     b"\x02",
@@ -27,6 +28,14 @@ DICTIONARY = [
     b"\x00\x00\x00\x00\x0c",
     b"aws-crypto-public-key",
     b"aws-raw-vendor",
+    b"aws-kms",
+    b"arn:aws:kms:",
+    b"arn:aws-cn:kms:cn-north-1:",
+    b":111122223333:key/",
+    b"alias/",
+    b"mrk-",
+    b"us-west-2",
+    b"us-gov-",
 ]
 ARTIFACT_PREFIXES = ("crash-", "timeout-", "oom-", "leak-", "slow-unit-")
 #: The repository root: the child runs there, so ``fuzzing`` imports whatever the caller's directory.
@@ -96,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         returncode, interrupted = _run(command)
         seconds = time.monotonic() - started
-        executions, peak = COUNTER.unpack(counter.read_bytes())
+        executions, peak, clients = COUNTER.unpack(counter.read_bytes())
         grown = sum(1 for _ in corpus.iterdir()) - corpus_size
     found = sorted(_artifacts(args.artifacts) - before)
     findings = len(found) or int(returncode != 0 and not interrupted)
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     allocation = f"{peak / 1024:.0f} KiB" if args.alloc_limit_mib else "unchecked"
     print(
         f"fuzzing: {executions} inputs in {seconds:.1f} s ({executions / seconds:.0f}/s), "
-        f"{seeded} seeds + {grown} new corpus inputs, largest allocation peak {allocation}, "
+        f"{seeded} seeds + {grown} new corpus inputs, largest allocation peak {allocation}, {clients} KMS clients, "
         f"exit status {returncode}{' (interrupted)' if interrupted else ''}, findings={findings}"
     )
     for path in found:

@@ -4,7 +4,9 @@ Every seed is a valid message under :data:`KEYRING`: several algorithm suites
 (committing, signed, legacy), frame lengths small enough for multi-frame messages
 of a few hundred bytes, non-framed messages (which envelope reads but does not
 write, so they are sealed here field by field), a message with two encrypted data
-keys and messages with encryption contexts. The plaintexts depend only on the seed,
+keys, messages with encryption contexts, and messages whose first data keys are
+``aws-kms`` keys (ARNs of several partitions, a multi-Region key) that no KMS can
+decrypt, before the raw AES key that can. The plaintexts depend only on the seed,
 so the fuzz target can rebuild the set it accepts without the corpus.
 """
 
@@ -24,6 +26,8 @@ from envelope.format._cursor import u64
 from envelope.format.body import SINGLE_BLOCK_STRING, body_aad, frame_iv, serialize_footer
 from envelope.format.header import MESSAGE_ID_BYTES
 from envelope.keyrings import MultiKeyring, RawAesKeyring
+
+from .kms import SEED_ARNS, ForgedKmsKeys
 
 __all__ = [
     "DECRYPT_POLICY",
@@ -139,6 +143,8 @@ def seed_messages(seed: int) -> Iterator[tuple[str, bytes]]:
         yield f"{suite.id:04x}-nonframed-context", nonframed_message(big, suite, encryption_context=CONTEXT)
         two_keys = MultiKeyring(generator=SECOND_KEYRING, children=[KEYRING])
         yield f"{suite.id:04x}-two-keys", _framed(big, suite, 16, keyring=two_keys)
+        with_kms = MultiKeyring(generator=KEYRING, children=[ForgedKmsKeys(SEED_ARNS, first=True)])
+        yield f"{suite.id:04x}-kms-keys", _framed(big, suite, 64, keyring=with_kms)
 
 
 def write_corpus(directory: Path, seed: int) -> int:

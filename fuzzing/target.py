@@ -1,5 +1,11 @@
 """The libFuzzer target: ``python -m fuzzing.target [options] -- LIBFUZZER-ARGS``.
 
+Inputs are decrypted with an offline KMS discovery keyring (:mod:`fuzzing.kms`)
+in front of the seeds' raw AES key, so the provider info of every ``aws-kms``
+data key (ARN fields, partitions, regions, lengths) is parsed and checked, and
+the KMS clients each input causes are counted (at most
+:data:`~envelope.limits.MAX_KMS_REGIONS_PER_DECRYPT`, all in valid regions).
+
 Run by ``python -m fuzzing`` in a child process: libFuzzer ends the process
 itself (``exit`` when done, or after writing a crash artifact), so the parent
 keeps the bookkeeping. The target counts its executions and its largest
@@ -21,9 +27,25 @@ import atheris
 
 with atheris.instrument_imports(include=["envelope"]):
     import envelope
+    import envelope.keyrings.aws_kms  # imported on first use otherwise, after instrumentation
     from envelope.errors import EnvelopeError, UsageError
+    from envelope.keyrings import MultiKeyring
+    from envelope.keyrings._arn import is_region
+    from envelope.limits import MAX_KMS_REGIONS_PER_DECRYPT
 
-from . import COUNTER, seeds
+from . import COUNTER, kms, seeds
+
+#: Decrypts every input: the offline KMS discovery keyring reads every aws-kms data key's ARN first
+#: (before the header is authenticated), then the seeds' raw AES key.
+KMS_KEYRING, KMS_CLIENTS = kms.offline_kms_keyring()
+KEYRING = kms.InOrder(KMS_KEYRING, seeds.KEYRING)
+
+
+def _warm_up() -> None:
+    """Load botocore's KMS model and endpoint rules once (about 9 MB), as an application's first
+    KMS client would, so that the per-input allocation limit measures what an input causes."""
+    writer = MultiKeyring(generator=seeds.KEYRING, children=[kms.ForgedKmsKeys(kms.SEED_ARNS)])
+    envelope.decrypt(envelope.encrypt(b"warm", keyring=writer), keyring=KEYRING)
 
 
 class ContractViolation(AssertionError):
@@ -41,7 +63,7 @@ class Outcome:
 
 def decrypt_one_shot(data: bytes) -> Outcome:
     try:
-        plaintext = envelope.decrypt(data, keyring=seeds.KEYRING, commitment_policy=seeds.DECRYPT_POLICY)
+        plaintext = envelope.decrypt(data, keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY)
     except EnvelopeError as exc:
         return Outcome(None, b"", exc)
     return Outcome(plaintext, plaintext, None)
@@ -51,7 +73,7 @@ def decrypt_streaming(data: bytes, read_size: int, step: int) -> Outcome:
     released = bytearray()
     try:
         reader = envelope.decrypting_reader(
-            io.BytesIO(data), keyring=seeds.KEYRING, commitment_policy=seeds.DECRYPT_POLICY, read_size=read_size
+            io.BytesIO(data), keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY, read_size=read_size
         )
         while piece := reader.read(step):
             released += piece
@@ -68,10 +90,12 @@ class Target:
         self.counter = counter
         self.alloc_limit = alloc_limit
         self.executions = 0
+        self.warm_clients = len(KMS_CLIENTS.regions)
         self.peak = 0
 
     def __call__(self, data: bytes) -> None:
         before = peak = 0
+        clients = len(KMS_CLIENTS.regions)
         if self.alloc_limit:
             tracemalloc.reset_peak()
             before = tracemalloc.get_traced_memory()[0]
@@ -81,13 +105,22 @@ class Target:
             peak = tracemalloc.get_traced_memory()[1] - before
             self.peak = max(self.peak, peak)
         self.executions += 1
-        COUNTER.pack_into(self.counter, 0, self.executions, self.peak)
+        COUNTER.pack_into(self.counter, 0, self.executions, self.peak, len(KMS_CLIENTS.regions) - self.warm_clients)
+        self.check_clients(KMS_CLIENTS.regions[clients:])
         self.check(one_shot, "one-shot decrypt")
         self.check(streamed, "streaming decrypt")
         if (one_shot.error is None) != (streamed.error is None) or one_shot.plaintext != streamed.plaintext:
             raise ContractViolation(f"one-shot and streaming disagree: {one_shot.error!r} vs {streamed.error!r}")
         if self.alloc_limit and peak > self.alloc_limit:
             raise ContractViolation(f"decrypting a {len(data)}-byte input allocated {peak} bytes at its peak")
+
+    @staticmethod
+    def check_clients(made: list[str]) -> None:
+        """The data keys of one input may cause clients in a few valid regions, never more."""
+        if len(made) > MAX_KMS_REGIONS_PER_DECRYPT:
+            raise ContractViolation(f"one input made {len(made)} KMS clients")
+        if not all(is_region(region) for region in made):
+            raise ContractViolation(f"a KMS client was made for an invalid region in {made!r:.200}")
 
     def check(self, outcome: Outcome, how: str) -> None:
         if isinstance(outcome.error, UsageError):
@@ -109,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(args[:split])
     with options.counter.open("r+b") as file:
         counter = mmap.mmap(file.fileno(), COUNTER.size)
+    _warm_up()
     target = Target(options.seed, counter, options.alloc_limit)
     if options.alloc_limit:
         tracemalloc.start()

@@ -14,7 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import envelope
+from envelope.keyrings import MultiKeyring
+from envelope.limits import MAX_KMS_REGIONS_PER_DECRYPT
 from fuzzing import seeds
+from fuzzing.kms import ForgedKmsKeys, forged_arns
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 3000
@@ -58,3 +62,29 @@ def test_a_message_that_decrypts_to_an_unknown_plaintext_is_a_finding(tmp_path: 
     [artifact] = artifacts.iterdir()
     assert artifact.name.startswith("crash-")
     assert artifact.read_bytes() == (corpus / "foreign").read_bytes()
+
+
+def test_forged_kms_data_keys_in_sixty_regions_cause_at_most_the_limit_of_clients(tmp_path: Path) -> None:
+    """The target decrypts with an offline KMS discovery keyring first: the ARNs of aws-kms data keys are
+    parsed and their regions may cause clients, at most MAX_KMS_REGIONS_PER_DECRYPT per input (a finding
+    beyond that); a message naming 60 regions, then the raw AES key, is no finding."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    forged = ForgedKmsKeys(forged_arns(60), first=True)
+    message = envelope.encrypt(
+        seeds.plaintexts(1)[100], keyring=MultiKeyring(generator=seeds.KEYRING, children=[forged])
+    )
+    (corpus / "sixty-regions").write_bytes(message)
+    runs = seeds.write_corpus(tmp_path / "count", 1) + 1  # every seed and the forged message, once
+    done = subprocess.run(
+        [sys.executable, "-m", "fuzzing", "--runs", str(runs), "--corpus", str(corpus), "--max-len", "16384"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    clients = re.search(r", (\d+) KMS clients, ", done.stdout)
+    assert clients is not None, done.stdout
+    assert int(clients[1]) == MAX_KMS_REGIONS_PER_DECRYPT  # the seeds' own regions were made at warm-up

@@ -14,8 +14,11 @@ The contract, one-shot and through a streaming reader with small reads: every
 byte of an ESDK message is authenticated, so a mutated message (one that differs
 from the original) is rejected with an EnvelopeError that does not blame the
 caller, never anything else; a reader releases only a prefix of the original
-plaintext before it fails. Each decryption of an input of at most 1 KiB (valid,
-mutated, or claiming huge lengths) allocates at most :data:`MEMORY_BOUND`.
+plaintext before it fails. The same holds for any ARN in the provider info of a
+KMS data key (read by the KMS keyrings before the header is authenticated), which
+also causes at most MAX_KMS_REGIONS_PER_DECRYPT KMS clients, in valid regions only.
+Each decryption of an input of at most 1 KiB (valid, mutated, or claiming huge
+lengths) allocates at most :data:`MEMORY_BOUND`.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ from hypothesis import strategies as st
 
 import envelope
 from envelope import AlgorithmSuite, CommitmentPolicy
-from envelope.errors import EnvelopeError, UsageError
+from envelope.errors import EnvelopeError, NoDecryptingKeyError, UsageError
 from envelope.keyrings import MultiKeyring, RawAesKeyring
+from envelope.keyrings._arn import is_region, parse_arn
+from envelope.limits import MAX_KMS_REGIONS_PER_DECRYPT, MAX_UINT16
+from fuzzing.kms import SEED_ARNS, ForgedKmsKeys, InOrder, offline_kms_keyring
 from fuzzing.seeds import nonframed_message
 
 from .conftest import policy_for
@@ -489,3 +495,133 @@ def test_decrypting_any_mutated_message_of_under_1_KiB_allocates_little(
     for streaming in (False, True):
         outcome = _decrypt(mutated[:1024], streaming=streaming, read_size=read_size)
         assert outcome.peak < MEMORY_BOUND
+
+
+# --- the provider info of KMS data keys ---------------------------------------------------------
+#
+# A KMS keyring reads the ARN in each aws-kms data key's provider info before the header tag is
+# checked. These samples carry three aws-kms data keys first (no KMS can decrypt them: every KMS
+# request is answered offline, see fuzzing.kms), then the two raw AES keys. Each mutation rewrites one
+# ARN (partition, service, region, account, resource, separators, length, bytes that are not UTF-8),
+# with its length field updated so the header still parses. The contract: the message is rejected
+# with an EnvelopeError that does not blame the caller, and one decryption makes at most
+# MAX_KMS_REGIONS_PER_DECRYPT clients, each for a valid region name.
+
+KMS_ARNS = SEED_ARNS[:3]
+KMS_KEYRING, KMS_CLIENTS = offline_kms_keyring()
+KMS_READER = InOrder(KMS_KEYRING, KEYRING)
+KMS_SAMPLES = ["0x0478", "0x0578"]
+KNOWN_REGIONS = ["us-west-2", "eu-central-1", "cn-north-1", "us-gov-west-1", "us-isob-east-1", "eusc-de-east-1"]
+PARTITIONS = ["aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f", "aws-eusc", "aws-new"]
+VALID_REGION = r"[a-z]{2,4}(-[a-z]{1,16}){1,3}-[0-9]{1,2}"
+
+
+@functools.cache
+def kms_sample(name: str) -> Sample:
+    suite = SUITES[name]
+    writer = MultiKeyring(generator=FIRST, children=[SECOND, ForgedKmsKeys(KMS_ARNS, first=True)])
+    message = envelope.encrypt(
+        PLAINTEXT, keyring=writer, algorithm=suite, frame_length=FRAME_LENGTH, commitment_policy=policy_for(suite)
+    )
+    fields, items = field_map(message)
+    return Sample(f"{name} kms", message, fields, items)
+
+
+def _kms_outcome(message: bytes, streaming: bool) -> BaseException | None:
+    try:
+        if streaming:
+            reader = envelope.decrypting_reader(io.BytesIO(message), keyring=KMS_READER, commitment_policy=ALLOW_ALL)
+            while reader.read(7):
+                pass
+        else:
+            assert envelope.decrypt(message, keyring=KMS_READER, commitment_policy=ALLOW_ALL) == PLAINTEXT
+    except Exception as exc:
+        return exc
+    return None
+
+
+def check_kms_contract(original: bytes, mutated: bytes) -> None:
+    for streaming in (False, True):
+        before = len(KMS_CLIENTS.regions)
+        error = _kms_outcome(mutated, streaming)
+        made = KMS_CLIENTS.regions[before:]
+        assert len(made) <= MAX_KMS_REGIONS_PER_DECRYPT, made
+        assert all(is_region(region) for region in made), made
+        if mutated == original:
+            assert error is None, repr(error)
+            continue
+        if not isinstance(error, EnvelopeError) or isinstance(error, UsageError):
+            raise AssertionError(f"{'streaming' if streaming else 'one-shot'} raised {error!r}") from error
+
+
+REAL_ARN = ("arn", "aws", "kms", "us-west-2", "111122223333", "key/1234abcd-12ab-34cd-56ef-1234567890ab")
+ARN_FIELDS: tuple[st.SearchStrategy[str], ...] = (
+    st.sampled_from(["arn", "ARN", ""]),
+    st.sampled_from([*PARTITIONS, "AWS", "", "aws-", "aws--x", "a" * 300]) | st.text(max_size=30),
+    st.sampled_from(["kms", "KMS", "s3", ""]) | st.text(max_size=8),
+    st.sampled_from([*KNOWN_REGIONS, "US-WEST-2", "us_west_2", "us-west-2\n", "", "local", "x" * 2000])
+    | st.from_regex(VALID_REGION, fullmatch=True)
+    | st.text(max_size=80),
+    st.sampled_from(["111122223333", "1111", ""]) | st.from_regex(r"[0-9]{10,14}", fullmatch=True),
+    st.sampled_from(["key/1234abcd-12ab-34cd-56ef-1234567890ab", "key/mrk-" + "0" * 32, "alias/a", "key/", "key"])
+    | st.builds("/".join, st.tuples(st.sampled_from(["key", "alias", "grant"]), st.text(max_size=300))),
+)
+
+
+@st.composite
+def arn_texts(draw: st.DrawFn) -> str:
+    """A real KMS ARN with some of its fields (partition, region, account...) replaced by real,
+    almost-real or arbitrary values; and sometimes a field too few or too many."""
+    fields = list(REAL_ARN)
+    for index in draw(st.lists(st.integers(0, len(fields) - 1), min_size=1, max_size=len(fields), unique=True)):
+        fields[index] = draw(ARN_FIELDS[index])
+    arn = ":".join(fields)
+    shape = draw(st.sampled_from(["as is", "a field too few", "a field too many"]))
+    if shape == "a field too few":
+        return arn.replace(":", "", 1)
+    return arn + ":extra" if shape == "a field too many" else arn
+
+
+def _provider_infos(s: Sample) -> list[Field]:
+    return [f for f in s.fields if f.name.endswith("provider info")][: len(KMS_ARNS)]
+
+
+@st.composite
+def arn_mutation(draw: st.DrawFn) -> tuple[Sample, bytes, str]:
+    """One KMS data key's provider info replaced by another ARN, text or bytes (its length updated)."""
+    s = kms_sample(draw(st.sampled_from(KMS_SAMPLES)))
+    item = draw(st.sampled_from(_provider_infos(s)))
+    assert item.prefix is not None
+    new = draw(arn_texts().map(lambda text: text.encode("utf-8", "surrogatepass")) | st.binary(max_size=200))
+    new = new[:MAX_UINT16]
+    mutated = _set_number(_replace(s.message, item, new), item.prefix, len(new))
+    return s, mutated, f"{item.name} := {new[:80]!r}"
+
+
+@pytest.mark.parametrize("name", KMS_SAMPLES)
+def test_each_kms_sample_decrypts_after_its_kms_data_keys_fail(name: str) -> None:
+    s = kms_sample(name)
+    assert [bytes(s.message[f.offset : f.end]).decode() for f in _provider_infos(s)] == list(KMS_ARNS)
+    check_kms_contract(s.message, s.message)
+    with pytest.raises(NoDecryptingKeyError) as caught:
+        envelope.decrypt(s.message, keyring=KMS_KEYRING, commitment_policy=ALLOW_ALL)
+    assert len(caught.value.reasons) == len(KMS_ARNS)  # each was tried, and failed at (offline) KMS
+
+
+@settings(max_examples=250, deadline=None, derandomize=True)
+@given(mutation=arn_mutation())
+def test_any_mutation_of_a_kms_key_arn_is_rejected_with_an_envelope_error(mutation: tuple[Sample, bytes, str]) -> None:
+    s, mutated, _ = mutation
+    check_kms_contract(s.message, mutated)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(regions=st.lists(st.from_regex(VALID_REGION, fullmatch=True), min_size=1, max_size=40, unique=True))
+def test_a_message_naming_many_valid_regions_makes_at_most_the_limit_of_clients(regions: list[str]) -> None:
+    arns = [f"arn:aws:kms:{region}:111122223333:key/k-{n}" for n, region in enumerate(regions)]
+    arns = [arn for arn in arns if parse_arn(arn) is not None]  # another partition's prefix is refused first
+    writer = MultiKeyring(generator=FIRST, children=[ForgedKmsKeys(arns, first=True)])
+    message = envelope.encrypt(PLAINTEXT, keyring=writer, frame_length=FRAME_LENGTH)
+    before = len(KMS_CLIENTS.regions)
+    assert envelope.decrypt(message, keyring=KMS_READER) == PLAINTEXT
+    assert len(KMS_CLIENTS.regions) - before <= MAX_KMS_REGIONS_PER_DECRYPT

@@ -14,21 +14,22 @@ never a keyless Decrypt. Requires ``pip install "envelope[aws]"`` (boto3).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import boto3
-import botocore.config
+import boto3  # noqa: F401 - the [aws] extra: callers hand in boto3 clients and sessions
 import botocore.exceptions
 
 from .._secrets import SecretBytes
 from ..errors import KeyringError, KmsError, UsageError
 from ..format import EncryptedDataKey
+from ..limits import MAX_KMS_REGIONS_PER_DECRYPT
 from ..materials import DecryptionMaterials, EncryptionMaterials
-from ._arn import KmsArn, mrk_match, parse_arn
+from ._arn import KmsArn, arn_or_reason, is_account_id, is_partition, is_region, mrk_match, parse_arn
 from ._common import RESERVED_PROVIDER_ID, unwrap_first
+from ._kms_clients import DEFAULT_CLIENT_CONFIG as DEFAULT_CLIENT_CONFIG  # noqa: PLC0414 - re-exported
+from ._kms_clients import ClientCache
 
 __all__ = [
     "AwsKmsDiscoveryKeyring",
@@ -43,11 +44,6 @@ __all__ = [
 PROVIDER_ID = RESERVED_PROVIDER_ID  # "aws-kms", which raw keyrings may not use as a namespace
 _log = logging.getLogger(__name__)
 
-#: Defaults for clients envelope makes: bounded waits, a few retries of throttling and 5xx.
-DEFAULT_CLIENT_CONFIG = botocore.config.Config(
-    connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 4}
-)
-
 
 class KmsClientSupplier(Protocol):
     """Returns a boto3 KMS client for a region (custom endpoints, credentials, retries...)."""
@@ -55,46 +51,13 @@ class KmsClientSupplier(Protocol):
     def __call__(self, region: str) -> Any: ...
 
 
-class ClientCache:
-    """The default client supplier: one boto3 KMS client per region, made on first use.
-
-    boto3 clients are thread-safe, so one client per region serves every thread.
-    ``session`` (a ``boto3.Session``), ``endpoint_url`` and ``config`` (a
-    ``botocore.config.Config``: retries, timeouts) apply to every client made.
-    """
-
-    def __init__(
-        self,
-        *,
-        session: boto3.Session | None = None,
-        endpoint_url: str | None = None,
-        config: botocore.config.Config | None = None,
-    ):
-        self._session = session
-        self._endpoint_url = endpoint_url
-        self._config = DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, region: str) -> Any:
-        with self._lock:
-            client = self._clients.get(region)
-            if client is None:
-                session = self._session or boto3.session.Session()
-                client = session.client("kms", region_name=region, endpoint_url=self._endpoint_url, config=self._config)
-                self._clients[region] = client
-            return client
-
-    def __repr__(self) -> str:
-        return f"ClientCache(regions={sorted(self._clients)})"
-
-
-_default_clients = ClientCache()
+#: The supplier of keyrings given neither ``client`` nor ``client_supplier``.
+_default_clients: KmsClientSupplier = ClientCache()
 
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryFilter:
-    """Only keys of these accounts in this partition are tried."""
+    """Only keys of these accounts (12-digit ids) in this partition (``aws``, ``aws-cn``...) are tried."""
 
     partition: str
     account_ids: tuple[str, ...]
@@ -103,8 +66,10 @@ class DiscoveryFilter:
         if isinstance(self.account_ids, str) or not isinstance(self.account_ids, Iterable):
             raise UsageError("DiscoveryFilter account_ids must be a sequence of account ids, not one string")
         object.__setattr__(self, "account_ids", tuple(self.account_ids))
-        if not self.partition or not self.account_ids or not all(isinstance(a, str) and a for a in self.account_ids):
-            raise UsageError("a DiscoveryFilter needs a partition and at least one account id")
+        if not is_partition(self.partition) or not self.account_ids:
+            raise UsageError("a DiscoveryFilter needs a partition (such as 'aws') and at least one account id")
+        if not all(is_account_id(a) for a in self.account_ids):
+            raise UsageError("DiscoveryFilter account ids are strings of 12 digits")
 
     def admits(self, arn: KmsArn) -> bool:
         return arn.partition == self.partition and arn.account in self.account_ids
@@ -130,6 +95,32 @@ def _call(operation: str, key_id: str, client: Any, **request: Any) -> dict[str,
     return response
 
 
+def _supplied(supplier: KmsClientSupplier, region: str) -> Any:
+    """A client from ``supplier``; its failure (botocore's InvalidRegionError...) is a :class:`KeyringError`."""
+    try:
+        return supplier(region)
+    except (botocore.exceptions.BotoCoreError, ValueError) as exc:
+        raise KeyringError(f"no KMS client for region {region}: {type(exc).__name__}: {exc}") from exc
+
+
+class _Regions:
+    """The clients one decrypt call asks for: at most :data:`MAX_KMS_REGIONS_PER_DECRYPT` regions."""
+
+    __slots__ = ("_seen", "_supplier")
+
+    def __init__(self, supplier: KmsClientSupplier):
+        self._supplier = supplier
+        self._seen: set[str] = set()
+
+    def client(self, region: str) -> Any | str:
+        """The client for ``region``, or why this message may not have one."""
+        if region not in self._seen:
+            if len(self._seen) >= MAX_KMS_REGIONS_PER_DECRYPT:
+                return f"skipped: the message names more than {MAX_KMS_REGIONS_PER_DECRYPT} regions"
+            self._seen.add(region)
+        return _supplied(self._supplier, region)
+
+
 def _request(materials: EncryptionMaterials | DecryptionMaterials, grant_tokens: tuple[str, ...]) -> dict[str, Any]:
     request: dict[str, Any] = {"EncryptionContext": dict(materials.encryption_context)}
     if grant_tokens:
@@ -138,10 +129,19 @@ def _request(materials: EncryptionMaterials | DecryptionMaterials, grant_tokens:
 
 
 def _check_grant_tokens(grant_tokens: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(grant_tokens, str) or not isinstance(grant_tokens, Iterable):
+        raise UsageError("grant_tokens must be a collection of strings, not one string")
     tokens = tuple(grant_tokens)
     if not all(isinstance(t, str) and t for t in tokens):
         raise UsageError("grant_tokens must be non-empty strings")
     return tokens
+
+
+def _check_client(client: Any, supplier: Any, who: str) -> None:
+    if client is not None and not isinstance(getattr(getattr(client, "meta", None), "region_name", None), str):
+        raise UsageError(f"{who} client must be a boto3 KMS client (with meta.region_name)")
+    if supplier is not None and not callable(supplier):
+        raise UsageError(f"{who} client_supplier must be callable with a region name")
 
 
 def _stored_arn(edk: EncryptedDataKey) -> tuple[str, KmsArn]:
@@ -149,10 +149,12 @@ def _stored_arn(edk: EncryptedDataKey) -> tuple[str, KmsArn]:
     try:
         text = edk.provider_info.decode("utf-8")
     except UnicodeDecodeError:
-        text = repr(edk.provider_info)
-    arn = parse_arn(text)
-    if arn is None or arn.resource_type != "key":
-        raise KeyringError(f"an aws-kms data key names {text!r}, which is not a KMS key ARN")
+        raise KeyringError("an aws-kms data key names a key ARN that is not UTF-8") from None
+    arn = arn_or_reason(text)
+    if isinstance(arn, str) or arn.resource_type != "key":
+        why = arn if isinstance(arn, str) else "names an alias, not a key"
+        shown = text if len(text) <= 160 else text[:160] + "..."
+        raise KeyringError(f"an aws-kms data key names {shown!r}, which {why}")
     return text, arn
 
 
@@ -161,18 +163,21 @@ class _KmsDecrypter:
 
     performs_io = True
     _grant_tokens: tuple[str, ...] = ()
+    _supplier: KmsClientSupplier
 
-    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         """The key to call Decrypt with and its client; a reason to skip; or None (not ours)."""
         raise NotImplementedError
 
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
+        regions = _Regions(self._supplier)  # per call: concurrent calls never share it
+
         def attempt(edk: EncryptedDataKey) -> bytes | str | None:
             if edk.provider_id != PROVIDER_ID:
                 return None
-            found = self._candidate(*_stored_arn(edk))
+            found = self._candidate(*_stored_arn(edk), regions)
             if found is None or isinstance(found, str):
                 return found
             key_id, client = found
@@ -217,12 +222,15 @@ class AwsKmsKeyring(_KmsDecrypter):
     ):
         if not isinstance(key_id, str) or not key_id:
             raise UsageError("AwsKmsKeyring needs a KMS key id or ARN")
-        arn = parse_arn(key_id)
-        if client is None and arn is None:
-            raise UsageError(f"{key_id!r} is not a key ARN: pass client= for its region")
+        _check_client(client, client_supplier, type(self).__name__)
+        arn = arn_or_reason(key_id)
+        if isinstance(arn, str) and key_id.startswith("arn:"):
+            raise UsageError(f"{key_id!r:.200} {arn}")
+        if client is None and isinstance(arn, str):
+            raise UsageError(f"{key_id!r:.200} is not a key ARN: pass client= for its region")
         self.key_id = key_id
         self._client = client
-        self._region = arn.region if arn is not None else _region_of(client)
+        self._region = arn.region if isinstance(arn, KmsArn) else _region_of(client)
         self._supplier = client_supplier or _default_clients
         self._grant_tokens = _check_grant_tokens(grant_tokens)
 
@@ -230,7 +238,7 @@ class AwsKmsKeyring(_KmsDecrypter):
         return f"{type(self).__name__}({self.key_id!r})"
 
     def _kms(self) -> Any:
-        return self._client if self._client is not None else self._supplier(self._region)
+        return self._client if self._client is not None else _supplied(self._supplier, self._region)
 
     def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
         client = self._kms()
@@ -249,13 +257,16 @@ class AwsKmsKeyring(_KmsDecrypter):
     def _edk(self, response: dict[str, Any]) -> EncryptedDataKey:
         arn = str(response.get("KeyId", ""))
         if parse_arn(arn) is None:
-            raise KeyringError(f"KMS answered with {arn!r}, which is not a key ARN")
+            raise KeyringError(f"KMS answered with {arn!r:.200}, which is not a key ARN")
         return EncryptedDataKey(PROVIDER_ID, arn.encode("utf-8"), bytes(response["CiphertextBlob"]))
 
-    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         if not self._matches(self.key_id, arn_text):
             return None
-        return self.key_id, self._kms()
+        if self._client is not None:
+            return self.key_id, self._client
+        client = regions.client(self._region)
+        return client if isinstance(client, str) else (self.key_id, client)
 
 
 class AwsKmsMrkKeyring(AwsKmsKeyring):
@@ -275,7 +286,9 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
     ``discovery_filter`` limits which partition and accounts are trusted (use
     one: without it any key the caller's credentials may use is tried). Clients
     come from ``client`` (one region) or ``client_supplier`` / the default cache
-    (the region in each data key's ARN). Thread-safe.
+    (the region in each data key's ARN). One decrypt call asks for clients in at
+    most :data:`~envelope.limits.MAX_KMS_REGIONS_PER_DECRYPT` regions; data keys
+    naming further regions are skipped with a reason. Thread-safe.
     """
 
     def __init__(
@@ -286,6 +299,10 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
         discovery_filter: DiscoveryFilter | None = None,
         grant_tokens: Iterable[str] = (),
     ):
+        who = type(self).__name__
+        _check_client(client, client_supplier, who)
+        if discovery_filter is not None and not isinstance(discovery_filter, DiscoveryFilter):
+            raise UsageError(f"{who} discovery_filter must be a DiscoveryFilter, not {type(discovery_filter).__name__}")
         self._client = client
         self._supplier = client_supplier or _default_clients
         self.discovery_filter = discovery_filter
@@ -302,11 +319,16 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
             return f"key {arn_text} is outside the discovery filter"
         return arn
 
-    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+    def _client_for(self, region: str, regions: _Regions) -> Any | str:
+        return self._client if self._client is not None else regions.client(region)
+
+    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         checked = self._filtered(arn_text, arn)
         if isinstance(checked, str):
             return checked
-        client = self._client if self._client is not None else self._supplier(checked.region)
+        client = self._client_for(checked.region, regions)
+        if isinstance(client, str):
+            return f"key {arn_text} {client}"
         if _region_of(client) != checked.region:
             return f"key {arn_text} is not in this keyring's region {_region_of(client)}"
         return arn_text, client
@@ -325,8 +347,9 @@ class AwsKmsMrkDiscoveryKeyring(AwsKmsDiscoveryKeyring):
         discovery_filter: DiscoveryFilter | None = None,
         grant_tokens: Iterable[str] = (),
     ):
-        if not isinstance(region, str) or not region:
-            raise UsageError("AwsKmsMrkDiscoveryKeyring needs a region")
+        if not is_region(region):
+            raise UsageError(f"AwsKmsMrkDiscoveryKeyring needs an AWS region name, not {region!r:.60}")
+        _check_client(client, client_supplier, type(self).__name__)
         if client is not None and _region_of(client) != region:
             raise UsageError(f"the client is for {_region_of(client)}, not {region}")
         super().__init__(
@@ -337,7 +360,7 @@ class AwsKmsMrkDiscoveryKeyring(AwsKmsDiscoveryKeyring):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.region!r}, discovery_filter={self.discovery_filter!r})"
 
-    def _candidate(self, arn_text: str, arn: KmsArn) -> tuple[str, Any] | str | None:
+    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         checked = self._filtered(arn_text, arn)
         if isinstance(checked, str):
             return checked
@@ -347,5 +370,5 @@ class AwsKmsMrkDiscoveryKeyring(AwsKmsDiscoveryKeyring):
             key_id = arn_text
         else:
             return f"single-Region key {arn_text} is not in {self.region}"
-        client = self._client if self._client is not None else self._supplier(self.region)
-        return key_id, client
+        client = self._client_for(self.region, regions)
+        return f"key {arn_text} {client}" if isinstance(client, str) else (key_id, client)

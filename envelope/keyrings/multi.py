@@ -30,6 +30,8 @@ class MultiKeyring:
     __slots__ = ("children", "generator")
 
     def __init__(self, generator: Keyring | None = None, children: Iterable[Keyring] = ()):
+        if isinstance(children, (str, bytes)) or not isinstance(children, Iterable):
+            raise UsageError("MultiKeyring children must be a collection of keyrings")
         self.generator = generator
         self.children = tuple(children)
         if generator is None and not self.children:

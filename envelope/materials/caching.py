@@ -31,7 +31,7 @@ from .base import (
     EncryptionRequest,
     Keyring,
 )
-from .default_cmm import materials_manager_for
+from .default_cmm import check_decryption_request, check_encryption_request, materials_manager_for
 
 __all__ = ["CachingCryptoMaterialsManager", "LruMaterialsCache"]
 
@@ -152,6 +152,7 @@ class CachingCryptoMaterialsManager:
     # -- encrypt -------------------------------------------------------------------------------
 
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        check_encryption_request(request)
         suite = request.suite or request.commitment_policy.default_suite
         length = request.plaintext_length
         if suite.kdf_hash is None or length is None or length > self.max_bytes:
@@ -184,6 +185,7 @@ class CachingCryptoMaterialsManager:
     # -- decrypt -------------------------------------------------------------------------------
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        check_decryption_request(request)
         if request.suite.kdf_hash is None:
             return self.underlying.decrypt_materials(request)
         context = {**(request.reproduced_encryption_context or {}), **request.encryption_context}

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ..context import PUBLIC_KEY_FIELD
+from ..context import PUBLIC_KEY_FIELD, check_expected
 from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
 from ..errors import EncryptionContextError, KeyringError, LimitExceededError, MalformedMessageError, UsageError
+from ..format import EncryptedDataKey
+from ..suites import AlgorithmSuite, CommitmentPolicy
 from .base import (
     CryptoMaterialsManager,
     DecryptionMaterials,
@@ -18,7 +20,12 @@ from .base import (
     is_materials_manager,
 )
 
-__all__ = ["DefaultCryptoMaterialsManager", "materials_manager_for"]
+__all__ = [
+    "DefaultCryptoMaterialsManager",
+    "check_decryption_request",
+    "check_encryption_request",
+    "materials_manager_for",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -41,12 +48,15 @@ class DefaultCryptoMaterialsManager:
     __slots__ = ("keyring",)
 
     def __init__(self, keyring: Keyring):
+        if not is_keyring(keyring):
+            raise UsageError(f"DefaultCryptoMaterialsManager needs a keyring, not {type(keyring).__name__}")
         self.keyring = keyring
 
     def __repr__(self) -> str:
         return f"DefaultCryptoMaterialsManager({self.keyring!r})"
 
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        check_encryption_request(request)
         suite = request.suite or request.commitment_policy.default_suite
         request.commitment_policy.check_encrypt(suite)
         context = dict(request.encryption_context)
@@ -66,6 +76,7 @@ class DefaultCryptoMaterialsManager:
         return result
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        check_decryption_request(request)
         suite = request.suite
         request.commitment_policy.check_decrypt(suite)
         stored = request.encryption_context
@@ -107,3 +118,37 @@ def materials_manager_for(underlying: Keyring | CryptoMaterialsManager, who: str
     if is_keyring(underlying):
         return DefaultCryptoMaterialsManager(underlying)
     raise UsageError(f"{who} needs a keyring or a materials manager, not {type(underlying).__name__}")
+
+
+def check_encryption_request(request: object) -> None:
+    """Refuse, with :class:`UsageError`, a request that is not an :class:`EncryptionRequest` of str to str."""
+    if not isinstance(request, EncryptionRequest):
+        raise UsageError(f"get_encryption_materials needs an EncryptionRequest, not {type(request).__name__}")
+    check_expected(request.encryption_context, "the request's encryption context")
+    _check_policy(request.commitment_policy)
+    if request.suite is not None and not isinstance(request.suite, AlgorithmSuite):
+        raise UsageError("the request's suite must be an AlgorithmSuite or None")
+    for name in ("plaintext_length", "max_encrypted_data_keys"):
+        value = getattr(request, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise UsageError(f"the request's {name} must be None or an int of at least 0")
+
+
+def check_decryption_request(request: object) -> None:
+    """Refuse, with :class:`UsageError`, a request that is not a :class:`DecryptionRequest` whose
+    stored and expected (reproduced) contexts map str to str."""
+    if not isinstance(request, DecryptionRequest):
+        raise UsageError(f"decrypt_materials needs a DecryptionRequest, not {type(request).__name__}")
+    _check_policy(request.commitment_policy)
+    if not isinstance(request.suite, AlgorithmSuite):
+        raise UsageError("the request's suite must be an AlgorithmSuite")
+    edks = request.encrypted_data_keys
+    if not isinstance(edks, (tuple, list)) or not all(isinstance(edk, EncryptedDataKey) for edk in edks):
+        raise UsageError("the request's encrypted_data_keys must be EncryptedDataKey objects")
+    check_expected(request.encryption_context, "the request's encryption context")
+    check_expected(request.reproduced_encryption_context)
+
+
+def _check_policy(policy: object) -> None:
+    if not isinstance(policy, CommitmentPolicy):
+        raise UsageError(f"the request's commitment_policy must be a CommitmentPolicy, not {type(policy).__name__}")

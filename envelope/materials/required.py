@@ -20,7 +20,7 @@ from .base import (
     EncryptionRequest,
     Keyring,
 )
-from .default_cmm import materials_manager_for
+from .default_cmm import check_decryption_request, check_encryption_request, materials_manager_for
 
 __all__ = ["RequiredEncryptionContextCmm"]
 
@@ -33,11 +33,12 @@ class RequiredEncryptionContextCmm:
 
     def __init__(self, underlying: CryptoMaterialsManager | Keyring, *, required_keys: Iterable[str]):
         self.underlying = materials_manager_for(underlying, "RequiredEncryptionContextCmm")
-        if isinstance(required_keys, str):
+        if isinstance(required_keys, str) or not isinstance(required_keys, Iterable):
             raise UsageError("required_keys must be a collection of keys, not one string")
-        keys = frozenset(required_keys)
-        if not keys or not all(isinstance(k, str) and k for k in keys):
+        given = tuple(required_keys)
+        if not given or not all(isinstance(k, str) and k for k in given):
             raise UsageError("required_keys must be one or more non-empty strings")
+        keys = frozenset(given)
         if any(k.startswith(RESERVED_PREFIX) for k in keys):
             raise UsageError(f"required keys may not use the reserved prefix {RESERVED_PREFIX!r}")
         self.required_keys = keys
@@ -51,6 +52,7 @@ class RequiredEncryptionContextCmm:
             raise EncryptionContextError(f"{what} lacks the required encryption context keys {missing}")
 
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        check_encryption_request(request)
         self._missing(request.encryption_context, "the encryption context")
         materials = self.underlying.get_encryption_materials(request)
         required = materials.required_context_keys | self.required_keys
@@ -66,6 +68,7 @@ class RequiredEncryptionContextCmm:
         )
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        check_decryption_request(request)
         self._missing(request.reproduced_encryption_context or {}, "the expected encryption context")
         materials = self.underlying.decrypt_materials(request)
         if not self.required_keys <= set(materials.encryption_context):
