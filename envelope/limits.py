@@ -26,3 +26,11 @@ DEFAULT_FRAME_LENGTH: Final = 64 * 1024
 S3_MIN_PART_SIZE: Final = 5 << 20
 #: The part size envelope uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
 S3_DEFAULT_PART_SIZE: Final = 8 << 20
+
+#: Largest non-framed body (its plaintext length) that decryption accepts by default. Such a body has one tag at
+#: its end, so a streaming decryption must buffer it whole before it can release a byte; beyond this it is refused
+#: with LimitExceededError when its head is read, before anything is buffered. ``max_nonframed_bytes`` raises it.
+MAX_NONFRAMED_BUFFER_BYTES: Final = 64 << 20
+#: Most bytes of scratch buffers that streaming keeps per thread between calls, for speed (the default framing
+#: needs about 4.2 MiB). Larger buffers, which only large frames need, are dropped when the call returns.
+MAX_RETAINED_BUFFER_BYTES: Final = 8 << 20
