@@ -220,7 +220,9 @@ class MessageDecryptor:
         if self._state is _State.HEADER:
             try:  # parsed only once it could be complete: a field read since may already be wrong
                 with self._buffer.view() as held:
-                    parse_header_or_need(held, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header)
+                    parse_header_or_need(
+                        held, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
+                    )
             except EnvelopeError as malformed:
                 return malformed
         return TruncatedMessageError(f"the message ended early, {self._state.value}")

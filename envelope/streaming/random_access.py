@@ -65,8 +65,7 @@ class RandomAccessDecryptor:
         data = memoryview(self._fetch(start, end)).cast("B")
         if len(data) < end - start:
             raise TruncatedMessageError(
-                f"the message is shorter than its size of {self.size} bytes: bytes {start} to {end} "
-                f"gave {len(data)}"
+                f"the message is shorter than its size of {self.size} bytes: bytes {start} to {end} gave {len(data)}"
             )
         if len(data) > end - start:
             raise MalformedMessageError(f"a fetch of bytes {start} to {end} gave {len(data)} bytes")
