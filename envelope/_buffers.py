@@ -66,9 +66,10 @@ class PendingBytes:
     One buffer that grows by doubling: appending ``n`` bytes costs ``n`` plus the
     amortized regrowth, however small the pieces, so holding a unit of ``u``
     bytes that arrives piece by piece copies fewer than ``3 u`` bytes. The buffer
-    never grows beyond twice what was appended since it was last emptied, and it
-    is only ever replaced, never resized in place: a view of it may outlive a
-    call (in a traceback or a profiler's sample), and a resize would then fail.
+    never grows beyond twice what it holds (a unit's declared size may only cap
+    the doubling, never raise it), and it is only ever replaced, never resized in
+    place: a view of it may outlive a call (in a traceback or a profiler's
+    sample), and a resize would then fail.
     """
 
     __slots__ = ("_buffer", "length")
@@ -80,10 +81,13 @@ class PendingBytes:
     def __len__(self) -> int:
         return self.length
 
-    def append(self, data: memoryview) -> None:
+    def append(self, data: memoryview, unit: int = 0) -> None:
+        """Hold ``data`` after what is held; ``unit``, the size of the whole unit being gathered when
+        known, keeps the doubling from overshooting it."""
         end = self.length + len(data)
         if end > len(self._buffer):
-            grown = bytearray(max(end, 2 * len(self._buffer)))
+            doubled = 2 * len(self._buffer)
+            grown = bytearray(max(end, min(doubled, unit) if unit else doubled))
             grown[: self.length] = memoryview(self._buffer)[: self.length]
             self._buffer = grown
         self._buffer[self.length : end] = data

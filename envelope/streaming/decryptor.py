@@ -246,9 +246,10 @@ class MessageDecryptor:
         written = 0
         pending = self._buffer
         while pending.length and len(src):  # complete the unit held back, taking no byte beyond it
-            take = src[: self._wanted()]
+            wanted = self._wanted()
+            take = src[:wanted]
             src = src[len(take) :]
-            pending.append(take)
+            pending.append(take, pending.length + wanted)
             with pending.view() as view:
                 consumed, produced = self._process(view, out[written:])
             written += produced
