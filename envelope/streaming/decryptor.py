@@ -39,7 +39,7 @@ from ..format.body import (
     parse_frame_head,
     parse_nonframed_head,
 )
-from ..format.header import parse_header_or_need
+from ..format.header import HeaderProgress, parse_header_or_need
 from ..limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
@@ -110,6 +110,7 @@ class MessageDecryptor:
         self._state = _State.HEADER
         self._buffer = PendingBytes()  # the start of the unit that has not fully arrived
         self._header_needs = 0  # the header is at least this long: parsing it before then is wasted
+        self._header_progress = HeaderProgress()  # each data key of a header arriving in pieces is parsed once
         self._consumed = 0  # message bytes consumed so far, for error offsets
         self._error: EnvelopeError | None = None
         self._finalized = False
@@ -297,11 +298,15 @@ class MessageDecryptor:
             if len(view) < self._header_needs:
                 return 0, 0
             found = parse_header_or_need(
-                view, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
+                view,
+                max_encrypted_data_keys=self._max_edks,
+                max_header_bytes=self._max_header,
+                progress=self._header_progress,
             )
             if isinstance(found, int):
                 self._header_needs = found
                 return 0, 0
+            self._header_progress = HeaderProgress()
             self._start(found)
             pos = found.length
         if self._state is _State.BODY:
