@@ -88,9 +88,11 @@ class PendingBytes:
         if end > len(self._buffer):
             doubled = 2 * len(self._buffer)
             grown = bytearray(max(end, min(doubled, unit) if unit else doubled))
-            grown[: self.length] = memoryview(self._buffer)[: self.length]
+            with memoryview(grown) as into, memoryview(self._buffer) as held:
+                into[: self.length] = held[: self.length]  # a view: slicing a bytearray would copy twice
             self._buffer = grown
-        self._buffer[self.length : end] = data
+        with memoryview(self._buffer) as into:
+            into[self.length : end] = data
         self.length = end
 
     def view(self) -> memoryview:
