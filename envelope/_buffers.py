@@ -95,6 +95,11 @@ class PendingBytes:
             into[self.length : end] = data
         self.length = end
 
+    @property
+    def raw(self) -> bytearray:
+        """The buffer itself, for reading its first :attr:`length` bytes (what lies beyond is stale)."""
+        return self._buffer
+
     def view(self) -> memoryview:
         """The bytes held (valid until the next append or drop)."""
         return memoryview(self._buffer)[: self.length]

@@ -267,11 +267,8 @@ class MessageDecryptor:
 
     def _wanted(self) -> int:
         """How many more bytes the buffered unit (header, frame, footer) needs at most."""
-        with self._buffer.view() as held:
-            return self._still_needed(held)
-
-    def _still_needed(self, held: memoryview) -> int:
-        have = len(held)
+        held = self._buffer.raw  # read only below its length
+        have = self._buffer.length
         if self._state is _State.HEADER:
             return self._max_header + 1 - have
         if self._state is _State.FOOTER:
