@@ -53,10 +53,12 @@ class _Buffers:
         return memoryview(buffer)[:size]
 
     def at_least(self, slot: str, size: int) -> memoryview:
-        """A view of at least ``size`` bytes; a buffer made anew gets a quarter more, to be reused."""
+        """A view of at least ``size`` bytes; a buffer made anew that may be kept gets a quarter more,
+        to be reused (one that will be dropped after the call gets what it needs)."""
         buffer = self._slots.get(slot)
         if buffer is None or len(buffer) < size:
-            buffer = self._slots[slot] = bytearray(size + size // 4)
+            spare = size // 4 if size <= MAX_RETAINED_BUFFER_BYTES // 2 else 0
+            buffer = self._slots[slot] = bytearray(size + spare)
         return memoryview(buffer)
 
     def trim(self, limit: int) -> None:
