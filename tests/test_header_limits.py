@@ -28,6 +28,7 @@ from envelope.format import parse_header
 from envelope.keyrings import MultiKeyring, RawAesKeyring
 from envelope.limits import MAX_HEADER_BYTES, MAX_UINT16
 from envelope.materials import DecryptionMaterials, EncryptionMaterials
+from envelope.rewrap import rewrap
 from envelope.streaming.encryptor import MessageEncryptor
 
 from .support.kms_fixtures import moto_server
@@ -319,3 +320,10 @@ def test_threads_adding_to_the_same_materials_each_get_their_own_copy() -> None:
     for index, edks in results.items():
         assert [edk.ciphertext for edk in edks] == [f"{index}-{n}".encode() for n in range(2000)]
     assert base.encrypted_data_keys == ()
+
+
+def test_rewrapping_refuses_to_write_a_header_readers_would_refuse(thirteen_thousand_aes_keys: MultiKeyring) -> None:
+    message = envelope.encrypt(PLAINTEXT, keyring=KEYRING, algorithm=UNSIGNED)
+    with pytest.raises(LimitExceededError) as refused:
+        rewrap(message, keyring=KEYRING, new_keyring=thirteen_thousand_aes_keys)
+    assert refused.value.what == "header size"

@@ -111,8 +111,13 @@ def _edk_bytes(edk: EncryptedDataKey) -> bytes:
     )
 
 
-def serialize_header(header: Header) -> bytes:
-    """Encode everything the header tag covers."""
+def serialize_header(header: Header, *, max_header_bytes: int = MAX_HEADER_BYTES) -> bytes:
+    """Encode everything the header tag covers.
+
+    Raises :class:`LimitExceededError` when the whole header (these bytes and the
+    authentication fields) would exceed ``max_header_bytes``, the limit every
+    reader applies by default: no writer makes a header that readers refuse.
+    """
     suite = header.suite
     context = serialize_context(header.encryption_context)
     if not header.encrypted_data_keys:
@@ -129,7 +134,11 @@ def serialize_header(header: Header) -> bytes:
         parts += [b"\x00\x00\x00\x00", bytes([IV_BYTES]), u32(header.frame_length)]
     else:
         parts += [u32(header.frame_length), header.suite_data]
-    return b"".join(parts)
+    raw = b"".join(parts)
+    size = len(raw) + (IV_BYTES + TAG_BYTES if header.version == 1 else TAG_BYTES)
+    if size > max_header_bytes:
+        raise LimitExceededError("header size", size, max_header_bytes)
+    return raw
 
 
 def serialize_header_auth(suite: AlgorithmSuite, auth: HeaderAuth) -> bytes:

@@ -21,7 +21,7 @@ from ..format.header import MESSAGE_ID_BYTES
 from ..format.layout import final_frame_overhead, frame_split, framed_body_length
 from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import EncryptionMaterials
-from ..suites import IV_BYTES, TAG_BYTES
+from ..suites import IV_BYTES
 from .workers import Threads, resolve_threads, run_split, submit
 
 __all__ = ["MessageEncryptor"]
@@ -83,10 +83,7 @@ class MessageEncryptor:
         header = Header(
             suite, message_id, stored, materials.encrypted_data_keys, ContentType.FRAMED, frame_length, keys.commitment
         )
-        raw = serialize_header(header)
-        size = len(raw) + len(serialize_header_auth(suite, HeaderAuth(_ZERO_IV, bytes(TAG_BYTES))))
-        if size > max_header_bytes:
-            raise LimitExceededError("header size", size, max_header_bytes)
+        raw = serialize_header(header, max_header_bytes=max_header_bytes)  # refuses what readers would refuse
         required_aad = serialize_context({k: materials.encryption_context[k] for k in required})
         tag = keys.aead.encrypt(_ZERO_IV, b"", raw + required_aad)
         self.header = header
