@@ -41,6 +41,9 @@ class Config:
     bulk_objects: int  # objects per bulk job
     bulk_object_bytes: int
     rewrap_bytes: int  # the object a rewrap rotates
+    large_message_bytes: int = 64 * MiB  # issue 14: streamed large frames and non-framed bodies
+    large_frame_bytes: int = 32 * MiB
+    data_keys: int = 65535
 
     @classmethod
     def full(cls) -> Config:
@@ -49,7 +52,9 @@ class Config:
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB), 8 * MiB, 8, 16 * KiB, 16 * MiB)
+        return cls(
+            MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB), 8 * MiB, 8, 16 * KiB, 16 * MiB, 8 * MiB, 4 * MiB, 4096
+        )
 
 
 @dataclass(frozen=True)
@@ -507,6 +512,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
 
     rows += forged_regions_rows()
     rows += memory_and_startup(config.memory_stream_bytes)
+    from .limits import limits_rows  # noqa: PLC0415 - it imports this module
+
+    rows += limits_rows(config)
     return rows
 
 

@@ -1,4 +1,4 @@
-"""Output buffers that become ``bytes`` without a copy.
+"""Output buffers that become ``bytes`` without a copy, and input held back between calls.
 
 An API that returns ``bytes`` would normally fill a ``bytearray`` and copy it
 into a new ``bytes`` object: for large messages that copy (and the fresh pages
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ctypes
 import sys
 
-__all__ = ["OutputBuffer"]
+__all__ = ["OutputBuffer", "PendingBytes"]
 
 _ZERO_COPY = sys.implementation.name == "cpython"
 if _ZERO_COPY:
@@ -58,3 +58,61 @@ class OutputBuffer:
         self.view.release()
         self._array = None
         self._target = b""
+
+
+class PendingBytes:
+    """Input bytes held back between calls (a frame that has not fully arrived, say).
+
+    One buffer that grows by doubling: appending ``n`` bytes costs ``n`` plus the
+    amortized regrowth, however small the pieces, so holding a unit of ``u``
+    bytes that arrives piece by piece copies fewer than ``3 u`` bytes. The buffer
+    never grows beyond twice what it holds (a unit's declared size may only cap
+    the doubling, never raise it), and it is only ever replaced, never resized in
+    place: a view of it may outlive a call (in a traceback or a profiler's
+    sample), and a resize would then fail.
+    """
+
+    __slots__ = ("_buffer", "length")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.length = 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def append(self, data: memoryview, unit: int = 0) -> None:
+        """Hold ``data`` after what is held; ``unit``, the size of the whole unit being gathered when
+        known, keeps the doubling from overshooting it."""
+        end = self.length + len(data)
+        if end > len(self._buffer):
+            doubled = 2 * len(self._buffer)
+            grown = bytearray(max(end, min(doubled, unit) if unit else doubled))
+            with memoryview(grown) as into, memoryview(self._buffer) as held:
+                into[: self.length] = held[: self.length]  # a view: slicing a bytearray would copy twice
+            self._buffer = grown
+        with memoryview(self._buffer) as into:
+            into[self.length : end] = data
+        self.length = end
+
+    @property
+    def raw(self) -> bytearray:
+        """The buffer itself, for reading its first :attr:`length` bytes (what lies beyond is stale)."""
+        return self._buffer
+
+    def view(self) -> memoryview:
+        """The bytes held (valid until the next append or drop)."""
+        return memoryview(self._buffer)[: self.length]
+
+    def drop(self, count: int) -> None:
+        """Forget the first ``count`` bytes held."""
+        rest = self.length - count
+        if rest > 0 and count:
+            with memoryview(self._buffer) as whole:
+                whole[:rest] = whole[count : self.length]
+        self.length = max(rest, 0)
+
+    def release(self) -> None:
+        """Forget everything and free the buffer."""
+        self._buffer = bytearray()
+        self.length = 0

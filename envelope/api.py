@@ -11,7 +11,7 @@ from .context import check_expected, validate_for_encrypt
 from .errors import LimitExceededError, MalformedMessageError, UsageError
 from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
-from .limits import DEFAULT_FRAME_LENGTH
+from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from .materials import (
     CryptoMaterialsManager,
     DefaultCryptoMaterialsManager,
@@ -102,6 +102,14 @@ def _positive(name: str, value: int | None) -> None:
         raise UsageError(f"{name} must be a positive int")
 
 
+def _limits(**limits: int) -> None:
+    """Check size limits before any keyring runs (each a positive int)."""
+    for name, value in limits.items():
+        if value is None:
+            raise UsageError(f"{name} must be a positive int")
+        _positive(name, value)
+
+
 def start_encryption(
     *,
     keyring: Keyring | None = None,
@@ -110,6 +118,7 @@ def start_encryption(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     commitment_policy: CommitmentPolicy | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
     max_encrypted_data_keys: int | None = None,
     plaintext_length: int | None = None,
     threads: int | None = None,
@@ -117,6 +126,7 @@ def start_encryption(
     """Get materials and return a sans-I/O :class:`MessageEncryptor` for one message."""
     _positive("frame_length", frame_length)
     _positive("max_encrypted_data_keys", max_encrypted_data_keys)
+    _limits(max_header_bytes=max_header_bytes)
     cmm = _materials_manager(keyring, materials_manager)
     request = EncryptionRequest(
         encryption_context=validate_for_encrypt(encryption_context),
@@ -133,7 +143,11 @@ def start_encryption(
             "encrypted data key count", len(materials.encrypted_data_keys), max_encrypted_data_keys
         )
     return MessageEncryptor(
-        materials, frame_length=frame_length or DEFAULT_FRAME_LENGTH, threads=threads, plaintext_length=plaintext_length
+        materials,
+        frame_length=frame_length or DEFAULT_FRAME_LENGTH,
+        threads=threads,
+        plaintext_length=plaintext_length,
+        max_header_bytes=max_header_bytes,
     )
 
 
@@ -144,16 +158,26 @@ def start_decryption(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     threads: int | None = None,
 ) -> MessageDecryptor:
-    """Return a sans-I/O :class:`MessageDecryptor` for one message."""
+    """Return a sans-I/O :class:`MessageDecryptor` for one message.
+
+    ``max_header_bytes`` (default 1 MiB) bounds the header, and ``max_nonframed_bytes``
+    (default 64 MiB) the plaintext of a non-framed body, which must be held whole
+    until its tag verifies; either exceeded raises :class:`LimitExceededError`.
+    """
     _positive("max_encrypted_data_keys", max_encrypted_data_keys)
+    _limits(max_header_bytes=max_header_bytes, max_nonframed_bytes=max_nonframed_bytes)
     return MessageDecryptor(
         _materials_manager(keyring, materials_manager),
         encryption_context=check_expected(encryption_context, "encryption_context"),
         commitment_policy=_policy(commitment_policy),
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
         threads=threads,
     )
@@ -174,6 +198,7 @@ def encrypt(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     commitment_policy: CommitmentPolicy | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
     max_encrypted_data_keys: int | None = None,
     threads: int | None = None,
 ) -> bytes:
@@ -194,6 +219,7 @@ def encrypt(
         algorithm=algorithm,
         frame_length=frame_length,
         commitment_policy=commitment_policy,
+        max_header_bytes=max_header_bytes,
         max_encrypted_data_keys=max_encrypted_data_keys,
         plaintext_length=len(data),
         threads=threads,
@@ -216,6 +242,8 @@ def decrypt_message(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     threads: int | None = None,
 ) -> DecryptResult:
@@ -234,6 +262,8 @@ def decrypt_message(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
         threads=threads,
     )
@@ -279,6 +309,8 @@ def decrypt(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     threads: int | None = None,
 ) -> bytes:
@@ -290,6 +322,8 @@ def decrypt(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
         threads=threads,
     ).plaintext
@@ -304,6 +338,7 @@ def encrypting_reader(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     commitment_policy: CommitmentPolicy | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
     read_size: int = DEFAULT_READ_SIZE,
 ) -> EncryptingReader:
     """Wrap a readable plaintext ``source``; reading the result yields the message."""
@@ -314,6 +349,7 @@ def encrypting_reader(
         algorithm=algorithm,
         frame_length=frame_length,
         commitment_policy=commitment_policy,
+        max_header_bytes=max_header_bytes,
     )
     return EncryptingReader(source, encryptor, read_size=read_size)
 
@@ -327,6 +363,7 @@ def encrypting_writer(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     commitment_policy: CommitmentPolicy | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
     close_sink: bool = False,
 ) -> EncryptingWriter:
     """Wrap a writable ``sink``; plaintext written to the result reaches it as a message."""
@@ -337,6 +374,7 @@ def encrypting_writer(
         algorithm=algorithm,
         frame_length=frame_length,
         commitment_policy=commitment_policy,
+        max_header_bytes=max_header_bytes,
     )
     return EncryptingWriter(sink, encryptor, close_sink=close_sink)
 
@@ -349,6 +387,8 @@ def decrypting_reader(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     read_size: int = DEFAULT_READ_SIZE,
 ) -> DecryptingReader:
@@ -359,6 +399,8 @@ def decrypting_reader(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
     )
     return DecryptingReader(source, decryptor, read_size=read_size)
@@ -372,6 +414,8 @@ def decrypting_writer(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     close_sink: bool = False,
 ) -> DecryptingWriter:
@@ -382,6 +426,8 @@ def decrypting_writer(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
     )
     return DecryptingWriter(sink, decryptor, close_sink=close_sink)
@@ -397,6 +443,7 @@ def encrypt_stream(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     commitment_policy: CommitmentPolicy | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
     max_encrypted_data_keys: int | None = None,
     threads: int | None = None,
 ) -> StreamResult:
@@ -412,6 +459,7 @@ def encrypt_stream(
         algorithm=algorithm,
         frame_length=frame_length,
         commitment_policy=commitment_policy,
+        max_header_bytes=max_header_bytes,
         max_encrypted_data_keys=max_encrypted_data_keys,
         threads=threads,
     )
@@ -428,6 +476,8 @@ def decrypt_stream(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     threads: int | None = None,
 ) -> StreamResult:
@@ -443,6 +493,8 @@ def decrypt_stream(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
         threads=threads,
     )
@@ -458,6 +510,8 @@ def open_seekable(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     allow_unverified_signature: bool = False,
 ) -> SeekableDecryptingReader:
     """Open a seekable plaintext view of the framed message in a seekable ``fileobj``.
@@ -472,5 +526,7 @@ def open_seekable(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
     )
     return SeekableDecryptingReader(fileobj, decryptor, allow_unverified_signature=allow_unverified_signature)

@@ -46,3 +46,11 @@ MAX_KMS_REGIONS_PER_DECRYPT: Final = 8
 #: The default KMS client cache (``ClientCache``) keeps at most this many clients, least recently used
 #: evicted first, so that forged messages over time cannot grow the process without bound either.
 MAX_KMS_CLIENTS: Final = 32
+
+#: Largest non-framed body (its plaintext length) that decryption accepts by default. Such a body has one tag at
+#: its end, so a streaming decryption must buffer it whole before it can release a byte; beyond this it is refused
+#: with LimitExceededError when its head is read, before anything is buffered. ``max_nonframed_bytes`` raises it.
+MAX_NONFRAMED_BUFFER_BYTES: Final = 64 << 20
+#: Most bytes of scratch buffers that streaming keeps per thread between calls, for speed (the default framing
+#: needs about 4.2 MiB). Larger buffers, which only large frames need, are dropped when the call returns.
+MAX_RETAINED_BUFFER_BYTES: Final = 8 << 20

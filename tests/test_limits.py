@@ -45,6 +45,7 @@ from envelope.limits import (
     MAX_FRAME_LENGTH,
     MAX_FRAMES,
     MAX_HEADER_BYTES,
+    MAX_NONFRAMED_BUFFER_BYTES,
     MAX_NONFRAMED_CONTENT_LENGTH,
     MAX_UINT16,
 )
@@ -105,12 +106,17 @@ def _decrypt(
     keyring: envelope.Keyring = KEYRING,
     max_encrypted_data_keys: int | None = None,
     read_size: int = READ_SIZE,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
 ) -> Result:
     """Decrypt ``data`` one-shot or through a reader with small reads; the error is returned, not raised."""
     if mode == "one-shot":
         return _measure(
             lambda: envelope.decrypt(
-                data, keyring=keyring, commitment_policy=ALLOW_ALL, max_encrypted_data_keys=max_encrypted_data_keys
+                data,
+                keyring=keyring,
+                commitment_policy=ALLOW_ALL,
+                max_encrypted_data_keys=max_encrypted_data_keys,
+                max_nonframed_bytes=max_nonframed_bytes,
             )
         )
 
@@ -121,6 +127,7 @@ def _decrypt(
             commitment_policy=ALLOW_ALL,
             read_size=read_size,
             max_encrypted_data_keys=max_encrypted_data_keys,
+            max_nonframed_bytes=max_nonframed_bytes,
         )
         return reader.read()
 
@@ -133,9 +140,16 @@ def _rejected(
     error: type[EnvelopeError],
     max_encrypted_data_keys: int | None = None,
     read_size: int = READ_SIZE,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
 ) -> EnvelopeError:
     """Assert ``data`` is rejected with ``error``, fast and within the memory bound; return the error."""
-    result = _decrypt(data, mode, max_encrypted_data_keys=max_encrypted_data_keys, read_size=read_size)
+    result = _decrypt(
+        data,
+        mode,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        read_size=read_size,
+        max_nonframed_bytes=max_nonframed_bytes,
+    )
     assert type(result.error) is error, repr(result.error)
     assert result.peak < MEMORY_BOUND, f"peak {result.peak} bytes"
     assert result.seconds < TIME_BOUND
@@ -506,7 +520,9 @@ def test_a_streamed_non_framed_content_length_above_the_limit_is_refused_before_
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_non_framed_body_at_the_limit_in_a_tiny_message_is_truncated_without_allocating_it(mode: str) -> None:
-    _rejected(_nonframed(MAX_NONFRAMED_CONTENT_LENGTH, bytes(100)), mode, TruncatedMessageError)
+    message = _nonframed(MAX_NONFRAMED_CONTENT_LENGTH, bytes(100))
+    _rejected(message, mode, LimitExceededError)  # above the default buffer limit
+    _rejected(message, mode, TruncatedMessageError, max_nonframed_bytes=MAX_NONFRAMED_CONTENT_LENGTH)
 
 
 # --- (g) final frame content length -------------------------------------------------------------

@@ -156,7 +156,13 @@ def _decrypt_to_s3(
 
     expected = dict(args.context) or None
     with envelope_s3.object_writer(dest.bucket, dest.key, client=s3()) as plain:
-        streamed = decrypt_stream(source, plain, keyring=keyring, encryption_context=expected)  # type: ignore[arg-type]
+        streamed = decrypt_stream(
+            source,
+            plain,  # type: ignore[arg-type]
+            keyring=keyring,
+            encryption_context=expected,
+            max_header_bytes=args.max_header_bytes,
+        )
         if not args.force and _s3_exists(dest, s3):  # checked before the job too; this narrows the window
             raise CliError(f"{dest}: already exists (pass --force to replace it)")
     return streamed.header, streamed.plaintext_length
@@ -166,11 +172,12 @@ def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
     if isinstance(job.dest, S3Uri):
         return _decrypt_to_s3(job.dest, source, keyring, args, s3)
     expected = dict(args.context) or None
+    limit = args.max_header_bytes
     return _to_local(
         job.dest,
         job.within,
         args.force,
-        lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected),
+        lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected, max_header_bytes=limit),
     )
 
 

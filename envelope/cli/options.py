@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..limits import MAX_HEADER_BYTES
+
 __all__ = ["KeySpec", "build_parser"]
 
 #: Key kinds that need --namespace and --key-name (and, for RSA, take --rsa-padding).
@@ -101,8 +103,26 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("-f", "--force", action="store_true", help="replace outputs; allow output to a terminal")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     parser.add_argument("--metadata-output", metavar="FILE", help="append one JSON line per file to FILE")
+    if name == "decrypt":
+        parser.add_argument(
+            "--max-header-bytes",
+            type=_positive_int,
+            default=MAX_HEADER_BYTES,
+            metavar="BYTES",
+            help=f"largest message header to read (default {MAX_HEADER_BYTES}, 1 MiB)",
+        )
     _key_options(parser)
     parser.set_defaults(keys=[], _pending_names={})
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of bytes, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of bytes, not {text!r}")
+    return value
 
 
 def _bulk_command(sub: Any) -> None:

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .._secrets import refuse_pickling
-from ..errors import AuthenticationError, MalformedMessageError
+from ..errors import AuthenticationError, MalformedMessageError, TruncatedMessageError
 from ..format.body import (
     FINAL_FRAME_STRING,
     FINAL_HEAD_BYTES,
@@ -87,6 +87,8 @@ class FrameCodec:
         fails leaves zeros, never unauthenticated plaintext, in its part of ``dst``.
         """
         frame, step = self.frame_length, self.step
+        if len(src) < count * step:
+            raise TruncatedMessageError(f"{count} frames need {count * step} bytes, not {len(src)}", offset=base_offset)
         decrypt_into = self._aead.decrypt_into
         prefix, suffix = self._regular_aad_prefix, self._regular_aad_suffix
         src_pos = dst_pos = 0
@@ -115,6 +117,8 @@ class FrameCodec:
 
         ``frame`` starts at the parsed ``head``; ``offset`` places it in the message, for errors.
         """
+        if len(frame) < head.total_length:
+            raise TruncatedMessageError(f"the frame needs {head.total_length} bytes, not {len(frame)}", offset=offset)
         if head.sequence_number != sequence:
             raise MalformedMessageError(
                 f"final frame {head.sequence_number} found where frame {sequence} was expected",

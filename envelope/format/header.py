@@ -33,6 +33,7 @@ __all__ = [
     "EncryptedDataKey",
     "Header",
     "HeaderAuth",
+    "HeaderProgress",
     "ParsedHeader",
     "parse_header",
     "parse_header_or_need",
@@ -110,8 +111,13 @@ def _edk_bytes(edk: EncryptedDataKey) -> bytes:
     )
 
 
-def serialize_header(header: Header) -> bytes:
-    """Encode everything the header tag covers."""
+def serialize_header(header: Header, *, max_header_bytes: int = MAX_HEADER_BYTES) -> bytes:
+    """Encode everything the header tag covers.
+
+    Raises :class:`LimitExceededError` when the whole header (these bytes and the
+    authentication fields) would exceed ``max_header_bytes``, the limit every
+    reader applies by default: no writer makes a header that readers refuse.
+    """
     suite = header.suite
     context = serialize_context(header.encryption_context)
     if not header.encrypted_data_keys:
@@ -128,7 +134,11 @@ def serialize_header(header: Header) -> bytes:
         parts += [b"\x00\x00\x00\x00", bytes([IV_BYTES]), u32(header.frame_length)]
     else:
         parts += [u32(header.frame_length), header.suite_data]
-    return b"".join(parts)
+    raw = b"".join(parts)
+    size = len(raw) + (IV_BYTES + TAG_BYTES if header.version == 1 else TAG_BYTES)
+    if size > max_header_bytes:
+        raise LimitExceededError("header size", size, max_header_bytes)
+    return raw
 
 
 def serialize_header_auth(suite: AlgorithmSuite, auth: HeaderAuth) -> bytes:
@@ -154,22 +164,50 @@ def parse_header(
     return found if isinstance(found, ParsedHeader) else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """The header fields before the data keys."""
+
+    version: int
+    suite: AlgorithmSuite
+    message_id: bytes
+    context: dict[str, str]
+    count: int  # of data keys
+
+
+class HeaderProgress:
+    """How far an incomplete header was parsed, so that parsing the same bytes, grown at the end, resumes there.
+
+    Without it a header of many data keys that arrives in small pieces would be
+    parsed from its start each time; with it each data key is parsed once.
+    """
+
+    __slots__ = ("edks", "pos", "start")
+
+    def __init__(self) -> None:
+        self.start: _Start | None = None
+        self.edks: list[EncryptedDataKey] = []
+        self.pos = 0  # where the data key after the last one in ``edks`` begins
+
+
 def parse_header_or_need(
     data: bytes | bytearray | memoryview,
     *,
     max_encrypted_data_keys: int | None = None,
     max_header_bytes: int = MAX_HEADER_BYTES,
+    progress: HeaderProgress | None = None,
 ) -> ParsedHeader | int:
     """Like :func:`parse_header`, but when ``data`` ends early return a lower bound on the header's length.
 
     The bound is above ``len(data)``; parsing again before that many bytes are
     there is wasted work (a streaming reader that did so at every read would
     parse a header of many data keys quadratically often). A bound above
-    ``max_header_bytes`` raises :class:`LimitExceededError` at once.
+    ``max_header_bytes`` raises :class:`LimitExceededError` at once. ``progress``,
+    passed again with the same bytes followed by more, resumes where the last call stopped.
     """
     view = memoryview(data)
     try:
-        parsed = _parse(Cursor(view), max_encrypted_data_keys)
+        parsed = _parse(Cursor(view), max_encrypted_data_keys, progress)
     except NeedMoreData as more:
         needed = max(more.needed, len(view) + 1)
         if needed > max_header_bytes:
@@ -184,7 +222,41 @@ def _fail(message: str, field: str, offset: int) -> MalformedMessageError:
     return MalformedMessageError(message, field=field, offset=offset)
 
 
-def _parse(cur: Cursor, max_edks: int | None) -> ParsedHeader:
+def _parse(cur: Cursor, max_edks: int | None, progress: HeaderProgress | None) -> ParsedHeader:
+    if progress is not None and progress.start is not None:
+        start, edks, cur.pos = progress.start, progress.edks, progress.pos
+    else:
+        start, edks = _parse_start(cur, max_edks), []
+        if progress is not None:
+            progress.start, progress.edks, progress.pos = start, edks, cur.pos
+    version, suite = start.version, start.suite
+    tail = _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES
+    _parse_edks(cur, start.count, edks, tail, progress)
+    content_offset = cur.pos
+    try:
+        content_type = ContentType(cur.u8())
+    except ValueError:
+        raise _fail("unknown content type", "content type", content_offset) from None
+    suite_data = b""
+    if version == 1:
+        if bytes(cur.take(4)) != b"\x00\x00\x00\x00":
+            raise _fail("reserved bytes must be zero", "reserved", content_offset + 1)
+        if cur.u8() != IV_BYTES:
+            raise _fail(f"IV length must be {IV_BYTES}", "IV length", content_offset + 5)
+    frame_offset = cur.pos
+    frame_length = cur.u32()
+    if version == 2:
+        suite_data = bytes(cur.take(suite.suite_data_bytes))
+    _check_frame_length(content_type, frame_length, frame_offset)
+    raw_end = cur.pos
+    iv = bytes(cur.take(IV_BYTES)) if version == 1 else bytes(IV_BYTES)
+    tag = bytes(cur.take(TAG_BYTES))
+    header = Header(suite, start.message_id, start.context, tuple(edks), content_type, frame_length, suite_data)
+    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
+
+
+def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
+    """Version, suite, message id, context and the data key count."""
     version = cur.u8()
     if version not in MESSAGE_ID_BYTES:
         if bytes(cur.view[:2]) == b"AY" or (len(cur.view) == 1 and version == ord("A")):
@@ -205,40 +277,21 @@ def _parse(cur: Cursor, max_edks: int | None) -> ParsedHeader:
     message_id = bytes(cur.take(MESSAGE_ID_BYTES[version]))
     context_offset = cur.pos + 2
     context = deserialize_context(cur.take(cur.u16()), base_offset=context_offset)
-    edks = _parse_edks(cur, max_edks, _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES)
-    content_offset = cur.pos
-    try:
-        content_type = ContentType(cur.u8())
-    except ValueError:
-        raise _fail("unknown content type", "content type", content_offset) from None
-    suite_data = b""
-    if version == 1:
-        if bytes(cur.take(4)) != b"\x00\x00\x00\x00":
-            raise _fail("reserved bytes must be zero", "reserved", content_offset + 1)
-        if cur.u8() != IV_BYTES:
-            raise _fail(f"IV length must be {IV_BYTES}", "IV length", content_offset + 5)
-    frame_offset = cur.pos
-    frame_length = cur.u32()
-    if version == 2:
-        suite_data = bytes(cur.take(suite.suite_data_bytes))
-    _check_frame_length(content_type, frame_length, frame_offset)
-    raw_end = cur.pos
-    iv = bytes(cur.take(IV_BYTES)) if version == 1 else bytes(IV_BYTES)
-    tag = bytes(cur.take(TAG_BYTES))
-    header = Header(suite, message_id, context, edks, content_type, frame_length, suite_data)
-    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
-
-
-def _parse_edks(cur: Cursor, max_edks: int | None, tail: int) -> tuple[EncryptedDataKey, ...]:
-    """Parse the data keys; ``tail`` is the length of the header fields after them."""
     count_offset = cur.pos
     count = cur.u16()
     if count == 0:
         raise _fail("a message needs at least one encrypted data key", "data key count", count_offset)
     if max_edks is not None and count > max_edks:
         raise LimitExceededError("encrypted data key count", count, max_edks)
-    edks = []
-    for index in range(count):
+    return _Start(version, suite, message_id, context, count)
+
+
+def _parse_edks(
+    cur: Cursor, count: int, edks: list[EncryptedDataKey], tail: int, progress: HeaderProgress | None
+) -> None:
+    """Parse the data keys after the ``len(edks)`` already parsed; ``tail`` is the length of the header
+    fields after them."""
+    for index in range(len(edks), count):
         pid_offset = cur.pos
         try:
             pid_raw = bytes(cur.take(cur.u16()))
@@ -252,7 +305,8 @@ def _parse_edks(cur: Cursor, max_edks: int | None, tail: int) -> tuple[Encrypted
         except UnicodeDecodeError:
             raise _fail("provider id is not UTF-8", "provider id", pid_offset) from None
         edks.append(EncryptedDataKey(pid, info, ciphertext))
-    return tuple(edks)
+        if progress is not None:
+            progress.pos = cur.pos
 
 
 def _check_frame_length(content_type: ContentType, frame_length: int, offset: int) -> None:

@@ -7,7 +7,8 @@ Both are ``typing.Protocol`` s: any object with these methods will do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeGuard, runtime_checkable
 
@@ -51,20 +52,95 @@ class DecryptionRequest:
     reproduced_encryption_context: Mapping[str, str] | None = None  # what the caller expects
 
 
-@dataclass(frozen=True, slots=True)
+class _DataKeyRun:
+    """Wrapped data keys in an append-only list shared by materials derived one from another.
+
+    Each materials object sees a prefix of the list, its first ``count`` keys. Adding a key to the
+    newest materials of a line appends to the list (constant time, so that 65,535 keys are added in
+    linear time); adding one to older materials, whose prefix is already followed by other keys,
+    copies the prefix first. The tuple is made once, when first asked for.
+    """
+
+    __slots__ = ("_count", "_keys", "_lock", "_tuple")
+
+    def __init__(self, keys: list[EncryptedDataKey], count: int, lock: threading.Lock):
+        self._keys = keys
+        self._count = count
+        self._lock = lock  # keyrings may add to the same materials from several threads
+        self._tuple: tuple[EncryptedDataKey, ...] | None = None
+
+    @classmethod
+    def of(cls, edks: Iterable[EncryptedDataKey]) -> _DataKeyRun:
+        keys = list(edks)
+        return cls(keys, len(keys), threading.Lock())
+
+    def plus(self, edk: EncryptedDataKey) -> _DataKeyRun:
+        with self._lock:
+            if len(self._keys) == self._count:
+                self._keys.append(edk)
+                return _DataKeyRun(self._keys, self._count + 1, self._lock)
+        return _DataKeyRun.of((*self._keys[: self._count], edk))
+
+    def as_tuple(self) -> tuple[EncryptedDataKey, ...]:
+        if self._tuple is None:
+            self._tuple = tuple(self._keys[: self._count])
+        return self._tuple
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _DataKeyRun) and self.as_tuple() == other.as_tuple()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class EncryptionMaterials:
     """Everything needed to write one message.
 
     ``encryption_context`` is the full context; the keys in ``required_context_keys``
-    are authenticated but not stored in the header.
+    are authenticated but not stored in the header. Adding wrapped copies of the
+    data key one at a time (:meth:`with_encrypted_data_key`) takes constant time each.
     """
 
     suite: AlgorithmSuite
     encryption_context: Mapping[str, str]
-    data_key: SecretBytes | None = None
-    encrypted_data_keys: tuple[EncryptedDataKey, ...] = ()
-    signing_key: ec.EllipticCurvePrivateKey | None = field(default=None, repr=False)
-    required_context_keys: frozenset[str] = frozenset()
+    data_key: SecretBytes | None
+    _edks: _DataKeyRun
+    signing_key: ec.EllipticCurvePrivateKey | None
+    required_context_keys: frozenset[str]
+
+    def __init__(  # noqa: PLR0917 - positional in field order, as the dataclass's own was
+        self,
+        suite: AlgorithmSuite,
+        encryption_context: Mapping[str, str],
+        data_key: SecretBytes | None = None,
+        encrypted_data_keys: Iterable[EncryptedDataKey] = (),
+        signing_key: ec.EllipticCurvePrivateKey | None = None,
+        required_context_keys: frozenset[str] = frozenset(),
+    ):
+        self._set(suite, encryption_context, data_key, _DataKeyRun.of(encrypted_data_keys))
+        object.__setattr__(self, "signing_key", signing_key)
+        object.__setattr__(self, "required_context_keys", required_context_keys)
+
+    def _set(
+        self, suite: AlgorithmSuite, context: Mapping[str, str], data_key: SecretBytes | None, edks: _DataKeyRun
+    ) -> None:
+        object.__setattr__(self, "suite", suite)
+        object.__setattr__(self, "encryption_context", context)
+        object.__setattr__(self, "data_key", data_key)
+        object.__setattr__(self, "_edks", edks)
+
+    def _derive(self, data_key: SecretBytes | None, edks: _DataKeyRun) -> EncryptionMaterials:
+        """A copy with this data key and these wrapped copies (no list of them is rebuilt)."""
+        copy = object.__new__(EncryptionMaterials)
+        copy._set(self.suite, self.encryption_context, data_key, edks)
+        object.__setattr__(copy, "signing_key", self.signing_key)
+        object.__setattr__(copy, "required_context_keys", self.required_context_keys)
+        return copy
+
+    @property
+    def encrypted_data_keys(self) -> tuple[EncryptedDataKey, ...]:
+        """The wrapped copies of the data key, in the order they were added."""
+        return self._edks.as_tuple()
 
     def with_data_key(self, data_key: SecretBytes, edk: EncryptedDataKey | None = None) -> EncryptionMaterials:
         """Return a copy holding a newly generated data key (and its first wrapped copy)."""
@@ -72,22 +148,26 @@ class EncryptionMaterials:
             raise KeyringError("these materials already hold a data key")
         if len(data_key) != self.suite.key_bytes:
             raise KeyringError(f"data key must be {self.suite.key_bytes} bytes for {self.suite.name}")
-        edks = self.encrypted_data_keys + ((edk,) if edk is not None else ())
-        return EncryptionMaterials(
-            self.suite, self.encryption_context, data_key, edks, self.signing_key, self.required_context_keys
-        )
+        return self._derive(data_key, self._edks if edk is None else self._edks.plus(edk))
 
     def with_encrypted_data_keys(self, edks: tuple[EncryptedDataKey, ...]) -> EncryptionMaterials:
         """Return a copy whose wrapped copies of the data key are ``edks``."""
         if self.data_key is None:
             raise KeyringError("cannot add an encrypted data key before a data key exists")
-        return EncryptionMaterials(
-            self.suite, self.encryption_context, self.data_key, edks, self.signing_key, self.required_context_keys
-        )
+        return self._derive(self.data_key, _DataKeyRun.of(edks))
 
     def with_encrypted_data_key(self, edk: EncryptedDataKey) -> EncryptionMaterials:
-        """Return a copy with one more wrapped copy of the data key."""
-        return self.with_encrypted_data_keys((*self.encrypted_data_keys, edk))
+        """Return a copy with one more wrapped copy of the data key (constant time)."""
+        if self.data_key is None:
+            raise KeyringError("cannot add an encrypted data key before a data key exists")
+        return self._derive(self.data_key, self._edks.plus(edk))
+
+    def __repr__(self) -> str:
+        return (
+            f"EncryptionMaterials(suite={self.suite!r}, encryption_context={self.encryption_context!r}, "
+            f"data_key={self.data_key!r}, encrypted_data_keys={self.encrypted_data_keys!r}, "
+            f"required_context_keys={self.required_context_keys!r})"
+        )
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)

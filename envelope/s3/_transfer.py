@@ -10,6 +10,7 @@ from typing import IO, Any, Final
 
 from .._atomic import atomic_output
 from ..api import StreamResult, decrypt_stream, start_decryption, start_encryption
+from ..limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import CryptoMaterialsManager, Keyring
 from ..streaming import pump
 from ..streaming.random_access import RandomAccessDecryptor
@@ -122,13 +123,16 @@ def download_fileobj(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     threads: int | None = None,
 ) -> StreamResult:
     """Stream-decrypt an object into ``fileobj``.
 
     Only authenticated plaintext reaches ``fileobj``, but only a normal return
     proves the object was complete (and its signature valid): on an error,
-    discard what was written (:func:`download_file` does).
+    discard what was written (:func:`download_file` does). ``max_header_bytes`` and
+    ``max_nonframed_bytes`` are as for :func:`envelope.start_decryption`.
     """
     answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key)
     return decrypt_stream(
@@ -139,6 +143,8 @@ def download_fileobj(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
         threads=threads,
     )
 
@@ -161,6 +167,7 @@ def get_range(
     encryption_context: Mapping[str, str] | None = None,
     commitment_policy: CommitmentPolicy | None = None,
     max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
     allow_unverified_signature: bool = False,
 ) -> bytes:
     """Plaintext bytes ``[start, end)`` of an encrypted object, clamped to its length.
@@ -184,6 +191,7 @@ def get_range(
         encryption_context=encryption_context,
         commitment_policy=commitment_policy,
         max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
     )
     access = RandomAccessDecryptor(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
     return access.read(start, end)

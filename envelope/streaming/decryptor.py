@@ -6,12 +6,13 @@ import enum
 import functools
 import itertools
 import struct
+import threading
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 
-from .._buffers import OutputBuffer
+from .._buffers import OutputBuffer, PendingBytes
 from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
@@ -21,6 +22,7 @@ from ..errors import (
     AuthenticationError,
     EncryptionContextError,
     EnvelopeError,
+    LimitExceededError,
     MalformedMessageError,
     SignedMessageError,
     TruncatedMessageError,
@@ -37,8 +39,8 @@ from ..format.body import (
     parse_frame_head,
     parse_nonframed_head,
 )
-from ..format.header import parse_header_or_need
-from ..limits import MAX_FRAMES, MAX_HEADER_BYTES
+from ..format.header import HeaderProgress, parse_header_or_need
+from ..limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
 from .workers import Threads, resolve_threads, run_split
@@ -69,8 +71,15 @@ class MessageDecryptor:
     :class:`MalformedMessageError`. After an error every call raises it again.
 
     The header is parsed, then ``materials_manager.decrypt_materials`` is called
-    once (keyrings run there), then the body streams through. Memory is bounded
-    by about one frame of buffering (a non-framed body is held whole until its tag).
+    once (keyrings run there), then the body streams through. What it holds grows
+    with the bytes that arrived, never with a length the message declares: at most
+    about twice the part of one unit (header, frame, footer) that has arrived,
+    copied a bounded number of times however small the pieces it is fed. A
+    header above ``max_header_bytes`` and a non-framed body (held whole until its
+    tag) above ``max_nonframed_bytes`` are refused with :class:`LimitExceededError`.
+
+    One decryptor serves one thread at a time: a call made while another thread's
+    call is running raises :class:`UsageError`, and the decryptor stays failed.
     """
 
     def __init__(
@@ -82,20 +91,26 @@ class MessageDecryptor:
         max_encrypted_data_keys: int | None = None,
         refuse_signed: bool = False,
         max_header_bytes: int = MAX_HEADER_BYTES,
+        max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
         threads: int | None = None,
     ):
         if max_encrypted_data_keys is not None and max_encrypted_data_keys < 1:
             raise UsageError("max_encrypted_data_keys must be at least 1")
+        _check_limit("max_header_bytes", max_header_bytes)
+        _check_limit("max_nonframed_bytes", max_nonframed_bytes)
         self._cmm = materials_manager
         self._expected = dict(encryption_context or {})
         self._policy = commitment_policy
         self._max_edks = max_encrypted_data_keys
         self._refuse_signed = refuse_signed
         self._max_header = max_header_bytes
+        self._max_nonframed = max_nonframed_bytes
         self._threads: Threads = resolve_threads(threads)
+        self._lock = threading.Lock()  # held by the call in progress: a second thread is refused
         self._state = _State.HEADER
-        self._buffer = bytearray()
+        self._buffer = PendingBytes()  # the start of the unit that has not fully arrived
         self._header_needs = 0  # the header is at least this long: parsing it before then is wasted
+        self._header_progress = HeaderProgress()  # each data key of a header arriving in pieces is parsed once
         self._consumed = 0  # message bytes consumed so far, for error offsets
         self._error: EnvelopeError | None = None
         self._finalized = False
@@ -110,6 +125,11 @@ class MessageDecryptor:
     def done(self) -> bool:
         """True once the whole message has been read and verified."""
         return self._state is _State.DONE
+
+    @property
+    def max_header_bytes(self) -> int:
+        """The largest header this decryptor accepts."""
+        return self._max_header
 
     @property
     def codec(self) -> FrameCodec | None:
@@ -130,25 +150,29 @@ class MessageDecryptor:
 
     def output_bound(self, length: int) -> int:
         """The most plaintext ``update(data)`` can return for ``len(data) == length``."""
+        if self._buffer.length and self._state is not _State.HEADER and self._wanted() > length:
+            return 0  # the unit held back stays incomplete: nothing can authenticate
         header = self._header_needs if self._state is _State.HEADER else 0  # a header yields no plaintext
-        return max(0, len(self._buffer) + length + len(self._held) - header)
+        return max(0, self._buffer.length + length + len(self._held) - header)
 
     def read_header(self, data: bytes | bytearray | memoryview) -> int:
         """Consume the header at the start of ``data`` (nothing else); return its length, 0 if incomplete.
 
         Only before any other input. The materials manager runs here.
         """
-        self._check_usable()
-        if self._state is not _State.HEADER or self._buffer:
-            raise UsageError("read_header() comes first, once")
+        self._claim()
         try:
+            if self._state is not _State.HEADER or self._buffer.length:
+                raise UsageError("read_header() comes first, once")
             parsed = parse_header(data, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header)
             if parsed is not None:
                 self._start(parsed)
                 self._consumed = parsed.length
         except EnvelopeError as exc:
-            self._error = exc
+            self._fail(exc)
             raise
+        finally:
+            self._lock.release()
         return 0 if parsed is None else parsed.length
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
@@ -170,79 +194,98 @@ class MessageDecryptor:
         error, ``out`` holds no unauthenticated plaintext beyond what earlier
         calls reported.
         """
-        self._check_usable()
-        src = memoryview(data).cast("B")
+        self._claim()
         try:
-            return self._update(src, out)
+            return self._update(memoryview(data).cast("B"), out)
         except EnvelopeError as exc:
-            self._error = exc
+            self._fail(exc)
             raise
+        finally:
+            self._lock.release()
 
     def finalize(self) -> bytes:
         """Declare the end of the input; raise if the message is incomplete."""
-        self._check_usable()
-        self._finalized = True
-        if self._state is not _State.DONE:
-            exc: EnvelopeError = TruncatedMessageError(f"the message ended early, {self._state.value}")
-            if self._state is _State.HEADER:
-                try:  # parsed only once it could be complete: a field read since may already be wrong
-                    parse_header_or_need(
-                        self._buffer, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
-                    )
-                except EnvelopeError as malformed:
-                    exc = malformed
-            self._error = exc
-            raise exc
+        self._claim()
+        try:
+            self._finalized = True
+            if self._state is not _State.DONE:
+                self._fail(self._incomplete())
+                assert self._error is not None
+                raise self._error
+        finally:
+            self._lock.release()
         return b""
 
-    def _check_usable(self) -> None:
-        if self._error is not None:
+    def _incomplete(self) -> EnvelopeError:
+        """Why a message that ended here is wrong."""
+        if self._state is _State.HEADER:
+            try:  # parsed only once it could be complete: a field read since may already be wrong
+                with self._buffer.view() as held:
+                    parse_header_or_need(
+                        held, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
+                    )
+            except EnvelopeError as malformed:
+                return malformed
+        return TruncatedMessageError(f"the message ended early, {self._state.value}")
+
+    def _claim(self) -> None:
+        """Take the decryptor for this call, or raise (another thread's call in progress, an earlier error)."""
+        if not self._lock.acquire(blocking=False):
+            self._error = UsageError("the decryptor is in use by another thread; give each thread its own")
             raise self._error
-        if self._finalized:
-            raise UsageError("the decryptor is finalized")
+        if self._error is not None or self._finalized:
+            self._lock.release()
+            raise self._error or UsageError("the decryptor is finalized")
+
+    def _fail(self, exc: EnvelopeError) -> None:
+        self._error = exc
+        self._buffer.release()
 
     # -- buffering -------------------------------------------------------------------------------
 
     def _update(self, src: memoryview, out: memoryview) -> int:
         written = 0
-        while self._buffer and len(src):
-            take = src[: self._wanted()]
+        pending = self._buffer
+        while pending.length and len(src):  # complete the unit held back, taking no byte beyond it
+            wanted = self._wanted()
+            take = src[:wanted]
             src = src[len(take) :]
-            self._buffer += take
-            with memoryview(self._buffer) as view:
+            pending.append(take, pending.length + wanted)
+            with pending.view() as view:
                 consumed, produced = self._process(view, out[written:])
             written += produced
-            # A new bytearray, never an in-place resize: a view of this one can outlive _process (a
-            # sampling profiler holding its frame, as Dask workers run one), and resizing would then fail.
-            self._buffer = self._buffer[consumed:]
+            pending.drop(consumed)
             self._consumed += consumed
         if len(src):
             consumed, produced = self._process(src, out[written:])
             written += produced
             self._consumed += consumed
-            self._buffer += src[consumed:]
+            pending.append(src[consumed:])
+        if self._state is _State.DONE:
+            pending.release()
         return written
 
     def _wanted(self) -> int:
         """How many more bytes the buffered unit (header, frame, footer) needs at most."""
-        have = len(self._buffer)
+        held = self._buffer.raw  # read only below its length
+        have = self._buffer.length
         if self._state is _State.HEADER:
             return self._max_header + 1 - have
         if self._state is _State.FOOTER:
-            return 2 - have if have < 2 else 2 + int(_U16.unpack_from(self._buffer)[0]) - have
+            return 2 - have if have < 2 else 2 + int(_U16.unpack_from(held)[0]) - have
         if self._state is _State.DONE:
             return 1
         header = self._header()
         if header.content_type is ContentType.NON_FRAMED:
             head = 12 + 8
-            return head - have if have < head else head + int(_U64.unpack_from(self._buffer, 12)[0]) + TAG_BYTES - have
+            return head - have if have < head else head + int(_U64.unpack_from(held, 12)[0]) + TAG_BYTES - have
         if have < 4:
             return 4 - have
-        if self._buffer[:4] != FINAL_MARKER_BYTES:
+        if held[:4] != FINAL_MARKER_BYTES:
             return self._codec_or_fail().step - have
         if have < FINAL_HEAD_BYTES:
             return FINAL_HEAD_BYTES - have
-        return FINAL_HEAD_BYTES + int(_U32.unpack_from(self._buffer, 20)[0]) + TAG_BYTES - have
+        return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, 20)[0]) + TAG_BYTES - have
 
     # -- the state machine -------------------------------------------------------------------------
 
@@ -252,11 +295,15 @@ class MessageDecryptor:
             if len(view) < self._header_needs:
                 return 0, 0
             found = parse_header_or_need(
-                view, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header
+                view,
+                max_encrypted_data_keys=self._max_edks,
+                max_header_bytes=self._max_header,
+                progress=self._header_progress,
             )
             if isinstance(found, int):
                 self._header_needs = found
                 return 0, 0
+            self._header_progress = HeaderProgress()
             self._start(found)
             pos = found.length
         if self._state is _State.BODY:
@@ -332,7 +379,11 @@ class MessageDecryptor:
 
     def _single_block(self, view: memoryview, pos: int, out: memoryview) -> tuple[int, int]:
         head = parse_nonframed_head(view, pos)
-        if head is None or pos + head.total_length > len(view):
+        if head is None:
+            return pos, 0
+        if head.content_length > self._max_nonframed:  # refused before any of it is held
+            raise LimitExceededError("non-framed body length", head.content_length, self._max_nonframed)
+        if pos + head.total_length > len(view):
             return pos, 0
         produced = self._open_last(view, pos, head, SINGLE_BLOCK_STRING, out)
         return pos + head.total_length, produced
@@ -406,6 +457,11 @@ class MessageDecryptor:
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
+
+
+def _check_limit(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{name} must be a positive int")
 
 
 def _no_room() -> UsageError:

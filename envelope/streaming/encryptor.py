@@ -8,7 +8,7 @@ import os
 import threading
 from typing import NoReturn
 
-from .._buffers import OutputBuffer
+from .._buffers import OutputBuffer, PendingBytes
 from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
@@ -19,7 +19,7 @@ from ..format import ContentType, Header, HeaderAuth, serialize_header, serializ
 from ..format.body import serialize_footer
 from ..format.header import MESSAGE_ID_BYTES
 from ..format.layout import final_frame_overhead, frame_split, framed_body_length
-from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES
+from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import EncryptionMaterials
 from ..suites import IV_BYTES
 from .workers import Threads, resolve_threads, run_split, submit
@@ -45,7 +45,13 @@ class MessageEncryptor:
     sealed in parallel; the bytes written do not depend on it. With
     ``plaintext_length`` (the length the materials were requested for, which a
     caching materials manager counts against its limits) more plaintext than
-    declared is refused.
+    declared is refused. A header above ``max_header_bytes`` (the default every
+    decryption accepts) is refused with :class:`LimitExceededError` here, before
+    anything is written, so that what is written with default settings is read with them.
+
+    One encryptor serves one thread at a time: a call made while another thread's
+    call is running raises :class:`UsageError`, and the encryptor stays failed
+    (no message that lacks part of the plaintext can then be finished).
     """
 
     def __init__(
@@ -56,7 +62,10 @@ class MessageEncryptor:
         message_id: bytes | None = None,
         threads: int | None = None,
         plaintext_length: int | None = None,
+        max_header_bytes: int = MAX_HEADER_BYTES,
     ):
+        if not isinstance(max_header_bytes, int) or isinstance(max_header_bytes, bool) or max_header_bytes < 1:
+            raise UsageError("max_header_bytes must be a positive int")
         if not 1 <= frame_length <= MAX_FRAME_LENGTH:
             raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
         if materials.data_key is None or not materials.encrypted_data_keys:
@@ -74,7 +83,7 @@ class MessageEncryptor:
         header = Header(
             suite, message_id, stored, materials.encrypted_data_keys, ContentType.FRAMED, frame_length, keys.commitment
         )
-        raw = serialize_header(header)
+        raw = serialize_header(header, max_header_bytes=max_header_bytes)  # refuses what readers would refuse
         required_aad = serialize_context({k: materials.encryption_context[k] for k in required})
         tag = keys.aead.encrypt(_ZERO_IV, b"", raw + required_aad)
         self.header = header
@@ -87,7 +96,8 @@ class MessageEncryptor:
             self._signer.update(self.header_bytes)
         self._declared = plaintext_length  # the length the materials were asked for (caching counts it)
         self._seen = 0
-        self._buffer = bytearray()
+        self._buffer = PendingBytes()  # plaintext of the frame not yet full
+        self._lock = threading.Lock()  # held by the call in progress: a second thread is refused
         self._sequence = 1
         self._header_sent = False
         self._error: EnvelopeError | None = None
@@ -105,13 +115,13 @@ class MessageEncryptor:
 
     def update_size(self, length: int) -> int:
         """Exactly how many bytes ``update(data)`` writes for ``len(data) == length``."""
-        frames = max(0, (len(self._buffer) + length - 1) // self._codec.frame_length)
+        frames = max(0, (self._buffer.length + length - 1) // self._codec.frame_length)
         return (0 if self._header_sent else len(self.header_bytes)) + frames * self._codec.step
 
     def finalize_size(self) -> int:
         """Exactly how many bytes ``finalize()`` writes."""
         header = 0 if self._header_sent else len(self.header_bytes)
-        return header + final_frame_overhead + len(self._buffer) + self._footer_size()
+        return header + final_frame_overhead + self._buffer.length + self._footer_size()
 
     def message_size(self, plaintext_length: int) -> int:
         """The length of the whole message for a plaintext of ``plaintext_length`` bytes (before any update)."""
@@ -131,19 +141,22 @@ class MessageEncryptor:
 
     def update_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> int:
         """Encrypt more plaintext into ``out`` (at least :meth:`update_size` bytes); return bytes written."""
-        self._check_usable()
-        src = memoryview(data).cast("B")
-        if len(out) < self.update_size(len(src)):
-            raise UsageError("the output buffer is smaller than update_size()")
-        if self._declared is not None and self._seen + len(src) > self._declared:
-            self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
-            raise self._error
-        self._seen += len(src)
+        self._claim()
         try:
-            return self._update(src, out)
-        except EnvelopeError as exc:
-            self._error = exc
-            raise
+            src = memoryview(data).cast("B")
+            if len(out) < self.update_size(len(src)):
+                raise UsageError("the output buffer is smaller than update_size()")
+            if self._declared is not None and self._seen + len(src) > self._declared:
+                self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
+                raise self._error
+            self._seen += len(src)
+            try:
+                return self._update(src, out)
+            except EnvelopeError as exc:
+                self._error = exc
+                raise
+        finally:
+            self._lock.release()
 
     def finalize(self) -> bytes:
         """Write the final frame (and footer); return the remaining message bytes."""
@@ -153,31 +166,41 @@ class MessageEncryptor:
 
     def finalize_into(self, out: memoryview) -> int:
         """Write the final frame (and footer) into ``out`` (at least :meth:`finalize_size` bytes)."""
-        self._check_usable()
-        if len(out) < self.finalize_size():
-            raise UsageError("the output buffer is smaller than finalize_size()")
+        self._claim()
         try:
-            pos = self._emit_header(out)
-            start = pos
-            with memoryview(self._buffer) as pending:
-                pos += self._codec.seal_final(self._next_sequence(1, final=True), pending, out[pos:])
-            if self._signer is not None:
-                self._signer.update(out[start:pos])
-                footer = serialize_footer(self._signer.sign())
-                out[pos : pos + len(footer)] = footer
-                pos += len(footer)
-        except EnvelopeError as exc:
-            self._error = exc
-            raise
-        self._buffer = bytearray()
-        self._finished = True
+            if len(out) < self.finalize_size():
+                raise UsageError("the output buffer is smaller than finalize_size()")
+            try:
+                pos = self._finish(out)
+            except EnvelopeError as exc:
+                self._error = exc
+                raise
+            self._buffer.release()
+            self._finished = True
+        finally:
+            self._lock.release()
         return pos
 
-    def _check_usable(self) -> None:
-        if self._error is not None:
+    def _finish(self, out: memoryview) -> int:
+        pos = self._emit_header(out)
+        start = pos
+        with self._buffer.view() as pending:
+            pos += self._codec.seal_final(self._next_sequence(1, final=True), pending, out[pos:])
+        if self._signer is not None:
+            self._signer.update(out[start:pos])
+            footer = serialize_footer(self._signer.sign())
+            out[pos : pos + len(footer)] = footer
+            pos += len(footer)
+        return pos
+
+    def _claim(self) -> None:
+        """Take the encryptor for this call, or raise (another thread's call in progress, an earlier error)."""
+        if not self._lock.acquire(blocking=False):
+            self._error = UsageError("the encryptor is in use by another thread; give each thread its own")
             raise self._error
-        if self._finished:
-            raise UsageError("the encryptor is finalized")
+        if self._error is not None or self._finished:
+            self._lock.release()
+            raise self._error or UsageError("the encryptor is finalized")
 
     def _emit_header(self, out: memoryview) -> int:
         if self._header_sent:
@@ -199,20 +222,21 @@ class MessageEncryptor:
     def _update(self, src: memoryview, out: memoryview) -> int:
         frame = self._codec.frame_length
         pos = self._emit_header(out)
-        if len(self._buffer) + len(src) <= frame:
-            self._buffer += src
+        pending = self._buffer
+        if pending.length + len(src) <= frame:
+            pending.append(src)
             return pos
-        if self._buffer:
-            need = frame - len(self._buffer)
-            self._buffer += src[:need]
+        if pending.length:
+            need = frame - pending.length
+            pending.append(src[:need])
             src = src[need:]
-            with memoryview(self._buffer) as full:
+            with pending.view() as full:
                 pos += self._seal(full, out[pos:], 1)
-            self._buffer = bytearray()
+            pending.drop(frame)
         count, _ = frame_split(len(src), frame)  # keeps 1..frame bytes back for the final frame
         if count:
             pos += self._seal(src, out[pos:], count)
-        self._buffer += src[count * frame :]
+        pending.append(src[count * frame :])
         return pos
 
     def _seal(self, src: memoryview, out: memoryview, count: int) -> int:

@@ -4,7 +4,14 @@ The source is read into one buffer, the engine writes into another, and the
 sink is handed views of it (a sink must use or copy what it is given before
 returning). The buffers belong to the calling thread and serve its next call
 too: a fresh 2 MiB buffer costs more page faults than encrypting a small file.
-Memory stays at a few chunks per thread whatever the stream's size.
+
+Memory follows what arrives, never what a message declares: a decryption's
+reads start at 64 KiB and grow to at most twice what has arrived (to 2 MiB),
+frames of up to 1 MiB are read whole, larger frames arrive 2 MiB at a time
+(the decryptor gathers them), and the output buffer grows only when authenticated
+plaintext needs it. What a thread keeps between calls is bounded by
+:data:`~envelope.limits.MAX_RETAINED_BUFFER_BYTES`; larger buffers are dropped
+when the call returns.
 """
 
 from __future__ import annotations
@@ -15,16 +22,20 @@ from collections.abc import Iterator
 from typing import IO, Final
 
 from ..errors import UsageError
+from ..format.layout import regular_frame_size
+from ..limits import MAX_RETAINED_BUFFER_BYTES
 from .decryptor import MessageDecryptor
 from .encryptor import MessageEncryptor
 
 __all__ = ["STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream"]
 
-#: Bytes read from the source per step (rounded to whole frames, and at least two frames so that
-#: two threads can share a step).
+#: Bytes read from the source per step: whole frames (at least two, so that two threads can share a step)
+#: when a frame is at most half of it, else this many bytes of a larger frame.
 STREAM_CHUNK_BYTES: Final = 2 << 20
 #: The first read of a decryption, before the frame size is known (headers are usually small).
 _FIRST_READ_BYTES: Final = 64 << 10
+#: Frames of up to half a step (on the wire) are read whole.
+_LARGEST_WHOLE_READ_FRAME: Final = regular_frame_size(STREAM_CHUNK_BYTES // 2)
 
 
 class _Buffers:
@@ -40,6 +51,20 @@ class _Buffers:
         if buffer is None or len(buffer) < size:
             buffer = self._slots[slot] = bytearray(size)
         return memoryview(buffer)[:size]
+
+    def at_least(self, slot: str, size: int) -> memoryview:
+        """A view of at least ``size`` bytes; a buffer made anew that may be kept gets a quarter more,
+        to be reused (one that will be dropped after the call gets what it needs)."""
+        buffer = self._slots.get(slot)
+        if buffer is None or len(buffer) < size:
+            spare = size // 4 if size <= MAX_RETAINED_BUFFER_BYTES // 2 else 0
+            buffer = self._slots[slot] = bytearray(size + spare)
+        return memoryview(buffer)
+
+    def trim(self, limit: int) -> None:
+        """Keep the buffers only if together they fit ``limit`` bytes."""
+        if sum(len(buffer) for buffer in self._slots.values()) > limit:
+            self._slots.clear()
 
 
 _scratch = threading.local()
@@ -59,6 +84,7 @@ def _thread_buffers() -> Iterator[_Buffers]:
         yield buffers
     finally:
         buffers.busy = False
+        buffers.trim(MAX_RETAINED_BUFFER_BYTES)
 
 
 def _read_full(source: IO[bytes], view: memoryview) -> int:
@@ -89,19 +115,39 @@ def _write_all(sink: IO[bytes], view: memoryview) -> None:
         view = view[n:]
 
 
+def _whole_frames(unit: int) -> int:
+    """Bytes per read for units (frames) of ``unit`` bytes: as many whole ones as fill a step, at least two."""
+    return max(2, STREAM_CHUNK_BYTES // unit) * unit
+
+
 def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncryptor) -> int:
     """Encrypt everything ``source`` yields into ``sink``; return the plaintext length."""
-    chunk = max(2, STREAM_CHUNK_BYTES // encryptor.frame_length) * encryptor.frame_length
+    frame = encryptor.frame_length
+    chunk = _whole_frames(frame) if frame <= STREAM_CHUNK_BYTES // 2 else STREAM_CHUNK_BYTES  # plaintext: no overhead
     with _thread_buffers() as buffers:
         src = buffers.view("source", chunk)
-        most = max(encryptor.update_size(chunk) + encryptor.frame_length, encryptor.finalize_size())
-        out = buffers.view("output", most)
+        out = buffers.view("output", 0)
         total = 0
         while n := _read_full(source, src):
             total += n
+            if len(out) < (need := encryptor.update_size(n)):
+                out = buffers.at_least("output", need)
             _write_all(sink, out[: encryptor.update_into(src[:n], out)])
+        if len(out) < (need := encryptor.finalize_size()):
+            out = buffers.at_least("output", need)
         _write_all(sink, out[: encryptor.finalize_into(out)])
     return total
+
+
+def _next_read(decryptor: MessageDecryptor, arrived: int) -> int:
+    """How many bytes to read next: never more than twice what arrived so far; whole frames when
+    frames are small (so that none straddles two reads), else at most a step."""
+    ramp = max(_FIRST_READ_BYTES, 2 * arrived)
+    step = decryptor.frame_step
+    if step is None or step > _LARGEST_WHOLE_READ_FRAME:
+        return min(ramp, STREAM_CHUNK_BYTES)  # the decryptor gathers what straddles reads
+    frames = min(_whole_frames(step), ramp // step * step)
+    return frames - decryptor.buffered if frames else ramp
 
 
 def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecryptor) -> int:
@@ -109,26 +155,25 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecrypt
 
     Only authenticated plaintext reaches ``sink``; if this raises, what reached
     it is a prefix of the plaintext and must be discarded. The header is read in
-    a small step; once the frame size is known, each read takes whole frames.
+    a small step; once the frame size is known, each read takes whole frames
+    (of frames up to 1 MiB); no buffer is sized by what the message declares.
     """
     with _thread_buffers() as buffers:
-        src = buffers.view("source", _FIRST_READ_BYTES)
+        want = _FIRST_READ_BYTES
+        src = buffers.view("source", want)
         out = buffers.view("output", 0)
-        total = 0
-        want = len(src)
+        arrived = total = 0
         while n := _read_full(source, src[:want]):
-            need = decryptor.output_bound(n)
-            if len(out) < need:
-                out = buffers.view("output", need)
+            arrived += n
+            if len(out) < (need := decryptor.output_bound(n)):
+                out = buffers.at_least("output", need)
             written = decryptor.update_into(src[:n], out)
             _write_all(sink, out[:written])
             total += written
-            step = decryptor.frame_step
-            if step is not None:  # read whole frames from here on, so that no frame straddles two reads
-                size = max(2, STREAM_CHUNK_BYTES // step) * step
-                if len(src) < size:
-                    src = buffers.view("source", size)
-                    out = buffers.view("output", size + 2 * step)
-                want = size - decryptor.buffered
+            if n < want:  # the source may have ended; reading on costs no memory until it gives more
+                continue
+            want = _next_read(decryptor, arrived)
+            if len(src) < want:
+                src = buffers.at_least("source", want)
     decryptor.finalize()
     return total

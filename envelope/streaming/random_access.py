@@ -16,13 +16,13 @@ from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessage
 from ..format import ContentType, Header
 from ..format.body import FINAL_FRAME_STRING, parse_frame_head
 from ..format.layout import final_frame_window, locate_final_frame
-from ..limits import MAX_HEADER_BYTES
 from .decryptor import MessageDecryptor
 from .io import ReadByRead
 
 __all__ = ["Fetch", "RandomAccessDecryptor", "SeekableDecryptingReader"]
 
 #: ``fetch(start, end)`` returns message bytes ``[start, end)`` (fewer only at the end of the message).
+#: Every answer is checked against the range asked for: a short one is a :class:`TruncatedMessageError`.
 Fetch = Callable[[int, int], bytes]
 
 _FIRST_HEADER_READ = 16 << 10
@@ -38,6 +38,8 @@ class RandomAccessDecryptor:
     def __init__(
         self, fetch: Fetch, size: int, decryptor: MessageDecryptor, *, allow_unverified_signature: bool = False
     ):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise UsageError("size must be a non-negative int")
         self._fetch = fetch
         self.size = size
         self._body_start = self._read_header(decryptor)
@@ -58,14 +60,24 @@ class RandomAccessDecryptor:
         self._regular, self._final_length = self._locate_final()
         self.length = self._regular * self._frame + self._final_length
 
+    def _get(self, start: int, end: int) -> memoryview:
+        """Message bytes ``[start, end)``, all of them (``end`` is within the message's size)."""
+        data = memoryview(self._fetch(start, end)).cast("B")
+        if len(data) < end - start:
+            raise TruncatedMessageError(
+                f"the message is shorter than its size of {self.size} bytes: bytes {start} to {end} gave {len(data)}"
+            )
+        if len(data) > end - start:
+            raise MalformedMessageError(f"a fetch of bytes {start} to {end} gave {len(data)} bytes")
+        return data
+
     def _read_header(self, decryptor: MessageDecryptor) -> int:
         want = min(self.size, _FIRST_HEADER_READ)
         while True:
-            data = self._fetch(0, want)
-            consumed = decryptor.read_header(data)
+            consumed = decryptor.read_header(self._get(0, want))
             if consumed:
                 return consumed
-            if want >= min(self.size, MAX_HEADER_BYTES + 1):
+            if want >= min(self.size, decryptor.max_header_bytes + 1):
                 raise TruncatedMessageError("the message ended in its header")
             want = min(self.size, want * 4)
 
@@ -76,7 +88,7 @@ class RandomAccessDecryptor:
         given a forged final frame fails at once, not only when a read reaches the end.
         """
         start = max(self._body_start, self.size - final_frame_window(self._frame))
-        tail = memoryview(self._fetch(start, self.size))
+        tail = self._get(start, self.size)
         found = locate_final_frame(
             tail, start, self.size, self._body_start, self._frame, signed=self.header.suite.signed
         )
@@ -101,9 +113,7 @@ class RandomAccessDecryptor:
         takes_final = last >= self._regular
         fetch_start = self._body_start + first * step
         fetch_end = fetch_start + regular * step
-        data = memoryview(self._fetch(fetch_start, fetch_end)) if regular else memoryview(b"")
-        if len(data) != fetch_end - fetch_start:
-            raise TruncatedMessageError("the message is shorter than its layout says")
+        data = self._get(fetch_start, fetch_end) if regular else memoryview(b"")
         out = memoryview(bytearray(regular * frame + (self._final_length if takes_final else 0)))
         if regular:
             self._codec.open_regular(first + 1, data[: regular * step], out, regular, fetch_start)
