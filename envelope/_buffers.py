@@ -38,7 +38,10 @@ class OutputBuffer:
         if _ZERO_COPY and size > 0:
             target: bytes = _new_bytes(None, size)
             self._array = (ctypes.c_char * size).from_address(_bytes_address(target))
-            self._target = target  # keeps the memory alive while the view exists
+            # The array (and so every view of it, a worker's included) owns the bytes object: the
+            # memory stays valid for as long as any view exists, even one that outlives a failed call.
+            setattr(self._array, "_owner", target)  # noqa: B010 - ctypes arrays take attributes
+            self._target = target
             self.view = memoryview(self._array).cast("B")
         else:
             self._target = bytearray(size)

@@ -246,3 +246,31 @@ def test_an_encryptor_hammered_by_two_threads_fails_only_with_usage_errors() -> 
         failures += _hammer(encryptor.update, [data] * 1000)
     strays = [exc for exc in failures if not isinstance(exc, UsageError)]
     assert not strays, f"{len(strays)} failures other than UsageError, e.g. {strays[0]!r}"
+
+
+def test_an_interrupt_while_a_signed_run_is_sealed_and_hashed_leaves_no_worker_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal's KeyboardInterrupt can land anywhere in the calling thread, even right after the
+    helper task was handed to the pool. The helper must never wait for the calling thread, or the
+    pool and the interpreter's exit (which joins the pool) hang for good (seen as a CLI that
+    never exited after SIGTERM)."""
+    from envelope.streaming import encryptor as module
+
+    tasks: list[Any] = []
+    real_submit = module.submit
+
+    def submit_then_interrupt(task: Callable[[], None]) -> Any:
+        tasks.append(real_submit(task))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "submit", submit_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        envelope.encrypt(
+            os.urandom(4 << 20),
+            keyring=KEYRING,
+            algorithm=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+            threads=2,
+        )
+    assert len(tasks) == 1
+    tasks[0].result(timeout=30)  # the helper finished on its own

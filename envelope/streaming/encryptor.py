@@ -262,32 +262,39 @@ class MessageEncryptor:
         return count * step
 
     def _seal_and_hash(self, first: int, src: memoryview, out: memoryview, count: int) -> None:
-        """Seal slices on this thread while one worker hashes each sealed slice, in order."""
+        """Seal slices on one worker while this thread hashes each sealed slice, in order.
+
+        The worker never waits for this thread: an exception raised here at any point (a signal's
+        KeyboardInterrupt included) cannot leave it blocked, so the pool and the interpreter's exit
+        never hang on it. It stops at the next slice once ``stop`` is set."""
         signer = self._signer
         assert signer is not None
         step, frame = self._codec.step, self._codec.frame_length
         per_slice = max(1, _HASH_SLICE_BYTES // step)
-        bounds = [*range(0, count, per_slice), count]
-        slices = list(itertools.pairwise(bounds))
+        slices = list(itertools.pairwise([*range(0, count, per_slice), count]))
         sealed = [threading.Event() for _ in slices]
-        failed = threading.Event()
+        stop, failed = threading.Event(), threading.Event()
 
-        def hash_in_order() -> None:
+        def seal_in_order() -> None:
+            try:
+                for (a, b), ready in zip(slices, sealed, strict=True):
+                    if stop.is_set():
+                        return
+                    self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+                    ready.set()
+            except BaseException:
+                failed.set()  # before the events: this thread then stops waiting and raises it below
+                for ready in sealed:
+                    ready.set()
+                raise
+
+        sealing = submit(seal_in_order)
+        try:
             for (a, b), ready in zip(slices, sealed, strict=True):
                 ready.wait()
                 if failed.is_set():
-                    return
+                    break
                 signer.update(out[a * step : b * step])
-
-        hashing = submit(hash_in_order)
-        try:
-            for (a, b), ready in zip(slices, sealed, strict=True):
-                self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
-                ready.set()
-        except BaseException:
-            failed.set()
-            for ready in sealed:
-                ready.set()
-            raise
         finally:
-            hashing.result()
+            stop.set()
+            sealing.result()
