@@ -256,9 +256,10 @@ def test_an_interrupt_while_a_signed_run_is_sealed_and_hashed_leaves_no_worker_b
     pool and the interpreter's exit (which joins the pool) hang for good (seen as a CLI that
     never exited after SIGTERM)."""
     from envelope.streaming import encryptor as module
+    from envelope.streaming import workers
 
     tasks: list[Any] = []
-    real_submit = module.submit
+    real_submit = workers.submit
 
     def submit_then_interrupt(task: Callable[[], None]) -> Any:
         tasks.append(real_submit(task))
