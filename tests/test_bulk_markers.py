@@ -73,8 +73,7 @@ def keyring(secrets: dict[str, bytes], which: str) -> RawAesKeyring:
 @pytest.fixture(scope="module")
 def server(secrets: dict[str, bytes]) -> Iterator[MotoServer]:
     with MotoServer() as moto:
-        moto.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield moto
+        yield moto.with_bucket(BUCKET, REGION)
 
 
 @pytest.fixture(scope="module")

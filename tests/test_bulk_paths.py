@@ -79,8 +79,7 @@ def key() -> bytes:
 @pytest.fixture(scope="module")
 def server() -> Iterator[MotoServer]:
     with MotoServer() as moto:
-        moto.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield moto
+        yield moto.with_bucket(BUCKET, REGION)
 
 
 @pytest.fixture(scope="module")

@@ -66,8 +66,7 @@ def key() -> Iterator[bytes]:
 @pytest.fixture(scope="module")
 def server(key: bytes) -> Iterator[MotoServer]:
     with MotoServer() as moto:
-        moto.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield moto
+        yield moto.with_bucket(BUCKET, REGION)
 
 
 @pytest.fixture(scope="module")

@@ -47,8 +47,7 @@ def key() -> bytes:
 @pytest.fixture(scope="module")
 def server() -> Iterator[MotoServer]:
     with MotoServer() as moto:
-        moto.client("s3").create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-        yield moto
+        yield moto.with_bucket(BUCKET, "us-west-2")
 
 
 @pytest.fixture(scope="module")

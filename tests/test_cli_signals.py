@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,8 @@ import pytest
 import envelope
 from envelope.cli.keyfile import read_record
 from envelope.keyrings import RawAesKeyring
+
+from .support.feeding import feed_until_written
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WORDS = {signal.SIGHUP: "hung up", signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
@@ -41,32 +41,6 @@ def keyring(tmp_path: Path) -> RawAesKeyring:
     return RawAesKeyring(record.namespace, record.name, record.key)
 
 
-def feed_until_written(process: subprocess.Popen[bytes], data: bytes, directory: Path) -> threading.Thread:
-    """Feed ``data`` on a thread (stdin left open, so the command stays mid-write) until a temporary
-    output of at least 1 MiB exists in ``directory``."""
-    assert process.stdin is not None
-    stdin = process.stdin
-
-    def feed() -> None:
-        try:
-            stdin.write(data)
-            stdin.flush()
-        except BrokenPipeError:
-            pass
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the CLI ended ({process.returncode}) before it was signalled")
-        temporary = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
-        if temporary and temporary[0].stat().st_size >= 1 << 20:
-            return feeder
-        time.sleep(0.02)
-    raise AssertionError(f"no temporary output in {directory} within 30 s")
-
-
 def ended(process: subprocess.Popen[bytes]) -> tuple[int, bytes]:
     try:
         _, error = process.communicate(timeout=30)
@@ -87,7 +61,7 @@ def test_a_signal_mid_write_removes_the_temporary_file_and_leaves_no_output(
     out = tmp_path / "out"
     out.mkdir()
     process = run_cli([command, "-", "-o", "out/data"], tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    feeder = feed_until_written(process, stream[: 8 << 20], out)
+    _, feeder = feed_until_written(process, stream[: 8 << 20], out, 1 << 20)
     process.send_signal(signum)
     status, error = ended(process)
     feeder.join(timeout=30)
@@ -119,7 +93,7 @@ def test_a_second_hangup_during_the_clean_up_is_ignored(keyring: RawAesKeyring, 
     out = tmp_path / "out"
     out.mkdir()
     process = run_cli(["encrypt", "-", "-o", "out/data"], tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    feeder = feed_until_written(process, plaintext(8 << 20), out)
+    _, feeder = feed_until_written(process, plaintext(8 << 20), out, 1 << 20)
     process.send_signal(signal.SIGHUP)
     process.send_signal(signal.SIGHUP)
     status, error = ended(process)

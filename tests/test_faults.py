@@ -81,6 +81,7 @@ from envelope.errors import EnvelopeError, KmsError, NoDecryptingKeyError, S3Err
 from envelope.keyrings import AwsKmsKeyring, RawAesKeyring
 
 from .support.fault_proxy import Direction, Drop, FaultProxy, Respond, http_response, request_line_matches
+from .support.feeding import feed_until_written
 from .support.kms_fixtures import moto_server
 from .support.moto_server import ACCESS_KEY, DEFAULT_REGION, PROJECT_ROOT, SECRET_KEY, MotoServer
 
@@ -644,34 +645,6 @@ def test_cli_output_to_dev_full_exits_1_with_one_error_line(
 
 
 # =========================================================================== the process killed
-
-
-def feed_until_written(
-    process: subprocess.Popen[bytes], data: bytes, directory: Path, at_least: int
-) -> tuple[Path, threading.Thread]:
-    """Write ``data`` to the process's stdin (left open) on a thread; wait for a temporary output of ``at_least``."""
-    assert process.stdin is not None
-    stdin = process.stdin
-
-    def feed() -> None:
-        try:
-            stdin.write(data)
-            stdin.flush()
-        except BrokenPipeError:
-            pass  # the process died; the wait below says so
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _, error = process.communicate()
-            raise AssertionError(f"the CLI ended ({process.returncode}) before it was signalled: {error!r}")
-        temporary = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
-        if temporary and temporary[0].stat().st_size >= at_least:
-            return temporary[0], feeder
-        time.sleep(0.02)
-    raise AssertionError(f"no temporary output of {at_least} bytes in {directory} within 20 s")
 
 
 def stop(process: subprocess.Popen[bytes], feeder: threading.Thread, signum: int) -> bytes:

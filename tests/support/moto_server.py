@@ -202,6 +202,11 @@ class MotoServer:
             config=self.client_config(retry_mode=retry_mode, max_attempts=max_attempts),
         )
 
+    def with_bucket(self, bucket: str, region: str = DEFAULT_REGION) -> Self:
+        """Create ``bucket`` in ``region`` on this server; return the server (for fixtures)."""
+        self.client("s3", region).create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        return self
+
     def reset(self) -> None:
         """Drop all of moto's state (POST /moto-api/reset); the launcher's patches stay."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST", data=b"")
