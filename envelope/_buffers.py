@@ -66,13 +66,19 @@ class OutputBuffer:
 class PendingBytes:
     """Input bytes held back between calls (a frame that has not fully arrived, say).
 
-    One buffer that grows by doubling: appending ``n`` bytes costs ``n`` plus the
-    amortized regrowth, however small the pieces, so holding a unit of ``u``
-    bytes that arrives piece by piece copies fewer than ``3 u`` bytes. The buffer
-    never grows beyond twice what it holds (a unit's declared size may only cap
-    the doubling, never raise it), and it is only ever replaced, never resized in
-    place: a view of it may outlive a call (in a traceback or a profiler's
-    sample), and a resize would then fail.
+    One ``bytearray`` whose first :attr:`length` bytes are held. It grows only with
+    what arrives, never by a declared size: the bytes that do not fit are appended,
+    so CPython's amortized over-allocation applies and a large buffer grows by
+    ``realloc``, which the C library does without copying (by remapping pages).
+    Dropping bytes moves the rest to the front and keeps the room, so the next unit
+    of a message (its next large frame, say) reuses the pages the last one faulted
+    in; :meth:`release` frees them when the message ends or fails. Gathering a unit
+    of ``u`` bytes piece by piece copies each byte once, whatever the pieces.
+
+    Views from :meth:`view` must be released before the next :meth:`append`
+    (``with pending.view() as held: ...``); after an error the owner calls
+    :meth:`release`, which replaces the buffer, so a view kept alive by a traceback
+    can never make a later call fail.
     """
 
     __slots__ = ("_buffer", "length")
@@ -84,19 +90,18 @@ class PendingBytes:
     def __len__(self) -> int:
         return self.length
 
-    def append(self, data: memoryview, unit: int = 0) -> None:
-        """Hold ``data`` after what is held; ``unit``, the size of the whole unit being gathered when
-        known, keeps the doubling from overshooting it."""
-        end = self.length + len(data)
-        if end > len(self._buffer):
-            doubled = 2 * len(self._buffer)
-            grown = bytearray(max(end, min(doubled, unit) if unit else doubled))
-            with memoryview(grown) as into, memoryview(self._buffer) as held:
-                into[: self.length] = held[: self.length]  # a view: slicing a bytearray would copy twice
-            self._buffer = grown
-        with memoryview(self._buffer) as into:
-            into[self.length : end] = data
-        self.length = end
+    def append(self, data: memoryview) -> None:
+        """Hold ``data`` after what is held."""
+        added = len(data)
+        room = len(self._buffer) - self.length
+        if room:
+            fits = min(room, added)
+            with memoryview(self._buffer) as into:
+                into[self.length : self.length + fits] = data[:fits]
+            data = data[fits:]
+        if len(data):
+            self._buffer += data
+        self.length += added
 
     @property
     def raw(self) -> bytearray:
@@ -104,7 +109,7 @@ class PendingBytes:
         return self._buffer
 
     def view(self) -> memoryview:
-        """The bytes held (valid until the next append or drop)."""
+        """The bytes held (release it before the next append)."""
         return memoryview(self._buffer)[: self.length]
 
     def drop(self, count: int) -> None:

@@ -250,7 +250,7 @@ class MessageDecryptor:
             wanted = self._wanted()
             take = src[:wanted]
             src = src[len(take) :]
-            pending.append(take, pending.length + wanted)
+            pending.append(take)
             with pending.view() as view:
                 consumed, produced = self._process(view, out[written:])
             written += produced
