@@ -75,10 +75,10 @@ class PendingBytes:
     in; :meth:`release` frees them when the message ends or fails. Gathering a unit
     of ``u`` bytes piece by piece copies each byte once, whatever the pieces.
 
-    Views from :meth:`view` must be released before the next :meth:`append`
-    (``with pending.view() as held: ...``); after an error the owner calls
-    :meth:`release`, which replaces the buffer, so a view kept alive by a traceback
-    can never make a later call fail.
+    Views from :meth:`view` should be released before the next :meth:`append`
+    (``with pending.view() as held: ...``). One that is kept alive anyway (by a
+    traceback or a profiler holding the engine's frames) cannot make a call fail:
+    the buffer is then replaced by a grown copy instead of resized.
     """
 
     __slots__ = ("_buffer", "length")
@@ -100,7 +100,12 @@ class PendingBytes:
                 into[self.length : self.length + fits] = data[:fits]
             data = data[fits:]
         if len(data):
-            self._buffer += data
+            try:
+                self._buffer += data
+            except BufferError:  # a view of it is still alive (a traceback's or a profiler's frame)
+                grown = bytearray(self._buffer)
+                grown += data
+                self._buffer = grown
         self.length += added
 
     @property
