@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,9 +17,10 @@ __all__ = ["STOP_SIGNALS", "atomic_output"]
 Commit = Callable[[str, os.stat_result], None]
 
 #: The signals a caller (the CLI) turns into an exception that removes every temporary output.
-#: They are held back while a temporary file is created, so none can land between its creation
-#: and the ``try`` that removes it.
 STOP_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
+
+_NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # as tempfile.mkstemp's names
+_CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _naming_target(exc: OSError, target: str) -> OSError:
@@ -27,11 +30,22 @@ def _naming_target(exc: OSError, target: str) -> OSError:
     return named
 
 
-def _create(directory: str, prefix: str, suffix: str, target: str) -> tuple[int, str]:
-    try:
-        return tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
-    except OSError as exc:
-        raise _naming_target(exc, target) from exc
+def _create(directory: str, prefix: str, suffix: str, target: str, named: list[str]) -> int:
+    """A new file ``prefix`` + 8 random characters + ``suffix`` in ``directory`` (mode 0600), as
+    mkstemp makes one, except that its name is put in ``named`` *before* it is created: an
+    exception that lands anywhere after the creation (a signal's, raised in the main thread
+    whichever thread took the signal, so no signal mask can hold it back) still finds the name."""
+    for _ in range(tempfile.TMP_MAX):
+        name = "".join(secrets.choice(_NAME_CHARACTERS) for _ in range(8))
+        named.append(os.path.join(directory, prefix + name + suffix))
+        try:
+            return os.open(named[-1], _CREATE_FLAGS, 0o600)
+        except FileExistsError:
+            named.pop()  # someone else's file: never removed (an exception just here needs a name collision)
+        except OSError as exc:
+            named.pop()
+            raise _naming_target(exc, target) from exc
+    raise _naming_target(FileExistsError(errno.EEXIST, "no unused temporary file name", directory), target)
 
 
 @contextlib.contextmanager
@@ -55,14 +69,10 @@ def atomic_output(
     """
     path = os.fspath(target)
     directory = os.path.dirname(os.path.abspath(path))
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    named: list[str] = []
     try:
-        handle, temporary = _create(directory, prefix, suffix, path)
-    except BaseException:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        raise
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal held back is handled here, inside the try
+        handle = _create(directory, prefix, suffix, path, named)
+        temporary = named[0]
         if mode is not None:
             os.fchmod(handle, mode)
         with os.fdopen(handle, "wb") as out:
@@ -80,8 +90,9 @@ def atomic_output(
                 raise
             raise _naming_target(exc, path) from exc
     except BaseException:
-        try:  # noqa: SIM105 - no call before the unlink, so a signal's exception cannot land before it
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
+        for name in named:  # no call before the unlink, so a signal's exception cannot land before it
+            try:  # noqa: SIM105
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
         raise

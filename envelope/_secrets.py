@@ -22,6 +22,8 @@ class SecretBytes:
     __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, value: bytes | bytearray | memoryview):
+        if not isinstance(value, (bytes, bytearray, memoryview)):  # bytes(32) would be 32 zero bytes
+            raise UsageError(f"key material must be bytes, not {type(value).__name__}")
         self._value = bytes(value)
 
     def reveal(self) -> bytes:

@@ -7,6 +7,9 @@ socket is written through.
 - An existing character or block device, FIFO or socket given as the output is opened and
   written through, as ``cp`` and age do, under the rules of standard output (a terminal only
   with ``force``); it is never renamed over or unlinked.
+- Such an output owned by someone else (neither the user nor root) in a directory that group or
+  others may write is refused, as the kernel's ``protected_fifos`` refuses it to an ``O_CREAT``
+  open: whoever planted a FIFO or socket at ``/tmp/out`` would otherwise read what is written.
 - An output inside a directory whose name came from a tree or an S3 key (``within``) is walked
   from that directory by :func:`envelope._paths.contained_path`; there a device, FIFO or socket
   is refused, as a symlink is, since whoever could plant it chose where the plaintext goes.
@@ -48,6 +51,19 @@ def _kind(mode: int) -> str:
     return kinds.get(stat.S_IFMT(mode), "a socket")
 
 
+def _refuse_planted(path: Path, st: os.stat_result) -> None:
+    """Refuse a device, FIFO or socket that another user may have planted (see the module's rules):
+    not the user's or root's, in a directory writable by group or others, and not the directory owner's."""
+    if st.st_uid in (os.geteuid(), 0):
+        return
+    directory = os.stat(path.parent)
+    if directory.st_mode & 0o022 and st.st_uid != directory.st_uid:
+        raise CliError(
+            f"{path}: is {_kind(st.st_mode)} of user {st.st_uid}, in a directory others may write;"
+            " refusing to write into it (remove it, or write to a path of your own)"
+        )
+
+
 def _exists(path: Path) -> CliError:
     return CliError(f"{path}: already exists (pass --force to replace it)")
 
@@ -65,6 +81,7 @@ def check_output(path: Path, *, force: bool, within: Path | None) -> None:
     if _written_through(st.st_mode):
         if within is not None:
             raise CliError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to write into it")
+        _refuse_planted(path, st)
         return
     if not force:
         raise _exists(path)
@@ -89,11 +106,14 @@ def local_output(path: Path, *, force: bool, within: Path | None = None, mode: i
 @contextmanager
 def _through(path: Path, st: os.stat_result, *, force: bool) -> Iterator[BinaryIO]:
     """Write into an existing device, FIFO or socket (a FIFO's open waits for a reader)."""
+    _refuse_planted(path, st)
     fd = _connect(path) if stat.S_ISSOCK(st.st_mode) else os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_NOFOLLOW)
     try:
         now = os.fstat(fd)
         if not _written_through(now.st_mode):  # replaced by a regular file since it was checked
             raise CliError(f"{path}: changed while it was opened; run the command again")
+        if not stat.S_ISSOCK(st.st_mode):  # a socket's descriptor is not the node at path: checked above
+            _refuse_planted(path, now)
         if os.isatty(fd) and not force:
             raise CliError(TERMINAL_REFUSED)
         out = os.fdopen(fd, "wb")

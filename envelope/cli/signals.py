@@ -12,7 +12,9 @@ SIGPIPE is blocked in every thread (threads inherit the mask, and none is starte
 before): a write to a closed pipe or socket then fails with EPIPE in the thread that
 made it, and is handled there. Only a SIGPIPE *sent to the process* (``kill -PIPE``)
 stays pending; a watcher thread takes it with ``sigtimedwait`` and raises
-:class:`Stopped` in the main thread. A closed standard output is told apart from a
+:class:`Stopped` in the main thread, then sends the main thread SIGURG (whose handler does
+nothing) so that a read or open it is blocked in returns and the exception is raised at
+once. A closed standard output is told apart from a
 closed socket when its BrokenPipeError arrives (:func:`output_closed`).
 
 Child processes inherit the blocked mask; envelope's only children are Python
@@ -36,6 +38,8 @@ __all__ = ["Stopped", "output_closed", "stop_on_signals"]
 
 #: How often the SIGPIPE watcher looks whether the command has ended.
 _WATCH_SECONDS: Final = 0.2
+#: Sent to the main thread to interrupt a blocking call (ignored by default, as harmless as a signal gets).
+_WAKE: Final = signal.SIGURG
 
 
 class Stopped(BaseException):
@@ -78,9 +82,11 @@ def stop_on_signals() -> Iterator[None]:
         raise Stopped(signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in sorted(STOP_SIGNALS)}
+    previous[_WAKE] = signal.signal(_WAKE, _woken)
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
     done = threading.Event()
-    watcher = threading.Thread(target=_watch_sigpipe, args=(done,), name="envelope-sigpipe", daemon=True)
+    main = threading.get_ident()
+    watcher = threading.Thread(target=_watch_sigpipe, args=(done, main), name="envelope-sigpipe", daemon=True)
     watcher.start()
     try:
         yield
@@ -92,8 +98,14 @@ def stop_on_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending write's SIGPIPE now meets SIG_IGN
 
 
-def _watch_sigpipe(done: threading.Event) -> None:
-    """Pass a SIGPIPE sent to the process on to the main thread's handler."""
+def _woken(signum: int, frame: object) -> None:
+    """SIGURG's handler: nothing; it is there so that the signal interrupts a blocking call."""
+
+
+def _watch_sigpipe(done: threading.Event, main: int) -> None:
+    """Pass a SIGPIPE sent to the process on to the main thread's handler, interrupting whatever
+    call the main thread waits in (``interrupt_main`` alone takes effect only once it returns)."""
     while not done.is_set():
         if signal.sigtimedwait({signal.SIGPIPE}, _WATCH_SECONDS) is not None:
             _thread.interrupt_main(signal.SIGPIPE)
+            signal.pthread_kill(main, _WAKE)

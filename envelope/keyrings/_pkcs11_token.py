@@ -137,6 +137,8 @@ def call(what: str, action: Callable[[], _T]) -> _T:
 def resolve_pin(pin: str | bytes | SecretBytes | None, pin_env: str) -> SecretBytes:
     """The PIN given, else the one in environment variable ``pin_env``: UTF-8 text, never shown in errors."""
     if pin is None:
+        if not isinstance(pin_env, str) or not pin_env:
+            raise UsageError("pin_env must name an environment variable (a non-empty str)")
         value = os.environ.get(pin_env)
         if not value:
             raise UsageError(f"no PIN given and ${pin_env} is not set")

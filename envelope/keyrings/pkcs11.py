@@ -165,6 +165,9 @@ class Pkcs11Keyring:
         allow_pkcs1v15_unwrap: bool = False,
     ):
         check_names("Pkcs11Keyring", namespace, name)
+        _check_labels(module, token_label, key_label)
+        if not isinstance(pin_env, str) or not pin_env:
+            raise UsageError("pin_env must name an environment variable (a non-empty str)")
         if not isinstance(padding, RsaPadding):
             raise UsageError("padding must be an RsaPadding member")
         if not isinstance(allow_pkcs1v15_unwrap, bool):
@@ -337,6 +340,13 @@ class Pkcs11Keyring:
         return refused
 
 
+def _check_labels(module: object, token_label: object, key_label: object) -> None:
+    """The module path and the token and key labels are non-empty strings (:class:`UsageError`)."""
+    for what, value in (("module", module), ("token_label", token_label), ("key_label", key_label)):
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{what} must be a non-empty str, not {type(value).__name__}")
+
+
 def _exactly(recovered: bytes | None, length: int, refused: str) -> bytes:
     """``recovered`` if the token gave ``length`` bytes; one error, without a cause, for anything else."""
     if recovered is None or len(recovered) != length:
@@ -374,6 +384,7 @@ def generate_aes_key(
     bits: int = 256,
 ) -> KeyInfo:
     """Generate a non-extractable, sensitive AES key on the token (refused if the label is taken)."""
+    _check_labels(module, token_label, key_label)
     opened = session(module, token_label, resolve_pin(pin, pin_env))
     if any(info.label == key_label for info in _list(opened)):
         raise Pkcs11Error(f"token {token_label!r} already holds a key labelled {key_label!r}")
@@ -388,6 +399,7 @@ def list_keys(
     module: str, token_label: str, *, pin: str | bytes | SecretBytes | None = None, pin_env: str = DEFAULT_PIN_ENV
 ) -> list[KeyInfo]:
     """The keys on a token, sorted by label."""
+    _check_labels(module, token_label, "-")
     return _list(session(module, token_label, resolve_pin(pin, pin_env)))
 
 
