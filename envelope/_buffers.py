@@ -122,5 +122,5 @@ class PendingBytes:
 
     def release(self) -> None:
         """Forget everything and free the buffer."""
+        self.length = 0  # first: a reader without the engine's lock never sees a length beyond the buffer
         self._buffer = bytearray()
-        self.length = 0
