@@ -10,6 +10,12 @@
   that custom materials managers build and copy) worked before issue 14 and now
   raises TypeError: the dataclass's fields became ``_edks`` while ``__init__``
   still takes ``encrypted_data_keys``. Reported, not fixed (strict xfail).
+* ``update_into`` / ``finalize_into`` wrote through slices of ``out``: given a
+  ``bytearray`` (not a memoryview) each slice was a copy, so the plaintext (or the
+  frames of a message) went into temporaries while the call reported them
+  written, and the caller read zeros as authenticated plaintext or kept a message
+  nobody can decrypt. ``out`` is now taken as a writable byte view, and a
+  read-only or non-buffer ``out`` is a UsageError.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import pytest
 import envelope
 from envelope import AlgorithmSuite, EncryptedDataKey
 from envelope._buffers import PendingBytes
-from envelope.errors import AuthenticationError
+from envelope.errors import AuthenticationError, UsageError
 from envelope.keyrings import RawAesKeyring
 from envelope.materials import EncryptionMaterials
 
@@ -82,3 +88,33 @@ def test_dataclasses_replace_copies_encryption_materials_as_before_issue_14() ->
     copied = dataclasses.replace(materials, encryption_context={"purpose": "other"})
     assert copied.encrypted_data_keys == (edk,)
     assert copied.encryption_context == {"purpose": "other"}
+
+
+@pytest.mark.parametrize("suite", [UNSIGNED, SIGNED])
+def test_update_into_a_bytearray_fills_the_bytearray(suite: AlgorithmSuite) -> None:
+    plaintext = os.urandom(5000)
+    encryptor = envelope.start_encryption(keyring=KEYRING, algorithm=suite, frame_length=1024)
+    message = bytearray(encryptor.update_size(len(plaintext)))
+    written = encryptor.update_into(plaintext, message)
+    tail = bytearray(encryptor.finalize_size())
+    message[written:] = tail[: encryptor.finalize_into(tail)]
+    assert envelope.decrypt(bytes(message), keyring=KEYRING) == plaintext
+    decryptor = envelope.start_decryption(keyring=KEYRING)
+    out = bytearray(decryptor.output_bound(len(message)))
+    produced = decryptor.update_into(message, out)
+    decryptor.finalize()
+    assert bytes(out[:produced]) == plaintext
+
+
+def test_an_output_that_cannot_be_written_is_a_usage_error() -> None:
+    message = envelope.encrypt(b"plaintext", keyring=KEYRING)
+    for out in (bytes(100), memoryview(bytes(100)), "not a buffer"):
+        decryptor = envelope.start_decryption(keyring=KEYRING)
+        with pytest.raises(UsageError):
+            decryptor.update_into(message, out)  # type: ignore[arg-type]
+        assert envelope.decrypt(message, keyring=KEYRING) == b"plaintext"
+        encryptor = envelope.start_encryption(keyring=KEYRING)
+        with pytest.raises(UsageError):
+            encryptor.update_into(b"plaintext", out)  # type: ignore[arg-type]
+        with pytest.raises(UsageError):
+            encryptor.finalize_into(out)  # type: ignore[arg-type]
