@@ -14,7 +14,9 @@ from __future__ import annotations
 import ctypes
 import sys
 
-__all__ = ["OutputBuffer", "PendingBytes"]
+from .errors import UsageError
+
+__all__ = ["OutputBuffer", "PendingBytes", "writable_view"]
 
 _ZERO_COPY = sys.implementation.name == "cpython"
 if _ZERO_COPY:
@@ -24,6 +26,18 @@ if _ZERO_COPY:
     _bytes_address = ctypes.pythonapi.PyBytes_AsString
     _bytes_address.restype = ctypes.c_void_p
     _bytes_address.argtypes = [ctypes.py_object]
+
+
+def writable_view(out: object) -> memoryview:
+    """``out`` as a writable view of bytes: the engines write through slices of it, and a slice of a
+    ``bytearray`` itself would be a copy (the plaintext or message written into it lost)."""
+    try:
+        view = memoryview(out).cast("B")  # type: ignore[arg-type]
+    except TypeError:
+        raise UsageError("the output must be a writable, contiguous buffer (a bytearray or memoryview)") from None
+    if view.readonly:
+        raise UsageError("the output buffer is read-only")
+    return view
 
 
 class OutputBuffer:
@@ -127,5 +141,5 @@ class PendingBytes:
 
     def release(self) -> None:
         """Forget everything and free the buffer."""
+        self.length = 0  # first: a reader without the engine's lock never sees a length beyond the buffer
         self._buffer = bytearray()
-        self.length = 0

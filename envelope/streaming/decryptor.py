@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 
-from .._buffers import OutputBuffer, PendingBytes
+from .._buffers import OutputBuffer, PendingBytes, writable_view
 from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
@@ -186,7 +186,7 @@ class MessageDecryptor:
             raise
         return out.finish(written)
 
-    def update_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> int:
+    def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
         """Consume message bytes; write authenticated plaintext into ``out``; return its length.
 
         ``out`` with :meth:`output_bound` bytes always suffices; a smaller one
@@ -194,9 +194,10 @@ class MessageDecryptor:
         error, ``out`` holds no unauthenticated plaintext beyond what earlier
         calls reported.
         """
+        view = writable_view(out)
         self._claim()
         try:
-            return self._update(memoryview(data).cast("B"), out)
+            return self._update(memoryview(data).cast("B"), view)
         except EnvelopeError as exc:
             self._fail(exc)
             raise

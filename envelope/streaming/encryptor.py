@@ -8,7 +8,7 @@ import os
 import threading
 from typing import NoReturn
 
-from .._buffers import OutputBuffer, PendingBytes
+from .._buffers import OutputBuffer, PendingBytes, writable_view
 from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
@@ -139,8 +139,9 @@ class MessageEncryptor:
         written = self.update_into(data, out.view)
         return out.finish(written)
 
-    def update_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> int:
+    def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
         """Encrypt more plaintext into ``out`` (at least :meth:`update_size` bytes); return bytes written."""
+        out = writable_view(out)
         self._claim()
         try:
             src = memoryview(data).cast("B")
@@ -164,8 +165,9 @@ class MessageEncryptor:
         written = self.finalize_into(out.view)
         return out.finish(written)
 
-    def finalize_into(self, out: memoryview) -> int:
+    def finalize_into(self, out: bytearray | memoryview) -> int:
         """Write the final frame (and footer) into ``out`` (at least :meth:`finalize_size` bytes)."""
+        out = writable_view(out)
         self._claim()
         try:
             if len(out) < self.finalize_size():
