@@ -9,7 +9,8 @@
 * ``dataclasses.replace`` on ``EncryptionMaterials`` (a public frozen dataclass
   that custom materials managers build and copy) worked before issue 14 and now
   raises TypeError: the dataclass's fields became ``_edks`` while ``__init__``
-  still takes ``encrypted_data_keys``. Reported, not fixed (strict xfail).
+  still takes ``encrypted_data_keys``. Fixed: ``__init__`` takes the copied
+  ``_edks`` that ``replace`` passes on, and an explicit ``encrypted_data_keys`` wins.
 * ``update_into`` / ``finalize_into`` wrote through slices of ``out``: given a
   ``bytearray`` (not a memoryview) each slice was a copy, so the plaintext (or the
   frames of a message) went into temporaries while the call reported them
@@ -81,13 +82,14 @@ def test_a_decryptor_failing_while_another_thread_sizes_its_output_stays_in_the_
     assert len(failures) == 1 and isinstance(failures[0], AuthenticationError)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="review: EncryptionMaterials fields changed in issue 14")
 def test_dataclasses_replace_copies_encryption_materials_as_before_issue_14() -> None:
-    edk = EncryptedDataKey("provider", b"info", b"ciphertext")
+    edk, other = EncryptedDataKey("provider", b"info", b"ciphertext"), EncryptedDataKey("p", b"i", b"c")
     materials = EncryptionMaterials(UNSIGNED, {"purpose": "test"}, None, (edk,))
     copied = dataclasses.replace(materials, encryption_context={"purpose": "other"})
     assert copied.encrypted_data_keys == (edk,)
     assert copied.encryption_context == {"purpose": "other"}
+    assert dataclasses.replace(materials, encrypted_data_keys=(other,)).encrypted_data_keys == (other,)
+    assert dataclasses.replace(materials, encrypted_data_keys=()).encrypted_data_keys == ()
 
 
 @pytest.mark.parametrize("suite", [UNSIGNED, SIGNED])

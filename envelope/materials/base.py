@@ -113,11 +113,14 @@ class EncryptionMaterials:
         suite: AlgorithmSuite,
         encryption_context: Mapping[str, str],
         data_key: SecretBytes | None = None,
-        encrypted_data_keys: Iterable[EncryptedDataKey] = (),
+        encrypted_data_keys: Iterable[EncryptedDataKey] | None = None,
         signing_key: ec.EllipticCurvePrivateKey | None = None,
         required_context_keys: frozenset[str] = frozenset(),
+        _edks: _DataKeyRun | None = None,  # what dataclasses.replace passes on: the copied keys
     ):
-        self._set(suite, encryption_context, data_key, _DataKeyRun.of(encrypted_data_keys))
+        if encrypted_data_keys is not None or _edks is None:
+            _edks = _DataKeyRun.of(encrypted_data_keys or ())
+        self._set(suite, encryption_context, data_key, _edks)
         object.__setattr__(self, "signing_key", signing_key)
         object.__setattr__(self, "required_context_keys", required_context_keys)
 
