@@ -201,5 +201,5 @@ def verify(job: JobSpec, source: Source, name: str, found: Found, header: bytes)
     if job.operation == "encrypt" and job.algorithm is not None and parsed.header.suite.id != job.algorithm:
         return False
     seal = seal_for(job, source, name, materials.data_key, parsed.header.message_id)
-    recorded = found.mac.encode("utf-8", "surrogateescape")  # any text a hostile marker holds
+    recorded = found.mac.encode("utf-8", "surrogatepass")  # any text a hostile marker holds, lone surrogates too
     return hmac.compare_digest(seal.mac(found.state).encode("ascii"), recorded)
