@@ -198,7 +198,7 @@ class Place:
         from ..s3._calls import fetch_range  # noqa: PLC0415
 
         assert self.bucket is not None and found.etag is not None
-        return fetch_range(s3.client(), self.bucket, self.locate(name), first, stop, etag=found.etag)
+        return fetch_range(s3.client(), self.bucket, self.locate(name), first, stop, etag=found.etag, size=found.size)
 
     def metadata(self, operation: str, source: Source, seal: Seal) -> dict[str, str]:
         """The S3 metadata that marks an object as done."""
