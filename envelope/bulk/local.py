@@ -127,9 +127,15 @@ def read_small(root: str, name: str, limit: int) -> bytes | None:
 
 
 @contextlib.contextmanager
-def output(root: str, name: str, commit: Callable[[os.stat_result], None]) -> Iterator[BinaryIO]:
+def output(
+    root: str,
+    name: str,
+    commit: Callable[[os.stat_result], None],
+    settle: Callable[[os.stat_result], None] | None = None,
+) -> Iterator[BinaryIO]:
     """A new temporary file beside ``root/name``; when the block succeeds: flush, fsync,
-    ``commit(its stat)`` (which writes the marker), then rename it onto ``name``. Otherwise it is removed."""
+    ``commit(its stat)`` (which writes the marker), then rename it onto ``name``, then
+    ``settle(its stat after the rename)``, taken from the file still open. Otherwise it is removed."""
     parent, last = open_parent(root, name, create_parents=True)
     try:
         _refuse_in_the_way(parent, last, name)
@@ -140,9 +146,10 @@ def output(root: str, name: str, commit: Callable[[os.stat_result], None]) -> It
                 yield out
                 out.flush()
                 os.fsync(out.fileno())
-                written = os.fstat(out.fileno())
-            commit(written)
-            os.replace(temporary, last, src_dir_fd=parent, dst_dir_fd=parent)
+                commit(os.fstat(out.fileno()))
+                os.replace(temporary, last, src_dir_fd=parent, dst_dir_fd=parent)
+                if settle is not None:
+                    settle(os.fstat(out.fileno()))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary, dir_fd=parent)
