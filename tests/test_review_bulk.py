@@ -10,6 +10,8 @@
   inode) left out the ctime, and was skipped; so was another file put there by someone who can
   write only the directory: unlink the output, create theirs (ext4 hands the freed inode number
   straight back), same size, mtime set;
+- a local source whose directory was removed (or swapped for a symlink) after the listing failed
+  with a bare FileNotFoundError (or UnsafePathError), not SourceChangedError;
 - reported, not fixed (strict xfail): in S3 the marker (metadata) binds nothing of the
   destination's body, so junk put over a decrypted object with its metadata copied is skipped;
 - reported, not fixed (strict xfail): an encrypt job's marker is keyed by the data key of the
@@ -268,3 +270,26 @@ def test_a_content_range_that_ends_past_its_own_total_is_refused() -> None:
     with pytest.raises(S3Error) as raised:
         fetch_range(_Client(body, "bytes 4096-8191/10"), "bucket", "key", 4096, 8192, etag='"e"')
     assert raised.value.code == "BadRangeResponse"
+
+
+@pytest.mark.parametrize("how", ["removed", "symlink"])
+def test_a_source_whose_directory_went_away_after_the_listing_fails_as_changed(
+    tmp_path: Path, key: bytes, how: str
+) -> None:
+    (tmp_path / "src" / "d").mkdir(parents=True)
+    (tmp_path / "src" / "d" / "a").write_bytes(b"a" * 100)
+    job = JobSpec(
+        Operation.ENCRYPT,
+        parse_place(str(tmp_path / "src")),
+        parse_place(str(tmp_path / "dst")),
+        EnvKey(VARIABLE, NAMESPACE, "k"),
+    )
+    (source,) = job.source.list(job.s3)
+    (tmp_path / "src" / "d").rename(tmp_path / "elsewhere")
+    if how == "symlink":
+        (tmp_path / "src" / "d").symlink_to(tmp_path / "elsewhere")
+
+    result = bulk.process_object(job, source)
+    assert result.status == "failed"
+    assert result.error.startswith("SourceChangedError:")
+    assert not (tmp_path / "dst" / "d" / "a.enc").exists()

@@ -66,7 +66,13 @@ def list_tree(root: str) -> Iterator[tuple[str, int, str]]:
 def open_file(root: str, name: str, version: str | None = None) -> BinaryIO:
     """``root/name`` open for reading, never through a symlink; with ``version``, pinned to it."""
     where = os.path.join(root, name)
-    parent, last = open_parent(root, name)
+    try:
+        parent, last = open_parent(root, name)
+    except (FileNotFoundError, UnsafePathError) as exc:
+        if version is None:
+            raise
+        why = "a directory above it is gone" if isinstance(exc, FileNotFoundError) else f"its path {exc.reason}"
+        raise SourceChangedError(where, why) from None
     try:
         fd = os.open(last, _READ_FLAGS, dir_fd=parent)
     except OSError as exc:
