@@ -202,7 +202,8 @@ def forge(places: Places, job: JobSpec, name: str, how: str) -> None:
         record["source"] = f"{source_st.st_size}:{source_st.st_mtime_ns}"
     else:
         mac = MADE_UP_MACS.get(how, "ab" * 32)
-        record = {"marker": "2", "name": dest_name, "mac": mac, "state": [st.st_size, st.st_mtime_ns, st.st_ino]}
+        state = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+        record = {"marker": "2", "name": dest_name, "mac": mac, "state": state}
     marker_file(dest, dest_name).parent.mkdir(parents=True, exist_ok=True)
     text = "[" * 2000 + "]" * 2000 if how == "nested" else json.dumps(record)
     marker_file(dest, dest_name).write_text(text)
@@ -247,7 +248,7 @@ def test_another_objects_genuine_output_and_marker_copied_over_a_destination_are
         shutil.copyfile(dest / "a.enc", dest / "b.enc")
         record = json.loads(marker_file(dest, "a.enc").read_text())
         st = (dest / "b.enc").stat()
-        record |= {"name": "b.enc", "state": [st.st_size, st.st_mtime_ns, st.st_ino]}
+        record |= {"name": "b.enc", "state": [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]}
         record |= {"dest": [st.st_size, st.st_mtime_ns]}  # what earlier versions checked
         marker_file(dest, "b.enc").write_text(json.dumps(record))
 

@@ -66,7 +66,13 @@ def list_tree(root: str) -> Iterator[tuple[str, int, str]]:
 def open_file(root: str, name: str, version: str | None = None) -> BinaryIO:
     """``root/name`` open for reading, never through a symlink; with ``version``, pinned to it."""
     where = os.path.join(root, name)
-    parent, last = open_parent(root, name)
+    try:
+        parent, last = open_parent(root, name)
+    except (FileNotFoundError, UnsafePathError) as exc:
+        if version is None:
+            raise
+        why = "a directory above it is gone" if isinstance(exc, FileNotFoundError) else f"its path {exc.reason}"
+        raise SourceChangedError(where, why) from None
     try:
         fd = os.open(last, _READ_FLAGS, dir_fd=parent)
     except OSError as exc:
@@ -127,9 +133,15 @@ def read_small(root: str, name: str, limit: int) -> bytes | None:
 
 
 @contextlib.contextmanager
-def output(root: str, name: str, commit: Callable[[os.stat_result], None]) -> Iterator[BinaryIO]:
+def output(
+    root: str,
+    name: str,
+    commit: Callable[[os.stat_result], None],
+    settle: Callable[[os.stat_result], None] | None = None,
+) -> Iterator[BinaryIO]:
     """A new temporary file beside ``root/name``; when the block succeeds: flush, fsync,
-    ``commit(its stat)`` (which writes the marker), then rename it onto ``name``. Otherwise it is removed."""
+    ``commit(its stat)`` (which writes the marker), then rename it onto ``name``, then
+    ``settle(its stat after the rename)``, taken from the file still open. Otherwise it is removed."""
     parent, last = open_parent(root, name, create_parents=True)
     try:
         _refuse_in_the_way(parent, last, name)
@@ -140,9 +152,10 @@ def output(root: str, name: str, commit: Callable[[os.stat_result], None]) -> It
                 yield out
                 out.flush()
                 os.fsync(out.fileno())
-                written = os.fstat(out.fileno())
-            commit(written)
-            os.replace(temporary, last, src_dir_fd=parent, dst_dir_fd=parent)
+                commit(os.fstat(out.fileno()))
+                os.replace(temporary, last, src_dir_fd=parent, dst_dir_fd=parent)
+                if settle is not None:
+                    settle(os.fstat(out.fileno()))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary, dir_fd=parent)

@@ -9,8 +9,8 @@ this source". It is a MAC, HMAC-SHA256, over a canonical JSON *binding*:
   ``keyring``; rewrap: ``new_keyring``) or reads the source (decrypt: ``keyring``);
 - the job's encryption context, ``algorithm`` and ``frame_length``;
 - the message id of the message the key comes from (below);
-- in a directory, the destination file's size, mtime and inode, which the marker
-  file records and a rerun compares.
+- in a directory, the destination file's size, mtime, inode and ctime, which the
+  marker file records and a rerun compares.
 
 The MAC key comes from the data key of *the job's message*: the output for
 encrypt and rewrap, the source for decrypt. It is
@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -146,9 +147,11 @@ def seal_for(job: JobSpec, source: Source, name: str, data_key: SecretBytes | No
     return Seal(message_key(data_key, message_id), binding(job, source, name, message_id))
 
 
-def local_state(size: int, mtime_ns: int, inode: int) -> tuple[int, ...]:
-    """What a local marker records about the destination file (and a rerun compares)."""
-    return (size, mtime_ns, inode)
+def local_state(st: os.stat_result) -> tuple[int, ...]:
+    """What a local marker records about the destination file (and a rerun compares): its size, mtime,
+    inode and ctime. The ctime, which no one can set, catches a rewrite in place with the mtime put back
+    and another file made after the output was unlinked (the inode number comes back at once on ext4)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 class Recorder:
@@ -201,5 +204,5 @@ def verify(job: JobSpec, source: Source, name: str, found: Found, header: bytes)
     if job.operation == "encrypt" and job.algorithm is not None and parsed.header.suite.id != job.algorithm:
         return False
     seal = seal_for(job, source, name, materials.data_key, parsed.header.message_id)
-    recorded = found.mac.encode("utf-8", "surrogateescape")  # any text a hostile marker holds
+    recorded = found.mac.encode("utf-8", "surrogatepass")  # any text a hostile marker holds, lone surrogates too
     return hmac.compare_digest(seal.mac(found.state).encode("ascii"), recorded)

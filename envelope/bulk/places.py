@@ -13,8 +13,9 @@ An object counts as done when its destination carries a marker that verifies
 - in S3 the marker is the destination object's own metadata, written in the
   same request that creates the object, so the two appear together;
 - in a directory it is a small JSON file under ``.envelope-bulk/`` that also
-  records the destination file's size, mtime and inode; it is written before the
-  file is renamed into place and counts only when the file still matches it.
+  records the destination file's size, mtime, inode and ctime; it is written before the
+  file is renamed into place (so a bulk job's file is never without one) and again
+  after, with the ctime the rename set, and counts only when the file still matches it.
 
 Either way a destination is created whole (a multipart upload completed, a
 temporary file renamed) or not at all, so a killed job leaves nothing half-written.
@@ -178,7 +179,7 @@ class Place:
             recorded = json.loads(data)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             recorded = None
-        state = local_state(st.st_size, st.st_mtime_ns, st.st_ino)
+        state = local_state(st)
         if (
             not isinstance(recorded, dict)
             or recorded.get("name") != name
@@ -198,7 +199,7 @@ class Place:
         from ..s3._calls import fetch_range  # noqa: PLC0415
 
         assert self.bucket is not None and found.etag is not None
-        return fetch_range(s3.client(), self.bucket, self.locate(name), first, stop, etag=found.etag)
+        return fetch_range(s3.client(), self.bucket, self.locate(name), first, stop, etag=found.etag, size=found.size)
 
     def metadata(self, operation: str, source: Source, seal: Seal) -> dict[str, str]:
         """The S3 metadata that marks an object as done."""
@@ -218,13 +219,15 @@ class Place:
         """A temporary file beside the destination; on success: fsync, write the marker, rename into place."""
         self.check_name(name, dest=True)
 
-        def commit(written: os.stat_result) -> None:
-            state = local_state(written.st_size, written.st_mtime_ns, written.st_ino)
+        def mark(written: os.stat_result) -> None:
+            state = local_state(written)
             record = {"marker": FORMAT, "name": name, "mac": seal.mac(state), "state": list(state)}
             with local.output(self.root, self._marker_name(name), lambda _: None) as out:
                 out.write(json.dumps(record).encode())
 
-        with local.output(self.root, name, commit) as out:
+        # Marked before the rename (a crash then leaves a marker that no longer matches: redone, no
+        # --overwrite needed) and again after it, with the ctime the rename gave the file.
+        with local.output(self.root, name, mark, settle=mark) as out:
             yield out
 
 

@@ -107,6 +107,8 @@ def _checked_range(
     if found is None:
         raise bad(f"Content-Range {answer.get('ContentRange')!r}")
     start, last, total = (int(group) for group in found.groups())
+    if last < start or last >= total:  # RFC 9110: first <= last < complete length
+        raise bad(f"Content-Range {found.group(0)!r}")
     ends_early = last + 1 < stop and last + 1 == total and size is None
     if start != first or (last + 1 != stop and not ends_early) or (size is not None and total != size):
         raise bad(f"Content-Range {found.group(0)!r}")
