@@ -163,7 +163,12 @@ class _KmsDecrypter:
 
     performs_io = True
     _grant_tokens: tuple[str, ...] = ()
+    _client: Any
     _supplier: KmsClientSupplier
+
+    def _client_for(self, region: str, regions: _Regions) -> Any | str:
+        """The keyring's own client, else the supplier's for ``region`` (or why this call may not have one)."""
+        return self._client if self._client is not None else regions.client(region)
 
     def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         """The key to call Decrypt with and its client; a reason to skip; or None (not ours)."""
@@ -263,9 +268,7 @@ class AwsKmsKeyring(_KmsDecrypter):
     def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         if not self._matches(self.key_id, arn_text):
             return None
-        if self._client is not None:
-            return self.key_id, self._client
-        client = regions.client(self._region)
+        client = self._client_for(self._region, regions)
         return client if isinstance(client, str) else (self.key_id, client)
 
 
@@ -318,9 +321,6 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
         if self.discovery_filter is not None and not self.discovery_filter.admits(arn):
             return f"key {arn_text} is outside the discovery filter"
         return arn
-
-    def _client_for(self, region: str, regions: _Regions) -> Any | str:
-        return self._client if self._client is not None else regions.client(region)
 
     def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
         checked = self._filtered(arn_text, arn)
