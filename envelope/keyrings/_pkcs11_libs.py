@@ -76,16 +76,12 @@ class _SameFileCache(dict[str, Any]):
         return next((key for key in list(self) if _file(key) == wanted), None)
 
 
-def _install() -> bool:
-    """Put :class:`_SameFileCache` in python-pkcs11's place (once); False if its cache is not a dict."""
+def _install() -> None:
+    """Put :class:`_SameFileCache` in python-pkcs11's place (once; not if its cache is not a plain dict)."""
     with _install_lock:
         current = getattr(pkcs11, "_loaded", None)
-        if isinstance(current, _SameFileCache):
-            return True
-        if type(current) is not dict:
-            return False
-        pkcs11._loaded = _SameFileCache(current)
-        return True
+        if type(current) is dict:
+            pkcs11._loaded = _SameFileCache(current)
 
 
 @contextmanager
