@@ -156,9 +156,12 @@ def test_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
 def test_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampered_data_key(
     rsa_token: SoftHsmToken, rsa_private_key: rsa.RSAPrivateKey
 ) -> None:
-    keyring = pkcs1_token_keyring(rsa_token)
+    assert_deterministic_wrong_keys(pkcs1_token_keyring(rsa_token), rsa_private_key.public_key())
+
+
+def assert_deterministic_wrong_keys(keyring: Pkcs11Keyring | RawRsaKeyring, public: rsa.RSAPublicKey) -> None:
     suite = SUITES[0]
-    for tamper, ciphertext in pkcs1_ciphertexts(rsa_private_key.public_key()).items():
+    for tamper, ciphertext in pkcs1_ciphertexts(public).items():
         edk = EncryptedDataKey(NAMESPACE, RSA_NAME.encode(), ciphertext)
         materials = DecryptionMaterials(suite=suite, encryption_context={})
         first = keyring.on_decrypt(materials, [edk]).data_key
@@ -246,12 +249,19 @@ def test_raw_rsa_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
 ) -> None:
     keyring = RawRsaKeyring(NAMESPACE, RSA_NAME, private_key=rsa_private_key, padding=RsaPadding.PKCS1)
     ciphertexts = pkcs1_ciphertexts(rsa_private_key.public_key())
-    outcomes = {
-        tamper: outcome(decrypt_error(forged(ciphertexts[tamper], suite), keyring, suite)) for tamper in TAMPERS
-    }
+    errors = {tamper: decrypt_error(forged(ciphertexts[tamper], suite), keyring, suite) for tamper in TAMPERS}
+    outcomes = {tamper: outcome(error) for tamper, error in errors.items()}
     assert outcomes["bad padding"] == outcomes["wrong length"] == outcomes["wrong key"]
+    assert all(type(error) is AuthenticationError for error in errors.values())
     genuine = envelope.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
     assert envelope.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
+
+
+def test_raw_rsa_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampered_data_key(
+    rsa_private_key: rsa.RSAPrivateKey,
+) -> None:
+    keyring = RawRsaKeyring(NAMESPACE, RSA_NAME, private_key=rsa_private_key, padding=RsaPadding.PKCS1)
+    assert_deterministic_wrong_keys(keyring, rsa_private_key.public_key())
 
 
 def test_the_pkcs1_opt_in_reaches_the_keyring_through_keyconfig(
