@@ -21,18 +21,16 @@ import pytest
 
 import envelope
 from envelope.cli import main
-from envelope.cli.keyfile import read_record
 from envelope.keyrings import RawAesKeyring
+
+from .support.cli_keys import keygen_keyring
 
 PLAINTEXT = b"attack at dawn\n" * 5000
 
 
 @pytest.fixture
 def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RawAesKeyring:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    assert main(["keygen"]) == 0
-    record = read_record(tmp_path / "config" / "envelope" / "default.key")
-    return RawAesKeyring(record.namespace, record.name, record.key)
+    return keygen_keyring(tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -27,11 +27,11 @@ import pytest
 import envelope
 from envelope._secrets import SecretBytes
 from envelope.cli import main
-from envelope.cli.keyfile import read_record
 from envelope.errors import UsageError
 from envelope.keyrings import RawAesKeyring
 from envelope.keyrings.pkcs11 import Pkcs11Keyring
 
+from .support.cli_keys import keygen_keyring
 from .support.feeding import feed_until_written
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,10 +60,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RawAesKeyring:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    assert main(["keygen"]) == 0
-    record = read_record(tmp_path / "config" / "envelope" / "default.key")
-    return RawAesKeyring(record.namespace, record.name, record.key)
+    return keygen_keyring(tmp_path, monkeypatch)
 
 
 def test_a_signal_that_lands_just_after_the_temporary_file_is_created_removes_it(
