@@ -6,18 +6,14 @@ import contextlib
 import errno
 import os
 import secrets
-import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-__all__ = ["STOP_SIGNALS", "atomic_output"]
+__all__ = ["atomic_output"]
 
 #: ``commit(temporary_path, stat_of_the_written_file)`` moves the finished file into place.
 Commit = Callable[[str, os.stat_result], None]
-
-#: The signals a caller (the CLI) turns into an exception that removes every temporary output.
-STOP_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 
 _NAME_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # as tempfile.mkstemp's names
 _CREATE_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -21,18 +21,18 @@ import pytest
 
 import envelope
 from envelope.cli import main
-from envelope.cli.keyfile import read_record
+from envelope.cli.errors import CliError
+from envelope.cli.outputs import local_output
 from envelope.keyrings import RawAesKeyring
+
+from .support.cli_keys import keygen_keyring
 
 PLAINTEXT = b"attack at dawn\n" * 5000
 
 
 @pytest.fixture
 def key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RawAesKeyring:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    assert main(["keygen"]) == 0
-    record = read_record(tmp_path / "config" / "envelope" / "default.key")
-    return RawAesKeyring(record.namespace, record.name, record.key)
+    return keygen_keyring(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -165,6 +165,18 @@ def test_a_fifo_inside_an_output_tree_is_refused_without_waiting_for_a_reader(
     assert main(["encrypt", "-r", str(tree), "-o", str(out), "--force"]) == 1
     assert "a FIFO, not a regular file" in capsys.readouterr().err
     assert entries(out / "sub") == ["a.txt.enc"] and stat.S_ISFIFO(os.lstat(out / "sub" / "a.txt.enc").st_mode)
+
+
+def test_a_fifo_planted_in_an_output_tree_after_the_plan_is_refused_when_the_output_is_opened(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    os.mkfifo(out / "sub" / "a.txt.enc")  # appeared between check_output and the write
+    with (
+        pytest.raises(CliError, match="a FIFO, not a regular file"),
+        local_output(out / "sub" / "a.txt.enc", force=True, within=out),
+    ):
+        raise AssertionError("the FIFO was opened")
+    assert stat.S_ISFIFO(os.lstat(out / "sub" / "a.txt.enc").st_mode)
 
 
 # --------------------------------------------------------------------------- planned outputs

@@ -14,9 +14,9 @@ import pytest
 
 import envelope
 from envelope.cli import main
-from envelope.cli.keyfile import read_record
 from envelope.keyrings import RawAesKeyring
 
+from .support.cli_keys import keygen_keyring
 from .support.kms_fixtures import moto_server
 from .support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
 
@@ -27,10 +27,7 @@ BUCKET = "envelope-cli-paths"
 
 @pytest.fixture
 def keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RawAesKeyring:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    assert main(["keygen"]) == 0
-    record = read_record(tmp_path / "config" / "envelope" / "default.key")
-    return RawAesKeyring(record.namespace, record.name, record.key)
+    return keygen_keyring(tmp_path, monkeypatch)
 
 
 def files_under(directory: Path) -> list[str]:

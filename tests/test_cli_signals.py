@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import envelope
-from envelope.cli.keyfile import read_record
 from envelope.keyrings import RawAesKeyring
 
+from .support.cli_keys import default_keyring
 from .support.feeding import feed_until_written
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,8 +37,7 @@ def keyring(tmp_path: Path) -> RawAesKeyring:
     keygen = run_cli(["keygen"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, error = keygen.communicate(timeout=60)
     assert keygen.returncode == 0, error
-    record = read_record(tmp_path / "config" / "envelope" / "default.key")
-    return RawAesKeyring(record.namespace, record.name, record.key)
+    return default_keyring(tmp_path / "config")
 
 
 def ended(process: subprocess.Popen[bytes]) -> tuple[int, bytes]:

@@ -27,11 +27,11 @@ import pytest
 import envelope
 from envelope._secrets import SecretBytes
 from envelope.cli import main
-from envelope.cli.keyfile import read_record
 from envelope.errors import UsageError
 from envelope.keyrings import RawAesKeyring
 from envelope.keyrings.pkcs11 import Pkcs11Keyring
 
+from .support.cli_keys import keygen_keyring
 from .support.feeding import feed_until_written
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,10 +60,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RawAesKeyring:
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    assert main(["keygen"]) == 0
-    record = read_record(tmp_path / "config" / "envelope" / "default.key")
-    return RawAesKeyring(record.namespace, record.name, record.key)
+    return keygen_keyring(tmp_path, monkeypatch)
 
 
 def test_a_signal_that_lands_just_after_the_temporary_file_is_created_removes_it(
@@ -110,6 +107,18 @@ def test_a_sigpipe_sent_to_a_command_blocked_on_its_input_stops_it_at_once(
     assert (status, os.listdir(dest)) == (128 + signal.SIGPIPE, [])
 
 
+def sealed_and_shared_fifo(keyring: RawAesKeyring, tmp_path: Path, name: str, mode: int) -> tuple[Path, Path]:
+    """A sealed ``the plaintext`` and a FIFO ``name`` in a sticky, world-writable directory."""
+    sealed = tmp_path / "secret.enc"
+    sealed.write_bytes(envelope.encrypt(b"the plaintext\n", keyring=keyring))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    fifo = shared / name
+    os.mkfifo(fifo, mode)
+    return sealed, fifo
+
+
 def test_a_fifo_another_user_planted_in_a_shared_directory_gets_no_plaintext(
     keyring: RawAesKeyring, tmp_path: Path
 ) -> None:
@@ -118,13 +127,7 @@ def test_a_fifo_another_user_planted_in_a_shared_directory_gets_no_plaintext(
     open without O_CREAT as well)."""
     if os.geteuid() != 0:
         pytest.skip("needs root to give the FIFO to another user")
-    sealed = tmp_path / "secret.enc"
-    sealed.write_bytes(envelope.encrypt(b"the plaintext\n", keyring=keyring))
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o1777)
-    fifo = shared / "secret.txt"
-    os.mkfifo(fifo, 0o622)
+    sealed, fifo = sealed_and_shared_fifo(keyring, tmp_path, "secret.txt", 0o622)
     os.chown(fifo, 65534, 65534)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the other user, waiting for the plaintext
     try:
@@ -141,13 +144,7 @@ def test_a_fifo_another_user_planted_in_a_shared_directory_gets_no_plaintext(
 def test_a_fifo_of_ones_own_in_a_shared_directory_is_still_written_through(
     keyring: RawAesKeyring, tmp_path: Path
 ) -> None:
-    sealed = tmp_path / "secret.enc"
-    sealed.write_bytes(envelope.encrypt(b"the plaintext\n", keyring=keyring))
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    os.chmod(shared, 0o1777)
-    fifo = shared / "mine"
-    os.mkfifo(fifo, 0o600)
+    sealed, fifo = sealed_and_shared_fifo(keyring, tmp_path, "mine", 0o600)
     reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
         assert main(["decrypt", str(sealed), "-o", str(fifo)]) == 0

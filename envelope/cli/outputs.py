@@ -29,6 +29,7 @@ from typing import BinaryIO
 from .._atomic import atomic_output
 from .._paths import contained_path
 from .errors import CliError
+from .trust import file_kind
 
 __all__ = ["atomic_file", "check_output", "local_output"]
 
@@ -46,11 +47,6 @@ def _written_through(mode: int) -> bool:
     return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
-def _kind(mode: int) -> str:
-    kinds = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a FIFO"}
-    return kinds.get(stat.S_IFMT(mode), "a socket")
-
-
 def _refuse_planted(path: Path, st: os.stat_result) -> None:
     """Refuse a device, FIFO or socket that another user may have planted (see the module's rules):
     not the user's or root's, in a directory writable by group or others, and not the directory owner's."""
@@ -59,7 +55,7 @@ def _refuse_planted(path: Path, st: os.stat_result) -> None:
     directory = os.stat(path.parent)
     if directory.st_mode & 0o022 and st.st_uid != directory.st_uid:
         raise CliError(
-            f"{path}: is {_kind(st.st_mode)} of user {st.st_uid}, in a directory others may write;"
+            f"{path}: is {file_kind(st.st_mode)} of user {st.st_uid}, in a directory others may write;"
             " refusing to write into it (remove it, or write to a path of your own)"
         )
 
@@ -68,19 +64,26 @@ def _exists(path: Path) -> CliError:
     return CliError(f"{path}: already exists (pass --force to replace it)")
 
 
+def _existing(path: Path, within: Path | None, *, create_parents: bool) -> tuple[Path, os.stat_result | None]:
+    """``path`` (walked from ``within`` if given) and what is there now, if anything; inside ``within``
+    a device, FIFO or socket is refused."""
+    if within is not None:
+        path = contained_path(within, path.relative_to(within).as_posix(), create_parents=create_parents)
+    st = _lstat(path)
+    if st is not None and within is not None and _written_through(st.st_mode):
+        raise CliError(f"{path}: is {file_kind(st.st_mode)}, not a regular file; refusing to write into it")
+    return path, st
+
+
 def check_output(path: Path, *, force: bool, within: Path | None) -> None:
     """Refuse ``path`` as an output before anything is written: it exists (without ``force``), it is
     a directory, or (``within``) its name leaves the directory or it is not a regular file."""
-    if within is not None:
-        path = contained_path(within, path.relative_to(within).as_posix())
-    st = _lstat(path)
+    path, st = _existing(path, within, create_parents=False)
     if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
         raise CliError(f"{path}: is a directory")
     if _written_through(st.st_mode):
-        if within is not None:
-            raise CliError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to write into it")
         _refuse_planted(path, st)
         return
     if not force:
@@ -90,12 +93,8 @@ def check_output(path: Path, *, force: bool, within: Path | None) -> None:
 @contextmanager
 def local_output(path: Path, *, force: bool, within: Path | None = None, mode: int = 0o600) -> Iterator[BinaryIO]:
     """Yield the file to write ``path``'s content into (see the module's rules)."""
-    if within is not None:
-        path = contained_path(within, path.relative_to(within).as_posix(), create_parents=True)
-    st = _lstat(path)
+    path, st = _existing(path, within, create_parents=True)
     if st is not None and _written_through(st.st_mode):
-        if within is not None:
-            raise CliError(f"{path}: is {_kind(st.st_mode)}, not a regular file; refusing to write into it")
         with _through(path, st, force=force) as out:
             yield out
         return

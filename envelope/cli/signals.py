@@ -32,10 +32,10 @@ import threading
 from collections.abc import Iterator
 from typing import Final
 
-from .._atomic import STOP_SIGNALS
+__all__ = ["STOP_SIGNALS", "Stopped", "output_closed", "stop_on_signals"]
 
-__all__ = ["Stopped", "output_closed", "stop_on_signals"]
-
+#: The signals turned into an exception that removes every temporary output.
+STOP_SIGNALS: Final = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 #: How often the SIGPIPE watcher looks whether the command has ended.
 _WATCH_SECONDS: Final = 0.2
 #: Sent to the main thread to interrupt a blocking call (ignored by default, as harmless as a signal gets).

@@ -29,7 +29,7 @@ from pathlib import Path
 from ..limits import MAX_KEY_FILE_BYTES
 from .errors import CliError
 
-__all__ = ["read_key_file"]
+__all__ = ["file_kind", "read_key_file"]
 
 _KINDS = {
     stat.S_IFDIR: "a directory",
@@ -39,6 +39,11 @@ _KINDS = {
     stat.S_IFSOCK: "a socket",
     stat.S_IFLNK: "a symlink",
 }
+
+
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is that is not a regular file (``a FIFO``), for an error."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a file")
 
 
 def read_key_file(path: Path, *, what: str = "key file", secret: bool | Callable[[bytes], bool] = True) -> bytes:
@@ -89,8 +94,9 @@ def _trusted_owner(uid: int) -> bool:
 def _check_file(path: Path, st: os.stat_result, what: str) -> None:
     quoted = shlex.quote(str(path))
     if not stat.S_ISREG(st.st_mode):
-        kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a file")
-        raise CliError(f"{what} {path} is {kind}, not a regular file; give the path of the key file itself")
+        raise CliError(
+            f"{what} {path} is {file_kind(st.st_mode)}, not a regular file; give the path of the key file itself"
+        )
     if not _trusted_owner(st.st_uid):
         raise CliError(
             f"{what} {path} is owned by {_owner(st.st_uid)}, not by you ({_owner(os.geteuid())}) or root;"
