@@ -29,7 +29,7 @@ import pytest
 
 import envelope
 from envelope import bulk
-from envelope.bulk import split
+from envelope.bulk import split, tasks
 from envelope.bulk.places import Source, parse_place
 from envelope.bulk.tasks import JobSpec, Operation
 from envelope.errors import EnvelopeError
@@ -158,6 +158,23 @@ def test_a_plaintext_rewritten_in_place_between_begin_and_the_part_tasks_fails_i
     assert all(isinstance(p, split.Failed) and "SourceChangedError" in p.error for p in parts), parts
     assert result.status == "failed" and "SourceChangedError" in result.error
     assert nothing_written(s3, "rewritten")
+
+
+def test_each_read_of_a_task_that_opens_its_source_once_is_checked_against_the_listed_version(
+    tmp_path: Path, key: bytes
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(b"a" * MiB)
+    job = JobSpec(Operation.ENCRYPT, parse_place(str(src)), parse_place(str(tmp_path / "dest")), KEY)
+    source = only_source(job)
+    from envelope.errors import SourceChangedError  # as below: the module's other tests run on older versions
+
+    with tasks.pinned_reads(job, source) as read:  # a split decrypt part reads the header, the end, its frames
+        assert read(0, 10) == b"a" * 10
+        rewrite_in_place(src / "big", 0, b"b")
+        with pytest.raises(SourceChangedError):
+            read(0, 10)
 
 
 # --------------------------------------------------------------------------- one task per object

@@ -77,15 +77,25 @@ def statuses(results: dict[str, bulk.ObjectResult]) -> dict[str, str]:
     return {name: (result.status if result.ok else f"failed: {result.error}") for name, result in results.items()}
 
 
+def local_job(operation: Operation, source: Path, dest: Path) -> JobSpec:
+    """A job between two local directories, keyed by the module's AES key."""
+    return JobSpec(operation, parse_place(str(source)), parse_place(str(dest)), EnvKey(VARIABLE, NAMESPACE, "k"))
+
+
+def decrypted_once(tmp_path: Path, key: bytes) -> tuple[JobSpec, Path]:
+    """A decrypt job over one encrypted file ``enc/b.enc``, run once: the job and its output ``dec/b``."""
+    (tmp_path / "enc").mkdir()
+    keyring = RawAesKeyring(NAMESPACE, "k", key)
+    (tmp_path / "enc" / "b.enc").write_bytes(envelope.encrypt(b"b" * 100, keyring=keyring))
+    job = local_job(Operation.DECRYPT, tmp_path / "enc", tmp_path / "dec")
+    assert statuses(run(job)) == {"b.enc": "done"}
+    return job, tmp_path / "dec" / "b"
+
+
 def test_a_local_marker_whose_mac_is_a_lone_surrogate_is_redone_not_failed(tmp_path: Path, key: bytes) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a").write_bytes(b"a" * 100)
-    job = JobSpec(
-        Operation.ENCRYPT,
-        parse_place(str(tmp_path / "src")),
-        parse_place(str(tmp_path / "dst")),
-        EnvKey(VARIABLE, NAMESPACE, "k"),
-    )
+    job = local_job(Operation.ENCRYPT, tmp_path / "src", tmp_path / "dst")
     assert statuses(run(job)) == {"a": "done"}
     digest = hashlib.sha256(b"a.enc").hexdigest()
     marker = tmp_path / "dst" / MARKER_DIR / digest[:2] / f"{digest}.json"
@@ -99,17 +109,7 @@ def test_a_local_marker_whose_mac_is_a_lone_surrogate_is_redone_not_failed(tmp_p
 
 
 def test_a_decrypted_file_rewritten_in_place_with_its_mtime_put_back_is_redone(tmp_path: Path, key: bytes) -> None:
-    (tmp_path / "enc").mkdir()
-    keyring = RawAesKeyring(NAMESPACE, "k", key)
-    (tmp_path / "enc" / "b.enc").write_bytes(envelope.encrypt(b"b" * 100, keyring=keyring))
-    job = JobSpec(
-        Operation.DECRYPT,
-        parse_place(str(tmp_path / "enc")),
-        parse_place(str(tmp_path / "dec")),
-        EnvKey(VARIABLE, NAMESPACE, "k"),
-    )
-    assert statuses(run(job)) == {"b.enc": "done"}
-    output = tmp_path / "dec" / "b"
+    job, output = decrypted_once(tmp_path, key)
     before = output.stat()
     with output.open("r+b") as f:  # the same inode and size
         f.write(b"J" * before.st_size)
@@ -205,17 +205,7 @@ def test_a_marker_minted_with_only_the_public_key_over_another_message_is_not_tr
 
 
 def test_another_file_made_after_the_output_was_unlinked_is_redone(tmp_path: Path, key: bytes) -> None:
-    (tmp_path / "enc").mkdir()
-    keyring = RawAesKeyring(NAMESPACE, "k", key)
-    (tmp_path / "enc" / "b.enc").write_bytes(envelope.encrypt(b"b" * 100, keyring=keyring))
-    job = JobSpec(
-        Operation.DECRYPT,
-        parse_place(str(tmp_path / "enc")),
-        parse_place(str(tmp_path / "dec")),
-        EnvKey(VARIABLE, NAMESPACE, "k"),
-    )
-    assert statuses(run(job)) == {"b.enc": "done"}
-    output = tmp_path / "dec" / "b"
+    job, output = decrypted_once(tmp_path, key)
     before = output.stat()
     output.unlink()
     output.write_bytes(b"J" * before.st_size)  # a new file: the freed inode number comes back
@@ -278,12 +268,7 @@ def test_a_source_whose_directory_went_away_after_the_listing_fails_as_changed(
 ) -> None:
     (tmp_path / "src" / "d").mkdir(parents=True)
     (tmp_path / "src" / "d" / "a").write_bytes(b"a" * 100)
-    job = JobSpec(
-        Operation.ENCRYPT,
-        parse_place(str(tmp_path / "src")),
-        parse_place(str(tmp_path / "dst")),
-        EnvKey(VARIABLE, NAMESPACE, "k"),
-    )
+    job = local_job(Operation.ENCRYPT, tmp_path / "src", tmp_path / "dst")
     (source,) = job.source.list(job.s3)
     (tmp_path / "src" / "d").rename(tmp_path / "elsewhere")
     if how == "symlink":

@@ -41,17 +41,10 @@ from typing import TYPE_CHECKING, Final
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from .. import errors
 from .._secrets import SecretBytes
 from ..api import start_decryption
-from ..errors import (
-    AuthenticationError,
-    EncryptionContextError,
-    LimitExceededError,
-    MalformedMessageError,
-    NoDecryptingKeyError,
-    PolicyError,
-    TruncatedMessageError,
-)
+from ..errors import MalformedMessageError, TruncatedMessageError
 from ..format.header import parse_header_or_need
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import MAX_HEADER_BYTES
@@ -71,12 +64,12 @@ _INFO: Final = b"envelope bulk done-marker v2"
 _FIRST_HEADER_READ: Final = 4096
 #: What a failed check means: the marker is not trusted and the object is redone.
 NOT_DONE_ERRORS: Final = (
-    AuthenticationError,
-    EncryptionContextError,
-    LimitExceededError,
-    MalformedMessageError,
-    NoDecryptingKeyError,
-    PolicyError,
+    errors.AuthenticationError,
+    errors.EncryptionContextError,
+    errors.LimitExceededError,
+    errors.MalformedMessageError,
+    errors.NoDecryptingKeyError,
+    errors.PolicyError,
 )
 
 

@@ -47,6 +47,7 @@ from .tasks import (
     failure,
     locations,
     message_seal,
+    pinned_reads,
     process_object,
     read_range,
 )
@@ -143,7 +144,8 @@ def _begin_encrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
 def _begin_decrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
     decryptor = _decryptor(job)
     try:
-        access = _random_access(job, source, decryptor)
+        with pinned_reads(job, source) as read:
+            access = RandomAccessDecryptor(read, source.size, decryptor)
     except (SignedMessageError, UsageError):
         return None  # signed (one signature over everything) or non-framed: do the object whole
     seal = message_seal(job, source, job.dest_name(source.name), decryptor)
@@ -172,11 +174,6 @@ def _unwrapping_decryptor(job: JobSpec, header_bytes: bytes) -> MessageDecryptor
     return decryptor
 
 
-def _random_access(job: JobSpec, source: Source, decryptor: MessageDecryptor | None = None) -> RandomAccessDecryptor:
-    fetch = lambda a, b: read_range(job, source, a, b)  # noqa: E731
-    return RandomAccessDecryptor(fetch, source.size, decryptor or _decryptor(job))
-
-
 # -- parts -------------------------------------------------------------------------------------
 
 
@@ -192,7 +189,8 @@ def part(job: JobSpec, source: Source, plan: Plan | ObjectResult, index: int) ->
         if job.operation is Operation.ENCRYPT:
             body = _encrypt_part(job, source, plan, first, stop)
         else:
-            body = _random_access(job, source).read(first, stop)
+            with pinned_reads(job, source) as read:  # the header, the final frame, then the part's frames
+                body = RandomAccessDecryptor(read, source.size, _decryptor(job)).read(first, stop)
         return _upload(job, source, plan, index + 1, body)
     except Exception as exc:
         return Failed(error_text(exc))

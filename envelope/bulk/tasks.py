@@ -39,6 +39,7 @@ __all__ = [
     "error_text",
     "failure",
     "locations",
+    "pinned_reads",
     "process_object",
     "read_range",
 ]
@@ -191,20 +192,34 @@ def already_done(job: JobSpec, source: Source, name: str) -> bool:
 
 def read_range(job: JobSpec, source: Source, first: int, stop: int) -> bytes:
     """Source bytes ``[first, stop)`` (pinned to the listed version: the ETag, or the file's)."""
+    if stop <= first:
+        return b""
+    with pinned_reads(job, source) as read:
+        return read(first, stop)
+
+
+@contextlib.contextmanager
+def pinned_reads(job: JobSpec, source: Source) -> Iterator[Callable[[int, int], bytes]]:
+    """``read(first, stop)`` of the source's bytes for one task, each read pinned to the listed version: a
+    local file is opened (and walked to) once and checked after every read; an S3 read is one GET pinned to the ETag."""
     place = job.source
     if not place.is_s3:
-        if stop <= first:
-            return b""
+        where = place.locate(source.name)
         with local.open_file(place.root, source.name, source.version) as f:
-            f.seek(first)
-            data = f.read(stop - first)
-            local.check_unchanged(f.fileno(), place.locate(source.name), source.version)
-        return data
+
+            def read_file(first: int, stop: int) -> bytes:
+                f.seek(first)
+                data = f.read(max(0, stop - first))
+                local.check_unchanged(f.fileno(), where, source.version)
+                return data
+
+            yield read_file
+        return
     from ..s3._calls import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
 
     assert place.bucket is not None
-    client, key = job.s3.client(), place.locate(source.name)
-    return fetch_range(client, place.bucket, key, first, stop, etag=source.version, size=source.size)
+    client, key, bucket = job.s3.client(), place.locate(source.name), place.bucket
+    yield lambda first, stop: fetch_range(client, bucket, key, first, stop, etag=source.version, size=source.size)
 
 
 @contextlib.contextmanager
