@@ -32,7 +32,10 @@ from ..format import ContentType, Header, ParsedHeader, parse_header, serialize_
 from ..format.body import (
     FINAL_FRAME_STRING,
     FINAL_HEAD_BYTES,
+    FINAL_LENGTH_OFFSET,
     FINAL_MARKER_BYTES,
+    NONFRAMED_HEAD_BYTES,
+    NONFRAMED_LENGTH_OFFSET,
     SINGLE_BLOCK_STRING,
     FrameHead,
     parse_footer,
@@ -278,15 +281,17 @@ class MessageDecryptor:
             return 1
         header = self._header()
         if header.content_type is ContentType.NON_FRAMED:
-            head = 12 + 8
-            return head - have if have < head else head + int(_U64.unpack_from(held, 12)[0]) + TAG_BYTES - have
+            head = NONFRAMED_HEAD_BYTES
+            if have < head:
+                return head - have
+            return head + int(_U64.unpack_from(held, NONFRAMED_LENGTH_OFFSET)[0]) + TAG_BYTES - have
         if have < 4:
             return 4 - have
         if held[:4] != FINAL_MARKER_BYTES:
             return self._codec_or_fail().step - have
         if have < FINAL_HEAD_BYTES:
             return FINAL_HEAD_BYTES - have
-        return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, 20)[0]) + TAG_BYTES - have
+        return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, FINAL_LENGTH_OFFSET)[0]) + TAG_BYTES - have
 
     # -- the state machine -------------------------------------------------------------------------
 
