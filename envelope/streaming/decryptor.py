@@ -183,7 +183,7 @@ class MessageDecryptor:
         src = memoryview(data).cast("B")
         out = OutputBuffer(self.output_bound(len(src)))
         try:
-            written = self.update_into(src, out.view)
+            written = self._update_into(src, out.view)
         except BaseException:
             out.discard()
             raise
@@ -198,9 +198,12 @@ class MessageDecryptor:
         calls reported.
         """
         view = writable_view(out)
+        return self._update_into(memoryview(data).cast("B"), view)
+
+    def _update_into(self, src: memoryview, out: memoryview) -> int:
         self._claim()
         try:
-            return self._update(memoryview(data).cast("B"), view)
+            return self._update(src, out)
         except EnvelopeError as exc:
             self._fail(exc)
             raise
