@@ -46,6 +46,7 @@ from ..format.header import HeaderProgress, parse_header_or_need
 from ..limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
+from ._args import check_limit
 from .workers import Threads, resolve_threads, run_split
 
 __all__ = ["MessageDecryptor"]
@@ -99,8 +100,8 @@ class MessageDecryptor:
     ):
         if max_encrypted_data_keys is not None and max_encrypted_data_keys < 1:
             raise UsageError("max_encrypted_data_keys must be at least 1")
-        _check_limit("max_header_bytes", max_header_bytes)
-        _check_limit("max_nonframed_bytes", max_nonframed_bytes)
+        check_limit("max_header_bytes", max_header_bytes)
+        check_limit("max_nonframed_bytes", max_nonframed_bytes)
         self._cmm = materials_manager
         self._expected = dict(encryption_context or {})
         self._policy = commitment_policy
@@ -466,11 +467,6 @@ class MessageDecryptor:
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
-
-
-def _check_limit(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UsageError(f"{name} must be a positive int")
 
 
 def _no_room() -> UsageError:

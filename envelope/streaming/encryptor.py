@@ -22,6 +22,7 @@ from ..format.layout import final_frame_overhead, frame_split, framed_body_lengt
 from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import EncryptionMaterials
 from ..suites import IV_BYTES
+from ._args import check_limit
 from .workers import Threads, resolve_threads, run_split, submit
 
 __all__ = ["MessageEncryptor"]
@@ -64,8 +65,7 @@ class MessageEncryptor:
         plaintext_length: int | None = None,
         max_header_bytes: int = MAX_HEADER_BYTES,
     ):
-        if not isinstance(max_header_bytes, int) or isinstance(max_header_bytes, bool) or max_header_bytes < 1:
-            raise UsageError("max_header_bytes must be a positive int")
+        check_limit("max_header_bytes", max_header_bytes)
         if not 1 <= frame_length <= MAX_FRAME_LENGTH:
             raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
         if materials.data_key is None or not materials.encrypted_data_keys:
