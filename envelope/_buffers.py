@@ -106,21 +106,23 @@ class PendingBytes:
 
     def append(self, data: memoryview) -> None:
         """Hold ``data`` after what is held."""
-        added = len(data)
-        room = len(self._buffer) - self.length
-        if room:
-            fits = min(room, added)
+        start, end = self.length, self.length + len(data)
+        if end <= len(self._buffer):  # it fits the room kept (the usual case: one check, one copy)
             with memoryview(self._buffer) as into:
-                into[self.length : self.length + fits] = data[:fits]
-            data = data[fits:]
-        if len(data):
+                into[start:end] = data
+        else:
+            fits = len(self._buffer) - start
+            if fits:
+                with memoryview(self._buffer) as into:
+                    into[start:] = data[:fits]
+                data = data[fits:]
             try:
                 self._buffer += data
             except BufferError:  # a view of it is still alive (a traceback's or a profiler's frame)
                 grown = bytearray(self._buffer)
                 grown += data
                 self._buffer = grown
-        self.length += added
+        self.length = end
 
     @property
     def raw(self) -> bytearray:

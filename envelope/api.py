@@ -21,6 +21,7 @@ from .materials import (
     is_materials_manager,
 )
 from .streaming import pump
+from .streaming._args import check_limit
 from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
@@ -105,9 +106,7 @@ def _positive(name: str, value: int | None) -> None:
 def _limits(**limits: int) -> None:
     """Check size limits before any keyring runs (each a positive int)."""
     for name, value in limits.items():
-        if value is None:
-            raise UsageError(f"{name} must be a positive int")
-        _positive(name, value)
+        check_limit(name, value)
 
 
 def start_encryption(

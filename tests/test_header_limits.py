@@ -14,14 +14,14 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import envelope
-from envelope import AlgorithmSuite, EncryptedDataKey, SecretBytes, s3
+from envelope import AlgorithmSuite, EncryptedDataKey, SecretBytes
 from envelope.cli import main
 from envelope.errors import LimitExceededError, UsageError
 from envelope.format import parse_header
@@ -31,6 +31,7 @@ from envelope.materials import DecryptionMaterials, EncryptionMaterials
 from envelope.rewrap import rewrap
 from envelope.streaming.encryptor import MessageEncryptor
 
+from .support.entries import DECRYPT_ENTRIES, decrypt_through
 from .support.kms_fixtures import moto_server
 from .support.moto_server import MotoServer
 
@@ -190,54 +191,8 @@ def s3_client(moto_server: MotoServer, many_keys: bytes) -> Any:
 def _decrypt_through(
     entry: str, message: bytes, client: Any, tmp: Path, max_header_bytes: int = MAX_HEADER_BYTES
 ) -> bytes:
-    limit = max_header_bytes
-    simple: dict[str, Callable[[], bytes]] = {
-        "decrypt": lambda: envelope.decrypt(message, keyring=KEYRING, max_header_bytes=limit),
-        "decrypt_message": lambda: envelope.decrypt_message(message, keyring=KEYRING, max_header_bytes=limit).plaintext,
-        "decrypting_reader": lambda: envelope.decrypting_reader(
-            io.BytesIO(message), keyring=KEYRING, max_header_bytes=limit
-        ).read(),
-        "open_seekable": lambda: envelope.open_seekable(
-            io.BytesIO(message), keyring=KEYRING, max_header_bytes=limit
-        ).read(),
-        "s3.get_range": lambda: s3.get_range(
-            BUCKET, "many-keys", 0, 1 << 30, client=client, keyring=KEYRING, max_header_bytes=limit
-        ),
-    }
-    if entry in simple:
-        return simple[entry]()
-    sink = io.BytesIO()
-    if entry == "decrypting_writer":
-        with envelope.decrypting_writer(sink, keyring=KEYRING, max_header_bytes=limit) as writer:
-            for at in range(0, len(message), 1 << 16):
-                writer.write(message[at : at + (1 << 16)])
-    elif entry == "decrypt_stream":
-        envelope.decrypt_stream(io.BytesIO(message), sink, keyring=KEYRING, max_header_bytes=limit)
-    elif entry == "start_decryption":
-        decryptor = envelope.start_decryption(keyring=KEYRING, max_header_bytes=limit)
-        sink.write(decryptor.update(message))
-        decryptor.finalize()
-    elif entry == "s3.download_fileobj":
-        s3.download_fileobj(BUCKET, "many-keys", sink, client=client, keyring=KEYRING, max_header_bytes=limit)
-    elif entry == "s3.download_file":
-        out = tmp / "downloaded"
-        s3.download_file(BUCKET, "many-keys", out, client=client, keyring=KEYRING, max_header_bytes=limit)
-        sink.write(out.read_bytes())
-    return sink.getvalue()
-
-
-DECRYPT_ENTRIES = (
-    "decrypt",
-    "decrypt_message",
-    "decrypting_reader",
-    "decrypting_writer",
-    "decrypt_stream",
-    "start_decryption",
-    "open_seekable",
-    "s3.download_fileobj",
-    "s3.download_file",
-    "s3.get_range",
-)
+    s3_object = (client, BUCKET, "many-keys")
+    return decrypt_through(entry, message, KEYRING, s3_object=s3_object, tmp=tmp, max_header_bytes=max_header_bytes)
 
 
 @pytest.mark.parametrize("entry", DECRYPT_ENTRIES)

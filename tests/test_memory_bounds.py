@@ -48,6 +48,7 @@ from envelope.limits import (
 from envelope.streaming import pump
 from fuzzing.seeds import nonframed_message
 
+from .support.entries import decrypt_through
 from .support.kms_fixtures import moto_server
 from .support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
@@ -271,30 +272,21 @@ def _child() -> None:
 def _decrypt_through(
     entry: str, message: bytes, client: Any, max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES
 ) -> bytes:
-    limit = max_nonframed_bytes
-    if entry == "decrypt":
-        return envelope.decrypt(message, keyring=KEYRING, max_nonframed_bytes=limit)
-    if entry == "decrypt_message":
-        return envelope.decrypt_message(message, keyring=KEYRING, max_nonframed_bytes=limit).plaintext
-    if entry == "reader":
-        return envelope.decrypting_reader(io.BytesIO(message), keyring=KEYRING, max_nonframed_bytes=limit).read()
-    sink = io.BytesIO()
-    if entry == "writer":
-        with envelope.decrypting_writer(sink, keyring=KEYRING, max_nonframed_bytes=limit) as into:
-            into.write(message)
-    elif entry == "stream":
-        envelope.decrypt_stream(io.BytesIO(message), sink, keyring=KEYRING, max_nonframed_bytes=limit)
-    elif entry == "engine":
-        decryptor = envelope.start_decryption(keyring=KEYRING, max_nonframed_bytes=limit)
-        sink.write(decryptor.update(message))
-        decryptor.finalize()
-    else:
+    if entry.startswith("s3."):
         client.put_object(Bucket=BUCKET, Key="nonframed", Body=message)
-        s3.download_fileobj(BUCKET, "nonframed", sink, client=client, keyring=KEYRING, max_nonframed_bytes=limit)
-    return sink.getvalue()
+    s3_object = (client, BUCKET, "nonframed")
+    return decrypt_through(entry, message, KEYRING, s3_object=s3_object, max_nonframed_bytes=max_nonframed_bytes)
 
 
-NONFRAMED_ENTRIES = ("decrypt", "decrypt_message", "reader", "writer", "stream", "engine", "s3-download")
+NONFRAMED_ENTRIES = (
+    "decrypt",
+    "decrypt_message",
+    "decrypting_reader",
+    "decrypting_writer",
+    "decrypt_stream",
+    "start_decryption",
+    "s3.download_fileobj",
+)
 
 
 @pytest.fixture(scope="module")

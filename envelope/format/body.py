@@ -20,9 +20,13 @@ from ._cursor import Cursor, NeedMoreData, u16
 
 __all__ = [
     "FINAL_FRAME_STRING",
+    "FINAL_HEAD_BYTES",
+    "FINAL_LENGTH_OFFSET",
     "FINAL_MARKER",
     "FINAL_MARKER_BYTES",
     "FRAME_STRING",
+    "NONFRAMED_HEAD_BYTES",
+    "NONFRAMED_LENGTH_OFFSET",
     "REGULAR_HEAD",
     "SINGLE_BLOCK_STRING",
     "FrameHead",
@@ -50,6 +54,10 @@ _IV_PAD = bytes(IV_BYTES - 4)
 
 REGULAR_HEAD_BYTES = REGULAR_HEAD.size  # 16
 FINAL_HEAD_BYTES = _FINAL_HEAD.size  # 24
+NONFRAMED_HEAD_BYTES = IV_BYTES + 8  # 20
+#: Where the content length lies in a final frame's head (UInt32) and a non-framed body's head (UInt64).
+FINAL_LENGTH_OFFSET = FINAL_HEAD_BYTES - 4
+NONFRAMED_LENGTH_OFFSET = IV_BYTES
 
 
 def body_aad(message_id: bytes, content_string: bytes, sequence_number: int, length: int) -> bytes:
@@ -114,7 +122,7 @@ def parse_nonframed_head(view: memoryview, pos: int) -> FrameHead | None:
         return None
     if length > MAX_NONFRAMED_CONTENT_LENGTH:
         raise LimitExceededError("non-framed content length", length, MAX_NONFRAMED_CONTENT_LENGTH)
-    return FrameHead(1, iv, True, length, IV_BYTES + 8)
+    return FrameHead(1, iv, True, length, NONFRAMED_HEAD_BYTES)
 
 
 def serialize_footer(signature: bytes) -> bytes:

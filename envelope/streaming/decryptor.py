@@ -32,7 +32,10 @@ from ..format import ContentType, Header, ParsedHeader, parse_header, serialize_
 from ..format.body import (
     FINAL_FRAME_STRING,
     FINAL_HEAD_BYTES,
+    FINAL_LENGTH_OFFSET,
     FINAL_MARKER_BYTES,
+    NONFRAMED_HEAD_BYTES,
+    NONFRAMED_LENGTH_OFFSET,
     SINGLE_BLOCK_STRING,
     FrameHead,
     parse_footer,
@@ -43,6 +46,7 @@ from ..format.header import HeaderProgress, parse_header_or_need
 from ..limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
+from ._args import check_limit
 from .workers import Threads, resolve_threads, run_split
 
 __all__ = ["MessageDecryptor"]
@@ -96,8 +100,8 @@ class MessageDecryptor:
     ):
         if max_encrypted_data_keys is not None and max_encrypted_data_keys < 1:
             raise UsageError("max_encrypted_data_keys must be at least 1")
-        _check_limit("max_header_bytes", max_header_bytes)
-        _check_limit("max_nonframed_bytes", max_nonframed_bytes)
+        check_limit("max_header_bytes", max_header_bytes)
+        check_limit("max_nonframed_bytes", max_nonframed_bytes)
         self._cmm = materials_manager
         self._expected = dict(encryption_context or {})
         self._policy = commitment_policy
@@ -180,7 +184,7 @@ class MessageDecryptor:
         src = memoryview(data).cast("B")
         out = OutputBuffer(self.output_bound(len(src)))
         try:
-            written = self.update_into(src, out.view)
+            written = self._update_into(src, out.view)
         except BaseException:
             out.discard()
             raise
@@ -195,9 +199,12 @@ class MessageDecryptor:
         calls reported.
         """
         view = writable_view(out)
+        return self._update_into(memoryview(data).cast("B"), view)
+
+    def _update_into(self, src: memoryview, out: memoryview) -> int:
         self._claim()
         try:
-            return self._update(memoryview(data).cast("B"), view)
+            return self._update(src, out)
         except EnvelopeError as exc:
             self._fail(exc)
             raise
@@ -278,15 +285,17 @@ class MessageDecryptor:
             return 1
         header = self._header()
         if header.content_type is ContentType.NON_FRAMED:
-            head = 12 + 8
-            return head - have if have < head else head + int(_U64.unpack_from(held, 12)[0]) + TAG_BYTES - have
+            head = NONFRAMED_HEAD_BYTES
+            if have < head:
+                return head - have
+            return head + int(_U64.unpack_from(held, NONFRAMED_LENGTH_OFFSET)[0]) + TAG_BYTES - have
         if have < 4:
             return 4 - have
         if held[:4] != FINAL_MARKER_BYTES:
             return self._codec_or_fail().step - have
         if have < FINAL_HEAD_BYTES:
             return FINAL_HEAD_BYTES - have
-        return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, 20)[0]) + TAG_BYTES - have
+        return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, FINAL_LENGTH_OFFSET)[0]) + TAG_BYTES - have
 
     # -- the state machine -------------------------------------------------------------------------
 
@@ -458,11 +467,6 @@ class MessageDecryptor:
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
-
-
-def _check_limit(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise UsageError(f"{name} must be a positive int")
 
 
 def _no_room() -> UsageError:

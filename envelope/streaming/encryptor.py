@@ -22,6 +22,7 @@ from ..format.layout import final_frame_overhead, frame_split, framed_body_lengt
 from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import EncryptionMaterials
 from ..suites import IV_BYTES
+from ._args import check_limit
 from .workers import Threads, resolve_threads, run_split, submit
 
 __all__ = ["MessageEncryptor"]
@@ -64,8 +65,7 @@ class MessageEncryptor:
         plaintext_length: int | None = None,
         max_header_bytes: int = MAX_HEADER_BYTES,
     ):
-        if not isinstance(max_header_bytes, int) or isinstance(max_header_bytes, bool) or max_header_bytes < 1:
-            raise UsageError("max_header_bytes must be a positive int")
+        check_limit("max_header_bytes", max_header_bytes)
         if not 1 <= frame_length <= MAX_FRAME_LENGTH:
             raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
         if materials.data_key is None or not materials.encrypted_data_keys:
@@ -135,16 +135,19 @@ class MessageEncryptor:
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Encrypt more plaintext; return the message bytes that are ready."""
-        out = OutputBuffer(self.update_size(len(memoryview(data))))
-        written = self.update_into(data, out.view)
+        src = memoryview(data).cast("B")
+        out = OutputBuffer(self.update_size(len(src)))
+        written = self._update_into(src, out.view)
         return out.finish(written)
 
     def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
         """Encrypt more plaintext into ``out`` (at least :meth:`update_size` bytes); return bytes written."""
-        out = writable_view(out)
+        view = writable_view(out)
+        return self._update_into(memoryview(data).cast("B"), view)
+
+    def _update_into(self, src: memoryview, out: memoryview) -> int:
         self._claim()
         try:
-            src = memoryview(data).cast("B")
             if len(out) < self.update_size(len(src)):
                 raise UsageError("the output buffer is smaller than update_size()")
             if self._declared is not None and self._seen + len(src) > self._declared:
@@ -162,12 +165,14 @@ class MessageEncryptor:
     def finalize(self) -> bytes:
         """Write the final frame (and footer); return the remaining message bytes."""
         out = OutputBuffer(self.finalize_size())
-        written = self.finalize_into(out.view)
+        written = self._finalize_into(out.view)
         return out.finish(written)
 
     def finalize_into(self, out: bytearray | memoryview) -> int:
         """Write the final frame (and footer) into ``out`` (at least :meth:`finalize_size` bytes)."""
-        out = writable_view(out)
+        return self._finalize_into(writable_view(out))
+
+    def _finalize_into(self, out: memoryview) -> int:
         self._claim()
         try:
             if len(out) < self.finalize_size():

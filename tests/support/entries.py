@@ -1,0 +1,74 @@
+"""One message decrypted through each of envelope's decryption entry points, with the same options."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import envelope
+from envelope import s3
+from envelope.materials import Keyring
+
+#: Every entry point that decrypts a whole message.
+DECRYPT_ENTRIES = (
+    "decrypt",
+    "decrypt_message",
+    "decrypting_reader",
+    "decrypting_writer",
+    "decrypt_stream",
+    "start_decryption",
+    "open_seekable",
+    "s3.download_fileobj",
+    "s3.download_file",
+    "s3.get_range",
+)
+
+
+def decrypt_through(
+    entry: str,
+    message: bytes,
+    keyring: Keyring,
+    *,
+    s3_object: tuple[Any, str, str] | None = None,
+    tmp: Path | None = None,
+    **options: Any,
+) -> bytes:
+    """The plaintext of ``message`` decrypted through ``entry`` with ``options`` (limits, say).
+
+    The ``s3.`` entries read the object ``s3_object`` = (client, bucket, key), which holds ``message``;
+    ``s3.download_file`` writes into ``tmp``. The writer is fed 64 KiB at a time."""
+    sink = io.BytesIO()
+    if entry == "decrypt":
+        return envelope.decrypt(message, keyring=keyring, **options)
+    if entry == "decrypt_message":
+        return envelope.decrypt_message(message, keyring=keyring, **options).plaintext
+    if entry == "decrypting_reader":
+        return envelope.decrypting_reader(io.BytesIO(message), keyring=keyring, **options).read()
+    if entry == "open_seekable":
+        return envelope.open_seekable(io.BytesIO(message), keyring=keyring, **options).read()
+    if entry == "decrypting_writer":
+        with envelope.decrypting_writer(sink, keyring=keyring, **options) as writer:
+            for at in range(0, len(message), 1 << 16):
+                writer.write(message[at : at + (1 << 16)])
+    elif entry == "decrypt_stream":
+        envelope.decrypt_stream(io.BytesIO(message), sink, keyring=keyring, **options)
+    elif entry == "start_decryption":
+        decryptor = envelope.start_decryption(keyring=keyring, **options)
+        sink.write(decryptor.update(message))
+        decryptor.finalize()
+    else:
+        assert s3_object is not None, f"{entry} needs the object that holds the message"
+        client, bucket, key = s3_object
+        if entry == "s3.get_range":
+            return s3.get_range(bucket, key, 0, 1 << 30, client=client, keyring=keyring, **options)
+        if entry == "s3.download_fileobj":
+            s3.download_fileobj(bucket, key, sink, client=client, keyring=keyring, **options)
+        elif entry == "s3.download_file":
+            assert tmp is not None
+            out = tmp / "downloaded"
+            s3.download_file(bucket, key, out, client=client, keyring=keyring, **options)
+            sink.write(out.read_bytes())
+        else:
+            raise AssertionError(f"unknown entry {entry}")
+    return sink.getvalue()
