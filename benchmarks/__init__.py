@@ -1,1 +1,1 @@
-"""envelope's benchmark suite: `python -m benchmarks` (see docs/benchmarks.md)."""
+"""busta's benchmark suite: `python -m benchmarks` (see docs/benchmarks.md)."""

@@ -1,6 +1,6 @@
-"""Bare baselines: the least code that does the same AES-GCM (or SHA-384) work as envelope.
+"""Bare baselines: the least code that does the same AES-GCM (or SHA-384) work as busta.
 
-Each loop touches the same frames as envelope does (same sizes, same number of
+Each loop touches the same frames as busta does (same sizes, same number of
 AES-GCM calls, a per-frame nonce and AAD) into a preallocated, reused buffer.
 """
 

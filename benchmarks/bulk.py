@@ -3,7 +3,7 @@
 Each job runs on a fresh ``distributed.LocalCluster`` of worker processes; the
 cluster's start-up is not timed. The S3 rows run against moto's server on this
 machine, which serves every request from one Python process: they measure
-envelope and moto together. The directory rows use a memory-backed directory.
+busta and moto together. The directory rows use a memory-backed directory.
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from envelope import bulk, s3
-from envelope.keyconfig import EnvKey
-from envelope.keyrings import RawAesKeyring
+from busta import bulk, s3
+from busta.keyconfig import EnvKey
+from busta.keyrings import RawAesKeyring
 from tests.support.moto_server import MotoServer
 
 from .suite import Row, scratch_dir
 
 KiB, MiB = 1 << 10, 1 << 20
-KEY_VARIABLE = "ENVELOPE_BENCH_BULK_KEY"
+KEY_VARIABLE = "BUSTA_BENCH_BULK_KEY"
 NAMESPACE, NAME = "bench", "bulk-key"
-BUCKET = "envelope-bench-bulk"
+BUCKET = "busta-bench-bulk"
 UNSIGNED = 0x0478
 
 
@@ -47,7 +47,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 @contextmanager
 def _cluster(workers: int) -> Iterator[Any]:
     with bulk.local_client(workers) as client:
-        for module in ("envelope.bulk.tasks", "boto3"):  # warm the workers up: imports are not the job
+        for module in ("busta.bulk.tasks", "boto3"):  # warm the workers up: imports are not the job
             client.run(importlib.import_module, module)
         yield client
 

@@ -1,7 +1,7 @@
 """Issue 14 item 3: what a message of 60 forged KMS data keys, each in its own region, costs to decrypt.
 
 ``python -m benchmarks.kms_regions [--root DIR]`` prints the row; ``--root`` measures another
-checkout of envelope (the commit before the fix, say) with the same script.
+checkout of busta (the commit before the fix, say) with the same script.
 
 A fresh process makes one KMS client (as an application that uses KMS has), then decrypts a
 message whose 60 ``aws-kms`` data keys name 60 distinct, syntactically valid regions of one
@@ -26,10 +26,10 @@ FORGED_REGIONS = 60
 _SCRIPT = """
 import gc, os, sys, time
 import botocore.config
-import envelope
-from envelope.errors import NoDecryptingKeyError
-from envelope.format import EncryptedDataKey
-from envelope.keyrings import AwsKmsDiscoveryKeyring, ClientCache, MultiKeyring, RawAesKeyring
+import busta
+from busta.errors import NoDecryptingKeyError
+from busta.format import EncryptedDataKey
+from busta.keyrings import AwsKmsDiscoveryKeyring, ClientCache, MultiKeyring, RawAesKeyring
 
 def rss_mib():
     with open("/proc/self/status") as status:
@@ -50,7 +50,7 @@ letters = "abcdefghijklmnopqrstuvwxyz"
 arns = [f"arn:aws:kms:us-forged{letters[i // 26]}{letters[i % 26]}-1:123456789012:key/{os.urandom(16).hex()}"
         for i in range(count)]
 aes = RawAesKeyring("bench", "aes", bytes(32))
-message = envelope.encrypt(b"forged", keyring=MultiKeyring(generator=aes, children=[Forged(arns)]))
+message = busta.encrypt(b"forged", keyring=MultiKeyring(generator=aes, children=[Forged(arns)]))
 config = botocore.config.Config(proxies={}, retries={"mode": "standard", "total_max_attempts": 1})
 cache = ClientCache(endpoint_url=endpoint, config=config)
 cache("us-west-2").list_keys()  # the process has made (and used) one KMS client
@@ -59,7 +59,7 @@ gc.collect()
 before = rss_mib()
 start = time.perf_counter()
 try:
-    envelope.decrypt(message, keyring=keyring)
+    busta.decrypt(message, keyring=keyring)
     raise SystemExit("a forged message decrypted")
 except NoDecryptingKeyError as exc:
     tried = sum("KMS decrypt" in reason for reason in exc.reasons)
@@ -108,7 +108,7 @@ def forged_regions_rows(root: Path | None = None) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.kms_regions", description=__doc__)
-    parser.add_argument("--root", type=Path, help="the envelope checkout to measure (default: this one)")
+    parser.add_argument("--root", type=Path, help="the busta checkout to measure (default: this one)")
     args = parser.parse_args(argv)
     from .suite import format_table  # noqa: PLC0415
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-import envelope
-from envelope import EncryptedDataKey, SecretBytes
-from envelope.keyrings import MultiKeyring
-from envelope.limits import DEFAULT_FRAME_LENGTH
-from envelope.materials import DecryptionMaterials, EncryptionMaterials
+import busta
+from busta import EncryptedDataKey, SecretBytes
+from busta.keyrings import MultiKeyring
+from busta.limits import DEFAULT_FRAME_LENGTH
+from busta.materials import DecryptionMaterials, EncryptionMaterials
 from fuzzing.seeds import nonframed_message
 
 from ._timing import interleaved
@@ -38,7 +38,7 @@ class _Discard:
 
 def _stream(message: bytes, bench: Bench, **options: Any) -> Callable[[], None]:
     def run() -> None:
-        envelope.decrypt_stream(io.BytesIO(message), _Discard(), keyring=bench.keyring, **options)  # type: ignore[arg-type]
+        busta.decrypt_stream(io.BytesIO(message), _Discard(), keyring=bench.keyring, **options)  # type: ignore[arg-type]
 
     return run
 
@@ -73,7 +73,7 @@ def large_units(config: Config) -> list[Row]:
         "nonframed": _stream(nonframed, bench, **limit),
         "default_1": _stream(default, bench, threads=1),
         "large_1": _stream(large, bench, threads=1),
-        "reader_large": lambda: envelope.decrypting_reader(io.BytesIO(large), keyring=bench.keyring).read(),
+        "reader_large": lambda: busta.decrypting_reader(io.BytesIO(large), keyring=bench.keyring).read(),
         "bare_large": _bare_units(bench.data, config.large_frame_bytes),
         "bare_nonframed": _bare_units(bench.data, config.large_message_bytes),
     }
@@ -145,17 +145,17 @@ def _mbps(size: int, seconds: float) -> float:
 
 
 _HUGE_FRAME_SCRIPT = """
-import io, os, envelope
-from envelope.keyrings import RawAesKeyring
+import io, os, busta
+from busta.keyrings import RawAesKeyring
 keyring = RawAesKeyring("bench", "aes-key", os.urandom(32))
 def status(field):
     return [int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith(field)][0]
-small = envelope.encrypt(b"x" * 100, keyring=keyring, frame_length=4096)
-huge = envelope.encrypt(b"x" * 100, keyring=keyring, frame_length=2**31 - 1)
-envelope.decrypt_stream(io.BytesIO(small), io.BytesIO(), keyring=keyring)  # imports and first buffers
+small = busta.encrypt(b"x" * 100, keyring=keyring, frame_length=4096)
+huge = busta.encrypt(b"x" * 100, keyring=keyring, frame_length=2**31 - 1)
+busta.decrypt_stream(io.BytesIO(small), io.BytesIO(), keyring=keyring)  # imports and first buffers
 open("/proc/self/clear_refs", "w").write("5")
 rss = status("VmRSS")
-envelope.decrypt_stream(io.BytesIO(huge), io.BytesIO(), keyring=keyring)
+busta.decrypt_stream(io.BytesIO(huge), io.BytesIO(), keyring=keyring)
 print(len(huge), status("VmHWM") - rss)
 """
 
@@ -200,12 +200,12 @@ def many_data_keys(count: int) -> list[Row]:
     add = time.perf_counter() - start
     keyring = MultiKeyring(generator=bench.keyring, children=[_Filler(count - 1)])
     limit = 128 * count + (1 << 20)
-    message = envelope.encrypt(bytes(bench.data), keyring=keyring, algorithm=UNSIGNED, max_header_bytes=limit)
+    message = busta.encrypt(bytes(bench.data), keyring=keyring, algorithm=UNSIGNED, max_header_bytes=limit)
     start = time.perf_counter()
-    envelope.decrypt(message, keyring=bench.keyring, max_header_bytes=limit)
+    busta.decrypt(message, keyring=bench.keyring, max_header_bytes=limit)
     one_shot = time.perf_counter() - start
     start = time.perf_counter()
-    envelope.decrypting_reader(io.BytesIO(message), keyring=bench.keyring, max_header_bytes=limit).read()
+    busta.decrypting_reader(io.BytesIO(message), keyring=bench.keyring, max_header_bytes=limit).read()
     reader = time.perf_counter() - start
     return [
         Row("14 data keys", f"add {count:,} data keys one at a time", add, None, "s"),

@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import envelope
-from envelope.keyrings import RawAesKeyring
-from envelope.streaming.pump import STREAM_CHUNK_BYTES
+import busta
+from busta.keyrings import RawAesKeyring
+from busta.streaming.pump import STREAM_CHUNK_BYTES
 from tests.support import oracle
 
 from ._bare import BareFrames, bare_sha384
 from ._timing import interleaved
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
-UNSIGNED = envelope.AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
-SIGNED = envelope.AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+UNSIGNED = busta.AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+SIGNED = busta.AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
 NAMESPACE, NAME = "bench", "aes-key"
 
 
@@ -74,11 +74,11 @@ class Bench:
         self.keyring = RawAesKeyring(NAMESPACE, NAME, self.key)
         self.data = memoryview(os.urandom(size))
 
-    def encrypt(self, frame: int, suite: envelope.AlgorithmSuite = UNSIGNED, threads: int = 1) -> bytes:
-        return envelope.encrypt(self.data, keyring=self.keyring, algorithm=suite, frame_length=frame, threads=threads)
+    def encrypt(self, frame: int, suite: busta.AlgorithmSuite = UNSIGNED, threads: int = 1) -> bytes:
+        return busta.encrypt(self.data, keyring=self.keyring, algorithm=suite, frame_length=frame, threads=threads)
 
     def decrypt(self, message: bytes, threads: int = 1) -> bytes:
-        return envelope.decrypt(message, keyring=self.keyring, threads=threads)
+        return busta.decrypt(message, keyring=self.keyring, threads=threads)
 
 
 def _gbps(size: int, seconds: float) -> float:
@@ -107,7 +107,7 @@ def in_memory(bench: Bench, frame: int, repeats: int) -> list[Row]:
     return [
         Row("1 in-memory", f"encrypt {label} frames vs bare encrypt_into", t["bare_enc"] / t["env_enc"], goal, "x"),
         Row("1 in-memory", f"decrypt {label} frames vs bare decrypt_into", t["bare_dec"] / t["env_dec"], goal, "x"),
-        Row("info", f"envelope encrypt {label}, 1 thread", _gbps(size, t["env_enc"]), None, "GB/s"),
+        Row("info", f"busta encrypt {label}, 1 thread", _gbps(size, t["env_enc"]), None, "GB/s"),
         Row("info", f"bare encrypt_into {label}", _gbps(size, t["bare_enc"]), None, "GB/s"),
     ]
 
@@ -126,7 +126,7 @@ def streaming(bench: Bench, frame: int, repeats: int) -> list[Row]:
         plain, sealed, bare_sealed = tmp / "plain", tmp / "sealed", tmp / "bare"
         plain.write_bytes(bench.data)
         with plain.open("rb", buffering=0) as src, sealed.open("wb", buffering=0) as dst:
-            envelope.encrypt_stream(src, dst, keyring=bench.keyring, algorithm=UNSIGNED, frame_length=frame)
+            busta.encrypt_stream(src, dst, keyring=bench.keyring, algorithm=UNSIGNED, frame_length=frame)
         with plain.open("rb", buffering=0) as src, bare_sealed.open("wb", buffering=0) as dst:
             bare.stream_encrypt(src, dst, chunk_frames)
 
@@ -142,13 +142,13 @@ def streaming(bench: Bench, frame: int, repeats: int) -> list[Row]:
             {
                 "bare_enc": run(lambda s, d: bare.stream_encrypt(s, d, chunk_frames), plain),
                 "env_enc": run(
-                    lambda s, d: envelope.encrypt_stream(
+                    lambda s, d: busta.encrypt_stream(
                         s, d, keyring=keyring, algorithm=UNSIGNED, frame_length=frame, threads=1
                     ),
                     plain,
                 ),
                 "bare_dec": run(lambda s, d: bare.stream_decrypt(s, d, chunk_frames), bare_sealed),
-                "env_dec": run(lambda s, d: envelope.decrypt_stream(s, d, keyring=keyring, threads=1), sealed),
+                "env_dec": run(lambda s, d: busta.decrypt_stream(s, d, keyring=keyring, threads=1), sealed),
             },
             repeats,
         )
@@ -216,7 +216,7 @@ def signed(bench: Bench, frame: int, repeats: int) -> list[Row]:
 # -- target 4: against the official SDK ----------------------------------------------------------------
 
 
-def official(size: int, frame: int, suite: envelope.AlgorithmSuite, repeats: int) -> list[Row]:
+def official(size: int, frame: int, suite: busta.AlgorithmSuite, repeats: int) -> list[Row]:
     bench = Bench(size)
     keys = [oracle.AesKeySpec(NAMESPACE, NAME, bench.key)]
     data = bytes(bench.data)
@@ -249,11 +249,11 @@ def small_messages(count: int, with_official: bool) -> list[Row]:
 
     def enc() -> None:
         for _ in range(count):
-            envelope.encrypt(data, keyring=bench.keyring, algorithm=UNSIGNED, threads=1)
+            busta.encrypt(data, keyring=bench.keyring, algorithm=UNSIGNED, threads=1)
 
     def dec() -> None:
         for _ in range(count):
-            envelope.decrypt(message, keyring=bench.keyring, threads=1)
+            busta.decrypt(message, keyring=bench.keyring, threads=1)
 
     runs: dict[str, Callable[[], object]] = {"enc": enc, "dec": dec}
     if with_official:
@@ -292,18 +292,18 @@ def small_messages(count: int, with_official: bool) -> list[Row]:
 
 
 def hsm(count: int) -> list[Row]:
-    from envelope.keyrings import pkcs11 as hsm_keyring  # noqa: PLC0415 - optional extra
+    from busta.keyrings import pkcs11 as hsm_keyring  # noqa: PLC0415 - optional extra
 
     token = hsm_keyring.create_softhsm_token(f"bench-{os.getpid()}")
     hsm_keyring.generate_aes_key(token.module, token.token_label, "bench", pin=token.pin)
     keyring = hsm_keyring.Pkcs11Keyring(
         NAMESPACE, NAME, module=token.module, token_label=token.token_label, key_label="bench", pin=token.pin
     )
-    materials = keyring.on_encrypt(envelope.EncryptionMaterials(suite=UNSIGNED, encryption_context={"a": "b"}))
-    request = envelope.DecryptionMaterials(suite=UNSIGNED, encryption_context={"a": "b"})
+    materials = keyring.on_encrypt(busta.EncryptionMaterials(suite=UNSIGNED, encryption_context={"a": "b"}))
+    request = busta.DecryptionMaterials(suite=UNSIGNED, encryption_context={"a": "b"})
     edks = materials.encrypted_data_keys
     data = os.urandom(KiB)
-    message = envelope.encrypt(data, keyring=keyring, algorithm=UNSIGNED)
+    message = busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED)
 
     def wrap() -> None:
         for _ in range(count):
@@ -315,11 +315,11 @@ def hsm(count: int) -> list[Row]:
 
     def enc() -> None:
         for _ in range(count):
-            envelope.encrypt(data, keyring=keyring, algorithm=UNSIGNED, threads=1)
+            busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, threads=1)
 
     def dec() -> None:
         for _ in range(count):
-            envelope.decrypt(message, keyring=keyring, threads=1)
+            busta.decrypt(message, keyring=keyring, threads=1)
 
     t = interleaved({"wrap": wrap, "unwrap": unwrap, "enc": enc, "dec": dec}, 3)
     return [
@@ -334,24 +334,24 @@ def hsm(count: int) -> list[Row]:
 
 
 def caching(count: int) -> list[Row]:
-    from envelope.keyrings import AwsKmsKeyring  # noqa: PLC0415 - optional extra
+    from busta.keyrings import AwsKmsKeyring  # noqa: PLC0415 - optional extra
     from tests.support.moto_server import MotoServer  # noqa: PLC0415 - starts a server process
 
     data = os.urandom(KiB)
     with MotoServer() as server:
         client = server.client("kms", "us-west-2")
         keyring = AwsKmsKeyring(client.create_key()["KeyMetadata"]["Arn"], client=client)
-        cached = envelope.CachingCryptoMaterialsManager(keyring, max_age=600, max_messages=10 * count)
-        envelope.encrypt(data, materials_manager=cached, algorithm=UNSIGNED)  # warm the cache
+        cached = busta.CachingCryptoMaterialsManager(keyring, max_age=600, max_messages=10 * count)
+        busta.encrypt(data, materials_manager=cached, algorithm=UNSIGNED)  # warm the cache
         few = max(1, count // 20)
 
         def plain() -> None:
             for _ in range(few):
-                envelope.encrypt(data, keyring=keyring, algorithm=UNSIGNED, threads=1)
+                busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, threads=1)
 
         def warm() -> None:
             for _ in range(count):
-                envelope.encrypt(data, materials_manager=cached, algorithm=UNSIGNED, threads=1)
+                busta.encrypt(data, materials_manager=cached, algorithm=UNSIGNED, threads=1)
 
         t = interleaved({"plain": plain, "warm": warm}, 3)
     per_plain, per_warm = t["plain"] / few, t["warm"] / count
@@ -368,7 +368,7 @@ def caching(count: int) -> list[Row]:
 def s3_rows(size: int) -> list[Row]:
     import io  # noqa: PLC0415 - only this measurement needs it
 
-    from envelope import s3  # noqa: PLC0415 - optional extra
+    from busta import s3  # noqa: PLC0415 - optional extra
     from tests.support.moto_server import MotoServer  # noqa: PLC0415 - starts a server process
 
     class Discard:
@@ -378,7 +378,7 @@ def s3_rows(size: int) -> list[Row]:
             return len(data)
 
     bench = Bench(size)
-    bucket, key = "envelope-bench", "object"
+    bucket, key = "busta-bench", "object"
     fetched, gets, heads = 0, 0, 0
 
     def on_get(parsed: dict[str, Any], **_: Any) -> None:
@@ -421,8 +421,8 @@ def s3_rows(size: int) -> list[Row]:
 # -- target 6: memory and start-up -------------------------------------------------------------------------
 
 _MEMORY_SCRIPT = """
-import os, sys, envelope
-from envelope.keyrings import RawAesKeyring
+import os, sys, busta
+from busta.keyrings import RawAesKeyring
 
 class Source:
     def __init__(self, size):
@@ -437,8 +437,8 @@ class Source:
 keyring = RawAesKeyring("bench", "aes-key", os.urandom(32))
 size = int(sys.argv[1])
 with open(os.devnull, "wb") as null:
-    sink = envelope.decrypting_writer(null, keyring=keyring)
-    result = envelope.encrypt_stream(Source(size), sink, keyring=keyring)
+    sink = busta.decrypting_writer(null, keyring=keyring)
+    result = busta.encrypt_stream(Source(size), sink, keyring=keyring)
     sink.close()
 assert result.plaintext_length == size
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.
@@ -446,7 +446,7 @@ print([line.split()[1] for line in open("/proc/self/status") if line.startswith(
 """
 
 _IMPORT_SCRIPT = (
-    "import sys, time; t = time.perf_counter(); import envelope; t = time.perf_counter() - t; "
+    "import sys, time; t = time.perf_counter(); import busta; t = time.perf_counter() - t; "
     "bad = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'pkcs11', 'zstandard', 'msgpack')]; "
     "print(t, len(bad))"
 )
@@ -455,7 +455,7 @@ _IMPORT_SCRIPT = (
 def _python_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: with compiled bytecode
-    env["PYTHONPATH"] = str(Path(envelope.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = str(Path(busta.__file__).resolve().parents[1])
     return env
 
 
@@ -465,7 +465,7 @@ def memory_and_startup(stream_bytes: int) -> list[Row]:
         [sys.executable, "-c", _MEMORY_SCRIPT, str(stream_bytes)], env=env, capture_output=True, text=True, check=True
     )
     peak_mib = int(out.stdout.split()[-1]) / 1024
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(envelope.__file__).parent)], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(busta.__file__).parent)], env=env, check=True)
     wall, inside = [], []
     for _ in range(7):
         start = time.perf_counter()
@@ -475,12 +475,12 @@ def memory_and_startup(stream_bytes: int) -> list[Row]:
         wall.append(time.perf_counter() - start)
         seconds, bad = res.stdout.split()
         inside.append(float(seconds))
-        assert bad == "0", "import envelope pulled in an optional dependency"
+        assert bad == "0", "import busta pulled in an optional dependency"
     label = f"encrypt+decrypt {_size(stream_bytes)} stream: peak RSS"
     return [
         Row("6 memory", label, peak_mib, None, "MiB (goal < 40)"),
-        Row("6 start-up", "python -c 'import envelope', whole process", min(wall) * 1000, None, "ms (goal < 80)"),
-        Row("info", "import envelope inside the interpreter", min(inside) * 1000, None, "ms"),
+        Row("6 start-up", "python -c 'import busta', whole process", min(wall) * 1000, None, "ms (goal < 80)"),
+        Row("info", "import busta inside the interpreter", min(inside) * 1000, None, "ms"),
     ]
 
 
@@ -518,7 +518,7 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     return rows
 
 
-def official_rows(config: Config, frame: int, suite: envelope.AlgorithmSuite) -> list[Row]:
+def official_rows(config: Config, frame: int, suite: busta.AlgorithmSuite) -> list[Row]:
     return official(config.official_bytes, frame, suite, max(1, config.repeats // 2))
 
 
@@ -588,7 +588,7 @@ def run_sweep(config: Config, *, official: bool) -> list[SweepPoint]:
             SweepPoint(frame, _gbps(size, t["bare"]), _gbps(size, t["serial"]), _gbps(size, t["parallel"]), off)
         )
         print(
-            f"sweep {_size(frame):>7}: bare {points[-1].bare:5.2f}  envelope {points[-1].serial:5.2f} (1 thread) "
+            f"sweep {_size(frame):>7}: bare {points[-1].bare:5.2f}  busta {points[-1].serial:5.2f} (1 thread) "
             f"{points[-1].parallel:5.2f} (2 threads)  official {off if off is None else round(off, 2)} GB/s"
         )
     return points
@@ -597,9 +597,7 @@ def run_sweep(config: Config, *, official: bool) -> list[SweepPoint]:
 def write_sweep(points: list[SweepPoint], path: Path) -> None:
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(
-            ["frame_length", "bare_gbps", "envelope_1_thread_gbps", "envelope_2_threads_gbps", "official_gbps"]
-        )
+        writer.writerow(["frame_length", "bare_gbps", "busta_1_thread_gbps", "busta_2_threads_gbps", "official_gbps"])
         for p in points:
             writer.writerow(
                 [
@@ -621,8 +619,8 @@ def plot_sweep(points: list[SweepPoint], path: Path) -> None:
     frames = [p.frame for p in points]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(frames, [p.bare for p in points], "k--", marker="o", label="bare AES-GCM encrypt_into (1 thread)")
-    ax.plot(frames, [p.serial for p in points], marker="o", label="envelope.encrypt, 1 thread")
-    ax.plot(frames, [p.parallel for p in points], marker="o", label="envelope.encrypt, 2 threads")
+    ax.plot(frames, [p.serial for p in points], marker="o", label="busta.encrypt, 1 thread")
+    ax.plot(frames, [p.parallel for p in points], marker="o", label="busta.encrypt, 2 threads")
     if all(p.official is not None for p in points):
         ax.plot(frames, [p.official or 0.0 for p in points], marker="o", label="official aws-encryption-sdk")
     ax.set_xscale("log", base=2)

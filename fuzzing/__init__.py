@@ -1,11 +1,11 @@
-"""envelope's decryption fuzzer: ``python -m fuzzing`` (coverage-guided, atheris / libFuzzer).
+"""busta's decryption fuzzer: ``python -m fuzzing`` (coverage-guided, atheris / libFuzzer).
 
 The contract it checks on every input: decryption either returns a plaintext that
-was encrypted into the seed corpus or raises an :class:`envelope.errors.EnvelopeError`
-that is not a :class:`~envelope.errors.UsageError` (damaged input is not misuse of
+was encrypted into the seed corpus or raises an :class:`busta.errors.BustaError`
+that is not a :class:`~busta.errors.UsageError` (damaged input is not misuse of
 the API); nothing else is raised, nothing hangs (libFuzzer's ``-timeout``), and no
 input makes decryption allocate more than a few MiB (tracemalloc, per input).
-Both the one-shot :func:`envelope.decrypt` and a streaming decrypting reader with
+Both the one-shot :func:`busta.decrypt` and a streaming decrypting reader with
 small reads run on each input and must agree; a failing reader may have released
 only a prefix of a seed plaintext.
 

@@ -61,7 +61,7 @@ def _libfuzzer_flags(args: argparse.Namespace, work: Path) -> list[str]:
         f"-max_len={args.max_len}",
         f"-timeout={args.timeout}",
         f"-rss_limit_mb={args.rss_limit_mb}",
-        f"-dict={_dictionary_file(work / 'envelope.dict')}",
+        f"-dict={_dictionary_file(work / 'busta.dict')}",
         f"-artifact_prefix={args.artifacts}/",
     ]
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args.artifacts = args.artifacts.resolve()
     args.artifacts.mkdir(parents=True, exist_ok=True)
     before = _artifacts(args.artifacts)
-    with tempfile.TemporaryDirectory(prefix="envelope-fuzz-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="busta-fuzz-") as scratch:
         work = Path(scratch)
         corpus = (args.corpus or work / "corpus").resolve()
         seeded = seeds.write_corpus(corpus, args.seed)

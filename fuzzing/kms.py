@@ -20,11 +20,11 @@ import botocore.awsrequest
 import botocore.config
 import botocore.session
 
-from envelope._secrets import SecretBytes
-from envelope.errors import NoDecryptingKeyError
-from envelope.format import EncryptedDataKey
-from envelope.keyrings import AwsKmsDiscoveryKeyring, ClientCache, DiscoveryFilter
-from envelope.materials import DecryptionMaterials, EncryptionMaterials, Keyring
+from busta._secrets import SecretBytes
+from busta.errors import NoDecryptingKeyError
+from busta.format import EncryptedDataKey
+from busta.keyrings import AwsKmsDiscoveryKeyring, ClientCache, DiscoveryFilter
+from busta.materials import DecryptionMaterials, EncryptionMaterials, Keyring
 
 __all__ = [
     "ACCOUNT",

@@ -2,7 +2,7 @@
 
 Every seed is a valid message under :data:`KEYRING`: several algorithm suites
 (committing, signed, legacy), frame lengths small enough for multi-frame messages
-of a few hundred bytes, non-framed messages (which envelope reads but does not
+of a few hundred bytes, non-framed messages (which busta reads but does not
 write, so they are sealed here field by field), a message with two encrypted data
 keys, messages with encryption contexts, and messages whose first data keys are
 ``aws-kms`` keys (ARNs of several partitions, a multi-Region key) that no KMS can
@@ -17,15 +17,15 @@ import random
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, ContentType, DefaultCryptoMaterialsManager, EncryptionRequest
-from envelope.crypto.kdf import derive_keys
-from envelope.crypto.signing import Signer
-from envelope.format import Header, HeaderAuth, serialize_header, serialize_header_auth
-from envelope.format._cursor import u64
-from envelope.format.body import SINGLE_BLOCK_STRING, body_aad, frame_iv, serialize_footer
-from envelope.format.header import MESSAGE_ID_BYTES
-from envelope.keyrings import MultiKeyring, RawAesKeyring
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, ContentType, DefaultCryptoMaterialsManager, EncryptionRequest
+from busta.crypto.kdf import derive_keys
+from busta.crypto.signing import Signer
+from busta.format import Header, HeaderAuth, serialize_header, serialize_header_auth
+from busta.format._cursor import u64
+from busta.format.body import SINGLE_BLOCK_STRING, body_aad, frame_iv, serialize_footer
+from busta.format.header import MESSAGE_ID_BYTES
+from busta.keyrings import MultiKeyring, RawAesKeyring
 
 from .kms import SEED_ARNS, ForgedKmsKeys
 
@@ -40,9 +40,9 @@ __all__ = [
 ]
 
 #: The one key every seed is encrypted under (fixed, so corpora stay valid across runs).
-KEYRING = RawAesKeyring("envelope-fuzzing", "key-1", bytes(range(32)))
+KEYRING = RawAesKeyring("busta-fuzzing", "key-1", bytes(range(32)))
 #: A second key: the multi-key seed carries an encrypted data key for each.
-SECOND_KEYRING = RawAesKeyring("envelope-fuzzing", "key-2", bytes(range(32, 64)))
+SECOND_KEYRING = RawAesKeyring("busta-fuzzing", "key-2", bytes(range(32, 64)))
 #: Decryption accepts every suite, legacy ones included.
 DECRYPT_POLICY = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
 #: Frame length 0 asks for a non-framed message.
@@ -76,7 +76,7 @@ def plaintexts(seed: int) -> dict[int, bytes]:
 def nonframed_message(
     plaintext: bytes,
     suite: AlgorithmSuite,
-    keyring: envelope.Keyring = KEYRING,
+    keyring: busta.Keyring = KEYRING,
     encryption_context: Mapping[str, str] | None = None,
 ) -> bytes:
     """Seal a non-framed message (content type 0x01) the way other ESDKs write one."""
@@ -113,10 +113,10 @@ def _framed(
     plaintext: bytes,
     suite: AlgorithmSuite,
     frame_length: int,
-    keyring: envelope.Keyring = KEYRING,
+    keyring: busta.Keyring = KEYRING,
     encryption_context: Mapping[str, str] | None = None,
 ) -> bytes:
-    return envelope.encrypt(
+    return busta.encrypt(
         plaintext,
         keyring=keyring,
         encryption_context=encryption_context,

@@ -4,7 +4,7 @@ Inputs are decrypted with an offline KMS discovery keyring (:mod:`fuzzing.kms`)
 in front of the seeds' raw AES key, so the provider info of every ``aws-kms``
 data key (ARN fields, partitions, regions, lengths) is parsed and checked, and
 the KMS clients each input causes are counted (at most
-:data:`~envelope.limits.MAX_KMS_REGIONS_PER_DECRYPT`, all in valid regions).
+:data:`~busta.limits.MAX_KMS_REGIONS_PER_DECRYPT`, all in valid regions).
 
 Run by ``python -m fuzzing`` in a child process: libFuzzer ends the process
 itself (``exit`` when done, or after writing a crash artifact), so the parent
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["envelope"]):
-    import envelope
-    import envelope.keyrings.aws_kms  # imported on first use otherwise, after instrumentation
-    from envelope.errors import EnvelopeError, UsageError
-    from envelope.keyrings import MultiKeyring
-    from envelope.keyrings._arn import is_region
-    from envelope.limits import MAX_KMS_REGIONS_PER_DECRYPT
+with atheris.instrument_imports(include=["busta"]):
+    import busta
+    import busta.keyrings.aws_kms  # imported on first use otherwise, after instrumentation
+    from busta.errors import BustaError, UsageError
+    from busta.keyrings import MultiKeyring
+    from busta.keyrings._arn import is_region
+    from busta.limits import MAX_KMS_REGIONS_PER_DECRYPT
 
 from . import COUNTER, kms, seeds
 
@@ -45,7 +45,7 @@ def _warm_up() -> None:
     """Load botocore's KMS model and endpoint rules once (about 9 MB), as an application's first
     KMS client would, so that the per-input allocation limit measures what an input causes."""
     writer = MultiKeyring(generator=seeds.KEYRING, children=[kms.ForgedKmsKeys(kms.SEED_ARNS)])
-    envelope.decrypt(envelope.encrypt(b"warm", keyring=writer), keyring=KEYRING)
+    busta.decrypt(busta.encrypt(b"warm", keyring=writer), keyring=KEYRING)
 
 
 class ContractViolation(AssertionError):
@@ -58,13 +58,13 @@ class Outcome:
 
     plaintext: bytes | None
     released: bytes
-    error: EnvelopeError | None
+    error: BustaError | None
 
 
 def decrypt_one_shot(data: bytes) -> Outcome:
     try:
-        plaintext = envelope.decrypt(data, keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY)
-    except EnvelopeError as exc:
+        plaintext = busta.decrypt(data, keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY)
+    except BustaError as exc:
         return Outcome(None, b"", exc)
     return Outcome(plaintext, plaintext, None)
 
@@ -72,12 +72,12 @@ def decrypt_one_shot(data: bytes) -> Outcome:
 def decrypt_streaming(data: bytes, read_size: int, step: int) -> Outcome:
     released = bytearray()
     try:
-        reader = envelope.decrypting_reader(
+        reader = busta.decrypting_reader(
             io.BytesIO(data), keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY, read_size=read_size
         )
         while piece := reader.read(step):
             released += piece
-    except EnvelopeError as exc:
+    except BustaError as exc:
         return Outcome(None, bytes(released), exc)
     return Outcome(bytes(released), bytes(released), None)
 

@@ -7,9 +7,9 @@ import os
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from envelope import AlgorithmSuite, CommitmentPolicy
-from envelope.keyrings import RawAesKeyring
-from envelope.streaming import workers
+from busta import AlgorithmSuite, CommitmentPolicy
+from busta.keyrings import RawAesKeyring
+from busta.streaming import workers
 
 ALL_SUITES = list(AlgorithmSuite)
 

@@ -12,16 +12,16 @@ import sys
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, SecretBytes
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, SecretBytes
+from busta.errors import (
     AuthenticationError,
+    BustaError,
     EncryptionContextError,
-    EnvelopeError,
     PolicyError,
     UsageError,
 )
-from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
+from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
 
 from .conftest import policy_for
 
@@ -41,7 +41,7 @@ def test_suites_are_named_as_in_the_specification_and_keyed_by_wire_id() -> None
 
 
 def test_the_default_is_suite_0578_under_require_encrypt_require_decrypt(aes_keyring: RawAesKeyring) -> None:
-    header = envelope.decrypt_message(envelope.encrypt(b"x", keyring=aes_keyring), keyring=aes_keyring).header
+    header = busta.decrypt_message(busta.encrypt(b"x", keyring=aes_keyring), keyring=aes_keyring).header
     assert header.suite.id == 0x0578
     assert header.frame_length == 64 * 1024
     assert "aws-crypto-public-key" in header.encryption_context
@@ -62,46 +62,46 @@ def test_commitment_policy_on_encrypt(
     aes_keyring: RawAesKeyring, policy: CommitmentPolicy, suite: AlgorithmSuite, allowed: bool
 ) -> None:
     if allowed:
-        envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
+        busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
     else:
         with pytest.raises(PolicyError):
-            envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
+            busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
 
 
 @pytest.mark.parametrize(("policy", "allowed"), [(FORBID, True), (ALLOW, True), (REQUIRE, False)])
 def test_commitment_policy_on_decrypt_of_a_v1_message(
     aes_keyring: RawAesKeyring, policy: CommitmentPolicy, allowed: bool
 ) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=V1, commitment_policy=FORBID)
+    message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=V1, commitment_policy=FORBID)
     if allowed:
-        assert envelope.decrypt(message, keyring=aes_keyring, commitment_policy=policy) == b"x"
+        assert busta.decrypt(message, keyring=aes_keyring, commitment_policy=policy) == b"x"
     else:
         with pytest.raises(PolicyError):
-            envelope.decrypt(message, keyring=aes_keyring, commitment_policy=policy)
+            busta.decrypt(message, keyring=aes_keyring, commitment_policy=policy)
 
 
 def test_the_default_suite_under_forbid_is_0378(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, commitment_policy=FORBID)
+    message = busta.encrypt(b"x", keyring=aes_keyring, commitment_policy=FORBID)
     assert message[2:4] == b"\x03\x78"
 
 
 def test_expected_context_pairs_must_match(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a", "use": "b"})
-    assert envelope.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "a"}) == b"x"
+    message = busta.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a", "use": "b"})
+    assert busta.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "a"}) == b"x"
     with pytest.raises(EncryptionContextError):
-        envelope.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "z"})
+        busta.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "z"})
 
 
 def test_expected_pairs_not_stored_are_authenticated_as_required_context(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a"})
+    message = busta.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a"})
     # The message does not hold "extra": it must be authenticated, and it was not part of the message.
-    with pytest.raises(EnvelopeError):
-        envelope.decrypt(message, keyring=aes_keyring, encryption_context={"extra": "1"})
+    with pytest.raises(BustaError):
+        busta.decrypt(message, keyring=aes_keyring, encryption_context={"extra": "1"})
 
 
 def test_the_decrypt_result_carries_the_header_and_authenticated_context(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED, encryption_context={"a": "b"})
-    result = envelope.decrypt_message(message, keyring=aes_keyring)
+    message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED, encryption_context={"a": "b"})
+    result = busta.decrypt_message(message, keyring=aes_keyring)
     assert result.plaintext == b"x"
     assert result.encryption_context == {"a": "b"}
     assert result.header.message_id == message[3:35]
@@ -111,22 +111,22 @@ def test_the_decrypt_result_carries_the_header_and_authenticated_context(aes_key
 def test_refuse_signed_mode_refuses_exactly_the_signed_suites(
     aes_keyring: RawAesKeyring, suite: AlgorithmSuite
 ) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
+    message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
     if suite.signed:
         with pytest.raises(PolicyError):
-            envelope.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True)
+            busta.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True)
     else:
-        assert envelope.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True) == b"x"
+        assert busta.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True) == b"x"
 
 
 def test_a_wrong_commitment_is_an_authentication_error(aes_keyring: RawAesKeyring) -> None:
-    message = bytearray(envelope.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED))
-    parsed = envelope.format.parse_header(bytes(message))
+    message = bytearray(busta.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED))
+    parsed = busta.format.parse_header(bytes(message))
     assert parsed is not None
     commitment_at = len(parsed.raw) - 32
     message[commitment_at] ^= 1
     with pytest.raises(AuthenticationError, match="commitment"):
-        envelope.decrypt(bytes(message), keyring=aes_keyring)
+        busta.decrypt(bytes(message), keyring=aes_keyring)
 
 
 @pytest.mark.parametrize(
@@ -146,26 +146,26 @@ def test_bad_arguments_raise_usage_errors(aes_keyring: RawAesKeyring, kwargs: di
     if not kwargs:
         arguments = {}
     with pytest.raises(UsageError):
-        envelope.encrypt(b"x", **arguments)  # type: ignore[arg-type]
+        busta.encrypt(b"x", **arguments)  # type: ignore[arg-type]
 
 
 def test_plaintext_must_be_bytes(aes_keyring: RawAesKeyring) -> None:
     with pytest.raises(UsageError):
-        envelope.encrypt("text", keyring=aes_keyring)  # type: ignore[arg-type]
+        busta.encrypt("text", keyring=aes_keyring)  # type: ignore[arg-type]
 
 
 def test_keyring_and_materials_manager_are_exclusive(aes_keyring: RawAesKeyring) -> None:
-    cmm = envelope.DefaultCryptoMaterialsManager(aes_keyring)
+    cmm = busta.DefaultCryptoMaterialsManager(aes_keyring)
     with pytest.raises(UsageError):
-        envelope.encrypt(b"x", keyring=aes_keyring, materials_manager=cmm)
-    message = envelope.encrypt(b"x", materials_manager=cmm)
-    assert envelope.decrypt(message, materials_manager=cmm) == b"x"
+        busta.encrypt(b"x", keyring=aes_keyring, materials_manager=cmm)
+    message = busta.encrypt(b"x", materials_manager=cmm)
+    assert busta.decrypt(message, materials_manager=cmm) == b"x"
 
 
-def test_usage_errors_are_also_value_errors_and_every_error_is_an_envelope_error() -> None:
+def test_usage_errors_are_also_value_errors_and_every_error_is_a_busta_error() -> None:
     assert issubclass(UsageError, ValueError)
-    for name in envelope.errors.__all__:
-        assert issubclass(getattr(envelope.errors, name), EnvelopeError)
+    for name in busta.errors.__all__:
+        assert issubclass(getattr(busta.errors, name), BustaError)
 
 
 def test_secrets_never_print_and_never_pickle(rsa_private_key: object) -> None:
@@ -173,7 +173,7 @@ def test_secrets_never_print_and_never_pickle(rsa_private_key: object) -> None:
     secret = SecretBytes(key)
     keyring = RawAesKeyring("ns", "k", key)
     rsa_keyring = RawRsaKeyring("ns", "r", private_key=rsa_private_key)  # type: ignore[arg-type]
-    materials = keyring.on_encrypt(envelope.EncryptionMaterials(suite=UNSIGNED, encryption_context={}))
+    materials = keyring.on_encrypt(busta.EncryptionMaterials(suite=UNSIGNED, encryption_context={}))
     for obj in (secret, keyring, rsa_keyring, materials, MultiKeyring(keyring)):
         text = repr(obj) + str(obj)
         for form in (key.hex(), base64.b64encode(key).decode(), repr(key)):
@@ -188,17 +188,17 @@ def test_secrets_never_print_and_never_pickle(rsa_private_key: object) -> None:
 
 def test_debug_logging_reveals_no_key_material(aes_key: bytes, caplog: pytest.LogCaptureFixture) -> None:
     keyring = RawAesKeyring("ns", "k", aes_key)
-    with caplog.at_level(logging.DEBUG, logger="envelope"):
-        message = envelope.encrypt(b"secret plaintext", keyring=keyring)
-        envelope.decrypt(message, keyring=keyring)
+    with caplog.at_level(logging.DEBUG, logger="busta"):
+        message = busta.encrypt(b"secret plaintext", keyring=keyring)
+        busta.decrypt(message, keyring=keyring)
     for form in (aes_key.hex(), base64.b64encode(aes_key).decode()):
         assert form not in caplog.text
     assert "secret plaintext" not in caplog.text
 
 
 def test_every_public_module_lists_exactly_what_it_exports() -> None:
-    core = ("envelope", "envelope.errors", "envelope.keyrings", "envelope.materials", "envelope.format")
-    for name in (*core, "envelope.s3", "envelope.bulk", "envelope.keyconfig", "envelope.rewrap"):
+    core = ("busta", "busta.errors", "busta.keyrings", "busta.materials", "busta.format")
+    for name in (*core, "busta.s3", "busta.bulk", "busta.keyconfig", "busta.rewrap"):
         module = importlib.import_module(name)
         for exported in module.__all__:
             assert hasattr(module, exported), f"{name}.{exported}"
@@ -209,9 +209,9 @@ def test_every_public_module_lists_exactly_what_it_exports() -> None:
         )
 
 
-def test_importing_envelope_does_not_import_boto3_or_the_official_sdk() -> None:
+def test_importing_busta_does_not_import_boto3_or_the_official_sdk() -> None:
     code = (
-        "import sys, envelope; "
+        "import sys, busta; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'aws_encryption_sdk')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -221,8 +221,8 @@ def test_importing_envelope_does_not_import_boto3_or_the_official_sdk() -> None:
 def test_kms_keyrings_say_how_to_install_boto3_when_it_is_missing() -> None:
     code = (
         "import sys; sys.modules['boto3'] = None\n"
-        "import envelope.keyrings as k\n"
+        "import busta.keyrings as k\n"
         "try:\n    k.AwsKmsKeyring\nexcept ImportError as exc:\n    print(exc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "pip install 'envelope[aws]'" in out
+    assert "pip install 'busta[aws]'" in out

@@ -1,7 +1,7 @@
 """Public constructors and calls check their arguments when called, and refuse with UsageError.
 
 A wrong argument found late (at decrypt, inside a keyring, inside a cache) surfaces
-as an AttributeError or TypeError far from its cause, and outside envelope's error
+as an AttributeError or TypeError far from its cause, and outside busta's error
 tree. Here each constructor of the keyrings, materials managers, caches and the
 discovery filter, and each decrypt entry point given an expected encryption
 context, is handed a wrong argument: it must raise UsageError at once. Nothing
@@ -17,8 +17,8 @@ from typing import Any
 import botocore.session
 import pytest
 
-import envelope
-from envelope import (
+import busta
+from busta import (
     AlgorithmSuite,
     CachingCryptoMaterialsManager,
     CommitmentPolicy,
@@ -26,8 +26,8 @@ from envelope import (
     DefaultCryptoMaterialsManager,
     EncryptionRequest,
 )
-from envelope.errors import UsageError
-from envelope.keyrings import (
+from busta.errors import UsageError
+from busta.keyrings import (
     AwsKmsDiscoveryKeyring,
     AwsKmsKeyring,
     AwsKmsMrkDiscoveryKeyring,
@@ -36,7 +36,7 @@ from envelope.keyrings import (
     MultiKeyring,
     RawAesKeyring,
 )
-from envelope.materials.required import RequiredEncryptionContextCmm
+from busta.materials.required import RequiredEncryptionContextCmm
 
 AES = RawAesKeyring("validation", "aes", bytes(32))
 CONTEXT = {"purpose": "validation"}
@@ -176,13 +176,13 @@ def _managers() -> dict[str, Callable[[], Any]]:
 
 def _entry_points(message: bytes) -> dict[str, Callable[..., object]]:
     return {
-        "decrypt": lambda **kw: envelope.decrypt(message, **kw),
-        "decrypt_message": lambda **kw: envelope.decrypt_message(message, **kw),
-        "decrypting_reader": lambda **kw: envelope.decrypting_reader(io.BytesIO(message), **kw).read(),
-        "decrypting_writer": lambda **kw: envelope.decrypting_writer(io.BytesIO(), **kw).write(message),
-        "decrypt_stream": lambda **kw: envelope.decrypt_stream(io.BytesIO(message), io.BytesIO(), **kw),
-        "open_seekable": lambda **kw: envelope.open_seekable(io.BytesIO(message), **kw).read(),
-        "start_decryption": envelope.start_decryption,
+        "decrypt": lambda **kw: busta.decrypt(message, **kw),
+        "decrypt_message": lambda **kw: busta.decrypt_message(message, **kw),
+        "decrypting_reader": lambda **kw: busta.decrypting_reader(io.BytesIO(message), **kw).read(),
+        "decrypting_writer": lambda **kw: busta.decrypting_writer(io.BytesIO(), **kw).write(message),
+        "decrypt_stream": lambda **kw: busta.decrypt_stream(io.BytesIO(message), io.BytesIO(), **kw),
+        "open_seekable": lambda **kw: busta.open_seekable(io.BytesIO(message), **kw).read(),
+        "start_decryption": busta.start_decryption,
     }
 
 
@@ -195,7 +195,7 @@ ENTRY_POINTS = list(_entry_points(b""))
 def test_a_bad_expected_encryption_context_is_a_usage_error_at_every_entry_point(
     entry: str, manager: str, expected: Any
 ) -> None:
-    message = envelope.encrypt(b"plaintext", keyring=AES, encryption_context=CONTEXT, algorithm=SUITE)
+    message = busta.encrypt(b"plaintext", keyring=AES, encryption_context=CONTEXT, algorithm=SUITE)
     call = _entry_points(message)[entry]
     with pytest.raises(UsageError):
         call(encryption_context=expected, **_managers()[manager]())
@@ -203,7 +203,7 @@ def test_a_bad_expected_encryption_context_is_a_usage_error_at_every_entry_point
 
 
 def _decryption_request(expected: Any, message: bytes) -> DecryptionRequest:
-    parsed = envelope.format.parse_header(message)
+    parsed = busta.format.parse_header(message)
     assert parsed is not None
     header = parsed.header
     return DecryptionRequest(header.suite, header.encrypted_data_keys, header.encryption_context, POLICY, expected)
@@ -212,7 +212,7 @@ def _decryption_request(expected: Any, message: bytes) -> DecryptionRequest:
 @pytest.mark.parametrize("manager", ["default CMM", "caching CMM", "required CMM"])
 @pytest.mark.parametrize("expected", BAD_EXPECTED.values(), ids=BAD_EXPECTED.keys())
 def test_materials_managers_called_directly_refuse_a_bad_expected_context(manager: str, expected: Any) -> None:
-    message = envelope.encrypt(b"plaintext", keyring=AES, encryption_context=CONTEXT, algorithm=SUITE)
+    message = busta.encrypt(b"plaintext", keyring=AES, encryption_context=CONTEXT, algorithm=SUITE)
     cmm = _managers()[manager]()["materials_manager"]
     with pytest.raises(UsageError):
         cmm.decrypt_materials(_decryption_request(expected, message))
@@ -240,7 +240,7 @@ def test_materials_managers_called_directly_refuse_a_bad_encryption_request(mana
 
 @pytest.mark.parametrize("manager", ["default CMM", "caching CMM", "required CMM"])
 def test_materials_managers_called_directly_refuse_a_bad_decryption_request(manager: str) -> None:
-    message = envelope.encrypt(b"plaintext", keyring=AES, encryption_context=CONTEXT, algorithm=SUITE)
+    message = busta.encrypt(b"plaintext", keyring=AES, encryption_context=CONTEXT, algorithm=SUITE)
     good = _decryption_request(CONTEXT, message)
     cmm = _managers()[manager]()["materials_manager"]
     for bad in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from envelope.keyrings._arn import mrk_match, parse_arn
+from busta.keyrings._arn import mrk_match, parse_arn
 
 WEST_MRK = "arn:aws:kms:us-west-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
 EAST_MRK = "arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"

@@ -1,11 +1,11 @@
-"""envelope.bulk and ``envelope bulk``: whole prefixes and directory trees, one Dask task per object.
+"""busta.bulk and ``busta bulk``: whole prefixes and directory trees, one Dask task per object.
 
 Against a real ``distributed.LocalCluster`` (two single-threaded worker
 processes) and moto's S3 and KMS server, all on 127.0.0.1. What is proven:
 
 - 200 objects of mixed sizes (0 B, 1 B, 1-300 KiB, and 6.5, 9 and 12 MiB ones that
   take the multipart paths) are encrypted to ``.enc`` names, once each, and each
-  decrypts (with envelope, and with the official SDK on a sample) to its source;
+  decrypts (with busta, and with the official SDK on a sample) to its source;
   progress is reported once per object with growing counts; a rerun skips every
   object and writes nothing;
 - rewrap rewrites only the header of unsigned objects (the body stays byte for
@@ -16,11 +16,11 @@ processes) and moto's S3 and KMS server, all on 127.0.0.1. What is proven:
 - KMS keys (KmsKey with moto's endpoint) encrypt, rotate to a Multi of a KMS key
   and an environment key, and decrypt end to end;
 - directory trees: encrypted, skipped on rerun, decrypted back identical; the
-  ``.envelope-bulk`` markers are never sources; a destination file no bulk job
+  ``.busta-bulk`` markers are never sources; a destination file no bulk job
   wrote fails its object unless overwrite=True; a changed source is redone alone;
 - a corrupt object fails alone (no destination for it), the report and the CLI's
   exit status 1 and stderr say so;
-- keyrings (not descriptions) are refused with a pointer to envelope.keyconfig, and
+- keyrings (not descriptions) are refused with a pointer to busta.keyconfig, and
   before any task runs; key-holding keyrings refuse pickling;
 - the decryptor never resizes a buffer it has handed out views of, so a Dask
   worker's sampling profiler, which holds task frames, cannot break a task;
@@ -54,14 +54,14 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import bulk
-from envelope.cli import main
-from envelope.cli.keyfile import read_record
-from envelope.errors import NoDecryptingKeyError, UsageError
-from envelope.format import parse_header
-from envelope.keyconfig import EnvKey, KmsKey, LocalKey, Multi
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import bulk
+from busta.cli import main
+from busta.cli.keyfile import read_record
+from busta.errors import NoDecryptingKeyError, UsageError
+from busta.format import parse_header
+from busta.keyconfig import EnvKey, KmsKey, LocalKey, Multi
+from busta.keyrings import RawAesKeyring
 
 from .support.dask_cluster import (
     aws_environment,
@@ -81,17 +81,17 @@ __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
 KiB, MiB = 1 << 10, 1 << 20
 ROOT = Path(__file__).resolve().parent.parent
-BUCKET = "envelope-bulk"
+BUCKET = "busta-bulk"
 OBJECTS = 200
 NAMESPACE = "bulk-tests"
-OLD_VARIABLE, NEW_VARIABLE = "ENVELOPE_TEST_BULK_OLD_KEY", "ENVELOPE_TEST_BULK_NEW_KEY"
+OLD_VARIABLE, NEW_VARIABLE = "BUSTA_TEST_BULK_OLD_KEY", "BUSTA_TEST_BULK_NEW_KEY"
 OLD_KEY, NEW_KEY = EnvKey(OLD_VARIABLE, NAMESPACE, "old"), EnvKey(NEW_VARIABLE, NAMESPACE, "new")
 UNSIGNED, SIGNED = 0x0478, 0x0578
-#: Objects past S3's 5 MiB part and envelope's 8 MiB upload part: every multipart path runs.
+#: Objects past S3's 5 MiB part and busta's 8 MiB upload part: every multipart path runs.
 LARGE = {2: 6 * MiB + 512 * KiB, 3: 12 * MiB, 4: 9 * MiB}
 JOB_TIMEOUT = 120.0
 #: Where a local destination keeps its done-markers.
-MARKER_DIR = ".envelope-bulk"
+MARKER_DIR = ".busta-bulk"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -226,7 +226,7 @@ def failures(report: bulk.BulkReport) -> str:
 
 @pytest.fixture(scope="module")
 def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A key record made by ``envelope keygen -o`` (mode 0600)."""
+    """A key record made by ``busta keygen -o`` (mode 0600)."""
     path = tmp_path_factory.mktemp("keys") / "bulk.key"
     assert main(["keygen", "-o", str(path)]) == 0
     return path
@@ -289,7 +289,7 @@ def test_encrypt_writes_each_object_once_under_its_enc_name_and_each_decrypts_to
         message = get(s3, result.dest)
         assert (result.bytes_read, result.bytes_written) == (len(raw[name]), len(message))
         assert suite_of(message) == UNSIGNED
-        assert envelope.decrypt(message, keyring=keys.keyring("old")) == raw[name]
+        assert busta.decrypt(message, keyring=keys.keyring("old")) == raw[name]
     assert parts_of(s3, f"enc/u/{source_name(3)}.enc") == 2  # 12 MiB went up in 8 MiB parts
 
     assert encrypted.signed.ok, failures(encrypted.signed)
@@ -297,7 +297,7 @@ def test_encrypt_writes_each_object_once_under_its_enc_name_and_each_decrypts_to
     for name, data in signed_sources(raw).items():
         message = get(s3, f"enc/s/{name}.enc")
         assert suite_of(message) == SIGNED
-        assert envelope.decrypt(message, keyring=keys.keyring("old")) == data
+        assert busta.decrypt(message, keyring=keys.keyring("old")) == data
     for name in map(source_name, (0, 1, 3, 5, 6)):  # empty, 1 B, 12 MiB, and the names with a space or not ASCII
         assert official_decrypt(get(s3, f"enc/u/{name}.enc"), keys=[keys.spec("old")])[0] == raw[name]
     assert official_decrypt(get(s3, "enc/s/obj-004.bin.enc"), keys=[keys.spec("old")])[0] == raw[source_name(4)]
@@ -342,12 +342,12 @@ def test_rewrap_rewrites_unsigned_headers_and_re_encrypts_signed_objects_and_dec
         before, after = get(s3, f"enc/u/{name}.enc"), get(s3, f"rot/u/{name}.enc")
         assert after[header_length(after) :] == before[header_length(before) :]  # the body, byte for byte
         assert message_id(after) == message_id(before)
-        assert envelope.decrypt(after, keyring=new) == data
+        assert busta.decrypt(after, keyring=new) == data
     for name, data in signed_sources(raw).items():
         before, after = get(s3, f"enc/s/{name}.enc"), get(s3, f"rot/s/{name}.enc")
         assert suite_of(after) == SIGNED
         assert message_id(after) != message_id(before)  # a new message
-        assert envelope.decrypt(after, keyring=new) == data
+        assert busta.decrypt(after, keyring=new) == data
 
     big = f"rot/u/{source_name(3)}.enc"  # 12 MiB: part 1 = new header + 5 MiB, part 2 copied by S3
     (result,) = [r for r in report.results if r.dest == big]
@@ -358,7 +358,7 @@ def test_rewrap_rewrites_unsigned_headers_and_re_encrypts_signed_objects_and_dec
     for key, data in sample.items():
         assert official_decrypt(get(s3, key), keys=[keys.spec("new")])[0] == data
         with pytest.raises(NoDecryptingKeyError):
-            envelope.decrypt(get(s3, key), keyring=old)
+            busta.decrypt(get(s3, key), keyring=old)
 
     back = run_job(dask_client, moto_server, "decrypt", uri("rot/"), uri("dec/"), keyring=NEW_KEY)
     assert back.ok, failures(back)
@@ -393,7 +393,7 @@ def test_kms_keys_described_by_arn_and_endpoint_encrypt_rotate_and_decrypt_end_t
     parsed = parse_header(message)
     assert parsed is not None
     assert [edk.provider_id for edk in parsed.header.encrypted_data_keys] == ["aws-kms", NAMESPACE]
-    assert envelope.decrypt(message, keyring=keys.keyring("new")) == data["k/03.bin"]  # the second new key alone
+    assert busta.decrypt(message, keyring=keys.keyring("new")) == data["k/03.bin"]  # the second new key alone
 
     decrypted = run_job(
         dask_client,
@@ -450,7 +450,7 @@ def test_a_directory_tree_is_encrypted_skipped_on_rerun_and_decrypted_back_ident
     assert first.ok and first.count("done") == len(TREE), failures(first)
     written = files_under(enc)
     assert set(written) == {f"{name}.enc" for name in TREE}
-    assert all(envelope.decrypt(written[f"{n}.enc"], keyring=keys.keyring("old")) == d for n, d in TREE.items())
+    assert all(busta.decrypt(written[f"{n}.enc"], keyring=keys.keyring("old")) == d for n, d in TREE.items())
     assert (enc / MARKER_DIR).is_dir()
     stamps = {name: (enc / name).stat().st_mtime_ns for name in written}
 
@@ -461,10 +461,10 @@ def test_a_directory_tree_is_encrypted_skipped_on_rerun_and_decrypted_back_ident
 
     back = run_job(dask_client, moto_server, "decrypt", str(enc), str(dec), keyring=OLD_KEY)
     assert back.ok, failures(back)
-    assert len(back.results) == len(TREE)  # the markers under enc/.envelope-bulk/ are not sources
+    assert len(back.results) == len(TREE)  # the markers under enc/.busta-bulk/ are not sources
     assert not any(MARKER_DIR in result.source for result in back.results)
     assert files_under(dec) == TREE
-    assert list(tmp_path.rglob(".envelope-bulk-*")) == []  # no temporary file left anywhere
+    assert list(tmp_path.rglob(".busta-bulk-*")) == []  # no temporary file left anywhere
 
 
 def test_a_destination_file_no_bulk_job_wrote_fails_its_object_unless_overwrite_is_given(
@@ -484,7 +484,7 @@ def test_a_destination_file_no_bulk_job_wrote_fails_its_object_unless_overwrite_
     forced = run_job(dask_client, moto_server, "encrypt", str(tree), str(enc), keyring=OLD_KEY, overwrite=True)
     assert forced.ok, failures(forced)
     assert [r.source for r in forced.results if r.status == "done"] == [str(tree / "top.txt")]
-    assert envelope.decrypt((enc / "top.txt.enc").read_bytes(), keyring=keys.keyring("old")) == TREE["top.txt"]
+    assert busta.decrypt((enc / "top.txt.enc").read_bytes(), keyring=keys.keyring("old")) == TREE["top.txt"]
 
 
 def test_a_source_changed_after_it_was_encrypted_is_encrypted_again_on_rerun_and_only_it(
@@ -501,7 +501,7 @@ def test_a_source_changed_after_it_was_encrypted_is_encrypted_again_on_rerun_and
     assert again.ok, failures(again)
     assert [r.source for r in again.results if r.status == "done"] == [str(changed)]
     assert again.count("skipped") == len(TREE) - 1
-    assert envelope.decrypt((enc / "a/b/c.bin.enc").read_bytes(), keyring=keys.keyring("old")) == b"new contents"
+    assert busta.decrypt((enc / "a/b/c.bin.enc").read_bytes(), keyring=keys.keyring("old")) == b"new contents"
 
 
 def test_a_local_rewrap_streams_unsigned_bodies_through_unchanged_and_re_encrypts_signed_messages(
@@ -512,9 +512,9 @@ def test_a_local_rewrap_streams_unsigned_bodies_through_unchanged_and_re_encrypt
     plain = {f"m{i}": os.urandom(i * 40_000) for i in range(4)}
     for name, data in plain.items():
         (src / name).write_bytes(
-            envelope.encrypt(data, keyring=keys.keyring("old"), algorithm=UNSIGNED, frame_length=1024)
+            busta.encrypt(data, keyring=keys.keyring("old"), algorithm=UNSIGNED, frame_length=1024)
         )
-    (src / "signed").write_bytes(envelope.encrypt(b"signed", keyring=keys.keyring("old")))
+    (src / "signed").write_bytes(busta.encrypt(b"signed", keyring=keys.keyring("old")))
     report = run_job(
         dask_client, moto_server, "rewrap", str(src), str(tmp_path / "rot"), keyring=OLD_KEY, new_keyring=NEW_KEY
     )
@@ -523,10 +523,10 @@ def test_a_local_rewrap_streams_unsigned_bodies_through_unchanged_and_re_encrypt
     for name, data in plain.items():
         before, after = (src / name).read_bytes(), (tmp_path / "rot" / name).read_bytes()
         assert after[header_length(after) :] == before[header_length(before) :]
-        assert envelope.decrypt(after, keyring=keys.keyring("new")) == data
-    assert envelope.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("new")) == b"signed"
+        assert busta.decrypt(after, keyring=keys.keyring("new")) == data
+    assert busta.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("new")) == b"signed"
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("old"))
+        busta.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("old"))
 
 
 # --------------------------------------------------------------------------- failures, one object at a time
@@ -538,8 +538,8 @@ def test_a_corrupt_object_fails_alone_with_its_error_in_the_report_and_on_the_cl
     keyring = record_keyring(key_file)
     good = {f"good-{i}": os.urandom(1000 * i) for i in range(5)}
     for name, data in good.items():
-        s3.put_object(Bucket=BUCKET, Key=f"bad/{name}.enc", Body=envelope.encrypt(data, keyring=keyring))
-    corrupt = bytearray(envelope.encrypt(os.urandom(5000), keyring=keyring))
+        s3.put_object(Bucket=BUCKET, Key=f"bad/{name}.enc", Body=busta.encrypt(data, keyring=keyring))
+    corrupt = bytearray(busta.encrypt(os.urandom(5000), keyring=keyring))
     corrupt[len(corrupt) // 2] ^= 0x01  # inside a frame
     s3.put_object(Bucket=BUCKET, Key="bad/corrupt.enc", Body=bytes(corrupt))
 
@@ -581,18 +581,18 @@ class Untouchable:
 
 
 @pytest.mark.parametrize("where", ["keyring", "new_keyring"])
-def test_a_keyring_object_instead_of_a_description_is_refused_with_a_pointer_to_envelope_keyconfig(
+def test_a_keyring_object_instead_of_a_description_is_refused_with_a_pointer_to_busta_keyconfig(
     where: str, tmp_path: Path
 ) -> None:
     keyring = RawAesKeyring(NAMESPACE, "old", bytes(32))
     options: dict[str, Any] = {"keyring": OLD_KEY, "new_keyring": NEW_KEY, where: keyring}
-    with pytest.raises(UsageError, match=r"envelope\.keyconfig"):
+    with pytest.raises(UsageError, match=r"busta\.keyconfig"):
         bulk.run("rewrap", str(tmp_path / "in"), str(tmp_path / "out"), client=Untouchable(), **options)
     assert not (tmp_path / "out").exists()
 
 
 def test_a_keyring_holding_key_bytes_refuses_to_be_pickled_and_says_to_pass_a_keyconfig_description() -> None:
-    with pytest.raises(UsageError, match=r"cannot be pickled.*pass an envelope\.keyconfig description"):
+    with pytest.raises(UsageError, match=r"cannot be pickled.*pass an busta\.keyconfig description"):
         pickle.dumps(RawAesKeyring(NAMESPACE, "old", bytes(32)))
     description = Multi(
         (OLD_KEY, KmsKey("arn:aws:kms:us-west-2:111122223333:key/k", endpoint_url="http://127.0.0.1:1"))
@@ -604,7 +604,7 @@ def test_a_multi_description_holding_a_keyring_is_refused_before_any_task_runs(t
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "file").write_bytes(b"data")
     mixed = Multi((OLD_KEY, RawAesKeyring(NAMESPACE, "raw", bytes(32))))  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match=r"cannot be pickled.*pass an envelope\.keyconfig description"):
+    with pytest.raises(UsageError, match=r"cannot be pickled.*pass an busta\.keyconfig description"):
         bulk.run("encrypt", str(tmp_path / "in"), str(tmp_path / "out"), keyring=mixed, client=Untouchable())
     assert not (tmp_path / "out").exists()
 
@@ -638,8 +638,8 @@ def test_decryption_survives_a_profiler_that_holds_on_to_the_engines_frames(suit
     """Dask workers run a sampling profiler that holds task frames (and their buffer views) for a while;
     the decryptor must never resize a buffer it has viewed. Here a profile hook holds every frame."""
     data = os.urandom(5000)
-    message = envelope.encrypt(data, keyring=keys.keyring("old"), algorithm=suite, frame_length=1024)
-    decryptor = envelope.start_decryption(keyring=keys.keyring("old"))
+    message = busta.encrypt(data, keyring=keys.keyring("old"), algorithm=suite, frame_length=1024)
+    decryptor = busta.start_decryption(keyring=keys.keyring("old"))
     held: list[Any] = []
 
     def hold(frame: Any, event: str, _: Any) -> None:
@@ -699,13 +699,13 @@ def test_a_worker_killed_mid_job_loses_nothing_and_a_rerun_completes_with_every_
 
     assert set(listing(s3, "enc-kill/")) == {f"enc-kill/{name}.enc" for name in raw}
     for name, data in raw.items():
-        assert envelope.decrypt(get(s3, f"enc-kill/{name}.enc"), keyring=keys.keyring("old")) == data
+        assert busta.decrypt(get(s3, f"enc-kill/{name}.enc"), keyring=keys.keyring("old")) == data
     assert uploads_under(s3, "enc-kill/") == []
 
 
 def cli_process(args: list[str], home: Path, **popen: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "envelope", *args], env=env, cwd=home, **popen)
+    return subprocess.Popen([sys.executable, "-m", "busta", *args], env=env, cwd=home, **popen)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -751,7 +751,7 @@ def test_a_killed_driver_and_its_cluster_leave_nothing_half_written_and_the_reru
     keyring = record_keyring(home / "bulk.key")
     assert set(listing(s3, "enc2/")) == {f"enc2/{name}.enc" for name in raw}
     for name, data in raw.items():
-        assert envelope.decrypt(get(s3, f"enc2/{name}.enc"), keyring=keyring) == data
+        assert busta.decrypt(get(s3, f"enc2/{name}.enc"), keyring=keyring) == data
     assert uploads_under(s3, "enc2/") == []
 
 
@@ -759,7 +759,7 @@ def test_a_killed_driver_and_its_cluster_leave_nothing_half_written_and_the_reru
 
 
 def cli(*argv: str) -> int:
-    """``envelope bulk ARGV`` in this process, failing the test if it has not returned within JOB_TIMEOUT."""
+    """``busta bulk ARGV`` in this process, failing the test if it has not returned within JOB_TIMEOUT."""
     return call_with_timeout(JOB_TIMEOUT, functools.partial(main, ["bulk", *argv]))
 
 

@@ -11,7 +11,7 @@ cluster of worker processes on 127.0.0.1:
 - a plain TCP client, a TLS client that offers no certificate, and a Dask client
   holding another cluster's credentials are all refused; the job's own client works;
 - a job given a client that reaches its scheduler without mutual TLS warns
-  (:class:`envelope.bulk.InsecureClusterWarning`) and still runs; a job on a
+  (:class:`busta.bulk.InsecureClusterWarning`) and still runs; a job on a
   secured cluster does not warn.
 """
 
@@ -32,11 +32,11 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import bulk
-from envelope.bulk import job as bulk_job
-from envelope.keyconfig import EnvKey
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import bulk
+from busta.bulk import job as bulk_job
+from busta.keyconfig import EnvKey
+from busta.keyrings import RawAesKeyring
 
 from .support.dask_cluster import call_with_timeout, local_cluster
 
@@ -44,7 +44,7 @@ distributed: Any = importlib.import_module("distributed")  # untyped: through An
 REFUSED = (OSError, distributed.comm.core.CommClosedError)
 
 NAMESPACE, NAME = "cluster-security", "key"
-VARIABLE = "ENVELOPE_TEST_CLUSTER_SECURITY_KEY"
+VARIABLE = "BUSTA_TEST_CLUSTER_SECURITY_KEY"
 TIMEOUT = 60.0
 
 
@@ -190,7 +190,7 @@ def test_bulk_run_without_a_client_runs_on_a_cluster_it_secured_itself(
     assert len(seen) == 1 and seen[0].startswith("tls://")
     keyring = RawAesKeyring(NAMESPACE, NAME, key)
     encrypted = tree(tmp_path / "enc")
-    assert {n: envelope.decrypt(encrypted[f"{n}.enc"], keyring=keyring) for n in tree(source)} == tree(source)
+    assert {n: busta.decrypt(encrypted[f"{n}.enc"], keyring=keyring) for n in tree(source)} == tree(source)
 
 
 # --------------------------------------------------------------------------- a cluster the user passes in

@@ -31,13 +31,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import bulk
-from envelope.bulk.places import parse_place
-from envelope.bulk.tasks import JobSpec, Operation
-from envelope.errors import NoDecryptingKeyError
-from envelope.keyconfig import EnvKey, KeyringConfig, RsaKeyFile
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import bulk
+from busta.bulk.places import parse_place
+from busta.bulk.tasks import JobSpec, Operation
+from busta.errors import NoDecryptingKeyError
+from busta.keyconfig import EnvKey, KeyringConfig, RsaKeyFile
+from busta.keyrings import RawAesKeyring
 
 from .support.dask_cluster import aws_environment
 from .support.moto_server import MotoServer
@@ -46,10 +46,10 @@ BUCKET = "bulk-markers"
 REGION = "us-west-2"
 NAMESPACE = "bulk-markers"
 NAMES = ("a", "b", "c")
-VARIABLES = {which: f"ENVELOPE_TEST_BULK_MARKERS_{which.upper()}" for which in ("a", "b", "c")}
+VARIABLES = {which: f"BUSTA_TEST_BULK_MARKERS_{which.upper()}" for which in ("a", "b", "c")}
 KEYS = {which: EnvKey(variable, NAMESPACE, which) for which, variable in VARIABLES.items()}
 UNSIGNED, SIGNED = 0x0478, 0x0578
-MARKER_DIR = ".envelope-bulk"
+MARKER_DIR = ".busta-bulk"
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_rotating_again_to_key_c_after_key_b_redoes_every_object_and_leaves_it_u
     plaintext = {name: os.urandom(3000 + i) for i, name in enumerate(NAMES)}
     for name, data in plaintext.items():  # two unsigned (header-only rewrap), one signed (re-encrypted)
         suite = SIGNED if name == "c" else UNSIGNED
-        places.put("enc", name, envelope.encrypt(data, keyring=keyring(secrets, "a"), algorithm=suite))
+        places.put("enc", name, busta.encrypt(data, keyring=keyring(secrets, "a"), algorithm=suite))
     to_b = places.job(Operation.REWRAP, "enc", "rot", KEYS["a"], new_keyring=KEYS["b"])
     to_c = places.job(Operation.REWRAP, "enc", "rot", KEYS["a"], new_keyring=KEYS["c"])
 
@@ -152,9 +152,9 @@ def test_rotating_again_to_key_c_after_key_b_redoes_every_object_and_leaves_it_u
     }
     for name, data in plaintext.items():
         message = places.get("rot", name)
-        assert envelope.decrypt(message, keyring=keyring(secrets, "c")) == data
+        assert busta.decrypt(message, keyring=keyring(secrets, "c")) == data
         with pytest.raises(NoDecryptingKeyError):
-            envelope.decrypt(message, keyring=keyring(secrets, "b"))
+            busta.decrypt(message, keyring=keyring(secrets, "b"))
     assert statuses(run(to_c)) == dict.fromkeys(NAMES, "skipped")
 
 
@@ -187,10 +187,10 @@ def forge(places: Places, job: JobSpec, name: str, how: str) -> None:
     dest_name = job.dest_name(name)
     if places.kind == "s3":  # the source version earlier versions recorded in S3 is the ETag, as now
         (source,) = [s for s in job.source.list(job.s3) if s.name == name]
-        metadata = {"envelope-bulk-operation": str(job.operation), "envelope-bulk-source": source.version}
+        metadata = {"busta-bulk-operation": str(job.operation), "busta-bulk-source": source.version}
         if how != "old":
             mac = MADE_UP_MACS.get(how, "ab" * 32).encode("ascii", "replace").decode()  # S3 takes ASCII only
-            metadata |= {"envelope-bulk-marker": "2", "envelope-bulk-mac": mac}
+            metadata |= {"busta-bulk-marker": "2", "busta-bulk-mac": mac}
         places.put("enc", dest_name, junk, metadata)
         return
     places.put("enc", dest_name, junk)
@@ -225,7 +225,7 @@ def test_junk_under_a_forged_marker_is_redone_and_replaced_by_the_right_output(
 
     assert statuses(run(job)) == dict.fromkeys(NAMES, "done")  # b was not skipped, and needed no overwrite
     for name, data in plaintext.items():
-        assert envelope.decrypt(places.get("enc", f"{name}.enc"), keyring=keyring(secrets, "a")) == data
+        assert busta.decrypt(places.get("enc", f"{name}.enc"), keyring=keyring(secrets, "a")) == data
 
 
 def test_another_objects_genuine_output_and_marker_copied_over_a_destination_are_redone(
@@ -253,7 +253,7 @@ def test_another_objects_genuine_output_and_marker_copied_over_a_destination_are
         marker_file(dest, "b.enc").write_text(json.dumps(record))
 
     assert statuses(run(job)) == {"a": "skipped", "b": "done", "c": "skipped"}
-    assert envelope.decrypt(places.get("enc", "b.enc"), keyring=keyring(secrets, "a")) == plaintext["b"]
+    assert busta.decrypt(places.get("enc", "b.enc"), keyring=keyring(secrets, "a")) == plaintext["b"]
 
 
 def test_a_decrypted_file_replaced_under_its_marker_is_redone(
@@ -261,7 +261,7 @@ def test_a_decrypted_file_replaced_under_its_marker_is_redone(
 ) -> None:
     places = Places("dir", tmp_path, s3, server)
     for name in NAMES:
-        places.put("enc", name + ".enc", envelope.encrypt(name.encode() * 100, keyring=keyring(secrets, "a")))
+        places.put("enc", name + ".enc", busta.encrypt(name.encode() * 100, keyring=keyring(secrets, "a")))
     job = places.job(Operation.DECRYPT, "enc", "dec", KEYS["a"])
     assert statuses(run(job)) == dict.fromkeys([f"{name}.enc" for name in NAMES], "done")
     replaced = tmp_path / "dec" / "b"

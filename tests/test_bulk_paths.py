@@ -30,20 +30,20 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import bulk
-from envelope.bulk.places import Source, parse_place
-from envelope.bulk.tasks import JobSpec, Operation
-from envelope.errors import UnsafePathError, UsageError
-from envelope.keyconfig import EnvKey
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import bulk
+from busta.bulk.places import Source, parse_place
+from busta.bulk.tasks import JobSpec, Operation
+from busta.errors import UnsafePathError, UsageError
+from busta.keyconfig import EnvKey
+from busta.keyrings import RawAesKeyring
 
 from .support.dask_cluster import aws_environment, call_with_timeout, local_cluster
 from .support.moto_server import MotoServer
 
 BUCKET = "bulk-paths"
 REGION = "us-west-2"
-VARIABLE = "ENVELOPE_TEST_BULK_PATHS_KEY"
+VARIABLE = "BUSTA_TEST_BULK_PATHS_KEY"
 NAMESPACE, NAME = "bulk-paths", "key"
 KEY = EnvKey(VARIABLE, NAMESPACE, NAME)
 JOB_TIMEOUT = 120.0
@@ -58,7 +58,7 @@ HOSTILE = {
     "nul\x00.enc": "control character",
     "esc\x1b[31m.enc": "control character",
     "x" * 300 + ".enc": "longer than 255 bytes",
-    ".envelope-bulk/aa/forged.json.enc": "markers",
+    ".busta-bulk/aa/forged.json.enc": "markers",
     "link/through.enc": "symlink ('link')",
     "final.enc": "symlink",
 }
@@ -132,7 +132,7 @@ def test_hostile_keys_fail_alone_naming_the_key_and_nothing_is_created_outside_t
     absolute = str(jail / "absolute")  # "in/" + "/.../absolute.enc": an absolute path after the prefix
     names = {**HOSTILE, f"{absolute}.enc": "empty component", "good.enc": ""}
     for name in names:
-        s3.put_object(Bucket=BUCKET, Key=f"hostile/{name}", Body=envelope.encrypt(name.encode(), keyring=keyring))
+        s3.put_object(Bucket=BUCKET, Key=f"hostile/{name}", Body=busta.encrypt(name.encode(), keyring=keyring))
     assert sorted(keys_under(s3, "hostile/")) == sorted(f"hostile/{name}" for name in names)  # stored as given
     before = everything_under(jail)
 
@@ -150,34 +150,34 @@ def test_hostile_keys_fail_alone_naming_the_key_and_nothing_is_created_outside_t
             assert named, result.error  # the error names the refused name (the key's, or its destination's)
     after = everything_under(jail)
     created = {path: data for path, data in after.items() if path not in before}
-    assert set(created) == {"dest/good", "dest/.envelope-bulk", *_marker_paths(after)}, created
+    assert set(created) == {"dest/good", "dest/.busta-bulk", *_marker_paths(after)}, created
     assert after["dest/good"] == b"good.enc"
     assert after["outside/kept"] == b"kept"
     assert {path for path in after if path.startswith("outside/")} == {"outside/kept"}
-    assert not list(jail.rglob(".envelope-bulk-*"))  # no temporary file anywhere
+    assert not list(jail.rglob(".busta-bulk-*"))  # no temporary file anywhere
     assert not (tmp_path / "up").exists() and not (jail / "up").exists() and not (jail / "up2").exists()
 
 
 def _marker_paths(found: dict[str, bytes | None]) -> set[str]:
-    return {path for path in found if path.startswith("dest/.envelope-bulk/")}
+    return {path for path in found if path.startswith("dest/.busta-bulk/")}
 
 
 def test_a_symlinked_marker_directory_fails_the_objects_and_writes_nothing_through_it(
     dask_client: Any, server: MotoServer, s3: Any, key: bytes, tmp_path: Path
 ) -> None:
     keyring = RawAesKeyring(NAMESPACE, NAME, key)
-    s3.put_object(Bucket=BUCKET, Key="marked/one.enc", Body=envelope.encrypt(b"one", keyring=keyring))
+    s3.put_object(Bucket=BUCKET, Key="marked/one.enc", Body=busta.encrypt(b"one", keyring=keyring))
     dest, outside = tmp_path / "dest", tmp_path / "outside"
     outside.mkdir()
     dest.mkdir()
-    (dest / ".envelope-bulk").symlink_to(outside)
+    (dest / ".busta-bulk").symlink_to(outside)
 
     report = run(dask_client, server, "decrypt", f"s3://{BUCKET}/marked/", str(dest))
 
     (result,) = report.results
     assert result.status == "failed" and "UnsafePathError" in result.error and "symlink" in result.error
     assert list(outside.iterdir()) == []
-    assert sorted(p.name for p in dest.iterdir()) == [".envelope-bulk"]  # no output, no temporary file
+    assert sorted(p.name for p in dest.iterdir()) == [".busta-bulk"]  # no output, no temporary file
 
 
 # --------------------------------------------------------------------------- local names, S3 destination
@@ -216,7 +216,7 @@ def test_a_name_given_straight_to_process_object_is_checked_too(tmp_path: Path) 
 
 def test_a_directory_swapped_for_a_symlink_after_the_check_cannot_redirect_the_write(tmp_path: Path) -> None:
     # new in this change: imported here so that the module's other tests run on older versions too
-    from envelope._paths import open_parent
+    from busta._paths import open_parent
 
     root, outside = tmp_path / "dest", tmp_path / "outside"
     outside.mkdir()
@@ -285,7 +285,7 @@ def test_an_s3_decrypt_of_x_and_x_enc_is_refused_before_any_task_runs(server: Mo
 
 def test_s3_keys_that_differ_in_case_or_nest_are_distinct_destinations() -> None:
     # new in this change: imported here so that the module's other tests run on older versions too
-    from envelope.bulk.plan import plan_destinations
+    from busta.bulk.plan import plan_destinations
 
     job = JobSpec(Operation.DECRYPT, parse_place("s3://b/in/"), parse_place("s3://b/out/"), KEY)
     sources = [Source(name, 1, '"e"') for name in ("A.enc", "a.enc", "d.enc", "d/e.enc")]

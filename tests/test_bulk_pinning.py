@@ -27,15 +27,15 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import bulk
-from envelope.bulk import split, tasks
-from envelope.bulk.places import Source, parse_place
-from envelope.bulk.tasks import JobSpec, Operation
-from envelope.errors import EnvelopeError
-from envelope.keyconfig import EnvKey
-from envelope.keyrings import RawAesKeyring
-from envelope.streaming import pump
+import busta
+from busta import bulk
+from busta.bulk import split, tasks
+from busta.bulk.places import Source, parse_place
+from busta.bulk.tasks import JobSpec, Operation
+from busta.errors import BustaError
+from busta.keyconfig import EnvKey
+from busta.keyrings import RawAesKeyring
+from busta.streaming import pump
 
 from .support.dask_cluster import aws_environment, call_with_timeout
 from .support.moto_server import MotoServer
@@ -43,7 +43,7 @@ from .support.moto_server import MotoServer
 MiB = 1 << 20
 BUCKET = "bulk-pinning"
 REGION = "us-west-2"
-VARIABLE = "ENVELOPE_TEST_BULK_PINNING_KEY"
+VARIABLE = "BUSTA_TEST_BULK_PINNING_KEY"
 NAMESPACE, NAME = "bulk-pinning", "key"
 KEY = EnvKey(VARIABLE, NAMESPACE, NAME)
 SPLIT = 5 * MiB
@@ -129,11 +129,11 @@ def test_a_message_replaced_between_begin_and_the_part_tasks_fails_its_object_an
     src = tmp_path / "src"
     src.mkdir()
     first, second = os.urandom(12 * MiB), os.urandom(12 * MiB)
-    (src / "big.enc").write_bytes(envelope.encrypt(first, keyring=keyring(key), algorithm=UNSIGNED))
+    (src / "big.enc").write_bytes(busta.encrypt(first, keyring=keyring(key), algorithm=UNSIGNED))
     job = job_to_s3(server, Operation.DECRYPT, src, "replaced")
     source = only_source(job)
     assert split.splittable(job, source)
-    other = envelope.encrypt(second, keyring=keyring(key), algorithm=UNSIGNED)  # same size, another message
+    other = busta.encrypt(second, keyring=keyring(key), algorithm=UNSIGNED)  # same size, another message
     assert len(other) == source.size
 
     parts, result = run_split(job, source, lambda: replace_with(src / "big.enc", other))
@@ -168,7 +168,7 @@ def test_each_read_of_a_task_that_opens_its_source_once_is_checked_against_the_l
     (src / "big").write_bytes(b"a" * MiB)
     job = JobSpec(Operation.ENCRYPT, parse_place(str(src)), parse_place(str(tmp_path / "dest")), KEY)
     source = only_source(job)
-    from envelope.errors import SourceChangedError  # as below: the module's other tests run on older versions
+    from busta.errors import SourceChangedError  # as below: the module's other tests run on older versions
 
     with tasks.pinned_reads(job, source) as read:  # a split decrypt part reads the header, the end, its frames
         assert read(0, 10) == b"a" * 10
@@ -250,8 +250,8 @@ def test_a_source_that_is_no_longer_a_regular_file_fails_at_once(tmp_path: Path,
 
 def test_source_changed_error_is_in_the_error_tree() -> None:
     # new in this change: imported here so that the module's other tests run on older versions too
-    from envelope.errors import SourceChangedError
+    from busta.errors import SourceChangedError
 
     error = SourceChangedError("/data/x", "it is gone")
-    assert isinstance(error, EnvelopeError)
+    assert isinstance(error, BustaError)
     assert error.path == "/data/x" and "/data/x" in str(error)

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import bulk
-from envelope.keyconfig import EnvKey
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import bulk
+from busta.keyconfig import EnvKey
+from busta.keyrings import RawAesKeyring
 
 from .support.dask_cluster import aws_environment, local_cluster
 from .support.moto_server import MotoServer
@@ -35,7 +35,7 @@ from .support.oracle import AesKeySpec, official_decrypt
 MiB = 1 << 20
 SPLIT = 5 * MiB  # S3's smallest part: the smallest split
 BUCKET = "bulk-split"
-KEY_VARIABLE = "ENVELOPE_TEST_SPLIT_KEY"
+KEY_VARIABLE = "BUSTA_TEST_SPLIT_KEY"
 NAMESPACE, NAME = "bulk-split", "key-1"
 
 
@@ -116,8 +116,8 @@ def test_a_split_encryption_writes_the_message_one_task_would_and_the_split_decr
     keyring = RawAesKeyring(NAMESPACE, NAME, key)
     for name, plaintext in sources.items():
         message = _get(s3, f"{enc}/{name}.enc")
-        assert envelope.decrypt(message, keyring=keyring) == plaintext
-        one_task = envelope.encrypt(plaintext, keyring=keyring, algorithm=0x0478, frame_length=frame_length)
+        assert busta.decrypt(message, keyring=keyring) == plaintext
+        one_task = busta.encrypt(plaintext, keyring=keyring, algorithm=0x0478, frame_length=frame_length)
         assert len(message) == len(one_task)
     # 12 MiB and 15 MiB went as parts of 5 MiB of plaintext rounded up to whole frames;
     # 9 MiB (< 2 x 5 MiB) as one task's 8 MiB parts.
@@ -158,11 +158,11 @@ def test_a_damaged_frame_fails_its_object_and_leaves_no_object_and_no_upload(
     dask_client: Any, server: MotoServer, s3: Any, sources: dict[str, bytes], key: bytes
 ) -> None:
     keyring = RawAesKeyring(NAMESPACE, NAME, key)
-    message = bytearray(envelope.encrypt(sources["a"], keyring=keyring, algorithm=0x0478))
+    message = bytearray(busta.encrypt(sources["a"], keyring=keyring, algorithm=0x0478))
     message[len(message) // 2] ^= 1  # a frame in the middle: one part task fails, the others succeed
     s3.put_object(Bucket=BUCKET, Key="damaged/a.enc", Body=bytes(message))
     s3.put_object(
-        Bucket=BUCKET, Key="damaged/b.enc", Body=envelope.encrypt(sources["b"], keyring=keyring, algorithm=0x0478)
+        Bucket=BUCKET, Key="damaged/b.enc", Body=busta.encrypt(sources["b"], keyring=keyring, algorithm=0x0478)
     )
     report = _run(dask_client, server, "decrypt", "damaged", "damaged-out")
     assert not report.ok

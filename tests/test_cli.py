@@ -1,4 +1,4 @@
-"""The ``envelope`` command line: keygen, encrypt, decrypt, inspect (in-process, plus a few real processes)."""
+"""The ``busta`` command line: keygen, encrypt, decrypt, inspect (in-process, plus a few real processes)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pkcs11 import Attribute
 
-import envelope
-from envelope.cli import commands, main
-from envelope.cli.keyfile import read_record
-from envelope.cli.progress import ProgressReader
-from envelope.keyrings import AwsKmsMrkKeyring, RawAesKeyring
-from envelope.keyrings.pkcs11 import SoftHsmToken
+import busta
+from busta.cli import commands, main
+from busta.cli.keyfile import read_record
+from busta.cli.progress import ProgressReader
+from busta.keyrings import AwsKmsMrkKeyring, RawAesKeyring
+from busta.keyrings.pkcs11 import SoftHsmToken
 
 from .support.hsm import import_aes_key, key_attributes, new_token, objects_labelled
 from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
@@ -34,7 +34,7 @@ __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAINTEXT = b"attack at dawn\n" * 1000
-BUCKET = "envelope-cli"
+BUCKET = "busta-cli"
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def default_key(config_home: Path) -> Path:
     assert main(["keygen"]) == 0
-    return config_home / "envelope" / "default.key"
+    return config_home / "busta" / "default.key"
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_keygen_writes_a_0600_versioned_key_record_and_prints_its_path(
     config_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["keygen"]) == 0
-    path = config_home / "envelope" / "default.key"
+    path = config_home / "busta" / "default.key"
     assert path.stat().st_mode & 0o777 == 0o600
     record = json.loads(path.read_text())
     assert record["version"] == 1
@@ -100,7 +100,7 @@ def test_keygen_uses_home_config_when_xdg_config_home_is_unset(tmp_path: Path, m
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert main(["keygen"]) == 0
-    assert (tmp_path / ".config" / "envelope" / "default.key").is_file()
+    assert (tmp_path / ".config" / "busta" / "default.key").is_file()
 
 
 # --------------------------------------------------------------------------- encrypt / decrypt
@@ -111,7 +111,7 @@ def test_round_trip_with_the_default_key_and_the_python_api_decrypts_the_output(
 ) -> None:
     assert main(["encrypt", str(plain), "-o", str(tmp_path / "m.enc")]) == 0
     message = (tmp_path / "m.enc").read_bytes()
-    assert envelope.decrypt(message, keyring=default_keyring(default_key)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=default_keyring(default_key)) == PLAINTEXT
     assert main(["decrypt", str(tmp_path / "m.enc"), "-o", str(tmp_path / "back.txt")]) == 0
     assert (tmp_path / "back.txt").read_bytes() == PLAINTEXT
 
@@ -121,7 +121,7 @@ def test_encrypt_without_a_default_key_says_to_run_keygen(
 ) -> None:
     assert main(["encrypt", str(plain), "-o", str(tmp_path / "m.enc")]) == 1
     err = capsys.readouterr().err
-    assert "envelope keygen" in err and err.count("\n") == 1
+    assert "busta keygen" in err and err.count("\n") == 1
     assert not (tmp_path / "m.enc").exists()
 
 
@@ -130,7 +130,7 @@ def test_context_is_stored_and_a_wrong_expected_value_fails_before_any_output(
 ) -> None:
     message = tmp_path / "m.enc"
     assert main(["encrypt", str(plain), "-o", str(message), "-c", "purpose=test", "-c", "tenant=a"]) == 0
-    result = envelope.decrypt_message(message.read_bytes(), keyring=default_keyring(default_key))
+    result = busta.decrypt_message(message.read_bytes(), keyring=default_keyring(default_key))
     stored = result.header.encryption_context
     assert {k: v for k, v in stored.items() if not k.startswith("aws-crypto-")} == {"purpose": "test", "tenant": "a"}
     assert main(["decrypt", str(message), "-o", str(tmp_path / "bad.txt"), "-c", "purpose=other"]) == 1
@@ -338,7 +338,7 @@ def test_two_keys_each_decrypt_alone(default_key: Path, plain: Path, tmp_path: P
     assert main(["decrypt", str(message), "-o", str(tmp_path / "by-aes"), *aes_options]) == 0
     assert (tmp_path / "by-default").read_bytes() == (tmp_path / "by-aes").read_bytes() == PLAINTEXT
     team = RawAesKeyring("team", "k1", aes_key.read_bytes())
-    assert envelope.decrypt(message.read_bytes(), keyring=team) == PLAINTEXT
+    assert busta.decrypt(message.read_bytes(), keyring=team) == PLAINTEXT
 
 
 @pytest.mark.parametrize("padding", ["oaep-sha256", "pkcs1"])
@@ -417,7 +417,7 @@ def test_s3_uris_as_encrypt_output_and_decrypt_input(
     log = tmp_path / "meta.jsonl"
     assert main(["encrypt", str(plain), "-o", uri, "-c", "where=s3", "--metadata-output", str(log), *aws]) == 0
     stored = s3_client.get_object(Bucket=BUCKET, Key="dir/plain.txt.enc")["Body"].read()
-    assert envelope.decrypt(stored, keyring=default_keyring(default_key)) == PLAINTEXT
+    assert busta.decrypt(stored, keyring=default_keyring(default_key)) == PLAINTEXT
     assert json.loads(log.read_text())["keys"][0]["provider_id"] == "envelope-local"
     assert main(["encrypt", str(plain), "-o", uri, *aws]) == 1  # exists: no --force
     assert main(["decrypt", uri, "-o", str(tmp_path / "back.txt"), "-c", "where=s3", *aws]) == 0
@@ -434,7 +434,7 @@ def test_s3_uris_as_encrypt_output_and_decrypt_input(
 def run_cli(args: list[str], tmp_path: Path, stdin: bytes = b"", **extra: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT), **extra}
     return subprocess.run(
-        [sys.executable, "-m", "envelope", *args],
+        [sys.executable, "-m", "busta", *args],
         input=stdin,
         env=env,
         cwd=tmp_path,
@@ -444,7 +444,7 @@ def run_cli(args: list[str], tmp_path: Path, stdin: bytes = b"", **extra: str) -
     )
 
 
-def test_python_dash_m_envelope_help_lists_the_commands(tmp_path: Path) -> None:
+def test_python_dash_m_busta_help_lists_the_commands(tmp_path: Path) -> None:
     done = run_cli(["--help"], tmp_path)
     assert done.returncode == 0
     for command in (b"keygen", b"encrypt", b"decrypt", b"inspect"):
@@ -465,13 +465,13 @@ def test_keygen_encrypt_decrypt_in_fresh_processes_through_files_and_pipes(tmp_p
     assert back.stdout == PLAINTEXT
     failed = run_cli(["decrypt", "-", "-o", "-"], tmp_path, stdin=piped.stdout[:-10])
     assert failed.returncode == 1
-    assert failed.stderr.decode().startswith("envelope: error:")
+    assert failed.stderr.decode().startswith("busta: error:")
 
 
 def test_a_bad_progress_threshold_is_a_usage_error(
     default_key: Path, plain: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ENVELOPE_PROGRESS_MIN_BYTES", "lots")
+    monkeypatch.setenv("BUSTA_PROGRESS_MIN_BYTES", "lots")
     assert main(["encrypt", str(plain), "-o", str(tmp_path / "m.enc")]) == 2
     assert not (tmp_path / "m.enc").exists()
 
@@ -484,9 +484,9 @@ HSM_NAMES = ["--namespace", "hsm-ns", "--key-name", "hsm-key"]
 
 @pytest.fixture
 def hsm_token(monkeypatch: pytest.MonkeyPatch) -> SoftHsmToken:
-    """A fresh SoftHSM token; its PIN in ENVELOPE_PKCS11_PIN, as the CLI reads it."""
+    """A fresh SoftHSM token; its PIN in BUSTA_PKCS11_PIN, as the CLI reads it."""
     token = new_token()
-    monkeypatch.setenv("ENVELOPE_PKCS11_PIN", token.pin.reveal().decode())
+    monkeypatch.setenv("BUSTA_PKCS11_PIN", token.pin.reveal().decode())
     return token
 
 
@@ -501,12 +501,12 @@ def test_pkcs11_imported_aes_key_round_trips_and_the_message_opens_with_the_raw_
     message = tmp_path / "m.enc"
     assert main(["encrypt", str(plain), "-o", str(message), "-c", "via=hsm", *hsm_options(hsm_token, "cli-aes")]) == 0
     raw = RawAesKeyring("hsm-ns", "hsm-key", HSM_KEY)
-    assert envelope.decrypt(message.read_bytes(), keyring=raw, encryption_context={"via": "hsm"}) == PLAINTEXT
+    assert busta.decrypt(message.read_bytes(), keyring=raw, encryption_context={"via": "hsm"}) == PLAINTEXT
     back = tmp_path / "back.txt"
     assert main(["decrypt", str(message), "-o", str(back), "-c", "via=hsm", *hsm_options(hsm_token, "cli-aes")]) == 0
     assert back.read_bytes() == PLAINTEXT
     # and a message sealed with the raw key decrypts through the token
-    (tmp_path / "raw.enc").write_bytes(envelope.encrypt(PLAINTEXT, keyring=raw))
+    (tmp_path / "raw.enc").write_bytes(busta.encrypt(PLAINTEXT, keyring=raw))
     opts = hsm_options(hsm_token, "cli-aes")
     assert main(["decrypt", str(tmp_path / "raw.enc"), "-o", str(tmp_path / "raw.txt"), *opts]) == 0
     assert (tmp_path / "raw.txt").read_bytes() == PLAINTEXT
@@ -519,7 +519,7 @@ def test_pkcs11_wrong_pin_missing_key_and_missing_options_fail(
     out = str(tmp_path / "m.enc")
     assert main(["encrypt", str(plain), "-o", out, *hsm_options(hsm_token, "no-such-key")]) == 1
     assert main(["encrypt", str(plain), "-o", out, "--pkcs11-key", "cli-aes", *HSM_NAMES]) == 2  # no module/token
-    monkeypatch.setenv("ENVELOPE_PKCS11_PIN", "wrong-pin")
+    monkeypatch.setenv("BUSTA_PKCS11_PIN", "wrong-pin")
     assert main(["encrypt", str(plain), "-o", out, *hsm_options(hsm_token, "cli-aes")]) == 1
     assert not Path(out).exists()
 
@@ -530,7 +530,7 @@ def test_keygen_on_a_token_makes_a_non_extractable_aes_256_key_and_refuses_a_tak
     where = ["--pkcs11-module", hsm_token.module, "--pkcs11-token", hsm_token.token_label]
     assert main(["keygen", *where, "--pkcs11-key", "made-by-cli"]) == 0
     assert "made-by-cli" in capsys.readouterr().out
-    assert not (config_home / "envelope" / "default.key").exists()  # no key file written
+    assert not (config_home / "busta" / "default.key").exists()  # no key file written
     attributes = key_attributes(
         hsm_token, "made-by-cli", [Attribute.EXTRACTABLE, Attribute.SENSITIVE, Attribute.VALUE_LEN, Attribute.TOKEN]
     )
@@ -582,7 +582,7 @@ def test_kms_mrk_encrypts_in_us_west_2_and_decrypts_with_the_us_east_1_replica(
     # the Python API agrees: the replica's MRK keyring opens the CLI's message
     client = moto_server.client("kms", EAST)
     keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client=client)
-    assert envelope.decrypt(message.read_bytes(), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(message.read_bytes(), keyring=keyring) == PLAINTEXT
 
 
 # --------------------------------------------------------------------------- decrypt to S3
@@ -635,11 +635,11 @@ def run_on_terminal(args: list[str], tmp_path: Path, **env: str) -> tuple[int, b
     """Run the CLI with stdout and stderr on a pseudo-terminal; return its status and everything it printed."""
     master, slave = pty.openpty()
     environment = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
-    environment.pop("ENVELOPE_PROGRESS_MIN_BYTES", None)
+    environment.pop("BUSTA_PROGRESS_MIN_BYTES", None)
     environment.update(env)
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "envelope", *args],
+            [sys.executable, "-m", "busta", *args],
             stdin=subprocess.DEVNULL,
             stdout=slave,
             stderr=slave,
@@ -665,7 +665,7 @@ def run_on_terminal(args: list[str], tmp_path: Path, **env: str) -> tuple[int, b
                 break
         else:
             process.kill()
-            pytest.fail(f"envelope {args} did not finish: {bytes(output)!r}")
+            pytest.fail(f"busta {args} did not finish: {bytes(output)!r}")
         return process.wait(timeout=10), bytes(output)
     finally:
         os.close(master)
@@ -679,7 +679,7 @@ def test_binary_output_to_a_real_terminal_is_refused_without_force(tmp_path: Pat
     source = "in.txt" if command == "encrypt" else "in.txt.enc"
     status, output = run_on_terminal([command, source, "-o", "-"], tmp_path)
     assert status == 1
-    assert output.startswith(b"envelope: error: refusing to write binary output to a terminal")
+    assert output.startswith(b"busta: error: refusing to write binary output to a terminal")
     status, output = run_on_terminal([command, source, "-o", "-", "--force", "--quiet"], tmp_path)
     assert status == 0
     assert len(output) >= len(PLAINTEXT) // 2  # the bytes reached the terminal
@@ -688,15 +688,15 @@ def test_binary_output_to_a_real_terminal_is_refused_without_force(tmp_path: Pat
 def test_a_progress_line_appears_on_a_real_terminal_above_the_threshold(tmp_path: Path) -> None:
     assert run_cli(["keygen"], tmp_path).returncode == 0
     (tmp_path / "in.txt").write_bytes(PLAINTEXT)  # 15,000 bytes
-    status, output = run_on_terminal(["encrypt", "in.txt", "-o", "a.enc"], tmp_path, ENVELOPE_PROGRESS_MIN_BYTES="1000")
+    status, output = run_on_terminal(["encrypt", "in.txt", "-o", "a.enc"], tmp_path, BUSTA_PROGRESS_MIN_BYTES="1000")
     assert status == 0, output
     assert b"\rin.txt: " in output and b"/s, " in output and b"s left" in output
     assert b"14.6 KiB / 14.6 KiB" in output  # the final redraw
     status, output = run_on_terminal(["encrypt", "in.txt", "-o", "b.enc"], tmp_path)  # below the default 8 MiB
     assert status == 0 and b"s left" not in output
     quiet = ["encrypt", "in.txt", "-o", "c.enc", "--quiet"]
-    status, output = run_on_terminal(quiet, tmp_path, ENVELOPE_PROGRESS_MIN_BYTES="1000")
+    status, output = run_on_terminal(quiet, tmp_path, BUSTA_PROGRESS_MIN_BYTES="1000")
     assert status == 0 and b"s left" not in output
     # the same run with stderr on a pipe shows no progress line
-    piped = run_cli(["encrypt", "in.txt", "-o", "d.enc"], tmp_path, ENVELOPE_PROGRESS_MIN_BYTES="1000")
+    piped = run_cli(["encrypt", "in.txt", "-o", "d.enc"], tmp_path, BUSTA_PROGRESS_MIN_BYTES="1000")
     assert piped.returncode == 0 and b"s left" not in piped.stderr

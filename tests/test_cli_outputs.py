@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-import envelope
-from envelope.cli import main
-from envelope.cli.errors import CliError
-from envelope.cli.outputs import local_output
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta.cli import main
+from busta.cli.errors import CliError
+from busta.cli.outputs import local_output
+from busta.keyrings import RawAesKeyring
 
 from .support.cli_keys import keygen_keyring
 
@@ -45,7 +45,7 @@ def plain(tmp_path: Path) -> Path:
 @pytest.fixture
 def sealed(tmp_path: Path, key: RawAesKeyring) -> Path:
     path = tmp_path / "sealed.enc"
-    path.write_bytes(envelope.encrypt(PLAINTEXT, keyring=key))
+    path.write_bytes(busta.encrypt(PLAINTEXT, keyring=key))
     return path
 
 
@@ -106,7 +106,7 @@ def test_an_existing_fifo_output_is_written_through_to_its_reader(
     assert not reader.is_alive()
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     received = bytes(reader.data)
-    assert (envelope.decrypt(received, keyring=key) if command == "encrypt" else received) == PLAINTEXT
+    assert (busta.decrypt(received, keyring=key) if command == "encrypt" else received) == PLAINTEXT
 
 
 def test_an_existing_socket_output_is_written_through_to_its_listener(
@@ -148,7 +148,7 @@ def test_a_symlink_output_is_replaced_as_a_link_only_with_force_and_never_writte
         assert link.is_symlink()
         assert main(["encrypt", str(plain), "-o", str(link), "--force"]) == 0
         assert not link.is_symlink() and stat.S_ISREG(os.lstat(link).st_mode)
-        assert envelope.decrypt(link.read_bytes(), keyring=key) == PLAINTEXT
+        assert busta.decrypt(link.read_bytes(), keyring=key) == PLAINTEXT
     assert target.read_bytes() == b"the link's target"
     assert stat.S_ISCHR(os.lstat(null).st_mode)
 
@@ -202,8 +202,8 @@ def test_an_output_that_is_also_an_input_of_the_same_command_is_refused(
 ) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
-    (tree / "x.enc").write_bytes(envelope.encrypt(b"x", keyring=key))
-    (tree / "x.enc.enc").write_bytes(envelope.encrypt(b"x.enc", keyring=key))
+    (tree / "x.enc").write_bytes(busta.encrypt(b"x", keyring=key))
+    (tree / "x.enc.enc").write_bytes(busta.encrypt(b"x.enc", keyring=key))
     before = {p.name: p.read_bytes() for p in tree.iterdir()}
     assert main(["decrypt", "-r", str(tree), "-o", str(tree), "--force"]) == 1
     assert "is also its input" in capsys.readouterr().err
@@ -225,7 +225,7 @@ def test_an_output_ending_in_a_slash_is_a_directory_even_when_it_does_not_exist(
     assert main(["encrypt", str(plain), "-o", f"{tmp_path}/newdir/"]) == 0
     assert (tmp_path / "newdir").is_dir()
     assert entries(tmp_path / "newdir") == ["plain.txt.enc"]
-    assert envelope.decrypt((tmp_path / "newdir" / "plain.txt.enc").read_bytes(), keyring=key) == PLAINTEXT
+    assert busta.decrypt((tmp_path / "newdir" / "plain.txt.enc").read_bytes(), keyring=key) == PLAINTEXT
     a_file = tmp_path / "a-file"
     a_file.write_bytes(b"kept")
     assert main(["encrypt", str(plain), "-o", f"{a_file}/"]) == 1
@@ -269,7 +269,7 @@ def test_an_unwritable_output_directory_is_reported_by_the_target_name_not_the_t
         status = main([command, str(source), "-o", str(target)])
         listing = entries(locked)
     assert status == 1
-    assert capsys.readouterr().err == f"envelope: error: {target}: {reason}\n"
+    assert capsys.readouterr().err == f"busta: error: {target}: {reason}\n"
     assert listing == []
 
 

@@ -1,6 +1,6 @@
 """The CLI's directory modes keep every derived path inside the output directory: names from a tree
 (``-r``) and S3 keys (an ``s3://`` input decrypted into ``-o dir/``) go through
-:func:`envelope._paths.contained_path`. A name that would leave the root, or mean something else,
+:func:`busta._paths.contained_path`. A name that would leave the root, or mean something else,
 is refused before anything is written, and nothing is created outside the root."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope.cli import main
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta.cli import main
+from busta.keyrings import RawAesKeyring
 
 from .support.cli_keys import keygen_keyring
 from .support.kms_fixtures import moto_server
@@ -22,7 +22,7 @@ from .support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoSer
 
 __all__ = ["moto_server"]  # a fixture, imported for pytest to find
 
-BUCKET = "envelope-cli-paths"
+BUCKET = "busta-cli-paths"
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_a_tree_name_that_is_not_a_safe_relative_name_is_refused_before_anything
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     suffix = ".enc" if command == "decrypt" else ""
-    content = envelope.encrypt(b"x", keyring=keyring) if command == "decrypt" else b"x"
+    content = busta.encrypt(b"x", keyring=keyring) if command == "decrypt" else b"x"
     (tree / "sub" / "first.txt").with_name("first.txt" + suffix).write_bytes(content)  # sorted before: not written
     (tree / "sub" / (name + suffix)).write_bytes(content)
     out = tmp_path / "out"
@@ -59,7 +59,7 @@ def test_a_symlink_inside_the_output_directory_that_points_outside_is_refused(
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     suffix = ".enc" if command == "decrypt" else ""
-    content = envelope.encrypt(b"x", keyring=keyring) if command == "decrypt" else b"x"
+    content = busta.encrypt(b"x", keyring=keyring) if command == "decrypt" else b"x"
     (tree / "sub" / f"a.txt{suffix}").write_bytes(content)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -76,7 +76,7 @@ def test_a_suffix_with_a_path_separator_is_a_usage_error(keyring: RawAesKeyring,
     tree.mkdir()
     (tree / "a.txt").write_bytes(b"x")
     assert main(["encrypt", "-r", str(tree), "-o", str(tmp_path / "out"), "--suffix", "/../../escaped"]) == 2
-    assert files_under(tmp_path) == ["config", "config/envelope", "config/envelope/default.key", "tree", "tree/a.txt"]
+    assert files_under(tmp_path) == ["config", "config/busta", "config/busta/default.key", "tree", "tree/a.txt"]
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_an_s3_key_decrypted_into_a_directory_cannot_name_a_path_outside_it(
     key: str, s3: tuple[Any, list[str]], keyring: RawAesKeyring, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client, aws = s3
-    client.put_object(Bucket=BUCKET, Key=key, Body=envelope.encrypt(b"planted", keyring=keyring))
+    client.put_object(Bucket=BUCKET, Key=key, Body=busta.encrypt(b"planted", keyring=keyring))
     work = tmp_path / "work"
     out = work / "out"
     out.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""A real ``python -m envelope`` signalled mid-write removes its temporary file and leaves no output
+"""A real ``python -m busta`` signalled mid-write removes its temporary file and leaves no output
 (SIGHUP, SIGINT, SIGTERM, SIGPIPE: exit status 128 + n), and a reader that goes away downstream
 (``| head -c1``) ends it quietly with status 141, as it would a Unix tool that SIGPIPE killed."""
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta.keyrings import RawAesKeyring
 
 from .support.cli_keys import default_keyring
 from .support.feeding import feed_until_written
@@ -29,7 +29,7 @@ def plaintext(size: int) -> bytes:
 
 def run_cli(args: list[str], tmp_path: Path, **popen: Any) -> subprocess.Popen[bytes]:
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "envelope", *args], env=env, cwd=tmp_path, **popen)
+    return subprocess.Popen([sys.executable, "-m", "busta", *args], env=env, cwd=tmp_path, **popen)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_a_signal_mid_write_removes_the_temporary_file_and_leaves_no_output(
     command: str, signum: signal.Signals, keyring: RawAesKeyring, tmp_path: Path
 ) -> None:
     data = plaintext(12 << 20)
-    stream = data if command == "encrypt" else envelope.encrypt(data, keyring=keyring)
+    stream = data if command == "encrypt" else busta.encrypt(data, keyring=keyring)
     out = tmp_path / "out"
     out.mkdir()
     process = run_cli([command, "-", "-o", "out/data"], tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -67,7 +67,7 @@ def test_a_signal_mid_write_removes_the_temporary_file_and_leaves_no_output(
 
     assert os.listdir(out) == []
     assert status == 128 + signum
-    expected = "" if signum == signal.SIGPIPE else f"envelope: error: {WORDS[signum]}\n"
+    expected = "" if signum == signal.SIGPIPE else f"busta: error: {WORDS[signum]}\n"
     assert error.decode() == expected
 
 
@@ -77,7 +77,7 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly_with_status_141(
 ) -> None:
     data = plaintext(16 << 20)
     source = tmp_path / "big"
-    source.write_bytes(data if command == "encrypt" else envelope.encrypt(data, keyring=keyring))
+    source.write_bytes(data if command == "encrypt" else busta.encrypt(data, keyring=keyring))
     process = run_cli([command, "big", "-o", "-"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None
     assert len(process.stdout.read(1)) == 1  # `| head -c1`
@@ -97,12 +97,12 @@ def test_a_second_hangup_during_the_clean_up_is_ignored(keyring: RawAesKeyring, 
     process.send_signal(signal.SIGHUP)
     status, error = ended(process)
     feeder.join(timeout=30)
-    assert (status, error, os.listdir(out)) == (128 + signal.SIGHUP, b"envelope: error: hung up\n", [])
+    assert (status, error, os.listdir(out)) == (128 + signal.SIGHUP, b"busta: error: hung up\n", [])
 
 
 _SOCKET_PROBE = """
 import os, signal, socket, sys, threading
-from envelope.cli.signals import Stopped, stop_on_signals
+from busta.cli.signals import Stopped, stop_on_signals
 
 def write_to_a_closed_socket():
     ours, theirs = socket.socketpair()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import envelope
-from envelope.cli import commands, main
-from envelope.errors import KmsError, NoDecryptingKeyError, S3Error, UnsafePathError
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta.cli import commands, main
+from busta.errors import KmsError, NoDecryptingKeyError, S3Error, UnsafePathError
+from busta.keyrings import RawAesKeyring
 
 #: A forged line, a screen clear, an OSC title change, a C1 CSI, a bidi override and a bell.
 HOSTILE = "x\nsigned:         True\x1b[2J\x1b]0;owned\x07\x9b31m\u202e\r"
@@ -24,7 +24,7 @@ def hostile_message(tmp_path: Path) -> tuple[Path, RawAesKeyring]:
     keyring = RawAesKeyring(f"ns-{HOSTILE}", f"name-{HOSTILE}", b"k" * 32)
     context = {f"key-{HOSTILE}": f"value-{HOSTILE}", "plain": "pair"}
     path = tmp_path / "hostile.enc"
-    path.write_bytes(envelope.encrypt(b"secret", keyring=keyring, encryption_context=context, algorithm=0x0478))
+    path.write_bytes(busta.encrypt(b"secret", keyring=keyring, encryption_context=context, algorithm=0x0478))
     return path, keyring
 
 
@@ -99,7 +99,7 @@ def test_library_errors_carrying_untrusted_text_are_safe_for_a_log_line_and_for_
     assert main(["decrypt", "in", "-o", "out"]) == 1
     err = capsys.readouterr().err
     assert_safe(err)
-    assert err.startswith("envelope: error: ")
+    assert err.startswith("busta: error: ")
     assert err.count("\n") == 1 + len(reasons)
 
 
@@ -113,7 +113,7 @@ def test_a_hostile_file_name_in_an_error_is_escaped(tmp_path: Path, capsys: pyte
 
 
 def test_printable_escapes_every_control_and_format_character_and_changes_nothing_else() -> None:
-    from envelope._text import printable  # imported here: the module is new in this issue
+    from busta._text import printable  # imported here: the module is new in this issue
 
     assert printable("plain text, é, 東京, a\\b") == "plain text, é, 東京, a\\b"
     assert printable("a\nb\x1b[2J\x9b\u202e\x00\x7f\u2028\U000e0001") == (

@@ -1,5 +1,5 @@
 """Materials managers (issue 6): the caching CMM, the required-encryption-context CMM, and
-thread safety of every keyring and CMM envelope ships.
+thread safety of every keyring and CMM busta ships.
 
 Caching is observed through a counting wrapper around the real keyrings: a call that reaches
 the keyring is a cache miss, and messages that share a data key share their encrypted data
@@ -27,8 +27,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-import envelope
-from envelope import (
+import busta
+from busta import (
     AlgorithmSuite,
     CachingCryptoMaterialsManager,
     CommitmentPolicy,
@@ -42,7 +42,7 @@ from envelope import (
     RequiredEncryptionContextCmm,
     SecretBytes,
 )
-from envelope.errors import (
+from busta.errors import (
     AuthenticationError,
     EncryptionContextError,
     KeyringError,
@@ -50,8 +50,8 @@ from envelope.errors import (
     NoDecryptingKeyError,
     UsageError,
 )
-from envelope.format import parse_header
-from envelope.keyrings import (
+from busta.format import parse_header
+from busta.keyrings import (
     AwsKmsDiscoveryKeyring,
     AwsKmsKeyring,
     DiscoveryFilter,
@@ -60,7 +60,7 @@ from envelope.keyrings import (
     RawRsaKeyring,
     aws_kms,
 )
-from envelope.materials import caching
+from busta.materials import caching
 
 from .support.hsm import import_aes_key, keyring_for, new_token
 from .support.kms_fixtures import WEST, KmsKeys, kms_keys, moto_server
@@ -172,7 +172,7 @@ class ContextBlindKeyring:
 
 
 class FakeClock:
-    """Stands in for the ``time`` module of envelope.materials.caching."""
+    """Stands in for the ``time`` module of busta.materials.caching."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -189,19 +189,19 @@ def counting(delay: float = 0.0) -> CountingKeyring:
     return CountingKeyring(aes_keyring(), delay=delay)
 
 
-def caching_cmm(keyring: Keyring | envelope.CryptoMaterialsManager, **options: Any) -> CachingCryptoMaterialsManager:
+def caching_cmm(keyring: Keyring | busta.CryptoMaterialsManager, **options: Any) -> CachingCryptoMaterialsManager:
     options.setdefault("max_age", MAX_AGE)
     return CachingCryptoMaterialsManager(keyring, **options)
 
 
 def encrypt_with(
-    cmm: envelope.CryptoMaterialsManager,
+    cmm: busta.CryptoMaterialsManager,
     plaintext: bytes = PLAINTEXT,
     *,
     context: Mapping[str, str] = CONTEXT,
     suite: AlgorithmSuite = V2_UNSIGNED,
 ) -> bytes:
-    return envelope.encrypt(
+    return busta.encrypt(
         plaintext,
         materials_manager=cmm,
         encryption_context=context,
@@ -231,7 +231,7 @@ def key_groups(messages: Sequence[bytes]) -> list[int]:
 
 def decrypts_with_plain_keyring(message: bytes, plaintext: bytes, suite: AlgorithmSuite = V2_UNSIGNED) -> bool:
     policy = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT if not suite.committing else None
-    return envelope.decrypt(message, keyring=aes_keyring(), commitment_policy=policy) == plaintext
+    return busta.decrypt(message, keyring=aes_keyring(), commitment_policy=policy) == plaintext
 
 
 @pytest.fixture(autouse=True)
@@ -298,7 +298,7 @@ def test_a_message_larger_than_max_bytes_bypasses_the_cache() -> None:
 
 def _via_encrypting_writer(cmm: CachingCryptoMaterialsManager) -> bytes:
     sink = io.BytesIO()
-    writer = envelope.encrypting_writer(sink, materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
+    writer = busta.encrypting_writer(sink, materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     writer.write(PLAINTEXT)
     writer.close()
     return sink.getvalue()
@@ -306,21 +306,21 @@ def _via_encrypting_writer(cmm: CachingCryptoMaterialsManager) -> bytes:
 
 def _via_encrypt_stream(cmm: CachingCryptoMaterialsManager) -> bytes:
     sink = io.BytesIO()
-    envelope.encrypt_stream(
+    busta.encrypt_stream(
         io.BytesIO(PLAINTEXT), sink, materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED
     )
     return sink.getvalue()
 
 
 def _via_encrypting_reader(cmm: CachingCryptoMaterialsManager) -> bytes:
-    reader = envelope.encrypting_reader(
+    reader = busta.encrypting_reader(
         io.BytesIO(PLAINTEXT), materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED
     )
     return reader.read()
 
 
 def _via_start_encryption(cmm: CachingCryptoMaterialsManager) -> bytes:
-    encryptor = envelope.start_encryption(materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
+    encryptor = busta.start_encryption(materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     return encryptor.update(PLAINTEXT) + encryptor.finalize()
 
 
@@ -349,7 +349,7 @@ def test_a_streaming_encryption_told_its_plaintext_length_uses_the_cache() -> No
     cmm = caching_cmm(keyring)
     messages = []
     for _ in range(3):
-        encryptor = envelope.start_encryption(
+        encryptor = busta.start_encryption(
             materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED, plaintext_length=len(PLAINTEXT)
         )
         messages.append(encryptor.update(PLAINTEXT) + encryptor.finalize())
@@ -376,16 +376,16 @@ def test_an_encryption_entry_is_not_used_at_or_after_max_age(clock: FakeClock) -
 
 
 def test_a_decryption_entry_is_not_used_at_or_after_max_age(clock: FakeClock) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
+    message = busta.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     keyring = counting()
     cmm = caching_cmm(keyring, max_age=10)
-    assert envelope.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
     clock.now += 9.9
-    assert envelope.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
     assert keyring.decrypt_calls == 1
 
     clock.now += 0.1
-    assert envelope.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
     assert keyring.decrypt_calls == 2
 
 
@@ -458,7 +458,7 @@ def test_suites_without_a_kdf_are_never_cached_on_encrypt_or_decrypt(suite: Algo
     cmm = caching_cmm(keyring)
     policy = CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
     messages = [
-        envelope.encrypt(
+        busta.encrypt(
             PLAINTEXT, materials_manager=cmm, encryption_context=CONTEXT, algorithm=suite, commitment_policy=policy
         )
         for _ in range(3)
@@ -468,7 +468,7 @@ def test_suites_without_a_kdf_are_never_cached_on_encrypt_or_decrypt(suite: Algo
     assert key_groups(messages) == [0, 1, 2]
 
     for _ in range(2):
-        assert envelope.decrypt(messages[0], materials_manager=cmm, commitment_policy=policy) == PLAINTEXT
+        assert busta.decrypt(messages[0], materials_manager=cmm, commitment_policy=policy) == PLAINTEXT
     assert keyring.decrypt_calls == 2
     assert len(cmm.cache) == 0
 
@@ -477,12 +477,12 @@ def test_suites_without_a_kdf_are_never_cached_on_encrypt_or_decrypt(suite: Algo
 
 
 def test_decrypting_one_message_twice_unwraps_its_data_key_once() -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
+    message = busta.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     keyring = counting()
     cmm = caching_cmm(keyring)
 
-    assert envelope.decrypt(message, materials_manager=cmm) == PLAINTEXT
-    assert envelope.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
     assert keyring.decrypt_calls == 1
     assert len(cmm.cache) == 1
 
@@ -490,14 +490,14 @@ def test_decrypting_one_message_twice_unwraps_its_data_key_once() -> None:
 def test_messages_with_different_encrypted_data_keys_get_different_decrypt_entries() -> None:
     plain = aes_keyring()
     first, second = (
-        envelope.encrypt(PLAINTEXT, keyring=plain, encryption_context=CONTEXT, algorithm=V2_UNSIGNED) for _ in range(2)
+        busta.encrypt(PLAINTEXT, keyring=plain, encryption_context=CONTEXT, algorithm=V2_UNSIGNED) for _ in range(2)
     )
     assert edk_ciphertexts(first) != edk_ciphertexts(second)
     keyring = counting()
     cmm = caching_cmm(keyring)
 
     for message in (first, second, first, second):
-        assert envelope.decrypt(message, materials_manager=cmm) == PLAINTEXT
+        assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
     assert keyring.decrypt_calls == 2
     assert len(cmm.cache) == 2
 
@@ -508,7 +508,7 @@ def test_messages_that_share_a_cached_data_key_share_one_decrypt_entry() -> None
     keyring = counting()
     cmm = caching_cmm(keyring)
 
-    assert [envelope.decrypt(m, materials_manager=cmm) for m in messages] == [b"m%d" % i for i in range(5)]
+    assert [busta.decrypt(m, materials_manager=cmm) for m in messages] == [b"m%d" % i for i in range(5)]
     assert keyring.decrypt_calls == 1
 
 
@@ -620,7 +620,7 @@ def test_max_encrypted_data_keys_is_enforced_on_a_cache_hit_too() -> None:
     encrypt_with(cmm)  # caches materials with two encrypted data keys
 
     with pytest.raises(LimitExceededError):
-        envelope.encrypt(
+        busta.encrypt(
             PLAINTEXT,
             materials_manager=cmm,
             encryption_context=CONTEXT,
@@ -676,10 +676,10 @@ def test_concurrent_encryption_misses_on_one_entry_make_one_underlying_call() ->
 
 
 def test_concurrent_decryption_misses_on_one_entry_make_one_underlying_call() -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
+    message = busta.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     keyring = counting(delay=0.2)
     cmm = caching_cmm(keyring)
-    plaintexts = run_threads(16, lambda i: envelope.decrypt(message, materials_manager=cmm))
+    plaintexts = run_threads(16, lambda i: busta.decrypt(message, materials_manager=cmm))
 
     assert keyring.decrypt_calls == 1
     assert plaintexts == [PLAINTEXT] * 16
@@ -705,7 +705,7 @@ def test_16_threads_of_200_messages_with_max_messages_50_renew_keys_without_stor
     assert max(uses.values()) <= limit, "a data key protected more than max_messages messages"
     assert len(uses) == keyring.encrypt_calls
     plain = aes_keyring()
-    assert all(envelope.decrypt(message, keyring=plain) == plaintext for plaintext, message in results)
+    assert all(busta.decrypt(message, keyring=plain) == plaintext for plaintext, message in results)
 
 
 # =========================================================================== 3. KMS: the issue's proof
@@ -739,7 +739,7 @@ def test_10000_messages_through_a_caching_manager_make_10_generate_data_key_call
     context = {"purpose": "issue 6 proof"}
 
     messages = [
-        envelope.encrypt(b"msg %012d" % i, materials_manager=cmm, encryption_context=context, algorithm=V2_UNSIGNED)
+        busta.encrypt(b"msg %012d" % i, materials_manager=cmm, encryption_context=context, algorithm=V2_UNSIGNED)
         for i in range(10_000)
     ]
 
@@ -748,7 +748,7 @@ def test_10000_messages_through_a_caching_manager_make_10_generate_data_key_call
     assert sorted(Counter(edk_ciphertexts(m) for m in messages).values()) == [1000] * 10
     plain = AwsKmsKeyring(kms_keys.single_arn, client=moto_server.client("kms", WEST))
     for i in [*range(0, 10_000, 997), 9_999]:
-        assert envelope.decrypt(messages[i], keyring=plain, encryption_context=context) == b"msg %012d" % i
+        assert busta.decrypt(messages[i], keyring=plain, encryption_context=context) == b"msg %012d" % i
 
 
 # =========================================================================== 4. required encryption context
@@ -766,7 +766,7 @@ def required_cmm(keyring: Keyring | None = None) -> RequiredEncryptionContextCmm
 
 
 def encrypt_required(keyring: Keyring | None = None, suite: AlgorithmSuite = V2_UNSIGNED) -> bytes:
-    return envelope.encrypt(
+    return busta.encrypt(
         BODY,
         materials_manager=required_cmm(keyring),
         encryption_context=REQUIRED_CONTEXT,
@@ -784,7 +784,7 @@ def encrypt_required(keyring: Keyring | None = None, suite: AlgorithmSuite = V2_
 def test_encryption_refuses_a_context_missing_a_required_key(context: dict[str, str] | None) -> None:
     keyring = counting()
     with pytest.raises(EncryptionContextError, match="required encryption context"):
-        envelope.encrypt(BODY, materials_manager=required_cmm(keyring), encryption_context=context)
+        busta.encrypt(BODY, materials_manager=required_cmm(keyring), encryption_context=context)
     assert keyring.encrypt_calls == 0
 
 
@@ -792,7 +792,7 @@ def test_encryption_refuses_a_context_missing_a_required_key(context: dict[str, 
 def test_required_pairs_are_authenticated_but_not_stored_in_the_header(suite: AlgorithmSuite) -> None:
     message = encrypt_required(suite=suite)
     policy = None if suite.committing else CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
-    result = envelope.decrypt_message(
+    result = busta.decrypt_message(
         message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS, commitment_policy=policy
     )
 
@@ -816,7 +816,7 @@ WRONG_REPRODUCTIONS: dict[str, dict[str, str] | None] = {
 def test_the_keyring_refuses_a_message_without_its_exact_required_pairs(reproduced: dict[str, str] | None) -> None:
     message = encrypt_required()
     with pytest.raises(NoDecryptingKeyError):  # the raw AES keyring binds the whole context to the data key
-        envelope.decrypt(message, keyring=aes_keyring(), encryption_context=reproduced)
+        busta.decrypt(message, keyring=aes_keyring(), encryption_context=reproduced)
 
 
 @pytest.mark.parametrize("reproduced", list(WRONG_REPRODUCTIONS.values()), ids=list(WRONG_REPRODUCTIONS))
@@ -825,9 +825,9 @@ def test_the_header_authenticates_the_required_pairs_even_with_a_context_blind_k
 ) -> None:
     blind = ContextBlindKeyring(WRAPPING_KEY)
     message = encrypt_required(blind)
-    assert envelope.decrypt(message, keyring=blind, encryption_context=REQUIRED_PAIRS) == BODY
+    assert busta.decrypt(message, keyring=blind, encryption_context=REQUIRED_PAIRS) == BODY
     with pytest.raises(AuthenticationError):
-        envelope.decrypt(message, keyring=blind, encryption_context=reproduced)
+        busta.decrypt(message, keyring=blind, encryption_context=reproduced)
 
 
 @pytest.mark.parametrize(
@@ -841,20 +841,18 @@ def test_the_required_manager_refuses_a_reproduced_context_missing_a_required_ke
     message = encrypt_required()
     keyring = counting()
     with pytest.raises(EncryptionContextError, match="required encryption context"):
-        envelope.decrypt(message, materials_manager=required_cmm(keyring), encryption_context=reproduced)
+        busta.decrypt(message, materials_manager=required_cmm(keyring), encryption_context=reproduced)
     assert keyring.decrypt_calls == 0
 
 
 def test_the_required_manager_decrypts_with_the_required_pairs_and_refuses_wrong_values() -> None:
     message = encrypt_required()
-    assert envelope.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_PAIRS) == BODY
-    assert envelope.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_CONTEXT) == BODY
+    assert busta.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_PAIRS) == BODY
+    assert busta.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_CONTEXT) == BODY
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(
-            message, materials_manager=required_cmm(), encryption_context={**REQUIRED_PAIRS, "tenant": "x"}
-        )
+        busta.decrypt(message, materials_manager=required_cmm(), encryption_context={**REQUIRED_PAIRS, "tenant": "x"})
     with pytest.raises(EncryptionContextError):  # a reproduced stored pair must match the header
-        envelope.decrypt(
+        busta.decrypt(
             message, materials_manager=required_cmm(), encryption_context={**REQUIRED_PAIRS, "purpose": "other"}
         )
 
@@ -885,14 +883,14 @@ def test_a_message_from_the_official_required_context_manager_decrypts_with_the_
     policy = None if suite.committing else CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
 
     for manager in (DefaultCryptoMaterialsManager(aes_keyring()), required_cmm()):
-        result = envelope.decrypt_message(
+        result = busta.decrypt_message(
             message, materials_manager=manager, encryption_context=REQUIRED_PAIRS, commitment_policy=policy
         )
         assert result.plaintext == BODY
         assert result.header.suite is suite
         assert not set(REQUIRED_KEYS) & set(result.header.encryption_context)
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(message, keyring=aes_keyring(), encryption_context=STORED_PAIRS, commitment_policy=policy)
+        busta.decrypt(message, keyring=aes_keyring(), encryption_context=STORED_PAIRS, commitment_policy=policy)
 
 
 @pytest.mark.parametrize("suite", INTEROP_SUITES, ids=suite_id)
@@ -916,21 +914,21 @@ def test_the_required_manager_composes_with_caching() -> None:
     keyring = counting()
     cmm = caching_cmm(RequiredEncryptionContextCmm(keyring, required_keys=REQUIRED_KEYS))
     messages = [
-        envelope.encrypt(b"m%d" % i, materials_manager=cmm, encryption_context=REQUIRED_CONTEXT, algorithm=V2_SIGNED)
+        busta.encrypt(b"m%d" % i, materials_manager=cmm, encryption_context=REQUIRED_CONTEXT, algorithm=V2_SIGNED)
         for i in range(4)
     ]
     assert keyring.encrypt_calls == 1
     assert key_groups(messages) == [0] * 4
     for i, message in enumerate(messages):
         assert not set(REQUIRED_KEYS) & set(stored_context(message))
-        assert envelope.decrypt(message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS) == b"m%d" % i
-        assert envelope.decrypt(message, materials_manager=cmm, encryption_context=REQUIRED_PAIRS) == b"m%d" % i
+        assert busta.decrypt(message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS) == b"m%d" % i
+        assert busta.decrypt(message, materials_manager=cmm, encryption_context=REQUIRED_PAIRS) == b"m%d" % i
     assert keyring.decrypt_calls == 1  # one decrypt entry serves the four messages
 
     with pytest.raises(EncryptionContextError):
-        envelope.encrypt(b"m", materials_manager=cmm, encryption_context=STORED_PAIRS)
+        busta.encrypt(b"m", materials_manager=cmm, encryption_context=STORED_PAIRS)
     with pytest.raises(EncryptionContextError):
-        envelope.decrypt(messages[0], materials_manager=cmm, encryption_context={"tenant": "acme"})
+        busta.decrypt(messages[0], materials_manager=cmm, encryption_context={"tenant": "acme"})
 
 
 BAD_REQUIRED_KEYS: dict[str, Any] = {
@@ -974,7 +972,7 @@ class Subject:
 
 
 def _raw_aes_cross_check(message: bytes, plaintext: bytes, context: dict[str, str]) -> None:
-    assert envelope.decrypt(message, keyring=aes_keyring(), encryption_context=context) == plaintext
+    assert busta.decrypt(message, keyring=aes_keyring(), encryption_context=context) == plaintext
 
 
 def _caching_subject() -> Subject:
@@ -1015,7 +1013,7 @@ def _make_subject(name: str, request: pytest.FixtureRequest) -> Subject:
 
         def check(message: bytes, plaintext: bytes, context: dict[str, str]) -> None:
             _raw_aes_cross_check(message, plaintext, context)
-            assert envelope.decrypt(message, keyring=rsa_keyring) == plaintext
+            assert busta.decrypt(message, keyring=rsa_keyring) == plaintext
 
         return Subject({"keyring": multi}, {"keyring": multi}, cross_check=check)
     if name == "DefaultCryptoMaterialsManager":
@@ -1074,10 +1072,8 @@ def test_one_keyring_or_manager_shared_by_16_threads_round_trips_every_message(
             else:
                 context = {"thread": str(index), "message": str(n)}
             context.update(subject.required)
-            message = envelope.encrypt(
-                plaintext, encryption_context=context, algorithm=subject.suite, **subject.encrypt
-            )
-            result = envelope.decrypt_message(message, encryption_context=context, **subject.decrypt)
+            message = busta.encrypt(plaintext, encryption_context=context, algorithm=subject.suite, **subject.encrypt)
+            result = busta.decrypt_message(message, encryption_context=context, **subject.decrypt)
             assert result.plaintext == plaintext
             assert {k: result.encryption_context[k] for k in context} == context
             if subject.cross_check is not None:

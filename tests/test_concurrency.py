@@ -45,11 +45,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import AlgorithmSuite, CachingCryptoMaterialsManager, Header, Keyring
-from envelope.format import parse_header
-from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
-from envelope.streaming import decryptor, encryptor, workers
+import busta
+from busta import AlgorithmSuite, CachingCryptoMaterialsManager, Header, Keyring
+from busta.format import parse_header
+from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
+from busta.streaming import decryptor, encryptor, workers
 
 from .support.threads import run_threads
 
@@ -188,25 +188,25 @@ def round_trip(
     decrypting = {**decrypt_with, "encryption_context": context}
     if mode.startswith("one-shot"):
         threads = 2 if mode.endswith("threads=2") else 1
-        message = envelope.encrypt(plaintext, frame_length=frame_length, threads=threads, **encrypting)
-        result = envelope.decrypt_message(message, threads=threads, **decrypting)
+        message = busta.encrypt(plaintext, frame_length=frame_length, threads=threads, **encrypting)
+        result = busta.decrypt_message(message, threads=threads, **decrypting)
         return Outcome(message, result.plaintext, result.encryption_context, result.header)
     if mode == "writer/reader":
         sink = io.BytesIO()
-        with envelope.encrypting_writer(sink, frame_length=frame_length, **encrypting) as writer:
+        with busta.encrypting_writer(sink, frame_length=frame_length, **encrypting) as writer:
             for chunk in _chunks(plaintext, rng, 2 * frame_length + 1):
                 assert writer.write(chunk) == len(chunk)
         message = sink.getvalue()
         read_size = rng.choice([7, frame_length, 1 << 16])
-        reader = envelope.decrypting_reader(io.BytesIO(message), read_size=read_size, **decrypting)
+        reader = busta.decrypting_reader(io.BytesIO(message), read_size=read_size, **decrypting)
         parts = []
         while part := reader.read(rng.randint(1, 3 * frame_length)):
             parts.append(part)
         return Outcome(message, b"".join(parts), reader.encryption_context, reader.read_header())
     sink, out = io.BytesIO(), io.BytesIO()
-    envelope.encrypt_stream(io.BytesIO(plaintext), sink, frame_length=frame_length, threads=2, **encrypting)
+    busta.encrypt_stream(io.BytesIO(plaintext), sink, frame_length=frame_length, threads=2, **encrypting)
     message = sink.getvalue()
-    streamed = envelope.decrypt_stream(io.BytesIO(message), out, threads=2, **decrypting)
+    streamed = busta.decrypt_stream(io.BytesIO(message), out, threads=2, **decrypting)
     assert streamed.plaintext_length == len(plaintext)
     return Outcome(message, out.getvalue(), streamed.encryption_context, streamed.header)
 
@@ -293,7 +293,7 @@ def test_one_shared_keyring_or_manager_round_trips_every_message_of_16_threads(
                 check(outcome, plaintext, context, suite, frame)
                 if number % CHECK_EVERY == 0:
                     for keyring in unshared:
-                        assert envelope.decrypt(outcome.message, keyring=keyring) == plaintext, repr(keyring)
+                        assert busta.decrypt(outcome.message, keyring=keyring) == plaintext, repr(keyring)
             except Exception as exc:
                 raise AssertionError(f"{where}: {exc!r}") from exc
             done.append(RoundTrip(index, number, mode, suite, frame, len(plaintext), outcome.message))
@@ -330,7 +330,7 @@ def _decrypt_another_threads_message(
         finished.append((maker, message, plaintext, context, suite, frame))  # for another thread
         return
     try:
-        result = envelope.decrypt_message(message, **subject.decrypt_with[0], encryption_context=context)
+        result = busta.decrypt_message(message, **subject.decrypt_with[0], encryption_context=context)
         check(
             Outcome(message, result.plaintext, result.encryption_context, result.header),
             plaintext,

@@ -1,4 +1,4 @@
-"""The demo (``python -m envelope.demo``): the main job a new user runs first."""
+"""The demo (``python -m busta.demo``): the main job a new user runs first."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import envelope
-from envelope import demo
-from envelope.errors import EnvelopeError
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import demo
+from busta.errors import BustaError
+from busta.keyrings import RawAesKeyring
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTEXT = {"purpose": "demo", "file": demo.SAMPLE_NAME}
@@ -34,7 +34,7 @@ def work_dir(tmp_path: Path) -> Path:
 
 
 def key_file(config_home: Path) -> Path:
-    return config_home / "envelope" / "demo.key"
+    return config_home / "busta" / "demo.key"
 
 
 def run_demo(work_dir: Path) -> int:
@@ -81,10 +81,10 @@ def test_the_encrypted_file_is_a_message_the_key_decrypts_and_not_the_plaintext(
     message = (work_dir / demo.ENCRYPTED_NAME).read_bytes()
     assert message != sample
     assert sample[:64] not in message
-    result = envelope.decrypt_message(message, keyring=keyring_for(config_home), encryption_context=CONTEXT)
+    result = busta.decrypt_message(message, keyring=keyring_for(config_home), encryption_context=CONTEXT)
     assert result.plaintext == sample
     assert CONTEXT.items() <= result.header.encryption_context.items()
-    assert envelope.decrypt(message, keyring=keyring_for(config_home)) == sample
+    assert busta.decrypt(message, keyring=keyring_for(config_home)) == sample
 
 
 def test_the_report_names_the_suite_the_frame_length_the_message_id_and_ends_with_ok(
@@ -92,7 +92,7 @@ def test_the_report_names_the_suite_the_frame_length_the_message_id_and_ends_wit
 ) -> None:
     assert run_demo(work_dir) == 0
     out = capsys.readouterr().out
-    header = envelope.decrypt_message(
+    header = busta.decrypt_message(
         (work_dir / demo.ENCRYPTED_NAME).read_bytes(), keyring=keyring_for(config_home)
     ).header
     for expected in (
@@ -123,7 +123,7 @@ def test_without_a_work_dir_the_demo_uses_a_new_temporary_directory(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert demo.main([]) == 0
     (created,) = scratch.iterdir()
-    assert created.name.startswith("envelope-demo-")
+    assert created.name.startswith("busta-demo-")
     assert set(os.listdir(created)) == OUTPUTS
     assert str(created) in capsys.readouterr().out
 
@@ -165,7 +165,7 @@ def test_a_key_path_that_is_a_directory_is_refused(
 ) -> None:
     key_file(config_home).mkdir(parents=True)
     assert run_demo(work_dir) != 0
-    assert capsys.readouterr().err.startswith("envelope-demo: error: ")
+    assert capsys.readouterr().err.startswith("busta-demo: error: ")
 
 
 def test_an_os_error_gives_a_one_line_error_and_a_nonzero_exit(
@@ -175,17 +175,17 @@ def test_an_os_error_gives_a_one_line_error_and_a_nonzero_exit(
     not_a_dir.write_bytes(b"")
     assert run_demo(not_a_dir) != 0
     err = capsys.readouterr().err
-    assert err.startswith("envelope-demo: error: FileExistsError")
+    assert err.startswith("busta-demo: error: FileExistsError")
     assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
     ("xdg", "expected"),
     [
-        ("{tmp}/xdg", "{tmp}/xdg/envelope/demo.key"),
-        ("", "{tmp}/home/.config/envelope/demo.key"),
-        ("relative/dir", "{tmp}/home/.config/envelope/demo.key"),
-        (None, "{tmp}/home/.config/envelope/demo.key"),
+        ("{tmp}/xdg", "{tmp}/xdg/busta/demo.key"),
+        ("", "{tmp}/home/.config/busta/demo.key"),
+        ("relative/dir", "{tmp}/home/.config/busta/demo.key"),
+        (None, "{tmp}/home/.config/busta/demo.key"),
     ],
 )
 def test_the_key_lives_under_xdg_config_home_or_else_under_home_config(
@@ -216,7 +216,7 @@ def test_a_damaged_message_decrypts_to_no_file_and_keeps_the_old_one(
     encrypted.write_bytes(damage(encrypted.read_bytes()))
     target = work_dir / demo.DECRYPTED_NAME
     target.write_bytes(b"previous contents")
-    with pytest.raises(EnvelopeError):
+    with pytest.raises(BustaError):
         demo.decrypt_file(encrypted, target, keyring_for(config_home), CONTEXT)
     assert target.read_bytes() == b"previous contents"
     assert set(os.listdir(work_dir)) == OUTPUTS
@@ -225,7 +225,7 @@ def test_a_damaged_message_decrypts_to_no_file_and_keeps_the_old_one(
 def test_decrypting_with_a_different_expected_context_writes_nothing(config_home: Path, work_dir: Path) -> None:
     assert run_demo(work_dir) == 0
     target = work_dir / "other.txt"
-    with pytest.raises(EnvelopeError):
+    with pytest.raises(BustaError):
         demo.decrypt_file(
             work_dir / demo.ENCRYPTED_NAME, target, keyring_for(config_home), {"purpose": "something else"}
         )
@@ -241,11 +241,11 @@ def test_an_atomic_output_that_fails_leaves_neither_the_file_nor_a_temporary(tmp
     assert os.listdir(tmp_path) == []
 
 
-def test_python_dash_m_envelope_demo_runs_in_a_fresh_process(tmp_path: Path) -> None:
+def test_python_dash_m_busta_demo_runs_in_a_fresh_process(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
     work = tmp_path / "work"
     done = subprocess.run(
-        [sys.executable, "-m", "envelope.demo", "--work-dir", str(work)],
+        [sys.executable, "-m", "busta.demo", "--work-dir", str(work)],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -257,4 +257,4 @@ def test_python_dash_m_envelope_demo_runs_in_a_fresh_process(tmp_path: Path) -> 
     assert "OK" in done.stdout
     assert done.stderr == ""
     assert (work / demo.DECRYPTED_NAME).read_bytes() == (work / demo.SAMPLE_NAME).read_bytes()
-    assert (tmp_path / "config" / "envelope" / "demo.key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "config" / "busta" / "demo.key").stat().st_mode & 0o777 == 0o600

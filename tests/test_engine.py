@@ -9,13 +9,13 @@ from collections.abc import Callable
 import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-import envelope
-from envelope import AlgorithmSuite, EncryptionMaterials, MessageEncryptor
-from envelope._buffers import OutputBuffer
-from envelope.errors import AuthenticationError, MalformedMessageError, TruncatedMessageError, UsageError
-from envelope.keyrings import RawAesKeyring
-from envelope.streaming import encryptor as encryptor_module
-from envelope.streaming import workers
+import busta
+from busta import AlgorithmSuite, EncryptionMaterials, MessageEncryptor
+from busta._buffers import OutputBuffer
+from busta.errors import AuthenticationError, MalformedMessageError, TruncatedMessageError, UsageError
+from busta.keyrings import RawAesKeyring
+from busta.streaming import encryptor as encryptor_module
+from busta.streaming import workers
 
 from .conftest import policy_for
 
@@ -29,8 +29,8 @@ def _plaintext(n: int) -> bytes:
 
 
 def _materials(keyring: RawAesKeyring, suite: AlgorithmSuite) -> EncryptionMaterials:
-    cmm = envelope.DefaultCryptoMaterialsManager(keyring)
-    return cmm.get_encryption_materials(envelope.EncryptionRequest({"k": "v"}, policy_for(suite), suite))
+    cmm = busta.DefaultCryptoMaterialsManager(keyring)
+    return cmm.get_encryption_materials(busta.EncryptionRequest({"k": "v"}, policy_for(suite), suite))
 
 
 def _encryptor(
@@ -74,7 +74,7 @@ def test_parallel_output_is_byte_identical_to_serial(
     two = parallel.update(data) + parallel.finalize()
     assert splits == [2]  # two threads: the run of frames was cut in two
     assert one == two
-    assert envelope.decrypt(one, keyring=aes_keyring, threads=2) == data
+    assert busta.decrypt(one, keyring=aes_keyring, threads=2) == data
 
 
 def test_signed_parallel_output_matches_serial_before_the_signature(aes_keyring: RawAesKeyring) -> None:
@@ -91,12 +91,12 @@ def test_signed_parallel_output_matches_serial_before_the_signature(aes_keyring:
 
 def test_parallel_decrypt_rejects_a_damaged_frame_in_any_part(aes_keyring: RawAesKeyring) -> None:
     data = _plaintext(4 * MiB)
-    message = bytearray(envelope.encrypt(data, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=64 * KiB))
+    message = bytearray(busta.encrypt(data, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=64 * KiB))
     for where in (len(message) // 4, len(message) * 3 // 4):
         damaged = bytearray(message)
         damaged[where] ^= 1
         with pytest.raises(AuthenticationError):
-            envelope.decrypt(bytes(damaged), keyring=aes_keyring, threads=2)
+            busta.decrypt(bytes(damaged), keyring=aes_keyring, threads=2)
 
 
 @pytest.mark.parametrize("suite", [UNSIGNED, SIGNED], ids=lambda s: s.name)
@@ -122,12 +122,12 @@ def test_update_into_refuses_a_short_buffer_without_side_effects(aes_keyring: Ra
     with pytest.raises(UsageError):
         encryptor.update_into(_plaintext(1000), memoryview(bytearray(10)))
     whole = encryptor.update(_plaintext(1000)) + encryptor.finalize()
-    assert envelope.decrypt(whole, keyring=aes_keyring) == _plaintext(1000)
+    assert busta.decrypt(whole, keyring=aes_keyring) == _plaintext(1000)
 
 
 def test_a_decryptor_given_too_small_a_buffer_says_so(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(_plaintext(1000), keyring=aes_keyring, algorithm=UNSIGNED, frame_length=64)
-    decryptor = envelope.start_decryption(keyring=aes_keyring)
+    message = busta.encrypt(_plaintext(1000), keyring=aes_keyring, algorithm=UNSIGNED, frame_length=64)
+    decryptor = busta.start_decryption(keyring=aes_keyring)
     with pytest.raises(UsageError, match="output_bound"):
         decryptor.update_into(message, memoryview(bytearray(100)))
 
@@ -147,7 +147,7 @@ def test_signatures_have_one_fixed_length_and_a_low_s(
         ),
     }
     for _ in range(20):
-        message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
+        message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
         footer = message[-(2 + length) :]
         assert int.from_bytes(footer[:2], "big") == length
         _, s = decode_dss_signature(footer[2:])
@@ -162,7 +162,7 @@ def test_encrypt_stream_and_decrypt_stream_round_trip(
 ) -> None:
     data = _plaintext(size)
     sealed = io.BytesIO()
-    result = envelope.encrypt_stream(
+    result = busta.encrypt_stream(
         io.BytesIO(data),
         sealed,
         keyring=aes_keyring,
@@ -173,9 +173,9 @@ def test_encrypt_stream_and_decrypt_stream_round_trip(
     assert result.plaintext_length == size
     assert result.header.frame_length == frame
     message = sealed.getvalue()
-    assert envelope.decrypt(message, keyring=aes_keyring) == data
+    assert busta.decrypt(message, keyring=aes_keyring) == data
     plain = io.BytesIO()
-    back = envelope.decrypt_stream(io.BytesIO(message), plain, keyring=aes_keyring, encryption_context={"a": "b"})
+    back = busta.decrypt_stream(io.BytesIO(message), plain, keyring=aes_keyring, encryption_context={"a": "b"})
     assert plain.getvalue() == data
     assert back.plaintext_length == size
     assert back.header.message_id == result.header.message_id
@@ -195,18 +195,18 @@ class _ReadOnly:
 def test_stream_pumps_accept_sources_without_readinto(aes_keyring: RawAesKeyring) -> None:
     data = _plaintext(100_000)
     sealed = io.BytesIO()
-    envelope.encrypt_stream(_ReadOnly(data), sealed, keyring=aes_keyring, frame_length=4096)  # type: ignore[arg-type]
+    busta.encrypt_stream(_ReadOnly(data), sealed, keyring=aes_keyring, frame_length=4096)  # type: ignore[arg-type]
     plain = io.BytesIO()
-    envelope.decrypt_stream(_ReadOnly(sealed.getvalue()), plain, keyring=aes_keyring)  # type: ignore[arg-type]
+    busta.decrypt_stream(_ReadOnly(sealed.getvalue()), plain, keyring=aes_keyring)  # type: ignore[arg-type]
     assert plain.getvalue() == data
 
 
 def test_decrypt_stream_rejects_truncation_and_trailing_bytes(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(_plaintext(10_000), keyring=aes_keyring, frame_length=4096)
+    message = busta.encrypt(_plaintext(10_000), keyring=aes_keyring, frame_length=4096)
     with pytest.raises(TruncatedMessageError):
-        envelope.decrypt_stream(io.BytesIO(message[:-1]), io.BytesIO(), keyring=aes_keyring)
+        busta.decrypt_stream(io.BytesIO(message[:-1]), io.BytesIO(), keyring=aes_keyring)
     with pytest.raises(MalformedMessageError, match="after the end"):
-        envelope.decrypt_stream(io.BytesIO(message + b"\0"), io.BytesIO(), keyring=aes_keyring)
+        busta.decrypt_stream(io.BytesIO(message + b"\0"), io.BytesIO(), keyring=aes_keyring)
 
 
 def test_an_output_buffer_becomes_bytes_and_copies_only_when_cut() -> None:
@@ -226,7 +226,7 @@ def test_an_output_buffer_becomes_bytes_and_copies_only_when_cut() -> None:
 
 
 def test_an_encryptor_refuses_more_plaintext_than_was_declared(aes_keyring: RawAesKeyring) -> None:
-    encryptor = envelope.start_encryption(keyring=aes_keyring, plaintext_length=10)
+    encryptor = busta.start_encryption(keyring=aes_keyring, plaintext_length=10)
     encryptor.update(b"x" * 6)
     with pytest.raises(UsageError, match="declared"):
         encryptor.update(b"x" * 5)

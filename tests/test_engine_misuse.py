@@ -21,27 +21,27 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite
-from envelope.crypto.frames import FrameCodec
-from envelope.errors import EnvelopeError, MalformedMessageError, TruncatedMessageError, UsageError
-from envelope.format.body import parse_frame_head
-from envelope.keyrings import RawAesKeyring
-from envelope.materials import (
+import busta
+from busta import AlgorithmSuite
+from busta.crypto.frames import FrameCodec
+from busta.errors import BustaError, MalformedMessageError, TruncatedMessageError, UsageError
+from busta.format.body import parse_frame_head
+from busta.keyrings import RawAesKeyring
+from busta.materials import (
     DecryptionMaterials,
     DecryptionRequest,
     DefaultCryptoMaterialsManager,
     EncryptionMaterials,
     EncryptionRequest,
 )
-from envelope.streaming.encryptor import MessageEncryptor
-from envelope.streaming.random_access import RandomAccessDecryptor
+from busta.streaming.encryptor import MessageEncryptor
+from busta.streaming.random_access import RandomAccessDecryptor
 
 KEYRING = RawAesKeyring("misuse", "aes", bytes(range(32)))
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 FRAME = 4096
 PLAINTEXT = os.urandom(10 * FRAME + 123)
-MESSAGE = envelope.encrypt(PLAINTEXT, keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
+MESSAGE = busta.encrypt(PLAINTEXT, keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
 
 
 # --- random access: every fetch is checked --------------------------------------------------------
@@ -60,7 +60,7 @@ def _fetch_that(lies: Callable[[int, int], bool], change: int) -> Callable[[int,
 
 
 def _open(fetch: Callable[[int, int], bytes]) -> RandomAccessDecryptor:
-    return RandomAccessDecryptor(fetch, len(MESSAGE), envelope.start_decryption(keyring=KEYRING))
+    return RandomAccessDecryptor(fetch, len(MESSAGE), busta.start_decryption(keyring=KEYRING))
 
 
 RANGES = {
@@ -72,9 +72,9 @@ RANGES = {
 
 @pytest.mark.parametrize("which", list(RANGES))
 @pytest.mark.parametrize("change", [-1, -17, 1])
-def test_a_fetch_that_answers_the_wrong_length_is_an_envelope_error(which: str, change: int) -> None:
+def test_a_fetch_that_answers_the_wrong_length_is_a_busta_error(which: str, change: int) -> None:
     expected = TruncatedMessageError if change < 0 else MalformedMessageError
-    with pytest.raises(EnvelopeError) as failed:
+    with pytest.raises(BustaError) as failed:
         _open(_fetch_that(RANGES[which], change)).read(FRAME + 5, 3 * FRAME)
     assert isinstance(failed.value, expected), repr(failed.value)
 
@@ -88,21 +88,21 @@ def test_a_seekable_file_shorter_than_it_says_fails_inside_the_tree() -> None:
             return data[:-1] if self.tell() >= len(MESSAGE) and data else data
 
     with pytest.raises(TruncatedMessageError):
-        envelope.open_seekable(Shrinking(MESSAGE), keyring=KEYRING)
+        busta.open_seekable(Shrinking(MESSAGE), keyring=KEYRING)
 
 
 def test_the_frame_codec_refuses_frames_shorter_than_their_head_says() -> None:
     materials = DefaultCryptoMaterialsManager(KEYRING).get_encryption_materials(
         EncryptionRequest(
             encryption_context={},
-            commitment_policy=envelope.CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+            commitment_policy=busta.CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
             suite=UNSIGNED,
         )
     )
     encryptor = MessageEncryptor(materials, frame_length=FRAME)
     message = encryptor.update(PLAINTEXT) + encryptor.finalize()
     body = memoryview(message)[len(encryptor.header_bytes) :]
-    decryptor = envelope.start_decryption(keyring=KEYRING)
+    decryptor = busta.start_decryption(keyring=KEYRING)
     decryptor.read_header(message)
     codec = decryptor.codec
     assert isinstance(codec, FrameCodec)
@@ -151,7 +151,7 @@ def _in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[BaseE
 
 
 def test_an_encryptor_used_by_a_second_thread_during_a_call_refuses_and_stays_failed() -> None:
-    encryptor = envelope.start_encryption(keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
+    encryptor = busta.start_encryption(keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
     blocking = _Blocking(encryptor._codec)
     encryptor._codec = blocking  # type: ignore[assignment]
     first, first_errors = _in_thread(lambda: encryptor.update(PLAINTEXT))
@@ -185,7 +185,7 @@ class _BlockingManager:
 @pytest.mark.parametrize("second", ["update", "update_into", "finalize", "read_header"])
 def test_a_decryptor_used_by_a_second_thread_during_a_call_refuses_and_stays_failed(second: str) -> None:
     manager = _BlockingManager()
-    decryptor = envelope.start_decryption(materials_manager=manager)
+    decryptor = busta.start_decryption(materials_manager=manager)
     first, first_errors = _in_thread(lambda: decryptor.update(MESSAGE[:5000]))
     assert manager.inside.wait(10)
     calls: dict[str, Callable[[], object]] = {
@@ -228,13 +228,13 @@ def test_engines_hammered_by_two_threads_fail_only_inside_the_error_tree() -> No
     data = os.urandom(3000)
     failures: list[BaseException] = []
     for _ in range(40):
-        encryptor = envelope.start_encryption(keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
+        encryptor = busta.start_encryption(keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
         failures += _hammer(encryptor.update, [data] * 1000)
-        decryptor = envelope.start_decryption(keyring=KEYRING)
+        decryptor = busta.start_decryption(keyring=KEYRING)
         decryptor.update(MESSAGE[:2000])  # the header: the rest races
         failures += _hammer(decryptor.update, [MESSAGE[at : at + 100] for at in range(2000, len(MESSAGE), 100)])
     assert failures, "two threads never overlapped in 80 tries"
-    strays = [exc for exc in failures if not isinstance(exc, EnvelopeError)]
+    strays = [exc for exc in failures if not isinstance(exc, BustaError)]
     assert not strays, f"{len(strays)} failures outside the error tree, e.g. {strays[0]!r}"
 
 
@@ -242,7 +242,7 @@ def test_an_encryptor_hammered_by_two_threads_fails_only_with_usage_errors() -> 
     data = os.urandom(3000)
     failures: list[BaseException] = []
     for _ in range(40):
-        encryptor = envelope.start_encryption(keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
+        encryptor = busta.start_encryption(keyring=KEYRING, algorithm=UNSIGNED, frame_length=FRAME)
         failures += _hammer(encryptor.update, [data] * 1000)
     strays = [exc for exc in failures if not isinstance(exc, UsageError)]
     assert not strays, f"{len(strays)} failures other than UsageError, e.g. {strays[0]!r}"
@@ -255,8 +255,8 @@ def test_an_interrupt_while_a_signed_run_is_sealed_and_hashed_leaves_no_worker_b
     helper task was handed to the pool. The helper must never wait for the calling thread, or the
     pool and the interpreter's exit (which joins the pool) hang for good (seen as a CLI that
     never exited after SIGTERM)."""
-    from envelope.streaming import encryptor as module
-    from envelope.streaming import workers
+    from busta.streaming import encryptor as module
+    from busta.streaming import workers
 
     tasks: list[Any] = []
     real_submit = workers.submit
@@ -267,7 +267,7 @@ def test_an_interrupt_while_a_signed_run_is_sealed_and_hashed_leaves_no_worker_b
 
     monkeypatch.setattr(module, "submit", submit_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        envelope.encrypt(
+        busta.encrypt(
             os.urandom(4 << 20),
             keyring=KEYRING,
             algorithm=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,

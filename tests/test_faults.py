@@ -3,7 +3,7 @@
 Each network fault is injected on the wire by :class:`tests.support.fault_proxy.FaultProxy`,
 a TCP proxy on 127.0.0.1 between boto3 and a real moto server process; disk-full is
 an ``OSError(ENOSPC)`` from the file under the writer (and the real ``/dev/full``); the
-process faults are real signals to a real ``python -m envelope`` process. What is proven:
+process faults are real signals to a real ``python -m busta`` process. What is proven:
 
 - KMS slow: an answer slower than the client's read timeout fails the encryption
   promptly with :class:`KmsError`, before a byte is written or an S3 request is made;
@@ -24,7 +24,7 @@ process faults are real signals to a real ``python -m envelope`` process. What i
   authenticated frames: a frame-aligned prefix of the plaintext (docs/s3.md: "only a
   normal return proves that the object was complete").
 - Disk full: ``encrypt_stream`` / ``decrypt_stream`` raise the sink's ``OSError(ENOSPC)``
-  unwrapped (it is not an EnvelopeError) and write nothing after it; ``download_file``
+  unwrapped (it is not an BustaError) and write nothing after it; ``download_file``
   and CLI outputs to a path leave no target, no temporary file, and an older file
   intact; CLI output to ``/dev/full`` exits 1 with one error line.
 - Process killed during a CLI encrypt or decrypt: the target never exists half-written.
@@ -73,12 +73,12 @@ import botocore.exceptions
 import botocore.retries.standard
 import pytest
 
-import envelope
-from envelope import s3
-from envelope.cli import commands, main
-from envelope.cli.keyfile import read_record
-from envelope.errors import EnvelopeError, KmsError, NoDecryptingKeyError, S3Error, TruncatedMessageError
-from envelope.keyrings import AwsKmsKeyring, RawAesKeyring
+import busta
+from busta import s3
+from busta.cli import commands, main
+from busta.cli.keyfile import read_record
+from busta.errors import BustaError, KmsError, NoDecryptingKeyError, S3Error, TruncatedMessageError
+from busta.keyrings import AwsKmsKeyring, RawAesKeyring
 
 from .support.fault_proxy import Direction, Drop, FaultProxy, Respond, http_response, request_line_matches
 from .support.feeding import feed_until_written
@@ -90,7 +90,7 @@ if TYPE_CHECKING:
 
 __all__ = ["moto_server"]  # fixture, imported for pytest to find
 
-BUCKET = "envelope-faults"
+BUCKET = "busta-faults"
 PART = s3.MIN_PART_SIZE  # 5 MiB
 FRAME = 64 << 10
 KEYRING = RawAesKeyring("faults", "aes-256", bytes(range(32)))
@@ -128,7 +128,7 @@ def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
 
 @pytest.fixture(autouse=True)
 def only_local_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Clients made inside envelope (the CLI's) get the moto credentials and no environment proxy."""
+    """Clients made inside busta (the CLI's) get the moto credentials and no environment proxy."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.setenv("AWS_DEFAULT_REGION", DEFAULT_REGION)
@@ -269,7 +269,7 @@ class FullDisk(io.RawIOBase):
 
 
 def fill_disk_after(monkeypatch: pytest.MonkeyPatch, capacity: int) -> list[FullDisk]:
-    """Files opened for writing with ``os.fdopen`` (envelope's temporary outputs) hold ``capacity`` bytes."""
+    """Files opened for writing with ``os.fdopen`` (busta's temporary outputs) hold ``capacity`` bytes."""
     real_fdopen = os.fdopen
     made: list[FullDisk] = []
 
@@ -299,14 +299,14 @@ def test_a_kms_answer_slower_than_the_read_timeout_fails_promptly_and_nothing_is
 
     began = time.monotonic()
     with pytest.raises(KmsError) as caught:
-        envelope.encrypt(b"payload", keyring=keyring)
+        busta.encrypt(b"payload", keyring=keyring)
     assert time.monotonic() - began < 2.0  # the read timeout (1 s), not the server's delay
     assert (caught.value.code, caught.value.key_id) == ("ReadTimeoutError", kms_arn)
-    assert isinstance(caught.value, EnvelopeError)
+    assert isinstance(caught.value, BustaError)
 
     sink = io.BytesIO()
     with pytest.raises(KmsError):
-        envelope.encrypt_stream(io.BytesIO(plaintext(1 << 20)), sink, keyring=keyring)
+        busta.encrypt_stream(io.BytesIO(plaintext(1 << 20)), sink, keyring=keyring)
     assert sink.getvalue() == b""
 
     with pytest.raises(KmsError):
@@ -374,9 +374,9 @@ def test_kms_going_down_between_the_files_of_a_cli_decrypt_keeps_finished_output
     kms = ["--kms-key", kms_arn, "--aws-endpoint-url", kms_proxy.endpoint]
     assert main(["encrypt", "-r", str(plain), "-o", str(tmp_path / "sealed"), *kms]) == 0
 
-    real_decrypt_stream = envelope.decrypt_stream  # what commands imported
+    real_decrypt_stream = busta.decrypt_stream  # what commands imported
 
-    def decrypt_then_kms_goes_down(*args: Any, **kwargs: Any) -> envelope.StreamResult:
+    def decrypt_then_kms_goes_down(*args: Any, **kwargs: Any) -> busta.StreamResult:
         result = real_decrypt_stream(*args, **kwargs)
         kms_proxy.go_down()
         return result
@@ -385,7 +385,7 @@ def test_kms_going_down_between_the_files_of_a_cli_decrypt_keeps_finished_output
     restored = tmp_path / "restored"
     assert main(["decrypt", "-r", str(tmp_path / "sealed"), "-o", str(restored), *kms]) == 1
     error = capsys.readouterr().err
-    assert error.startswith("envelope: error:") and kms_arn in error
+    assert error.startswith("busta: error:") and kms_arn in error
     assert listing(restored) == ["a.txt"]  # b failed, c was never started; no temporary file
     assert (restored / "a.txt").read_bytes() == (plain / "a.txt").read_bytes()
     assert kms_proxy.refused >= 1
@@ -401,7 +401,7 @@ def test_kms_throttling_through_the_cli_is_retried_and_beyond_the_retries_writes
     capsys: pytest.CaptureFixture[str],
     no_backoff: None,
 ) -> None:
-    """The CLI's KMS clients make 4 attempts (envelope.keyrings.aws_kms.DEFAULT_CLIENT_CONFIG)."""
+    """The CLI's KMS clients make 4 attempts (busta.keyrings.aws_kms.DEFAULT_CLIENT_CONFIG)."""
     source = tmp_path / "plain.bin"
     source.write_bytes(plaintext(200_000))
     kms = ["--kms-key", kms_arn, "--aws-endpoint-url", kms_proxy.endpoint]
@@ -455,7 +455,7 @@ def test_a_connection_dropped_once_during_an_upload_part_is_retried_and_the_obje
     assert sum(part_request(3)(line) for line in s3_proxy.requests) == 2  # sent, dropped, sent again
     message = stored(direct_s3, key)
     assert message is not None and len(message) == result.object_size
-    assert envelope.decrypt(message, keyring=KEYRING) == data
+    assert busta.decrypt(message, keyring=KEYRING) == data
     assert multipart_uploads(direct_s3, key) == []
 
 
@@ -481,7 +481,7 @@ def test_a_lost_complete_multipart_upload_answer_never_leaves_a_partial_object(
     assert drop.fired == 1
     message = stored(direct_s3, key)
     assert message is not None
-    assert envelope.decrypt(message, keyring=KEYRING) == data
+    assert busta.decrypt(message, keyring=KEYRING) == data
     assert multipart_uploads(direct_s3, key) == []
 
 
@@ -540,17 +540,17 @@ def test_a_full_disk_under_a_stream_raises_enospc_unwrapped_and_nothing_is_writt
     target = io.BytesIO()
     disk = FullDisk(target, capacity)
     sink = cast("IO[bytes]", disk)
-    call: Callable[[], envelope.StreamResult]
+    call: Callable[[], busta.StreamResult]
     if operation == "encrypt_stream":
-        call = functools.partial(envelope.encrypt_stream, io.BytesIO(data), sink, keyring=KEYRING, threads=2)
+        call = functools.partial(busta.encrypt_stream, io.BytesIO(data), sink, keyring=KEYRING, threads=2)
     else:
-        message = envelope.encrypt(data, keyring=KEYRING, frame_length=FRAME)
-        call = functools.partial(envelope.decrypt_stream, io.BytesIO(message), sink, keyring=KEYRING, threads=2)
+        message = busta.encrypt(data, keyring=KEYRING, frame_length=FRAME)
+        call = functools.partial(busta.decrypt_stream, io.BytesIO(message), sink, keyring=KEYRING, threads=2)
     with pytest.raises(OSError) as caught:
         call()
     tally.other += disk.refused
     assert caught.value.errno == errno.ENOSPC
-    assert not isinstance(caught.value, EnvelopeError)  # the caller's own I/O error, as raised
+    assert not isinstance(caught.value, BustaError)  # the caller's own I/O error, as raised
     assert disk.refused == 1  # the engine stopped at the first refusal
     assert len(target.getvalue()) == capacity
     if operation == "decrypt_stream":
@@ -580,7 +580,7 @@ def test_a_full_disk_under_download_file_keeps_the_old_file_and_removes_the_temp
 @pytest.fixture
 def key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    path = tmp_path / "config" / "envelope" / "default.key"
+    path = tmp_path / "config" / "busta" / "default.key"
     assert main(["keygen"]) == 0
     return path
 
@@ -602,7 +602,7 @@ def test_a_full_disk_under_a_cli_output_exits_1_with_the_reason_and_leaves_no_ou
 ) -> None:
     data = plaintext(3 << 20)
     source = tmp_path / "in.bin"
-    source.write_bytes(data if command == "encrypt" else envelope.encrypt(data, keyring=keyring_of(key_file)))
+    source.write_bytes(data if command == "encrypt" else busta.encrypt(data, keyring=keyring_of(key_file)))
     outputs = tmp_path / "out"
     outputs.mkdir()
     (outputs / "existing.bin").write_bytes(b"the previous version")
@@ -615,16 +615,16 @@ def test_a_full_disk_under_a_cli_output_exits_1_with_the_reason_and_leaves_no_ou
     tally.other += sum(file.refused for file in files)
 
     assert (fresh, forced) == (1, 1)
-    assert capsys.readouterr().err == f"envelope: error: {ENOSPC_MESSAGE}\n" * 2
+    assert capsys.readouterr().err == f"busta: error: {ENOSPC_MESSAGE}\n" * 2
     assert len(files) == 2 and all(file.refused >= 1 for file in files)
     assert listing(outputs) == ["existing.bin"]  # no fresh.bin, no temporary file
     assert (outputs / "existing.bin").read_bytes() == b"the previous version"
 
 
 def run_cli(args: list[str], tmp_path: Path, **popen: Any) -> subprocess.Popen[bytes]:
-    """``python -m envelope ARGS`` in a fresh process, with the key store under tmp_path/config."""
+    """``python -m busta ARGS`` in a fresh process, with the key store under tmp_path/config."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "envelope", *args], env=env, cwd=tmp_path, **popen)
+    return subprocess.Popen([sys.executable, "-m", "busta", *args], env=env, cwd=tmp_path, **popen)
 
 
 @pytest.mark.skipif(not os.access("/dev/full", os.W_OK), reason="no writable /dev/full")
@@ -636,12 +636,12 @@ def test_cli_output_to_dev_full_exits_1_with_one_error_line(
     """The real ENOSPC: stdout is /dev/full (refused by the first flush or write)."""
     data = plaintext(size)
     source = tmp_path / "in.bin"
-    source.write_bytes(data if command == "encrypt" else envelope.encrypt(data, keyring=keyring_of(key_file)))
+    source.write_bytes(data if command == "encrypt" else busta.encrypt(data, keyring=keyring_of(key_file)))
     with open("/dev/full", "wb") as full:
         process = run_cli([command, "in.bin", "-o", "-"], tmp_path, stdout=full, stderr=subprocess.PIPE)
         _, error = process.communicate(timeout=30)
     tally.other += 1
-    assert (process.returncode, error.decode()) == (1, f"envelope: error: {ENOSPC_MESSAGE}\n")
+    assert (process.returncode, error.decode()) == (1, f"busta: error: {ENOSPC_MESSAGE}\n")
 
 
 # =========================================================================== the process killed
@@ -662,11 +662,11 @@ def stop(process: subprocess.Popen[bytes], feeder: threading.Thread, signum: int
 
 @pytest.fixture
 def cli_key(tmp_path: Path) -> Path:
-    """A key made by ``python -m envelope keygen`` into tmp_path/config."""
+    """A key made by ``python -m busta keygen`` into tmp_path/config."""
     keygen = run_cli(["keygen"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, error = keygen.communicate(timeout=30)
     assert keygen.returncode == 0, error
-    return tmp_path / "config" / "envelope" / "default.key"
+    return tmp_path / "config" / "busta" / "default.key"
 
 
 def test_a_cli_encrypt_killed_mid_stream_leaves_no_target_and_a_rerun_completes(
@@ -688,19 +688,19 @@ def test_a_cli_encrypt_killed_mid_stream_leaves_no_target_and_a_rerun_completes(
     assert re.fullmatch(TEMP_NAME.format(name=re.escape("data.enc")), temporary.name)
     assert stat.S_IMODE(temporary.stat().st_mode) == 0o600
     with pytest.raises(TruncatedMessageError):
-        envelope.decrypt(temporary.read_bytes(), keyring=keyring_of(cli_key))
+        busta.decrypt(temporary.read_bytes(), keyring=keyring_of(cli_key))
     temporary.unlink()
 
     rerun = run_cli(args, tmp_path, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     _, error = rerun.communicate(data, timeout=30)
     assert rerun.returncode == 0, error
     assert listing(out) == ["data.enc"]
-    assert envelope.decrypt((out / "data.enc").read_bytes(), keyring=keyring_of(cli_key)) == data
+    assert busta.decrypt((out / "data.enc").read_bytes(), keyring=keyring_of(cli_key)) == data
 
 
 def test_a_cli_decrypt_killed_mid_stream_leaves_no_target(cli_key: Path, tmp_path: Path, tally: Tally) -> None:
     data = plaintext(12 << 20)
-    message = envelope.encrypt(data, keyring=keyring_of(cli_key))
+    message = busta.encrypt(data, keyring=keyring_of(cli_key))
     out = tmp_path / "out"
     out.mkdir()
     args = ["decrypt", "-", "-o", "out/data.bin", "--key-file", str(cli_key)]
@@ -734,7 +734,7 @@ def test_an_interrupted_or_terminated_cli_encrypt_exits_with_its_status_and_remo
     error = stop(process, feeder, signum)
     tally.other += 1
 
-    assert (process.returncode, error.decode()) == (status, f"envelope: error: {message}\n")
+    assert (process.returncode, error.decode()) == (status, f"busta: error: {message}\n")
     assert listing(out) == []
 
 

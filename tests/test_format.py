@@ -6,17 +6,17 @@ import base64
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy
-from envelope.context import deserialize_context, serialize_context, validate_for_encrypt
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy
+from busta.context import deserialize_context, serialize_context, validate_for_encrypt
+from busta.errors import (
     EncryptionContextError,
     LimitExceededError,
     MalformedMessageError,
     NoDecryptingKeyError,
 )
-from envelope.format import parse_header
-from envelope.keyrings import RawAesKeyring
+from busta.format import parse_header
+from busta.keyrings import RawAesKeyring
 
 V1 = AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
 FORBID = CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
@@ -24,9 +24,7 @@ ALLOW = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
 
 
 def _v1_message(keyring: RawAesKeyring, context: dict[str, str] | None = None) -> bytes:
-    return envelope.encrypt(
-        b"hello", keyring=keyring, algorithm=V1, commitment_policy=FORBID, encryption_context=context
-    )
+    return busta.encrypt(b"hello", keyring=keyring, algorithm=V1, commitment_policy=FORBID, encryption_context=context)
 
 
 def test_context_serializes_sorted_by_utf8_key_bytes() -> None:
@@ -73,14 +71,14 @@ def test_encrypt_refuses_reserved_or_non_text_context(bad: object) -> None:
 
 def test_a_context_too_large_for_its_length_field_is_refused(aes_keyring: RawAesKeyring) -> None:
     with pytest.raises(LimitExceededError):
-        envelope.encrypt(b"", keyring=aes_keyring, encryption_context={"k": "v" * 70_000})
+        busta.encrypt(b"", keyring=aes_keyring, encryption_context={"k": "v" * 70_000})
 
 
 def test_base64_input_is_named_in_the_error(aes_keyring: RawAesKeyring) -> None:
     message = base64.b64encode(_v1_message(aes_keyring))
     assert message.startswith(b"AY")
     with pytest.raises(MalformedMessageError, match="base64"):
-        envelope.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW)
+        busta.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW)
 
 
 def _corrupt(message: bytes, offset: int, value: int) -> bytes:
@@ -125,7 +123,7 @@ def test_a_suite_in_the_wrong_header_version_is_rejected(aes_keyring: RawAesKeyr
 
 
 def test_every_proper_prefix_of_a_header_asks_for_more(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, encryption_context={"a": "b"})
+    message = busta.encrypt(b"x", keyring=aes_keyring, encryption_context={"a": "b"})
     parsed = parse_header(message)
     assert parsed is not None
     for n in range(parsed.length):
@@ -142,19 +140,17 @@ def test_the_data_key_count_limit_applies_before_any_keyring_runs(aes_key: bytes
             return super().on_decrypt(materials, encrypted_data_keys)
 
     keyrings = [RawAesKeyring("ns", f"k{i}", aes_key) for i in range(3)]
-    message = envelope.encrypt(b"x", keyring=envelope.keyrings.MultiKeyring(keyrings[0], keyrings[1:]))
+    message = busta.encrypt(b"x", keyring=busta.keyrings.MultiKeyring(keyrings[0], keyrings[1:]))
     with pytest.raises(LimitExceededError, match="encrypted data key count"):
-        envelope.decrypt(message, keyring=Spy("ns", "k0", aes_key), max_encrypted_data_keys=2)
+        busta.decrypt(message, keyring=Spy("ns", "k0", aes_key), max_encrypted_data_keys=2)
     assert calls == []
-    assert envelope.decrypt(message, keyring=Spy("ns", "k0", aes_key), max_encrypted_data_keys=3) == b"x"
+    assert busta.decrypt(message, keyring=Spy("ns", "k0", aes_key), max_encrypted_data_keys=3) == b"x"
 
 
 def test_the_data_key_count_limit_applies_on_encrypt(aes_key: bytes) -> None:
     keyrings = [RawAesKeyring("ns", f"k{i}", aes_key) for i in range(3)]
     with pytest.raises(LimitExceededError):
-        envelope.encrypt(
-            b"x", keyring=envelope.keyrings.MultiKeyring(keyrings[0], keyrings[1:]), max_encrypted_data_keys=2
-        )
+        busta.encrypt(b"x", keyring=busta.keyrings.MultiKeyring(keyrings[0], keyrings[1:]), max_encrypted_data_keys=2)
 
 
 def test_a_header_that_claims_huge_lengths_fails_fast_at_the_header_limit() -> None:
@@ -174,9 +170,9 @@ def test_zero_encrypted_data_keys_are_rejected() -> None:
 
 
 def test_a_wrong_key_reports_every_keyring_reason(aes_keyring: RawAesKeyring, aes_key: bytes) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    message = busta.encrypt(b"x", keyring=aes_keyring)
     other = RawAesKeyring("other-namespace", "k", aes_key)
     with pytest.raises(NoDecryptingKeyError) as info:
-        envelope.decrypt(message, keyring=envelope.keyrings.MultiKeyring(children=[other]))
+        busta.decrypt(message, keyring=busta.keyrings.MultiKeyring(children=[other]))
     assert len(info.value.reasons) == 1
     assert "other-namespace" in info.value.reasons[0]

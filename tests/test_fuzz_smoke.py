@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import envelope
-from envelope.keyrings import MultiKeyring
-from envelope.limits import MAX_KMS_REGIONS_PER_DECRYPT
+import busta
+from busta.keyrings import MultiKeyring
+from busta.limits import MAX_KMS_REGIONS_PER_DECRYPT
 from fuzzing import seeds
 from fuzzing.kms import ForgedKmsKeys, forged_arns
 
@@ -71,9 +71,7 @@ def test_forged_kms_data_keys_in_sixty_regions_cause_at_most_the_limit_of_client
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     forged = ForgedKmsKeys(forged_arns(60), first=True)
-    message = envelope.encrypt(
-        seeds.plaintexts(1)[100], keyring=MultiKeyring(generator=seeds.KEYRING, children=[forged])
-    )
+    message = busta.encrypt(seeds.plaintexts(1)[100], keyring=MultiKeyring(generator=seeds.KEYRING, children=[forged]))
     (corpus / "sixty-regions").write_bytes(message)
     runs = seeds.write_corpus(tmp_path / "count", 1) + 1  # every seed and the forged message, once
     done = subprocess.run(

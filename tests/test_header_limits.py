@@ -1,11 +1,11 @@
-"""What envelope writes with default settings it reads with default settings; larger headers on request.
+"""What busta writes with default settings it reads with default settings; larger headers on request.
 
 The header limit (``MAX_HEADER_BYTES``, 1 MiB) is checked on encrypt as on
 decrypt: a header above it is refused with LimitExceededError before a byte is
 written, by every encrypt entry point. ``max_header_bytes`` raises it for a
 message that needs more, such as one with 65,535 data keys (which the official
 JavaScript SDK reads): every decrypt entry point takes it, the S3 helpers and
-``envelope decrypt --max-header-bytes`` too. Adding data keys one at a time is linear.
+``busta decrypt --max-header-bytes`` too. Adding data keys one at a time is linear.
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, EncryptedDataKey, SecretBytes
-from envelope.cli import main
-from envelope.errors import LimitExceededError, UsageError
-from envelope.format import parse_header
-from envelope.keyrings import MultiKeyring, RawAesKeyring
-from envelope.limits import MAX_HEADER_BYTES, MAX_UINT16
-from envelope.materials import DecryptionMaterials, EncryptionMaterials
-from envelope.rewrap import rewrap
-from envelope.streaming.encryptor import MessageEncryptor
+import busta
+from busta import AlgorithmSuite, EncryptedDataKey, SecretBytes
+from busta.cli import main
+from busta.errors import LimitExceededError, UsageError
+from busta.format import parse_header
+from busta.keyrings import MultiKeyring, RawAesKeyring
+from busta.limits import MAX_HEADER_BYTES, MAX_UINT16
+from busta.materials import DecryptionMaterials, EncryptionMaterials
+from busta.rewrap import rewrap
+from busta.streaming.encryptor import MessageEncryptor
 
 from .support.entries import DECRYPT_ENTRIES, decrypt_through
 from .support.kms_fixtures import moto_server
@@ -67,8 +67,8 @@ def _padded(sizes: Sequence[int], info: bytes = b"") -> MultiKeyring:
     return MultiKeyring(generator=KEYRING, children=[PaddingKeyring(sizes, info)])
 
 
-def _header_size(keyring: envelope.Keyring) -> int:
-    return len(envelope.start_encryption(keyring=keyring, max_header_bytes=1 << 40).header_bytes)
+def _header_size(keyring: busta.Keyring) -> int:
+    return len(busta.start_encryption(keyring=keyring, max_header_bytes=1 << 40).header_bytes)
 
 
 def _keyring_for_header_of(size: int) -> MultiKeyring:
@@ -95,16 +95,16 @@ def _keyring_for_header_of(size: int) -> MultiKeyring:
 def test_what_encrypt_writes_by_default_decrypt_reads_by_default(size: int) -> None:
     keyring = _keyring_for_header_of(size)
     if size <= MAX_HEADER_BYTES:
-        message = envelope.encrypt(PLAINTEXT, keyring=keyring)
-        assert envelope.decrypt(message, keyring=KEYRING) == PLAINTEXT
+        message = busta.encrypt(PLAINTEXT, keyring=keyring)
+        assert busta.decrypt(message, keyring=KEYRING) == PLAINTEXT
         return
     with pytest.raises(LimitExceededError) as refused:
-        envelope.encrypt(PLAINTEXT, keyring=keyring)
+        busta.encrypt(PLAINTEXT, keyring=keyring)
     assert (refused.value.what, refused.value.value, refused.value.limit) == ("header size", size, MAX_HEADER_BYTES)
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, max_header_bytes=size)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, max_header_bytes=size)
     with pytest.raises(LimitExceededError):
-        envelope.decrypt(message, keyring=KEYRING)
-    assert envelope.decrypt(message, keyring=KEYRING, max_header_bytes=size) == PLAINTEXT
+        busta.decrypt(message, keyring=KEYRING)
+    assert busta.decrypt(message, keyring=KEYRING, max_header_bytes=size) == PLAINTEXT
 
 
 @pytest.fixture(scope="module")
@@ -115,20 +115,20 @@ def thirteen_thousand_aes_keys() -> MultiKeyring:
 
 
 def _encrypt_through(
-    entry: str, keyring: envelope.Keyring, sink: io.BytesIO, max_header_bytes: int = MAX_HEADER_BYTES
+    entry: str, keyring: busta.Keyring, sink: io.BytesIO, max_header_bytes: int = MAX_HEADER_BYTES
 ) -> None:
     limit = max_header_bytes
     if entry == "encrypt":
-        sink.write(envelope.encrypt(PLAINTEXT, keyring=keyring, max_header_bytes=limit))
+        sink.write(busta.encrypt(PLAINTEXT, keyring=keyring, max_header_bytes=limit))
     elif entry == "encrypt_stream":
-        envelope.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=keyring, max_header_bytes=limit)
+        busta.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=keyring, max_header_bytes=limit)
     elif entry == "encrypting_writer":
-        with envelope.encrypting_writer(sink, keyring=keyring, max_header_bytes=limit) as writer:
+        with busta.encrypting_writer(sink, keyring=keyring, max_header_bytes=limit) as writer:
             writer.write(PLAINTEXT)
     elif entry == "encrypting_reader":
-        sink.write(envelope.encrypting_reader(io.BytesIO(PLAINTEXT), keyring=keyring, max_header_bytes=limit).read())
+        sink.write(busta.encrypting_reader(io.BytesIO(PLAINTEXT), keyring=keyring, max_header_bytes=limit).read())
     else:
-        encryptor = envelope.start_encryption(keyring=keyring, max_header_bytes=limit)
+        encryptor = busta.start_encryption(keyring=keyring, max_header_bytes=limit)
         sink.write(encryptor.update(PLAINTEXT) + encryptor.finalize())
 
 
@@ -147,7 +147,7 @@ def test_a_header_above_the_limit_is_refused_by_every_encrypt_entry_before_anyth
     assert sink.getvalue() == b""
     _encrypt_through(entry, thirteen_thousand_aes_keys, sink, max_header_bytes=2 * MAX_HEADER_BYTES)
     message = sink.getvalue()
-    assert envelope.decrypt(message, keyring=KEYRING, max_header_bytes=2 * MAX_HEADER_BYTES) == PLAINTEXT
+    assert busta.decrypt(message, keyring=KEYRING, max_header_bytes=2 * MAX_HEADER_BYTES) == PLAINTEXT
 
 
 def test_the_engine_checks_the_header_limit_itself() -> None:
@@ -159,7 +159,7 @@ def test_the_engine_checks_the_header_limit_itself() -> None:
         with pytest.raises(UsageError):
             MessageEncryptor(materials, frame_length=4096, max_header_bytes=bad)  # type: ignore[arg-type]
         with pytest.raises(UsageError):
-            envelope.start_encryption(keyring=KEYRING, max_header_bytes=bad)  # type: ignore[arg-type]
+            busta.start_encryption(keyring=KEYRING, max_header_bytes=bad)  # type: ignore[arg-type]
 
 
 # --- 65,535 data keys --------------------------------------------------------------------------------
@@ -171,8 +171,8 @@ def many_keys() -> bytes:
     filler = PaddingKeyring([48] * (MANY_KEYS - 1), info=os.urandom(40))
     keyring = MultiKeyring(generator=KEYRING, children=[filler])
     with pytest.raises(LimitExceededError):
-        envelope.start_encryption(keyring=keyring)
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, algorithm=UNSIGNED, max_header_bytes=RAISED)
+        busta.start_encryption(keyring=keyring)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, algorithm=UNSIGNED, max_header_bytes=RAISED)
     parsed = parse_header(message, max_header_bytes=RAISED)
     assert parsed is not None
     assert len(parsed.header.encrypted_data_keys) == MANY_KEYS
@@ -205,7 +205,7 @@ def test_a_message_with_65535_data_keys_decrypts_through_every_entry_with_a_rais
     assert _decrypt_through(entry, many_keys, s3_client, tmp_path, max_header_bytes=RAISED) == PLAINTEXT
 
 
-def test_envelope_decrypt_takes_max_header_bytes(many_keys: bytes, tmp_path: Path) -> None:
+def test_busta_decrypt_takes_max_header_bytes(many_keys: bytes, tmp_path: Path) -> None:
     key_file = tmp_path / "aes.key"
     key_file.write_bytes(KEY)
     key_file.chmod(0o600)
@@ -278,7 +278,7 @@ def test_threads_adding_to_the_same_materials_each_get_their_own_copy() -> None:
 
 
 def test_rewrapping_refuses_to_write_a_header_readers_would_refuse(thirteen_thousand_aes_keys: MultiKeyring) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=KEYRING, algorithm=UNSIGNED)
+    message = busta.encrypt(PLAINTEXT, keyring=KEYRING, algorithm=UNSIGNED)
     with pytest.raises(LimitExceededError) as refused:
         rewrap(message, keyring=KEYRING, new_keyring=thirteen_thousand_aes_keys)
     assert refused.value.what == "header size"

@@ -1,4 +1,4 @@
-"""envelope and the official aws-encryption-sdk read each other's messages.
+"""busta and the official aws-encryption-sdk read each other's messages.
 
 Every algorithm suite, a range of frame lengths and the plaintext sizes around a
 frame boundary, with and without an encryption context, in both directions; the
@@ -18,10 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, ContentType
-from envelope.errors import AuthenticationError, EncryptionContextError, NoDecryptingKeyError
-from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, ContentType
+from busta.errors import AuthenticationError, EncryptionContextError, NoDecryptingKeyError
+from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
 
 from .support.oracle import (
     AesKeySpec,
@@ -37,7 +37,7 @@ AES_KEY = AesKeySpec("interop-namespace", "interop-aes-256", bytes(range(0x40, 0
 RSA_NAMESPACE = "interop-namespace"
 RSA_NAME = "interop-rsa-2048"
 
-ENVELOPE_FRAME_LENGTHS = (1, 128, 512, 4096, 65536)
+BUSTA_FRAME_LENGTHS = (1, 128, 512, 4096, 65536)
 # The official Python SDK writes only multiples of 128; 0 asks it for a NON-FRAMED message.
 OFFICIAL_FRAME_LENGTHS = (0, 128, 512, 4096, 65536)
 NON_FRAMED_SIZES = (0, 1, 4096, 3 * 4096)
@@ -125,22 +125,22 @@ def _cases(frame_lengths: tuple[int, ...]) -> list[Case]:
     ]
 
 
-ENVELOPE_TO_OFFICIAL = _cases(ENVELOPE_FRAME_LENGTHS)
-OFFICIAL_TO_ENVELOPE = _cases(OFFICIAL_FRAME_LENGTHS)
+BUSTA_TO_OFFICIAL = _cases(BUSTA_FRAME_LENGTHS)
+OFFICIAL_TO_BUSTA = _cases(OFFICIAL_FRAME_LENGTHS)
 
 
 def test_every_suite_frame_length_and_size_is_covered() -> None:
     # 11 suites x 28 (frame length, size) pairs x 2 contexts, in each direction.
-    assert len(ENVELOPE_TO_OFFICIAL) == len(OFFICIAL_TO_ENVELOPE) == 11 * 28 * 2
-    assert len({c.id for c in ENVELOPE_TO_OFFICIAL}) == len(ENVELOPE_TO_OFFICIAL)
-    assert len({c.id for c in OFFICIAL_TO_ENVELOPE}) == len(OFFICIAL_TO_ENVELOPE)
+    assert len(BUSTA_TO_OFFICIAL) == len(OFFICIAL_TO_BUSTA) == 11 * 28 * 2
+    assert len({c.id for c in BUSTA_TO_OFFICIAL}) == len(BUSTA_TO_OFFICIAL)
+    assert len({c.id for c in OFFICIAL_TO_BUSTA}) == len(OFFICIAL_TO_BUSTA)
 
 
-@pytest.mark.parametrize("case", ENVELOPE_TO_OFFICIAL, ids=lambda c: c.id)
-def test_official_sdk_decrypts_envelope_message(case: Case) -> None:
+@pytest.mark.parametrize("case", BUSTA_TO_OFFICIAL, ids=lambda c: c.id)
+def test_official_sdk_decrypts_busta_message(case: Case) -> None:
     encrypt_policy, decrypt_policy = _policies(case.suite)
     plaintext = case.plaintext
-    message = envelope.encrypt(
+    message = busta.encrypt(
         plaintext,
         keyring=_aes_keyring(),
         encryption_context=case.context,
@@ -153,13 +153,13 @@ def test_official_sdk_decrypts_envelope_message(case: Case) -> None:
 
     assert decrypted == plaintext
     _assert_stored_context(stored, case.context, case.suite)
-    # What envelope says it stored is what the official SDK read.
-    own = envelope.decrypt_message(message, keyring=_aes_keyring(), commitment_policy=decrypt_policy)
+    # What busta says it stored is what the official SDK read.
+    own = busta.decrypt_message(message, keyring=_aes_keyring(), commitment_policy=decrypt_policy)
     assert own.header.encryption_context == stored
 
 
-@pytest.mark.parametrize("case", OFFICIAL_TO_ENVELOPE, ids=lambda c: c.id)
-def test_envelope_decrypts_official_message(case: Case) -> None:
+@pytest.mark.parametrize("case", OFFICIAL_TO_BUSTA, ids=lambda c: c.id)
+def test_busta_decrypts_official_message(case: Case) -> None:
     encrypt_policy, decrypt_policy = _policies(case.suite)
     plaintext = case.plaintext
     message = official_encrypt(
@@ -172,7 +172,7 @@ def test_envelope_decrypts_official_message(case: Case) -> None:
     )
     _, official_stored = official_decrypt(message, keys=[AES_KEY], commitment_policy=decrypt_policy.name)
 
-    result = envelope.decrypt_message(message, keyring=_aes_keyring(), commitment_policy=decrypt_policy)
+    result = busta.decrypt_message(message, keyring=_aes_keyring(), commitment_policy=decrypt_policy)
 
     assert result.plaintext == plaintext
     assert result.header.encryption_context == official_stored
@@ -229,12 +229,12 @@ rsa_parameters = pytest.mark.parametrize(
 
 
 @rsa_parameters
-def test_official_sdk_decrypts_envelope_rsa_message(
+def test_official_sdk_decrypts_busta_rsa_message(
     rsa_key: RsaKeyPair, suite: AlgorithmSuite, padding: RsaPadding
 ) -> None:
     encrypt_policy, decrypt_policy = _policies(suite)
     plaintext = _plaintext(RSA_PLAINTEXT_SIZE, f"rsa-{suite.name}-{padding.name}")
-    message = envelope.encrypt(
+    message = busta.encrypt(
         plaintext,
         keyring=rsa_key.keyring(padding),
         encryption_context=RSA_CONTEXT,
@@ -250,9 +250,7 @@ def test_official_sdk_decrypts_envelope_rsa_message(
 
 
 @rsa_parameters
-def test_envelope_decrypts_official_rsa_message(
-    rsa_key: RsaKeyPair, suite: AlgorithmSuite, padding: RsaPadding
-) -> None:
+def test_busta_decrypts_official_rsa_message(rsa_key: RsaKeyPair, suite: AlgorithmSuite, padding: RsaPadding) -> None:
     encrypt_policy, decrypt_policy = _policies(suite)
     plaintext = _plaintext(RSA_PLAINTEXT_SIZE, f"rsa-{suite.name}-{padding.name}")
     message = official_encrypt(
@@ -264,7 +262,7 @@ def test_envelope_decrypts_official_rsa_message(
         commitment_policy=encrypt_policy.name,
     )
 
-    result = envelope.decrypt_message(message, keyring=rsa_key.keyring(padding), commitment_policy=decrypt_policy)
+    result = busta.decrypt_message(message, keyring=rsa_key.keyring(padding), commitment_policy=decrypt_policy)
 
     assert result.plaintext == plaintext
     _assert_stored_context(result.header.encryption_context, RSA_CONTEXT, suite)
@@ -284,14 +282,14 @@ def _single_key_spec(rsa_key: RsaKeyPair, which: str) -> AesKeySpec | RsaKeySpec
     return AES_KEY if which == "aes-only" else rsa_key.spec(MULTI_PADDING)
 
 
-def _single_keyring(rsa_key: RsaKeyPair, which: str) -> envelope.Keyring:
+def _single_keyring(rsa_key: RsaKeyPair, which: str) -> busta.Keyring:
     return _aes_keyring() if which == "aes-only" else rsa_key.keyring(MULTI_PADDING)
 
 
 @pytest.mark.parametrize("which", SINGLE_KEYS)
-def test_official_sdk_decrypts_envelope_multi_keyring_message_with_one_key(rsa_key: RsaKeyPair, which: str) -> None:
-    plaintext = _plaintext(1000, f"multi-envelope-{which}")
-    message = envelope.encrypt(
+def test_official_sdk_decrypts_busta_multi_keyring_message_with_one_key(rsa_key: RsaKeyPair, which: str) -> None:
+    plaintext = _plaintext(1000, f"multi-busta-{which}")
+    message = busta.encrypt(
         plaintext,
         keyring=MultiKeyring(generator=_aes_keyring(), children=[rsa_key.keyring(MULTI_PADDING)]),
         encryption_context=MULTI_CONTEXT,
@@ -305,7 +303,7 @@ def test_official_sdk_decrypts_envelope_multi_keyring_message_with_one_key(rsa_k
 
 
 @pytest.mark.parametrize("which", SINGLE_KEYS)
-def test_envelope_decrypts_official_multi_keyring_message_with_one_keyring(rsa_key: RsaKeyPair, which: str) -> None:
+def test_busta_decrypts_official_multi_keyring_message_with_one_keyring(rsa_key: RsaKeyPair, which: str) -> None:
     plaintext = _plaintext(1000, f"multi-official-{which}")
     message = official_encrypt(
         plaintext,
@@ -315,7 +313,7 @@ def test_envelope_decrypts_official_multi_keyring_message_with_one_keyring(rsa_k
         encryption_context=MULTI_CONTEXT,
     )
 
-    result = envelope.decrypt_message(message, keyring=_single_keyring(rsa_key, which))
+    result = busta.decrypt_message(message, keyring=_single_keyring(rsa_key, which))
 
     assert result.plaintext == plaintext
     _assert_stored_context(result.header.encryption_context, MULTI_CONTEXT, MULTI_SUITE)
@@ -348,7 +346,7 @@ wrapping_parameter = pytest.mark.parametrize("wrapping", ["aes", "rsa"])
 @dataclass(frozen=True)
 class Wrapping:
     spec: AesKeySpec | RsaKeySpec
-    keyring: envelope.Keyring
+    keyring: busta.Keyring
 
 
 def _wrapping(rsa_key: RsaKeyPair, name: str) -> Wrapping:
@@ -373,14 +371,14 @@ def _official_required_ec_message(suite: AlgorithmSuite, plaintext: bytes, wrapp
 @suites_parameter
 @wrapping_parameter
 @pytest.mark.parametrize("given", [FULL_CONTEXT, REQUIRED_CONTEXT], ids=["full-context", "required-pairs-only"])
-def test_envelope_decrypts_official_required_context_message_given_the_required_pairs(
+def test_busta_decrypts_official_required_context_message_given_the_required_pairs(
     rsa_key: RsaKeyPair, suite: AlgorithmSuite, wrapping: str, given: dict[str, str]
 ) -> None:
     keys = _wrapping(rsa_key, wrapping)
     plaintext = _plaintext(5000, f"required-ec-{suite.name}")
     message = _official_required_ec_message(suite, plaintext, keys)
 
-    result = envelope.decrypt_message(
+    result = busta.decrypt_message(
         message, keyring=keys.keyring, encryption_context=given, commitment_policy=_policies(suite)[1]
     )
 
@@ -401,7 +399,7 @@ MISSING_OR_WRONG_REQUIRED = {
 @suites_parameter
 @wrapping_parameter
 @pytest.mark.parametrize("given", MISSING_OR_WRONG_REQUIRED.values(), ids=MISSING_OR_WRONG_REQUIRED.keys())
-def test_envelope_refuses_official_required_context_message_without_the_right_required_pairs(
+def test_busta_refuses_official_required_context_message_without_the_right_required_pairs(
     rsa_key: RsaKeyPair, suite: AlgorithmSuite, wrapping: str, given: dict[str, str] | None
 ) -> None:
     keys = _wrapping(rsa_key, wrapping)
@@ -410,12 +408,12 @@ def test_envelope_refuses_official_required_context_message_without_the_right_re
     expected = NoDecryptingKeyError if wrapping == "aes" else AuthenticationError
 
     with pytest.raises(expected):
-        envelope.decrypt(message, keyring=keys.keyring, encryption_context=given, commitment_policy=_policies(suite)[1])
+        busta.decrypt(message, keyring=keys.keyring, encryption_context=given, commitment_policy=_policies(suite)[1])
 
 
 @suites_parameter
 @pytest.mark.parametrize("required_ec", [False, True], ids=["default-cmm", "required-ec-cmm"])
-def test_envelope_refuses_official_message_when_an_expected_pair_contradicts_a_stored_pair(
+def test_busta_refuses_official_message_when_an_expected_pair_contradicts_a_stored_pair(
     suite: AlgorithmSuite, required_ec: bool
 ) -> None:
     plaintext = _plaintext(5000, f"contradicting-ec-{suite.name}")
@@ -435,7 +433,7 @@ def test_envelope_refuses_official_message_when_an_expected_pair_contradicts_a_s
         given = {**FULL_CONTEXT, "tenant": "tenant-8"}
 
     with pytest.raises(EncryptionContextError):
-        envelope.decrypt(message, keyring=_aes_keyring(), encryption_context=given, commitment_policy=decrypt_policy)
+        busta.decrypt(message, keyring=_aes_keyring(), encryption_context=given, commitment_policy=decrypt_policy)
 
 
 # Every test here runs against the serial and the parallel engine.

@@ -1,4 +1,4 @@
-"""Keyrings as configuration (envelope.keyconfig): secret-free descriptions rebuilt where they are used.
+"""Keyrings as configuration (busta.keyconfig): secret-free descriptions rebuilt where they are used.
 
 Every description pickles and hashes (so it can travel to a Dask worker and key
 a per-process cache), holds no key bytes, and builds a keyring that is
@@ -19,11 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import bulk
-from envelope.cli.keyfile import KeyRecord, write_record
-from envelope.errors import UsageError
-from envelope.keyconfig import (
+import busta
+from busta import bulk
+from busta.cli.keyfile import KeyRecord, write_record
+from busta.errors import UsageError
+from busta.keyconfig import (
     AesKeyFile,
     EnvKey,
     KeyringConfig,
@@ -35,8 +35,8 @@ from envelope.keyconfig import (
     RsaKeyFile,
     build_keyring,
 )
-from envelope.keyrings import AwsKmsKeyring, ClientCache, RawAesKeyring, RawRsaKeyring, RsaPadding
-from envelope.materials import Keyring
+from busta.keyrings import AwsKmsKeyring, ClientCache, RawAesKeyring, RawRsaKeyring, RsaPadding
+from busta.materials import Keyring
 
 from .support.dask_cluster import local_cluster
 from .support.hsm import import_aes_key, keyring_for, new_token
@@ -51,8 +51,8 @@ PLAINTEXT = b"described, not carried"
 
 
 def _round_trip(encrypting: Keyring, decrypting: Keyring) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=encrypting, encryption_context={"k": "v"})
-    assert envelope.decrypt(message, keyring=decrypting) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=encrypting, encryption_context={"k": "v"})
+    assert busta.decrypt(message, keyring=decrypting) == PLAINTEXT
 
 
 def _travels(config: KeyringConfig, secret: bytes) -> None:
@@ -73,7 +73,7 @@ def key() -> bytes:
 
 def test_a_key_record_file_is_described_by_its_path(tmp_path: Path, key: bytes) -> None:
     path = tmp_path / "local.key"
-    write_record(KeyRecord(NAMESPACE, NAME, envelope.SecretBytes(key)), path, force=False)
+    write_record(KeyRecord(NAMESPACE, NAME, busta.SecretBytes(key)), path, force=False)
     config = LocalKey(str(path))
     _travels(config, key)
     _round_trip(config.build(), RawAesKeyring(NAMESPACE, NAME, key))
@@ -83,9 +83,7 @@ def test_the_default_key_record_is_found_where_keygen_puts_it(
     tmp_path: Path, key: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    write_record(
-        KeyRecord(NAMESPACE, NAME, envelope.SecretBytes(key)), tmp_path / "envelope" / "default.key", force=False
-    )
+    write_record(KeyRecord(NAMESPACE, NAME, busta.SecretBytes(key)), tmp_path / "busta" / "default.key", force=False)
     _round_trip(LocalKey().build(), RawAesKeyring(NAMESPACE, NAME, key))
 
 
@@ -101,9 +99,9 @@ def test_a_raw_key_file_is_described_by_its_path_and_names(tmp_path: Path, key: 
 def test_an_environment_key_is_read_from_the_variable_in_the_process_that_builds_it(
     key: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = EnvKey("ENVELOPE_TEST_KEYCONFIG_KEY", NAMESPACE, NAME)
+    config = EnvKey("BUSTA_TEST_KEYCONFIG_KEY", NAMESPACE, NAME)
     _travels(config, key)
-    monkeypatch.setenv("ENVELOPE_TEST_KEYCONFIG_KEY", base64.b64encode(key).decode())
+    monkeypatch.setenv("BUSTA_TEST_KEYCONFIG_KEY", base64.b64encode(key).decode())
     _round_trip(config.build(), RawAesKeyring(NAMESPACE, NAME, key))
 
 
@@ -116,11 +114,11 @@ def test_an_environment_key_that_is_missing_or_malformed_is_a_usage_error_that_s
     value: str | None, message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if value is None:
-        monkeypatch.delenv("ENVELOPE_TEST_KEYCONFIG_KEY", raising=False)
+        monkeypatch.delenv("BUSTA_TEST_KEYCONFIG_KEY", raising=False)
     else:
-        monkeypatch.setenv("ENVELOPE_TEST_KEYCONFIG_KEY", value)
+        monkeypatch.setenv("BUSTA_TEST_KEYCONFIG_KEY", value)
     with pytest.raises(UsageError, match=message) as caught:
-        EnvKey("ENVELOPE_TEST_KEYCONFIG_KEY", NAMESPACE, NAME).build()
+        EnvKey("BUSTA_TEST_KEYCONFIG_KEY", NAMESPACE, NAME).build()
     assert value is None or value not in str(caught.value)
 
 
@@ -157,29 +155,29 @@ def test_kms_keys_are_described_by_arn_and_endpoint_and_discovery_by_its_filter(
     by_hand = AwsKmsKeyring(kms_keys.single_arn, client_supplier=ClientCache(endpoint_url=moto_server.endpoint))
     _round_trip(strict.build(), by_hand)
     _round_trip(by_hand, discovery.build())
-    message = envelope.encrypt(PLAINTEXT, keyring=by_hand)
-    with pytest.raises(envelope.errors.NoDecryptingKeyError):
-        envelope.decrypt(message, keyring=other_account.build())
+    message = busta.encrypt(PLAINTEXT, keyring=by_hand)
+    with pytest.raises(busta.errors.NoDecryptingKeyError):
+        busta.decrypt(message, keyring=other_account.build())
 
 
 def test_a_multi_description_wraps_under_every_key_and_each_key_decrypts_alone(
     key: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = os.urandom(32)
-    monkeypatch.setenv("ENVELOPE_TEST_KEY_A", base64.b64encode(key).decode())
-    monkeypatch.setenv("ENVELOPE_TEST_KEY_B", base64.b64encode(other).decode())
-    config = Multi((EnvKey("ENVELOPE_TEST_KEY_A", NAMESPACE, "a"), EnvKey("ENVELOPE_TEST_KEY_B", NAMESPACE, "b")))
+    monkeypatch.setenv("BUSTA_TEST_KEY_A", base64.b64encode(key).decode())
+    monkeypatch.setenv("BUSTA_TEST_KEY_B", base64.b64encode(other).decode())
+    config = Multi((EnvKey("BUSTA_TEST_KEY_A", NAMESPACE, "a"), EnvKey("BUSTA_TEST_KEY_B", NAMESPACE, "b")))
     _travels(config, key)
-    message = envelope.encrypt(PLAINTEXT, keyring=config.build())
-    assert envelope.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "a", key)) == PLAINTEXT
-    assert envelope.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "b", other)) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=config.build())
+    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "a", key)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "b", other)) == PLAINTEXT
 
 
 def test_build_keyring_builds_once_per_description_per_process(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ENVELOPE_TEST_KEY_CACHED", base64.b64encode(key).decode())
-    first = build_keyring(EnvKey("ENVELOPE_TEST_KEY_CACHED", NAMESPACE, NAME))
-    assert build_keyring(EnvKey("ENVELOPE_TEST_KEY_CACHED", NAMESPACE, NAME)) is first
-    assert build_keyring(EnvKey("ENVELOPE_TEST_KEY_CACHED", NAMESPACE, "other")) is not first
+    monkeypatch.setenv("BUSTA_TEST_KEY_CACHED", base64.b64encode(key).decode())
+    first = build_keyring(EnvKey("BUSTA_TEST_KEY_CACHED", NAMESPACE, NAME))
+    assert build_keyring(EnvKey("BUSTA_TEST_KEY_CACHED", NAMESPACE, NAME)) is first
+    assert build_keyring(EnvKey("BUSTA_TEST_KEY_CACHED", NAMESPACE, "other")) is not first
 
 
 @pytest.mark.parametrize(
@@ -188,23 +186,23 @@ def test_build_keyring_builds_once_per_description_per_process(key: bytes, monke
     ids=["a keyring", "a string", "None"],
 )
 def test_build_keyring_refuses_anything_but_a_description(thing: Any) -> None:
-    with pytest.raises(UsageError, match=r"envelope\.keyconfig"):
+    with pytest.raises(UsageError, match=r"busta\.keyconfig"):
         build_keyring(thing)
 
 
 def test_a_pkcs11_key_reads_its_pin_from_the_variable_it_names(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     token = new_token()
     import_aes_key(token, "pin-env-aes", key)
-    config = Pkcs11Key(token.module, token.token_label, "pin-env-aes", NAMESPACE, NAME, pin_env="ENVELOPE_TEST_PIN")
-    monkeypatch.delenv("ENVELOPE_PKCS11_PIN", raising=False)
-    monkeypatch.delenv("ENVELOPE_TEST_PIN", raising=False)
-    with pytest.raises(UsageError, match=r"\$ENVELOPE_TEST_PIN is not set"):
+    config = Pkcs11Key(token.module, token.token_label, "pin-env-aes", NAMESPACE, NAME, pin_env="BUSTA_TEST_PIN")
+    monkeypatch.delenv("BUSTA_PKCS11_PIN", raising=False)
+    monkeypatch.delenv("BUSTA_TEST_PIN", raising=False)
+    with pytest.raises(UsageError, match=r"\$BUSTA_TEST_PIN is not set"):
         config.build()
-    monkeypatch.setenv("ENVELOPE_PKCS11_PIN", token.pin.reveal().decode())  # the default variable is not read
-    with pytest.raises(UsageError, match=r"\$ENVELOPE_TEST_PIN is not set"):
+    monkeypatch.setenv("BUSTA_PKCS11_PIN", token.pin.reveal().decode())  # the default variable is not read
+    with pytest.raises(UsageError, match=r"\$BUSTA_TEST_PIN is not set"):
         config.build()
-    monkeypatch.delenv("ENVELOPE_PKCS11_PIN")
-    monkeypatch.setenv("ENVELOPE_TEST_PIN", token.pin.reveal().decode())
+    monkeypatch.delenv("BUSTA_PKCS11_PIN")
+    monkeypatch.setenv("BUSTA_TEST_PIN", token.pin.reveal().decode())
     _round_trip(config.build(), keyring_for(token, "pin-env-aes", namespace=NAMESPACE, name=NAME))
 
 
@@ -221,7 +219,7 @@ def test_a_pkcs11_key_is_rebuilt_from_module_token_and_label_inside_each_worker_
     for name, data in files.items():
         (source / name).write_bytes(data)
     # The workers get the PIN and SoftHSM's configuration through their environment, never in a task.
-    environment = {"ENVELOPE_PKCS11_PIN": token.pin.reveal().decode(), "SOFTHSM2_CONF": token.config}
+    environment = {"BUSTA_PKCS11_PIN": token.pin.reveal().decode(), "SOFTHSM2_CONF": token.config}
     with local_cluster(environment, workers=2) as client:
         pids = set(client.run(os.getpid).values())
         report = bulk.run("encrypt", str(source), str(tmp_path / "enc"), keyring=config, client=client)
@@ -230,4 +228,4 @@ def test_a_pkcs11_key_is_rebuilt_from_module_token_and_label_inside_each_worker_
     assert os.getpid() not in pids
     local = keyring_for(token, "bulk-aes", namespace=NAMESPACE, name=NAME)
     for name, data in files.items():
-        assert envelope.decrypt((tmp_path / "enc" / f"{name}.enc").read_bytes(), keyring=local) == data
+        assert busta.decrypt((tmp_path / "enc" / f"{name}.enc").read_bytes(), keyring=local) == data

@@ -14,13 +14,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import demo
-from envelope._secrets import SecretBytes
-from envelope.cli import main
-from envelope.cli.errors import CliError
-from envelope.cli.keyfile import KeyRecord, read_record, write_record
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import demo
+from busta._secrets import SecretBytes
+from busta.cli import main
+from busta.cli.errors import CliError
+from busta.cli.keyfile import KeyRecord, read_record, write_record
+from busta.keyrings import RawAesKeyring
 
 NOBODY = 65534
 PLAINTEXT = b"attack at dawn\n"
@@ -74,7 +74,7 @@ def make(kind: str, private_pem: bytes) -> Callable[[Path], None]:
 def sealed(tmp_path: Path) -> Path:
     """Any message: a refused key file fails before the key is used, so the message need not match."""
     path = tmp_path / "m.enc"
-    path.write_bytes(envelope.encrypt(PLAINTEXT, keyring=RawAesKeyring("other", "other", b"o" * 32)))
+    path.write_bytes(busta.encrypt(PLAINTEXT, keyring=RawAesKeyring("other", "other", b"o" * 32)))
     return path
 
 
@@ -133,7 +133,7 @@ def test_a_planted_symlink_to_another_users_private_key_is_refused(
     theirs.parent.mkdir()
     make_record(theirs)
     os.chown(theirs, NOBODY, NOBODY)
-    default = tmp_path / "config" / "envelope" / "default.key"
+    default = tmp_path / "config" / "busta" / "default.key"
     default.parent.mkdir(parents=True, mode=0o700)
     default.symlink_to(theirs)
     plain = tmp_path / "plain"

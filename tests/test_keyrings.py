@@ -10,17 +10,17 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import AlgorithmSuite, EncryptionMaterials
-from envelope.errors import KeyringError, NoDecryptingKeyError, UsageError
-from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
+import busta
+from busta import AlgorithmSuite, EncryptionMaterials
+from busta.errors import KeyringError, NoDecryptingKeyError, UsageError
+from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
 
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 
 
 def test_raw_aes_data_keys_use_the_esdk_layout(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED)
-    (edk,) = envelope.decrypt_message(message, keyring=aes_keyring).header.encrypted_data_keys
+    message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED)
+    (edk,) = busta.decrypt_message(message, keyring=aes_keyring).header.encrypted_data_keys
     assert edk.provider_id == "test-namespace"
     name = b"test-key"
     assert edk.provider_info[: len(name)] == name
@@ -32,7 +32,7 @@ def test_raw_aes_data_keys_use_the_esdk_layout(aes_keyring: RawAesKeyring) -> No
 @pytest.mark.parametrize("size", [16, 24, 32])
 def test_raw_aes_accepts_128_192_and_256_bit_wrapping_keys(size: int) -> None:
     keyring = RawAesKeyring("ns", "k", os.urandom(size))
-    assert envelope.decrypt(envelope.encrypt(b"data", keyring=keyring), keyring=keyring) == b"data"
+    assert busta.decrypt(busta.encrypt(b"data", keyring=keyring), keyring=keyring) == b"data"
 
 
 @pytest.mark.parametrize("size", [0, 15, 31, 33])
@@ -49,41 +49,41 @@ def test_raw_keyrings_refuse_empty_or_reserved_names(namespace: str, name: str) 
 
 def test_the_raw_aes_data_key_is_bound_to_the_encryption_context(aes_keyring: RawAesKeyring) -> None:
     materials = aes_keyring.on_encrypt(EncryptionMaterials(suite=UNSIGNED, encryption_context={"a": "1"}))
-    other = envelope.DecryptionMaterials(suite=UNSIGNED, encryption_context={"a": "2"})
+    other = busta.DecryptionMaterials(suite=UNSIGNED, encryption_context={"a": "2"})
     with pytest.raises(NoDecryptingKeyError, match="did not authenticate"):
         aes_keyring.on_decrypt(other, materials.encrypted_data_keys)
 
 
 def test_a_same_named_keyring_with_another_key_cannot_decrypt(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    message = busta.encrypt(b"x", keyring=aes_keyring)
     impostor = RawAesKeyring(aes_keyring.namespace, aes_keyring.name, os.urandom(32))
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(message, keyring=impostor)
+        busta.decrypt(message, keyring=impostor)
 
 
 @pytest.mark.parametrize("padding", list(RsaPadding), ids=lambda p: p.name)
 def test_raw_rsa_round_trips_with_every_padding(rsa_private_key: rsa.RSAPrivateKey, padding: RsaPadding) -> None:
     keyring = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key, padding=padding)
-    message = envelope.encrypt(b"data", keyring=keyring)
-    (edk,) = envelope.decrypt_message(message, keyring=keyring).header.encrypted_data_keys
+    message = busta.encrypt(b"data", keyring=keyring)
+    (edk,) = busta.decrypt_message(message, keyring=keyring).header.encrypted_data_keys
     assert (edk.provider_id, edk.provider_info, len(edk.ciphertext)) == ("ns", b"rsa", 256)
-    assert envelope.decrypt(message, keyring=keyring) == b"data"
+    assert busta.decrypt(message, keyring=keyring) == b"data"
 
 
 def test_a_public_key_alone_encrypts_but_cannot_decrypt(rsa_private_key: rsa.RSAPrivateKey) -> None:
     public_only = RawRsaKeyring("ns", "rsa", public_key=rsa_private_key.public_key())
-    message = envelope.encrypt(b"data", keyring=public_only)
+    message = busta.encrypt(b"data", keyring=public_only)
     with pytest.raises(NoDecryptingKeyError, match="no private key"):
-        envelope.decrypt(message, keyring=public_only)
+        busta.decrypt(message, keyring=public_only)
     private = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key)
-    assert envelope.decrypt(message, keyring=private) == b"data"
+    assert busta.decrypt(message, keyring=private) == b"data"
 
 
 def test_rsa_padding_must_match(rsa_private_key: rsa.RSAPrivateKey) -> None:
-    message = envelope.encrypt(b"d", keyring=RawRsaKeyring("ns", "rsa", private_key=rsa_private_key))
+    message = busta.encrypt(b"d", keyring=RawRsaKeyring("ns", "rsa", private_key=rsa_private_key))
     wrong = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key, padding=RsaPadding.OAEP_SHA1)
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(message, keyring=wrong)
+        busta.decrypt(message, keyring=wrong)
 
 
 def test_raw_rsa_refuses_missing_or_wrong_keys() -> None:
@@ -99,23 +99,23 @@ def test_multi_keyring_wraps_once_per_keyring_and_each_decrypts(
     rsa_keyring = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key)
     second_aes = RawAesKeyring("ns", "aes-2", os.urandom(16))
     multi = MultiKeyring(generator=aes_keyring, children=[rsa_keyring, second_aes])
-    message = envelope.encrypt(b"data", keyring=multi)
-    header = envelope.decrypt_message(message, keyring=multi).header
+    message = busta.encrypt(b"data", keyring=multi)
+    header = busta.decrypt_message(message, keyring=multi).header
     assert [e.provider_id for e in header.encrypted_data_keys] == ["test-namespace", "ns", "ns"]
     for keyring in (aes_keyring, rsa_keyring, second_aes):
-        assert envelope.decrypt(message, keyring=keyring) == b"data"
+        assert busta.decrypt(message, keyring=keyring) == b"data"
 
 
 def test_multi_keyring_without_generator_cannot_encrypt(aes_keyring: RawAesKeyring) -> None:
     with pytest.raises(KeyringError, match="without a generator"):
-        envelope.encrypt(b"x", keyring=MultiKeyring(children=[aes_keyring]))
+        busta.encrypt(b"x", keyring=MultiKeyring(children=[aes_keyring]))
 
 
 def test_multi_keyring_collects_every_failure(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    message = busta.encrypt(b"x", keyring=aes_keyring)
     strangers = [RawAesKeyring("ns", f"stranger-{i}", os.urandom(32)) for i in range(3)]
     with pytest.raises(NoDecryptingKeyError) as info:
-        envelope.decrypt(message, keyring=MultiKeyring(strangers[0], strangers[1:]))
+        busta.decrypt(message, keyring=MultiKeyring(strangers[0], strangers[1:]))
     assert [f"stranger-{i}" in r for i, r in enumerate(info.value.reasons)] == [True, True, True]
 
 
@@ -127,9 +127,9 @@ def test_multi_keyring_needs_keyrings() -> None:
 
 
 def test_multi_keyring_skips_a_failing_keyring_and_uses_the_next(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x", keyring=aes_keyring)
+    message = busta.encrypt(b"x", keyring=aes_keyring)
     stranger = RawAesKeyring("ns", "stranger", os.urandom(32))
-    assert envelope.decrypt(message, keyring=MultiKeyring(stranger, [aes_keyring])) == b"x"
+    assert busta.decrypt(message, keyring=MultiKeyring(stranger, [aes_keyring])) == b"x"
 
 
 class _SlowIoKeyring(RawAesKeyring):
@@ -147,8 +147,8 @@ def test_nested_multi_keyrings_of_io_keyrings_do_not_deadlock_under_load(aes_key
     done: list[bytes] = []
 
     def work() -> None:
-        message = envelope.encrypt(b"x", keyring=outer, algorithm=UNSIGNED)
-        done.append(envelope.decrypt(message, keyring=MultiKeyring(children=[io_keyring("b"), inner])))
+        message = busta.encrypt(b"x", keyring=outer, algorithm=UNSIGNED)
+        done.append(busta.decrypt(message, keyring=MultiKeyring(children=[io_keyring("b"), inner])))
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(64)]
     for thread in threads:
@@ -162,10 +162,10 @@ def test_nested_multi_keyrings_of_io_keyrings_do_not_deadlock_under_load(aes_key
 def test_a_multi_keyring_of_io_keyrings_called_at_once_collects_every_failure_or_uses_the_one_that_unwraps(
     aes_key: bytes,
 ) -> None:
-    message = envelope.encrypt(b"x", keyring=_SlowIoKeyring("ns", "right", aes_key))
+    message = busta.encrypt(b"x", keyring=_SlowIoKeyring("ns", "right", aes_key))
     strangers = [_SlowIoKeyring("ns", f"stranger-{i}", os.urandom(32)) for i in range(3)]
     with pytest.raises(NoDecryptingKeyError) as info:
-        envelope.decrypt(message, keyring=MultiKeyring(children=strangers))
+        busta.decrypt(message, keyring=MultiKeyring(children=strangers))
     # called concurrently: the reasons come in the order the keyrings finished
     assert sorted(
         next(n for n in ("stranger-0", "stranger-1", "stranger-2") if n in r) for r in info.value.reasons
@@ -175,4 +175,4 @@ def test_a_multi_keyring_of_io_keyrings_called_at_once_collects_every_failure_or
         "stranger-2",
     ]
     right = _SlowIoKeyring("ns", "right", aes_key)
-    assert envelope.decrypt(message, keyring=MultiKeyring(children=[*strangers, right])) == b"x"
+    assert busta.decrypt(message, keyring=MultiKeyring(children=[*strangers, right])) == b"x"

@@ -26,9 +26,9 @@ import botocore.retries.standard
 import pytest
 from botocore.stub import Stubber
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy
+from busta.errors import (
     EncryptionContextError,
     KeyringError,
     KmsError,
@@ -36,8 +36,8 @@ from envelope.errors import (
     NoDecryptingKeyError,
     UsageError,
 )
-from envelope.format import parse_header
-from envelope.keyrings import (
+from busta.format import parse_header
+from busta.keyrings import (
     AwsKmsDiscoveryKeyring,
     AwsKmsKeyring,
     AwsKmsMrkDiscoveryKeyring,
@@ -47,7 +47,7 @@ from envelope.keyrings import (
     MultiKeyring,
     aws_kms,
 )
-from envelope.keyrings._arn import mrk_match
+from busta.keyrings._arn import mrk_match
 
 from .conftest import ALL_SUITES, policy_for
 from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
@@ -155,7 +155,7 @@ def dead_endpoint() -> str:
     return f"http://{HOST}:{free_port()}"
 
 
-def edks_of(message: bytes) -> tuple[envelope.EncryptedDataKey, ...]:
+def edks_of(message: bytes) -> tuple[busta.EncryptedDataKey, ...]:
     parsed = parse_header(message)
     assert parsed is not None
     return parsed.header.encrypted_data_keys
@@ -259,21 +259,21 @@ def test_as_generator_it_calls_generate_data_key_once_for_the_suites_key_size(
     log = KmsCallLog(west)
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west)
 
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=suite, commitment_policy=policy_for(suite)
     )
 
     assert log.operations == ["GenerateDataKey"]
     assert log.calls[0].params["KeyId"] == kms_keys.single_arn
     assert log.calls[0].params["NumberOfBytes"] == suite.key_bytes
-    assert envelope.decrypt(message, keyring=keyring, commitment_policy=policy_for(suite)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring, commitment_policy=policy_for(suite)) == PLAINTEXT
 
 
 def test_the_encrypted_data_key_is_aws_kms_with_the_key_arn_and_the_kms_ciphertext_blob(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west = kms_client(WEST)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west), encryption_context=CONTEXT
     )
     parsed = parse_header(message)
@@ -297,7 +297,7 @@ def test_as_child_it_calls_encrypt_on_the_generators_data_key(kms_keys: KmsKeys,
         children=[AwsKmsKeyring(kms_keys.single_arn, client=west)],
     )
 
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
 
     assert log.operations == ["GenerateDataKey", "Encrypt"]
     assert log.calls[0].params["KeyId"] == kms_keys.other_arn
@@ -308,7 +308,7 @@ def test_as_child_it_calls_encrypt_on_the_generators_data_key(kms_keys: KmsKeys,
         kms_keys.single_arn.encode(),
     )
     # the child wrapped exactly the data key the generator made
-    stored_context = envelope.decrypt_message(message, keyring=keyring).header.encryption_context
+    stored_context = busta.decrypt_message(message, keyring=keyring).header.encryption_context
     data_key = west.decrypt(
         CiphertextBlob=generated.ciphertext, KeyId=kms_keys.other_arn, EncryptionContext=stored_context
     )["Plaintext"]
@@ -317,7 +317,7 @@ def test_as_child_it_calls_encrypt_on_the_generators_data_key(kms_keys: KmsKeys,
 
 def test_decrypt_calls_kms_only_for_data_keys_of_its_own_key(kms_keys: KmsKeys, kms_client: ClientFactory) -> None:
     west = kms_client(WEST)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=MultiKeyring(
             generator=AwsKmsKeyring(kms_keys.other_arn, client=west),
@@ -328,7 +328,7 @@ def test_decrypt_calls_kms_only_for_data_keys_of_its_own_key(kms_keys: KmsKeys, 
     reader = kms_client(WEST)
     log = KmsCallLog(reader)
 
-    assert envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=reader)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=reader)) == PLAINTEXT
 
     assert log.operations == ["Decrypt"]
     assert log.calls[0].params["KeyId"] == kms_keys.single_arn
@@ -339,11 +339,11 @@ def test_a_message_without_a_data_key_of_its_key_is_refused_without_calling_kms(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west = kms_client(WEST)
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.other_arn, client=west))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.other_arn, client=west))
     log = KmsCallLog(west)
 
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
+        busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
 
     assert log.calls == []
     assert any("no encrypted data key for this keyring" in reason for reason in caught.value.reasons)
@@ -360,8 +360,8 @@ def test_every_kms_call_carries_the_messages_full_encryption_context(
     )
     signed = AlgorithmSuite.from_id(0x0578)
 
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=signed)
-    result = envelope.decrypt_message(message, keyring=AwsKmsKeyring(kms_keys.other_arn, client=west))
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=signed)
+    result = busta.decrypt_message(message, keyring=AwsKmsKeyring(kms_keys.other_arn, client=west))
 
     stored = result.header.encryption_context
     assert stored.items() >= CONTEXT.items() and "aws-crypto-public-key" in stored
@@ -375,7 +375,7 @@ def test_grant_tokens_are_sent_with_every_call(kms_keys: KmsKeys, kms_client: Cl
     log = KmsCallLog(west)
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west, grant_tokens=["token-1", "token-2"])
 
-    envelope.decrypt(envelope.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring)
+    busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring)
 
     assert log.operations == ["GenerateDataKey", "Decrypt"]
     assert all(call.params["GrantTokens"] == ["token-1", "token-2"] for call in log.calls)
@@ -386,11 +386,11 @@ def test_a_contradicting_encryption_context_is_refused_before_any_kms_call(
 ) -> None:
     west = kms_client(WEST)
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west)
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
     log = KmsCallLog(west)
 
     with pytest.raises(EncryptionContextError):
-        envelope.decrypt(message, keyring=keyring, encryption_context={**CONTEXT, "tenant": "beta"})
+        busta.decrypt(message, keyring=keyring, encryption_context={**CONTEXT, "tenant": "beta"})
 
     assert log.calls == []
 
@@ -400,11 +400,11 @@ def test_kms_itself_enforces_the_encryption_context(kms_keys: KmsKeys, kms_clien
     west = kms_client(WEST)
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west)
     unsigned = AlgorithmSuite.from_id(0x0478)  # no signature key in the stored context
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=unsigned)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=unsigned)
     log = KmsCallLog(west)
 
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=keyring, encryption_context={**CONTEXT, "not-stored": "x"})
+        busta.decrypt(message, keyring=keyring, encryption_context={**CONTEXT, "not-stored": "x"})
 
     assert log.operations == ["Decrypt"]
     assert log.calls[0].params["EncryptionContext"] == {**CONTEXT, "not-stored": "x"}
@@ -421,7 +421,7 @@ def test_kms_itself_enforces_the_encryption_context(kms_keys: KmsKeys, kms_clien
 def test_a_kms_decrypt_answer_for_another_key_or_of_the_wrong_size_is_refused(
     answer: str, complaint: str, kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=kms_client(WEST)))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=kms_client(WEST)))
     lying = kms_client(WEST)
     response = {
         "KeyId": kms_keys.other_arn if answer == "another key" else kms_keys.single_arn,
@@ -430,7 +430,7 @@ def test_a_kms_decrypt_answer_for_another_key_or_of_the_wrong_size_is_refused(
     with Stubber(lying) as stub:
         stub.add_response("decrypt", response)
         with pytest.raises(NoDecryptingKeyError) as caught:
-            envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=lying))
+            busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=lying))
         stub.assert_no_pending_responses()
 
     assert any(complaint in reason for reason in caught.value.reasons), caught.value.reasons
@@ -438,13 +438,13 @@ def test_a_kms_decrypt_answer_for_another_key_or_of_the_wrong_size_is_refused(
 
 def test_a_key_alias_encrypts_and_the_data_key_names_the_key_arn(kms_keys: KmsKeys, kms_client: ClientFactory) -> None:
     west = kms_client(WEST)
-    alias = f"alias/envelope-{time.monotonic_ns()}"
+    alias = f"alias/busta-{time.monotonic_ns()}"
     west.create_alias(AliasName=alias, TargetKeyId=kms_keys.single_arn.split("/")[-1])
 
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(alias, client=west))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(alias, client=west))
 
     assert [edk.provider_info for edk in edks_of(message)] == [kms_keys.single_arn.encode()]
-    assert envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west)) == PLAINTEXT
 
 
 def test_a_key_id_that_is_not_an_arn_needs_a_client() -> None:
@@ -460,13 +460,13 @@ def test_discovery_keyring_decrypts_any_aws_kms_data_key_its_filter_admits(
 ) -> None:
     west = kms_client(WEST)
     for key in (kms_keys.single_arn, kms_keys.other_arn):
-        message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(key, client=west), encryption_context=CONTEXT)
+        message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(key, client=west), encryption_context=CONTEXT)
         log = KmsCallLog(reader := kms_client(WEST))
         keyring = AwsKmsDiscoveryKeyring(
             client=reader, discovery_filter=DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,))
         )
 
-        assert envelope.decrypt(message, keyring=keyring) == PLAINTEXT
+        assert busta.decrypt(message, keyring=keyring) == PLAINTEXT
         assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", key)]
 
 
@@ -474,10 +474,10 @@ def test_discovery_keyring_without_a_filter_tries_the_key_each_data_key_names(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     supplier = Supplier({WEST: kms_client(WEST), EAST: kms_client(EAST)})
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client_supplier=supplier))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client_supplier=supplier))
     supplier.asked.clear()
 
-    assert envelope.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier)) == PLAINTEXT
     assert supplier.asked == [EAST]
 
 
@@ -488,14 +488,14 @@ def test_discovery_filter_refuses_keys_outside_it_without_calling_kms(
     partition: str, account: str | None, kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west = kms_client(WEST)
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
     log = KmsCallLog(west)
     keyring = AwsKmsDiscoveryKeyring(
         client=west, discovery_filter=DiscoveryFilter(partition, (account or kms_keys.account_id,))
     )
 
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=keyring)
+        busta.decrypt(message, keyring=keyring)
 
     assert log.calls == []
     (reason,) = caught.value.reasons
@@ -505,12 +505,12 @@ def test_discovery_filter_refuses_keys_outside_it_without_calling_kms(
 def test_discovery_keyring_with_a_one_region_client_skips_data_keys_of_other_regions(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client=kms_client(EAST)))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client=kms_client(EAST)))
     west = kms_client(WEST)
     log = KmsCallLog(west)
 
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client=west))
+        busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client=west))
 
     assert log.calls == []
     assert any(f"not in this keyring's region {WEST}" in reason for reason in caught.value.reasons)
@@ -521,7 +521,7 @@ def test_discovery_keyrings_cannot_encrypt(kms_keys: KmsKeys, kms_client: Client
     log = KmsCallLog(west)
     for keyring in (AwsKmsDiscoveryKeyring(client=west), AwsKmsMrkDiscoveryKeyring(WEST, client=west)):
         with pytest.raises(KeyringError, match="only decrypts"):
-            envelope.encrypt(PLAINTEXT, keyring=keyring)
+            busta.encrypt(PLAINTEXT, keyring=keyring)
     assert log.calls == []
 
 
@@ -537,7 +537,7 @@ def test_a_discovery_filter_needs_a_partition_and_account_ids(partition: str, ac
 @pytest.fixture
 def west_mrk_message(kms_keys: KmsKeys, kms_client: ClientFactory) -> bytes:
     """A message encrypted in us-west-2 with the multi-Region key's primary."""
-    return envelope.encrypt(
+    return busta.encrypt(
         PLAINTEXT, keyring=AwsKmsMrkKeyring(kms_keys.mrk_west_arn, client=kms_client(WEST)), encryption_context=CONTEXT
     )
 
@@ -550,7 +550,7 @@ def test_mrk_keyring_decrypts_a_west_message_in_us_east_1_with_the_replica(
     supplier = Supplier({WEST: west, EAST: east})
 
     keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client_supplier=supplier)
-    assert envelope.decrypt(west_mrk_message, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(west_mrk_message, keyring=keyring) == PLAINTEXT
 
     assert edks_of(west_mrk_message)[0].provider_info == kms_keys.mrk_west_arn.encode()
     assert supplier.asked == [EAST]
@@ -567,11 +567,11 @@ def test_mrk_discovery_keyring_calls_its_regions_replica(
         EAST, client=east, discovery_filter=DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,))
     )
 
-    assert envelope.decrypt(west_mrk_message, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(west_mrk_message, keyring=keyring) == PLAINTEXT
     assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", kms_keys.mrk_east_arn)]
 
 
-def test_official_mrk_keyring_decrypts_envelopes_west_message_in_us_east_1(
+def test_official_mrk_keyring_decrypts_bustas_west_message_in_us_east_1(
     west_mrk_message: bytes, kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     east = kms_client(EAST)
@@ -585,14 +585,14 @@ def test_official_mrk_keyring_decrypts_envelopes_west_message_in_us_east_1(
     assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", kms_keys.mrk_east_arn)]
 
 
-def test_envelopes_mrk_keyring_decrypts_the_official_sdks_west_message_in_us_east_1(
+def test_bustas_mrk_keyring_decrypts_the_official_sdks_west_message_in_us_east_1(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     official = official_kms_keyring("mrk", kms_client(WEST), kms_keys.mrk_west_arn)
     message = official_encrypt(PLAINTEXT, official, AlgorithmSuite.from_id(0x0578), CONTEXT)
 
     keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client=kms_client(EAST))
-    assert envelope.decrypt(message, keyring=keyring, encryption_context=CONTEXT) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring, encryption_context=CONTEXT) == PLAINTEXT
 
 
 def test_strict_keyring_of_the_replica_refuses_the_primarys_data_key(
@@ -602,12 +602,12 @@ def test_strict_keyring_of_the_replica_refuses_the_primarys_data_key(
     log = KmsCallLog(east)
 
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(west_mrk_message, keyring=AwsKmsKeyring(kms_keys.mrk_east_arn, client=east))
+        busta.decrypt(west_mrk_message, keyring=AwsKmsKeyring(kms_keys.mrk_east_arn, client=east))
     assert log.calls == []
 
 
 def test_a_single_region_key_never_matches_across_regions(kms_keys: KmsKeys, kms_client: ClientFactory) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=kms_client(WEST)))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=kms_client(WEST)))
     east = kms_client(EAST)
     log = KmsCallLog(east)
     # the same key id in another region is another (here: nonexistent) key, unlike a multi-Region key
@@ -618,7 +618,7 @@ def test_a_single_region_key_never_matches_across_regions(kms_keys: KmsKeys, kms
         AwsKmsMrkKeyring(kms_keys.east_single_arn, client=east),
     ):
         with pytest.raises(NoDecryptingKeyError):
-            envelope.decrypt(message, keyring=keyring)
+            busta.decrypt(message, keyring=keyring)
     assert log.calls == []
 
 
@@ -642,8 +642,8 @@ def test_mrk_discovery_keyring_skips_single_region_keys_of_other_regions(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west, east = kms_client(WEST), kms_client(EAST)
-    west_only = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
-    both = envelope.encrypt(
+    west_only = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
+    both = busta.encrypt(
         PLAINTEXT,
         keyring=MultiKeyring(
             generator=AwsKmsKeyring(kms_keys.single_arn, client=west),
@@ -654,13 +654,13 @@ def test_mrk_discovery_keyring_skips_single_region_keys_of_other_regions(
     keyring = AwsKmsMrkDiscoveryKeyring(EAST, client=east)
 
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(west_only, keyring=keyring)
+        busta.decrypt(west_only, keyring=keyring)
     assert log.calls == []
     assert caught.value.reasons and f"single-Region key {kms_keys.single_arn} is not in {EAST}" in "".join(
         caught.value.reasons
     )
 
-    assert envelope.decrypt(both, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(both, keyring=keyring) == PLAINTEXT
     assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", kms_keys.east_single_arn)]
 
 
@@ -673,11 +673,11 @@ def test_mrk_discovery_keyring_refuses_a_client_of_another_region(kms_client: Cl
 
 
 @pytest.mark.parametrize("suite", COMMITTING_SUITES, ids=lambda s: f"0x{s.id:04x}")
-def test_envelope_kms_messages_decrypt_with_the_official_kms_keyrings(
+def test_busta_kms_messages_decrypt_with_the_official_kms_keyrings(
     suite: AlgorithmSuite, kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west = kms_client(WEST)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=MultiKeyring(
             generator=AwsKmsKeyring(kms_keys.single_arn, client=west),
@@ -698,7 +698,7 @@ def test_envelope_kms_messages_decrypt_with_the_official_kms_keyrings(
 
 
 @pytest.mark.parametrize("suite", COMMITTING_SUITES, ids=lambda s: f"0x{s.id:04x}")
-def test_official_kms_messages_decrypt_with_envelopes_kms_keyrings(
+def test_official_kms_messages_decrypt_with_bustas_kms_keyrings(
     suite: AlgorithmSuite, kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west = kms_client(WEST)
@@ -711,7 +711,7 @@ def test_official_kms_messages_decrypt_with_envelopes_kms_keyrings(
         AwsKmsKeyring(kms_keys.single_arn, client=west),
         AwsKmsDiscoveryKeyring(client=west, discovery_filter=DiscoveryFilter("aws", (kms_keys.account_id,))),
     ):
-        result = envelope.decrypt_message(message, keyring=keyring, encryption_context=CONTEXT)
+        result = busta.decrypt_message(message, keyring=keyring, encryption_context=CONTEXT)
         assert result.plaintext == PLAINTEXT
         assert result.header.suite is suite
         assert result.encryption_context.items() >= CONTEXT.items()
@@ -739,7 +739,7 @@ def test_children_wrap_the_data_key_concurrently(kms_keys: KmsKeys, kms_client: 
     )
 
     began = time.monotonic()
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
     elapsed = time.monotonic() - began
 
     assert elapsed < 0.55, f"{elapsed:.2f} s: the children ran one after the other"
@@ -751,14 +751,14 @@ def test_children_wrap_the_data_key_concurrently(kms_keys: KmsKeys, kms_client: 
     assert [edk.provider_info.decode() for edk in edks_of(message)] == arns
     supplier = Supplier({WEST: west, EAST: kms_client(EAST)})
     for arn in arns:
-        assert envelope.decrypt(message, keyring=AwsKmsKeyring(arn, client_supplier=supplier)) == PLAINTEXT
+        assert busta.decrypt(message, keyring=AwsKmsKeyring(arn, client_supplier=supplier)) == PLAINTEXT
 
 
 def test_decrypt_succeeds_through_the_reachable_region_when_the_other_is_down(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     up = Supplier({WEST: kms_client(WEST), EAST: kms_client(EAST)})
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=MultiKeyring(
             generator=AwsKmsKeyring(kms_keys.single_arn, client_supplier=up),
@@ -776,13 +776,13 @@ def test_decrypt_succeeds_through_the_reachable_region_when_the_other_is_down(
     )
 
     began = time.monotonic()
-    assert envelope.decrypt(message, keyring=both, encryption_context=CONTEXT) == PLAINTEXT
+    assert busta.decrypt(message, keyring=both, encryption_context=CONTEXT) == PLAINTEXT
     assert time.monotonic() - began < 2
 
     assert [(c.operation, c.params["KeyId"]) for c in east_log.calls] == [("Decrypt", kms_keys.east_single_arn)]
     # and the west keyring alone says why it failed
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client_supplier=west_down))
+        busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client_supplier=west_down))
     (reason,) = caught.value.reasons
     assert "EndpointConnectionError" in reason and kms_keys.single_arn in reason and WEST in reason
 
@@ -821,7 +821,7 @@ def test_client_cache_makes_one_client_per_region_on_first_use(
     assert (west.meta.region_name, east.meta.region_name) == (WEST, EAST)
     assert west.meta.endpoint_url == moto_server.endpoint
     keyring = AwsKmsKeyring(kms_keys.single_arn, client_supplier=cache)
-    assert envelope.decrypt(envelope.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
     assert counting.made == [WEST, EAST]
 
 
@@ -859,12 +859,10 @@ def test_a_client_supplier_provides_clients_for_custom_endpoints(
 ) -> None:
     supplier = Supplier({WEST: kms_client(WEST), EAST: kms_client(EAST)})
 
-    west_message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client_supplier=supplier))
-    east_message = envelope.encrypt(
-        PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client_supplier=supplier)
-    )
-    envelope.decrypt(east_message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier))
-    envelope.decrypt(west_message, keyring=AwsKmsMrkDiscoveryKeyring(WEST, client_supplier=supplier))
+    west_message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client_supplier=supplier))
+    east_message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client_supplier=supplier))
+    busta.decrypt(east_message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier))
+    busta.decrypt(west_message, keyring=AwsKmsMrkDiscoveryKeyring(WEST, client_supplier=supplier))
 
     assert supplier.asked == [WEST, EAST, EAST, WEST]
     assert all(client.meta.endpoint_url == moto_server.endpoint for client in supplier.clients.values())
@@ -882,8 +880,8 @@ def test_one_keyring_is_safe_to_share_between_threads(kms_keys: KmsKeys, kms_cli
             for i in range(rounds):
                 plaintext = f"thread {n} round {i}".encode() * 3
                 context = {"thread": str(n), "round": str(i)}
-                message = envelope.encrypt(plaintext, keyring=keyring, encryption_context=context)
-                result = envelope.decrypt_message(message, keyring=keyring, encryption_context=context)
+                message = busta.encrypt(plaintext, keyring=keyring, encryption_context=context)
+                result = busta.decrypt_message(message, keyring=keyring, encryption_context=context)
                 if result.plaintext != plaintext:
                     failures.append(f"thread {n} round {i}: wrong plaintext")
                 done.append(n)
@@ -910,23 +908,23 @@ def test_a_kms_server_that_stops_mid_run_fails_with_the_key_and_region_named(ses
         )
         arn = client.create_key()["KeyMetadata"]["Arn"]
         keyring = AwsKmsKeyring(arn, client=client)
-        message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
+        message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
     assert not server.running
 
     with pytest.raises(NoDecryptingKeyError) as decrypt_failure:
-        envelope.decrypt(message, keyring=keyring)
+        busta.decrypt(message, keyring=keyring)
     (reason,) = decrypt_failure.value.reasons
     assert arn in reason and WEST in reason and "EndpointConnectionError" in reason
     (kms_error,) = decrypt_failure.value.errors
     assert isinstance(kms_error, KmsError)
     assert (kms_error.key_id, kms_error.region, kms_error.code) == (arn, WEST, "EndpointConnectionError")
 
-    reader = envelope.decrypting_reader(io.BytesIO(message), keyring=keyring)
+    reader = busta.decrypting_reader(io.BytesIO(message), keyring=keyring)
     with pytest.raises(NoDecryptingKeyError):
         reader.read()  # no plaintext is released
 
     with pytest.raises(KmsError) as encrypt_failure:
-        envelope.encrypt(PLAINTEXT, keyring=keyring)
+        busta.encrypt(PLAINTEXT, keyring=keyring)
     error = encrypt_failure.value
     assert (error.key_id, error.region, error.operation) == (arn, WEST, "generate_data_key")
     assert error.code == "EndpointConnectionError"
@@ -976,11 +974,11 @@ def test_throttling_is_retried_as_configured(
     keyring = AwsKmsKeyring(kms_keys.single_arn, client_supplier=cache)
 
     if succeeds:
-        assert envelope.decrypt(envelope.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+        assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
         assert sent == ["TrentService.GenerateDataKey"] * 3 + ["TrentService.Decrypt"]
     else:
         with pytest.raises(KmsError) as caught:
-            envelope.encrypt(PLAINTEXT, keyring=keyring)
+            busta.encrypt(PLAINTEXT, keyring=keyring)
         assert caught.value.code == "ThrottlingException"
         assert (caught.value.key_id, caught.value.region) == (kms_keys.single_arn, WEST)
         assert sent == ["TrentService.GenerateDataKey"]
@@ -990,7 +988,7 @@ def test_more_data_keys_than_allowed_are_refused_before_any_kms_call(
     kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     west = kms_client(WEST)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=MultiKeyring(
             generator=AwsKmsKeyring(kms_keys.single_arn, client=west),
@@ -1001,10 +999,10 @@ def test_more_data_keys_than_allowed_are_refused_before_any_kms_call(
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west)
 
     with pytest.raises(LimitExceededError):
-        envelope.decrypt(message, keyring=keyring, max_encrypted_data_keys=1)
+        busta.decrypt(message, keyring=keyring, max_encrypted_data_keys=1)
     assert log.calls == []
 
-    assert envelope.decrypt(message, keyring=keyring, max_encrypted_data_keys=2) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring, max_encrypted_data_keys=2) == PLAINTEXT
     assert log.operations == ["Decrypt"]
 
 
@@ -1024,7 +1022,7 @@ def test_kms_refusing_to_make_or_wrap_a_data_key_raises_kms_error_with_its_code(
     with Stubber(generator) as stub_generator, Stubber(child) as stub_child:
         stub_generator.add_client_error("generate_data_key", code, why, 400)
         with pytest.raises(KmsError) as caught:
-            envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=generator))
+            busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=generator))
         assert (caught.value.code, caught.value.operation) == (code, "generate_data_key")
         assert (caught.value.key_id, caught.value.region) == (kms_keys.single_arn, WEST)
 
@@ -1034,7 +1032,7 @@ def test_kms_refusing_to_make_or_wrap_a_data_key_raises_kms_error_with_its_code(
             children=[AwsKmsKeyring(kms_keys.single_arn, client=child)],
         )
         with pytest.raises(KmsError) as caught:
-            envelope.encrypt(PLAINTEXT, keyring=keyring)
+            busta.encrypt(PLAINTEXT, keyring=keyring)
         assert (caught.value.code, caught.value.operation) == (code, "encrypt")
         stub_generator.assert_no_pending_responses()
         stub_child.assert_no_pending_responses()
@@ -1045,12 +1043,12 @@ def test_kms_refusing_to_decrypt_a_data_key_is_named_in_the_reasons(
     code: str, why: str, kms_keys: KmsKeys, kms_client: ClientFactory
 ) -> None:
     """moto decrypts under disabled and pending-deletion keys, so a Stubber answers as KMS would."""
-    message = envelope.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=kms_client(WEST)))
+    message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=kms_client(WEST)))
     refusing = kms_client(WEST)
     with Stubber(refusing) as stub:
         stub.add_client_error("decrypt", code, why, 400)
         with pytest.raises(NoDecryptingKeyError) as caught:
-            envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=refusing))
+            busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=refusing))
         stub.assert_no_pending_responses()
 
     (reason,) = caught.value.reasons
@@ -1061,24 +1059,24 @@ def test_the_default_commitment_policy_is_kept_for_kms_messages(kms_keys: KmsKey
     """A KMS message of a non-committing suite is refused under the default policy, before KMS is called."""
     west = kms_client(WEST)
     suite = AlgorithmSuite.from_id(0x0178)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=AwsKmsKeyring(kms_keys.single_arn, client=west),
         algorithm=suite,
         commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
     )
     log = KmsCallLog(west)
-    with pytest.raises(envelope.errors.PolicyError):
-        envelope.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
+    with pytest.raises(busta.errors.PolicyError):
+        busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west))
     assert log.calls == []
 
 
 # =========================================================================== 8. import cost
 
 
-def test_import_envelope_does_not_import_boto3_until_a_kms_keyring_is_used() -> None:
+def test_import_busta_does_not_import_boto3_until_a_kms_keyring_is_used() -> None:
     script = (
-        "import sys, envelope, envelope.keyrings as k\n"
+        "import sys, busta, busta.keyrings as k\n"
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'imported early'\n"
         "k.AwsKmsKeyring\n"
         "assert 'boto3' in sys.modules, 'not imported on first use'\n"

@@ -19,10 +19,10 @@ import botocore.config
 import botocore.session
 import pytest
 
-import envelope
-from envelope.cli import main
-from envelope.errors import EnvelopeError, KeyringError, NoDecryptingKeyError, UsageError
-from envelope.keyrings import (
+import busta
+from busta.cli import main
+from busta.errors import BustaError, KeyringError, NoDecryptingKeyError, UsageError
+from busta.keyrings import (
     AwsKmsDiscoveryKeyring,
     ClientCache,
     DiscoveryFilter,
@@ -31,8 +31,8 @@ from envelope.keyrings import (
     _kms_clients,
     aws_kms,
 )
-from envelope.keyrings._arn import PARTITION_REGION_PREFIXES, is_region, parse_arn, region_fits
-from envelope.limits import MAX_KMS_CLIENTS, MAX_KMS_REGIONS_PER_DECRYPT
+from busta.keyrings._arn import PARTITION_REGION_PREFIXES, is_region, parse_arn, region_fits
+from busta.limits import MAX_KMS_CLIENTS, MAX_KMS_REGIONS_PER_DECRYPT
 from fuzzing.kms import ForgedKmsKeys, forged_arns
 
 from .support.kms_fixtures import WEST, KmsKeys, kms_keys, moto_server
@@ -89,7 +89,7 @@ def default_supplier(moto_server: MotoServer, seams: Seams, monkeypatch: pytest.
 
 
 def forged_message(arns: list[str]) -> bytes:
-    return envelope.encrypt(b"forged", keyring=MultiKeyring(generator=AES, children=[ForgedKmsKeys(arns)]))
+    return busta.encrypt(b"forged", keyring=MultiKeyring(generator=AES, children=[ForgedKmsKeys(arns)]))
 
 
 # --------------------------------------------------------------------------- 60 forged regions
@@ -104,7 +104,7 @@ def test_sixty_forged_regions_make_at_most_the_limit_of_clients_from_one_session
     keyring = AwsKmsDiscoveryKeyring(discovery_filter=DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,)))
 
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=keyring)
+        busta.decrypt(message, keyring=keyring)
 
     assert seams.sessions == 1
     assert len(seams.clients) == MAX_KMS_REGIONS_PER_DECRYPT
@@ -117,7 +117,7 @@ def test_sixty_forged_regions_make_at_most_the_limit_of_clients_from_one_session
 
     # a second forged message reuses the cached clients of the regions it repeats, and the cache stays bounded
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(forged_message(forged_arns(60, kms_keys.account_id, prefix="eu-other")), keyring=keyring)
+        busta.decrypt(forged_message(forged_arns(60, kms_keys.account_id, prefix="eu-other")), keyring=keyring)
     assert seams.sessions == 1
     assert len(seams.clients) == 2 * MAX_KMS_REGIONS_PER_DECRYPT
     assert "max_clients=32" in repr(default_supplier)
@@ -134,12 +134,12 @@ def test_keys_in_regions_already_asked_for_are_still_tried(
 
     # us-west-2 is one of the first MAX regions, so its real key (last in the message) is tried
     forged = ForgedKmsKeys([forged_west, *others], first=True)
-    message = envelope.encrypt(b"mixed", keyring=MultiKeyring(generator=writer, children=[forged]))
-    assert envelope.decrypt(message, keyring=AwsKmsDiscoveryKeyring()) == b"mixed"
+    message = busta.encrypt(b"mixed", keyring=MultiKeyring(generator=writer, children=[forged]))
+    assert busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring()) == b"mixed"
     assert len(seams.clients) - clients_before <= MAX_KMS_REGIONS_PER_DECRYPT
 
     # with MAX other regions first, the real key's region is one too many: skipped, with the reason
-    message = envelope.encrypt(
+    message = busta.encrypt(
         b"mixed",
         keyring=MultiKeyring(
             generator=aws_kms.AwsKmsKeyring(kms_keys.single_arn),
@@ -147,7 +147,7 @@ def test_keys_in_regions_already_asked_for_are_still_tried(
         ),
     )
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=AwsKmsDiscoveryKeyring())
+        busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring())
     assert f"key {kms_keys.single_arn} skipped: the message names more than" in caught.value.reasons[-1]
 
 
@@ -178,7 +178,7 @@ def test_an_invalid_region_in_a_data_key_is_a_per_key_failure_that_makes_no_clie
     arn = f"arn:aws:kms:{region}:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     message = forged_message([arn, *forged_arns(1)])
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=AwsKmsDiscoveryKeyring())
+        busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring())
     first, second = caught.value.reasons
     assert "names no valid region" in first
     assert "KMS decrypt" in second  # the next data key is still tried
@@ -201,10 +201,10 @@ def test_a_supplier_that_fails_for_a_region_is_a_per_key_failure(kms_keys: KmsKe
 
     message = forged_message(forged_arns(2))
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier))
+        busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier))
     assert len(caught.value.reasons) == 2 and all("InvalidRegionError" in r for r in caught.value.reasons)
     with pytest.raises(KeyringError, match="InvalidRegionError"):
-        envelope.encrypt(b"x", keyring=aws_kms.AwsKmsKeyring(kms_keys.single_arn, client_supplier=supplier))
+        busta.encrypt(b"x", keyring=aws_kms.AwsKmsKeyring(kms_keys.single_arn, client_supplier=supplier))
 
 
 # --------------------------------------------------------------------------- the client cache
@@ -310,8 +310,8 @@ def test_arns_with_a_field_of_the_wrong_shape_do_not_parse(arn: str) -> None:
 def test_a_hostile_arn_is_never_quoted_at_length_in_a_reason() -> None:
     arn = "arn:aws:kms:" + "x" * 5000 + ":111122223333:key/k"
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(forged_message([arn]), keyring=AwsKmsDiscoveryKeyring(client_supplier=lambda r: None))
-    assert isinstance(caught.value, EnvelopeError)
+        busta.decrypt(forged_message([arn]), keyring=AwsKmsDiscoveryKeyring(client_supplier=lambda r: None))
+    assert isinstance(caught.value, BustaError)
     assert len(str(caught.value)) < 600
 
 

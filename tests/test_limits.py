@@ -1,10 +1,10 @@
 """Resource limits: a message that claims huge lengths fails fast, before anything that size is allocated.
 
-Each limit of :mod:`envelope.limits` is driven by a crafted message — header fields
+Each limit of :mod:`busta.limits` is driven by a crafted message — header fields
 by hand, or a header sealed under a known data key so that decryption gets past
 header authentication to the body limits — through the one-shot
-:func:`envelope.decrypt` and through a streaming decrypting reader with small
-reads. Each must raise the named envelope error (LimitExceededError when a limit
+:func:`busta.decrypt` and through a streaming decrypting reader with small
+reads. Each must raise the named busta error (LimitExceededError when a limit
 is exceeded, MalformedMessageError when a field contradicts another,
 TruncatedMessageError when the input ends before a claimed length), with a
 tracemalloc peak of at most :data:`MEMORY_BOUND`, however large the claim.
@@ -25,22 +25,22 @@ from dataclasses import dataclass
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, ContentType, EncryptedDataKey, Header, SecretBytes
-from envelope.crypto.frames import FrameCodec
-from envelope.crypto.kdf import DerivedKeys, derive_keys
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, ContentType, EncryptedDataKey, Header, SecretBytes
+from busta.crypto.frames import FrameCodec
+from busta.crypto.kdf import DerivedKeys, derive_keys
+from busta.errors import (
     AuthenticationError,
-    EnvelopeError,
+    BustaError,
     LimitExceededError,
     MalformedMessageError,
     TruncatedMessageError,
 )
-from envelope.format import HeaderAuth, serialize_header, serialize_header_auth
-from envelope.format.body import frame_iv
-from envelope.format.header import MESSAGE_ID_BYTES
-from envelope.keyrings import RawAesKeyring
-from envelope.limits import (
+from busta.format import HeaderAuth, serialize_header, serialize_header_auth
+from busta.format.body import frame_iv
+from busta.format.header import MESSAGE_ID_BYTES
+from busta.keyrings import RawAesKeyring
+from busta.limits import (
     MAX_ENCRYPTION_CONTEXT_BYTES,
     MAX_FRAME_LENGTH,
     MAX_FRAMES,
@@ -49,8 +49,8 @@ from envelope.limits import (
     MAX_NONFRAMED_CONTENT_LENGTH,
     MAX_UINT16,
 )
-from envelope.materials import DecryptionMaterials, DefaultCryptoMaterialsManager
-from envelope.streaming.decryptor import MessageDecryptor
+from busta.materials import DecryptionMaterials, DefaultCryptoMaterialsManager
+from busta.streaming.decryptor import MessageDecryptor
 
 from .support.keyrings import KnownDataKeyKeyring
 
@@ -74,7 +74,7 @@ MODES = ("one-shot", "streaming")
 @dataclass(frozen=True)
 class Result:
     plaintext: bytes | None
-    error: EnvelopeError | None
+    error: BustaError | None
     peak: int  # bytes, tracemalloc
     seconds: float
 
@@ -89,7 +89,7 @@ def _measure(action: Callable[[], bytes]) -> Result:
     plaintext, error = None, None
     try:
         plaintext = action()
-    except EnvelopeError as exc:
+    except BustaError as exc:
         error = exc
     finally:
         seconds = time.perf_counter() - start
@@ -103,7 +103,7 @@ def _decrypt(
     data: bytes,
     mode: str,
     *,
-    keyring: envelope.Keyring = KEYRING,
+    keyring: busta.Keyring = KEYRING,
     max_encrypted_data_keys: int | None = None,
     read_size: int = READ_SIZE,
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
@@ -111,7 +111,7 @@ def _decrypt(
     """Decrypt ``data`` one-shot or through a reader with small reads; the error is returned, not raised."""
     if mode == "one-shot":
         return _measure(
-            lambda: envelope.decrypt(
+            lambda: busta.decrypt(
                 data,
                 keyring=keyring,
                 commitment_policy=ALLOW_ALL,
@@ -121,7 +121,7 @@ def _decrypt(
         )
 
     def read() -> bytes:
-        reader = envelope.decrypting_reader(
+        reader = busta.decrypting_reader(
             io.BytesIO(data),
             keyring=keyring,
             commitment_policy=ALLOW_ALL,
@@ -137,11 +137,11 @@ def _decrypt(
 def _rejected(
     data: bytes,
     mode: str,
-    error: type[EnvelopeError],
+    error: type[BustaError],
     max_encrypted_data_keys: int | None = None,
     read_size: int = READ_SIZE,
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-) -> EnvelopeError:
+) -> BustaError:
     """Assert ``data`` is rejected with ``error``, fast and within the memory bound; return the error."""
     result = _decrypt(
         data,
@@ -193,14 +193,14 @@ class DeadlineSource(io.BytesIO):
 
 def _fails_without_waiting(
     prefix: bytes,
-    error: type[EnvelopeError],
+    error: type[BustaError],
     filler: int = 0,
     max_encrypted_data_keys: int | None = None,
     read_size: int = READ_SIZE,
 ) -> int:
     """Read ``prefix`` + endless filler through a reader: assert ``error`` comes; return the bytes read."""
     source = EndlessSource(prefix, filler)
-    reader = envelope.decrypting_reader(
+    reader = busta.decrypting_reader(
         source,  # type: ignore[arg-type]
         keyring=KEYRING,
         commitment_policy=ALLOW_ALL,
@@ -314,7 +314,7 @@ def test_a_header_of_many_data_keys_streamed_in_small_reads_is_parsed_in_linear_
     # read is quadratic (minutes); parsing only once it can be complete takes a fraction of a second.
     header = sealed_header(COMMITTING, ContentType.FRAMED, 4096, [EncryptedDataKey("a", b"b", b"c")] * 20_000)
     tampered = header[:-1] + bytes([header[-1] ^ 1])  # fails at the header tag, after the full parse
-    reader = envelope.decrypting_reader(
+    reader = busta.decrypting_reader(
         DeadlineSource(tampered, seconds=30), keyring=KEYRING, commitment_policy=ALLOW_ALL, read_size=READ_SIZE
     )
     with pytest.raises(AuthenticationError):
@@ -363,7 +363,7 @@ def test_a_data_key_count_of_65535_decrypts_when_no_limit_is_set() -> None:
     codec = FrameCodec(_keys(COMMITTING).aead, _message_id(COMMITTING), 64)
     final = bytearray(24 + 2 + 16)
     codec.seal_final(1, b"hi", memoryview(final))
-    assert envelope.decrypt(header + bytes(final), keyring=KEYRING) == b"hi"
+    assert busta.decrypt(header + bytes(final), keyring=KEYRING) == b"hi"
 
 
 # --- (c) encryption context size ----------------------------------------------------------------
@@ -375,13 +375,13 @@ def test_an_encryption_context_of_exactly_MAX_ENCRYPTION_CONTEXT_BYTES_round_tri
     overhead = 2 + 2 + 1 + 2  # pair count, key length, key "k", value length
     largest = {"k": "v" * (MAX_ENCRYPTION_CONTEXT_BYTES - overhead)}
     algorithm = COMMITTING  # unsigned: a signed suite adds its public key to the context
-    message = envelope.encrypt(b"x", keyring=aes_keyring, encryption_context=largest, algorithm=algorithm)
-    assert envelope.decrypt_message(message, keyring=aes_keyring).encryption_context == largest
-    reader = envelope.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=READ_SIZE)
+    message = busta.encrypt(b"x", keyring=aes_keyring, encryption_context=largest, algorithm=algorithm)
+    assert busta.decrypt_message(message, keyring=aes_keyring).encryption_context == largest
+    reader = busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=READ_SIZE)
     assert reader.read() == b"x"
     too_large = {"k": "v" * (MAX_ENCRYPTION_CONTEXT_BYTES - overhead + 1)}
     with pytest.raises(LimitExceededError, match="serialized encryption context"):
-        envelope.encrypt(b"x", keyring=aes_keyring, encryption_context=too_large, algorithm=algorithm)
+        busta.encrypt(b"x", keyring=aes_keyring, encryption_context=too_large, algorithm=algorithm)
 
 
 # --- (d) frame length ---------------------------------------------------------------------------
@@ -422,7 +422,7 @@ def test_a_frame_length_above_MAX_FRAME_LENGTH_fails_at_the_header_before_any_ke
 def test_a_tiny_message_with_the_largest_frame_length_decrypts_without_allocating_a_frame(
     aes_keyring: RawAesKeyring, mode: str
 ) -> None:
-    message = envelope.encrypt(b"tiny", keyring=aes_keyring, frame_length=MAX_FRAME_LENGTH)
+    message = busta.encrypt(b"tiny", keyring=aes_keyring, frame_length=MAX_FRAME_LENGTH)
     result = _decrypt(message, mode, keyring=aes_keyring)
     assert result.error is None
     assert result.plaintext == b"tiny"
@@ -432,7 +432,7 @@ def test_a_tiny_message_with_the_largest_frame_length_decrypts_without_allocatin
 def test_encrypting_a_tiny_message_with_the_largest_frame_length_allocates_no_frame(
     aes_keyring: RawAesKeyring,
 ) -> None:
-    result = _measure(lambda: envelope.encrypt(b"tiny", keyring=aes_keyring, frame_length=MAX_FRAME_LENGTH))
+    result = _measure(lambda: busta.encrypt(b"tiny", keyring=aes_keyring, frame_length=MAX_FRAME_LENGTH))
     assert result.error is None
     assert result.peak < MEMORY_BOUND
 
@@ -470,8 +470,8 @@ def test_the_encryptor_numbers_at_most_MAX_FRAMES_frames_and_never_a_regular_one
     aes_keyring: RawAesKeyring,
 ) -> None:
     # 2^32 - 1 frames cannot be written in a test; the encryptor is started near the end of the range.
-    def near_the_end(first: int) -> envelope.MessageEncryptor:
-        encryptor = envelope.start_encryption(keyring=aes_keyring, frame_length=1, algorithm=COMMITTING)
+    def near_the_end(first: int) -> busta.MessageEncryptor:
+        encryptor = busta.start_encryption(keyring=aes_keyring, frame_length=1, algorithm=COMMITTING)
         encryptor._sequence = first
         return encryptor
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite
-from envelope.keyrings import RawAesKeyring
-from envelope.streaming.decryptor import MessageDecryptor
+import busta
+from busta import AlgorithmSuite
+from busta.keyrings import RawAesKeyring
+from busta.streaming.decryptor import MessageDecryptor
 from fuzzing.seeds import nonframed_message
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -77,12 +77,12 @@ def watch(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[bytes], CopyWat
 
 def _message(plaintext_length: int, frame: int, suite: AlgorithmSuite = UNSIGNED) -> tuple[bytes, bytes]:
     plaintext = os.urandom(plaintext_length)
-    return envelope.encrypt(plaintext, keyring=KEYRING, algorithm=suite, frame_length=frame), plaintext
+    return busta.encrypt(plaintext, keyring=KEYRING, algorithm=suite, frame_length=frame), plaintext
 
 
 def _feed(message: bytes, piece: int) -> bytes:
     """Decrypt through the engine, ``piece`` bytes per update (views of ``message``, never copies)."""
-    decryptor = envelope.start_decryption(keyring=KEYRING)
+    decryptor = busta.start_decryption(keyring=KEYRING)
     view = memoryview(message)
     out = bytearray()
     for at in range(0, len(message), piece):
@@ -153,7 +153,7 @@ def test_decrypt_stream_of_large_frames_and_a_non_framed_body_is_linear(
     for message, expected in ((framed, plaintext), (nonframed, plaintext[: 24 * MiB])):
         seen = watch(message)
         sink = io.BytesIO()
-        envelope.decrypt_stream(_Pieces(message, piece), sink, keyring=KEYRING)  # type: ignore[arg-type]
+        busta.decrypt_stream(_Pieces(message, piece), sink, keyring=KEYRING)  # type: ignore[arg-type]
         assert sink.getvalue() == expected
         assert seen.total <= FACTOR * len(message) + SLACK
 
@@ -162,12 +162,12 @@ def test_decrypt_stream_of_large_frames_and_a_non_framed_body_is_linear(
 def test_readers_and_writers_of_large_frames_are_linear(watch: Callable[[bytes], CopyWatch], read_size: int) -> None:
     message, plaintext = _message(24 * MiB, 16 * MiB)
     seen = watch(message)
-    reader = envelope.decrypting_reader(io.BytesIO(message), keyring=KEYRING, read_size=read_size)
+    reader = busta.decrypting_reader(io.BytesIO(message), keyring=KEYRING, read_size=read_size)
     assert reader.read() == plaintext  # the source's pieces are copies: they are counted too
     assert seen.total <= FACTOR * len(message) + SLACK
     seen = watch(message)
     sink = io.BytesIO()
-    with envelope.decrypting_writer(sink, keyring=KEYRING) as writer:
+    with busta.decrypting_writer(sink, keyring=KEYRING) as writer:
         view = memoryview(message)
         for at in range(0, len(message), read_size):
             writer.write(view[at : at + read_size])

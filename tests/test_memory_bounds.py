@@ -3,7 +3,7 @@
 A message of under 1 KiB may declare frames of any legal length (up to 2**31 - 1)
 or a non-framed body of up to 2**36 - 32 bytes. Through every public entry point
 (one-shot, reader, writer, ``decrypt_stream``, ``open_seekable``, S3 download and
-ranged read against a moto server) it decrypts or fails with an EnvelopeError
+ranged read against a moto server) it decrypts or fails with an BustaError
 while the process grows by less than :data:`BOUND`. Each entry point runs in a
 child process of its own (``python -m tests.test_memory_bounds``) that measures two
 ways: the tracemalloc peak, and the peak resident set size (VmHWM, reset through
@@ -12,9 +12,9 @@ API are not all seen by tracemalloc. The child's address space is capped, so
 that a regression fails with MemoryError instead of taking the machine's memory.
 
 Also here: a non-framed body is held up to ``max_nonframed_bytes`` (default
-:data:`~envelope.limits.MAX_NONFRAMED_BUFFER_BYTES`) and refused beyond it with
+:data:`~busta.limits.MAX_NONFRAMED_BUFFER_BYTES`) and refused beyond it with
 LimitExceededError, on every decrypt entry point; and the buffers a thread keeps
-between streaming calls stay within :data:`~envelope.limits.MAX_RETAINED_BUFFER_BYTES`.
+between streaming calls stay within :data:`~busta.limits.MAX_RETAINED_BUFFER_BYTES`.
 """
 
 from __future__ import annotations
@@ -34,18 +34,18 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, s3
-from envelope.errors import EnvelopeError, LimitExceededError, UsageError
-from envelope.format import parse_header
-from envelope.keyrings import RawAesKeyring
-from envelope.limits import (
+import busta
+from busta import AlgorithmSuite, s3
+from busta.errors import BustaError, LimitExceededError, UsageError
+from busta.format import parse_header
+from busta.keyrings import RawAesKeyring
+from busta.limits import (
     MAX_FRAME_LENGTH,
     MAX_NONFRAMED_BUFFER_BYTES,
     MAX_NONFRAMED_CONTENT_LENGTH,
     MAX_RETAINED_BUFFER_BYTES,
 )
-from envelope.streaming import pump
+from busta.streaming import pump
 from fuzzing.seeds import nonframed_message
 
 from .support.entries import decrypt_through
@@ -71,16 +71,16 @@ BUCKET = "memory-bounds"
 
 @dataclass(frozen=True)
 class Case:
-    """One message: its file, what decrypting it must give (plaintext hex, or any EnvelopeError)."""
+    """One message: its file, what decrypting it must give (plaintext hex, or any BustaError)."""
 
     name: str
     path: str
-    plaintext: str | None  # hex; None: must fail with an EnvelopeError
+    plaintext: str | None  # hex; None: must fail with an BustaError
 
 
 def _framed(frame: int, suite: AlgorithmSuite) -> tuple[bytes, bytes]:
     plaintext = os.urandom(16 if frame < 16 else 64)
-    return envelope.encrypt(plaintext, keyring=KEYRING, algorithm=suite, frame_length=frame), plaintext
+    return busta.encrypt(plaintext, keyring=KEYRING, algorithm=suite, frame_length=frame), plaintext
 
 
 def _cut_in_a_regular_frame(message: bytes) -> bytes:
@@ -153,7 +153,7 @@ def test_a_tiny_message_declaring_any_length_stays_within_a_few_mib(
         if case.plaintext is not None:
             outcome_ok = result["plaintext"] == case.plaintext
         else:
-            outcome_ok = result["error"] is not None and result["envelope_error"]
+            outcome_ok = result["error"] is not None and result["busta_error"]
         if not outcome_ok or result["tracemalloc_peak"] >= BOUND or result["rss_peak"] >= BOUND:
             wrong.append(f"{case.name}: {result}")
     assert not wrong, f"{entry}: {len(wrong)} of {len(cases)} cases wrong:\n" + "\n".join(wrong)
@@ -178,15 +178,15 @@ def _entry(entry: str, endpoint: str) -> Callable[[str], bytes]:
     """``decrypt(path)`` through ``entry``."""
 
     def one_shot(path: str) -> bytes:
-        return envelope.decrypt(Path(path).read_bytes(), keyring=KEYRING)
+        return busta.decrypt(Path(path).read_bytes(), keyring=KEYRING)
 
     def reader(path: str) -> bytes:
         with open(path, "rb") as source:
-            return envelope.decrypting_reader(source, keyring=KEYRING).read()
+            return busta.decrypting_reader(source, keyring=KEYRING).read()
 
     def writer(path: str) -> bytes:
         data, sink = Path(path).read_bytes(), io.BytesIO()
-        with envelope.decrypting_writer(sink, keyring=KEYRING) as into:
+        with busta.decrypting_writer(sink, keyring=KEYRING) as into:
             for at in range(0, len(data), 64):
                 into.write(data[at : at + 64])
         return sink.getvalue()
@@ -194,12 +194,12 @@ def _entry(entry: str, endpoint: str) -> Callable[[str], bytes]:
     def stream(path: str) -> bytes:
         sink = io.BytesIO()
         with open(path, "rb") as source:
-            envelope.decrypt_stream(source, sink, keyring=KEYRING)
+            busta.decrypt_stream(source, sink, keyring=KEYRING)
         return sink.getvalue()
 
     def seekable(path: str) -> bytes:
         with open(path, "rb") as source:
-            return envelope.open_seekable(source, keyring=KEYRING, allow_unverified_signature=True).read()
+            return busta.open_seekable(source, keyring=KEYRING, allow_unverified_signature=True).read()
 
     client = _s3_client(endpoint) if entry.startswith("s3") else None
 
@@ -237,16 +237,16 @@ def _measure(decrypt: Callable[[str], bytes], path: str) -> dict[str, Any]:
     rss = _status("VmRSS")
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
-    plaintext, error, envelope_error = None, None, False
+    plaintext, error, busta_error = None, None, False
     try:
         plaintext = decrypt(path).hex()
     except Exception as exc:
-        error, envelope_error = f"{type(exc).__name__}: {str(exc)[:120]}", isinstance(exc, EnvelopeError)
+        error, busta_error = f"{type(exc).__name__}: {str(exc)[:120]}", isinstance(exc, BustaError)
     peak = tracemalloc.get_traced_memory()[1] - base
     return {
         "plaintext": plaintext,
         "error": error,
-        "envelope_error": envelope_error,
+        "busta_error": busta_error,
         "tracemalloc_peak": peak,
         "rss_peak": _status("VmHWM") - rss,
     }
@@ -256,7 +256,7 @@ def _child() -> None:
     spec = json.load(sys.stdin)
     decrypt = _entry(spec["entry"], spec["endpoint"])
     for warm in spec["cases"][:4]:  # imports, first buffers, connection pools: not what is measured
-        with contextlib.suppress(EnvelopeError):
+        with contextlib.suppress(BustaError):
             decrypt(warm["path"])
     mapped = _status("VmSize")
     resource.setrlimit(resource.RLIMIT_AS, (mapped + ADDRESS_SPACE_HEADROOM, resource.RLIM_INFINITY))
@@ -338,7 +338,7 @@ class _Endless(io.RawIOBase):
 def test_a_streamed_non_framed_body_is_refused_before_it_is_buffered() -> None:
     source = _Endless(_nonframed_claiming(MAX_NONFRAMED_BUFFER_BYTES + 1))
     with pytest.raises(LimitExceededError):
-        envelope.decrypt_stream(source, io.BytesIO(), keyring=KEYRING)  # type: ignore[arg-type]
+        busta.decrypt_stream(source, io.BytesIO(), keyring=KEYRING)  # type: ignore[arg-type]
     assert source.given <= 64 << 10  # the first read
 
 
@@ -346,7 +346,7 @@ def test_a_streamed_non_framed_body_is_refused_before_it_is_buffered() -> None:
 def test_a_bad_limit_is_refused_at_the_call(limit: Any) -> None:
     for name in ("max_nonframed_bytes", "max_header_bytes"):
         with pytest.raises(UsageError):
-            envelope.start_decryption(keyring=KEYRING, **{name: limit})
+            busta.start_decryption(keyring=KEYRING, **{name: limit})
 
 
 # --- what a thread keeps between calls -----------------------------------------------------------------
@@ -354,12 +354,12 @@ def test_a_bad_limit_is_refused_at_the_call(limit: Any) -> None:
 
 def test_buffers_kept_between_streaming_calls_stay_within_their_limit() -> None:
     plaintext = os.urandom(24 << 20)
-    message = envelope.encrypt(plaintext, keyring=KEYRING, algorithm=UNSIGNED, frame_length=8 << 20)
+    message = busta.encrypt(plaintext, keyring=KEYRING, algorithm=UNSIGNED, frame_length=8 << 20)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         sink = io.BytesIO()
-        envelope.decrypt_stream(io.BytesIO(message), sink, keyring=KEYRING)
+        busta.decrypt_stream(io.BytesIO(message), sink, keyring=KEYRING)
         assert sink.getvalue() == plaintext
         del sink
         kept = tracemalloc.get_traced_memory()[0] - before
@@ -371,10 +371,10 @@ def test_buffers_kept_between_streaming_calls_stay_within_their_limit() -> None:
 
 
 def test_the_default_framing_keeps_its_buffers_for_the_next_call() -> None:
-    message = envelope.encrypt(os.urandom(8 << 20), keyring=KEYRING, algorithm=UNSIGNED)
-    envelope.decrypt_stream(io.BytesIO(message), io.BytesIO(), keyring=KEYRING)
+    message = busta.encrypt(os.urandom(8 << 20), keyring=KEYRING, algorithm=UNSIGNED)
+    busta.decrypt_stream(io.BytesIO(message), io.BytesIO(), keyring=KEYRING)
     kept = dict(pump._scratch.buffers._slots)
-    envelope.decrypt_stream(io.BytesIO(message), io.BytesIO(), keyring=KEYRING)
+    busta.decrypt_stream(io.BytesIO(message), io.BytesIO(), keyring=KEYRING)
     again = pump._scratch.buffers._slots
     assert kept and all(again[slot] is buffer for slot, buffer in kept.items())  # reused, not made anew
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from envelope._paths import MAX_NAME_BYTES, MAX_NAME_COMPONENT_BYTES, contained_path, split_name
-from envelope.errors import EnvelopeError, UnsafePathError
+from busta._paths import MAX_NAME_BYTES, MAX_NAME_COMPONENT_BYTES, contained_path, split_name
+from busta.errors import BustaError, UnsafePathError
 
 HOSTILE_NAMES = [
     "",
@@ -44,7 +44,7 @@ def test_a_name_that_could_leave_its_root_is_refused_and_creates_nothing(tmp_pat
     root.mkdir()
     with pytest.raises(UnsafePathError) as caught:
         contained_path(root, name, create_parents=True)
-    assert isinstance(caught.value, EnvelopeError)
+    assert isinstance(caught.value, BustaError)
     assert caught.value.name == name
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["dest"]
 

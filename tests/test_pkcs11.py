@@ -26,19 +26,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pkcs11 import Attribute, KeyType, ObjectClass
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials
-from envelope._secrets import SecretBytes
-from envelope.errors import (
-    EnvelopeError,
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials
+from busta._secrets import SecretBytes
+from busta.errors import (
+    BustaError,
     KeyringError,
     NoDecryptingKeyError,
     Pkcs11Error,
     UsageError,
 )
-from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
-from envelope.keyrings._pkcs11_token import call, generation, loaded_modules
-from envelope.keyrings.pkcs11 import (
+from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
+from busta.keyrings._pkcs11_token import call, generation, loaded_modules
+from busta.keyrings.pkcs11 import (
     DEFAULT_PIN_ENV,
     KeyInfo,
     Pkcs11Keyring,
@@ -177,7 +177,7 @@ def test_a_message_wrapped_on_the_token_decrypts_with_the_raw_aes_keyring_of_the
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring, raw_aes_keyring: RawAesKeyring
 ) -> None:
     policy = policy_for(suite)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=hsm_aes_keyring,
         algorithm=suite,
@@ -185,7 +185,7 @@ def test_a_message_wrapped_on_the_token_decrypts_with_the_raw_aes_keyring_of_the
         encryption_context=CONTEXT,
         commitment_policy=policy,
     )
-    result = envelope.decrypt_message(message, keyring=raw_aes_keyring, commitment_policy=policy)
+    result = busta.decrypt_message(message, keyring=raw_aes_keyring, commitment_policy=policy)
     assert result.plaintext == PLAINTEXT
     assert result.header.suite is suite
     assert CONTEXT.items() <= result.encryption_context.items()
@@ -196,7 +196,7 @@ def test_a_message_wrapped_on_the_token_decrypts_with_the_official_sdk_raw_aes_k
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring
 ) -> None:
     policy = policy_for(suite)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=hsm_aes_keyring,
         algorithm=suite,
@@ -214,7 +214,7 @@ def test_a_message_from_the_raw_aes_keyring_unwraps_on_the_token(
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring, raw_aes_keyring: RawAesKeyring
 ) -> None:
     policy = policy_for(suite)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT,
         keyring=raw_aes_keyring,
         algorithm=suite,
@@ -222,7 +222,7 @@ def test_a_message_from_the_raw_aes_keyring_unwraps_on_the_token(
         encryption_context=CONTEXT,
         commitment_policy=policy,
     )
-    assert envelope.decrypt(message, keyring=hsm_aes_keyring, commitment_policy=policy) == PLAINTEXT
+    assert busta.decrypt(message, keyring=hsm_aes_keyring, commitment_policy=policy) == PLAINTEXT
 
 
 @pytest.mark.parametrize("suite", AES_SUITES, ids=suite_id)
@@ -238,13 +238,13 @@ def test_a_message_from_the_official_sdk_raw_aes_keyring_unwraps_on_the_token(
         encryption_context=CONTEXT,
         commitment_policy=policy.name,
     )
-    result = envelope.decrypt_message(message, keyring=hsm_aes_keyring, commitment_policy=policy)
+    result = busta.decrypt_message(message, keyring=hsm_aes_keyring, commitment_policy=policy)
     assert result.plaintext == PLAINTEXT
     assert result.header.suite is suite
 
 
 def edks_of(message: bytes, keyring: RawAesKeyring, policy: CommitmentPolicy) -> tuple[EncryptedDataKey, ...]:
-    return envelope.decrypt_message(message, keyring=keyring, commitment_policy=policy).header.encrypted_data_keys
+    return busta.decrypt_message(message, keyring=keyring, commitment_policy=policy).header.encrypted_data_keys
 
 
 @pytest.mark.parametrize("suite", AES_SUITES, ids=suite_id)
@@ -253,8 +253,8 @@ def test_the_token_wraps_data_keys_in_the_raw_aes_layout(
 ) -> None:
     policy = policy_for(suite)
     options: dict[str, Any] = {"algorithm": suite, "commitment_policy": policy, "encryption_context": CONTEXT}
-    from_token = envelope.encrypt(b"layout", keyring=hsm_aes_keyring, **options)
-    from_raw = envelope.encrypt(b"layout", keyring=raw_aes_keyring, **options)
+    from_token = busta.encrypt(b"layout", keyring=hsm_aes_keyring, **options)
+    from_raw = busta.encrypt(b"layout", keyring=raw_aes_keyring, **options)
     (token_edk,) = edks_of(from_token, raw_aes_keyring, policy)
     (raw_edk,) = edks_of(from_raw, raw_aes_keyring, policy)
 
@@ -315,11 +315,11 @@ def test_every_wrap_on_the_token_uses_a_fresh_random_iv(hsm_aes_keyring: Pkcs11K
 def test_an_rsa_wrap_by_the_token_keyring_decrypts_with_the_raw_rsa_keyring(
     padding: RsaPadding, rsa_token: SoftHsmToken, rsa_private_key: rsa.RSAPrivateKey
 ) -> None:
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT, keyring=hsm_rsa_keyring(rsa_token, padding), frame_length=FRAME, encryption_context=CONTEXT
     )
     raw = RawRsaKeyring(NAMESPACE, RSA_NAME, private_key=rsa_private_key, padding=padding)
-    result = envelope.decrypt_message(message, keyring=raw)
+    result = busta.decrypt_message(message, keyring=raw)
     assert result.plaintext == PLAINTEXT
     (edk,) = result.header.encrypted_data_keys
     assert (edk.provider_id, edk.provider_info, len(edk.ciphertext)) == (NAMESPACE, RSA_NAME.encode(), 256)
@@ -330,8 +330,8 @@ def test_an_rsa_wrap_by_the_raw_rsa_keyring_unwraps_on_the_token(
     padding: RsaPadding, rsa_token: SoftHsmToken, rsa_private_key: rsa.RSAPrivateKey
 ) -> None:
     raw = RawRsaKeyring(NAMESPACE, RSA_NAME, public_key=rsa_private_key.public_key(), padding=padding)
-    message = envelope.encrypt(PLAINTEXT, keyring=raw, frame_length=FRAME, encryption_context=CONTEXT)
-    assert envelope.decrypt(message, keyring=hsm_rsa_keyring(rsa_token, padding)) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=raw, frame_length=FRAME, encryption_context=CONTEXT)
+    assert busta.decrypt(message, keyring=hsm_rsa_keyring(rsa_token, padding)) == PLAINTEXT
 
 
 @pytest.mark.parametrize("padding", TOKEN_DECRYPTABLE_PADDINGS, ids=lambda p: p.name)
@@ -341,13 +341,13 @@ def test_rsa_messages_interoperate_with_the_official_sdk_raw_rsa_keyring(
     keyring = hsm_rsa_keyring(rsa_token, padding)
     spec = rsa_spec(rsa_private_key, padding)
 
-    ours = envelope.encrypt(PLAINTEXT, keyring=keyring, frame_length=FRAME, encryption_context=CONTEXT)
+    ours = busta.encrypt(PLAINTEXT, keyring=keyring, frame_length=FRAME, encryption_context=CONTEXT)
     plaintext, stored_context = official_decrypt(ours, keys=[spec])
     assert plaintext == PLAINTEXT
     assert CONTEXT.items() <= stored_context.items()
 
     theirs = official_encrypt(PLAINTEXT, keys=[spec], suite_id=0x0578, frame_length=FRAME, encryption_context=CONTEXT)
-    assert envelope.decrypt(theirs, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(theirs, keyring=keyring) == PLAINTEXT
 
 
 @pytest.mark.parametrize("padding", SHA2_OAEP_PADDINGS, ids=lambda p: p.name)
@@ -356,12 +356,12 @@ def test_oaep_with_sha2_encrypts_with_the_public_key_but_softhsm_refuses_to_decr
 ) -> None:
     # SoftHSM 2.6 answers CKR_ARGUMENTS_BAD to CKM_RSA_PKCS_OAEP with a SHA-2 hash.
     keyring = hsm_rsa_keyring(rsa_token, padding)
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
     raw = RawRsaKeyring(NAMESPACE, RSA_NAME, private_key=rsa_private_key, padding=padding)
-    assert envelope.decrypt(message, keyring=raw) == PLAINTEXT
+    assert busta.decrypt(message, keyring=raw) == PLAINTEXT
 
     with pytest.raises(NoDecryptingKeyError) as refused:
-        envelope.decrypt(message, keyring=keyring)
+        busta.decrypt(message, keyring=keyring)
     (reason,) = refused.value.reasons
     assert f"the token does not support {padding.name}" in reason
     (error,) = refused.value.errors
@@ -408,19 +408,19 @@ def test_generate_aes_key_makes_a_sensitive_non_extractable_aes_256_key_that_wra
     assert refused.value.code == "AttributeSensitive"
 
     keyring = keyring_for(token, "generated")
-    assert envelope.decrypt(envelope.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
 
 
 def test_generate_aes_key_refuses_a_label_already_taken_and_leaves_the_first_key_alone() -> None:
     token = new_token()
     generate_aes_key(token.module, token.token_label, "taken", pin=token.pin)
     keyring = keyring_for(token, "taken")
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring)
+    message = busta.encrypt(PLAINTEXT, keyring=keyring)
 
     with pytest.raises(Pkcs11Error, match="already holds a key labelled 'taken'"):
         generate_aes_key(token.module, token.token_label, "taken", pin=token.pin)
     assert len(objects_labelled(token, "taken")) == 1
-    assert envelope.decrypt(message, keyring=keyring_for(token, "taken")) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring_for(token, "taken")) == PLAINTEXT
 
 
 def test_list_keys_lists_labels_kinds_and_sizes_sorted_by_label(rsa_private_key: rsa.RSAPrivateKey) -> None:
@@ -448,7 +448,7 @@ def test_list_keys_of_a_fresh_token_is_empty() -> None:
 
 
 def test_create_softhsm_token_returns_a_usable_token_whose_repr_hides_the_pin() -> None:
-    token = create_softhsm_token(f"envelope-repr-{os.urandom(4).hex()}", pin=PIN_TEXT)
+    token = create_softhsm_token(f"busta-repr-{os.urandom(4).hex()}", pin=PIN_TEXT)
     assert isinstance(token, SoftHsmToken)
     assert token.module == softhsm_module()
     assert token.pin == SecretBytes(PIN_TEXT.encode())
@@ -464,7 +464,7 @@ def test_create_softhsm_token_picks_a_random_pin_and_keeps_every_token_in_one_di
     assert len(first.pin) == 16
     assert first.config == second.config
     with pytest.raises(UsageError, match="reads its configuration once per process"):
-        create_softhsm_token("envelope-elsewhere", directory=str(Path(first.config).parent / "elsewhere"))
+        create_softhsm_token("busta-elsewhere", directory=str(Path(first.config).parent / "elsewhere"))
 
 
 # -- 4. errors -----------------------------------------------------------------------------------
@@ -479,12 +479,12 @@ def test_a_wrong_pin_on_a_fresh_token_is_refused_and_the_right_pin_still_logs_in
 
 
 def test_a_missing_token_is_a_pkcs11_error() -> None:
-    with pytest.raises(Pkcs11Error, match="no token labelled 'envelope-no-such-token'") as refused:
+    with pytest.raises(Pkcs11Error, match="no token labelled 'busta-no-such-token'") as refused:
         Pkcs11Keyring(
             NAMESPACE,
             AES_NAME,
             module=softhsm_module(),
-            token_label="envelope-no-such-token",
+            token_label="busta-no-such-token",
             key_label=AES_LABEL,
             pin=PIN_TEXT,
         )
@@ -523,7 +523,7 @@ def test_the_pin_comes_from_the_environment_when_none_is_given(
     keyring = Pkcs11Keyring(
         NAMESPACE, AES_NAME, module=aes_token.module, token_label=aes_token.token_label, key_label=AES_LABEL
     )
-    assert envelope.decrypt(envelope.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
     assert [key.label for key in list_keys(aes_token.module, aes_token.token_label)] == [AES_LABEL]
 
 
@@ -540,8 +540,8 @@ def test_the_pin_comes_from_a_named_environment_variable(
         key_label=AES_LABEL,
         pin_env="MY_HSM_PIN",
     )
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring)
-    assert envelope.decrypt(message, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=keyring)
+    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)) == PLAINTEXT
 
 
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
@@ -568,8 +568,8 @@ def test_a_second_keyring_with_another_pin_for_a_logged_in_token_is_refused(
         keyring_for(aes_token, AES_LABEL, pin=WRONG_PIN_TEXT)
     assert refused.value.code == "PinIncorrect"
     # the first keyring is untouched
-    message = envelope.encrypt(PLAINTEXT, keyring=hsm_aes_keyring)
-    assert envelope.decrypt(message, keyring=raw_aes_keyring) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=hsm_aes_keyring)
+    assert busta.decrypt(message, keyring=raw_aes_keyring) == PLAINTEXT
 
 
 @pytest.fixture
@@ -582,7 +582,7 @@ def keyring_whose_key_was_removed(aes_token: SoftHsmToken, hsm_aes_keyring: Pkcs
 def test_a_failing_encrypt_stream_writes_nothing(keyring_whose_key_was_removed: Pkcs11Keyring) -> None:
     sink = io.BytesIO()
     with pytest.raises(Pkcs11Error, match="AES-GCM wrap failed"):
-        envelope.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=keyring_whose_key_was_removed)
+        busta.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=keyring_whose_key_was_removed)
     assert sink.getvalue() == b""
 
 
@@ -590,7 +590,7 @@ def test_a_failing_encrypting_writer_writes_nothing(keyring_whose_key_was_remove
     sink = io.BytesIO()
     with (
         pytest.raises(Pkcs11Error, match="AES-GCM wrap failed"),
-        envelope.encrypting_writer(sink, keyring=keyring_whose_key_was_removed) as writer,
+        busta.encrypting_writer(sink, keyring=keyring_whose_key_was_removed) as writer,
     ):
         writer.write(PLAINTEXT)
     assert sink.getvalue() == b""
@@ -604,24 +604,24 @@ def test_a_failing_token_child_of_a_multi_keyring_writes_nothing(
     )
     sink = io.BytesIO()
     with pytest.raises(KeyringError):
-        envelope.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=multi)
+        busta.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=multi)
     assert sink.getvalue() == b""
 
 
 def test_a_keyring_whose_key_was_removed_cannot_decrypt(
     keyring_whose_key_was_removed: Pkcs11Keyring, raw_aes_keyring: RawAesKeyring
 ) -> None:
-    message = envelope.encrypt(PLAINTEXT, keyring=raw_aes_keyring)
+    message = busta.encrypt(PLAINTEXT, keyring=raw_aes_keyring)
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(message, keyring=keyring_whose_key_was_removed)
+        busta.decrypt(message, keyring=keyring_whose_key_was_removed)
 
 
 # -- 5. secret hygiene ---------------------------------------------------------------------------
 
 
-def collect_errors(token: SoftHsmToken, fresh: SoftHsmToken, tmp_path: Path) -> Iterator[EnvelopeError]:
+def collect_errors(token: SoftHsmToken, fresh: SoftHsmToken, tmp_path: Path) -> Iterator[BustaError]:
     """Provoke every PKCS#11 error a PIN could show up in (``token`` logged in, ``fresh`` not)."""
-    foreign = envelope.encrypt(b"x", keyring=RawAesKeyring(NAMESPACE, AES_NAME, os.urandom(32)))
+    foreign = busta.encrypt(b"x", keyring=RawAesKeyring(NAMESPACE, AES_NAME, os.urandom(32)))
     attempts: list[tuple[str, Callable[[], object]]] = [
         ("was refused", lambda: keyring_for(fresh, AES_LABEL, pin=WRONG_PIN_TEXT)),
         ("different PIN", lambda: keyring_for(token, AES_LABEL, pin=WRONG_PIN_TEXT)),
@@ -629,7 +629,7 @@ def collect_errors(token: SoftHsmToken, fresh: SoftHsmToken, tmp_path: Path) -> 
         (
             "no token labelled",
             lambda: Pkcs11Keyring(
-                NAMESPACE, AES_NAME, module=token.module, token_label="envelope-absent", key_label="k", pin=PIN_TEXT
+                NAMESPACE, AES_NAME, module=token.module, token_label="busta-absent", key_label="k", pin=PIN_TEXT
             ),
         ),
         (
@@ -639,10 +639,10 @@ def collect_errors(token: SoftHsmToken, fresh: SoftHsmToken, tmp_path: Path) -> 
             ),
         ),
         ("already holds a key", lambda: generate_aes_key(token.module, token.token_label, AES_LABEL, pin=PIN_TEXT)),
-        ("did not authenticate", lambda: envelope.decrypt(foreign, keyring=keyring_for(token, AES_LABEL))),
+        ("did not authenticate", lambda: busta.decrypt(foreign, keyring=keyring_for(token, AES_LABEL))),
     ]
     for expected, attempt in attempts:
-        with pytest.raises(EnvelopeError, match=expected) as raised:
+        with pytest.raises(BustaError, match=expected) as raised:
             attempt()
         yield raised.value
 
@@ -666,8 +666,8 @@ def test_the_pin_never_appears_in_debug_logs_of_a_round_trip(
     monkeypatch.setenv(DEFAULT_PIN_ENV, PIN_TEXT)
     generate_aes_key(token.module, token.token_label, "logged")
     keyring = Pkcs11Keyring(NAMESPACE, AES_NAME, module=token.module, token_label=token.token_label, key_label="logged")
-    message = envelope.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
-    assert envelope.decrypt(message, keyring=keyring) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
+    assert busta.decrypt(message, keyring=keyring) == PLAINTEXT
     list_keys(token.module, token.token_label)
 
     assert "unwrapped a data key" in caplog.text  # DEBUG records were captured
@@ -693,7 +693,7 @@ def test_a_keyring_keeps_its_own_keys_after_a_newer_token_reinitializes_the_modu
     import_rsa_key_pair(first, RSA_LABEL, rsa_private_key)
     aes = keyring_for(first, AES_LABEL, namespace=NAMESPACE, name=AES_NAME)
     rsa_keyring = hsm_rsa_keyring(first, RsaPadding.OAEP_SHA1)
-    before = envelope.encrypt(PLAINTEXT, keyring=aes)
+    before = busta.encrypt(PLAINTEXT, keyring=aes)
     reinitializations = generation(first.module)
 
     second = new_token()  # made after the module was loaded: opening it re-initializes the module
@@ -702,15 +702,15 @@ def test_a_keyring_keeps_its_own_keys_after_a_newer_token_reinitializes_the_modu
     newer = keyring_for(second, AES_LABEL, namespace=NAMESPACE, name=AES_NAME)
     assert generation(first.module) > reinitializations
 
-    after = envelope.encrypt(PLAINTEXT, keyring=aes)
-    assert envelope.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)) == PLAINTEXT
+    after = busta.encrypt(PLAINTEXT, keyring=aes)
+    assert busta.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)) == PLAINTEXT
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key))
-    assert envelope.decrypt(before, keyring=aes) == PLAINTEXT
+        busta.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key))
+    assert busta.decrypt(before, keyring=aes) == PLAINTEXT
     raw_rsa = RawRsaKeyring(NAMESPACE, RSA_NAME, public_key=rsa_private_key.public_key(), padding=RsaPadding.OAEP_SHA1)
-    assert envelope.decrypt(envelope.encrypt(PLAINTEXT, keyring=raw_rsa), keyring=rsa_keyring) == PLAINTEXT
-    newest = envelope.encrypt(PLAINTEXT, keyring=newer)
-    assert envelope.decrypt(newest, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key)) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=raw_rsa), keyring=rsa_keyring) == PLAINTEXT
+    newest = busta.encrypt(PLAINTEXT, keyring=newer)
+    assert busta.decrypt(newest, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key)) == PLAINTEXT
 
 
 def test_looking_up_a_missing_token_does_not_break_live_keyrings(
@@ -719,12 +719,12 @@ def test_looking_up_a_missing_token_does_not_break_live_keyrings(
     reinitializations = generation(hsm_aes_keyring.module)
     with pytest.raises(Pkcs11Error, match="no token labelled"):
         Pkcs11Keyring(
-            NAMESPACE, AES_NAME, module=hsm_aes_keyring.module, token_label="envelope-typo", key_label="k", pin="1"
+            NAMESPACE, AES_NAME, module=hsm_aes_keyring.module, token_label="busta-typo", key_label="k", pin="1"
         )
     assert generation(hsm_aes_keyring.module) > reinitializations
-    message = envelope.encrypt(PLAINTEXT, keyring=hsm_aes_keyring)
-    assert envelope.decrypt(message, keyring=raw_aes_keyring) == PLAINTEXT
-    assert envelope.decrypt(message, keyring=hsm_aes_keyring) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, keyring=hsm_aes_keyring)
+    assert busta.decrypt(message, keyring=raw_aes_keyring) == PLAINTEXT
+    assert busta.decrypt(message, keyring=hsm_aes_keyring) == PLAINTEXT
 
 
 # -- 6. thread safety ----------------------------------------------------------------------------
@@ -742,11 +742,11 @@ def test_one_token_keyring_shared_by_16_threads_round_trips_every_message(
         while done < 50 and time.monotonic() < deadline:
             plaintext = f"thread {index} message {done} ".encode() + os.urandom(64)
             context = {"thread": str(index), "n": str(done)}
-            message = envelope.encrypt(
+            message = busta.encrypt(
                 plaintext, keyring=hsm_aes_keyring, encryption_context=context, algorithm=COMMITTING_UNSIGNED
             )
-            assert envelope.decrypt(message, keyring=hsm_aes_keyring, encryption_context=context) == plaintext
-            assert envelope.decrypt(message, keyring=raw_aes_keyring) == plaintext  # wrapped with the right key
+            assert busta.decrypt(message, keyring=hsm_aes_keyring, encryption_context=context) == plaintext
+            assert busta.decrypt(message, keyring=raw_aes_keyring) == plaintext  # wrapped with the right key
             done += 1
         return done
 
@@ -772,15 +772,15 @@ def test_a_multi_keyring_of_two_token_keyrings_round_trips_under_8_threads(
         done = 0
         while done < 25 and time.monotonic() < deadline:
             plaintext = f"thread {index} message {done} ".encode() + os.urandom(64)
-            message = envelope.encrypt(plaintext, keyring=multi, algorithm=COMMITTING_UNSIGNED)
-            result = envelope.decrypt_message(message, keyring=multi)
+            message = busta.encrypt(plaintext, keyring=multi, algorithm=COMMITTING_UNSIGNED)
+            result = busta.decrypt_message(message, keyring=multi)
             assert result.plaintext == plaintext
             aes_edk, rsa_edk = result.header.encrypted_data_keys
             assert aes_edk.provider_info.startswith(AES_NAME.encode() + struct.pack(">II", 128, 12))
             assert rsa_edk.provider_info == RSA_NAME.encode()
-            assert envelope.decrypt(message, keyring=raw_aes) == plaintext
-            assert envelope.decrypt(message, keyring=raw_rsa) == plaintext
-            assert envelope.decrypt(message, keyring=rsa_keyring) == plaintext
+            assert busta.decrypt(message, keyring=raw_aes) == plaintext
+            assert busta.decrypt(message, keyring=raw_rsa) == plaintext
+            assert busta.decrypt(message, keyring=rsa_keyring) == plaintext
             done += 1
         return done
 
@@ -798,9 +798,9 @@ def test_shared_keyrings_keep_working_while_new_tokens_reinitialize_the_module(
         done = 0
         while not stop.is_set() and done < 500:
             plaintext = f"thread {index} message {done} ".encode()
-            message = envelope.encrypt(plaintext, keyring=hsm_aes_keyring, algorithm=COMMITTING_UNSIGNED)
-            assert envelope.decrypt(message, keyring=raw_aes_keyring) == plaintext
-            assert envelope.decrypt(message, keyring=hsm_aes_keyring) == plaintext
+            message = busta.encrypt(plaintext, keyring=hsm_aes_keyring, algorithm=COMMITTING_UNSIGNED)
+            assert busta.decrypt(message, keyring=raw_aes_keyring) == plaintext
+            assert busta.decrypt(message, keyring=hsm_aes_keyring) == plaintext
             done += 1
             started.set()
         return done
@@ -830,14 +830,14 @@ def test_shared_keyrings_keep_working_while_new_tokens_reinitialize_the_module(
 # -- 7. lazy loading -----------------------------------------------------------------------------
 
 
-def test_import_envelope_does_not_import_pkcs11_until_the_keyring_is_asked_for() -> None:
+def test_import_busta_does_not_import_pkcs11_until_the_keyring_is_asked_for() -> None:
     code = (
-        "import sys, envelope\n"
-        "assert 'pkcs11' not in sys.modules, 'pkcs11 imported by import envelope'\n"
-        "assert 'envelope.keyrings.pkcs11' not in sys.modules\n"
-        "keyring_class = envelope.keyrings.Pkcs11Keyring\n"
+        "import sys, busta\n"
+        "assert 'pkcs11' not in sys.modules, 'pkcs11 imported by import busta'\n"
+        "assert 'busta.keyrings.pkcs11' not in sys.modules\n"
+        "keyring_class = busta.keyrings.Pkcs11Keyring\n"
         "assert 'pkcs11' in sys.modules\n"
-        "from envelope.keyrings.pkcs11 import Pkcs11Keyring\n"
+        "from busta.keyrings.pkcs11 import Pkcs11Keyring\n"
         "assert keyring_class is Pkcs11Keyring\n"
         "print('lazy ok')\n"
     )
@@ -863,4 +863,4 @@ def test_two_paths_to_the_same_module_share_one_loaded_library(aes_token: SoftHs
         NAMESPACE, AES_NAME, module=str(link), token_label=aes_token.token_label, key_label=AES_LABEL, pin=aes_token.pin
     )
     direct = keyring_for(aes_token, AES_LABEL, namespace=NAMESPACE, name=AES_NAME)
-    assert envelope.decrypt(envelope.encrypt(b"x", keyring=via_link), keyring=direct) == b"x"
+    assert busta.decrypt(busta.encrypt(b"x", keyring=via_link), keyring=direct) == b"x"

@@ -3,7 +3,7 @@
 python-pkcs11 caches one library object per path string, and a second ``C_Initialize`` of a loaded
 module answers CKR_CRYPTOKI_ALREADY_INITIALIZED. An application that loaded SoftHSM under one path
 (Debian's ``/usr/lib/softhsm/libsofthsm2.so`` is a symlink) and a keyring given another path, or the
-same one, must both work, in either order, and envelope must never finalize the module under the
+same one, must both work, in either order, and busta must never finalize the module under the
 application. Each case runs in its own process (tests/support/pkcs11_app.py): the module's
 initialization and python-pkcs11's cache are process-global.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from envelope.keyrings.pkcs11 import SoftHsmToken
+from busta.keyrings.pkcs11 import SoftHsmToken
 from tests.support.hsm import new_token
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,13 +26,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding as rsa_padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials
-from envelope._secrets import SecretBytes
-from envelope.errors import AuthenticationError, EnvelopeError, NoDecryptingKeyError, UsageError
-from envelope.keyconfig import Pkcs11Key, build_keyring
-from envelope.keyrings import RawRsaKeyring, RsaPadding
-from envelope.keyrings.pkcs11 import Pkcs11Keyring, SoftHsmToken
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials
+from busta._secrets import SecretBytes
+from busta.errors import AuthenticationError, BustaError, NoDecryptingKeyError, UsageError
+from busta.keyconfig import Pkcs11Key, build_keyring
+from busta.keyrings import RawRsaKeyring, RsaPadding
+from busta.keyrings.pkcs11 import Pkcs11Keyring, SoftHsmToken
 from tests.support.hsm import import_aes_key, import_rsa_key_pair, keyring_for, new_token
 
 NAMESPACE = "hsm-oracle"
@@ -110,15 +110,15 @@ def outcome(error: BaseException) -> tuple[object, ...]:
     return (tuple(chain), tuple(getattr(error, "reasons", ())), nested, tuple(shown))
 
 
-def decrypt_error(message: bytes, keyring: object, suite: AlgorithmSuite) -> EnvelopeError:
-    with pytest.raises(EnvelopeError) as caught:
-        envelope.decrypt(message, keyring=keyring, commitment_policy=policy_for(suite))  # type: ignore[arg-type]
+def decrypt_error(message: bytes, keyring: object, suite: AlgorithmSuite) -> BustaError:
+    with pytest.raises(BustaError) as caught:
+        busta.decrypt(message, keyring=keyring, commitment_policy=policy_for(suite))  # type: ignore[arg-type]
     return caught.value
 
 
 def forged(ciphertext: bytes, suite: AlgorithmSuite, name: str = RSA_NAME) -> bytes:
     forger = ForgingKeyring(NAMESPACE, name.encode(), ciphertext)
-    return envelope.encrypt(b"attack", keyring=forger, algorithm=suite, commitment_policy=policy_for(suite))
+    return busta.encrypt(b"attack", keyring=forger, algorithm=suite, commitment_policy=policy_for(suite))
 
 
 @pytest.fixture
@@ -149,8 +149,8 @@ def test_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
     assert outcomes["bad padding"] == outcomes["wrong length"] == outcomes["wrong key"]
     assert all(type(error) is AuthenticationError for error in errors.values())
     # the same message decrypts when it is genuine
-    genuine = envelope.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
-    assert envelope.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
+    genuine = busta.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
+    assert busta.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
 
 
 def test_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampered_data_key(
@@ -253,8 +253,8 @@ def test_raw_rsa_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
     outcomes = {tamper: outcome(error) for tamper, error in errors.items()}
     assert outcomes["bad padding"] == outcomes["wrong length"] == outcomes["wrong key"]
     assert all(type(error) is AuthenticationError for error in errors.values())
-    genuine = envelope.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
-    assert envelope.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
+    genuine = busta.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
+    assert busta.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
 
 
 def test_raw_rsa_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampered_data_key(
@@ -267,10 +267,10 @@ def test_raw_rsa_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampe
 def test_the_pkcs1_opt_in_reaches_the_keyring_through_keyconfig(
     rsa_token: SoftHsmToken, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pin_env = "ENVELOPE_TEST_ORACLE_PIN"
+    pin_env = "BUSTA_TEST_ORACLE_PIN"
     monkeypatch.setenv(pin_env, rsa_token.pin.reveal().decode())
     where = (rsa_token.module, rsa_token.token_label, RSA_LABEL, NAMESPACE, RSA_NAME, "pkcs1", pin_env)
     with pytest.raises(UsageError, match="allow_pkcs1v15_unwrap"):
         Pkcs11Key(*where).build()
     keyring = build_keyring(Pkcs11Key(*where, allow_pkcs1v15_unwrap=True))
-    assert envelope.decrypt(envelope.encrypt(b"old", keyring=keyring), keyring=keyring) == b"old"
+    assert busta.decrypt(busta.encrypt(b"old", keyring=keyring), keyring=keyring) == b"old"

@@ -17,12 +17,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-import envelope
-from envelope import AlgorithmSuite, ContentType, EncryptedDataKey, Header
-from envelope.context import PUBLIC_KEY_FIELD, RESERVED_PREFIX, deserialize_context, serialize_context
-from envelope.errors import EncryptionContextError
-from envelope.format import HeaderAuth, parse_header, serialize_header, serialize_header_auth
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import AlgorithmSuite, ContentType, EncryptedDataKey, Header
+from busta.context import PUBLIC_KEY_FIELD, RESERVED_PREFIX, deserialize_context, serialize_context
+from busta.errors import EncryptionContextError
+from busta.format import HeaderAuth, parse_header, serialize_header, serialize_header_auth
+from busta.keyrings import RawAesKeyring
 
 from .conftest import policy_for
 
@@ -104,7 +104,7 @@ def _read_all(reader: io.RawIOBase, steps: list[int]) -> bytes:
 
 
 def _encrypt_one_shot(case: Case) -> bytes:
-    return envelope.encrypt(
+    return busta.encrypt(
         case.plaintext,
         keyring=KEYRING,
         encryption_context=case.context,
@@ -115,7 +115,7 @@ def _encrypt_one_shot(case: Case) -> bytes:
 
 
 def _encrypt_with_reader(case: Case, read_size: int, steps: list[int]) -> bytes:
-    reader = envelope.encrypting_reader(
+    reader = busta.encrypting_reader(
         io.BytesIO(case.plaintext),
         keyring=KEYRING,
         encryption_context=case.context,
@@ -129,7 +129,7 @@ def _encrypt_with_reader(case: Case, read_size: int, steps: list[int]) -> bytes:
 
 def _encrypt_with_writer(case: Case, steps: list[int]) -> bytes:
     sink = io.BytesIO()
-    with envelope.encrypting_writer(
+    with busta.encrypting_writer(
         sink,
         keyring=KEYRING,
         encryption_context=case.context,
@@ -143,7 +143,7 @@ def _encrypt_with_writer(case: Case, steps: list[int]) -> bytes:
 
 
 def _body_end(header_length: int, plaintext_length: int, frame_length: int) -> int:
-    """Where the body of envelope's framed message ends: full frames, then a final frame that is
+    """Where the body of busta's framed message ends: full frames, then a final frame that is
     empty only when the whole plaintext is."""
     regular = max(0, (plaintext_length - 1) // frame_length)
     final = plaintext_length - regular * frame_length
@@ -153,7 +153,7 @@ def _body_end(header_length: int, plaintext_length: int, frame_length: int) -> i
 def _check_decrypts_to(case: Case, message: bytes) -> None:
     """``message`` decrypts to the case's plaintext, with its context, suite and frame length, and has
     the exact framed layout (plus a well-formed footer for signed suites)."""
-    result = envelope.decrypt_message(message, keyring=KEYRING, commitment_policy=policy_for(case.suite))
+    result = busta.decrypt_message(message, keyring=KEYRING, commitment_policy=policy_for(case.suite))
     assert result.plaintext == case.plaintext
     header = result.header
     assert header.suite is case.suite
@@ -209,14 +209,14 @@ def test_one_shot_reader_and_writer_decryption_return_the_same_plaintext(
 ) -> None:
     message = _encrypt_one_shot(case)
     policy = policy_for(case.suite)
-    one_shot = envelope.decrypt(message, keyring=KEYRING, commitment_policy=policy)
-    reader = envelope.decrypting_reader(
+    one_shot = busta.decrypt(message, keyring=KEYRING, commitment_policy=policy)
+    reader = busta.decrypting_reader(
         io.BytesIO(message), keyring=KEYRING, commitment_policy=policy, read_size=read_size
     )
     from_reader = _read_all(reader, read_steps)
     assert {k: v for k, v in reader.encryption_context.items() if k != PUBLIC_KEY_FIELD} == case.context
     sink = io.BytesIO()
-    with envelope.decrypting_writer(sink, keyring=KEYRING, commitment_policy=policy) as writer:
+    with busta.decrypting_writer(sink, keyring=KEYRING, commitment_policy=policy) as writer:
         for chunk in _chunks(message, write_steps):
             writer.write(chunk)
     assert one_shot == from_reader == sink.getvalue() == case.plaintext
@@ -231,12 +231,12 @@ def test_decrypt_accepts_any_part_of_the_stored_context_and_refuses_a_changed_va
     policy = policy_for(case.suite)
     subset = data.draw(st.sets(st.sampled_from(sorted(case.context))) if case.context else st.just(set[str]()))
     expected = {key: case.context[key] for key in subset}
-    decrypted = envelope.decrypt(message, keyring=KEYRING, commitment_policy=policy, encryption_context=expected)
+    decrypted = busta.decrypt(message, keyring=KEYRING, commitment_policy=policy, encryption_context=expected)
     assert decrypted == case.plaintext
     if subset:
         changed = {**expected, min(subset): expected[min(subset)] + "x"}
         with pytest.raises(EncryptionContextError):
-            envelope.decrypt(message, keyring=KEYRING, commitment_policy=policy, encryption_context=changed)
+            busta.decrypt(message, keyring=KEYRING, commitment_policy=policy, encryption_context=changed)
 
 
 # --- the encryption context encoding -------------------------------------------------------------

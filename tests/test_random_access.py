@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, SeekableDecryptingReader
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, SeekableDecryptingReader
+from busta.errors import (
     AuthenticationError,
     EncryptionContextError,
     MalformedMessageError,
@@ -32,16 +32,16 @@ from envelope.errors import (
     TruncatedMessageError,
     UsageError,
 )
-from envelope.format.body import FINAL_HEAD_BYTES, REGULAR_HEAD_BYTES, frame_iv
-from envelope.format.layout import (
+from busta.format.body import FINAL_HEAD_BYTES, REGULAR_HEAD_BYTES, frame_iv
+from busta.format.layout import (
     final_frame_overhead,
     final_frame_window,
     frame_split,
     locate_final_frame,
     regular_frame_size,
 )
-from envelope.keyrings import RawAesKeyring
-from envelope.streaming.random_access import RandomAccessDecryptor
+from busta.keyrings import RawAesKeyring
+from busta.streaming.random_access import RandomAccessDecryptor
 
 from .support.oracle import AesKeySpec, official_encrypt
 
@@ -70,13 +70,13 @@ def plaintext(size: int) -> bytes:
 
 @functools.cache
 def message(size: int, frame: int, suite: AlgorithmSuite = UNSIGNED) -> bytes:
-    return envelope.encrypt(
+    return busta.encrypt(
         plaintext(size), keyring=KEYRING, frame_length=frame, algorithm=suite, encryption_context=CONTEXT
     )
 
 
 def header_length(data: bytes) -> int:
-    return envelope.start_decryption(keyring=KEYRING).read_header(data)
+    return busta.start_decryption(keyring=KEYRING).read_header(data)
 
 
 def frame_byte_offset(data: bytes, frame: int, index: int) -> int:
@@ -87,7 +87,7 @@ def frame_byte_offset(data: bytes, frame: int, index: int) -> int:
 
 
 def plaintext_of(data: bytes) -> bytes:
-    return envelope.decrypt(data, keyring=KEYRING)
+    return busta.decrypt(data, keyring=KEYRING)
 
 
 def flipped(data: bytes, offset: int) -> bytes:
@@ -97,7 +97,7 @@ def flipped(data: bytes, offset: int) -> bytes:
 
 
 def open_reader(data: bytes, **options: object) -> SeekableDecryptingReader:
-    return envelope.open_seekable(io.BytesIO(data), keyring=KEYRING, **options)  # type: ignore[arg-type]
+    return busta.open_seekable(io.BytesIO(data), keyring=KEYRING, **options)  # type: ignore[arg-type]
 
 
 SourceFactory = Callable[[bytes], IO[bytes]]
@@ -148,7 +148,7 @@ class NonSeekable(io.RawIOBase):
 def test_read_all_returns_the_plaintext_and_length_from_the_layout(
     make_source: SourceFactory, frame: int, size: int
 ) -> None:
-    reader = envelope.open_seekable(make_source(message(size, frame)), keyring=KEYRING)
+    reader = busta.open_seekable(make_source(message(size, frame)), keyring=KEYRING)
     assert reader.length == size
     assert reader.header.frame_length == frame
     assert reader.read(-1) == plaintext(size)
@@ -161,7 +161,7 @@ def test_read_all_returns_the_plaintext_and_length_from_the_layout(
 def test_every_single_frame_and_every_frame_boundary_reads_its_slice(
     make_source: SourceFactory, frame: int, size: int
 ) -> None:
-    reader = envelope.open_seekable(make_source(message(size, frame)), keyring=KEYRING)
+    reader = busta.open_seekable(make_source(message(size, frame)), keyring=KEYRING)
     expected = plaintext(size)
     for start in range(0, size + 1, frame):
         for end in (start + 1, start + frame, start + frame + 1):
@@ -172,7 +172,7 @@ def test_every_single_frame_and_every_frame_boundary_reads_its_slice(
 
 @pytest.mark.parametrize(("frame", "size"), CASES, ids=CASE_IDS)
 def test_readinto_fills_a_buffer_with_the_plaintext(make_source: SourceFactory, frame: int, size: int) -> None:
-    reader = envelope.open_seekable(make_source(message(size, frame)), keyring=KEYRING)
+    reader = busta.open_seekable(make_source(message(size, frame)), keyring=KEYRING)
     expected = plaintext(size)
     buffer = bytearray(frame + 3)
     got = bytearray()
@@ -294,7 +294,7 @@ def test_random_seeks_and_reads_agree_with_bytesio_of_the_plaintext(
     with tempfile.TemporaryFile() as handle:
         source: IO[bytes] = handle if on_disk else io.BytesIO()
         source.write(message(size, frame))
-        apply_ops(envelope.open_seekable(source, keyring=KEYRING), model, ops)
+        apply_ops(busta.open_seekable(source, keyring=KEYRING), model, ops)
 
 
 @settings(max_examples=60, deadline=None)
@@ -310,7 +310,7 @@ def test_random_access_decryptor_returns_any_range_clamped_to_the_plaintext(
         fetched.append((start, end))
         return blob[start:end]
 
-    access = RandomAccessDecryptor(fetch, len(blob), envelope.start_decryption(keyring=KEYRING))
+    access = RandomAccessDecryptor(fetch, len(blob), busta.start_decryption(keyring=KEYRING))
     start = data.draw(st.integers(0, size + 2 * frame))
     end = data.draw(st.integers(start, size + 3 * frame))
     fetched.clear()
@@ -326,7 +326,7 @@ def test_random_access_decryptor_returns_any_range_clamped_to_the_plaintext(
 
 def test_random_access_decryptor_refuses_a_reversed_or_negative_range() -> None:
     blob = message(100, 64)
-    access = RandomAccessDecryptor(lambda s, e: blob[s:e], len(blob), envelope.start_decryption(keyring=KEYRING))
+    access = RandomAccessDecryptor(lambda s, e: blob[s:e], len(blob), busta.start_decryption(keyring=KEYRING))
     for start, end in ((5, 4), (-1, 3)):
         with pytest.raises(UsageError):
             access.read(start, end)
@@ -337,7 +337,7 @@ def test_random_access_decryptor_refuses_a_reversed_or_negative_range() -> None:
 
 def test_a_non_seekable_source_is_refused() -> None:
     with pytest.raises(UsageError, match="seekable"):
-        envelope.open_seekable(NonSeekable(message(100, 64)), keyring=KEYRING)  # type: ignore[arg-type]
+        busta.open_seekable(NonSeekable(message(100, 64)), keyring=KEYRING)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("frame", "size"), [(1, 0), (64, 3 * 64 + 5), (4096, 4097)], ids=["F1-n0", "F64", "F4096"])
@@ -346,8 +346,8 @@ def test_a_signed_message_is_refused_unless_an_unverified_signature_is_allowed(
 ) -> None:
     blob = message(size, frame, SIGNED)
     with pytest.raises(PolicyError, match="allow_unverified_signature"):
-        envelope.open_seekable(make_source(blob), keyring=KEYRING)
-    reader = envelope.open_seekable(make_source(blob), keyring=KEYRING, allow_unverified_signature=True)
+        busta.open_seekable(make_source(blob), keyring=KEYRING)
+    reader = busta.open_seekable(make_source(blob), keyring=KEYRING, allow_unverified_signature=True)
     assert reader.length == size
     assert reader.read() == plaintext(size)
     reader.seek(size // 2)
@@ -362,7 +362,7 @@ def test_a_signed_message_is_refused_unless_an_unverified_signature_is_allowed(
 def test_a_non_framed_message_is_refused(suite_id: int, policy: str | None) -> None:
     options = {} if policy is None else {"commitment_policy": policy}
     blob = official_encrypt(b"x" * 300, keys=[AES_KEY], suite_id=suite_id, frame_length=0, **options)  # type: ignore[arg-type]
-    assert envelope.decrypt(blob, keyring=KEYRING, commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+    assert busta.decrypt(blob, keyring=KEYRING, commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
     with pytest.raises(UsageError, match="non-framed"):
         open_reader(blob, commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
 
@@ -380,7 +380,7 @@ def test_official_sdk_messages_read_at_any_offset_including_an_empty_final_frame
 
 def test_a_wrong_key_is_refused_at_open() -> None:
     with pytest.raises(NoDecryptingKeyError):
-        envelope.open_seekable(io.BytesIO(message(100, 64)), keyring=OTHER_KEYRING)
+        busta.open_seekable(io.BytesIO(message(100, 64)), keyring=OTHER_KEYRING)
 
 
 def test_an_expected_encryption_context_that_does_not_match_is_refused_at_open() -> None:
@@ -491,7 +491,7 @@ def forged_truncation(kept: int) -> bytes:
 @pytest.mark.parametrize("kept", [0, 1, 2])
 def test_a_truncated_message_with_a_forged_empty_final_frame_fails_whole_message_decryption(kept: int) -> None:
     with pytest.raises(AuthenticationError):
-        envelope.decrypt(forged_truncation(kept), keyring=KEYRING)
+        busta.decrypt(forged_truncation(kept), keyring=KEYRING)
 
 
 @pytest.mark.parametrize("kept", [0, 1, 2])
@@ -542,7 +542,7 @@ LAYOUTS = [
     # (regular frames, final frame length, frame length)
     (0, 0, 64),  # empty plaintext
     (0, 1, 64),
-    (0, 64, 64),  # exactly one frame, written as a full final frame (envelope's form)
+    (0, 64, 64),  # exactly one frame, written as a full final frame (busta's form)
     (1, 0, 64),  # exactly one frame, written with an empty final frame (the official SDK's form)
     (3, 64, 64),
     (4, 0, 64),

@@ -33,16 +33,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import envelope
-from envelope import bulk
-from envelope.bulk import markers
-from envelope.bulk.places import parse_place
-from envelope.bulk.tasks import JobSpec, Operation
-from envelope.errors import S3Error
-from envelope.keyconfig import EnvKey, RsaKeyFile
-from envelope.keyrings import RawAesKeyring, RawRsaKeyring
-from envelope.materials import DefaultCryptoMaterialsManager
-from envelope.s3._calls import fetch_range
+import busta
+from busta import bulk
+from busta.bulk import markers
+from busta.bulk.places import parse_place
+from busta.bulk.tasks import JobSpec, Operation
+from busta.errors import S3Error
+from busta.keyconfig import EnvKey, RsaKeyFile
+from busta.keyrings import RawAesKeyring, RawRsaKeyring
+from busta.materials import DefaultCryptoMaterialsManager
+from busta.s3._calls import fetch_range
 
 from .support.dask_cluster import aws_environment
 from .support.moto_server import MotoServer
@@ -50,8 +50,8 @@ from .support.moto_server import MotoServer
 BUCKET = "review-bulk"
 REGION = "us-west-2"
 NAMESPACE = "review-bulk"
-VARIABLE = "ENVELOPE_TEST_REVIEW_BULK_KEY"
-MARKER_DIR = ".envelope-bulk"
+VARIABLE = "BUSTA_TEST_REVIEW_BULK_KEY"
+MARKER_DIR = ".busta-bulk"
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def decrypted_once(tmp_path: Path, key: bytes) -> tuple[JobSpec, Path]:
     """A decrypt job over one encrypted file ``enc/b.enc``, run once: the job and its output ``dec/b``."""
     (tmp_path / "enc").mkdir()
     keyring = RawAesKeyring(NAMESPACE, "k", key)
-    (tmp_path / "enc" / "b.enc").write_bytes(envelope.encrypt(b"b" * 100, keyring=keyring))
+    (tmp_path / "enc" / "b.enc").write_bytes(busta.encrypt(b"b" * 100, keyring=keyring))
     job = local_job(Operation.DECRYPT, tmp_path / "enc", tmp_path / "dec")
     assert statuses(run(job)) == {"b.enc": "done"}
     return job, tmp_path / "dec" / "b"
@@ -105,7 +105,7 @@ def test_a_local_marker_whose_mac_is_a_lone_surrogate_is_redone_not_failed(tmp_p
 
     assert statuses(run(job)) == {"a": "done"}
     output = (tmp_path / "dst" / "a.enc").read_bytes()
-    assert envelope.decrypt(output, keyring=RawAesKeyring(NAMESPACE, "k", key)) == b"a" * 100
+    assert busta.decrypt(output, keyring=RawAesKeyring(NAMESPACE, "k", key)) == b"a" * 100
 
 
 def test_a_decrypted_file_rewritten_in_place_with_its_mtime_put_back_is_redone(tmp_path: Path, key: bytes) -> None:
@@ -137,7 +137,7 @@ def s3_env(key: bytes) -> Iterator[MotoServer]:
 def test_junk_put_over_a_decrypted_s3_object_with_its_metadata_copied_is_redone(s3_env: MotoServer, key: bytes) -> None:
     client = s3_env.client("s3")
     keyring = RawAesKeyring(NAMESPACE, "k", key)
-    client.put_object(Bucket=BUCKET, Key="enc/b.enc", Body=envelope.encrypt(b"b" * 100, keyring=keyring))
+    client.put_object(Bucket=BUCKET, Key="enc/b.enc", Body=busta.encrypt(b"b" * 100, keyring=keyring))
     settings = bulk.S3Settings(endpoint_url=s3_env.endpoint, region=REGION)
     job = JobSpec(
         Operation.DECRYPT,
@@ -182,12 +182,12 @@ def test_a_marker_minted_with_only_the_public_key_over_another_message_is_not_tr
     # Someone who can write the destination and holds only the public key:
     public_only = RawRsaKeyring(NAMESPACE, "rsa", public_key=private.public_key())
     recorder = markers.Recorder(DefaultCryptoMaterialsManager(public_only))
-    theirs = envelope.encrypt(b"their plaintext", materials_manager=recorder)
+    theirs = busta.encrypt(b"their plaintext", materials_manager=recorder)
     assert recorder.encryption is not None and recorder.encryption.data_key is not None
     output = tmp_path / "enc" / "a.enc"
     output.write_bytes(theirs)  # in place: the marker file's name and the inode stay
     header, length = markers.header_of(lambda first, stop: theirs[first:stop], len(theirs))
-    parsed = envelope.format.parse_header(header[:length])
+    parsed = busta.format.parse_header(header[:length])
     assert parsed is not None
     message_id = parsed.header.message_id
     (source,) = job.source.list(job.s3)
@@ -201,7 +201,7 @@ def test_a_marker_minted_with_only_the_public_key_over_another_message_is_not_tr
     )
 
     assert statuses(run(job)) == {"a": "done"}
-    assert envelope.decrypt(output.read_bytes(), keyring=job.keyring.build()) == b"the real plaintext"
+    assert busta.decrypt(output.read_bytes(), keyring=job.keyring.build()) == b"the real plaintext"
 
 
 def test_another_file_made_after_the_output_was_unlinked_is_redone(tmp_path: Path, key: bytes) -> None:

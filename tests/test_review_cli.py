@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-import envelope
-from envelope._secrets import SecretBytes
-from envelope.cli import main
-from envelope.errors import UsageError
-from envelope.keyrings import RawAesKeyring
-from envelope.keyrings.pkcs11 import Pkcs11Keyring
+import busta
+from busta._secrets import SecretBytes
+from busta.cli import main
+from busta.errors import UsageError
+from busta.keyrings import RawAesKeyring
+from busta.keyrings.pkcs11 import Pkcs11Keyring
 
 from .support.cli_keys import keygen_keyring
 from .support.feeding import feed_until_written
@@ -38,7 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _SIGNAL_AFTER_CREATE = """
 import os, signal, sys, time
-from envelope.cli import main
+from busta.cli import main
 
 real_open = os.open
 
@@ -85,7 +85,7 @@ def test_a_sigpipe_sent_to_a_command_blocked_on_its_input_stops_it_at_once(
     dest = tmp_path / "dest"
     dest.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "-m", "envelope", "encrypt", "-", "-o", "dest/data"],
+        [sys.executable, "-m", "busta", "encrypt", "-", "-o", "dest/data"],
         cwd=tmp_path,
         env=_env(tmp_path),
         stdin=subprocess.PIPE,
@@ -110,7 +110,7 @@ def test_a_sigpipe_sent_to_a_command_blocked_on_its_input_stops_it_at_once(
 def sealed_and_shared_fifo(keyring: RawAesKeyring, tmp_path: Path, name: str, mode: int) -> tuple[Path, Path]:
     """A sealed ``the plaintext`` and a FIFO ``name`` in a sticky, world-writable directory."""
     sealed = tmp_path / "secret.enc"
-    sealed.write_bytes(envelope.encrypt(b"the plaintext\n", keyring=keyring))
+    sealed.write_bytes(busta.encrypt(b"the plaintext\n", keyring=keyring))
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o1777)

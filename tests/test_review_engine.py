@@ -30,12 +30,12 @@ from typing import Any
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, EncryptedDataKey
-from envelope._buffers import PendingBytes
-from envelope.errors import AuthenticationError, UsageError
-from envelope.keyrings import RawAesKeyring
-from envelope.materials import EncryptionMaterials
+import busta
+from busta import AlgorithmSuite, EncryptedDataKey
+from busta._buffers import PendingBytes
+from busta.errors import AuthenticationError, UsageError
+from busta.keyrings import RawAesKeyring
+from busta.materials import EncryptionMaterials
 
 KEYRING = RawAesKeyring("review", "aes", bytes(range(32)))
 SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
@@ -46,9 +46,9 @@ _RELEASE_LAST_LINE = max(line for _, _, line in _RELEASE_CODE.co_lines() if line
 
 
 def test_a_decryptor_failing_while_another_thread_sizes_its_output_stays_in_the_error_tree() -> None:
-    message = bytearray(envelope.encrypt(os.urandom(3000), keyring=KEYRING, algorithm=SIGNED, frame_length=1024))
+    message = bytearray(busta.encrypt(os.urandom(3000), keyring=KEYRING, algorithm=SIGNED, frame_length=1024))
     message[-1] ^= 1  # the signature no longer verifies: the decryptor fails in its footer
-    decryptor = envelope.start_decryption(keyring=KEYRING)
+    decryptor = busta.start_decryption(keyring=KEYRING)
     decryptor.update(message[:-10])  # the footer has begun: its bytes are held
     paused, resume = threading.Event(), threading.Event()
     failures: list[BaseException] = []
@@ -98,13 +98,13 @@ def test_dataclasses_replace_copies_encryption_materials_as_before_issue_14() ->
 @pytest.mark.parametrize("suite", [UNSIGNED, SIGNED])
 def test_update_into_a_bytearray_fills_the_bytearray(suite: AlgorithmSuite) -> None:
     plaintext = os.urandom(5000)
-    encryptor = envelope.start_encryption(keyring=KEYRING, algorithm=suite, frame_length=1024)
+    encryptor = busta.start_encryption(keyring=KEYRING, algorithm=suite, frame_length=1024)
     message = bytearray(encryptor.update_size(len(plaintext)))
     written = encryptor.update_into(plaintext, message)
     tail = bytearray(encryptor.finalize_size())
     message[written:] = tail[: encryptor.finalize_into(tail)]
-    assert envelope.decrypt(bytes(message), keyring=KEYRING) == plaintext
-    decryptor = envelope.start_decryption(keyring=KEYRING)
+    assert busta.decrypt(bytes(message), keyring=KEYRING) == plaintext
+    decryptor = busta.start_decryption(keyring=KEYRING)
     out = bytearray(decryptor.output_bound(len(message)))
     produced = decryptor.update_into(message, out)
     decryptor.finalize()
@@ -112,13 +112,13 @@ def test_update_into_a_bytearray_fills_the_bytearray(suite: AlgorithmSuite) -> N
 
 
 def test_an_output_that_cannot_be_written_is_a_usage_error() -> None:
-    message = envelope.encrypt(b"plaintext", keyring=KEYRING)
+    message = busta.encrypt(b"plaintext", keyring=KEYRING)
     for out in (bytes(100), memoryview(bytes(100)), "not a buffer"):
-        decryptor = envelope.start_decryption(keyring=KEYRING)
+        decryptor = busta.start_decryption(keyring=KEYRING)
         with pytest.raises(UsageError):
             decryptor.update_into(message, out)  # type: ignore[arg-type]
-        assert envelope.decrypt(message, keyring=KEYRING) == b"plaintext"
-        encryptor = envelope.start_encryption(keyring=KEYRING)
+        assert busta.decrypt(message, keyring=KEYRING) == b"plaintext"
+        encryptor = busta.start_encryption(keyring=KEYRING)
         with pytest.raises(UsageError):
             encryptor.update_into(b"plaintext", out)  # type: ignore[arg-type]
         with pytest.raises(UsageError):

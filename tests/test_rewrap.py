@@ -1,4 +1,4 @@
-"""Key rotation by rewriting only the header: envelope.rewrap and envelope.s3.rewrap_object.
+"""Key rotation by rewriting only the header: busta.rewrap and busta.s3.rewrap_object.
 
 What is proven, for messages of every unsigned suite (committing and legacy,
 framed with several frame lengths and plaintext sizes including 0 and exact
@@ -40,9 +40,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, RequiredEncryptionContextCmm, s3
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy, EncryptedDataKey, RequiredEncryptionContextCmm, s3
+from busta.errors import (
     AuthenticationError,
     NoDecryptingKeyError,
     PolicyError,
@@ -51,12 +51,12 @@ from envelope.errors import (
     TruncatedMessageError,
     UsageError,
 )
-from envelope.format import parse_header, serialize_header
-from envelope.format.layout import final_frame_window, regular_frame_size
-from envelope.keyrings import AwsKmsKeyring, MultiKeyring, RawAesKeyring
-from envelope.limits import DEFAULT_FRAME_LENGTH
-from envelope.materials import DecryptionMaterials, EncryptionMaterials, Keyring
-from envelope.rewrap import copy_ranges, rewrap, rewrap_header
+from busta.format import parse_header, serialize_header
+from busta.format.layout import final_frame_window, regular_frame_size
+from busta.keyrings import AwsKmsKeyring, MultiKeyring, RawAesKeyring
+from busta.limits import DEFAULT_FRAME_LENGTH
+from busta.materials import DecryptionMaterials, EncryptionMaterials, Keyring
+from busta.rewrap import copy_ranges, rewrap, rewrap_header
 
 from .support.kms_fixtures import WEST, KmsKeys, kms_keys, moto_server
 from .support.moto_server import MotoServer
@@ -65,7 +65,7 @@ from .support.oracle import AesKeySpec, official_decrypt, official_encrypt
 __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
 MiB = 1 << 20
-BUCKET = "envelope-rewrap"
+BUCKET = "busta-rewrap"
 OLD = AesKeySpec("rewrap-tests", "old-key", bytes(range(0x10, 0x30)))
 NEW = AesKeySpec("rewrap-tests", "new-key", bytes(range(0x40, 0x60)))
 SECOND = AesKeySpec("rewrap-tests", "second-new-key", bytes(range(0x70, 0x90)))
@@ -119,9 +119,9 @@ def assert_rotated(old: bytes, new: bytes, data: bytes, suite: AlgorithmSuite, *
     """``new`` is ``old`` with a new header: same body and message id, the new key opens it, the old one not."""
     assert body(new) == body(old)
     assert message_id(new) == message_id(old)
-    assert envelope.decrypt(new, keyring=keyring(NEW), commitment_policy=policy(suite), **options) == data
+    assert busta.decrypt(new, keyring=keyring(NEW), commitment_policy=policy(suite), **options) == data
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(new, keyring=keyring(OLD), commitment_policy=policy(suite), **options)
+        busta.decrypt(new, keyring=keyring(OLD), commitment_policy=policy(suite), **options)
 
 
 class Recording:
@@ -149,7 +149,7 @@ def test_a_rewrapped_framed_message_keeps_its_body_and_id_and_opens_only_with_th
     suite: AlgorithmSuite, frame_length: int, size: int
 ) -> None:
     data = plaintext(size)
-    old = envelope.encrypt(
+    old = busta.encrypt(
         data,
         keyring=keyring(OLD),
         algorithm=suite,
@@ -187,7 +187,7 @@ def test_a_non_framed_message_of_the_official_sdk_is_rewrapped_and_the_official_
 
 def test_a_legacy_message_is_rewrapped_only_under_a_policy_that_lets_it_be_decrypted() -> None:
     suite = AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
-    old = envelope.encrypt(b"legacy", keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
+    old = busta.encrypt(b"legacy", keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
     with pytest.raises(PolicyError):
         rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW))  # default: require commitment
     new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), commitment_policy=policy(suite))
@@ -196,7 +196,7 @@ def test_a_legacy_message_is_rewrapped_only_under_a_policy_that_lets_it_be_decry
 
 def test_rewrap_to_a_multi_keyring_gives_each_new_key_its_own_copy_and_each_opens_the_message_alone() -> None:
     data = plaintext(5000)
-    old = envelope.encrypt(data, keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED, frame_length=1024)
+    old = busta.encrypt(data, keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED, frame_length=1024)
     both = MultiKeyring(generator=keyring(NEW), children=[keyring(SECOND)])
     new = rewrap(old, keyring=keyring(OLD), new_keyring=both)
     parsed = parse_header(new)
@@ -204,17 +204,17 @@ def test_rewrap_to_a_multi_keyring_gives_each_new_key_its_own_copy_and_each_open
     assert [edk.provider_id for edk in parsed.header.encrypted_data_keys] == [NEW.namespace, SECOND.namespace]
     assert body(new) == body(old)
     for spec in (NEW, SECOND):
-        assert envelope.decrypt(new, keyring=keyring(spec)) == data
+        assert busta.decrypt(new, keyring=keyring(spec)) == data
         assert official_decrypt(new, keys=[spec])[0] == data
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(new, keyring=keyring(OLD))
+        busta.decrypt(new, keyring=keyring(OLD))
 
 
 def test_required_context_pairs_kept_out_of_the_message_are_needed_to_rewrap_and_to_open_the_result() -> None:
     data = plaintext(3000)
     required = {"tenant": "alpha"}
     cmm = RequiredEncryptionContextCmm(keyring(OLD), required_keys=["tenant"])
-    old = envelope.encrypt(
+    old = busta.encrypt(
         data,
         materials_manager=cmm,
         encryption_context={**required, "stored": "yes"},
@@ -229,9 +229,9 @@ def test_required_context_pairs_kept_out_of_the_message_are_needed_to_rewrap_and
     new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), encryption_context=required)
 
     assert body(new) == body(old)
-    assert envelope.decrypt(new, keyring=keyring(NEW), encryption_context=required) == data
+    assert busta.decrypt(new, keyring=keyring(NEW), encryption_context=required) == data
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(new, keyring=keyring(NEW))
+        busta.decrypt(new, keyring=keyring(NEW))
     official, stored = official_decrypt(new, keys=[NEW], encryption_context=required)
     assert official == data
     assert stored == {"stored": "yes"}  # the required pair stayed out of the rewrapped header
@@ -244,7 +244,7 @@ def test_required_context_pairs_kept_out_of_the_message_are_needed_to_rewrap_and
 def test_a_signed_message_is_refused_with_signed_message_error_before_any_keyring_is_asked(
     suite: AlgorithmSuite,
 ) -> None:
-    message = envelope.encrypt(b"signed", keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
+    message = busta.encrypt(b"signed", keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
     old, new = Recording(keyring(OLD)), Recording(keyring(NEW))
     with pytest.raises(SignedMessageError) as raised:
         rewrap(message, keyring=old, new_keyring=new, commitment_policy=policy(suite))
@@ -257,7 +257,7 @@ def test_a_signed_message_is_refused_with_signed_message_error_before_any_keyrin
 
 
 def test_a_keyring_that_cannot_unwrap_the_data_key_fails_with_no_decrypting_key_error() -> None:
-    message = envelope.encrypt(b"data", keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED)
+    message = busta.encrypt(b"data", keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED)
     new = Recording(keyring(NEW))
     with pytest.raises(NoDecryptingKeyError):
         rewrap(message, keyring=keyring(SECOND), new_keyring=new)
@@ -284,7 +284,7 @@ def flip_header_tag(message: bytes) -> bytes:
 def test_a_tampered_header_fails_with_authentication_error_and_nothing_is_wrapped(
     suite: AlgorithmSuite, tamper: Callable[[bytes], bytes]
 ) -> None:
-    message = envelope.encrypt(b"data" * 100, keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
+    message = busta.encrypt(b"data" * 100, keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
     new = Recording(keyring(NEW))
     with pytest.raises(AuthenticationError):
         rewrap(tamper(message), keyring=keyring(OLD), new_keyring=new, commitment_policy=policy(suite))
@@ -292,13 +292,13 @@ def test_a_tampered_header_fails_with_authentication_error_and_nothing_is_wrappe
 
 
 def test_rewrap_of_a_message_cut_inside_its_header_fails_as_truncated() -> None:
-    message = envelope.encrypt(b"data", keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED)
+    message = busta.encrypt(b"data", keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED)
     with pytest.raises(TruncatedMessageError):
         rewrap(message[: header_length(message) - 1], keyring=keyring(OLD), new_keyring=keyring(NEW))
 
 
 def test_a_new_keyring_that_is_not_a_keyring_is_a_usage_error() -> None:
-    message = envelope.encrypt(b"data", keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED)
+    message = busta.encrypt(b"data", keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED)
     with pytest.raises(UsageError):
         rewrap(message, keyring=keyring(OLD), new_keyring=object())  # type: ignore[arg-type]
 
@@ -311,7 +311,7 @@ def test_rewrap_header_wants_more_bytes_until_the_header_is_complete_then_rewrap
     suite: AlgorithmSuite,
 ) -> None:
     data = plaintext(700)
-    message = envelope.encrypt(
+    message = busta.encrypt(
         data, keyring=keyring(OLD), algorithm=suite, frame_length=256, commitment_policy=policy(suite)
     )
     length = header_length(message)
@@ -329,7 +329,7 @@ def test_rewrap_header_wants_more_bytes_until_the_header_is_complete_then_rewrap
         assert rewrapped.old_header_length == length
         assert header_length(rewrapped.header_bytes) == len(rewrapped.header_bytes)
         new = rewrapped.header_bytes + message[length:]
-        assert envelope.decrypt(new, keyring=keyring(NEW), commitment_policy=policy(suite)) == data
+        assert busta.decrypt(new, keyring=keyring(NEW), commitment_policy=policy(suite)) == data
 
 
 @settings(max_examples=300, deadline=None)
@@ -402,7 +402,7 @@ def uploads_left(client: Any) -> list[str]:
 def put_message(client: Any, key: str, size: int, **options: Any) -> tuple[bytes, bytes]:
     """Store an unsigned message of ``size`` plaintext bytes at ``key``: (plaintext, message)."""
     data = plaintext(size)
-    message = envelope.encrypt(data, keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED, **options)
+    message = busta.encrypt(data, keyring=keyring(OLD), algorithm=COMMITTING_UNSIGNED, **options)
     client.put_object(Bucket=BUCKET, Key=key, Body=message, Metadata={"owner": "tests", "stage": "old"})
     return data, message
 
@@ -530,7 +530,7 @@ def test_a_zero_byte_object_is_not_a_message(client: Any, key: str) -> None:
 
 
 def test_a_signed_object_is_refused_and_left_as_it_was(client: Any, key: str) -> None:
-    message = envelope.encrypt(b"signed", keyring=keyring(OLD))  # the default suite, 0x0578, is signed
+    message = busta.encrypt(b"signed", keyring=keyring(OLD))  # the default suite, 0x0578, is signed
     client.put_object(Bucket=BUCKET, Key=key, Body=message)
     with pytest.raises(SignedMessageError):
         rotate(client, key)
@@ -591,7 +591,7 @@ def test_an_object_rotates_from_one_kms_key_to_another_and_the_official_kms_keyr
     parsed = parse_header(new)
     assert parsed is not None
     assert [edk.provider_info.decode() for edk in parsed.header.encrypted_data_keys] == [kms_keys.other_arn]
-    assert envelope.decrypt(new, keyring=new_kms) == data
+    assert busta.decrypt(new, keyring=new_kms) == data
     with pytest.raises(NoDecryptingKeyError):
-        envelope.decrypt(new, keyring=old_kms)
+        busta.decrypt(new, keyring=old_kms)
     assert official_kms_decrypt(new, kms_keys.other_arn, kms) == data

@@ -44,13 +44,13 @@ from typing import Any
 import botocore.awsrequest
 import pytest
 
-import envelope
-from envelope import bulk, s3
-from envelope.errors import AuthenticationError, EnvelopeError, S3Error
-from envelope.keyconfig import EnvKey
-from envelope.keyrings import RawAesKeyring
-from envelope.materials import DecryptionMaterials, EncryptionMaterials
-from envelope.s3._calls import fetch_range
+import busta
+from busta import bulk, s3
+from busta.errors import AuthenticationError, BustaError, S3Error
+from busta.keyconfig import EnvKey
+from busta.keyrings import RawAesKeyring
+from busta.materials import DecryptionMaterials, EncryptionMaterials
+from busta.s3._calls import fetch_range
 
 from .support.dask_cluster import aws_environment, call_with_timeout, local_cluster
 from .support.fault_proxy import FaultProxy, Respond, http_response
@@ -61,10 +61,10 @@ from .support.oracle import AesKeySpec, official_encrypt
 __all__ = ["moto_server"]  # a fixture, imported for pytest to find
 
 KiB, MiB = 1 << 10, 1 << 20
-BUCKET = "envelope-rotation-integrity"
-LOCKED = "envelope-rotation-properties"  # object lock needs a bucket made with it (and versioning)
+BUCKET = "busta-rotation-integrity"
+LOCKED = "busta-rotation-properties"  # object lock needs a bucket made with it (and versioning)
 NAMESPACE = "rotation-integrity"
-OLD_VARIABLE, NEW_VARIABLE = "ENVELOPE_TEST_ROTATION_OLD", "ENVELOPE_TEST_ROTATION_NEW"
+OLD_VARIABLE, NEW_VARIABLE = "BUSTA_TEST_ROTATION_OLD", "BUSTA_TEST_ROTATION_NEW"
 OLD_KEY, NEW_KEY = bytes(range(0x10, 0x30)), bytes(range(0x50, 0x70))
 UNSIGNED = 0x0478
 #: One piece (PutObject): less than 5 MiB would be left to copy after part 1.
@@ -104,7 +104,7 @@ def key(request: pytest.FixtureRequest) -> str:
 
 def message(size: int) -> tuple[bytes, bytes]:
     data = random.Random(size).randbytes(size)
-    return data, envelope.encrypt(data, keyring=old_keyring(), algorithm=UNSIGNED)
+    return data, busta.encrypt(data, keyring=old_keyring(), algorithm=UNSIGNED)
 
 
 def put(client: Any, key: str, size: int, bucket: str = BUCKET, **properties: Any) -> tuple[bytes, bytes]:
@@ -131,7 +131,7 @@ def rotate(client: Any, key: str, bucket: str = BUCKET, **options: Any) -> s3.Re
 def assert_untouched(client: Any, key: str, old: bytes, data: bytes) -> None:
     """The source is the old message, which the old key still opens; no upload is left behind."""
     assert get(client, key) == old
-    assert envelope.decrypt(get(client, key), keyring=old_keyring()) == data
+    assert busta.decrypt(get(client, key), keyring=old_keyring()) == data
     assert uploads_left(client) == []
 
 
@@ -304,7 +304,7 @@ def test_rotation_authenticates_what_it_resends_and_the_final_frame_before_it_wr
 ) -> None:
     data, old = put(own_client, key, size)
     hostile = HostileGets(own_client, moto_server, nth, alter)
-    with pytest.raises(EnvelopeError) as raised:
+    with pytest.raises(BustaError) as raised:
         rotate(own_client, key)
     assert hostile.fired == 1
     assert isinstance(raised.value, AuthenticationError) or "frame" in str(raised.value), raised.value
@@ -318,20 +318,20 @@ def test_a_sound_rotation_reads_the_header_part_one_and_the_tail_and_each_answer
     watch = HostileGets(own_client, moto_server, 0, ignores_range)  # never fires: it records the Ranges
     result = rotate(own_client, key)
     assert len(watch.seen) == 3 and result.parts > 1
-    assert envelope.decrypt(get(own_client, key), keyring=new_keyring()) == data
+    assert busta.decrypt(get(own_client, key), keyring=new_keyring()) == data
 
 
 def test_a_non_framed_object_is_authenticated_whole_and_one_over_the_limit_is_refused(client: Any, key: str) -> None:
     data = os.urandom(6 * MiB)
     spec = AesKeySpec(NAMESPACE, "old", OLD_KEY)
-    old = official_encrypt(data, keys=[spec], suite_id=UNSIGNED, frame_length=0)  # envelope writes only framed
+    old = official_encrypt(data, keys=[spec], suite_id=UNSIGNED, frame_length=0)  # busta writes only framed
     client.put_object(Bucket=BUCKET, Key=key, Body=old)
-    with pytest.raises(envelope.errors.LimitExceededError):
+    with pytest.raises(busta.errors.LimitExceededError):
         rotate(client, key, max_resent_bytes=5 * MiB)
     assert get(client, key) == old
     result = rotate(client, key)
     assert (result.parts, result.bytes_downloaded) == (0, len(old))
-    assert envelope.decrypt(get(client, key), keyring=new_keyring()) == data
+    assert busta.decrypt(get(client, key), keyring=new_keyring()) == data
 
 
 # --------------------------------------------------------------------------- bulk rewrap through a hostile server
@@ -379,8 +379,8 @@ def test_a_bulk_rewrap_through_a_server_that_ignores_range_fails_that_object_and
     assert failed.source == "bulk-src/bad.enc" and "BadRangeResponse" in failed.error
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix="bulk-dst/").get("Contents", [])
     assert [item["Key"] for item in listed] == ["bulk-dst/good.enc"]  # no output, so no done-marker, for bad
-    assert envelope.decrypt(get(client, "bulk-dst/good.enc"), keyring=new_keyring()) == good_data
-    assert envelope.decrypt(get(client, "bulk-src/bad.enc"), keyring=old_keyring()) == bad_data
+    assert busta.decrypt(get(client, "bulk-dst/good.enc"), keyring=new_keyring()) == good_data
+    assert busta.decrypt(get(client, "bulk-src/bad.enc"), keyring=old_keyring()) == bad_data
     assert uploads_left(client) == []
 
 
@@ -400,7 +400,7 @@ def test_a_bulk_rewrap_of_local_files_authenticates_the_body_it_copies_and_write
     (failed,) = report.failures
     assert failed.source.endswith("bad.enc") and "AuthenticationError" in failed.error
     assert [path.name for path in dest.rglob("*") if "bad" in path.name] == []  # no output, no done-marker
-    assert envelope.decrypt((dest / "good.enc").read_bytes(), keyring=new_keyring()) == good_data
+    assert busta.decrypt((dest / "good.enc").read_bytes(), keyring=new_keyring()) == good_data
     rerun = bulk_rewrap(dask, str(source), str(dest))
     assert (rerun.count("skipped"), rerun.count("failed")) == (1, 1)  # the damaged one is tried again, not skipped
 
@@ -477,7 +477,7 @@ def test_a_rotation_to_another_key_is_not_conditional_on_the_sources_etag(own_cl
     own_client.meta.events.register("before-send.s3.PutObject", lambda request, **_: sent.append(request.headers))
     rotate(own_client, key, dest_key=key + ".rotated")
     assert [headers.get("If-Match") for headers in sent] == [None]
-    assert envelope.decrypt(get(own_client, key + ".rotated"), keyring=new_keyring()) == data
+    assert busta.decrypt(get(own_client, key + ".rotated"), keyring=new_keyring()) == data
 
 
 # --------------------------------------------------------------------------- what a copy keeps
@@ -532,7 +532,7 @@ def test_a_rotated_object_keeps_what_a_copy_keeps(client: Any, key: str, prop: s
     if prop == "Metadata":
         expected = {"Metadata": {"owner": "lake", "stage": "rotated"}}
     assert shown(client, key, expected) == expected
-    assert envelope.decrypt(get(client, key, LOCKED), keyring=new_keyring()) == data
+    assert busta.decrypt(get(client, key, LOCKED), keyring=new_keyring()) == data
 
 
 def test_a_multipart_rotation_keeps_what_a_copy_keeps(own_client: Any, key: str) -> None:
@@ -555,7 +555,7 @@ def test_a_multipart_rotation_keeps_what_a_copy_keeps(own_client: Any, key: str)
     lost_by_moto = {"BucketKeyEnabled", "ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus"}
     kept = {name: value for name, value in expected.items() if name not in lost_by_moto}
     assert shown(own_client, key, kept) == kept
-    assert envelope.decrypt(get(own_client, key, LOCKED), keyring=new_keyring()) == data
+    assert busta.decrypt(get(own_client, key, LOCKED), keyring=new_keyring()) == data
 
 
 def test_an_untagged_object_costs_no_tagging_call(own_client: Any, key: str) -> None:
@@ -571,7 +571,7 @@ def test_a_bulk_rewrap_in_s3_keeps_what_a_copy_keeps_whether_it_rewraps_or_re_en
     client: Any, dask: Any, moto_server: MotoServer, suite: int
 ) -> None:
     data = os.urandom(5000)
-    body = envelope.encrypt(data, keyring=old_keyring(), algorithm=suite)
+    body = busta.encrypt(data, keyring=old_keyring(), algorithm=suite)
     prefix = f"bulk-props-{suite:04x}"
     given = {
         "ContentType": "text/csv",
@@ -593,4 +593,4 @@ def test_a_bulk_rewrap_in_s3_keeps_what_a_copy_keeps_whether_it_rewraps_or_re_en
     assert head["Metadata"]["owner"] == "lake"
     tags = client.get_object_tagging(Bucket=BUCKET, Key=f"{prefix}/dst/x.enc")["TagSet"]
     assert tags == [{"Key": "team", "Value": "blue"}]
-    assert envelope.decrypt(get(client, f"{prefix}/dst/x.enc"), keyring=new_keyring()) == data
+    assert busta.decrypt(get(client, f"{prefix}/dst/x.enc"), keyring=new_keyring()) == data

@@ -1,4 +1,4 @@
-"""envelope.s3 against a real moto S3 server process, over HTTP on 127.0.0.1.
+"""busta.s3 against a real moto S3 server process, over HTTP on 127.0.0.1.
 
 Each object is one ESDK message: the official SDK decrypts a plain GetObject
 body. Uploads of more than one part go up as multipart uploads and leave
@@ -24,9 +24,9 @@ import boto3
 import botocore.exceptions
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, DefaultCryptoMaterialsManager, RequiredEncryptionContextCmm, s3
-from envelope.errors import (
+import busta
+from busta import AlgorithmSuite, DefaultCryptoMaterialsManager, RequiredEncryptionContextCmm, s3
+from busta.errors import (
     AuthenticationError,
     MalformedMessageError,
     NoDecryptingKeyError,
@@ -34,12 +34,12 @@ from envelope.errors import (
     S3Error,
     UsageError,
 )
-from envelope.format.body import REGULAR_HEAD_BYTES
-from envelope.format.layout import final_frame_window, regular_frame_size
-from envelope.keyrings import RawAesKeyring
-from envelope.materials import DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest
-from envelope.streaming import encryptor as encryptor_module
-from envelope.streaming import workers
+from busta.format.body import REGULAR_HEAD_BYTES
+from busta.format.layout import final_frame_window, regular_frame_size
+from busta.keyrings import RawAesKeyring
+from busta.materials import DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest
+from busta.streaming import encryptor as encryptor_module
+from busta.streaming import workers
 
 from .support.kms_fixtures import moto_server
 from .support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer, free_port
@@ -48,7 +48,7 @@ from .support.oracle import AesKeySpec, official_decrypt, official_encrypt
 __all__ = ["moto_server"]  # fixture, imported for pytest to find
 
 REGION = "us-west-2"
-BUCKET = "envelope-test"
+BUCKET = "busta-test"
 PART = s3.MIN_PART_SIZE  # 5 MiB, S3's smallest part
 AES_KEY = AesKeySpec("s3-tests", "aes-256", bytes(range(0x60, 0x80)))
 KEYRING = RawAesKeyring(AES_KEY.namespace, AES_KEY.name, AES_KEY.key)
@@ -79,9 +79,7 @@ def plaintext(size: int) -> bytes:
 def plaintext_length_for(message_size: int, suite: AlgorithmSuite) -> tuple[int, int]:
     """(plaintext length, frame length) whose message is exactly ``message_size`` bytes."""
     for frame in range(64 << 10, (64 << 10) - 64, -1):
-        sizer = envelope.start_encryption(
-            keyring=KEYRING, algorithm=suite, frame_length=frame, encryption_context=CONTEXT
-        )
+        sizer = busta.start_encryption(keyring=KEYRING, algorithm=suite, frame_length=frame, encryption_context=CONTEXT)
         low, high = 0, message_size
         while low < high:  # the largest length whose message fits
             middle = (low + high + 1) // 2
@@ -109,7 +107,7 @@ def put_object(client: Any, key: str, body: bytes) -> None:
 
 
 def header_length(message: bytes) -> int:
-    return envelope.start_decryption(keyring=KEYRING).read_header(message)
+    return busta.start_decryption(keyring=KEYRING).read_header(message)
 
 
 def flipped(data: bytes, offset: int) -> bytes:
@@ -134,11 +132,11 @@ def s3_calls(client: Any) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     def record(model: Any, parsed: dict[str, Any], **_: Any) -> None:
         calls.append((model.name, parsed))
 
-    client.meta.events.register("after-call.s3", record, unique_id="envelope-test-recorder")
+    client.meta.events.register("after-call.s3", record, unique_id="busta-test-recorder")
     try:
         yield calls
     finally:
-        client.meta.events.unregister("after-call.s3", unique_id="envelope-test-recorder")
+        client.meta.events.unregister("after-call.s3", unique_id="busta-test-recorder")
 
 
 @contextlib.contextmanager
@@ -150,11 +148,11 @@ def failing(client: Any, operation: str, error: BaseException, *, part: int | No
             raise error
 
     event = f"before-parameter-build.s3.{operation}"
-    client.meta.events.register(event, inject, unique_id="envelope-test-fault")
+    client.meta.events.register(event, inject, unique_id="busta-test-fault")
     try:
         yield
     finally:
-        client.meta.events.unregister(event, unique_id="envelope-test-fault")
+        client.meta.events.unregister(event, unique_id="busta-test-fault")
 
 
 def client_error(code: str, operation: str) -> botocore.exceptions.ClientError:
@@ -238,7 +236,7 @@ def test_upload_file_reads_a_local_path(client: Any, key: str, tmp_path: Path) -
     source.write_bytes(plaintext(PART + 12345))
     result = s3.upload_file(source, BUCKET, key, client=client, keyring=KEYRING, part_size=PART)
     assert result.parts == 2
-    assert envelope.decrypt(get_object(client, key), keyring=KEYRING) == plaintext(PART + 12345)
+    assert busta.decrypt(get_object(client, key), keyring=KEYRING) == plaintext(PART + 12345)
 
 
 @pytest.mark.parametrize(("part_size", "concurrency"), [(PART - 1, 4), (PART, 0)])
@@ -507,7 +505,7 @@ def test_record_context_stores_the_context_as_json_metadata(client: Any, key: st
     recorded = json.loads(stored)
     assert recorded.items() >= context.items()
     assert ("aws-crypto-public-key" in recorded) is suite.signed
-    assert recorded == envelope.decrypt_message(get_object(client, key), keyring=KEYRING).encryption_context
+    assert recorded == busta.decrypt_message(get_object(client, key), keyring=KEYRING).encryption_context
 
 
 def test_record_context_never_stores_required_pairs_kept_out_of_the_message(client: Any, key: str) -> None:
@@ -584,7 +582,7 @@ def test_an_upload_encrypted_on_two_threads_decrypts(client: Any, key: str, suit
     result = upload(client, key, data, algorithm=suite, frame_length=64 << 10, threads=2)
     assert result.parts == 3
     message = get_object(client, key)
-    assert envelope.decrypt(message, keyring=KEYRING, threads=1) == data
+    assert busta.decrypt(message, keyring=KEYRING, threads=1) == data
     assert official_decrypt(message, keys=[AES_KEY])[0] == data
 
 
@@ -612,7 +610,7 @@ def test_an_upload_is_the_same_bytes_on_one_thread_and_on_two(
         assert bool(sealed_in_parallel) is (threads == 2)
         messages[threads] = get_object(client, f"{key}-{threads}")
     assert messages[1] == messages[2]
-    assert envelope.decrypt(messages[2], keyring=KEYRING) == data
+    assert busta.decrypt(messages[2], keyring=KEYRING) == data
 
 
 # --------------------------------------------------------------------------- S3 errors
@@ -621,15 +619,15 @@ def test_an_upload_is_the_same_bytes_on_one_thread_and_on_two(
 def test_an_upload_to_a_missing_bucket_is_an_s3_error(client: Any) -> None:
     for data, operation in ((b"small", "PutObject"), (plaintext(PART + 1), "CreateMultipartUpload")):
         with pytest.raises(S3Error) as caught:
-            s3.upload_fileobj(io.BytesIO(data), "envelope-missing", "k", client=client, keyring=KEYRING, part_size=PART)
+            s3.upload_fileobj(io.BytesIO(data), "busta-missing", "k", client=client, keyring=KEYRING, part_size=PART)
         error = caught.value
         assert (error.operation, error.code, error.bucket, error.key) == (
             operation,
             "NoSuchBucket",
-            "envelope-missing",
+            "busta-missing",
             "k",
         )
-        assert "s3://envelope-missing/k" in str(error)
+        assert "s3://busta-missing/k" in str(error)
 
 
 def test_a_download_of_a_missing_key_is_an_s3_error(client: Any, key: str) -> None:
@@ -641,8 +639,8 @@ def test_a_download_of_a_missing_key_is_an_s3_error(client: Any, key: str) -> No
 
 def test_a_download_from_a_missing_bucket_is_an_s3_error(client: Any) -> None:
     with pytest.raises(S3Error) as caught:
-        s3.download_fileobj("envelope-missing", "k", io.BytesIO(), client=client, keyring=KEYRING)
-    assert (caught.value.code, caught.value.bucket) == ("NoSuchBucket", "envelope-missing")
+        s3.download_fileobj("busta-missing", "k", io.BytesIO(), client=client, keyring=KEYRING)
+    assert (caught.value.code, caught.value.bucket) == ("NoSuchBucket", "busta-missing")
 
 
 def test_get_range_of_a_missing_key_is_an_s3_error(client: Any, key: str) -> None:

@@ -1,11 +1,11 @@
-"""Secret hygiene: no key material leaves envelope through a repr, a str, an error or a log record,
+"""Secret hygiene: no key material leaves busta through a repr, a str, an error or a log record,
 and every object that holds key material refuses pickling and copying.
 
 The secrets are known and distinctive: raw AES wrapping keys (the right one and a wrong one), an
 RSA private key (its private exponent, primes and CRT values, its PEM and DER encodings), the AES
 key imported into a SoftHSM token and the token's PIN (and a wrong PIN), the ECDSA signing key of
 every signed message, and the data key and derived message key of every message made here, with
-raw keyrings, PKCS#11 and KMS (moto's GenerateDataKey over HTTP; the data key envelope saw is
+raw keyrings, PKCS#11 and KMS (moto's GenerateDataKey over HTTP; the data key busta saw is
 checked against a direct KMS Decrypt of the wrapped copy). Each is searched for in every form a
 careless repr, f-string or logger could render it in: raw (latin-1 text, bytes repr, str repr, a
 list of byte values), hex (lower, upper, spaced), base64 (standard and URL-safe, with or without
@@ -21,7 +21,7 @@ Where they are searched:
   SecretBytes, the encryptor and decryptor mid-message, the four io adapters mid-stream, the
   seekable reader, StreamResult, DecryptResult, Header, the SoftHSM token, and the internal
   DerivedKeys, FrameCodec and Signer -- in repr(), str(), format(), and the reprs of everything
-  reachable through their attributes (``__dict__`` and ``__slots__``, into envelope objects and
+  reachable through their attributes (``__dict__`` and ``__slots__``, into busta objects and
   containers; a SecretBytes is the one opaque box);
 * every error of a failure path -- wrong keys, an altered header, frame or signature, KMS refusing
   the Decrypt of an altered data key and the Encrypt of a data key, a refused PIN, a PKCS#11
@@ -33,7 +33,7 @@ Where they are searched:
   the formatted text, the args and the ``__dict__`` of each record. botocore's own records are
   the one exception: at DEBUG botocore logs KMS request and response bodies, which carry the
   plaintext data key (GenerateDataKey and Decrypt responses, Encrypt requests), so they are
-  outside envelope's control and only counted here.
+  outside busta's control and only counted here.
 
 Pickling: every object that holds key material refuses pickle (every protocol), copy.copy and
 copy.deepcopy with :class:`UsageError` naming itself (a copy of an encryptor would seal its next
@@ -60,8 +60,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-import envelope
-from envelope import (
+import busta
+from busta import (
     AlgorithmSuite,
     CachingCryptoMaterialsManager,
     CommitmentPolicy,
@@ -78,20 +78,20 @@ from envelope import (
     RequiredEncryptionContextCmm,
     SecretBytes,
 )
-from envelope.crypto.frames import FrameCodec
-from envelope.crypto.kdf import derive_keys
-from envelope.crypto.signing import Signer
-from envelope.errors import (
+from busta.crypto.frames import FrameCodec
+from busta.crypto.kdf import derive_keys
+from busta.crypto.signing import Signer
+from busta.errors import (
     AuthenticationError,
-    EnvelopeError,
+    BustaError,
     KeyringError,
     KmsError,
     NoDecryptingKeyError,
     Pkcs11Error,
     UsageError,
 )
-from envelope.format import parse_header
-from envelope.keyrings import (
+from busta.format import parse_header
+from busta.keyrings import (
     AwsKmsDiscoveryKeyring,
     AwsKmsKeyring,
     AwsKmsMrkDiscoveryKeyring,
@@ -102,7 +102,7 @@ from envelope.keyrings import (
     RawRsaKeyring,
     RsaPadding,
 )
-from envelope.keyrings.pkcs11 import SoftHsmToken
+from busta.keyrings.pkcs11 import SoftHsmToken
 
 from .support.hsm import import_aes_key, keyring_for, new_tokens
 from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
@@ -266,13 +266,13 @@ def _children(node: object) -> list[object]:
     if isinstance(node, BaseException):
         chained = [e for e in (node.__cause__, node.__context__) if e is not None]
         return [*node.args, *_state(node), *chained]
-    if type(node).__module__.split(".")[0] == "envelope":
+    if type(node).__module__.split(".")[0] == "busta":
         return _state(node)
     return []  # a foreign object (boto3 client, cryptography key, pkcs11 handle): its repr only
 
 
 def reachable_reprs(root: object, *, max_depth: int = 8, max_nodes: int = 5000) -> Iterator[str]:
-    """repr() of ``root`` and of everything reachable through envelope objects, containers and errors.
+    """repr() of ``root`` and of everything reachable through busta objects, containers and errors.
 
     A SecretBytes is the one box not opened: its repr is what anyone sees.
     """
@@ -371,7 +371,7 @@ class Scene:
         return parsed.header
 
     def fail(self, name: str, expected: type[_T], action: Callable[[], object]) -> _T:
-        with pytest.raises(EnvelopeError) as raised:
+        with pytest.raises(BustaError) as raised:
             action()
         assert isinstance(raised.value, expected), raised.value
         self.errors[name] = raised.value
@@ -392,32 +392,30 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
     )
 
     signed = scene.message(
-        envelope.encrypt(
+        busta.encrypt(
             PLAINTEXT, materials_manager=scene.record(default), encryption_context=CONTEXT, frame_length=FRAME
         )
     )
-    result = envelope.decrypt_message(signed, materials_manager=scene.record(default), encryption_context=CONTEXT)
+    result = busta.decrypt_message(signed, materials_manager=scene.record(default), encryption_context=CONTEXT)
     assert result.plaintext == PLAINTEXT
     scene.objects.update(DefaultCryptoMaterialsManager=default, DecryptResult=result, Header=result.header)
 
     caching = CachingCryptoMaterialsManager(aes, max_age=600.0, max_messages=10)
     for _ in range(3):
         message = scene.message(
-            envelope.encrypt(PLAINTEXT, materials_manager=scene.record(caching), encryption_context=CONTEXT)
+            busta.encrypt(PLAINTEXT, materials_manager=scene.record(caching), encryption_context=CONTEXT)
         )
-        assert (
-            envelope.decrypt(message, materials_manager=scene.record(caching), encryption_context=CONTEXT) == PLAINTEXT
-        )
+        assert busta.decrypt(message, materials_manager=scene.record(caching), encryption_context=CONTEXT) == PLAINTEXT
     assert len(caching.cache) == 2, "one encryption and one decryption entry are cached"
     scene.objects.update(CachingCryptoMaterialsManager=caching, LruMaterialsCache=caching.cache)
 
     required = RequiredEncryptionContextCmm(multi, required_keys=["tenant"])
     sink, out = io.BytesIO(), io.BytesIO()
-    envelope.encrypt_stream(
+    busta.encrypt_stream(
         io.BytesIO(PLAINTEXT), sink, materials_manager=scene.record(required), encryption_context=CONTEXT
     )
     scene.message(sink.getvalue())
-    streamed = envelope.decrypt_stream(
+    streamed = busta.decrypt_stream(
         io.BytesIO(sink.getvalue()), out, materials_manager=scene.record(required), encryption_context=CONTEXT
     )
     assert out.getvalue() == PLAINTEXT
@@ -430,7 +428,7 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
     encryptor = MessageEncryptor(materials, frame_length=FRAME)
     encryptor.update(PLAINTEXT[: 2 * FRAME + 5])  # mid-message: frames out, 5 bytes held back
     scene.secrets.add_message_key(encryptor.header)
-    decryptor = envelope.start_decryption(materials_manager=scene.record(default))
+    decryptor = busta.start_decryption(materials_manager=scene.record(default))
     decryptor.update(signed[: len(signed) // 2])  # mid-message: header read, some frames opened
     assert decryptor.materials is not None and decryptor.materials.verification_key is not None
     keys = derive_keys(SIGNED, materials.data_key, encryptor.header.message_id)
@@ -444,24 +442,22 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
         Signer=Signer(SIGNED, materials.signing_key),
     )
 
-    writer = envelope.encrypting_writer(io.BytesIO(), materials_manager=scene.record(multi), frame_length=FRAME)
+    writer = busta.encrypting_writer(io.BytesIO(), materials_manager=scene.record(multi), frame_length=FRAME)
     writer.write(PLAINTEXT[: 3 * FRAME])
     scene.secrets.add_message_key(writer.header)
-    reader = envelope.encrypting_reader(
+    reader = busta.encrypting_reader(
         io.BytesIO(PLAINTEXT), materials_manager=scene.record(multi), frame_length=FRAME, read_size=FRAME
     )
     assert reader.read(FRAME)
     scene.secrets.add_message_key(reader.header)
-    plain_reader = envelope.decrypting_reader(
-        io.BytesIO(signed), materials_manager=scene.record(multi), read_size=FRAME
-    )
+    plain_reader = busta.decrypting_reader(io.BytesIO(signed), materials_manager=scene.record(multi), read_size=FRAME)
     assert plain_reader.read(10) == PLAINTEXT[:10]
-    plain_writer = envelope.decrypting_writer(io.BytesIO(), materials_manager=scene.record(multi))
+    plain_writer = busta.decrypting_writer(io.BytesIO(), materials_manager=scene.record(multi))
     plain_writer.write(signed[: len(signed) // 2])
     unsigned = scene.message(
-        envelope.encrypt(PLAINTEXT, materials_manager=scene.record(multi), algorithm=UNSIGNED, frame_length=FRAME)
+        busta.encrypt(PLAINTEXT, materials_manager=scene.record(multi), algorithm=UNSIGNED, frame_length=FRAME)
     )
-    seekable = envelope.open_seekable(io.BytesIO(unsigned), materials_manager=scene.record(multi))
+    seekable = busta.open_seekable(io.BytesIO(unsigned), materials_manager=scene.record(multi))
     seekable.seek(FRAME + 3)
     assert seekable.read(FRAME) == PLAINTEXT[FRAME + 3 : 2 * FRAME + 3]
     scene.objects.update(
@@ -476,24 +472,24 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
         generator=RawAesKeyring(NAMESPACE, "aes-key", WRONG_WRAPPING_KEY),
         children=[RawRsaKeyring(NAMESPACE, "rsa-key", private_key=wrong_rsa_key)],
     )
-    no_key = scene.fail("wrong raw keys", NoDecryptingKeyError, lambda: envelope.decrypt(signed, keyring=wrong))
+    no_key = scene.fail("wrong raw keys", NoDecryptingKeyError, lambda: busta.decrypt(signed, keyring=wrong))
     assert len(no_key.reasons) == 2 and len(no_key.errors) == 2
     header_end = parse_header(unsigned)
     assert header_end is not None
     scene.fail(
         "altered header",
         AuthenticationError,
-        lambda: envelope.decrypt(altered(unsigned, header_end.length - 1), keyring=aes),
+        lambda: busta.decrypt(altered(unsigned, header_end.length - 1), keyring=aes),
     )
     scene.fail(
         "altered frame",
         AuthenticationError,
-        lambda: envelope.decrypt(altered(unsigned, len(unsigned) - 1), keyring=aes),
+        lambda: busta.decrypt(altered(unsigned, len(unsigned) - 1), keyring=aes),
     )
     scene.fail(
         "altered signature",
         AuthenticationError,
-        lambda: envelope.decrypt(altered(signed, len(signed) - 1), keyring=aes),
+        lambda: busta.decrypt(altered(signed, len(signed) - 1), keyring=aes),
     )
     scene.fail("short wrapping key", UsageError, lambda: RawAesKeyring(NAMESPACE, "aes-key", WRAPPING_KEY[:31]))
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
@@ -501,7 +497,7 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
         generator=RecordingGenerator(aes, scene.secrets),
         children=[RawRsaKeyring(NAMESPACE, "small", private_key=small, padding=RsaPadding.OAEP_SHA512)],
     )
-    scene.fail("RSA key too small to wrap", KeyringError, lambda: envelope.encrypt(PLAINTEXT, keyring=too_small))
+    scene.fail("RSA key too small to wrap", KeyringError, lambda: busta.encrypt(PLAINTEXT, keyring=too_small))
 
 
 def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
@@ -516,10 +512,10 @@ def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
         "AwsKmsMrkDiscoveryKeyring": AwsKmsMrkDiscoveryKeyring(EAST, client=east, discovery_filter=accounts),
     }
     message = scene.message(
-        envelope.encrypt(PLAINTEXT, materials_manager=scene.record(generator), encryption_context=CONTEXT)
+        busta.encrypt(PLAINTEXT, materials_manager=scene.record(generator), encryption_context=CONTEXT)
     )
     for keyring in decrypting.values():
-        assert envelope.decrypt(message, materials_manager=scene.record(keyring)) == PLAINTEXT
+        assert busta.decrypt(message, materials_manager=scene.record(keyring)) == PLAINTEXT
     scene.objects.update(decrypting, **{"MultiKeyring of KMS keyrings": generator})
 
     header = scene.header(message)
@@ -527,13 +523,13 @@ def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
     direct = west.decrypt(
         KeyId=keys.single_arn, CiphertextBlob=wrapped.ciphertext, EncryptionContext=header.encryption_context
     )
-    assert direct["Plaintext"] in scene.secrets.data_keys, "KMS's own Decrypt returns the data key envelope saw"
+    assert direct["Plaintext"] in scene.secrets.data_keys, "KMS's own Decrypt returns the data key busta saw"
     assert message_key(header, direct["Plaintext"]) is not None, "and the header commits to it"
 
     start = message.index(wrapped.ciphertext)
     bad_blob = altered(message, start + len(wrapped.ciphertext) - 1)
     refused = scene.fail(
-        "KMS refuses an altered data key", NoDecryptingKeyError, lambda: envelope.decrypt(bad_blob, keyring=strict)
+        "KMS refuses an altered data key", NoDecryptingKeyError, lambda: busta.decrypt(bad_blob, keyring=strict)
     )
     assert isinstance(refused.errors[0], KmsError) and refused.errors[0].__cause__ is not None
     missing = f"arn:{keys.partition}:kms:{WEST}:{keys.account_id}:key/{uuid.uuid4()}"
@@ -541,19 +537,17 @@ def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
         generator=RecordingGenerator(strict, scene.secrets), children=[AwsKmsKeyring(missing, client=west)]
     )
     error = scene.fail(
-        "KMS refuses to Encrypt the data key", KmsError, lambda: envelope.encrypt(PLAINTEXT, keyring=refusing)
+        "KMS refuses to Encrypt the data key", KmsError, lambda: busta.encrypt(PLAINTEXT, keyring=refusing)
     )
     assert error.operation == "encrypt" and error.__cause__ is not None
 
 
 def _hsm_scene(scene: Scene, token: SoftHsmToken, fresh: SoftHsmToken) -> None:
     hsm = keyring_for(token, HSM_LABEL, namespace=NAMESPACE, name="hsm-key", pin=PIN)
-    message = scene.message(
-        envelope.encrypt(PLAINTEXT, materials_manager=scene.record(hsm), encryption_context=CONTEXT)
-    )
-    assert envelope.decrypt(message, materials_manager=scene.record(hsm)) == PLAINTEXT
+    message = scene.message(busta.encrypt(PLAINTEXT, materials_manager=scene.record(hsm), encryption_context=CONTEXT))
+    assert busta.decrypt(message, materials_manager=scene.record(hsm)) == PLAINTEXT
     same_key = RawAesKeyring(NAMESPACE, "hsm-key", HSM_WRAPPING_KEY)
-    assert envelope.decrypt(message, keyring=same_key) == PLAINTEXT, "the token holds the known key"
+    assert busta.decrypt(message, keyring=same_key) == PLAINTEXT, "the token holds the known key"
     scene.objects.update(Pkcs11Keyring=hsm, SoftHsmToken=token)
 
     scene.fail("refused PIN", Pkcs11Error, lambda: keyring_for(fresh, HSM_LABEL, pin=WRONG_PIN))
@@ -562,7 +556,7 @@ def _hsm_scene(scene: Scene, token: SoftHsmToken, fresh: SoftHsmToken) -> None:
     unwrap = scene.fail(
         "PKCS#11 unwrap under the wrong context",
         NoDecryptingKeyError,
-        lambda: envelope.decrypt(message, keyring=hsm, encryption_context=wrong_context),
+        lambda: busta.decrypt(message, keyring=hsm, encryption_context=wrong_context),
     )
     assert unwrap.errors[0].__cause__ is None  # issue 14: a refused data key does not carry the token's code
 
@@ -853,18 +847,18 @@ def test_debug_logs_of_round_trips_and_failures_show_no_key_material_and_no_plai
     encrypting, decrypting = _log_subject(name, request)
     enc, dec = Recorder(encrypting, secrets), Recorder(decrypting, secrets)
     caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="envelope")
+    caplog.set_level(logging.DEBUG, logger="busta")
 
-    message = envelope.encrypt(PLAINTEXT, materials_manager=enc, encryption_context=CONTEXT, frame_length=FRAME)
-    assert envelope.decrypt(message, materials_manager=dec, encryption_context=CONTEXT) == PLAINTEXT
+    message = busta.encrypt(PLAINTEXT, materials_manager=enc, encryption_context=CONTEXT, frame_length=FRAME)
+    assert busta.decrypt(message, materials_manager=dec, encryption_context=CONTEXT) == PLAINTEXT
     sink, out = io.BytesIO(), io.BytesIO()
-    envelope.encrypt_stream(
+    busta.encrypt_stream(
         io.BytesIO(PLAINTEXT), sink, materials_manager=enc, encryption_context=CONTEXT, frame_length=FRAME
     )
-    envelope.decrypt_stream(io.BytesIO(sink.getvalue()), out, materials_manager=dec, encryption_context=CONTEXT)
+    busta.decrypt_stream(io.BytesIO(sink.getvalue()), out, materials_manager=dec, encryption_context=CONTEXT)
     assert out.getvalue() == PLAINTEXT
     with pytest.raises(AuthenticationError):
-        envelope.decrypt(altered(message, len(message) - 1), materials_manager=dec, encryption_context=CONTEXT)
+        busta.decrypt(altered(message, len(message) - 1), materials_manager=dec, encryption_context=CONTEXT)
     records = list(caplog.records)
 
     for made in (message, sink.getvalue()):
@@ -877,5 +871,5 @@ def test_debug_logs_of_round_trips_and_failures_show_no_key_material_and_no_plai
         assert not secrets.leaks(text), f"{record.name} logged {secrets.leaks(text)[:3]}"
     if name.startswith("AwsKms"):
         # botocore logs at DEBUG too, and its KMS request/response bodies carry the plaintext data
-        # key: that is botocore's, not envelope's, to answer for (users are warned in the docs).
+        # key: that is botocore's, not busta's, to answer for (users are warned in the docs).
         assert any(record.name.startswith("botocore.") for record in records)

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-import envelope
-from envelope import AlgorithmSuite, EncryptionMaterials, MessageEncryptor
-from envelope.errors import MalformedMessageError, TruncatedMessageError, UsageError
-from envelope.keyrings import RawAesKeyring
+import busta
+from busta import AlgorithmSuite, EncryptionMaterials, MessageEncryptor
+from busta.errors import MalformedMessageError, TruncatedMessageError, UsageError
+from busta.keyrings import RawAesKeyring
 
 from .conftest import policy_for
 
@@ -52,8 +52,8 @@ def test_the_message_bytes_do_not_depend_on_how_the_plaintext_is_fed(
 def test_frames_are_full_and_the_final_frame_is_empty_only_for_empty_plaintext(
     aes_keyring: RawAesKeyring, size: int
 ) -> None:
-    message = envelope.encrypt(_plaintext(size), keyring=aes_keyring, algorithm=UNSIGNED, frame_length=F)
-    header_len = len(envelope.encrypt(b"", keyring=aes_keyring, algorithm=UNSIGNED, frame_length=F)) - 24 - 16
+    message = busta.encrypt(_plaintext(size), keyring=aes_keyring, algorithm=UNSIGNED, frame_length=F)
+    header_len = len(busta.encrypt(b"", keyring=aes_keyring, algorithm=UNSIGNED, frame_length=F)) - 24 - 16
     regular = max(0, (size - 1) // F)
     final_len = size - regular * F
     assert len(message) == header_len + regular * (16 + F + 16) + 24 + final_len + 16
@@ -67,8 +67,8 @@ def test_the_sans_io_decryptor_accepts_any_chunking(
     aes_keyring: RawAesKeyring, suite: AlgorithmSuite, size: int, step: int
 ) -> None:
     data = _plaintext(size)
-    message = envelope.encrypt(data, keyring=aes_keyring, algorithm=suite, frame_length=F)
-    decryptor = envelope.start_decryption(keyring=aes_keyring)
+    message = busta.encrypt(data, keyring=aes_keyring, algorithm=suite, frame_length=F)
+    decryptor = busta.start_decryption(keyring=aes_keyring)
     out = b"".join(decryptor.update(message[i : i + step]) for i in range(0, len(message), step))
     decryptor.finalize()
     assert out == data
@@ -82,15 +82,15 @@ def test_encrypting_reader_and_decrypting_reader_round_trip(
     aes_keyring: RawAesKeyring, suite: AlgorithmSuite, size: int, step: int
 ) -> None:
     data = _plaintext(size)
-    reader = envelope.encrypting_reader(
+    reader = busta.encrypting_reader(
         io.BytesIO(data), keyring=aes_keyring, algorithm=suite, frame_length=F, read_size=step
     )
     chunks = []
     while chunk := reader.read(step):
         chunks.append(chunk)
     message = b"".join(chunks)
-    assert envelope.decrypt(message, keyring=aes_keyring) == data
-    plain = envelope.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=step)
+    assert busta.decrypt(message, keyring=aes_keyring) == data
+    plain = busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=step)
     got = []
     while piece := plain.read(step):
         got.append(piece)
@@ -105,13 +105,13 @@ def test_encrypting_writer_and_decrypting_writer_round_trip(
 ) -> None:
     data = _plaintext(size)
     sink = io.BytesIO()
-    with envelope.encrypting_writer(sink, keyring=aes_keyring, algorithm=suite, frame_length=F) as writer:
+    with busta.encrypting_writer(sink, keyring=aes_keyring, algorithm=suite, frame_length=F) as writer:
         for i in range(0, len(data), step):
             writer.write(data[i : i + step])
     message = sink.getvalue()
-    assert envelope.decrypt(message, keyring=aes_keyring) == data
+    assert busta.decrypt(message, keyring=aes_keyring) == data
     out = io.BytesIO()
-    with envelope.decrypting_writer(out, keyring=aes_keyring) as dec:
+    with busta.decrypting_writer(out, keyring=aes_keyring) as dec:
         for i in range(0, len(message), step):
             dec.write(message[i : i + step])
     assert out.getvalue() == data
@@ -119,8 +119,8 @@ def test_encrypting_writer_and_decrypting_writer_round_trip(
 
 def test_readinto_and_readall_follow_io_conventions(aes_keyring: RawAesKeyring) -> None:
     data = _plaintext(1000)
-    message = envelope.encrypt(data, keyring=aes_keyring, frame_length=F)
-    reader = envelope.decrypting_reader(io.BytesIO(message), keyring=aes_keyring)
+    message = busta.encrypt(data, keyring=aes_keyring, frame_length=F)
+    reader = busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring)
     buf = bytearray(10)
     assert reader.readinto(buf) == 10
     assert bytes(buf) == data[:10]
@@ -133,15 +133,15 @@ def test_readinto_and_readall_follow_io_conventions(aes_keyring: RawAesKeyring) 
 
 def test_a_buffered_reader_works_on_top(aes_keyring: RawAesKeyring) -> None:
     data = b"line one\nline two\n" * 50
-    message = envelope.encrypt(data, keyring=aes_keyring, frame_length=F)
-    reader = io.BufferedReader(envelope.decrypting_reader(io.BytesIO(message), keyring=aes_keyring))
+    message = busta.encrypt(data, keyring=aes_keyring, frame_length=F)
+    reader = io.BufferedReader(busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring))
     assert reader.readline() == b"line one\n"
     assert reader.read() == data[9:]
 
 
 def test_the_decrypting_reader_reports_header_and_context_before_reading(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"x" * 300, keyring=aes_keyring, encryption_context={"a": "b"}, algorithm=UNSIGNED)
-    reader = envelope.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=5)
+    message = busta.encrypt(b"x" * 300, keyring=aes_keyring, encryption_context={"a": "b"}, algorithm=UNSIGNED)
+    reader = busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=5)
     assert reader.read_header().suite is UNSIGNED
     assert reader.encryption_context == {"a": "b"}
     assert reader.read() == b"x" * 300
@@ -151,17 +151,17 @@ def test_a_writer_left_by_an_exception_does_not_finish_the_message(aes_keyring: 
     sink = io.BytesIO()
     with (
         pytest.raises(RuntimeError),
-        envelope.encrypting_writer(sink, keyring=aes_keyring, frame_length=F) as writer,
+        busta.encrypting_writer(sink, keyring=aes_keyring, frame_length=F) as writer,
     ):
         writer.write(_plaintext(500))
         raise RuntimeError("interrupted")
     with pytest.raises(TruncatedMessageError):
-        envelope.decrypt(sink.getvalue(), keyring=aes_keyring)
+        busta.decrypt(sink.getvalue(), keyring=aes_keyring)
 
 
 def test_a_decrypting_writer_closed_early_reports_truncation(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(_plaintext(500), keyring=aes_keyring, frame_length=F)
-    writer = envelope.decrypting_writer(io.BytesIO(), keyring=aes_keyring)
+    message = busta.encrypt(_plaintext(500), keyring=aes_keyring, frame_length=F)
+    writer = busta.decrypting_writer(io.BytesIO(), keyring=aes_keyring)
     writer.write(message[:-10])
     with pytest.raises(TruncatedMessageError):
         writer.close()
@@ -169,17 +169,17 @@ def test_a_decrypting_writer_closed_early_reports_truncation(aes_keyring: RawAes
 
 def test_a_non_seekable_pipe_source_works(aes_keyring: RawAesKeyring) -> None:
     data = _plaintext(5000)
-    message = envelope.encrypt(data, keyring=aes_keyring, frame_length=F)
+    message = busta.encrypt(data, keyring=aes_keyring, frame_length=F)
     read_fd, write_fd = os.pipe()
     with os.fdopen(write_fd, "wb") as w:
         w.write(message)  # fits in the pipe buffer
     with os.fdopen(read_fd, "rb", buffering=0) as r:
         assert not r.seekable()
-        assert envelope.decrypting_reader(r, keyring=aes_keyring).read() == data
+        assert busta.decrypting_reader(r, keyring=aes_keyring).read() == data
 
 
 def test_the_encryptor_refuses_use_after_finalize(aes_keyring: RawAesKeyring) -> None:
-    encryptor = envelope.start_encryption(keyring=aes_keyring)
+    encryptor = busta.start_encryption(keyring=aes_keyring)
     encryptor.finalize()
     with pytest.raises(UsageError):
         encryptor.update(b"more")
@@ -188,8 +188,8 @@ def test_the_encryptor_refuses_use_after_finalize(aes_keyring: RawAesKeyring) ->
 
 
 def test_the_decryptor_stays_failed_after_an_error(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"abc", keyring=aes_keyring)
-    decryptor = envelope.start_decryption(keyring=aes_keyring)
+    message = busta.encrypt(b"abc", keyring=aes_keyring)
+    decryptor = busta.start_decryption(keyring=aes_keyring)
     with pytest.raises(MalformedMessageError):
         decryptor.update(message + b"\x00")
     with pytest.raises(MalformedMessageError):
@@ -199,8 +199,8 @@ def test_the_decryptor_stays_failed_after_an_error(aes_keyring: RawAesKeyring) -
 
 
 def test_trailing_bytes_in_a_later_update_are_rejected(aes_keyring: RawAesKeyring) -> None:
-    message = envelope.encrypt(b"abc", keyring=aes_keyring)
-    decryptor = envelope.start_decryption(keyring=aes_keyring)
+    message = busta.encrypt(b"abc", keyring=aes_keyring)
+    decryptor = busta.start_decryption(keyring=aes_keyring)
     assert decryptor.update(message) == b"abc"
     with pytest.raises(MalformedMessageError, match="after the end"):
         decryptor.update(b"\x00")
@@ -210,14 +210,14 @@ def test_trailing_bytes_in_a_later_update_are_rejected(aes_keyring: RawAesKeyrin
 def test_every_suite_streams(aes_keyring: RawAesKeyring, suite: AlgorithmSuite) -> None:
     data = _plaintext(3 * F + 5)
     policy = policy_for(suite)
-    reader = envelope.encrypting_reader(
+    reader = busta.encrypting_reader(
         io.BytesIO(data), keyring=aes_keyring, algorithm=suite, frame_length=F, commitment_policy=policy
     )
     message = reader.read()
-    plain = envelope.decrypting_reader(
+    plain = busta.decrypting_reader(
         io.BytesIO(message),
         keyring=aes_keyring,
-        commitment_policy=envelope.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
+        commitment_policy=busta.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
     )
     assert plain.read() == data
 
@@ -233,13 +233,13 @@ def test_stream_pumps_reuse_their_thread_buffers_so_a_small_stream_allocates_lit
 
     data = os.urandom(4096)
     sealed = io.BytesIO()
-    envelope.encrypt_stream(io.BytesIO(data), sealed, keyring=aes_keyring)  # the first call makes the buffers
-    envelope.decrypt_stream(io.BytesIO(sealed.getvalue()), io.BytesIO(), keyring=aes_keyring)
+    busta.encrypt_stream(io.BytesIO(data), sealed, keyring=aes_keyring)  # the first call makes the buffers
+    busta.decrypt_stream(io.BytesIO(sealed.getvalue()), io.BytesIO(), keyring=aes_keyring)
     tracemalloc.start()
     try:
         again, plain = io.BytesIO(), io.BytesIO()
-        envelope.encrypt_stream(io.BytesIO(data), again, keyring=aes_keyring)
-        envelope.decrypt_stream(io.BytesIO(again.getvalue()), plain, keyring=aes_keyring)
+        busta.encrypt_stream(io.BytesIO(data), again, keyring=aes_keyring)
+        busta.decrypt_stream(io.BytesIO(again.getvalue()), plain, keyring=aes_keyring)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -257,10 +257,10 @@ def test_a_stream_pump_inside_another_ones_sink_gets_buffers_of_its_own(aes_keyr
             self.kept = bytearray()
 
         def write(self, view: memoryview) -> int:
-            envelope.encrypt_stream(io.BytesIO(os.urandom(100_000)), io.BytesIO(), keyring=aes_keyring)
+            busta.encrypt_stream(io.BytesIO(os.urandom(100_000)), io.BytesIO(), keyring=aes_keyring)
             self.kept += view  # had the inner pump used the same output buffer, this would be its bytes
             return len(view)
 
     sink = PumpingSink()
-    envelope.encrypt_stream(io.BytesIO(data), sink, keyring=aes_keyring)  # type: ignore[arg-type]
-    assert envelope.decrypt(bytes(sink.kept), keyring=aes_keyring) == data
+    busta.encrypt_stream(io.BytesIO(data), sink, keyring=aes_keyring)  # type: ignore[arg-type]
+    assert busta.decrypt(bytes(sink.kept), keyring=aes_keyring) == data

@@ -12,7 +12,7 @@ a length-prefixed item with or without its length; cut the message at a field.
 
 The contract, one-shot and through a streaming reader with small reads: every
 byte of an ESDK message is authenticated, so a mutated message (one that differs
-from the original) is rejected with an EnvelopeError that does not blame the
+from the original) is rejected with an BustaError that does not blame the
 caller, never anything else; a reader releases only a prefix of the original
 plaintext before it fails. The same holds for any ARN in the provider info of a
 KMS data key (read by the KMS keyrings before the header is authenticated), which
@@ -33,12 +33,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy
-from envelope.errors import EnvelopeError, NoDecryptingKeyError, UsageError
-from envelope.keyrings import MultiKeyring, RawAesKeyring
-from envelope.keyrings._arn import is_region, parse_arn
-from envelope.limits import MAX_KMS_REGIONS_PER_DECRYPT, MAX_UINT16
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy
+from busta.errors import BustaError, NoDecryptingKeyError, UsageError
+from busta.keyrings import MultiKeyring, RawAesKeyring
+from busta.keyrings._arn import is_region, parse_arn
+from busta.limits import MAX_KMS_REGIONS_PER_DECRYPT, MAX_UINT16
 from fuzzing.kms import SEED_ARNS, ForgedKmsKeys, InOrder, offline_kms_keyring
 from fuzzing.seeds import nonframed_message
 
@@ -202,7 +202,7 @@ def sample(name: str) -> Sample:
         message = nonframed_message(PLAINTEXT, SUITES["0x0478"], KEYRING, CONTEXT)
     else:
         suite = SUITES[name]
-        message = envelope.encrypt(
+        message = busta.encrypt(
             PLAINTEXT,
             keyring=KEYRING,
             encryption_context=CONTEXT,
@@ -226,7 +226,7 @@ class Outcome:
 
 
 def _one_shot(message: bytes) -> bytes:
-    return envelope.decrypt(message, keyring=KEYRING, commitment_policy=ALLOW_ALL)
+    return busta.decrypt(message, keyring=KEYRING, commitment_policy=ALLOW_ALL)
 
 
 def _decrypt(message: bytes, *, streaming: bool, read_size: int = 7, step: int = 5) -> Outcome:
@@ -241,7 +241,7 @@ def _decrypt(message: bytes, *, streaming: bool, read_size: int = 7, step: int =
     error: BaseException | None = None
     try:
         if streaming:
-            reader = envelope.decrypting_reader(
+            reader = busta.decrypting_reader(
                 io.BytesIO(message), keyring=KEYRING, commitment_policy=ALLOW_ALL, read_size=read_size
             )
             while piece := reader.read(step):
@@ -260,7 +260,7 @@ def _decrypt(message: bytes, *, streaming: bool, read_size: int = 7, step: int =
 
 def check_contract(original: bytes, mutated: bytes, read_size: int = 7, step: int = 5) -> None:
     """Decrypt ``mutated`` both ways: the original plaintext if it is the original message, else an
-    EnvelopeError (not a UsageError) after releasing at most a prefix of the plaintext."""
+    BustaError (not a UsageError) after releasing at most a prefix of the plaintext."""
     for streaming in (False, True):
         how = "streaming" if streaming else "one-shot"
         outcome = _decrypt(mutated, streaming=streaming, read_size=read_size, step=step)
@@ -269,7 +269,7 @@ def check_contract(original: bytes, mutated: bytes, read_size: int = 7, step: in
             assert outcome.plaintext == PLAINTEXT
             continue
         assert outcome.error is not None, f"{how} accepted a mutated message"
-        if not isinstance(outcome.error, EnvelopeError) or isinstance(outcome.error, UsageError):
+        if not isinstance(outcome.error, BustaError) or isinstance(outcome.error, UsageError):
             raise AssertionError(f"{how} raised {outcome.error!r}") from outcome.error
         assert PLAINTEXT.startswith(outcome.released), f"{how} released bytes that are not the plaintext"
         if len(mutated) <= 1024:
@@ -482,7 +482,7 @@ def test_decrypting_a_message_of_under_1_KiB_that_claims_huge_lengths_allocates_
         assert len(data) <= 1024
         for streaming in (False, True):
             outcome = _decrypt(data, streaming=streaming, read_size=3)
-            assert isinstance(outcome.error, EnvelopeError), what
+            assert isinstance(outcome.error, BustaError), what
             assert outcome.peak < MEMORY_BOUND, f"{what}: {outcome.peak} bytes"
 
 
@@ -504,7 +504,7 @@ def test_decrypting_any_mutated_message_of_under_1_KiB_allocates_little(
 # request is answered offline, see fuzzing.kms), then the two raw AES keys. Each mutation rewrites one
 # ARN (partition, service, region, account, resource, separators, length, bytes that are not UTF-8),
 # with its length field updated so the header still parses. The contract: the message is rejected
-# with an EnvelopeError that does not blame the caller, and one decryption makes at most
+# with an BustaError that does not blame the caller, and one decryption makes at most
 # MAX_KMS_REGIONS_PER_DECRYPT clients, each for a valid region name.
 
 KMS_ARNS = SEED_ARNS[:3]
@@ -520,7 +520,7 @@ VALID_REGION = r"[a-z]{2,4}(-[a-z]{1,16}){1,3}-[0-9]{1,2}"
 def kms_sample(name: str) -> Sample:
     suite = SUITES[name]
     writer = MultiKeyring(generator=FIRST, children=[SECOND, ForgedKmsKeys(KMS_ARNS, first=True)])
-    message = envelope.encrypt(
+    message = busta.encrypt(
         PLAINTEXT, keyring=writer, algorithm=suite, frame_length=FRAME_LENGTH, commitment_policy=policy_for(suite)
     )
     fields, items = field_map(message)
@@ -530,11 +530,11 @@ def kms_sample(name: str) -> Sample:
 def _kms_outcome(message: bytes, streaming: bool) -> BaseException | None:
     try:
         if streaming:
-            reader = envelope.decrypting_reader(io.BytesIO(message), keyring=KMS_READER, commitment_policy=ALLOW_ALL)
+            reader = busta.decrypting_reader(io.BytesIO(message), keyring=KMS_READER, commitment_policy=ALLOW_ALL)
             while reader.read(7):
                 pass
         else:
-            assert envelope.decrypt(message, keyring=KMS_READER, commitment_policy=ALLOW_ALL) == PLAINTEXT
+            assert busta.decrypt(message, keyring=KMS_READER, commitment_policy=ALLOW_ALL) == PLAINTEXT
     except Exception as exc:
         return exc
     return None
@@ -550,7 +550,7 @@ def check_kms_contract(original: bytes, mutated: bytes) -> None:
         if mutated == original:
             assert error is None, repr(error)
             continue
-        if not isinstance(error, EnvelopeError) or isinstance(error, UsageError):
+        if not isinstance(error, BustaError) or isinstance(error, UsageError):
             raise AssertionError(f"{'streaming' if streaming else 'one-shot'} raised {error!r}") from error
 
 
@@ -604,13 +604,13 @@ def test_each_kms_sample_decrypts_after_its_kms_data_keys_fail(name: str) -> Non
     assert [bytes(s.message[f.offset : f.end]).decode() for f in _provider_infos(s)] == list(KMS_ARNS)
     check_kms_contract(s.message, s.message)
     with pytest.raises(NoDecryptingKeyError) as caught:
-        envelope.decrypt(s.message, keyring=KMS_KEYRING, commitment_policy=ALLOW_ALL)
+        busta.decrypt(s.message, keyring=KMS_KEYRING, commitment_policy=ALLOW_ALL)
     assert len(caught.value.reasons) == len(KMS_ARNS)  # each was tried, and failed at (offline) KMS
 
 
 @settings(max_examples=250, deadline=None, derandomize=True)
 @given(mutation=arn_mutation())
-def test_any_mutation_of_a_kms_key_arn_is_rejected_with_an_envelope_error(mutation: tuple[Sample, bytes, str]) -> None:
+def test_any_mutation_of_a_kms_key_arn_is_rejected_with_a_busta_error(mutation: tuple[Sample, bytes, str]) -> None:
     s, mutated, _ = mutation
     check_kms_contract(s.message, mutated)
 
@@ -621,7 +621,7 @@ def test_a_message_naming_many_valid_regions_makes_at_most_the_limit_of_clients(
     arns = [f"arn:aws:kms:{region}:111122223333:key/k-{n}" for n, region in enumerate(regions)]
     arns = [arn for arn in arns if parse_arn(arn) is not None]  # another partition's prefix is refused first
     writer = MultiKeyring(generator=FIRST, children=[ForgedKmsKeys(arns, first=True)])
-    message = envelope.encrypt(PLAINTEXT, keyring=writer, frame_length=FRAME_LENGTH)
+    message = busta.encrypt(PLAINTEXT, keyring=writer, frame_length=FRAME_LENGTH)
     before = len(KMS_CLIENTS.regions)
-    assert envelope.decrypt(message, keyring=KMS_READER) == PLAINTEXT
+    assert busta.decrypt(message, keyring=KMS_READER) == PLAINTEXT
     assert len(KMS_CLIENTS.regions) - before <= MAX_KMS_REGIONS_PER_DECRYPT

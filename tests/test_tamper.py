@@ -1,4 +1,4 @@
-"""A damaged message is always rejected with an envelope error, and releases no plaintext it should not.
+"""A damaged message is always rejected with an busta error, and releases no plaintext it should not.
 
 Every suite encrypts one multi-frame message (frame length 64, 200 bytes: three
 full frames and a final frame of 8 bytes, with an encryption context). Then every
@@ -22,17 +22,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import envelope
-from envelope import AlgorithmSuite, CommitmentPolicy
-from envelope.errors import (
-    EnvelopeError,
+import busta
+from busta import AlgorithmSuite, CommitmentPolicy
+from busta.errors import (
+    BustaError,
     MalformedMessageError,
     PolicyError,
     TruncatedMessageError,
     UsageError,
 )
-from envelope.format import parse_header
-from envelope.keyrings import RawAesKeyring
+from busta.format import parse_header
+from busta.keyrings import RawAesKeyring
 
 from .conftest import policy_for
 
@@ -87,7 +87,7 @@ class Sample:
 
 
 def _encrypt(suite: AlgorithmSuite) -> bytes:
-    return envelope.encrypt(
+    return busta.encrypt(
         PLAINTEXT,
         keyring=KEYRING,
         encryption_context=CONTEXT,
@@ -114,28 +114,28 @@ def _flip(message: bytes, pos: int, bit: int) -> bytes:
 
 
 def _decrypt(message: bytes, *, refuse_signed: bool = False) -> bytes:
-    return envelope.decrypt(message, keyring=KEYRING, commitment_policy=ALLOW_ALL, refuse_signed=refuse_signed)
+    return busta.decrypt(message, keyring=KEYRING, commitment_policy=ALLOW_ALL, refuse_signed=refuse_signed)
 
 
 def _one_shot_problem(message: bytes) -> str | None:
-    """None if decrypt rejects ``message`` with an envelope error that blames the input; else what went wrong."""
+    """None if decrypt rejects ``message`` with an busta error that blames the input; else what went wrong."""
     try:
         _decrypt(message)
     except UsageError as exc:  # damaged input is not misuse of the API
         return f"UsageError: {exc}"
-    except EnvelopeError:
+    except BustaError:
         return None
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return "accepted"
 
 
-def _read(message: bytes, *, read_size: int, step: int, refuse_signed: bool = False) -> tuple[bytes, EnvelopeError]:
+def _read(message: bytes, *, read_size: int, step: int, refuse_signed: bool = False) -> tuple[bytes, BustaError]:
     """Read ``message`` through a decrypting reader in ``step``-byte pieces; return what was released
     before the error, and the error (the read must fail)."""
     released = bytearray()
     try:
-        reader = envelope.decrypting_reader(
+        reader = busta.decrypting_reader(
             io.BytesIO(message),
             keyring=KEYRING,
             commitment_policy=ALLOW_ALL,
@@ -144,13 +144,13 @@ def _read(message: bytes, *, read_size: int, step: int, refuse_signed: bool = Fa
         )
         while piece := reader.read(step):
             released += piece
-    except EnvelopeError as exc:
+    except BustaError as exc:
         return bytes(released), exc
     raise AssertionError(f"the reader accepted a damaged message and released {len(released)} bytes")
 
 
 def _reader_problem(s: Sample, damaged: bytes, first_bad: int) -> str | None:
-    """None if the reader raises an envelope error after releasing exactly the frames before ``first_bad``."""
+    """None if the reader raises an busta error after releasing exactly the frames before ``first_bad``."""
     try:
         released, _ = _read(damaged, read_size=SMALL_READ, step=7)
     except AssertionError as exc:
@@ -177,7 +177,7 @@ def test_the_sample_message_is_three_full_frames_a_final_frame_and_a_footer_when
         assert int.from_bytes(footer[:2], "big") == len(footer) - 2
     else:
         assert footer == b""
-    reader = envelope.decrypting_reader(
+    reader = busta.decrypting_reader(
         io.BytesIO(s.message), keyring=KEYRING, commitment_policy=ALLOW_ALL, read_size=SMALL_READ
     )
     assert reader.read() == PLAINTEXT
@@ -187,7 +187,7 @@ def test_the_sample_message_is_three_full_frames_a_final_frame_and_a_footer_when
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=_name)
-def test_flipping_any_bit_of_any_byte_is_rejected_with_an_envelope_error(suite: AlgorithmSuite) -> None:
+def test_flipping_any_bit_of_any_byte_is_rejected_with_a_busta_error(suite: AlgorithmSuite) -> None:
     s = sample(suite)
     failures = []
     for pos in range(len(s.message)):
@@ -224,7 +224,7 @@ def test_any_flipped_bit_is_rejected_and_no_reader_releases_plaintext_from_the_d
     s = sample(suite)
     pos = int(where * len(s.message))
     damaged = _flip(s.message, pos, bit)
-    with pytest.raises(EnvelopeError):
+    with pytest.raises(BustaError):
         _decrypt(damaged)
     released, _ = _read(damaged, read_size=read_size, step=step)
     assert s.releasable(pos).startswith(released)
@@ -238,7 +238,7 @@ def test_a_wrong_signature_releases_no_byte_of_the_final_frame(suite: AlgorithmS
     other = _encrypt(suite)  # same layout, so its footer starts at the same offset
     assert len(other) - len(s.message) == len(other[body_end:]) - len(s.message[body_end:])
     damaged = s.message[:body_end] + other[body_end:]  # a valid signature, over another message
-    with pytest.raises(EnvelopeError):
+    with pytest.raises(BustaError):
         _decrypt(damaged)
     released, _ = _read(damaged, read_size=read_size, step=5)
     assert PLAINTEXT[: 3 * F].startswith(released)
@@ -293,7 +293,7 @@ def test_appended_bytes_are_rejected_whether_they_arrive_with_the_message_or_aft
     suite: AlgorithmSuite, extra: bytes, separately: bool
 ) -> None:
     s = sample(suite)
-    decryptor = envelope.start_decryption(keyring=KEYRING, commitment_policy=ALLOW_ALL)
+    decryptor = busta.start_decryption(keyring=KEYRING, commitment_policy=ALLOW_ALL)
     with pytest.raises(MalformedMessageError) as caught:
         if separately:
             assert decryptor.update(s.message) == PLAINTEXT
@@ -367,7 +367,7 @@ def test_moved_dropped_or_foreign_frames_are_rejected_after_releasing_only_the_f
 ) -> None:
     s = sample(suite)
     damaged, first_bad_frame = edit(s)
-    with pytest.raises(EnvelopeError) as caught:
+    with pytest.raises(BustaError) as caught:
         _decrypt(damaged)
     assert not isinstance(caught.value, UsageError)
     released, _ = _read(damaged, read_size=SMALL_READ, step=7)
@@ -396,7 +396,7 @@ def test_refuse_signed_rejects_signed_messages_before_any_plaintext_and_accepts_
         assert released == b""
     else:
         assert _decrypt(s.message, refuse_signed=True) == PLAINTEXT
-        reader = envelope.decrypting_reader(
+        reader = busta.decrypting_reader(
             io.BytesIO(s.message), keyring=KEYRING, commitment_policy=ALLOW_ALL, refuse_signed=True, read_size=1
         )
         assert reader.read() == PLAINTEXT

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-import envelope
-from envelope import CommitmentPolicy
-from envelope.errors import EnvelopeError
-from envelope.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
+import busta
+from busta import CommitmentPolicy
+from busta.errors import BustaError
+from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
 
 from .support.keyrings import KnownDataKeyKeyring
 from .support.vectors import (
@@ -30,7 +30,7 @@ COMMITMENT = load_commitment()
 _RSA_PADDING = {("PKCS1", None): RsaPadding.PKCS1, ("OAEP-MGF1", "SHA-1"): RsaPadding.OAEP_SHA1}
 
 
-def _keyring(key: MasterKeyDesc) -> envelope.Keyring:
+def _keyring(key: MasterKeyDesc) -> busta.Keyring:
     assert key.key_name is not None
     if key.encryption_algorithm == "aes":
         assert key.key_bytes is not None
@@ -49,7 +49,7 @@ def test_the_expected_number_of_vectors_is_run() -> None:
 def test_legacy_raw_key_vector_decrypts(case: LegacyCase) -> None:
     keyrings = [_keyring(k) for k in case.raw_keys]
     keyring = keyrings[0] if len(keyrings) == 1 else MultiKeyring(children=keyrings)
-    result = envelope.decrypt_message(case.ciphertext, keyring=keyring, commitment_policy=ALLOW_V1)
+    result = busta.decrypt_message(case.ciphertext, keyring=keyring, commitment_policy=ALLOW_V1)
     assert result.plaintext == case.plaintext
     assert result.header.suite.id == case.suite_id
     assert result.header.frame_length == case.frame_length
@@ -59,17 +59,17 @@ def test_legacy_raw_key_vector_decrypts(case: LegacyCase) -> None:
 def test_decrypt_oracle_vector_decrypts(case: OracleCase) -> None:
     assert case.known_data_key is not None
     keyring = KnownDataKeyKeyring(case.provider_id, case.known_data_key)
-    assert envelope.decrypt(case.ciphertext, keyring=keyring, commitment_policy=ALLOW_V1) == case.plaintext
+    assert busta.decrypt(case.ciphertext, keyring=keyring, commitment_policy=ALLOW_V1) == case.plaintext
 
 
 @pytest.mark.parametrize("case", COMMITMENT, ids=lambda c: c.name)
 def test_commitment_vector(case: CommitmentCase) -> None:
     keyring = KnownDataKeyKeyring(None, case.decrypted_dek)
     if not case.status:
-        with pytest.raises(EnvelopeError):
-            envelope.decrypt(case.ciphertext, keyring=keyring)
+        with pytest.raises(BustaError):
+            busta.decrypt(case.ciphertext, keyring=keyring)
         return
-    result = envelope.decrypt_message(case.ciphertext, keyring=keyring)
+    result = busta.decrypt_message(case.ciphertext, keyring=keyring)
     assert result.plaintext == case.plaintext
     assert result.header.suite.id == case.suite_id
     if case.commitment is not None:

@@ -1,4 +1,4 @@
-"""The CLI's default key, made with ``envelope keygen`` under a test's own config home, as a keyring."""
+"""The CLI's default key, made with ``busta keygen`` under a test's own config home, as a keyring."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from envelope.cli import main
-from envelope.cli.keyfile import read_record
-from envelope.keyrings import RawAesKeyring
+from busta.cli import main
+from busta.cli.keyfile import read_record
+from busta.keyrings import RawAesKeyring
 
 
 def default_keyring(config_home: Path) -> RawAesKeyring:
     """The keyring of the default key file under ``config_home`` (what ``keygen`` wrote there)."""
-    record = read_record(config_home / "envelope" / "default.key")
+    record = read_record(config_home / "busta" / "default.key")
     return RawAesKeyring(record.namespace, record.name, record.key)
 
 

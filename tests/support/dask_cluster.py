@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import dask
 
-from envelope import bulk
+from busta import bulk
 
 from .moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY
 

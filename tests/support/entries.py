@@ -1,4 +1,4 @@
-"""One message decrypted through each of envelope's decryption entry points, with the same options."""
+"""One message decrypted through each of busta's decryption entry points, with the same options."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-import envelope
-from envelope import s3
-from envelope.materials import Keyring
+import busta
+from busta import s3
+from busta.materials import Keyring
 
 #: Every entry point that decrypts a whole message.
 DECRYPT_ENTRIES = (
@@ -40,21 +40,21 @@ def decrypt_through(
     ``s3.download_file`` writes into ``tmp``. The writer is fed 64 KiB at a time."""
     sink = io.BytesIO()
     if entry == "decrypt":
-        return envelope.decrypt(message, keyring=keyring, **options)
+        return busta.decrypt(message, keyring=keyring, **options)
     if entry == "decrypt_message":
-        return envelope.decrypt_message(message, keyring=keyring, **options).plaintext
+        return busta.decrypt_message(message, keyring=keyring, **options).plaintext
     if entry == "decrypting_reader":
-        return envelope.decrypting_reader(io.BytesIO(message), keyring=keyring, **options).read()
+        return busta.decrypting_reader(io.BytesIO(message), keyring=keyring, **options).read()
     if entry == "open_seekable":
-        return envelope.open_seekable(io.BytesIO(message), keyring=keyring, **options).read()
+        return busta.open_seekable(io.BytesIO(message), keyring=keyring, **options).read()
     if entry == "decrypting_writer":
-        with envelope.decrypting_writer(sink, keyring=keyring, **options) as writer:
+        with busta.decrypting_writer(sink, keyring=keyring, **options) as writer:
             for at in range(0, len(message), 1 << 16):
                 writer.write(message[at : at + (1 << 16)])
     elif entry == "decrypt_stream":
-        envelope.decrypt_stream(io.BytesIO(message), sink, keyring=keyring, **options)
+        busta.decrypt_stream(io.BytesIO(message), sink, keyring=keyring, **options)
     elif entry == "start_decryption":
-        decryptor = envelope.start_decryption(keyring=keyring, **options)
+        decryptor = busta.start_decryption(keyring=keyring, **options)
         sink.write(decryptor.update(message))
         decryptor.finalize()
     else:

@@ -1,7 +1,7 @@
 """SoftHSM helpers for the PKCS#11 keyring tests: fresh tokens, imported and generated keys.
 
-Every helper talks to the token through envelope's own logged-in session and
-process-wide lock (:func:`envelope.keyrings._pkcs11_token.session` / ``call``),
+Every helper talks to the token through busta's own logged-in session and
+process-wide lock (:func:`busta.keyrings._pkcs11_token.session` / ``call``),
 because login is per token per process and SoftHSM is not safe to call from
 several threads at once.
 
@@ -22,10 +22,10 @@ from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 from pkcs11.util.rsa import decode_rsa_private_key, decode_rsa_public_key
 
-from envelope._secrets import SecretBytes
-from envelope.keyrings._pkcs11_token import call, session
-from envelope.keyrings.pkcs11 import Pkcs11Keyring, SoftHsmToken, create_softhsm_token
-from envelope.keyrings.raw_rsa import RsaPadding
+from busta._secrets import SecretBytes
+from busta.keyrings._pkcs11_token import call, session
+from busta.keyrings.pkcs11 import Pkcs11Keyring, SoftHsmToken, create_softhsm_token
+from busta.keyrings.raw_rsa import RsaPadding
 
 __all__ = [
     "OtherKeyKind",
@@ -46,7 +46,7 @@ OtherKeyKind = Literal["generic-secret", "des3", "ec"]
 
 def new_tokens(count: int, *, pin: str | None = None) -> list[SoftHsmToken]:
     """``count`` fresh SoftHSM tokens with unique labels (all made before any session is opened on them)."""
-    return [create_softhsm_token(f"envelope-{uuid.uuid4().hex[:20]}", pin=pin) for _ in range(count)]
+    return [create_softhsm_token(f"busta-{uuid.uuid4().hex[:20]}", pin=pin) for _ in range(count)]
 
 
 def new_token(*, pin: str | None = None) -> SoftHsmToken:
@@ -56,7 +56,7 @@ def new_token(*, pin: str | None = None) -> SoftHsmToken:
 
 
 def token_session(token: SoftHsmToken) -> Any:
-    """envelope's logged-in session on ``token`` (python-pkcs11 ``Session``)."""
+    """busta's logged-in session on ``token`` (python-pkcs11 ``Session``)."""
     return session(token.module, token.token_label, token.pin)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from envelope import DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, SecretBytes
-from envelope.errors import NoDecryptingKeyError
+from busta import DecryptionMaterials, EncryptedDataKey, EncryptionMaterials, SecretBytes
+from busta.errors import NoDecryptingKeyError
 
 
 class KnownDataKeyKeyring:

@@ -47,7 +47,7 @@ def kms_keys(moto_server: MotoServer) -> KmsKeys:
     east = moto_server.client("kms", EAST)
 
     def create(client: Any, **kwargs: Any) -> str:
-        metadata = client.create_key(Description="envelope test key", **kwargs)["KeyMetadata"]
+        metadata = client.create_key(Description="busta test key", **kwargs)["KeyMetadata"]
         arn: str = metadata["Arn"]
         return arn
 

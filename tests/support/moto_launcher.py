@@ -1,4 +1,4 @@
-"""Start moto's HTTP server with the patches envelope's KMS tests need.
+"""Start moto's HTTP server with the patches busta's KMS tests need.
 
 Run as ``python -m tests.support.moto_launcher --port N`` from the project root;
 :class:`tests.support.moto_server.MotoServer` does that in a child process.

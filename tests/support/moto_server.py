@@ -87,7 +87,7 @@ class MotoServer:
         if self._process is not None:
             raise RuntimeError("MotoServer already started")
         began = time.monotonic()
-        self._tmpdir = tempfile.mkdtemp(prefix="envelope-moto-")
+        self._tmpdir = tempfile.mkdtemp(prefix="busta-moto-")
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.port = free_port()
         env = dict(os.environ)

@@ -1,7 +1,7 @@
 """Interoperability oracle: the OFFICIAL aws-encryption-sdk (Python, with the MPL).
 
 Tests use this module to produce and consume messages with the reference
-implementation, so that ``envelope`` can be checked byte-for-byte against it.
+implementation, so that ``busta`` can be checked byte-for-byte against it.
 
 The official SDK and the MPL are imported lazily inside functions, so importing
 this module never fails and never pays the (slow) MPL import cost; use

@@ -1,11 +1,11 @@
-"""An application that uses a PKCS#11 module itself, through python-pkcs11, beside envelope's keyring.
+"""An application that uses a PKCS#11 module itself, through python-pkcs11, beside busta's keyring.
 
 Run as ``python -m tests.support.pkcs11_app ORDER APP_PATH KEYRING_PATH TOKEN_LABEL`` with the token's
 PIN in ``APP_PIN`` and ``SOFTHSM2_CONF`` set; ORDER is ``app-first``, ``keyring-first`` or
-``late-token`` (a token made after the application loaded the module: envelope must refuse it rather
+``late-token`` (a token made after the application loaded the module: busta must refuse it rather
 than re-initialize the module under the application). It prints one
 line per step and exits 0 only if every step worked, the application's own session included after
-envelope is done (so envelope neither failed to load the module nor finalized it under the application).
+busta is done (so busta neither failed to load the module nor finalized it under the application).
 Process-global state (python-pkcs11's cache, the module's initialization) stays in this process.
 """
 
@@ -20,16 +20,16 @@ from typing import Any
 import pkcs11
 from pkcs11 import KeyType, Mechanism
 
-import envelope
-from envelope.errors import Pkcs11Error
-from envelope.keyrings.pkcs11 import Pkcs11Keyring, generate_aes_key
+import busta
+from busta.errors import Pkcs11Error
+from busta.keyrings.pkcs11 import Pkcs11Keyring, generate_aes_key
 
 KEY_LABEL = "coexist-aes-" + os.urandom(4).hex()  # one per run: several runs may share a token
 
 
 def keyring_round_trip(path: str, token_label: str, pin: str) -> None:
     keyring = Pkcs11Keyring("app", "coexist", module=path, token_label=token_label, key_label=KEY_LABEL, pin=pin)
-    assert envelope.decrypt(envelope.encrypt(b"coexist", keyring=keyring), keyring=keyring) == b"coexist"
+    assert busta.decrypt(busta.encrypt(b"coexist", keyring=keyring), keyring=keyring) == b"coexist"
     print(f"keyring round trip via {path}")
 
 
@@ -66,7 +66,7 @@ def main(order: str, app_path: str, keyring_path: str, token_label: str) -> None
     elif order == "keyring-first":
         generate_aes_key(keyring_path, token_label, KEY_LABEL, pin=pin)
         keyring_round_trip(keyring_path, token_label, pin)
-        session = app_session(app_path, token_label, None)  # login is per process: envelope's counts
+        session = app_session(app_path, token_label, None)  # login is per process: busta's counts
         app_works(session)
         keyring_round_trip(keyring_path, token_label, pin)
     elif order == "late-token":

@@ -1,4 +1,4 @@
-"""Loader for the official AWS Encryption SDK test vectors (pure data, no envelope imports).
+"""Loader for the official AWS Encryption SDK test vectors (pure data, no busta imports).
 
 The vectors live OUTSIDE the project, at ``../shared/vectors`` relative to the project
 root (the parent of ``tests/``).  If that folder is missing, every loader raises

@@ -1,0 +1,92 @@
+"""busta: client-side envelope encryption, byte-compatible with the AWS Encryption SDK message format.
+
+Quick start::
+
+    import os, busta
+    from busta.keyrings import RawAesKeyring
+
+    keyring = RawAesKeyring("my-app", "key-1", os.urandom(32))
+    message = busta.encrypt(b"secret", keyring=keyring, encryption_context={"purpose": "demo"})
+    assert busta.decrypt(message, keyring=keyring) == b"secret"
+"""
+
+from . import errors, keyrings
+from ._secrets import SecretBytes
+from .api import (
+    DecryptResult,
+    StreamResult,
+    decrypt,
+    decrypt_message,
+    decrypt_stream,
+    decrypting_reader,
+    decrypting_writer,
+    encrypt,
+    encrypt_stream,
+    encrypting_reader,
+    encrypting_writer,
+    open_seekable,
+    start_decryption,
+    start_encryption,
+)
+from .format import ContentType, EncryptedDataKey, Header
+from .materials import (
+    CachingCryptoMaterialsManager,
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    DefaultCryptoMaterialsManager,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+    LruMaterialsCache,
+    RequiredEncryptionContextCmm,
+)
+from .streaming.decryptor import MessageDecryptor
+from .streaming.encryptor import MessageEncryptor
+from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
+from .streaming.random_access import SeekableDecryptingReader
+from .suites import AlgorithmSuite, CommitmentPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlgorithmSuite",
+    "CachingCryptoMaterialsManager",
+    "CommitmentPolicy",
+    "ContentType",
+    "CryptoMaterialsManager",
+    "DecryptResult",
+    "DecryptingReader",
+    "DecryptingWriter",
+    "DecryptionMaterials",
+    "DecryptionRequest",
+    "DefaultCryptoMaterialsManager",
+    "EncryptedDataKey",
+    "EncryptingReader",
+    "EncryptingWriter",
+    "EncryptionMaterials",
+    "EncryptionRequest",
+    "Header",
+    "Keyring",
+    "LruMaterialsCache",
+    "MessageDecryptor",
+    "MessageEncryptor",
+    "RequiredEncryptionContextCmm",
+    "SecretBytes",
+    "SeekableDecryptingReader",
+    "StreamResult",
+    "decrypt",
+    "decrypt_message",
+    "decrypt_stream",
+    "decrypting_reader",
+    "decrypting_writer",
+    "encrypt",
+    "encrypt_stream",
+    "encrypting_reader",
+    "encrypting_writer",
+    "errors",
+    "keyrings",
+    "open_seekable",
+    "start_decryption",
+    "start_encryption",
+]

@@ -1,0 +1,142 @@
+"""The ``busta`` command line: keygen, encrypt, decrypt, inspect, bulk.
+
+``main(argv)`` returns the exit status: 0 success, 1 the operation failed (one line
+on stderr), 2 a usage error, 128 + n after signal n (SIGHUP, SIGINT, SIGTERM; SIGPIPE,
+or a closed pipe downstream, quietly: 141). See docs/cli.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .._text import printable
+from ..errors import BustaError, NoDecryptingKeyError
+from .errors import CliUsageError
+from .signals import Stopped, output_closed, stop_on_signals
+
+__all__ = ["main"]
+
+
+def _keygen_pkcs11(args: argparse.Namespace) -> None:
+    """Generate a sensitive, non-extractable AES-256 key on a PKCS#11 token (never over an existing label)."""
+    given = [args.pkcs11_module, args.pkcs11_token, args.pkcs11_key]
+    if not all(given):
+        raise CliUsageError("keygen on a token needs --pkcs11-module, --pkcs11-token and --pkcs11-key")
+    if args.output or args.force:
+        raise CliUsageError("keygen --pkcs11-* takes neither --output nor --force (an HSM key is never replaced)")
+    from ..keyrings.pkcs11 import generate_aes_key  # noqa: PLC0415
+
+    info = generate_aes_key(args.pkcs11_module, args.pkcs11_token, args.pkcs11_key, bits=256)
+    print(f"created AES-{info.bits} key {info.label!r} on token {args.pkcs11_token!r} (not extractable)")
+
+
+def _keygen(args: argparse.Namespace) -> None:
+    if args.pkcs11_module or args.pkcs11_token or args.pkcs11_key:
+        _keygen_pkcs11(args)
+        return
+    from .keyfile import default_key_path, generate, write_record  # noqa: PLC0415
+
+    path = Path(args.output) if args.output else default_key_path()
+    record = generate()
+    write_record(record, path, force=args.force)
+    print(f"created {path}")
+    print(f"key name: {record.namespace}/{record.name}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    if args.command == "keygen":
+        _keygen(args)
+    elif args.command == "bulk":
+        from .bulk import run_bulk  # noqa: PLC0415
+
+        run_bulk(args)
+    elif args.command == "inspect":
+        from .headerinfo import inspect_file  # noqa: PLC0415
+
+        inspect_file(args.file, as_json=args.json, out=sys.stdout)
+    else:
+        from .commands import run_transfer  # noqa: PLC0415
+
+        run_transfer(args)
+
+
+def _fail(message: str, status: int, reasons: Sequence[str] = ()) -> int:
+    """``busta: error: message`` on stderr, every character printable (names and messages may
+    come from a hostile message or listing), then each reason on a line of its own; a closed
+    stderr (a hung-up terminal) does not stop the exit."""
+    lines = [f"busta: error: {printable(message)}"] + [f"  - {printable(reason)}" for reason in reasons]
+    with contextlib.suppress(OSError, ValueError):
+        print("\n".join(lines), file=sys.stderr)
+    return status
+
+
+def _failed(exc: BustaError) -> int:
+    if isinstance(exc, NoDecryptingKeyError):
+        return _fail(exc.summary, 1, exc.reasons)
+    return _fail(str(exc) or type(exc).__name__, 1)
+
+
+def _status(args: argparse.Namespace) -> int:
+    try:
+        _run(args)
+    except CliUsageError as exc:
+        return _fail(str(exc), 2)
+    except BustaError as exc:
+        return _failed(exc)
+    except BrokenPipeError as exc:
+        if output_closed():
+            return _downstream_closed()
+        return _fail(_os_error_text(exc), 1)
+    except OSError as exc:
+        return _fail(_os_error_text(exc), 1)
+    except ImportError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 128 + signal.SIGINT)
+    except Stopped as exc:
+        return _stopped(exc.signum)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    from .options import parse  # noqa: PLC0415
+
+    try:
+        args = parse(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        with stop_on_signals():
+            return _status(args)
+    except Stopped as exc:  # the one signal landed while an error was being reported
+        return _stopped(exc.signum)
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+
+
+def _os_error_text(exc: OSError) -> str:
+    return f"{str(exc.filename) + ': ' if exc.filename else ''}{exc.strerror or exc}"
+
+
+def _stopped(signum: int) -> int:
+    """Exit status 128 + the signal's number, as a shell reports a process the signal killed."""
+    if signum == signal.SIGPIPE:
+        return _downstream_closed()
+    return _fail(_SIGNAL_WORDS.get(signum, f"signal {signum}"), 128 + signum)
+
+
+def _downstream_closed() -> int:
+    """Whoever read our output went away (``| head -c1``): stop quietly, with the status of a tool
+    SIGPIPE killed (141), and close stdout so that nothing tries to flush into the closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.close()
+    return 128 + signal.SIGPIPE
+
+
+_SIGNAL_WORDS: dict[int, str] = {signal.SIGHUP: "hung up", signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}

@@ -1,0 +1,102 @@
+"""``busta bulk encrypt|decrypt|rewrap SRC DST``: :func:`busta.bulk.run` from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .._text import printable
+from ..errors import UsageError
+from ..keyconfig import KeyringConfig, KmsKey, LocalKey, Multi
+from .errors import CliError, CliUsageError
+from .keys import config_for
+from .outputs import local_output
+
+__all__ = ["run_bulk"]
+
+
+def _new_keys(args: argparse.Namespace) -> KeyringConfig | None:
+    configs: list[KeyringConfig] = [LocalKey(path) for path in args.new_key_file]
+    configs += [KmsKey(arn, mrk=args.kms_mrk, endpoint_url=args.aws_endpoint_url) for arn in args.new_kms_key]
+    if args.operation != "rewrap":
+        if configs:
+            raise CliUsageError("--new-key-file and --new-kms-key are for rewrap")
+        return None
+    if not configs:
+        raise CliUsageError("rewrap needs the new keys: --new-key-file PATH or --new-kms-key ARN")
+    return configs[0] if len(configs) == 1 else Multi(tuple(configs))
+
+
+@contextlib.contextmanager
+def _client(args: argparse.Namespace) -> Iterator[Any]:
+    """A Dask client: the given scheduler's, a local cluster of --workers processes, or None (the default)."""
+    if args.scheduler is None and args.workers is None:
+        yield None
+        return
+    if args.workers is not None and args.workers < 1:
+        raise CliUsageError("--workers must be at least 1")
+    from ..bulk import local_client  # noqa: PLC0415
+
+    if args.scheduler is None:
+        with local_client(args.workers) as client:
+            yield client
+        return
+    distributed: Any = importlib.import_module("distributed")
+    with distributed.Client(args.scheduler) as client:
+        yield client
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(p: Any) -> None:
+        mib = p.bytes_read / (1 << 20)
+        line = f"{p.objects_finished}/{p.objects_total} objects, {p.objects_failed} failed, {mib:.1f} MiB read"
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run_bulk(args: argparse.Namespace) -> None:
+    """Run the job; print its summary and each failure; exit status 1 if any object failed."""
+    from ..bulk import S3Settings, run  # noqa: PLC0415
+
+    keyring = config_for(args, encrypting=args.operation == "encrypt")
+    new_keyring = _new_keys(args)
+    s3 = S3Settings(endpoint_url=args.aws_endpoint_url, region=args.aws_region)
+    progress = _progress(args)
+    with _client(args) as client:
+        try:
+            report = run(
+                args.operation,
+                args.source,
+                args.dest,
+                keyring=keyring,
+                new_keyring=new_keyring,
+                client=client,
+                s3=s3,
+                encryption_context=dict(args.context),
+                algorithm=args.algorithm,
+                frame_length=args.frame_length,
+                suffix=args.suffix,
+                overwrite=args.overwrite,
+                progress=progress,
+            )
+        except UsageError as exc:  # refused before any object (SRC and DST overlap, say): status 2
+            raise CliUsageError(str(exc)) from exc
+    if progress is not None:
+        print(file=sys.stderr)
+    if args.report:
+        with local_output(Path(args.report), force=True, mode=0o644) as out:
+            out.write(report.to_json().encode("utf-8"))
+    print(printable(report.summary()))
+    for failure in report.failures:  # the source is an S3 key or a name in a tree: escaped
+        print(f"failed: {printable(str(failure.source))}: {printable(str(failure.error))}", file=sys.stderr)
+    if not report.ok:
+        raise CliError(f"{len(report.failures)} of {len(report.results)} objects failed")

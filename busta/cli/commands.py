@@ -1,0 +1,231 @@
+"""The encrypt and decrypt commands: one job per file, each output committed only on success."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from .._legacy import environ
+from .._text import printable
+from ..api import StreamResult, decrypt_stream, encrypt_stream
+from ..format import Header
+from ..materials import Keyring
+from .errors import CliError, CliUsageError
+from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
+from .headerinfo import describe
+from .keys import keyring_for
+from .outputs import TERMINAL_REFUSED, check_output, local_output
+from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader
+
+__all__ = ["run_transfer"]
+
+
+class _S3:
+    """One boto3 S3 client, made on first use (boto3 is imported only then)."""
+
+    def __init__(self, args: argparse.Namespace):
+        self._args = args
+        self._client: Any = None
+
+    def __call__(self) -> Any:
+        if self._client is None:
+            import boto3  # noqa: PLC0415
+
+            self._client = boto3.client(
+                "s3", endpoint_url=self._args.aws_endpoint_url, region_name=self._args.aws_region
+            )
+        return self._client
+
+
+@contextmanager
+def _open_source(location: Location, s3: _S3) -> Iterator[tuple[IO[bytes], int | None]]:
+    """The source stream and, when known, its size."""
+    if isinstance(location, Stdio):
+        yield sys.stdin.buffer, None
+    elif isinstance(location, S3Uri):
+        from .. import s3 as busta_s3  # noqa: PLC0415 - boto3 only when S3 is used
+
+        body, length = busta_s3.open_object(location.bucket, location.key, client=s3())
+        try:
+            yield body, length
+        finally:
+            body.close()
+    else:
+        with location.open("rb") as f:
+            yield f, os.fstat(f.fileno()).st_size
+
+
+def _check_dest(job: Job, args: argparse.Namespace, s3: _S3) -> None:
+    if isinstance(job.dest, Stdio):
+        if sys.stdout.isatty() and not args.force:
+            raise CliError(TERMINAL_REFUSED)
+    elif isinstance(job.dest, Path):
+        check_output(job.dest, force=args.force, within=job.within)
+        if isinstance(job.source, Path) and job.dest.exists() and job.dest.samefile(job.source):
+            raise CliError(f"{job.dest}: is also the input")
+    elif not args.force and _s3_exists(job.dest, s3):
+        raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
+
+
+def _metadata(job: Job, operation: str, header: Header, length: int, seconds: float) -> str:
+    info = describe(header)
+    return json.dumps(
+        {
+            "input": str(job.source),
+            "output": str(job.dest),
+            "operation": operation,
+            "suite": {"name": info["suite"]["name"], "id": info["suite"]["id"]},
+            "message_id": info["message_id"],
+            "encryption_context": info["encryption_context"],
+            "keys": [
+                {"provider_id": k["provider_id"], "provider_info": k["provider_info"]}
+                for k in info["encrypted_data_keys"]
+            ],
+            "plaintext_bytes": length,
+            "seconds": round(seconds, 6),
+        },
+        sort_keys=True,
+    )
+
+
+def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
+    context = dict(args.context)
+    if isinstance(job.dest, S3Uri):
+        from .. import s3 as busta_s3  # noqa: PLC0415
+
+        # upload_fileobj reports no data keys: read the header back for the metadata line.
+        result = busta_s3.upload_fileobj(
+            source, job.dest.bucket, job.dest.key, client=s3(), keyring=keyring, encryption_context=context
+        )
+        header = _uploaded_header(job.dest, s3)
+        return header, result.plaintext_length
+    return _to_local(
+        job.dest,
+        job.within,
+        args.force,
+        lambda out: encrypt_stream(source, out, keyring=keyring, encryption_context=context),
+    )
+
+
+def _to_local(
+    dest: Path | Stdio, within: Path | None, force: bool, stream: Callable[[IO[bytes]], StreamResult]
+) -> tuple[Header, int]:
+    """Run ``stream`` into stdout, or into the local output ``dest`` (:func:`local_output`)."""
+    if isinstance(dest, Stdio):
+        streamed = stream(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        with local_output(dest, force=force, within=within) as out:
+            streamed = stream(out)
+    return streamed.header, streamed.plaintext_length
+
+
+def _uploaded_header(dest: S3Uri, s3: _S3) -> Header:
+    """Read back the header of an object just uploaded: a GET read only as far as the header, then closed."""
+    from .headerinfo import read_header  # noqa: PLC0415
+
+    body = s3().get_object(Bucket=dest.bucket, Key=dest.key)["Body"]
+    try:
+        return read_header(body)
+    finally:
+        body.close()
+
+
+def _s3_exists(dest: S3Uri, s3: _S3) -> bool:
+    import botocore.exceptions  # noqa: PLC0415
+
+    try:
+        s3().head_object(Bucket=dest.bucket, Key=dest.key)
+    except botocore.exceptions.ClientError:
+        return False  # not there (or not visible): the upload will tell
+    return True
+
+
+def _decrypt_to_s3(
+    dest: S3Uri, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3
+) -> tuple[Header, int]:
+    """Stream the plaintext into a multipart upload that is completed only once the whole message
+    authenticated (and aborted otherwise): the plaintext never touches the local disk."""
+    from .. import s3 as busta_s3  # noqa: PLC0415
+
+    expected = dict(args.context) or None
+    with busta_s3.object_writer(dest.bucket, dest.key, client=s3()) as plain:
+        streamed = decrypt_stream(
+            source,
+            plain,  # type: ignore[arg-type]
+            keyring=keyring,
+            encryption_context=expected,
+            max_header_bytes=args.max_header_bytes,
+        )
+        if not args.force and _s3_exists(dest, s3):  # checked before the job too; this narrows the window
+            raise CliError(f"{dest}: already exists (pass --force to replace it)")
+    return streamed.header, streamed.plaintext_length
+
+
+def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
+    if isinstance(job.dest, S3Uri):
+        return _decrypt_to_s3(job.dest, source, keyring, args, s3)
+    expected = dict(args.context) or None
+    limit = args.max_header_bytes
+    return _to_local(
+        job.dest,
+        job.within,
+        args.force,
+        lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected, max_header_bytes=limit),
+    )
+
+
+def _progress_min_bytes() -> int:
+    """Inputs larger than this get a progress line: BUSTA_PROGRESS_MIN_BYTES, else 8 MiB."""
+    text = (environ(PROGRESS_ENV) or "").strip()
+    if not text:
+        return PROGRESS_MIN_BYTES
+    try:
+        value = int(text)
+    except ValueError:
+        raise CliUsageError(f"{PROGRESS_ENV} must be a whole number of bytes, not {text!r}") from None
+    if value < 0:
+        raise CliUsageError(f"{PROGRESS_ENV} must not be negative")
+    return value
+
+
+def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> str:
+    started = time.monotonic()
+    with _open_source(job.source, s3) as (raw, size):
+        source: IO[bytes] = raw
+        if not args.quiet and size is not None and size > _progress_min_bytes() and sys.stderr.isatty():
+            source = ProgressReader(raw, size, printable(str(job.source)))  # type: ignore[assignment]
+        if args.command == "encrypt":
+            header, length = _encrypt(job, source, keyring, args, s3)
+        else:
+            header, length = _decrypt(job, source, keyring, args, s3)
+    return _metadata(job, args.command, header, length, time.monotonic() - started)
+
+
+def run_transfer(args: argparse.Namespace) -> None:
+    """encrypt / decrypt: plan every job, check every output, then run them in order (stop at the first failure)."""
+    encrypting = args.command == "encrypt"
+    if not args.suffix:
+        raise CliUsageError("--suffix must not be empty")
+    if "/" in args.suffix or os.sep in args.suffix or "\0" in args.suffix:
+        raise CliUsageError("--suffix must not contain a path separator or NUL")
+    _progress_min_bytes()  # a bad BUSTA_PROGRESS_MIN_BYTES fails before any work
+    jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
+    if args.metadata_output:
+        refuse_collisions(jobs, [Path(args.metadata_output)])
+    s3 = _S3(args)
+    for job in jobs:
+        _check_dest(job, args, s3)
+    keyring = keyring_for(args, encrypting=encrypting)
+    for job in jobs:
+        line = _run_job(job, keyring, args, s3)
+        if args.metadata_output:
+            with open(args.metadata_output, "a", encoding="utf-8") as log:
+                log.write(line + "\n")

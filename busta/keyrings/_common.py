@@ -1,0 +1,117 @@
+"""Helpers shared by the keyrings in this package."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from .._secrets import SecretBytes, refuse_pickling
+from ..errors import KeyringError, NoDecryptingKeyError, UsageError
+from ..format import EncryptedDataKey
+from ..materials import DecryptionMaterials, EncryptionMaterials
+
+RESERVED_PROVIDER_ID = "aws-kms"
+_log = logging.getLogger("busta.keyrings")
+
+
+def check_names(keyring: str, namespace: str, name: str) -> None:
+    """Raw keyrings need a non-empty namespace that is not ``aws-kms``, and a name."""
+    if not isinstance(namespace, str) or not isinstance(name, str) or not namespace or not name:
+        raise UsageError(f"{keyring} needs a non-empty str namespace and name")
+    if namespace.startswith(RESERVED_PROVIDER_ID):
+        raise UsageError(f"{keyring} namespace may not start with the reserved provider id {RESERVED_PROVIDER_ID!r}")
+
+
+class ImplicitRejection:
+    """Turns every failed RSA PKCS#1 v1.5 unwrap into a pseudo-random data key, as OpenSSL does.
+
+    PKCS#1 v1.5 decryption that says *why* it failed (bad padding, a payload of
+    the wrong length) is Bleichenbacher's padding oracle. So a keyring using it
+    never fails on a ciphertext: for a decryption that failed, or a payload that
+    is not exactly ``length`` bytes, it returns
+    ``HMAC-SHA256(secret, label | length | ciphertext)[:length]``, where
+    ``secret`` is 32 random bytes made with the keyring. That key is
+    deterministic per keyring and ciphertext, and wrong, so the message's key
+    commitment or header tag then fails exactly as it does for a well-padded
+    32-byte payload that is not the data key: one error, one message, whatever
+    was wrong with the ciphertext.
+
+    The substitute is computed on every call, success or not, so both take the
+    same work in Python; the token's (or OpenSSL's) own timing is theirs.
+    """
+
+    __slots__ = ("_secret",)
+
+    def __init__(self) -> None:
+        self._secret = SecretBytes(os.urandom(32))
+
+    def __repr__(self) -> str:
+        return "ImplicitRejection(<secret redacted>)"
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    def choose(self, recovered: bytes | None, ciphertext: bytes, length: int) -> bytes:
+        """``recovered`` if it is a ``length``-byte payload, else the substitute key for ``ciphertext``."""
+        message = _REJECTION_LABEL + length.to_bytes(2, "big") + ciphertext
+        substitute = hmac.digest(self._secret.reveal(), message, "sha256")[:length]
+        if recovered is not None and len(recovered) == length:
+            return recovered
+        return substitute
+
+
+_REJECTION_LABEL = b"envelope rsa pkcs1 implicit rejection\x00"
+
+
+def ensure_data_key(materials: EncryptionMaterials) -> tuple[EncryptionMaterials, SecretBytes]:
+    """Return materials holding a data key, generating a random one if they hold none."""
+    if materials.data_key is not None:
+        return materials, materials.data_key
+    key = SecretBytes(os.urandom(materials.suite.key_bytes))
+    return materials.with_data_key(key), key
+
+
+#: One keyring's try at one data key: the data key, None (not this keyring's), or why it was skipped.
+#: A :class:`KeyringError` it raises is a failed try, kept with its reason.
+Attempt = Callable[[EncryptedDataKey], "bytes | str | None"]
+
+
+def unwrap_first(
+    keyring: object,
+    label: str,
+    materials: DecryptionMaterials,
+    encrypted_data_keys: Sequence[EncryptedDataKey],
+    attempt: Attempt,
+) -> DecryptionMaterials:
+    """The decrypt loop every keyring shares: the first data key ``attempt`` unwraps wins.
+
+    Otherwise :class:`NoDecryptingKeyError` carries a reason per data key tried
+    (and the errors raised), or says that none was this keyring's.
+    """
+    if materials.data_key is not None:
+        return materials
+    reasons: list[str] = []
+    errors: list[KeyringError] = []
+    for edk in encrypted_data_keys:
+        try:
+            outcome = attempt(edk)
+        except KeyringError as exc:
+            reasons.append(f"{keyring!r}: {exc}")
+            errors.append(exc)
+            continue
+        if outcome is None:
+            continue
+        if isinstance(outcome, str):
+            reasons.append(f"{keyring!r}: {outcome}")
+            continue
+        if len(outcome) != materials.suite.key_bytes:
+            reasons.append(f"{keyring!r}: unwrapped data key has the wrong length")
+            continue
+        _log.debug("%s unwrapped a data key", label)
+        return materials.with_data_key(SecretBytes(outcome))
+    if not reasons:
+        reasons.append(f"{keyring!r}: no encrypted data key for this keyring")
+    raise NoDecryptingKeyError(f"{label} could not unwrap a data key", reasons, errors)

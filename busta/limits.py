@@ -1,0 +1,56 @@
+"""Named limits, each checked while parsing and before anything is allocated."""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Largest frame length accepted or written (the official SDKs cap it at 2**31 - 1).
+MAX_FRAME_LENGTH: Final = 2**31 - 1
+#: Sequence numbers are UInt32 and 0xFFFFFFFF marks the final frame.
+MAX_FRAMES: Final = 2**32 - 1
+#: Largest non-framed body content length (the GCM limit for one invocation).
+MAX_NONFRAMED_CONTENT_LENGTH: Final = 2**36 - 32
+#: A serialized encryption context must fit its UInt16 length field.
+MAX_ENCRYPTION_CONTEXT_BYTES: Final = 2**16 - 1
+#: busta refuses headers larger than this (the format bounds them only by UInt16 fields).
+MAX_HEADER_BYTES: Final = 1 << 20
+#: Largest single UInt16-prefixed field.
+MAX_UINT16: Final = 2**16 - 1
+
+#: Chosen from the frame-size sweep (docs/benchmarks.md): near the AES-GCM plateau on one thread,
+#: splits across threads, keeps streaming memory and the signed final-frame hold-back small, and is
+#: the fastest size for the official SDKs to read.
+DEFAULT_FRAME_LENGTH: Final = 64 * 1024
+
+#: S3's smallest part of a multipart upload (all but the last part).
+S3_MIN_PART_SIZE: Final = 5 << 20
+#: The part size busta uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
+S3_DEFAULT_PART_SIZE: Final = 8 << 20
+#: S3's longest object key, in UTF-8 bytes: a bulk job refuses (per object) a name that would make a longer one.
+S3_MAX_KEY_BYTES: Final = 1024
+
+#: Largest key file the CLI reads (a key record, 32 raw AES bytes, a PEM RSA key: an RSA-16384
+#: private key is about 12 KiB); a longer file is refused before more than this is read.
+MAX_KEY_FILE_BYTES: Final = 64 << 10
+
+#: Key rotation in S3 (``s3.rewrap_object``) downloads, authenticates and re-sends at most this many
+#: body bytes: S3's 5 MiB first part rounded up to whole frames, or the whole body when the rest is too
+#: small to copy (or the body is non-framed, one frame that authenticates only whole). Beyond it the
+#: object is refused with LimitExceededError (re-encrypt it, or raise ``max_resent_bytes``).
+REWRAP_MAX_RESENT_BYTES: Final = 64 << 20
+
+#: One decrypt call of one AWS KMS keyring asks for clients in at most this many distinct regions; data
+#: keys naming further regions are skipped with a reason. Region names come from unauthenticated
+#: data-key ARNs, so without this bound a forged message could make a client per region it names.
+MAX_KMS_REGIONS_PER_DECRYPT: Final = 8
+#: The default KMS client cache (``ClientCache``) keeps at most this many clients, least recently used
+#: evicted first, so that forged messages over time cannot grow the process without bound either.
+MAX_KMS_CLIENTS: Final = 32
+
+#: Largest non-framed body (its plaintext length) that decryption accepts by default. Such a body has one tag at
+#: its end, so a streaming decryption must buffer it whole before it can release a byte; beyond this it is refused
+#: with LimitExceededError when its head is read, before anything is buffered. ``max_nonframed_bytes`` raises it.
+MAX_NONFRAMED_BUFFER_BYTES: Final = 64 << 20
+#: Most bytes of scratch buffers that streaming keeps per thread between calls, for speed (the default framing
+#: needs about 4.2 MiB). Larger buffers, which only large frames need, are dropped when the call returns.
+MAX_RETAINED_BUFFER_BYTES: Final = 8 << 20

@@ -1,0 +1,154 @@
+"""The default crypto materials manager: suite choice, signing keys, one keyring."""
+
+from __future__ import annotations
+
+import logging
+
+from ..context import PUBLIC_KEY_FIELD, check_expected
+from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
+from ..errors import EncryptionContextError, KeyringError, LimitExceededError, MalformedMessageError, UsageError
+from ..format import EncryptedDataKey
+from ..suites import AlgorithmSuite, CommitmentPolicy
+from .base import (
+    CryptoMaterialsManager,
+    DecryptionMaterials,
+    DecryptionRequest,
+    EncryptionMaterials,
+    EncryptionRequest,
+    Keyring,
+    is_keyring,
+    is_materials_manager,
+)
+
+__all__ = [
+    "DefaultCryptoMaterialsManager",
+    "check_decryption_request",
+    "check_encryption_request",
+    "materials_manager_for",
+]
+
+_log = logging.getLogger(__name__)
+
+
+class DefaultCryptoMaterialsManager:
+    """Builds materials around one keyring (which may be a :class:`~busta.keyrings.MultiKeyring`).
+
+    On encrypt it picks the suite (the caller's, else the policy's default),
+    checks it against the commitment policy, makes a signing key for signed
+    suites and stores its public half in the context as ``aws-crypto-public-key``,
+    then asks the keyring for a data key and its wrapped copies.
+
+    On decrypt it checks the caller's expected context against the stored one
+    (pairs the message does not store become required, authenticated-only pairs),
+    loads the verification key of signed suites and asks the keyring to unwrap.
+
+    Thread-safe: it holds no mutable state of its own.
+    """
+
+    __slots__ = ("keyring",)
+
+    def __init__(self, keyring: Keyring):
+        if not is_keyring(keyring):
+            raise UsageError(f"DefaultCryptoMaterialsManager needs a keyring, not {type(keyring).__name__}")
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"DefaultCryptoMaterialsManager({self.keyring!r})"
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        check_encryption_request(request)
+        suite = request.suite or request.commitment_policy.default_suite
+        request.commitment_policy.check_encrypt(suite)
+        context = dict(request.encryption_context)
+        if PUBLIC_KEY_FIELD in context:
+            raise EncryptionContextError(f"{PUBLIC_KEY_FIELD!r} is reserved for the signature key")
+        signing_key = None
+        if suite.signed:
+            signing_key = generate_signing_key(suite)
+            context[PUBLIC_KEY_FIELD] = encode_public_key(signing_key.public_key())
+        materials = EncryptionMaterials(suite=suite, encryption_context=context, signing_key=signing_key)
+        result = self.keyring.on_encrypt(materials)
+        if result.data_key is None or not result.encrypted_data_keys:
+            raise KeyringError("the keyring returned no data key or no encrypted data key")
+        limit = request.max_encrypted_data_keys
+        if limit is not None and len(result.encrypted_data_keys) > limit:
+            raise LimitExceededError("encrypted data key count", len(result.encrypted_data_keys), limit)
+        return result
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        check_decryption_request(request)
+        suite = request.suite
+        request.commitment_policy.check_decrypt(suite)
+        stored = request.encryption_context
+        expected = request.reproduced_encryption_context or {}
+        for key, value in expected.items():
+            if key in stored and stored[key] != value:
+                raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
+        required = frozenset(k for k in expected if k not in stored)
+        context = {**stored, **{k: expected[k] for k in required}}
+        verification_key = None
+        if suite.signed:
+            encoded = context.get(PUBLIC_KEY_FIELD)
+            if encoded is None:
+                raise MalformedMessageError(
+                    f"a signed message must carry {PUBLIC_KEY_FIELD!r} in its context", field="encryption context"
+                )
+            verification_key = decode_public_key(suite, encoded)
+        elif PUBLIC_KEY_FIELD in stored:
+            raise MalformedMessageError(
+                f"an unsigned message must not carry {PUBLIC_KEY_FIELD!r}", field="encryption context"
+            )
+        materials = DecryptionMaterials(
+            suite=suite,
+            encryption_context=context,
+            verification_key=verification_key,
+            required_context_keys=required,
+        )
+        result = self.keyring.on_decrypt(materials, request.encrypted_data_keys)
+        if result.data_key is None:
+            raise KeyringError("the keyring returned no data key")
+        _log.debug("decryption materials ready for suite %s", suite.name)
+        return result
+
+
+def materials_manager_for(underlying: Keyring | CryptoMaterialsManager, who: str) -> CryptoMaterialsManager:
+    """``underlying`` itself if it is a materials manager, a default one around it if it is a keyring."""
+    if is_materials_manager(underlying):
+        return underlying
+    if is_keyring(underlying):
+        return DefaultCryptoMaterialsManager(underlying)
+    raise UsageError(f"{who} needs a keyring or a materials manager, not {type(underlying).__name__}")
+
+
+def check_encryption_request(request: object) -> None:
+    """Refuse, with :class:`UsageError`, a request that is not an :class:`EncryptionRequest` of str to str."""
+    if not isinstance(request, EncryptionRequest):
+        raise UsageError(f"get_encryption_materials needs an EncryptionRequest, not {type(request).__name__}")
+    check_expected(request.encryption_context, "the request's encryption context")
+    _check_policy(request.commitment_policy)
+    if request.suite is not None and not isinstance(request.suite, AlgorithmSuite):
+        raise UsageError("the request's suite must be an AlgorithmSuite or None")
+    for name in ("plaintext_length", "max_encrypted_data_keys"):
+        value = getattr(request, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise UsageError(f"the request's {name} must be None or an int of at least 0")
+
+
+def check_decryption_request(request: object) -> None:
+    """Refuse, with :class:`UsageError`, a request that is not a :class:`DecryptionRequest` whose
+    stored and expected (reproduced) contexts map str to str."""
+    if not isinstance(request, DecryptionRequest):
+        raise UsageError(f"decrypt_materials needs a DecryptionRequest, not {type(request).__name__}")
+    _check_policy(request.commitment_policy)
+    if not isinstance(request.suite, AlgorithmSuite):
+        raise UsageError("the request's suite must be an AlgorithmSuite")
+    edks = request.encrypted_data_keys
+    if not isinstance(edks, (tuple, list)) or not all(isinstance(edk, EncryptedDataKey) for edk in edks):
+        raise UsageError("the request's encrypted_data_keys must be EncryptedDataKey objects")
+    check_expected(request.encryption_context, "the request's encryption context")
+    check_expected(request.reproduced_encryption_context)
+
+
+def _check_policy(policy: object) -> None:
+    if not isinstance(policy, CommitmentPolicy):
+        raise UsageError(f"the request's commitment_policy must be a CommitmentPolicy, not {type(policy).__name__}")

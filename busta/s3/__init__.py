@@ -1,0 +1,52 @@
+"""Encrypted S3 objects: upload and download helpers, ranged decryption, parallel multipart.
+
+Each object is one ESDK message, so any official SDK decrypts it after a plain
+GetObject. Needs ``pip install "busta[aws]"``; ``client`` is a boto3 S3 client.
+
+- :func:`upload_fileobj` / :func:`upload_file` stream-encrypt and upload; inputs
+  larger than one part go up as a multipart upload with a few parts in flight
+  (memory stays at about ``max_concurrency + 1`` parts) and are aborted on any
+  failure, so no multipart upload is left behind.
+- :func:`download_fileobj` / :func:`download_file` stream-decrypt the response
+  body; a download to a path goes to a temporary file renamed into place only
+  after the whole message authenticated.
+- :func:`get_range` returns plaintext ``[start, end)`` fetching only the header,
+  the tail that locates the final frame, and the frames covering the range.
+- :func:`rewrap_object` rotates an object's data key by rewriting its header and
+  having S3 copy the body (``UploadPartCopy``), without downloading it.
+- :func:`object_writer` uploads any stream as one object that appears only if
+  the writing succeeds.
+"""
+
+from ..errors import S3Error
+from ._calls import DEFAULT_PART_SIZE, MIN_PART_SIZE, ObjectSink, object_writer
+from ._rewrap import DEFAULT_COPY_PART_SIZE, RewrapResult, rewrap_object
+from ._transfer import (
+    CONTEXT_METADATA_KEY,
+    UploadResult,
+    download_file,
+    download_fileobj,
+    get_range,
+    open_object,
+    upload_file,
+    upload_fileobj,
+)
+
+__all__ = [
+    "CONTEXT_METADATA_KEY",
+    "DEFAULT_COPY_PART_SIZE",
+    "DEFAULT_PART_SIZE",
+    "MIN_PART_SIZE",
+    "ObjectSink",
+    "RewrapResult",
+    "S3Error",
+    "UploadResult",
+    "download_file",
+    "download_fileobj",
+    "get_range",
+    "object_writer",
+    "open_object",
+    "rewrap_object",
+    "upload_file",
+    "upload_fileobj",
+]

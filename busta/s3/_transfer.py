@@ -1,0 +1,197 @@
+"""Uploads, downloads and ranged reads of encrypted objects (see :mod:`busta.s3`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, Any, Final
+
+from .._atomic import atomic_output
+from ..api import StreamResult, decrypt_stream, start_decryption, start_encryption
+from ..limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
+from ..materials import CryptoMaterialsManager, Keyring
+from ..streaming import pump
+from ..streaming.random_access import RandomAccessDecryptor
+from ..suites import AlgorithmSuite, CommitmentPolicy
+from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
+
+__all__ = [
+    "CONTEXT_METADATA_KEY",
+    "UploadResult",
+    "download_file",
+    "download_fileobj",
+    "get_range",
+    "open_object",
+    "upload_file",
+    "upload_fileobj",
+]
+
+#: Object metadata key for the (opt-in) encryption context, as JSON.
+CONTEXT_METADATA_KEY: Final = "busta-encryption-context"
+
+
+@dataclass(frozen=True, slots=True)
+class UploadResult:
+    """What an upload wrote: the object, its message id, suite, plaintext and object sizes, and parts."""
+
+    bucket: str
+    key: str
+    message_id: bytes
+    suite: AlgorithmSuite
+    plaintext_length: int
+    object_size: int
+    parts: int
+
+
+def upload_fileobj(
+    fileobj: IO[bytes],
+    bucket: str,
+    key: str,
+    *,
+    client: Any,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    algorithm: AlgorithmSuite | int | None = None,
+    frame_length: int | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_concurrency: int = 4,
+    record_context: bool = False,
+    metadata: Mapping[str, str] | None = None,
+    threads: int | None = None,
+) -> UploadResult:
+    """Encrypt everything ``fileobj`` yields and upload it as one object (one message).
+
+    Parts of ``part_size`` bytes go up ``max_concurrency`` at a time while the
+    next ones are encrypted (frames of large runs in parallel, ``threads``). On
+    any failure the multipart upload is aborted and the error raised.
+    ``record_context=True`` also stores the message's stored encryption context as object
+    metadata (visible to anyone who may read metadata); decryption never uses it.
+    ``metadata`` adds user metadata to the object.
+    """
+    check_parts(part_size, max_concurrency)
+    encryptor = start_encryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        algorithm=algorithm,
+        frame_length=frame_length,
+        commitment_policy=commitment_policy,
+        threads=threads,
+    )
+    extra = dict(metadata or {})
+    if record_context:
+        stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
+        extra[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
+    writer = object_writer(
+        bucket, key, client=client, part_size=part_size, max_concurrency=max_concurrency, metadata=extra
+    )
+    with writer as sink:
+        length = pump.encrypt_stream(fileobj, sink, encryptor)  # type: ignore[arg-type]
+    header = encryptor.header
+    return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, sink.parts)
+
+
+def upload_file(path: str | os.PathLike[str], bucket: str, key: str, **options: Any) -> UploadResult:
+    """:func:`upload_fileobj` for a local file (the options are the same)."""
+    with open(path, "rb") as fileobj:
+        return upload_fileobj(fileobj, bucket, key, **options)
+
+
+def open_object(bucket: str, key: str, *, client: Any, if_match: str | None = None) -> tuple[IO[bytes], int]:
+    """Open an S3 object for reading (as stored, not decrypted): a readable body and its length.
+
+    Read errors arrive as :class:`~busta.errors.S3Error`; with ``if_match`` (an
+    ETag) an object that changed fails with code ``PreconditionFailed``. Close the body when done.
+    """
+    pinned = {"IfMatch": if_match} if if_match else {}
+    answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, **pinned)
+    return Body(answer["Body"], bucket, key), int(answer.get("ContentLength", 0))  # type: ignore[return-value]
+
+
+def download_fileobj(
+    bucket: str,
+    key: str,
+    fileobj: IO[bytes],
+    *,
+    client: Any,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
+    threads: int | None = None,
+) -> StreamResult:
+    """Stream-decrypt an object into ``fileobj``.
+
+    Only authenticated plaintext reaches ``fileobj``, but only a normal return
+    proves the object was complete (and its signature valid): on an error,
+    discard what was written (:func:`download_file` does). ``max_header_bytes`` and
+    ``max_nonframed_bytes`` are as for :func:`busta.start_decryption`.
+    """
+    answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key)
+    return decrypt_stream(
+        Body(answer["Body"], bucket, key),  # type: ignore[arg-type]
+        fileobj,
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+        max_nonframed_bytes=max_nonframed_bytes,
+        threads=threads,
+    )
+
+
+def download_file(bucket: str, key: str, path: str | os.PathLike[str], **options: Any) -> StreamResult:
+    """:func:`download_fileobj` into a temporary file beside ``path``, renamed into place only on success."""
+    with atomic_output(path, prefix=".busta-", suffix=".part") as out:
+        return download_fileobj(bucket, key, out, **options)
+
+
+def get_range(
+    bucket: str,
+    key: str,
+    start: int,
+    end: int,
+    *,
+    client: Any,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    commitment_policy: CommitmentPolicy | None = None,
+    max_encrypted_data_keys: int | None = None,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    allow_unverified_signature: bool = False,
+) -> bytes:
+    """Plaintext bytes ``[start, end)`` of an encrypted object, clamped to its length.
+
+    Fetches (Range GETs) the header, the tail that locates the final frame, and
+    the frames covering the range; each frame is authenticated. Every GET is pinned
+    to the ETag HeadObject saw, so an object replaced meanwhile fails with
+    :class:`S3Error` (``PreconditionFailed``) rather than mixing two objects. A signed
+    object's signature needs the whole object, so it is refused unless
+    ``allow_unverified_signature=True``.
+    """
+    head = call("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key)
+    size, etag = int(head["ContentLength"]), str(head["ETag"])
+
+    def fetch(first: int, stop: int) -> bytes:
+        return fetch_range(client, bucket, key, first, stop, etag=etag, size=size)
+
+    decryptor = start_decryption(
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+        commitment_policy=commitment_policy,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        max_header_bytes=max_header_bytes,
+    )
+    access = RandomAccessDecryptor(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
+    return access.read(start, end)

@@ -1,0 +1,307 @@
+"""The sans-I/O message encryptor: plaintext bytes in, message bytes out."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import threading
+from typing import NoReturn
+
+from .._buffers import OutputBuffer, PendingBytes, writable_view
+from .._secrets import refuse_pickling
+from ..context import serialize_context
+from ..crypto.frames import FrameCodec
+from ..crypto.kdf import derive_keys
+from ..crypto.signing import Signer
+from ..errors import BustaError, LimitExceededError, UsageError
+from ..format import ContentType, Header, HeaderAuth, serialize_header, serialize_header_auth
+from ..format.body import serialize_footer
+from ..format.header import MESSAGE_ID_BYTES
+from ..format.layout import final_frame_overhead, frame_split, framed_body_length
+from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
+from ..materials import EncryptionMaterials
+from ..suites import IV_BYTES
+from ._args import check_limit
+from .workers import Threads, resolve_threads, run_split, submit
+
+__all__ = ["MessageEncryptor"]
+
+_ZERO_IV = bytes(IV_BYTES)
+#: Signed suites hash the ciphertext in slices of about this size while the next slice is sealed.
+_HASH_SLICE_BYTES = 1 << 20
+
+
+class MessageEncryptor:
+    """Turns plaintext into one framed message, a frame at a time.
+
+    ``update`` / ``update_into`` emit the header (first call) and every frame
+    completed so far; ``finalize`` / ``finalize_into`` emit the final frame and,
+    for signed suites, the footer. The last ``frame_length`` bytes of plaintext
+    are held back until finalize, so the final frame is never empty unless the
+    whole plaintext is. After an error every call raises that error again; after
+    finalize every call raises :class:`UsageError`.
+
+    ``threads`` (None: one per core; 1: none) lets long runs of large frames be
+    sealed in parallel; the bytes written do not depend on it. With
+    ``plaintext_length`` (the length the materials were requested for, which a
+    caching materials manager counts against its limits) more plaintext than
+    declared is refused. A header above ``max_header_bytes`` (the default every
+    decryption accepts) is refused with :class:`LimitExceededError` here, before
+    anything is written, so that what is written with default settings is read with them.
+
+    One encryptor serves one thread at a time: a call made while another thread's
+    call is running raises :class:`UsageError`, and the encryptor stays failed
+    (no message that lacks part of the plaintext can then be finished).
+    """
+
+    def __init__(
+        self,
+        materials: EncryptionMaterials,
+        *,
+        frame_length: int,
+        message_id: bytes | None = None,
+        threads: int | None = None,
+        plaintext_length: int | None = None,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ):
+        check_limit("max_header_bytes", max_header_bytes)
+        if not 1 <= frame_length <= MAX_FRAME_LENGTH:
+            raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
+        if materials.data_key is None or not materials.encrypted_data_keys:
+            raise UsageError("encryption materials need a data key and at least one encrypted data key")
+        suite = materials.suite
+        if suite.signed and materials.signing_key is None:
+            raise UsageError(f"{suite.name} needs a signing key in the materials")
+        id_len = MESSAGE_ID_BYTES[suite.message_format]
+        message_id = os.urandom(id_len) if message_id is None else message_id
+        if len(message_id) != id_len:
+            raise UsageError(f"message id must be {id_len} bytes for {suite.name}")
+        keys = derive_keys(suite, materials.data_key, message_id)
+        required = materials.required_context_keys
+        stored = {k: v for k, v in materials.encryption_context.items() if k not in required}
+        header = Header(
+            suite, message_id, stored, materials.encrypted_data_keys, ContentType.FRAMED, frame_length, keys.commitment
+        )
+        raw = serialize_header(header, max_header_bytes=max_header_bytes)  # refuses what readers would refuse
+        required_aad = serialize_context({k: materials.encryption_context[k] for k in required})
+        tag = keys.aead.encrypt(_ZERO_IV, b"", raw + required_aad)
+        self.header = header
+        self.encryption_context = dict(materials.encryption_context)
+        self.header_bytes = raw + serialize_header_auth(suite, HeaderAuth(_ZERO_IV, tag))
+        self._codec = FrameCodec(keys.aead, message_id, frame_length)
+        self._threads: Threads = resolve_threads(threads)
+        self._signer = Signer(suite, materials.signing_key) if materials.signing_key is not None else None
+        if self._signer is not None:
+            self._signer.update(self.header_bytes)
+        self._declared = plaintext_length  # the length the materials were asked for (caching counts it)
+        self._seen = 0
+        self._buffer = PendingBytes()  # plaintext of the frame not yet full
+        self._lock = threading.Lock()  # held by the call in progress: a second thread is refused
+        self._sequence = 1
+        self._header_sent = False
+        self._error: BustaError | None = None
+        self._finished = False
+
+    def __reduce__(self) -> NoReturn:
+        # Also refuses copy.copy: a copy would seal its next frames under the same key and IVs.
+        refuse_pickling(self)
+
+    @property
+    def frame_length(self) -> int:
+        return self._codec.frame_length
+
+    # -- sizes ---------------------------------------------------------------------------------
+
+    def update_size(self, length: int) -> int:
+        """Exactly how many bytes ``update(data)`` writes for ``len(data) == length``."""
+        frames = max(0, (self._buffer.length + length - 1) // self._codec.frame_length)
+        return (0 if self._header_sent else len(self.header_bytes)) + frames * self._codec.step
+
+    def finalize_size(self) -> int:
+        """Exactly how many bytes ``finalize()`` writes."""
+        header = 0 if self._header_sent else len(self.header_bytes)
+        return header + final_frame_overhead + self._buffer.length + self._footer_size()
+
+    def message_size(self, plaintext_length: int) -> int:
+        """The length of the whole message for a plaintext of ``plaintext_length`` bytes (before any update)."""
+        body = framed_body_length(plaintext_length, self._codec.frame_length)
+        return len(self.header_bytes) + body + self._footer_size()
+
+    def _footer_size(self) -> int:
+        return 2 + self._signer.signature_bytes if self._signer is not None else 0
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def update(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Encrypt more plaintext; return the message bytes that are ready."""
+        src = memoryview(data).cast("B")
+        out = OutputBuffer(self.update_size(len(src)))
+        written = self._update_into(src, out.view)
+        return out.finish(written)
+
+    def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """Encrypt more plaintext into ``out`` (at least :meth:`update_size` bytes); return bytes written."""
+        view = writable_view(out)
+        return self._update_into(memoryview(data).cast("B"), view)
+
+    def _update_into(self, src: memoryview, out: memoryview) -> int:
+        self._claim()
+        try:
+            if len(out) < self.update_size(len(src)):
+                raise UsageError("the output buffer is smaller than update_size()")
+            if self._declared is not None and self._seen + len(src) > self._declared:
+                self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
+                raise self._error
+            self._seen += len(src)
+            try:
+                return self._update(src, out)
+            except BustaError as exc:
+                self._error = exc
+                raise
+        finally:
+            self._lock.release()
+
+    def finalize(self) -> bytes:
+        """Write the final frame (and footer); return the remaining message bytes."""
+        out = OutputBuffer(self.finalize_size())
+        written = self._finalize_into(out.view)
+        return out.finish(written)
+
+    def finalize_into(self, out: bytearray | memoryview) -> int:
+        """Write the final frame (and footer) into ``out`` (at least :meth:`finalize_size` bytes)."""
+        return self._finalize_into(writable_view(out))
+
+    def _finalize_into(self, out: memoryview) -> int:
+        self._claim()
+        try:
+            if len(out) < self.finalize_size():
+                raise UsageError("the output buffer is smaller than finalize_size()")
+            try:
+                pos = self._finish(out)
+            except BustaError as exc:
+                self._error = exc
+                raise
+            self._buffer.release()
+            self._finished = True
+        finally:
+            self._lock.release()
+        return pos
+
+    def _finish(self, out: memoryview) -> int:
+        pos = self._emit_header(out)
+        start = pos
+        with self._buffer.view() as pending:
+            pos += self._codec.seal_final(self._next_sequence(1, final=True), pending, out[pos:])
+        if self._signer is not None:
+            self._signer.update(out[start:pos])
+            footer = serialize_footer(self._signer.sign())
+            out[pos : pos + len(footer)] = footer
+            pos += len(footer)
+        return pos
+
+    def _claim(self) -> None:
+        """Take the encryptor for this call, or raise (another thread's call in progress, an earlier error)."""
+        if not self._lock.acquire(blocking=False):
+            self._error = UsageError("the encryptor is in use by another thread; give each thread its own")
+            raise self._error
+        if self._error is not None or self._finished:
+            self._lock.release()
+            raise self._error or UsageError("the encryptor is finalized")
+
+    def _emit_header(self, out: memoryview) -> int:
+        if self._header_sent:
+            return 0
+        self._header_sent = True
+        out[: len(self.header_bytes)] = self.header_bytes
+        return len(self.header_bytes)
+
+    def _next_sequence(self, count: int, *, final: bool = False) -> int:
+        """Number ``count`` frames; regular frames leave room for the final frame after them, so that
+        none is numbered 0xFFFFFFFF, the final-frame marker."""
+        first = self._sequence
+        frames = first + count - (1 if final else 0)  # the frame count once the message is finished
+        if frames > MAX_FRAMES:
+            raise LimitExceededError("frame count", frames, MAX_FRAMES)
+        self._sequence = first + count
+        return first
+
+    def _update(self, src: memoryview, out: memoryview) -> int:
+        frame = self._codec.frame_length
+        pos = self._emit_header(out)
+        pending = self._buffer
+        if pending.length + len(src) <= frame:
+            pending.append(src)
+            return pos
+        if pending.length:
+            need = frame - pending.length
+            pending.append(src[:need])
+            src = src[need:]
+            with pending.view() as full:
+                pos += self._seal(full, out[pos:], 1)
+            pending.drop(frame)
+        count, _ = frame_split(len(src), frame)  # keeps 1..frame bytes back for the final frame
+        if count:
+            pos += self._seal(src, out[pos:], count)
+        pending.append(src[count * frame :])
+        return pos
+
+    def _seal(self, src: memoryview, out: memoryview, count: int) -> int:
+        """Seal ``count`` regular frames; hash them for signed suites. Returns bytes written."""
+        first = self._next_sequence(count)
+        step, frame = self._codec.step, self._codec.frame_length
+        parts = self._threads.split(frame, count)
+        if self._signer is not None and self._threads.overlap(count * frame):
+            self._seal_and_hash(first, src, out, count)
+        elif parts > 1:
+            bounds = [count * i // parts for i in range(parts + 1)]
+            seal = self._codec.seal_regular
+            run_split(
+                [
+                    functools.partial(seal, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+                    for a, b in itertools.pairwise(bounds)
+                ]
+            )
+        else:
+            self._codec.seal_regular(first, src, out, count)
+            if self._signer is not None:
+                self._signer.update(out[: count * step])
+        return count * step
+
+    def _seal_and_hash(self, first: int, src: memoryview, out: memoryview, count: int) -> None:
+        """Seal slices on one worker while this thread hashes each sealed slice, in order.
+
+        The worker never waits for this thread: an exception raised here at any point (a signal's
+        KeyboardInterrupt included) cannot leave it blocked, so the pool and the interpreter's exit
+        never hang on it. It stops at the next slice once ``stop`` is set."""
+        signer = self._signer
+        assert signer is not None
+        step, frame = self._codec.step, self._codec.frame_length
+        per_slice = max(1, _HASH_SLICE_BYTES // step)
+        slices = list(itertools.pairwise([*range(0, count, per_slice), count]))
+        sealed = [threading.Event() for _ in slices]
+        stop, failed = threading.Event(), threading.Event()
+
+        def seal_in_order() -> None:
+            try:
+                for (a, b), ready in zip(slices, sealed, strict=True):
+                    if stop.is_set():
+                        return
+                    self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+                    ready.set()
+            except BaseException:
+                failed.set()  # before the events: this thread then stops waiting and raises it below
+                for ready in sealed:
+                    ready.set()
+                raise
+
+        sealing = submit(seal_in_order)
+        try:
+            for (a, b), ready in zip(slices, sealed, strict=True):
+                ready.wait()
+                if failed.is_set():
+                    break
+                signer.update(out[a * step : b * step])
+        finally:
+            stop.set()
+            sealing.result()

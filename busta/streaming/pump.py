@@ -1,0 +1,179 @@
+"""Move a whole stream through the engine with reused buffers: readinto, *_into, write.
+
+The source is read into one buffer, the engine writes into another, and the
+sink is handed views of it (a sink must use or copy what it is given before
+returning). The buffers belong to the calling thread and serve its next call
+too: a fresh 2 MiB buffer costs more page faults than encrypting a small file.
+
+Memory follows what arrives, never what a message declares: a decryption's
+reads start at 64 KiB and grow to at most twice what has arrived (to 2 MiB),
+frames of up to 1 MiB are read whole, larger frames arrive 2 MiB at a time
+(the decryptor gathers them), and the output buffer grows only when authenticated
+plaintext needs it. What a thread keeps between calls is bounded by
+:data:`~busta.limits.MAX_RETAINED_BUFFER_BYTES`; larger buffers are dropped
+when the call returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import IO, Final
+
+from ..errors import UsageError
+from ..format.layout import regular_frame_size
+from ..limits import MAX_RETAINED_BUFFER_BYTES
+from .decryptor import MessageDecryptor
+from .encryptor import MessageEncryptor
+
+__all__ = ["STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream"]
+
+#: Bytes read from the source per step: whole frames (at least two, so that two threads can share a step)
+#: when a frame is at most half of it, else this many bytes of a larger frame.
+STREAM_CHUNK_BYTES: Final = 2 << 20
+#: The first read of a decryption, before the frame size is known (headers are usually small).
+_FIRST_READ_BYTES: Final = 64 << 10
+#: Frames of up to half a step (on the wire) are read whole.
+_LARGEST_WHOLE_READ_FRAME: Final = regular_frame_size(STREAM_CHUNK_BYTES // 2)
+
+
+class _Buffers:
+    """Named buffers, made anew only when too small, never resized in place (a view of one may
+    still be alive, in a traceback say)."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, bytearray] = {}
+        self.busy = False
+
+    def view(self, slot: str, size: int) -> memoryview:
+        buffer = self._slots.get(slot)
+        if buffer is None or len(buffer) < size:
+            buffer = self._slots[slot] = bytearray(size)
+        return memoryview(buffer)[:size]
+
+    def at_least(self, slot: str, size: int) -> memoryview:
+        """A view of at least ``size`` bytes; a buffer made anew that may be kept gets a quarter more,
+        to be reused (one that will be dropped after the call gets what it needs)."""
+        buffer = self._slots.get(slot)
+        if buffer is None or len(buffer) < size:
+            spare = size // 4 if size <= MAX_RETAINED_BUFFER_BYTES // 2 else 0
+            buffer = self._slots[slot] = bytearray(size + spare)
+        return memoryview(buffer)
+
+    def trim(self, limit: int) -> None:
+        """Keep the buffers only if together they fit ``limit`` bytes."""
+        if sum(len(buffer) for buffer in self._slots.values()) > limit:
+            self._slots.clear()
+
+
+_scratch = threading.local()
+
+
+@contextlib.contextmanager
+def _thread_buffers() -> Iterator[_Buffers]:
+    """This thread's buffers; a nested call (a source or sink that pumps too) gets its own."""
+    buffers: _Buffers | None = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = _Buffers()
+    if buffers.busy:
+        yield _Buffers()
+        return
+    buffers.busy = True
+    try:
+        yield buffers
+    finally:
+        buffers.busy = False
+        buffers.trim(MAX_RETAINED_BUFFER_BYTES)
+
+
+def _read_full(source: IO[bytes], view: memoryview) -> int:
+    """Fill ``view`` from ``source`` unless it ends first; return the bytes read."""
+    filled = 0
+    readinto = getattr(source, "readinto", None)
+    while filled < len(view):
+        if readinto is not None:
+            n = readinto(view[filled:])
+        else:
+            chunk = source.read(len(view) - filled)
+            n = None if chunk is None else len(chunk)
+            if n:
+                view[filled : filled + n] = chunk
+        if n is None:
+            raise UsageError("the source is non-blocking and had no data; use a blocking stream")
+        if n == 0:
+            break
+        filled += n
+    return filled
+
+
+def _write_all(sink: IO[bytes], view: memoryview) -> None:
+    while len(view):
+        n = sink.write(view)
+        if n is None:  # a non-blocking raw sink that took nothing
+            raise UsageError("the sink is non-blocking and took no data; use a blocking stream")
+        view = view[n:]
+
+
+def _whole_frames(unit: int) -> int:
+    """Bytes per read for units (frames) of ``unit`` bytes: as many whole ones as fill a step, at least two."""
+    return max(2, STREAM_CHUNK_BYTES // unit) * unit
+
+
+def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncryptor) -> int:
+    """Encrypt everything ``source`` yields into ``sink``; return the plaintext length."""
+    frame = encryptor.frame_length
+    chunk = _whole_frames(frame) if frame <= STREAM_CHUNK_BYTES // 2 else STREAM_CHUNK_BYTES  # plaintext: no overhead
+    with _thread_buffers() as buffers:
+        src = buffers.view("source", chunk)
+        out = buffers.view("output", 0)
+        total = 0
+        while n := _read_full(source, src):
+            total += n
+            if len(out) < (need := encryptor.update_size(n)):
+                out = buffers.at_least("output", need)
+            _write_all(sink, out[: encryptor.update_into(src[:n], out)])
+        if len(out) < (need := encryptor.finalize_size()):
+            out = buffers.at_least("output", need)
+        _write_all(sink, out[: encryptor.finalize_into(out)])
+    return total
+
+
+def _next_read(decryptor: MessageDecryptor, arrived: int) -> int:
+    """How many bytes to read next: never more than twice what arrived so far; whole frames when
+    frames are small (so that none straddles two reads), else at most a step."""
+    ramp = max(_FIRST_READ_BYTES, 2 * arrived)
+    step = decryptor.frame_step
+    if step is None or step > _LARGEST_WHOLE_READ_FRAME:
+        return min(ramp, STREAM_CHUNK_BYTES)  # the decryptor gathers what straddles reads
+    frames = min(_whole_frames(step), ramp // step * step)
+    return frames - decryptor.buffered if frames else ramp
+
+
+def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecryptor) -> int:
+    """Decrypt the message ``source`` yields into ``sink``; return the plaintext length.
+
+    Only authenticated plaintext reaches ``sink``; if this raises, what reached
+    it is a prefix of the plaintext and must be discarded. The header is read in
+    a small step; once the frame size is known, each read takes whole frames
+    (of frames up to 1 MiB); no buffer is sized by what the message declares.
+    """
+    with _thread_buffers() as buffers:
+        want = _FIRST_READ_BYTES
+        src = buffers.view("source", want)
+        out = buffers.view("output", 0)
+        arrived = total = 0
+        while n := _read_full(source, src[:want]):
+            arrived += n
+            if len(out) < (need := decryptor.output_bound(n)):
+                out = buffers.at_least("output", need)
+            written = decryptor.update_into(src[:n], out)
+            _write_all(sink, out[:written])
+            total += written
+            if n < want:  # the source may have ended; reading on costs no memory until it gives more
+                continue
+            want = _next_read(decryptor, arrived)
+            if len(src) < want:
+                src = buffers.at_least("source", want)
+    decryptor.finalize()
+    return total
