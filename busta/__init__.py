@@ -47,7 +47,7 @@ from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, 
 from .streaming.random_access import SeekableDecryptingReader
 from .suites import AlgorithmSuite, CommitmentPolicy
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AlgorithmSuite",

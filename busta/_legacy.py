@@ -2,18 +2,15 @@
 
 The project was called *envelope* until 0.2.0. The wire format, provider ids and key
 namespaces (``envelope-local``, ``envelope-demo``) never change; the names below did, and every
-place that reads one of them also accepts its old form:
+place that reads one of them also accepts its old form (busta's own wins where both exist):
 
-============================  ==============================  ==============================
-what                          busta writes                    also read (envelope 0.1)
-============================  ==============================  ==============================
-environment variables         ``BUSTA_*``                     ``ENVELOPE_*``
-configuration directory       ``~/.config/busta/``            ``~/.config/envelope/``
-S3 bulk done-marker metadata  ``busta-bulk-*``                ``envelope-bulk-*``
-local bulk markers            ``.busta-bulk/``                ``.envelope-bulk/``
-bulk temporary outputs        ``.busta-bulk-*.tmp``           ``.envelope-bulk-*.tmp``
-S3 context metadata           ``busta-encryption-context``    (informational, never read)
-============================  ==============================  ==============================
+- environment variables: ``BUSTA_*``, also ``ENVELOPE_*``;
+- the configuration directory: ``~/.config/busta/``, also ``~/.config/envelope/``;
+- S3 bulk done-marker metadata: ``busta-bulk-*``, also ``envelope-bulk-*``;
+- local bulk markers: ``.busta-bulk/``, also ``.envelope-bulk/``;
+- bulk temporary outputs: ``.busta-bulk-*.tmp``, also ``.envelope-bulk-*.tmp``;
+- the S3 context metadata ``busta-encryption-context`` (was ``envelope-encryption-context``) is
+  informational: busta never reads it, since a message's header holds its context.
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ __all__ = [
     "LEGACY_MARKER_DIR",
     "LEGACY_TEMP_PREFIX",
     "environ",
+    "legacy_env_name",
 ]
 
 ENV_PREFIX: Final = "BUSTA_"
