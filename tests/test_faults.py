@@ -36,14 +36,14 @@ process faults are real signals to a real ``python -m busta`` process. What is p
 
 Already covered elsewhere, not repeated here: the KMS server process stopped
 (connection refused) and throttling answered by a botocore hook
-(tests/test_kms.py::test_a_kms_server_that_stops_mid_run_fails_with_the_key_and_region_named,
+(tests/keyrings/test_kms.py::test_a_kms_server_that_stops_mid_run_fails_with_the_key_and_region_named,
 ::test_throttling_is_retried_as_configured,
 ::test_decrypt_succeeds_through_the_reachable_region_when_the_other_is_down);
 S3 errors raised before a request is sent, failing sources, damaged objects, wrong keys
-and unreachable endpoints (tests/test_s3.py::test_an_upload_that_s3_fails_midway_is_aborted,
+and unreachable endpoints (tests/s3/test_s3.py::test_an_upload_that_s3_fails_midway_is_aborted,
 ::test_an_upload_whose_source_fails_is_aborted, ::test_a_failed_download_file_leaves_the_directory_as_it_was,
 ::test_an_unreachable_endpoint_is_an_s3_error); tampered or truncated CLI inputs
-(tests/test_cli.py::test_a_tampered_message_fails_and_leaves_neither_output_nor_temporary_file).
+(tests/cli/test_cli.py::test_a_tampered_message_fails_and_leaves_neither_output_nor_temporary_file).
 
 Each test records the faults it injected as the junit property ``faults_injected``.
 """

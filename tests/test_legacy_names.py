@@ -6,6 +6,7 @@ one wins where both exist, the old one is used where only it exists.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,10 +219,8 @@ def _moto_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _put_marked(moto_server: MotoServer, key: str, metadata: dict[str, str]) -> S3Settings:
     s3: Any = moto_server.client("s3", REGION)
-    try:
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"output", Metadata=metadata)
     return S3Settings(endpoint_url=moto_server.endpoint, region=REGION)
 

@@ -1,0 +1,234 @@
+"""The fast engine: exact sizes, parallel output identical to serial, stream pumps, fixed signatures."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+import busta
+from busta import AlgorithmSuite, EncryptionMaterials, MessageEncryptor
+from busta._buffers import OutputBuffer
+from busta.errors import AuthenticationError, MalformedMessageError, TruncatedMessageError, UsageError
+from busta.keyrings import RawAesKeyring
+from busta.streaming import encryptor as encryptor_module
+from busta.streaming import workers
+
+from ..conftest import policy_for
+
+UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+KiB, MiB = 1 << 10, 1 << 20
+
+
+def _plaintext(n: int) -> bytes:
+    return (bytes(range(256)) * (n // 256 + 1))[:n]
+
+
+def _materials(keyring: RawAesKeyring, suite: AlgorithmSuite) -> EncryptionMaterials:
+    cmm = busta.DefaultCryptoMaterialsManager(keyring)
+    return cmm.get_encryption_materials(busta.EncryptionRequest({"k": "v"}, policy_for(suite), suite))
+
+
+def _encryptor(
+    keyring: RawAesKeyring, suite: AlgorithmSuite, message_id: bytes, threads: int, frame: int
+) -> MessageEncryptor:
+    return MessageEncryptor(_materials(keyring, suite), frame_length=frame, message_id=message_id, threads=threads)
+
+
+def test_parallelism_is_used_only_for_long_runs_of_large_frames() -> None:
+    two = workers.resolve_threads(2)
+    assert two.split(64 * KiB, 64) == 2
+    assert two.split(4 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
+    assert two.split(64 * KiB, 4) == 1  # a 256 KiB run is too short to hand to another thread
+    assert two.split(MiB, 1) == 1
+    assert workers.resolve_threads(1).split(MiB, 64) == 1
+    assert workers.resolve_threads(None).count == min(os.cpu_count() or 1, workers.MAX_THREADS)
+    for bad in (0, -1, workers.MAX_THREADS + 1, True, 1.5):
+        with pytest.raises(UsageError):
+            workers.resolve_threads(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("frame", [64 * KiB, MiB])
+@pytest.mark.parametrize("size", [3 * MiB, 3 * MiB + 5])
+def test_parallel_output_is_byte_identical_to_serial(
+    aes_keyring: RawAesKeyring, frame: int, size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    splits: list[int] = []
+
+    def counting_run_split(tasks: list[Callable[[], None]]) -> None:
+        splits.append(len(tasks))
+        workers.run_split(tasks)
+
+    monkeypatch.setattr(encryptor_module, "run_split", counting_run_split)
+    data = _plaintext(size)
+    message_id = os.urandom(32)
+    materials = _materials(aes_keyring, UNSIGNED)
+    serial = MessageEncryptor(materials, frame_length=frame, message_id=message_id, threads=1)
+    parallel = MessageEncryptor(materials, frame_length=frame, message_id=message_id, threads=2)
+    one = serial.update(data) + serial.finalize()
+    assert splits == []  # one thread: sealed in place
+    two = parallel.update(data) + parallel.finalize()
+    assert splits == [2]  # two threads: the run of frames was cut in two
+    assert one == two
+    assert busta.decrypt(one, keyring=aes_keyring, threads=2) == data
+
+
+def test_signed_parallel_output_matches_serial_before_the_signature(aes_keyring: RawAesKeyring) -> None:
+    data = _plaintext(3 * MiB)
+    message_id = os.urandom(32)
+    materials = _materials(aes_keyring, SIGNED)
+    one = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, threads=1)
+    two = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, threads=2)
+    # ECDSA signatures are randomized: compare everything before the footer
+    body_one = (one.update(data) + one.finalize())[: -(2 + 103)]
+    body_two = (two.update(data) + two.finalize())[: -(2 + 103)]
+    assert body_one == body_two
+
+
+def test_parallel_decrypt_rejects_a_damaged_frame_in_any_part(aes_keyring: RawAesKeyring) -> None:
+    data = _plaintext(4 * MiB)
+    message = bytearray(busta.encrypt(data, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=64 * KiB))
+    for where in (len(message) // 4, len(message) * 3 // 4):
+        damaged = bytearray(message)
+        damaged[where] ^= 1
+        with pytest.raises(AuthenticationError):
+            busta.decrypt(bytes(damaged), keyring=aes_keyring, threads=2)
+
+
+@pytest.mark.parametrize("suite", [UNSIGNED, SIGNED], ids=lambda s: s.name)
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 1000])
+def test_update_and_finalize_sizes_are_exact(aes_keyring: RawAesKeyring, suite: AlgorithmSuite, size: int) -> None:
+    encryptor = _encryptor(aes_keyring, suite, os.urandom(32), 1, 64)
+    expected = encryptor.message_size(size)
+    first = size // 2
+    predicted = encryptor.update_size(first)
+    part = encryptor.update(_plaintext(first))
+    assert len(part) == predicted
+    predicted = encryptor.update_size(size - first)
+    part2 = encryptor.update(_plaintext(size)[first:])
+    assert len(part2) == predicted
+    predicted = encryptor.finalize_size()
+    last = encryptor.finalize()
+    assert len(last) == predicted
+    assert len(part) + len(part2) + len(last) == expected
+
+
+def test_update_into_refuses_a_short_buffer_without_side_effects(aes_keyring: RawAesKeyring) -> None:
+    encryptor = _encryptor(aes_keyring, UNSIGNED, os.urandom(32), 1, 64)
+    with pytest.raises(UsageError):
+        encryptor.update_into(_plaintext(1000), memoryview(bytearray(10)))
+    whole = encryptor.update(_plaintext(1000)) + encryptor.finalize()
+    assert busta.decrypt(whole, keyring=aes_keyring) == _plaintext(1000)
+
+
+def test_a_decryptor_given_too_small_a_buffer_says_so(aes_keyring: RawAesKeyring) -> None:
+    message = busta.encrypt(_plaintext(1000), keyring=aes_keyring, algorithm=UNSIGNED, frame_length=64)
+    decryptor = busta.start_decryption(keyring=aes_keyring)
+    with pytest.raises(UsageError, match="output_bound"):
+        decryptor.update_into(message, memoryview(bytearray(100)))
+
+
+@pytest.mark.parametrize(
+    ("suite", "length"),
+    [(AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256, 71), (SIGNED, 103)],
+    ids=["P-256", "P-384"],
+)
+def test_signatures_have_one_fixed_length_and_a_low_s(
+    aes_keyring: RawAesKeyring, suite: AlgorithmSuite, length: int
+) -> None:
+    orders = {
+        71: 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
+        103: int(
+            "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
+        ),
+    }
+    for _ in range(20):
+        message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
+        footer = message[-(2 + length) :]
+        assert int.from_bytes(footer[:2], "big") == length
+        _, s = decode_dss_signature(footer[2:])
+        assert s <= orders[length] // 2
+
+
+@pytest.mark.parametrize("frame", [64, 4096])
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, (2 << 20) + 3])
+@pytest.mark.parametrize("suite", [UNSIGNED, SIGNED], ids=lambda s: s.name)
+def test_encrypt_stream_and_decrypt_stream_round_trip(
+    aes_keyring: RawAesKeyring, frame: int, size: int, suite: AlgorithmSuite
+) -> None:
+    data = _plaintext(size)
+    sealed = io.BytesIO()
+    result = busta.encrypt_stream(
+        io.BytesIO(data),
+        sealed,
+        keyring=aes_keyring,
+        algorithm=suite,
+        frame_length=frame,
+        encryption_context={"a": "b"},
+    )
+    assert result.plaintext_length == size
+    assert result.header.frame_length == frame
+    message = sealed.getvalue()
+    assert busta.decrypt(message, keyring=aes_keyring) == data
+    plain = io.BytesIO()
+    back = busta.decrypt_stream(io.BytesIO(message), plain, keyring=aes_keyring, encryption_context={"a": "b"})
+    assert plain.getvalue() == data
+    assert back.plaintext_length == size
+    assert back.header.message_id == result.header.message_id
+    assert back.encryption_context["a"] == "b"
+
+
+class _ReadOnly:
+    """A source with read() only, handing out at most 1000 bytes per call."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def read(self, n: int = -1) -> bytes:
+        return self._data.read(min(n, 1000) if n >= 0 else 1000)
+
+
+def test_stream_pumps_accept_sources_without_readinto(aes_keyring: RawAesKeyring) -> None:
+    data = _plaintext(100_000)
+    sealed = io.BytesIO()
+    busta.encrypt_stream(_ReadOnly(data), sealed, keyring=aes_keyring, frame_length=4096)  # type: ignore[arg-type]
+    plain = io.BytesIO()
+    busta.decrypt_stream(_ReadOnly(sealed.getvalue()), plain, keyring=aes_keyring)  # type: ignore[arg-type]
+    assert plain.getvalue() == data
+
+
+def test_decrypt_stream_rejects_truncation_and_trailing_bytes(aes_keyring: RawAesKeyring) -> None:
+    message = busta.encrypt(_plaintext(10_000), keyring=aes_keyring, frame_length=4096)
+    with pytest.raises(TruncatedMessageError):
+        busta.decrypt_stream(io.BytesIO(message[:-1]), io.BytesIO(), keyring=aes_keyring)
+    with pytest.raises(MalformedMessageError, match="after the end"):
+        busta.decrypt_stream(io.BytesIO(message + b"\0"), io.BytesIO(), keyring=aes_keyring)
+
+
+def test_an_output_buffer_becomes_bytes_and_copies_only_when_cut() -> None:
+    whole = OutputBuffer(8)
+    whole.view[:] = b"abcdefgh"
+    assert whole.finish() == b"abcdefgh"
+    assert isinstance(whole._target, bytes)
+    cut = OutputBuffer(8)
+    cut.view[:3] = b"abc"
+    assert cut.finish(3) == b"abc"
+    empty = OutputBuffer(0)
+    assert empty.finish() == b""
+    dropped = OutputBuffer(4)
+    dropped.discard()
+    with pytest.raises(ValueError):
+        dropped.view[0] = 1
+
+
+def test_an_encryptor_refuses_more_plaintext_than_was_declared(aes_keyring: RawAesKeyring) -> None:
+    encryptor = busta.start_encryption(keyring=aes_keyring, plaintext_length=10)
+    encryptor.update(b"x" * 6)
+    with pytest.raises(UsageError, match="declared"):
+        encryptor.update(b"x" * 5)
+    with pytest.raises(UsageError):
+        encryptor.finalize()  # the encryptor stays failed: no message that looks complete
