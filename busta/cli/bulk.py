@@ -13,6 +13,7 @@ from typing import Any
 from .._text import printable
 from ..errors import UsageError
 from ..keyconfig import KeyringConfig, KmsKey, LocalKey, Multi
+from .aws import region
 from .errors import CliError, CliUsageError
 from .keys import config_for
 from .outputs import local_output
@@ -69,7 +70,7 @@ def run_bulk(args: argparse.Namespace) -> None:
 
     keyring = config_for(args, encrypting=args.operation == "encrypt")
     new_keyring = _new_keys(args)
-    s3 = S3Settings(endpoint_url=args.aws_endpoint_url, region=args.aws_region)
+    s3 = S3Settings(endpoint_url=args.aws_endpoint_url, region=region(args))
     progress = _progress(args)
     with _client(args) as client:
         try:

@@ -17,6 +17,7 @@ from .._text import printable
 from ..api import StreamResult, decrypt_stream, encrypt_stream
 from ..format import Header
 from ..materials import Keyring
+from .aws import region
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
@@ -38,9 +39,7 @@ class _S3:
         if self._client is None:
             import boto3  # noqa: PLC0415
 
-            self._client = boto3.client(
-                "s3", endpoint_url=self._args.aws_endpoint_url, region_name=self._args.aws_region
-            )
+            self._client = boto3.client("s3", endpoint_url=self._args.aws_endpoint_url, region_name=region(self._args))
         return self._client
 
 

@@ -4,10 +4,10 @@ are imported only when asked for)."""
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..keyconfig import AesKeyFile, KeyringConfig, KmsDiscovery, KmsKey, LocalKey, Multi, Pkcs11Key, RsaKeyFile
 from ..materials import Keyring
+from . import aws
 from .errors import CliUsageError
 from .options import KeySpec
 
@@ -25,7 +25,7 @@ def _names(spec: KeySpec, option: str) -> tuple[str, str]:
 def _discovery(args: argparse.Namespace) -> KeyringConfig:
     region = None
     if args.kms_mrk:
-        region = args.aws_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        region = aws.region(args)
         if not region:
             raise CliUsageError("--kms-discovery --kms-mrk needs --aws-region")
     return KmsDiscovery(tuple(args.kms_account or ()), args.kms_partition, region, args.aws_endpoint_url)
