@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._legacy import environ
 from ._secrets import SecretBytes
-from .errors import UsageError
+from .errors import KeyFileError, UsageError
 from .keyrings import MultiKeyring, RawAesKeyring
 from .materials import Keyring
 
@@ -63,7 +63,7 @@ class LocalKey:
     path: str | None = None
 
     def build(self) -> Keyring:
-        from .cli.keyfile import DEFAULT_KEY_NAME, config_file, read_record  # noqa: PLC0415
+        from .keyfile import DEFAULT_KEY_NAME, config_file, read_record  # noqa: PLC0415
 
         path = Path(self.path) if self.path else config_file(DEFAULT_KEY_NAME)
         record = read_record(path, missing_hint="" if self.path else "; run `busta keygen` to create it")
@@ -79,7 +79,7 @@ class AesKeyFile:
     name: str
 
     def build(self) -> Keyring:
-        from .cli.keyfile import read_raw_key  # noqa: PLC0415
+        from .keyfile import read_raw_key  # noqa: PLC0415
 
         return RawAesKeyring(self.namespace, self.name, read_raw_key(Path(self.path)))
 
@@ -130,24 +130,24 @@ class RsaKeyFile:
             else:
                 key = serialization.load_pem_public_key(data)
         except (ValueError, TypeError) as exc:
-            raise UsageError(f"{self.path}: not a usable PEM RSA key ({exc})") from None
+            raise KeyFileError(f"{self.path}: not a usable PEM RSA key ({exc})") from None
         padding = RsaPadding(self.padding)
         if isinstance(key, rsa.RSAPrivateKey):
             return RawRsaKeyring(self.namespace, self.name, private_key=key, padding=padding)
         if isinstance(key, rsa.RSAPublicKey):
             return RawRsaKeyring(self.namespace, self.name, public_key=key, padding=padding)
-        raise UsageError(f"{self.path}: not an RSA key")
+        raise KeyFileError(f"{self.path}: not an RSA key")
 
 
 def _read_rsa_key_file(path: Path) -> bytes:
-    """A PEM file, checked as the CLI checks key files (:mod:`busta.cli.trust`): a private key
+    """A PEM file, checked as every key file is (:mod:`busta._trust`): a private key
     must be private to its owner, a public one writable by its owner only."""
-    from .cli.trust import read_key_file  # noqa: PLC0415
+    from ._trust import read_key_file  # noqa: PLC0415
 
     try:
         return read_key_file(path, what="RSA key file", secret=lambda data: b"PRIVATE KEY" in data)
     except FileNotFoundError:
-        raise UsageError(f"RSA key file {path} does not exist") from None
+        raise KeyFileError(f"RSA key file {path} does not exist") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,8 @@ def _keygen(args: argparse.Namespace) -> None:
     if args.pkcs11_module or args.pkcs11_token or args.pkcs11_key:
         _keygen_pkcs11(args)
         return
-    from .keyfile import default_key_path, generate, write_record  # noqa: PLC0415
+    from ..keyfile import default_key_path, generate  # noqa: PLC0415
+    from .keyfile import write_record  # noqa: PLC0415
 
     path = Path(args.output) if args.output else default_key_path()
     record = generate()

@@ -21,8 +21,8 @@ from pkcs11 import Attribute
 
 import busta
 from busta.cli import commands, main
-from busta.cli.keyfile import read_record
 from busta.cli.progress import ProgressReader
+from busta.keyfile import read_record
 from busta.keyrings import AwsKmsMrkKeyring, RawAesKeyring
 from busta.keyrings.pkcs11 import SoftHsmToken
 
