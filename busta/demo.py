@@ -51,6 +51,7 @@ __all__ = [
     "KEY_BYTES",
     "KEY_NAME",
     "KEY_NAMESPACE",
+    "SAMPLE_MIN_BYTES",
     "SAMPLE_NAME",
     "DemoError",
     "atomic_output",

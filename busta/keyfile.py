@@ -26,6 +26,9 @@ from .errors import KeyFileError
 __all__ = [
     "DEFAULT_KEY_NAME",
     "DEFAULT_NAMESPACE",
+    "KEY_BYTES",
+    "KIND",
+    "RECORD_VERSION",
     "KeyRecord",
     "config_dir",
     "config_file",
@@ -36,9 +39,10 @@ __all__ = [
     "read_record",
 ]
 
-RECORD_VERSION = 1
-KIND = "aes-256"
-KEY_BYTES = 32
+#: The key record's format version and kind, and the length of the AES key it holds (and of a raw AES key file).
+RECORD_VERSION: Final = 1
+KIND: Final = "aes-256"
+KEY_BYTES: Final = 32
 DEFAULT_NAMESPACE = "envelope-local"  # a key namespace: kept by the rename, as on the wire
 #: The default key's file name in the configuration directory.
 DEFAULT_KEY_NAME: Final = "default.key"

@@ -27,8 +27,8 @@ from .registry import CliOption, KeyArgs, KeyOption, KeyringConfig, KeyringKind,
 
 __all__ = ["AesKeyFile", "EnvKey", "KmsDiscovery", "KmsKey", "LocalKey", "Pkcs11Key", "RsaKeyFile"]
 
-AES_KEY_BYTES = 32
-DEFAULT_PADDING = "oaep-sha256"
+_AES_KEY_BYTES = 32
+_DEFAULT_PADDING = "oaep-sha256"
 
 
 # -- raw AES: key records, raw key files, environment variables -------------------------------------
@@ -78,8 +78,8 @@ class EnvKey:
             key = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise UsageError(f"environment variable {self.variable} is not valid base64") from None
-        if len(key) != AES_KEY_BYTES:
-            raise UsageError(f"environment variable {self.variable} holds {len(key)} bytes, not {AES_KEY_BYTES}")
+        if len(key) != _AES_KEY_BYTES:
+            raise UsageError(f"environment variable {self.variable} holds {len(key)} bytes, not {_AES_KEY_BYTES}")
         return RawAesKeyring(self.namespace, self.name, SecretBytes(key))
 
 
@@ -150,7 +150,7 @@ def _read_rsa_key_file(path: Path) -> bytes:
 
 
 def _rsa_file(given: KeyArgs) -> KeyringConfig:
-    return RsaKeyFile(given.value, *given.names(), given.padding or DEFAULT_PADDING)
+    return RsaKeyFile(given.value, *given.names(), given.padding or _DEFAULT_PADDING)
 
 
 register(
@@ -290,7 +290,7 @@ def _pkcs11_key(given: KeyArgs) -> KeyringConfig:
     module, token = given.options.get("pkcs11_module"), given.options.get("pkcs11_token")
     if not module or not token:
         raise UsageError("--pkcs11-key needs --pkcs11-module and --pkcs11-token")
-    return Pkcs11Key(module, token, given.value, *given.names(), given.padding or DEFAULT_PADDING)
+    return Pkcs11Key(module, token, given.value, *given.names(), given.padding or _DEFAULT_PADDING)
 
 
 register(
