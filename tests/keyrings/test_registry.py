@@ -3,8 +3,10 @@ the test and nowhere else, is usable from busta.keyrings (lazily), busta.keyconf
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
+import inspect
 import pickle
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -171,3 +173,24 @@ def test_a_missing_extra_is_named_in_the_import_error(monkeypatch: pytest.Monkey
             _ = busta.keyrings.NeedsExtra
     finally:
         registry.unregister(kind.name)
+
+
+def _type_checking_names() -> set[str]:
+    """The names busta/keyrings/__init__.py imports under ``if TYPE_CHECKING:`` (for type checkers)."""
+    tree = ast.parse(inspect.getsource(busta.keyrings))
+    guards = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"]
+    return {
+        alias.name
+        for guard in guards
+        for node in guard.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+def test_the_lazy_names_of_busta_keyrings_are_the_exports_of_the_registered_kinds_and_nothing_else() -> None:
+    """``__all__`` and the type checkers' imports cannot drift from the registry."""
+    exported = {name for kind in registry.kinds() for name in kind.exports}
+    eager = {"MultiKeyring", "RawAesKeyring"}
+    assert set(busta.keyrings.__all__) == exported | eager
+    assert _type_checking_names() == exported
