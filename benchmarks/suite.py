@@ -293,9 +293,10 @@ def small_messages(count: int, with_official: bool) -> list[Row]:
 
 def hsm(count: int) -> list[Row]:
     from busta.keyrings import pkcs11 as hsm_keyring  # noqa: PLC0415 - optional extra
+    from busta.keyrings import pkcs11_admin  # noqa: PLC0415 - optional extra
 
-    token = hsm_keyring.create_softhsm_token(f"bench-{os.getpid()}")
-    hsm_keyring.generate_aes_key(token.module, token.token_label, "bench", pin=token.pin)
+    token = pkcs11_admin.create_softhsm_token(f"bench-{os.getpid()}")
+    pkcs11_admin.generate_aes_key(token.module, token.token_label, "bench", pin=token.pin)
     keyring = hsm_keyring.Pkcs11Keyring(
         NAMESPACE, NAME, module=token.module, token_label=token.token_label, key_label="bench", pin=token.pin
     )

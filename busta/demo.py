@@ -39,11 +39,10 @@ from typing import BinaryIO
 from . import _atomic, decrypting_reader, encrypting_writer
 from ._secrets import SecretBytes
 from ._text import printable
-from .cli.errors import CliError
-from .cli.keyfile import config_file
-from .cli.trust import read_key_file
-from .errors import BustaError
+from ._trust import read_key_file
+from .errors import BustaError, KeyFileError
 from .format import Header
+from .keyfile import config_file
 from .keyrings import RawAesKeyring
 
 __all__ = [
@@ -52,6 +51,7 @@ __all__ = [
     "KEY_BYTES",
     "KEY_NAME",
     "KEY_NAMESPACE",
+    "SAMPLE_MIN_BYTES",
     "SAMPLE_NAME",
     "DemoError",
     "atomic_output",
@@ -105,12 +105,12 @@ def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
 
 def read_key(path: Path) -> SecretBytes:
     """Read the key file, refusing a wrong size and any file the CLI would not trust as a key file
-    (:mod:`busta.cli.trust`: not a regular file, not the user's or root's, group or world
+    (:mod:`busta._trust`: not a regular file, not the user's or root's, group or world
     access, a directory above it that others may write), with :class:`DemoError`. A FIFO is
     refused without being read, so it cannot hang the demo."""
     try:
         key = read_key_file(path)
-    except CliError as exc:
+    except KeyFileError as exc:
         raise DemoError(str(exc)) from None
     if len(key) != KEY_BYTES:
         raise DemoError(

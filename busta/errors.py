@@ -19,6 +19,7 @@ Every error busta raises is an :class:`BustaError`; third-party exceptions
     │   ├── Pkcs11Error            a PKCS#11 module, token or key could not be used (code)
     │   └── NoDecryptingKeyError   no keyring could decrypt any data key (reasons per keyring)
     └── UsageError                 the API was misused (bad argument, wrong state)
+        └── KeyFileError           a key file is missing, untrusted (owner, mode, directory) or not a key
 
 Authentication failures carry no detail an attacker could use: they say which
 check failed (header, frame n, commitment, signature), never why.
@@ -35,6 +36,7 @@ __all__ = [
     "BustaError",
     "EncryptionContextError",
     "EnvelopeError",
+    "KeyFileError",
     "KeyringError",
     "KmsError",
     "LimitExceededError",
@@ -182,3 +184,9 @@ class NoDecryptingKeyError(KeyringError):
 
 class UsageError(BustaError, ValueError):
     """The API was used wrongly: a bad argument or a call in the wrong state."""
+
+
+class KeyFileError(UsageError):
+    """A key file named by the caller cannot be used: it does not exist, it is not one the
+    checks of :mod:`busta._trust` trust (owner, mode, a directory others may write), or it does
+    not hold a key. The message says how to fix it (``chmod 600 ...``)."""

@@ -76,8 +76,8 @@ import pytest
 import busta
 from busta import s3
 from busta.cli import commands, main
-from busta.cli.keyfile import read_record
 from busta.errors import BustaError, KmsError, NoDecryptingKeyError, S3Error, TruncatedMessageError
+from busta.keyfile import read_record
 from busta.keyrings import AwsKmsKeyring, RawAesKeyring
 
 from .support.fault_proxy import Direction, Drop, FaultProxy, Respond, http_response, request_line_matches

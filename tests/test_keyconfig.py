@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import busta
 from busta import bulk
-from busta.cli.keyfile import KeyRecord, write_record
+from busta.cli.keyfile import write_record
 from busta.errors import UsageError
 from busta.keyconfig import (
     AesKeyFile,
@@ -35,6 +35,7 @@ from busta.keyconfig import (
     RsaKeyFile,
     build_keyring,
 )
+from busta.keyfile import KeyRecord
 from busta.keyrings import AwsKmsKeyring, ClientCache, RawAesKeyring, RawRsaKeyring, RsaPadding
 from busta.materials import Keyring
 

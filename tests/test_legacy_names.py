@@ -20,8 +20,9 @@ from busta.bulk import local
 from busta.bulk.markers import Seal
 from busta.bulk.places import Place, S3Settings
 from busta.cli import main
-from busta.cli.keyfile import config_file, default_key_path, generate, write_record
+from busta.cli.keyfile import write_record
 from busta.errors import BustaError, EnvelopeError, UnsafePathError
+from busta.keyfile import config_file, default_key_path, generate
 from busta.keyrings import RawAesKeyring
 from busta.keyrings._pkcs11_token import resolve_pin
 

@@ -102,7 +102,7 @@ from busta.keyrings import (
     RawRsaKeyring,
     RsaPadding,
 )
-from busta.keyrings.pkcs11 import SoftHsmToken
+from busta.keyrings.pkcs11_admin import SoftHsmToken
 
 from .support.hsm import import_aes_key, keyring_for, new_tokens
 from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server

@@ -135,7 +135,7 @@ class Place:
         return sorted((Source(*found) for found in local.list_tree(self.root)), key=lambda source: source.name)
 
     def _list_s3(self, s3: S3Settings) -> Iterator[Source]:
-        from ..s3._calls import s3_error  # noqa: PLC0415 - boto3 only when S3 is used
+        from ..s3 import s3_error  # noqa: PLC0415 - boto3 only when S3 is used
 
         pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.root)
         try:
@@ -154,7 +154,7 @@ class Place:
         return self._find_s3(name, s3) if self.is_s3 else self._find_file(name)
 
     def _find_s3(self, name: str, s3: S3Settings) -> Found | None:
-        from ..s3._calls import s3_error  # noqa: PLC0415
+        from ..s3 import s3_error  # noqa: PLC0415
 
         key = self.locate(name)
         try:
@@ -198,7 +198,7 @@ class Place:
             with local.open_file(self.root, name) as f:
                 f.seek(first)
                 return f.read(max(0, stop - first))
-        from ..s3._calls import fetch_range  # noqa: PLC0415
+        from ..s3 import fetch_range  # noqa: PLC0415
 
         assert self.bucket is not None and found.etag is not None
         return fetch_range(s3.client(), self.bucket, self.locate(name), first, stop, etag=found.etag, size=found.size)

@@ -215,7 +215,7 @@ def pinned_reads(job: JobSpec, source: Source) -> Iterator[Callable[[int, int], 
 
             yield read_file
         return
-    from ..s3._calls import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
+    from ..s3 import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
 
     assert place.bucket is not None
     client, key, bucket = job.s3.client(), place.locate(source.name), place.bucket
@@ -288,20 +288,9 @@ def message_seal(job: JobSpec, source: Source, name: str, decryptor: MessageDecr
 
 def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
     """Abort multipart uploads of ``key`` left by a killed worker (this job owns the key)."""
-    from ..s3._calls import call  # noqa: PLC0415 - boto3 only when S3 is used
+    from ..s3 import abort_uploads  # noqa: PLC0415 - boto3 only when S3 is used
 
-    listed = call("ListMultipartUploads", bucket, key, client.list_multipart_uploads, Bucket=bucket, Prefix=key)
-    for upload in listed.get("Uploads", []):
-        if upload["Key"] == key:
-            call(
-                "AbortMultipartUpload",
-                bucket,
-                key,
-                client.abort_multipart_upload,
-                Bucket=bucket,
-                Key=key,
-                UploadId=upload["UploadId"],
-            )
+    abort_uploads(client, bucket, key)
 
 
 # -- the three operations -----------------------------------------------------------------------
@@ -439,7 +428,7 @@ def _kept_properties(job: JobSpec, source: Source) -> dict[str, Any] | None:
     """What a rotated S3 object keeps of its S3 source (None unless both are in S3)."""
     if not (job.source.is_s3 and job.dest.is_s3):
         return None
-    from ..s3._properties import properties_of  # noqa: PLC0415 - boto3 only when S3 is used
+    from ..s3 import properties_of  # noqa: PLC0415 - boto3 only when S3 is used
 
     assert job.source.bucket is not None
     return properties_of(job.s3.client(), job.source.bucket, job.source.locate(source.name), etag=source.version)

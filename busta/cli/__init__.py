@@ -29,7 +29,7 @@ def _keygen_pkcs11(args: argparse.Namespace) -> None:
         raise CliUsageError("keygen on a token needs --pkcs11-module, --pkcs11-token and --pkcs11-key")
     if args.output or args.force:
         raise CliUsageError("keygen --pkcs11-* takes neither --output nor --force (an HSM key is never replaced)")
-    from ..keyrings.pkcs11 import generate_aes_key  # noqa: PLC0415
+    from ..keyrings.pkcs11_admin import generate_aes_key  # noqa: PLC0415
 
     info = generate_aes_key(args.pkcs11_module, args.pkcs11_token, args.pkcs11_key, bits=256)
     print(f"created AES-{info.bits} key {info.label!r} on token {args.pkcs11_token!r} (not extractable)")
@@ -39,7 +39,8 @@ def _keygen(args: argparse.Namespace) -> None:
     if args.pkcs11_module or args.pkcs11_token or args.pkcs11_key:
         _keygen_pkcs11(args)
         return
-    from .keyfile import default_key_path, generate, write_record  # noqa: PLC0415
+    from ..keyfile import default_key_path, generate  # noqa: PLC0415
+    from .keyfile import write_record  # noqa: PLC0415
 
     path = Path(args.output) if args.output else default_key_path()
     record = generate()

@@ -7,20 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..keyrings import registry
+from ..keyrings.registry import KeyOption
 from ..limits import MAX_HEADER_BYTES
 
 __all__ = ["KeySpec", "build_parser"]
 
-#: Key kinds that need --namespace and --key-name (and, for RSA, take --rsa-padding).
-NAMED_KINDS = frozenset({"aes", "rsa-public", "rsa-private", "pkcs11"})
 RSA_PADDINGS = ("pkcs1", "oaep-sha1", "oaep-sha256", "oaep-sha384", "oaep-sha512")
 
 
 @dataclass
 class KeySpec:
-    """One key option as given: its kind, its value, and the names that follow it."""
+    """One key option as given: the option (as its kind registered it), its value, and the names that follow it."""
 
-    kind: str  # key-file | aes | rsa-public | rsa-private | kms | pkcs11
+    option: KeyOption
     value: str
     namespace: str | None = None
     name: str | None = None
@@ -31,15 +31,14 @@ class _KeyAction(argparse.Action):
     """Append a :class:`KeySpec` to ``keys``, taking any --namespace/--key-name given before it."""
 
     def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: Any = None) -> None:
-        specs: list[KeySpec] = list(getattr(ns, "keys", None) or [])
-        spec = KeySpec(str(self.const), str(value))
+        key_option: KeyOption = self.const
+        spec = KeySpec(key_option, "" if value is None else str(value))
         pending: dict[str, str] = getattr(ns, "_pending_names", None) or {}
-        if spec.kind in NAMED_KINDS:
+        if key_option.names:
             for field, text in pending.items():
                 setattr(spec, field, text)
             ns._pending_names = {}
-        specs.append(spec)
-        ns.keys = specs
+        ns.keys = [*(getattr(ns, "keys", None) or []), spec]
 
 
 class _NameAction(argparse.Action):
@@ -48,8 +47,8 @@ class _NameAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: Any = None) -> None:
         field = str(self.const)
         for spec in reversed(getattr(ns, "keys", None) or []):
-            if spec.kind in NAMED_KINDS and getattr(spec, field) is None:
-                if field == "padding" and not spec.kind.startswith("rsa"):
+            if spec.option.names and getattr(spec, field) is None:
+                if field == "padding" and not spec.option.padding:
                     continue
                 setattr(spec, field, str(value))
                 return
@@ -60,6 +59,19 @@ class _NameAction(argparse.Action):
         ns._pending_names = pending
 
 
+class _FlagKeyAction(argparse.Action):
+    """A key option that is a flag (``--kms-discovery``): its key comes after the ordered ones."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, ns: argparse.Namespace, value: Any, option: Any = None) -> None:
+        flags: list[KeySpec] = list(getattr(ns, "flag_keys", None) or [])
+        if all(spec.option is not self.const for spec in flags):
+            flags.append(KeySpec(self.const, ""))
+        ns.flag_keys = flags
+
+
 def _context_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -68,26 +80,29 @@ def _context_pair(text: str) -> tuple[str, str]:
 
 
 def _key_options(parser: argparse.ArgumentParser) -> None:
+    """The key options of every registered keyring kind (:mod:`busta.keyrings.registry`), then the names."""
     keys = parser.add_argument_group("keys (repeatable; default: the key made by `busta keygen`)")
     add = keys.add_argument
-    add("--key-file", action=_KeyAction, const="key-file", metavar="PATH", help="a key record made by keygen")
-    add("--aes-key-file", action=_KeyAction, const="aes", metavar="PATH", help="32 raw key bytes")
-    add("--rsa-public-key", action=_KeyAction, const="rsa-public", metavar="PEM", help="RSA public key (encrypt)")
-    add("--rsa-private-key", action=_KeyAction, const="rsa-private", metavar="PEM", help="RSA private key")
+    for kind in registry.kinds():
+        for key in kind.key_options:
+            if key.metavar is None:
+                add(key.flag, action=_FlagKeyAction, const=key, dest=_dest(key.flag), help=key.help)
+            else:
+                add(key.flag, action=_KeyAction, const=key, dest=_dest(key.flag), metavar=key.metavar, help=key.help)
+        for option in kind.options:
+            extra: dict[str, Any] = {} if option.action == "store_true" else {"metavar": option.metavar}
+            add(option.flag, action=option.action, default=option.default, help=option.help, **extra)
     add("--namespace", action=_NameAction, const="namespace", help="namespace (provider id) of the key option")
     add("--key-name", action=_NameAction, const="name", help="key name of the key option")
     add("--rsa-padding", action=_NameAction, const="padding", choices=RSA_PADDINGS, help="default oaep-sha256")
-    add("--kms-key", action=_KeyAction, const="kms", metavar="ARN", help="an AWS KMS key ARN")
-    add("--kms-mrk", action="store_true", help="use the multi-Region-key-aware KMS keyrings")
-    add("--kms-discovery", action="store_true", help="decrypt: try the KMS key named in each data key")
-    add("--kms-account", action="append", default=[], metavar="ID", help="discovery: trusted account (repeatable)")
-    add("--kms-partition", default="aws", help="discovery: partition (default aws)")
-    add("--pkcs11-module", metavar="PATH", help="PKCS#11 library (PIN from BUSTA_PKCS11_PIN)")
-    add("--pkcs11-token", metavar="LABEL", help="PKCS#11 token label")
-    add("--pkcs11-key", action=_KeyAction, const="pkcs11", metavar="LABEL", help="PKCS#11 key label")
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--aws-endpoint-url", metavar="URL", help="endpoint for KMS and S3 (e.g. a local test server)")
     aws.add_argument("--aws-region", metavar="REGION", help="region for S3 (and KMS MRK discovery)")
+
+
+def _dest(flag: str) -> str:
+    """Where argparse keeps a key option's own value: nowhere that matters (the keys are in ``keys``)."""
+    return "_key_" + flag.lstrip("-").replace("-", "_")
 
 
 def _transfer_command(sub: Any, name: str, help_text: str) -> None:
@@ -112,7 +127,7 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
             help=f"largest message header to read (default {MAX_HEADER_BYTES}, 1 MiB)",
         )
     _key_options(parser)
-    parser.set_defaults(keys=[], _pending_names={})
+    parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
 
 
 def _positive_int(text: str) -> int:
@@ -147,7 +162,7 @@ def _bulk_command(sub: Any) -> None:
     new = parser.add_argument_group("rewrap: the new keys (repeatable; each wraps the data key)")
     new.add_argument("--new-key-file", action="append", default=[], metavar="PATH", help="a key record")
     new.add_argument("--new-kms-key", action="append", default=[], metavar="ARN", help="an AWS KMS key")
-    parser.set_defaults(keys=[], _pending_names={})
+    parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
 
 
 def build_parser() -> argparse.ArgumentParser:

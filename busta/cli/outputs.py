@@ -28,8 +28,8 @@ from typing import BinaryIO
 
 from .._atomic import atomic_output
 from .._paths import contained_path
+from .._trust import file_kind
 from .errors import CliError
-from .trust import file_kind
 
 __all__ = ["atomic_file", "check_output", "local_output"]
 

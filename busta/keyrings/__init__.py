@@ -3,10 +3,16 @@
 The AWS KMS keyrings need ``pip install "busta[aws]"`` (boto3) and the
 PKCS#11 keyring ``pip install "busta[hsm]"`` (python-pkcs11); they and the
 RSA keyring load on first use, so ``import busta`` imports none of them.
+
+Each family is a keyring kind, registered once (:mod:`.registry`; the built-in ones in
+:mod:`.kinds`) with its module, its pip extra, its :mod:`busta.keyconfig` descriptions and its
+command-line options. ``__all__`` names the built-in keyrings; the names below the
+``TYPE_CHECKING`` guard are there for type checkers only, and a test holds them to the registry.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from . import kinds, registry  # noqa: F401 - kinds registers the built-in kinds
 from .multi import MultiKeyring
 from .raw_aes import RawAesKeyring
 
@@ -36,31 +42,18 @@ __all__ = [
     "RsaPadding",
 ]
 
-_LAZY = {
-    "RawRsaKeyring": "raw_rsa",
-    "RsaPadding": "raw_rsa",
-    "AwsKmsKeyring": "aws_kms",
-    "AwsKmsMrkKeyring": "aws_kms",
-    "AwsKmsDiscoveryKeyring": "aws_kms",
-    "AwsKmsMrkDiscoveryKeyring": "aws_kms",
-    "ClientCache": "aws_kms",
-    "DiscoveryFilter": "aws_kms",
-    "Pkcs11Keyring": "pkcs11",
-}
-
-
-_EXTRAS = {"aws_kms": "aws", "pkcs11": "hsm", "raw_rsa": ""}
-
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    """A keyring class of a registered kind (:mod:`.registry`), its module imported now."""
+    kind = registry.exporting(name)
+    if kind is None or kind.module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib  # noqa: PLC0415
 
     try:
-        loaded = importlib.import_module(f"{__name__}.{module}")
+        loaded = importlib.import_module(kind.module)
     except ModuleNotFoundError as exc:  # boto3 or python-pkcs11 missing
-        extra = _EXTRAS[module]
-        raise ImportError(f"busta.keyrings.{name} needs {exc.name}: pip install 'busta[{extra}]'") from exc
+        if not kind.extra or exc.name == kind.module:
+            raise
+        raise ImportError(f"busta.keyrings.{name} needs {exc.name}: pip install 'busta[{kind.extra}]'") from exc
     return getattr(loaded, name)

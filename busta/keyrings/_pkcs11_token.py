@@ -27,13 +27,28 @@ from typing import Any, TypeVar
 
 import pkcs11
 import pkcs11.exceptions as p11
+from pkcs11 import Attribute
 
 from .._legacy import environ
 from .._secrets import SecretBytes
 from ..errors import Pkcs11Error, UsageError
 from . import _pkcs11_libs
 
-__all__ = ["LOCK", "call", "generation", "loaded_modules", "resolve_pin", "session"]
+__all__ = [
+    "DEFAULT_PIN_ENV",
+    "LOCK",
+    "call",
+    "check_labels",
+    "generation",
+    "key_type",
+    "loaded_modules",
+    "resolve_pin",
+    "session",
+    "type_name",
+]
+
+#: The environment variable read for the PIN when none is given.
+DEFAULT_PIN_ENV = "BUSTA_PKCS11_PIN"
 
 #: Held around every PKCS#11 call in this process.
 LOCK = threading.RLock()
@@ -154,3 +169,21 @@ def resolve_pin(pin: str | bytes | SecretBytes | None, pin_env: str) -> SecretBy
     except UnicodeDecodeError:
         raise UsageError("a PIN must be UTF-8 text") from None
     return secret
+
+
+def check_labels(module: object, token_label: object, key_label: object) -> None:
+    """The module path and the token and key labels are non-empty strings (:class:`UsageError`)."""
+    for what, value in (("module", module), ("token_label", token_label), ("key_label", key_label)):
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{what} must be a non-empty str, not {type(value).__name__}")
+
+
+def type_name(value: Any) -> str:
+    return str(getattr(value, "name", value))
+
+
+def key_type(obj: Any) -> Any:
+    try:
+        return obj[Attribute.KEY_TYPE]
+    except (p11.AttributeTypeInvalid, KeyError):
+        return None

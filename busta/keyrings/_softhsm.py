@@ -1,4 +1,4 @@
-"""A throwaway SoftHSM token for development and tests (re-exported by :mod:`.pkcs11`)."""
+"""A throwaway SoftHSM token for development and tests (public in :mod:`.pkcs11_admin`)."""
 
 from __future__ import annotations
 

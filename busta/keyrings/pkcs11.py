@@ -29,6 +29,9 @@ Unwrap failures tell an attacker nothing about the ciphertext:
 Errors that cannot depend on the ciphertext (a removed device, a closed
 session, a mechanism the token lacks) are still raised as :class:`Pkcs11Error`.
 
+Key generation, key listing and SoftHSM provisioning are apart, in
+:mod:`busta.keyrings.pkcs11_admin`: this module is the keyring only.
+
 Requires ``pip install "busta[hsm]"`` (python-pkcs11). Every PKCS#11 call in
 the process goes through one lock (see :mod:`._pkcs11_token`), so keyrings are
 safe to share across threads.
@@ -39,7 +42,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pkcs11
@@ -56,26 +58,12 @@ from ..materials import DecryptionMaterials, EncryptionMaterials
 from ..suites import IV_BYTES, TAG_BYTES
 from . import _pkcs11_token
 from ._common import ImplicitRejection, check_names, ensure_data_key, unwrap_first
-from ._pkcs11_token import call, resolve_pin, session
-from ._softhsm import SOFTHSM_MODULES, SoftHsmToken, create_softhsm_token, softhsm_module
+from ._pkcs11_token import DEFAULT_PIN_ENV, call, check_labels, key_type, resolve_pin, session, type_name
 from .raw_rsa import RsaPadding
 
-__all__ = [
-    "DEFAULT_PIN_ENV",
-    "SOFTHSM_MODULES",
-    "KeyInfo",
-    "Pkcs11Keyring",
-    "SoftHsmToken",
-    "create_softhsm_token",
-    "generate_aes_key",
-    "list_keys",
-    "softhsm_module",
-]
+__all__ = ["DEFAULT_PIN_ENV", "Pkcs11Keyring"]
 
 _TAG_IV = struct.Struct(">II")
-
-#: The environment variable read for the PIN when none is given.
-DEFAULT_PIN_ENV = "BUSTA_PKCS11_PIN"
 
 #: Token errors on an unwrap that cannot depend on the ciphertext: raised as they are. Every other
 #: error (bad padding, bad tag, wrong length, GeneralError ...) is a refused ciphertext, and looks the same.
@@ -106,15 +94,6 @@ _OAEP = {
     RsaPadding.OAEP_SHA384: (Mechanism.SHA384, pkcs11.MGF.SHA384),
     RsaPadding.OAEP_SHA512: (Mechanism.SHA512, pkcs11.MGF.SHA512),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    """A key found on a token."""
-
-    label: str
-    kind: str  # "aes", "rsa-private", "rsa-public" or another key type name
-    bits: int | None
 
 
 class Pkcs11Keyring:
@@ -165,7 +144,7 @@ class Pkcs11Keyring:
         allow_pkcs1v15_unwrap: bool = False,
     ):
         check_names("Pkcs11Keyring", namespace, name)
-        _check_labels(module, token_label, key_label)
+        check_labels(module, token_label, key_label)
         if not isinstance(pin_env, str) or not pin_env:
             raise UsageError("pin_env must name an environment variable (a non-empty str)")
         if not isinstance(padding, RsaPadding):
@@ -207,7 +186,7 @@ class Pkcs11Keyring:
         opened = session(self.module, self.token_label, self._pin)
         self._generation = _pkcs11_token.generation(self.module)
         objects = call("key lookup", lambda: list(opened.get_objects({Attribute.LABEL: self.key_label})))
-        kinds = {(obj.object_class, _key_type(obj)): obj for obj in objects}
+        kinds = {(obj.object_class, key_type(obj)): obj for obj in objects}
         if (ObjectClass.SECRET_KEY, KeyType.AES) in kinds:
             self._aes = kinds[(ObjectClass.SECRET_KEY, KeyType.AES)]
             return
@@ -224,7 +203,7 @@ class Pkcs11Keyring:
             )
         if self._private is None and self._public is None:
             if objects:
-                found = ", ".join(sorted({f"{_name(cls)} {_name(key_type)}" for cls, key_type in kinds}))
+                found = ", ".join(sorted({f"{type_name(cls)} {type_name(kind)}" for cls, kind in kinds}))
                 raise Pkcs11Error(f"key {self.key_label!r} on token {self.token_label!r} is not AES or RSA ({found})")
             raise Pkcs11Error(f"no key labelled {self.key_label!r} on token {self.token_label!r}", "NoSuchKey")
 
@@ -340,13 +319,6 @@ class Pkcs11Keyring:
         return refused
 
 
-def _check_labels(module: object, token_label: object, key_label: object) -> None:
-    """The module path and the token and key labels are non-empty strings (:class:`UsageError`)."""
-    for what, value in (("module", module), ("token_label", token_label), ("key_label", key_label)):
-        if not isinstance(value, str) or not value:
-            raise UsageError(f"{what} must be a non-empty str, not {type(value).__name__}")
-
-
 def _exactly(recovered: bytes | None, length: int, refused: str) -> bytes:
     """``recovered`` if the token gave ``length`` bytes; one error, without a cause, for anything else."""
     if recovered is None or len(recovered) != length:
@@ -354,72 +326,7 @@ def _exactly(recovered: bytes | None, length: int, refused: str) -> bytes:
     return recovered
 
 
-def _name(value: Any) -> str:
-    return str(getattr(value, "name", value))
-
-
-def _key_type(obj: Any) -> Any:
-    try:
-        return obj[Attribute.KEY_TYPE]
-    except (p11.AttributeTypeInvalid, KeyError):
-        return None
-
-
 def _rsa_public(obj: Any) -> rsa.RSAPublicKey:
     modulus = int.from_bytes(obj[Attribute.MODULUS], "big")
     exponent = int.from_bytes(obj[Attribute.PUBLIC_EXPONENT], "big")
     return rsa.RSAPublicNumbers(exponent, modulus).public_key()
-
-
-# -- key management ------------------------------------------------------------------------------
-
-
-def generate_aes_key(
-    module: str,
-    token_label: str,
-    key_label: str,
-    *,
-    pin: str | bytes | SecretBytes | None = None,
-    pin_env: str = DEFAULT_PIN_ENV,
-    bits: int = 256,
-) -> KeyInfo:
-    """Generate a non-extractable, sensitive AES key on the token (refused if the label is taken)."""
-    _check_labels(module, token_label, key_label)
-    opened = session(module, token_label, resolve_pin(pin, pin_env))
-    if any(info.label == key_label for info in _list(opened)):
-        raise Pkcs11Error(f"token {token_label!r} already holds a key labelled {key_label!r}")
-    template = {Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True, Attribute.TOKEN: True}
-    call(
-        "key generation", lambda: opened.generate_key(KeyType.AES, bits, label=key_label, store=True, template=template)
-    )
-    return KeyInfo(key_label, "aes", bits)
-
-
-def list_keys(
-    module: str, token_label: str, *, pin: str | bytes | SecretBytes | None = None, pin_env: str = DEFAULT_PIN_ENV
-) -> list[KeyInfo]:
-    """The keys on a token, sorted by label."""
-    _check_labels(module, token_label, "-")
-    return _list(session(module, token_label, resolve_pin(pin, pin_env)))
-
-
-def _list(opened: pkcs11.Session) -> list[KeyInfo]:
-    def collect() -> list[KeyInfo]:
-        found = []
-        for cls, kind in (
-            (ObjectClass.SECRET_KEY, None),
-            (ObjectClass.PRIVATE_KEY, "rsa-private"),
-            (ObjectClass.PUBLIC_KEY, "rsa-public"),
-        ):
-            for obj in opened.get_objects({Attribute.CLASS: cls}):
-                key_type = _key_type(obj)
-                if kind is None:
-                    name = "aes" if key_type == KeyType.AES else str(getattr(key_type, "name", key_type)).lower()
-                    bits = obj[Attribute.VALUE_LEN] * 8 if key_type == KeyType.AES else None
-                else:
-                    name = kind if key_type == KeyType.RSA else f"{_name(key_type).lower()}-{kind.split('-')[1]}"
-                    bits = obj[Attribute.MODULUS_BITS] if key_type == KeyType.RSA and kind == "rsa-public" else None
-                found.append(KeyInfo(str(obj[Attribute.LABEL]), name, bits))
-        return sorted(found, key=lambda k: (k.label, k.kind))
-
-    return call("key listing", collect)

@@ -16,10 +16,21 @@ GetObject. Needs ``pip install "busta[aws]"``; ``client`` is a boto3 S3 client.
   having S3 copy the body (``UploadPartCopy``), without downloading it.
 - :func:`object_writer` uploads any stream as one object that appears only if
   the writing succeeds.
+
+The calls the layers above (``busta.bulk``) build on, each an S3 request with its
+errors mapped to :class:`S3Error`:
+
+- :func:`fetch_range` reads bytes ``[first, stop)`` of an object pinned to its ETag,
+  checking the answer is exactly that range;
+- :func:`properties_of` is what a rewrite of an object must pass on to keep what S3
+  keeps on a copy (metadata, tags, content headers, storage class, SSE-KMS, object lock);
+- :func:`abort_uploads` aborts the multipart uploads in progress to one key;
+- :func:`s3_error` maps any other boto3 exception to an :class:`S3Error`.
 """
 
 from ..errors import S3Error
-from ._calls import DEFAULT_PART_SIZE, MIN_PART_SIZE, ObjectSink, object_writer
+from ._calls import DEFAULT_PART_SIZE, MIN_PART_SIZE, ObjectSink, abort_uploads, fetch_range, object_writer, s3_error
+from ._properties import properties_of
 from ._rewrap import DEFAULT_COPY_PART_SIZE, RewrapResult, rewrap_object
 from ._transfer import (
     CONTEXT_METADATA_KEY,
@@ -41,12 +52,16 @@ __all__ = [
     "RewrapResult",
     "S3Error",
     "UploadResult",
+    "abort_uploads",
     "download_file",
     "download_fileobj",
+    "fetch_range",
     "get_range",
     "object_writer",
     "open_object",
+    "properties_of",
     "rewrap_object",
+    "s3_error",
     "upload_file",
     "upload_fileobj",
 ]

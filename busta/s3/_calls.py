@@ -20,6 +20,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "Body",
     "ObjectSink",
+    "abort_uploads",
     "call",
     "check_parts",
     "fetch_range",
@@ -45,6 +46,16 @@ def call(operation: str, bucket: str, key: str, call: Any, **request: Any) -> An
         return call(**request)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise s3_error(operation, bucket, key, exc) from exc
+
+
+def abort_uploads(client: Any, bucket: str, key: str) -> None:
+    """Abort every multipart upload in progress to exactly ``key`` (left by a killed writer that
+    owned the key); uploads to other keys under the same prefix are left alone."""
+    listed = call("ListMultipartUploads", bucket, key, client.list_multipart_uploads, Bucket=bucket, Prefix=key)
+    for upload in listed.get("Uploads", []):
+        if upload["Key"] == key:
+            abort = client.abort_multipart_upload
+            call("AbortMultipartUpload", bucket, key, abort, Bucket=bucket, Key=key, UploadId=upload["UploadId"])
 
 
 def fetch_range(

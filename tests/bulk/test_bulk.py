@@ -57,10 +57,10 @@ import pytest
 import busta
 from busta import bulk
 from busta.cli import main
-from busta.cli.keyfile import read_record
 from busta.errors import NoDecryptingKeyError, UsageError
 from busta.format import parse_header
 from busta.keyconfig import EnvKey, KmsKey, LocalKey, Multi
+from busta.keyfile import read_record
 from busta.keyrings import RawAesKeyring
 
 from ..support.dask_cluster import (

@@ -42,7 +42,7 @@ from busta.errors import S3Error
 from busta.keyconfig import EnvKey, RsaKeyFile
 from busta.keyrings import RawAesKeyring, RawRsaKeyring
 from busta.materials import DefaultCryptoMaterialsManager
-from busta.s3._calls import fetch_range
+from busta.s3 import fetch_range
 
 from ..support.dask_cluster import aws_environment
 from ..support.moto_server import MotoServer

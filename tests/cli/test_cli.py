@@ -21,10 +21,10 @@ from pkcs11 import Attribute
 
 import busta
 from busta.cli import commands, main
-from busta.cli.keyfile import read_record
 from busta.cli.progress import ProgressReader
+from busta.keyfile import read_record
 from busta.keyrings import AwsKmsMrkKeyring, RawAesKeyring
-from busta.keyrings.pkcs11 import SoftHsmToken
+from busta.keyrings.pkcs11_admin import SoftHsmToken
 
 from ..support.hsm import import_aes_key, key_attributes, new_token, objects_labelled
 from ..support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server

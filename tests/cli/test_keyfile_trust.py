@@ -18,8 +18,9 @@ import busta
 from busta import demo
 from busta._secrets import SecretBytes
 from busta.cli import main
-from busta.cli.errors import CliError
-from busta.cli.keyfile import KeyRecord, read_record, write_record
+from busta.cli.keyfile import write_record
+from busta.errors import KeyFileError
+from busta.keyfile import KeyRecord, read_record
 from busta.keyrings import RawAesKeyring
 
 NOBODY = 65534
@@ -163,7 +164,7 @@ def test_a_directory_above_the_key_that_others_may_write_is_refused(
     make_record(key)
     shared.chmod(mode)
     os.chown(shared, owner, owner)
-    with pytest.raises(CliError) as caught:
+    with pytest.raises(KeyFileError) as caught:
         read_record(key)
     message = str(caught.value)
     assert f"directory {shared}, above key file {key}" in message
@@ -187,7 +188,7 @@ def test_the_directory_that_holds_a_symlinked_key_is_checked_too(tmp_path: Path)
     shared.mkdir()
     shared.chmod(0o777)
     (shared / "link.key").symlink_to(real)
-    with pytest.raises(CliError, match="writable by group or others"):
+    with pytest.raises(KeyFileError, match="writable by group or others"):
         read_record(shared / "link.key")
 
 

@@ -38,10 +38,9 @@ from busta.errors import (
 )
 from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
 from busta.keyrings._pkcs11_token import call, generation, loaded_modules
-from busta.keyrings.pkcs11 import (
-    DEFAULT_PIN_ENV,
+from busta.keyrings.pkcs11 import DEFAULT_PIN_ENV, Pkcs11Keyring
+from busta.keyrings.pkcs11_admin import (
     KeyInfo,
-    Pkcs11Keyring,
     SoftHsmToken,
     create_softhsm_token,
     generate_aes_key,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from busta.keyrings.pkcs11 import SoftHsmToken
+from busta.keyrings.pkcs11_admin import SoftHsmToken
 from tests.support.hsm import new_token
 
 ROOT = Path(__file__).resolve().parents[2]

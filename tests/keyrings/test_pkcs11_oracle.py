@@ -32,7 +32,8 @@ from busta._secrets import SecretBytes
 from busta.errors import AuthenticationError, BustaError, NoDecryptingKeyError, UsageError
 from busta.keyconfig import Pkcs11Key, build_keyring
 from busta.keyrings import RawRsaKeyring, RsaPadding
-from busta.keyrings.pkcs11 import Pkcs11Keyring, SoftHsmToken
+from busta.keyrings.pkcs11 import Pkcs11Keyring
+from busta.keyrings.pkcs11_admin import SoftHsmToken
 from tests.support.hsm import import_aes_key, import_rsa_key_pair, keyring_for, new_token
 
 NAMESPACE = "hsm-oracle"

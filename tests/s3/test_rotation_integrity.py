@@ -50,7 +50,7 @@ from busta.errors import AuthenticationError, BustaError, S3Error
 from busta.keyconfig import EnvKey
 from busta.keyrings import RawAesKeyring
 from busta.materials import DecryptionMaterials, EncryptionMaterials
-from busta.s3._calls import fetch_range
+from busta.s3 import fetch_range
 
 from ..support.dask_cluster import aws_environment, call_with_timeout, local_cluster
 from ..support.fault_proxy import FaultProxy, Respond, http_response

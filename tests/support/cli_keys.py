@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from busta.cli import main
-from busta.cli.keyfile import read_record
+from busta.keyfile import read_record
 from busta.keyrings import RawAesKeyring
 
 

@@ -24,7 +24,8 @@ from pkcs11.util.rsa import decode_rsa_private_key, decode_rsa_public_key
 
 from busta._secrets import SecretBytes
 from busta.keyrings._pkcs11_token import call, session
-from busta.keyrings.pkcs11 import Pkcs11Keyring, SoftHsmToken, create_softhsm_token
+from busta.keyrings.pkcs11 import Pkcs11Keyring
+from busta.keyrings.pkcs11_admin import SoftHsmToken, create_softhsm_token
 from busta.keyrings.raw_rsa import RsaPadding
 
 __all__ = [

@@ -22,7 +22,8 @@ from pkcs11 import KeyType, Mechanism
 
 import busta
 from busta.errors import Pkcs11Error
-from busta.keyrings.pkcs11 import Pkcs11Keyring, generate_aes_key
+from busta.keyrings.pkcs11 import Pkcs11Keyring
+from busta.keyrings.pkcs11_admin import generate_aes_key
 
 KEY_LABEL = "coexist-aes-" + os.urandom(4).hex()  # one per run: several runs may share a token
 

@@ -1,4 +1,4 @@
-"""Key files the CLI trusts, checked as OpenSSH and GnuPG check theirs.
+"""Key files busta trusts (the library and the CLI alike), checked as OpenSSH and GnuPG check theirs.
 
 A key file is opened without following a symlink and without blocking (so a FIFO cannot
 hang the command), then checked on the open descriptor (so nothing can be swapped between
@@ -13,7 +13,7 @@ the check and the read):
   swap the key. A symlinked key file is checked where it really lives, and the directory
   holding the link is checked too.
 
-A refusal is a :class:`CliError` that says how to fix it (``chmod 600 ...``, ``chown ...``).
+A refusal is a :class:`~busta.errors.KeyFileError` that says how to fix it (``chmod 600 ...``, ``chown ...``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from ..limits import MAX_KEY_FILE_BYTES
-from .errors import CliError
+from .errors import KeyFileError
+from .limits import MAX_KEY_FILE_BYTES
 
 __all__ = ["file_kind", "read_key_file"]
 
@@ -62,7 +62,7 @@ def read_key_file(path: Path, *, what: str = "key file", secret: bool | Callable
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise CliError(
+            raise KeyFileError(
                 f"{what} {path} was replaced by a symlink while it was opened; run the command again"
             ) from None
         raise
@@ -76,7 +76,7 @@ def read_key_file(path: Path, *, what: str = "key file", secret: bool | Callable
 
 def _read_limited(data: bytes, path: Path, what: str) -> bytes:
     if len(data) > MAX_KEY_FILE_BYTES:
-        raise CliError(f"{what} {path} is larger than {MAX_KEY_FILE_BYTES} bytes; it is not a key file")
+        raise KeyFileError(f"{what} {path} is larger than {MAX_KEY_FILE_BYTES} bytes; it is not a key file")
     return data
 
 
@@ -94,11 +94,11 @@ def _trusted_owner(uid: int) -> bool:
 def _check_file(path: Path, st: os.stat_result, what: str) -> None:
     quoted = shlex.quote(str(path))
     if not stat.S_ISREG(st.st_mode):
-        raise CliError(
+        raise KeyFileError(
             f"{what} {path} is {file_kind(st.st_mode)}, not a regular file; give the path of the key file itself"
         )
     if not _trusted_owner(st.st_uid):
-        raise CliError(
+        raise KeyFileError(
             f"{what} {path} is owned by {_owner(st.st_uid)}, not by you ({_owner(os.geteuid())}) or root;"
             f" if it is yours, run: chown {_owner(os.geteuid())} {quoted}"
         )
@@ -107,10 +107,13 @@ def _check_file(path: Path, st: os.stat_result, what: str) -> None:
 def _check_mode(path: Path, st: os.stat_result, what: str, *, secret: bool) -> None:
     quoted = shlex.quote(str(path))
     mode = stat.S_IMODE(st.st_mode)
+    where = f"{what} {path} has mode {mode:04o}"
     if secret and mode & 0o077:
-        raise CliError(f"{what} {path} has mode {mode:04o}: group or others may access it; run: chmod 600 {quoted}")
+        raise KeyFileError(f"{where}: group or others may access it; run: chmod 600 {quoted}")
     if not secret and mode & 0o022:
-        raise CliError(f"{what} {path} has mode {mode:04o}: group or others may change it; run: chmod go-w {quoted}")
+        raise KeyFileError(
+            f"{what} {path} has mode {mode:04o}: group or others may change it; run: chmod go-w {quoted}"
+        )
 
 
 def _check_directories(directory: Path, path: Path, what: str) -> None:
@@ -120,12 +123,12 @@ def _check_directories(directory: Path, path: Path, what: str) -> None:
         st = os.stat(current)
         quoted = shlex.quote(str(current))
         if not _trusted_owner(st.st_uid):
-            raise CliError(
+            raise KeyFileError(
                 f"directory {current}, above {what} {path}, is owned by {_owner(st.st_uid)}, who could swap the key;"
                 f" move the key to a directory of yours, or run: chown {_owner(os.geteuid())} {quoted}"
             )
         if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-            raise CliError(
+            raise KeyFileError(
                 f"directory {current}, above {what} {path}, is writable by group or others, who could swap the key;"
                 f" run: chmod go-w {quoted}"
             )

@@ -1,0 +1,316 @@
+"""The built-in keyring kinds, each registered once (:mod:`.registry`): its keyring module and
+pip extra, its secret-free descriptions, and its command-line options.
+
+The descriptions (exported by :mod:`busta.keyconfig`) are frozen and picklable: where the key
+lives (a key-file path, an environment variable's name, a KMS key ARN, a PKCS#11 module, token
+and label), never the key. ``build()`` reads any secret in the process that calls it: the key
+file, the variable named by ``EnvKey.variable``, ``BUSTA_PKCS11_PIN`` (or ``pin_env``),
+``BUSTA_RSA_KEY_PASSWORD``, and AWS credentials from the usual boto3 chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._legacy import environ
+from .._secrets import SecretBytes
+from ..errors import KeyFileError, UsageError
+from ..materials import Keyring
+from .raw_aes import RawAesKeyring
+from .registry import CliOption, KeyArgs, KeyOption, KeyringConfig, KeyringKind, register
+
+__all__ = ["AesKeyFile", "EnvKey", "KmsDiscovery", "KmsKey", "LocalKey", "Pkcs11Key", "RsaKeyFile", "aws_region"]
+
+_AES_KEY_BYTES = 32
+_DEFAULT_PADDING = "oaep-sha256"
+
+
+# -- raw AES: key records, raw key files, environment variables -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocalKey:
+    """A key record made by ``busta keygen`` (JSON, mode 0600); ``path=None``: the default key."""
+
+    path: str | None = None
+
+    def build(self) -> Keyring:
+        from ..keyfile import DEFAULT_KEY_NAME, config_file, read_record  # noqa: PLC0415
+
+        path = Path(self.path) if self.path else config_file(DEFAULT_KEY_NAME)
+        record = read_record(path, missing_hint="" if self.path else "; run `busta keygen` to create it")
+        return RawAesKeyring(record.namespace, record.name, record.key)
+
+
+@dataclass(frozen=True, slots=True)
+class AesKeyFile:
+    """A file of exactly 32 raw AES key bytes, wrapped under ``namespace``/``name``."""
+
+    path: str
+    namespace: str
+    name: str
+
+    def build(self) -> Keyring:
+        from ..keyfile import read_raw_key  # noqa: PLC0415
+
+        return RawAesKeyring(self.namespace, self.name, read_raw_key(Path(self.path)))
+
+
+@dataclass(frozen=True, slots=True)
+class EnvKey:
+    """A base64 AES-256 key in the environment variable ``variable`` of the process that builds it."""
+
+    variable: str
+    namespace: str
+    name: str
+
+    def build(self) -> Keyring:
+        encoded = os.environ.get(self.variable)
+        if not encoded:
+            raise UsageError(f"environment variable {self.variable} (a base64 AES-256 key) is not set")
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise UsageError(f"environment variable {self.variable} is not valid base64") from None
+        if len(key) != _AES_KEY_BYTES:
+            raise UsageError(f"environment variable {self.variable} holds {len(key)} bytes, not {_AES_KEY_BYTES}")
+        return RawAesKeyring(self.namespace, self.name, SecretBytes(key))
+
+
+register(
+    KeyringKind(
+        name="raw-aes",
+        descriptions=(LocalKey, AesKeyFile, EnvKey),
+        key_options=(
+            KeyOption("--key-file", "a key record made by keygen", lambda given: LocalKey(given.value), metavar="PATH"),
+            KeyOption(
+                "--aes-key-file",
+                "32 raw key bytes",
+                lambda given: AesKeyFile(given.value, *given.names()),
+                metavar="PATH",
+                names=True,
+            ),
+        ),
+    )
+)
+
+
+# -- raw RSA: PEM key files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RsaKeyFile:
+    """A PEM RSA key file: a public key encrypts only; a private key (password from
+    ``BUSTA_RSA_KEY_PASSWORD`` if encrypted) also decrypts."""
+
+    path: str
+    namespace: str
+    name: str
+    padding: str = "oaep-sha256"
+
+    def build(self) -> Keyring:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+        from . import RawRsaKeyring, RsaPadding  # noqa: PLC0415
+
+        data = _read_rsa_key_file(Path(self.path))
+        password = environ("BUSTA_RSA_KEY_PASSWORD")
+        key: Any
+        try:
+            if b"PRIVATE KEY" in data:
+                key = serialization.load_pem_private_key(data, password.encode() if password else None)
+            else:
+                key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError) as exc:
+            raise KeyFileError(f"{self.path}: not a usable PEM RSA key ({exc})") from None
+        padding = RsaPadding(self.padding)
+        if isinstance(key, rsa.RSAPrivateKey):
+            return RawRsaKeyring(self.namespace, self.name, private_key=key, padding=padding)
+        if isinstance(key, rsa.RSAPublicKey):
+            return RawRsaKeyring(self.namespace, self.name, public_key=key, padding=padding)
+        raise KeyFileError(f"{self.path}: not an RSA key")
+
+
+def _read_rsa_key_file(path: Path) -> bytes:
+    """A PEM file, checked as every key file is (:mod:`busta._trust`): a private key
+    must be private to its owner, a public one writable by its owner only."""
+    from .._trust import read_key_file  # noqa: PLC0415
+
+    try:
+        return read_key_file(path, what="RSA key file", secret=lambda data: b"PRIVATE KEY" in data)
+    except FileNotFoundError:
+        raise KeyFileError(f"RSA key file {path} does not exist") from None
+
+
+def _rsa_file(given: KeyArgs) -> KeyringConfig:
+    return RsaKeyFile(given.value, *given.names(), given.padding or _DEFAULT_PADDING)
+
+
+register(
+    KeyringKind(
+        name="raw-rsa",
+        module="busta.keyrings.raw_rsa",
+        exports=("RawRsaKeyring", "RsaPadding"),
+        descriptions=(RsaKeyFile,),
+        key_options=(
+            KeyOption("--rsa-public-key", "RSA public key (encrypt)", _rsa_file, "PEM", names=True, padding=True),
+            KeyOption("--rsa-private-key", "RSA private key", _rsa_file, "PEM", names=True, padding=True),
+        ),
+    )
+)
+
+
+# -- AWS KMS ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KmsKey:
+    """An AWS KMS key (ARN or alias); ``mrk=True`` for the multi-Region-key-aware keyring."""
+
+    key_id: str
+    mrk: bool = False
+    endpoint_url: str | None = None
+
+    def build(self) -> Keyring:
+        from . import AwsKmsKeyring, AwsKmsMrkKeyring  # noqa: PLC0415
+
+        kind = AwsKmsMrkKeyring if self.mrk else AwsKmsKeyring
+        return kind(self.key_id, client_supplier=_kms_clients(self.endpoint_url))
+
+
+@dataclass(frozen=True, slots=True)
+class KmsDiscovery:
+    """Decrypt with any KMS key the credentials may use, optionally only these ``accounts``;
+    ``mrk_region`` makes it multi-Region-key aware in that region."""
+
+    accounts: tuple[str, ...] = ()
+    partition: str = "aws"
+    mrk_region: str | None = None
+    endpoint_url: str | None = None
+
+    def build(self) -> Keyring:
+        from . import AwsKmsDiscoveryKeyring, AwsKmsMrkDiscoveryKeyring, DiscoveryFilter  # noqa: PLC0415
+
+        found = DiscoveryFilter(self.partition, self.accounts) if self.accounts else None
+        supplier = _kms_clients(self.endpoint_url)
+        if self.mrk_region:
+            return AwsKmsMrkDiscoveryKeyring(self.mrk_region, client_supplier=supplier, discovery_filter=found)
+        return AwsKmsDiscoveryKeyring(client_supplier=supplier, discovery_filter=found)
+
+
+@functools.cache
+def _kms_clients(endpoint_url: str | None) -> Any:
+    from . import ClientCache  # noqa: PLC0415
+
+    return ClientCache(endpoint_url=endpoint_url)
+
+
+def aws_region(option: str | None) -> str | None:
+    """The region a command line asks for: ``option`` (``--aws-region``), else ``AWS_REGION``, else
+    ``AWS_DEFAULT_REGION``; None leaves the choice to botocore (the profile's region, then its default).
+    botocore itself reads only AWS_DEFAULT_REGION: AWS_REGION is read here too, as the other AWS SDKs do."""
+    return option or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def _kms_key(given: KeyArgs) -> KeyringConfig:
+    return KmsKey(given.value, mrk=given.options["kms_mrk"], endpoint_url=given.options.get("aws_endpoint_url"))
+
+
+def _kms_discovery(given: KeyArgs) -> KeyringConfig:
+    if given.encrypting:
+        raise UsageError("--kms-discovery only decrypts; name a key with --kms-key to encrypt")
+    options, region = given.options, None
+    if options["kms_mrk"]:
+        region = aws_region(options.get("aws_region"))
+        if not region:
+            raise UsageError("--kms-discovery --kms-mrk needs --aws-region")
+    accounts = tuple(options["kms_account"] or ())
+    return KmsDiscovery(accounts, options["kms_partition"], region, options.get("aws_endpoint_url"))
+
+
+register(
+    KeyringKind(
+        name="aws-kms",
+        module="busta.keyrings.aws_kms",
+        exports=(
+            "AwsKmsDiscoveryKeyring",
+            "AwsKmsKeyring",
+            "AwsKmsMrkDiscoveryKeyring",
+            "AwsKmsMrkKeyring",
+            "ClientCache",
+            "DiscoveryFilter",
+        ),
+        extra="aws",
+        descriptions=(KmsKey, KmsDiscovery),
+        key_options=(
+            KeyOption("--kms-key", "an AWS KMS key ARN", _kms_key, metavar="ARN"),
+            KeyOption("--kms-discovery", "decrypt: try the KMS key named in each data key", _kms_discovery, None),
+        ),
+        options=(
+            CliOption("--kms-mrk", "use the multi-Region-key-aware KMS keyrings", action="store_true"),
+            CliOption("--kms-account", "discovery: trusted account (repeatable)", "ID", "append", []),
+            CliOption("--kms-partition", "discovery: partition (default aws)", default="aws"),
+        ),
+    )
+)
+
+
+# -- PKCS#11 ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pkcs11Key:
+    """A key on a PKCS#11 token; the PIN comes from the environment variable ``pin_env``."""
+
+    module: str
+    token_label: str
+    key_label: str
+    namespace: str
+    name: str
+    padding: str = "oaep-sha256"
+    pin_env: str = "BUSTA_PKCS11_PIN"
+    allow_pkcs1v15_unwrap: bool = False  # padding "pkcs1" with a private key needs it (docs/hsm.md)
+
+    def build(self) -> Keyring:
+        from . import Pkcs11Keyring, RsaPadding  # noqa: PLC0415
+
+        return Pkcs11Keyring(
+            self.namespace,
+            self.name,
+            module=self.module,
+            token_label=self.token_label,
+            key_label=self.key_label,
+            padding=RsaPadding(self.padding),
+            pin_env=self.pin_env,
+            allow_pkcs1v15_unwrap=self.allow_pkcs1v15_unwrap,
+        )
+
+
+def _pkcs11_key(given: KeyArgs) -> KeyringConfig:
+    module, token = given.options.get("pkcs11_module"), given.options.get("pkcs11_token")
+    if not module or not token:
+        raise UsageError("--pkcs11-key needs --pkcs11-module and --pkcs11-token")
+    return Pkcs11Key(module, token, given.value, *given.names(), given.padding or _DEFAULT_PADDING)
+
+
+register(
+    KeyringKind(
+        name="pkcs11",
+        module="busta.keyrings.pkcs11",
+        exports=("Pkcs11Keyring",),
+        extra="hsm",
+        descriptions=(Pkcs11Key,),
+        key_options=(KeyOption("--pkcs11-key", "PKCS#11 key label", _pkcs11_key, metavar="LABEL", names=True),),
+        options=(
+            CliOption("--pkcs11-module", "PKCS#11 library (PIN from BUSTA_PKCS11_PIN)", "PATH"),
+            CliOption("--pkcs11-token", "PKCS#11 token label", "LABEL"),
+        ),
+    )
+)
