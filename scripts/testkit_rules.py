@@ -1,0 +1,7 @@
+from collections.abc import Iterator
+
+from testkit_case import Case
+
+
+def rule_cases() -> Iterator[Case]:
+    yield from ()
