@@ -118,13 +118,14 @@ def u32(n: int) -> bytes:
     return struct.pack(">I", n)
 
 
-def serialize_context(context: Mapping[str, str], *, keep_order: bool = False) -> bytes:
+def serialize_context(context: Mapping[str, str]) -> bytes:
     """The ESDK serialization: pair count, then length-prefixed key and value, sorted by key bytes."""
-    if not context:
+    return _serialize_pairs(sorted((k.encode(), v.encode()) for k, v in context.items()))
+
+
+def _serialize_pairs(pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
+    if not pairs:
         return b""
-    pairs = [(k.encode(), v.encode()) for k, v in context.items()]
-    if not keep_order:
-        pairs.sort()
     return u16(len(pairs)) + b"".join(u16(len(k)) + k + u16(len(v)) + v for k, v in pairs)
 
 
@@ -183,24 +184,30 @@ def draft(
     required: Mapping[str, str] | None = None,
     keys: Sequence[str] = ("aes-256",),
     empty_final: bool = False,
+    pairs: Sequence[tuple[bytes, bytes]] | None = None,
+    public_key: bool = True,
 ) -> Draft:
     """A well-formed message for ``plaintext``; ``frame_length=0`` makes it non-framed.
 
-    Message id, data key, IVs and signing key all follow from ``label``.
+    Message id, data key, IVs and signing key all follow from ``label``. ``pairs`` writes the stored
+    context exactly as given (order, duplicates, bytes); ``public_key=False`` leaves a signed suite's
+    public key out of the context.
     """
     spec = SUITES[suite]
     stored = dict({"purpose": "busta testkit"} if context is None else context)
     signer = _signer(spec, label)
-    if signer is not None:
+    if signer is not None and public_key:
         stored[PUBLIC_KEY_PAIR] = public_key_value(signer)
     required = dict(required or {})
     data_key = stream("data-key:" + label, spec.key_bytes)
     message_id = stream("message-id:" + label, 16 if spec.version == 1 else 32)
-    aad = serialize_context({**stored, **required})
+    if pairs is None:
+        pairs = sorted((k.encode(), v.encode()) for k, v in stored.items())
+    required_pairs = [(k.encode(), v.encode()) for k, v in required.items()]
+    aad = _serialize_pairs(sorted([*dict(pairs).items(), *required_pairs]))
     edks: tuple[Part, ...] = ()
     for n, name in enumerate(keys, start=1):
         edks += edk_parts(n, *wrap(KEYS[name], data_key, aad, f"{label}:{n}"))
-    pairs = sorted((k.encode(), v.encode()) for k, v in stored.items())
     head = (Part("version", bytes([spec.version])),)
     if spec.version == 1:
         head += (Part("type", b"\x80"),)

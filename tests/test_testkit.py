@@ -171,6 +171,12 @@ def official_decrypt(case: KitCase) -> bytes:
 OFFICIAL_LACKS = ("max-header-bytes",)
 
 
+def official_ignores(case: KitCase) -> bool:
+    """The known difference: the official Python SDK (4.0.7) stops reading at the end of the message
+    and ignores whatever follows it, where busta (and the ESDK rule busta keeps) refuses trailing bytes."""
+    return case.name.startswith("trailing-") or case.name == "malformed-regular-frame-after-final"
+
+
 @pytest.mark.skipif(not oracle.official_available(), reason="the official aws-encryption-sdk is not installed")
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.name for p in CASE_FILES])
 def test_official_sdk_agrees(path: Path) -> None:
@@ -181,6 +187,9 @@ def test_official_sdk_agrees(path: Path) -> None:
         plaintext = official_decrypt(case)
     except Exception as exc:  # the official SDK raises many unrelated types
         assert case.expect != "success", f"the official SDK failed: {exc!r}"
+        assert not official_ignores(case), "the official SDK now refuses trailing bytes: update docs/testkit.md"
+        return
+    if official_ignores(case):  # the difference docs/testkit.md describes, still there
         return
     assert case.expect == "success", f"the official SDK decrypted a case that expects {case.expect}"
     _check_plaintext(case, plaintext)
