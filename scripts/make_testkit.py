@@ -20,6 +20,7 @@ from pathlib import Path
 from testkit_case import Case, render
 from testkit_damage import damage_cases
 from testkit_keys import KEYS, key_json
+from testkit_policy import policy_cases
 from testkit_rules import rule_cases
 
 KIT = Path(__file__).resolve().parent.parent / "testkit"
@@ -28,6 +29,7 @@ KIT = Path(__file__).resolve().parent.parent / "testkit"
 def all_cases() -> Iterator[Case]:
     yield from damage_cases()
     yield from rule_cases()
+    yield from policy_cases()
 
 
 def build() -> dict[str, bytes]:
@@ -47,7 +49,9 @@ def differences(kit: Path, files: dict[str, bytes]) -> list[str]:
     present = {p.relative_to(kit).as_posix() for p in kit.rglob("*") if p.is_file()} if kit.exists() else set()
     problems = [f"missing: {path}" for path in sorted(files.keys() - present)]
     problems += [f"not generated: {path}" for path in sorted(present - files.keys())]
-    problems += [f"differs: {path}" for path in sorted(files.keys() & present) if (kit / path).read_bytes() != files[path]]
+    problems += [
+        f"differs: {path}" for path in sorted(files.keys() & present) if (kit / path).read_bytes() != files[path]
+    ]
     return problems
 
 

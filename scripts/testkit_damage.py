@@ -218,15 +218,21 @@ def mutation_cases() -> Iterator[Case]:
         }
         for what, (body, expect) in layouts.items():
             yield _mutated(base, what, header + b"".join(body) + footer, expect)
-        yield _mutated(base, "header-from-another-message", other_header + f1 + f2 + final + footer, "AuthenticationError")
+        yield _mutated(
+            base, "header-from-another-message", other_header + f1 + f2 + final + footer, "AuthenticationError"
+        )
         dropped = "MalformedMessageError" if footer else "TruncatedMessageError"  # footer bytes read as a frame
         yield _mutated(base, "final-frame-dropped", header + f1 + f2 + footer, dropped)
         if footer:
-            yield _mutated(base, "footer-from-another-message", header + f1 + f2 + final + other_footer, "AuthenticationError")
+            yield _mutated(
+                base, "footer-from-another-message", header + f1 + f2 + final + other_footer, "AuthenticationError"
+            )
 
 
 def _mutated(base: Base, what: str, message: bytes, expect: str) -> Case:
-    return Case(f"mutate-{base.short}-{what}", message, expect, f"{base.short}: {what.replace('-', ' ')}", keys=(base.key,))
+    return Case(
+        f"mutate-{base.short}-{what}", message, expect, f"{base.short}: {what.replace('-', ' ')}", keys=(base.key,)
+    )
 
 
 def damage_cases() -> Iterator[Case]:

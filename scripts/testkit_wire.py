@@ -10,9 +10,8 @@ works on the sealed parts, so those bytes are not re-authenticated.
 from __future__ import annotations
 
 import base64
-import hashlib
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from cryptography.hazmat.primitives import hashes
@@ -20,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from testkit_keys import KEYS, stream, wrap
 
 __all__ = ["SUITES", "Draft", "Frame", "Part", "Suite", "draft", "joined", "seal", "serialize_context"]
@@ -63,7 +61,11 @@ SUITES = {
         Suite(0x0578, 2, 32, "sha512", "p384"),
     )
 }
-_HASH = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASH: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 _ORDERS = {  # the group orders of P-256 and P-384
     "p256": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
     "p384": int("ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973", 16),
@@ -208,11 +210,15 @@ def draft(
     edks: tuple[Part, ...] = ()
     for n, name in enumerate(keys, start=1):
         edks += edk_parts(n, *wrap(KEYS[name], data_key, aad, f"{label}:{n}"))
-    head = (Part("version", bytes([spec.version])),)
+    head: tuple[Part, ...] = (Part("version", bytes([spec.version])),)
     if spec.version == 1:
         head += (Part("type", b"\x80"),)
     head += (Part("suite id", u16(suite)), Part("message id", message_id), *context_parts(pairs))
-    head += (Part("data key count", u16(len(keys))), *edks, Part("content type", b"\x01" if not frame_length else b"\x02"))
+    head += (
+        Part("data key count", u16(len(keys))),
+        *edks,
+        Part("content type", b"\x01" if not frame_length else b"\x02"),
+    )
     if spec.version == 1:
         head += (Part("reserved", bytes(4)), Part("IV length", b"\x0c"))
     head += (Part("frame length", u32(frame_length)),)

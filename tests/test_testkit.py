@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import busta
 from busta import errors
 from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring, RsaPadding
+from busta.limits import MAX_HEADER_BYTES
 from busta.materials import Keyring
 
 from .support import oracle
@@ -106,7 +107,6 @@ def _keyring(names: tuple[str, ...]) -> Keyring:
 
 def _decrypt(case: KitCase) -> bytes:
     """Decrypt a case with busta: the one place the runner calls busta's API."""
-    max_header_bytes = case.number("max-header-bytes")
     return busta.decrypt(
         case.message,
         keyring=_keyring(case.keys),
@@ -114,7 +114,7 @@ def _decrypt(case: KitCase) -> bytes:
         encryption_context=case.context,
         max_encrypted_data_keys=case.number("max-encrypted-data-keys"),
         refuse_signed=case.refuse_signed,
-        **({} if max_header_bytes is None else {"max_header_bytes": max_header_bytes}),
+        max_header_bytes=case.number("max-header-bytes") or MAX_HEADER_BYTES,
     )
 
 
@@ -158,7 +158,10 @@ def _official_client(policy: str, max_edks: int | None) -> Any:
 def official_decrypt(case: KitCase) -> bytes:
     """Decrypt a case with the official SDK (raises whatever it raises)."""
     client = _official_client(case.policy, case.number("max-encrypted-data-keys"))
-    options: dict[str, Any] = {"source": case.message, "materials_manager": oracle._default_cmm(tuple(map(_key_spec, case.keys)))}
+    options: dict[str, Any] = {
+        "source": case.message,
+        "materials_manager": oracle._default_cmm(tuple(map(_key_spec, case.keys))),
+    }
     if case.context is not None:
         options["encryption_context"] = case.context
     if not case.refuse_signed:
