@@ -20,6 +20,7 @@ from pathlib import Path
 from testkit_case import Case, render
 from testkit_damage import damage_cases
 from testkit_keys import KEYS, key_json
+from testkit_lengths import length_cases
 from testkit_policy import policy_cases
 from testkit_rules import rule_cases
 
@@ -28,6 +29,7 @@ KIT = Path(__file__).resolve().parent.parent / "testkit"
 
 def all_cases() -> Iterator[Case]:
     yield from damage_cases()
+    yield from length_cases()
     yield from rule_cases()
     yield from policy_cases()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from testkit_case import Case
 from testkit_wire import PUBLIC_KEY_PAIR, Draft, Part, draft, joined, seal
 
-__all__ = ["BASES", "PLAINTEXT", "damage_cases"]
+__all__ = ["BASES", "PLAINTEXT", "Base", "damage_cases", "slug", "tamper_expect"]
 
 PLAINTEXT = bytes((7 * i + 3) % 256 for i in range(150))  # two full 64-byte frames and a final one of 22
 
@@ -75,13 +75,13 @@ def _flip_at(part: Part) -> tuple[int, int]:
     return len(part.data) // 2, 0x10
 
 
-def _public_key_pair(base: Base) -> int:
+def public_key_pair(base: Base) -> int:
     """The number of the context pair that holds the signature's public key (0: none)."""
     keys = [p.data for p in base.parts if p.name.startswith("context key ") and not p.name.endswith("length")]
     return keys.index(PUBLIC_KEY_PAIR.encode()) + 1 if PUBLIC_KEY_PAIR.encode() in keys else 0
 
 
-def _tamper_expect(base: Base, name: str) -> str:
+def tamper_expect(base: Base, name: str) -> str:
     """The outcome of flipping one bit of field ``name`` of ``base``."""
     if name in _FIXED_FIELDS or name.endswith(("sequence number", "marker")):
         return "MalformedMessageError"
@@ -91,7 +91,7 @@ def _tamper_expect(base: Base, name: str) -> str:
         return "TruncatedMessageError"
     if _is_length(name):
         return "MalformedMessageError"
-    if name.startswith("context ") and name.endswith(f" {_public_key_pair(base)}"):
+    if name.startswith("context ") and name.endswith(f" {public_key_pair(base)}"):
         return "MalformedMessageError"  # a signed suite's public key is gone or not a point: checked before any key
     if name.startswith("context "):  # the raw AES key's AAD is the context; an RSA key unwraps, the tag fails
         return "NoDecryptingKeyError" if base.uses_aes else "AuthenticationError"
@@ -115,7 +115,7 @@ def tamper_cases() -> Iterator[Case]:
             yield Case(
                 f"tamper-{base.short}-{slug(part.name)}",
                 joined(parts),
-                _tamper_expect(base, part.name),
+                tamper_expect(base, part.name),
                 f"{base.short}: bit 0x{mask:02x} of byte {at} of the {part.name} flipped",
                 keys=(base.key,),
             )
