@@ -100,6 +100,7 @@ def _one_keyring(name: str) -> Keyring:
     return RawRsaKeyring(entry["namespace"], entry["name"], private_key=private, padding=padding)
 
 
+@functools.cache  # loading an RSA key checks it, which is slow; keyrings hold no state
 def _keyring(names: tuple[str, ...]) -> Keyring:
     keyrings = [_one_keyring(name) for name in names]
     return keyrings[0] if len(keyrings) == 1 else MultiKeyring(children=keyrings)
