@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -106,17 +107,34 @@ def _keyring(names: tuple[str, ...]) -> Keyring:
     return keyrings[0] if len(keyrings) == 1 else MultiKeyring(children=keyrings)
 
 
-def _decrypt(case: KitCase) -> bytes:
-    """Decrypt a case with busta: the one place the runner calls busta's API."""
-    return busta.decrypt(
-        case.message,
-        keyring=_keyring(case.keys),
-        commitment_policy=busta.CommitmentPolicy[case.policy],
+def _decrypt(case: KitCase, *, read_size: int | None = None) -> bytes:
+    """Decrypt a case with busta: the one place the runner calls busta's API.
+
+    One-shot by default; with ``read_size``, through a streaming reader read that many bytes at a time.
+    """
+    keyring, policy = _keyring(case.keys), busta.CommitmentPolicy[case.policy]
+    max_edks, max_header = case.number("max-encrypted-data-keys"), case.number("max-header-bytes") or MAX_HEADER_BYTES
+    if read_size is None:
+        return busta.decrypt(
+            case.message,
+            keyring=keyring,
+            commitment_policy=policy,
+            encryption_context=case.context,
+            max_encrypted_data_keys=max_edks,
+            max_header_bytes=max_header,
+            refuse_signed=case.refuse_signed,
+        )
+    reader = busta.decrypting_reader(
+        io.BytesIO(case.message),
+        keyring=keyring,
+        commitment_policy=policy,
         encryption_context=case.context,
-        max_encrypted_data_keys=case.number("max-encrypted-data-keys"),
+        max_encrypted_data_keys=max_edks,
+        max_header_bytes=max_header,
         refuse_signed=case.refuse_signed,
-        max_header_bytes=case.number("max-header-bytes") or MAX_HEADER_BYTES,
+        read_size=read_size,
     )
+    return b"".join(iter(lambda: reader.read(read_size), b""))
 
 
 def _check_plaintext(case: KitCase, plaintext: bytes) -> None:
@@ -124,16 +142,22 @@ def _check_plaintext(case: KitCase, plaintext: bytes) -> None:
     assert hashlib.sha256(plaintext).hexdigest() == case.fields["plaintext-sha256"]
 
 
+#: The streaming read size: small, so that reads end inside every field and frame.
+STREAM_READ_SIZE = 7
+
+
 @pytest.mark.parametrize("path", CASE_FILES, ids=[p.name for p in CASE_FILES])
 def test_case(path: Path) -> None:
+    """One-shot, and through a streaming reader, the case ends as its file says."""
     case = load_case(path)
-    if case.expect == "success":
-        _check_plaintext(case, _decrypt(case))
-        return
-    expected = getattr(errors, case.expect)
-    assert issubclass(expected, errors.BustaError)
-    with pytest.raises(expected):
-        _decrypt(case)
+    for read_size in (None, STREAM_READ_SIZE):
+        if case.expect == "success":
+            _check_plaintext(case, _decrypt(case, read_size=read_size))
+            continue
+        expected = getattr(errors, case.expect)
+        assert issubclass(expected, errors.BustaError)
+        with pytest.raises(expected):
+            _decrypt(case, read_size=read_size)
 
 
 # --------------------------------------------------------------------------- the official SDK
