@@ -34,10 +34,22 @@ def all_cases() -> Iterator[Case]:
     yield from policy_cases()
 
 
+README = """\
+# busta's ESDK decrypt testkit
+
+Each file in cases/ is one message and how decrypting it must end: a few `name: value` lines
+(ASCII; the first is `busta testkit 1`), one empty line, then the message bytes to the end of the
+file. `expect:` is `success` (with `plaintext-sha256:`) or the error that must be raised; `key:`
+names the keys of keys.json the keyring holds; the other lines are decrypt settings.
+docs/testkit.md in the busta repository describes the format, the families and a runner;
+scripts/make_testkit.py writes these files. The keys are public test keys: never use them for data.
+"""
+
+
 def build() -> dict[str, bytes]:
     """Every file of the kit, by path relative to the kit's directory."""
     keys = {name: key_json(entry) for name, entry in sorted(KEYS.items())}
-    files = {"keys.json": (json.dumps(keys, indent=2, sort_keys=True) + "\n").encode()}
+    files = {"README.md": README.encode(), "keys.json": (json.dumps(keys, indent=2, sort_keys=True) + "\n").encode()}
     for case in all_cases():
         path = f"cases/{case.name}"
         if path in files:
@@ -78,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         problems = differences(args.out, files)
         for problem in problems:
             print(problem)
-        print(f"{len(files) - 1} cases: " + (f"{len(problems)} differences" if problems else "the kit is up to date"))
+        print(f"{len(files) - 2} cases: " + (f"{len(problems)} differences" if problems else "the kit is up to date"))
         return 1 if problems else 0
     write(args.out, files)
-    print(f"wrote {len(files) - 1} cases to {args.out}")
+    print(f"wrote {len(files) - 2} cases to {args.out}")
     return 0
 
 
