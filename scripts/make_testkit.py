@@ -49,7 +49,11 @@ scripts/make_testkit.py writes these files. The keys are public test keys: never
 def build() -> dict[str, bytes]:
     """Every file of the kit, by path relative to the kit's directory."""
     keys = {name: key_json(entry) for name, entry in sorted(KEYS.items())}
-    files = {"README.md": README.encode(), "keys.json": (json.dumps(keys, indent=2, sort_keys=True) + "\n").encode()}
+    files = {
+        ".gitattributes": b"cases/* binary\n",
+        "README.md": README.encode(),
+        "keys.json": (json.dumps(keys, indent=2, sort_keys=True) + "\n").encode(),
+    }
     for case in all_cases():
         path = f"cases/{case.name}"
         if path in files:
@@ -90,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         problems = differences(args.out, files)
         for problem in problems:
             print(problem)
-        print(f"{len(files) - 2} cases: " + (f"{len(problems)} differences" if problems else "the kit is up to date"))
+        print(f"{len(files) - 3} cases: " + (f"{len(problems)} differences" if problems else "the kit is up to date"))
         return 1 if problems else 0
     write(args.out, files)
-    print(f"wrote {len(files) - 2} cases to {args.out}")
+    print(f"wrote {len(files) - 3} cases to {args.out}")
     return 0
 
 
