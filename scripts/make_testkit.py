@@ -90,14 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=KIT, help=f"the kit's directory (default {KIT})")
     args = parser.parse_args(argv)
     files = build()
+    cases = sum(path.startswith("cases/") for path in files)
     if args.check:
         problems = differences(args.out, files)
         for problem in problems:
             print(problem)
-        print(f"{len(files) - 3} cases: " + (f"{len(problems)} differences" if problems else "the kit is up to date"))
+        print(f"{cases} cases: " + (f"{len(problems)} differences" if problems else "the kit is up to date"))
         return 1 if problems else 0
     write(args.out, files)
-    print(f"wrote {len(files) - 3} cases to {args.out}")
+    print(f"wrote {cases} cases to {args.out}")
     return 0
 
 
