@@ -5,6 +5,7 @@ only the rule itself can reject them.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -33,21 +34,14 @@ def success_cases() -> Iterator[Case]:
         for frame_length, form in ((64, "framed"), (0, "nonframed")):
             d = draft(f"suite-{suite:04x}-{form}", PLAINTEXT, suite=suite, frame_length=frame_length)
             yield sealed_case(f"success-suite-{suite:04x}-{form}", d, "success", f"suite 0x{suite:04X}, {form}")
-    for suite in (0x0478, 0x0578):
-        for size, empty_final in (
-            (0, False),
-            (1, False),
-            (63, False),
-            (64, False),
-            (64, True),
-            (65, False),
-            (128, False),
-            (128, True),
-            (129, False),
-        ):
+    every_size = ((0, False), (1, False), (63, False), (64, False), (64, True), (65, False), (128, False))
+    every_size += ((128, True), (129, False))
+    few_sizes = ((0, False), (64, False), (64, True))
+    for suite, sizes in ((0x0478, every_size), (0x0578, every_size), (0x0014, few_sizes), (0x0378, few_sizes)):
+        for size, empty_final in sizes:
             shape = "-then-empty-final" if empty_final else ""
             name = f"success-{suite:04x}-plaintext-{size}{shape}"
-            d = draft(name, PLAINTEXT[:size] if size <= 150 else b"", suite=suite, empty_final=empty_final)
+            d = draft(name, PLAINTEXT[:size], suite=suite, empty_final=empty_final)
             ending = "full frames, then an empty final frame" if empty_final else "the last frame final"
             yield sealed_case(name, d, "success", f"{size} plaintext bytes in 64-byte frames, {ending}")
     for name, frame_length, size in (
@@ -218,6 +212,14 @@ def malformed_header_cases() -> Iterator[Case]:
         "the context length counts one byte after its last pair, header tag valid",
     )
     yield from _data_key_cases()
+    for version, suite in ((1, 0x0178), (2, 0x0478)):
+        encoded = base64.b64encode(joined(seal(draft(f"base64-v{version}", PLAINTEXT, suite=suite))))
+        yield Case(
+            f"malformed-base64-encoded-v{version}-message",
+            encoded,
+            "MalformedMessageError",
+            f"a valid v{version} message, base64-encoded (it starts {encoded[:2].decode()})",
+        )
 
 
 def _data_key_cases() -> Iterator[Case]:
