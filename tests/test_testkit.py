@@ -8,10 +8,12 @@ success versus failure wherever it has the settings a case uses.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -240,3 +242,10 @@ def test_the_kit_is_small_and_covers_every_outcome() -> None:
     assert outcomes >= {"success", "AuthenticationError", "MalformedMessageError", "TruncatedMessageError"}
     assert outcomes >= {"LimitExceededError", "PolicyError", "NoDecryptingKeyError", "EncryptionContextError"}
     assert "SignedMessageError" in outcomes
+
+
+def test_the_documented_family_counts_are_the_kits() -> None:
+    """docs/testkit.md's table of families says how many cases each holds: it must stay true."""
+    documented = dict(re.findall(r"^\| `([a-z]+)-` \| (\d+) \|", (ROOT / "docs" / "testkit.md").read_text(), re.M))
+    actual = collections.Counter(path.name.split("-")[0] for path in CASE_FILES)
+    assert {family: int(count) for family, count in documented.items()} == dict(actual)
