@@ -37,6 +37,18 @@ KIT = ROOT / "testkit"
 CASE_FILES = sorted((KIT / "cases").iterdir())
 FORMAT_LINE = b"busta testkit 1"
 _LIST_FIELDS = frozenset({"key"})
+#: Every field a case file may hold: a runner that meets another must not guess what it means.
+KNOWN_FIELDS = _LIST_FIELDS | {
+    "expect",
+    "plaintext-sha256",
+    "plaintext-length",
+    "commitment-policy",
+    "encryption-context",
+    "max-encrypted-data-keys",
+    "refuse-signed",
+    "max-header-bytes",
+    "comment",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ def load_case(path: Path) -> KitCase:
     keys: list[str] = []
     for line in lines[1:]:
         name, _, value = line.partition(": ")
+        assert name in KNOWN_FIELDS, f"{path.name}: unknown field {name!r}"
         if name in _LIST_FIELDS:
             keys.append(value)
         else:
