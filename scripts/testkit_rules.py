@@ -34,9 +34,9 @@ def success_cases() -> Iterator[Case]:
         for frame_length, form in ((64, "framed"), (0, "nonframed")):
             d = draft(f"suite-{suite:04x}-{form}", PLAINTEXT, suite=suite, frame_length=frame_length)
             yield sealed_case(f"success-suite-{suite:04x}-{form}", d, "success", f"suite 0x{suite:04X}, {form}")
-    every_size = ((0, False), (1, False), (63, False), (64, False), (64, True), (65, False), (128, False))
-    every_size += ((128, True), (129, False))
-    few_sizes = ((0, False), (64, False), (64, True))
+    # (plaintext length, end a full last frame with an empty final frame)
+    few_sizes: tuple[tuple[int, bool], ...] = ((0, False), (64, False), (64, True))
+    every_size = (*few_sizes, (1, False), (63, False), (65, False), (128, False), (128, True), (129, False))
     for suite, sizes in ((0x0478, every_size), (0x0578, every_size), (0x0014, few_sizes), (0x0378, few_sizes)):
         for size, empty_final in sizes:
             shape = "-then-empty-final" if empty_final else ""
