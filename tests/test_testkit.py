@@ -220,12 +220,23 @@ def official_ignores(case: KitCase) -> bool:
     return case.name.startswith("trailing-") or case.name == "malformed-regular-frame-after-final"
 
 
+def _official_runs(path: Path) -> bool:
+    return not any(name in load_case(path).fields for name in OFFICIAL_LACKS)
+
+
+OFFICIAL_CASES = [path for path in CASE_FILES if _official_runs(path)]
+
+
+def test_only_the_cases_with_a_busta_only_setting_are_left_out_of_the_official_check() -> None:
+    left_out = sorted(path.name for path in CASE_FILES if not _official_runs(path))
+    assert left_out == ["limit-header-above-max"], left_out
+    assert len(OFFICIAL_CASES) == len(CASE_FILES) - 1
+
+
 @pytest.mark.skipif(not oracle.official_available(), reason="the official aws-encryption-sdk is not installed")
-@pytest.mark.parametrize("path", CASE_FILES, ids=[p.name for p in CASE_FILES])
+@pytest.mark.parametrize("path", OFFICIAL_CASES, ids=[p.name for p in OFFICIAL_CASES])
 def test_official_sdk_agrees(path: Path) -> None:
     case = load_case(path)
-    if any(name in case.fields for name in OFFICIAL_LACKS):
-        pytest.skip("the case uses a setting the official SDK does not have")
     try:
         plaintext = official_decrypt(case)
     except Exception as exc:  # the official SDK raises many unrelated types
