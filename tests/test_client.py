@@ -7,6 +7,7 @@ import dataclasses
 import io
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -194,7 +195,7 @@ def test_a_client_is_immutable_hashable_and_equal_by_its_settings() -> None:
 
 
 def test_the_quick_start_functions_are_the_methods_of_the_default_client() -> None:
-    assert busta.api.DEFAULT_CLIENT == Client()
+    assert Client() == busta.api.DEFAULT_CLIENT
     for name in QUICK_START:
         function = getattr(busta, name)
         assert function.__self__ is busta.api.DEFAULT_CLIENT, name
@@ -330,7 +331,6 @@ def test_every_decrypting_method_gives_the_engine_the_clients_threads(
 
 
 def test_one_client_serves_many_messages_and_threads_at_once() -> None:
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
     client = Client(commitment_policy=ALLOW, threads=1)
     with ThreadPoolExecutor(4) as pool:
