@@ -14,9 +14,9 @@ Each thread mixes, message by message: plaintext sizes from 0 to four frames (0,
 2F+1 and random) with a random frame length; suites 0x0478 and 0x0578 (so ECDSA signers and
 verifiers run concurrently too); its own encryption context (per thread and message; for the
 caching manager, per group of threads); and four APIs in turn -- one-shot ``encrypt`` /
-``decrypt_message`` on the calling thread only (``threads=1``), the same with ``threads=2``,
+``decrypt`` of a ``Client(threads=1)`` (the calling thread only), the same with ``threads=2``,
 ``encrypting_writer`` / ``decrypting_reader`` with random write and read sizes, and
-``encrypt_stream`` / ``decrypt_stream`` with ``threads=2``. The parallel engine's thresholds are
+``encrypt_stream`` / ``decrypt_stream`` of a ``Client(threads=2)``. The parallel engine's thresholds are
 lowered so that with ``threads=2`` even these small runs of frames are split across the
 process-wide worker pool (and signed runs hashed on it), which 16 threads then contend for. Each
 thread also decrypts messages other threads made, taken from a shared queue.
