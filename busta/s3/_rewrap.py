@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..api import Client
+from ..api import Client, client_or_default
 from ..errors import LimitExceededError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.layout import regular_frame_size
-from ..limits import MAX_HEADER_BYTES, REWRAP_MAX_RESENT_BYTES
+from ..limits import REWRAP_MAX_RESENT_BYTES
 from ..materials import Keyring
 from ..rewrap import RewrappedHeader, check_rewrapped, copy_ranges, rewrap_header
 from ..suites import AlgorithmSuite
@@ -158,8 +158,9 @@ def _rewrap_head(
     sdk: Client | None,
 ) -> RewrappedHeader:
     """Read the header (a 64 KiB probe, then four times as much each time) and rewrap it."""
+    limit = client_or_default(sdk).max_header_bytes
     while True:
-        if len(source.data) >= source.size or len(source.data) > MAX_HEADER_BYTES:
+        if len(source.data) >= source.size or len(source.data) > limit:
             raise TruncatedMessageError(f"the object ends inside its header ({source.size} bytes)")
         source.read_to(min(source.size, max(_HEADER_PROBE_BYTES, 4 * len(source.data))))
         rewrapped = rewrap_header(

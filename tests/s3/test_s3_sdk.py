@@ -131,6 +131,16 @@ def test_rewrap_object_applies_the_sdks_policy_and_data_key_limit(client: Any) -
     assert ALLOW.decrypt(rotated, keyring=NEW_KEYRING).plaintext == PLAINTEXT
 
 
+def test_rewrap_object_applies_the_sdks_header_limit(client: Any) -> None:
+    message = put(client, "rotate-limit")
+    parsed = parse_header(message)
+    assert parsed is not None
+    small = Client(max_header_bytes=parsed.length - 1)
+    with pytest.raises(LimitExceededError):
+        s3.rewrap_object(BUCKET, "rotate-limit", client=client, sdk=small, keyring=KEYRING, new_keyring=NEW_KEYRING)
+    assert client.get_object(Bucket=BUCKET, Key="rotate-limit")["Body"].read() == message  # left as it was
+
+
 def test_an_sdk_that_is_not_a_busta_client_is_a_usage_error(client: Any, tmp_path: Path) -> None:
     put(client, "plain")
     boto3_by_mistake: Any = client
