@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -36,9 +35,9 @@ class _Discard:
         return len(data)
 
 
-def _stream(message: bytes, bench: Bench, **options: Any) -> Callable[[], None]:
+def _stream(message: bytes, bench: Bench, sdk: busta.Client = busta.api.DEFAULT_CLIENT) -> Callable[[], None]:
     def run() -> None:
-        busta.decrypt_stream(io.BytesIO(message), _Discard(), keyring=bench.keyring, **options)  # type: ignore[arg-type]
+        sdk.decrypt_stream(io.BytesIO(message), _Discard(), keyring=bench.keyring)  # type: ignore[arg-type]
 
     return run
 
@@ -66,13 +65,12 @@ def large_units(config: Config) -> list[Row]:
     default = bench.encrypt(DEFAULT_FRAME_LENGTH, threads=2)
     large = bench.encrypt(config.large_frame_bytes, threads=2)
     nonframed = nonframed_message(bytes(bench.data), UNSIGNED, bench.keyring)
-    limit = {"max_nonframed_bytes": len(bench.data)}
     runs: dict[str, Callable[[], object]] = {
         "default": _stream(default, bench),
         "large": _stream(large, bench),
-        "nonframed": _stream(nonframed, bench, **limit),
-        "default_1": _stream(default, bench, threads=1),
-        "large_1": _stream(large, bench, threads=1),
+        "nonframed": _stream(nonframed, bench, busta.Client(max_nonframed_bytes=len(bench.data))),
+        "default_1": _stream(default, bench, busta.Client(threads=1)),
+        "large_1": _stream(large, bench, busta.Client(threads=1)),
         "reader_large": lambda: busta.decrypting_reader(io.BytesIO(large), keyring=bench.keyring).read(),
         "bare_large": _bare_units(bench.data, config.large_frame_bytes),
         "bare_nonframed": _bare_units(bench.data, config.large_message_bytes),
@@ -200,12 +198,12 @@ def many_data_keys(count: int) -> list[Row]:
     add = time.perf_counter() - start
     keyring = MultiKeyring(generator=bench.keyring, children=[_Filler(count - 1)])
     limit = 128 * count + (1 << 20)
-    message = busta.encrypt(bytes(bench.data), keyring=keyring, algorithm=UNSIGNED, max_header_bytes=limit)
+    message = busta.Client(max_header_bytes=limit).encrypt(bytes(bench.data), keyring=keyring, algorithm=UNSIGNED)
     start = time.perf_counter()
-    busta.decrypt(message, keyring=bench.keyring, max_header_bytes=limit)
+    busta.Client(max_header_bytes=limit).decrypt(message, keyring=bench.keyring)
     one_shot = time.perf_counter() - start
     start = time.perf_counter()
-    busta.decrypting_reader(io.BytesIO(message), keyring=bench.keyring, max_header_bytes=limit).read()
+    busta.Client(max_header_bytes=limit).decrypting_reader(io.BytesIO(message), keyring=bench.keyring).read()
     reader = time.perf_counter() - start
     return [
         Row("14 data keys", f"add {count:,} data keys one at a time", add, None, "s"),

@@ -7,16 +7,22 @@ Quick start::
 
     keyring = RawAesKeyring("my-app", "key-1", os.urandom(32))
     message = busta.encrypt(b"secret", keyring=keyring, encryption_context={"purpose": "demo"})
-    assert busta.decrypt(message, keyring=keyring) == b"secret"
+    assert busta.decrypt(message, keyring=keyring).plaintext == b"secret"
+
+Policy, limits and threads are set once, on a :class:`Client` (``busta.encrypt`` is
+``busta.Client().encrypt``)::
+
+    client = busta.Client(commitment_policy=busta.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+    result = client.decrypt(message, keyring=keyring)
 """
 
 from . import errors, keyrings
 from ._secrets import SecretBytes
 from .api import (
+    Client,
     DecryptResult,
     StreamResult,
     decrypt,
-    decrypt_message,
     decrypt_stream,
     decrypting_reader,
     decrypting_writer,
@@ -52,6 +58,7 @@ __version__ = "0.2.0"
 __all__ = [
     "AlgorithmSuite",
     "CachingCryptoMaterialsManager",
+    "Client",
     "CommitmentPolicy",
     "ContentType",
     "CryptoMaterialsManager",
@@ -76,7 +83,6 @@ __all__ = [
     "SeekableDecryptingReader",
     "StreamResult",
     "decrypt",
-    "decrypt_message",
     "decrypt_stream",
     "decrypting_reader",
     "decrypting_writer",

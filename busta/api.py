@@ -1,4 +1,10 @@
-"""The public entry points: one-shot encrypt/decrypt and the streaming constructors."""
+"""The public entry points: :class:`Client`, whose methods encrypt and decrypt, and the quick-start
+functions ``busta.encrypt`` ..., which are the methods of a default ``Client()``.
+
+A client holds what the official SDKs set once on a client (commitment policy, limits, threads);
+each call names only what belongs to one message: the keyring or materials manager, the encryption
+context, the suite and frame length, and the streams.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +12,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from ._arguments import Bytes, as_bytes, materials_manager_for, suite_for, within
 from ._buffers import OutputBuffer
 from .context import check_expected, validate_for_encrypt
 from .errors import LimitExceededError, MalformedMessageError, UsageError
 from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
 from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
-from .materials import (
-    CryptoMaterialsManager,
-    DefaultCryptoMaterialsManager,
-    EncryptionRequest,
-    Keyring,
-    is_keyring,
-    is_materials_manager,
-)
+from .materials import CryptoMaterialsManager, EncryptionRequest, Keyring
+from .results import DecryptResult, StreamResult
 from .streaming import pump
 from .streaming._args import check_limit
 from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
 from .streaming.random_access import SeekableDecryptingReader
+from .streaming.workers import MAX_THREADS
 from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
+    "Client",
     "DecryptResult",
     "StreamResult",
     "decrypt",
-    "decrypt_message",
     "decrypt_stream",
     "decrypting_reader",
     "decrypting_writer",
@@ -45,229 +47,299 @@ __all__ = [
     "start_encryption",
 ]
 
-Bytes = bytes | bytearray | memoryview
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Client:
+    """What every message this client encrypts or decrypts shares; each argument is checked here.
 
-@dataclass(frozen=True, slots=True)
-class StreamResult:
-    """What :func:`encrypt_stream` / :func:`decrypt_stream` did: the message header, the
-    authenticated encryption context (stored and required pairs) and the plaintext length."""
+    - ``commitment_policy`` (default REQUIRE_ENCRYPT_REQUIRE_DECRYPT): which suites it writes and reads.
+    - ``max_encrypted_data_keys`` (default: no limit): a message with more data keys is refused
+      (:class:`LimitExceededError`) before any is unwrapped; an encryption making more fails.
+    - ``max_header_bytes`` (default 1 MiB) bounds a header, read or written.
+    - ``max_nonframed_bytes`` (default 64 MiB) bounds the plaintext of a non-framed body, which
+      must be held whole until its tag verifies.
+    - ``refuse_signed`` (default False): decryption refuses signed messages
+      (:class:`SignedMessageError`) as soon as their header is read, like the ESDK CLI's
+      ``--decrypt-unsigned``: for readers of streams that act on plaintext before the signature
+      at the end could be checked.
+    - ``threads`` (default: one per core; 1: off) seals and opens long runs of large frames in
+      parallel; the output is the same.
 
-    header: Header
-    encryption_context: dict[str, str]
-    plaintext_length: int
+    Bad values raise :class:`UsageError`. A client is immutable, hashable and cheap: make one per
+    configuration (``dataclasses.replace`` derives another) and share it between threads.
+    """
 
+    commitment_policy: CommitmentPolicy = DEFAULT_COMMITMENT_POLICY
+    max_encrypted_data_keys: int | None = None
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES
+    refuse_signed: bool = False
+    threads: int | None = None
 
-@dataclass(frozen=True, slots=True)
-class DecryptResult:
-    """A decrypted message: its plaintext, its header, and its authenticated encryption context
-    (the stored pairs plus any required pairs the caller supplied)."""
+    def __post_init__(self) -> None:
+        if not isinstance(self.commitment_policy, CommitmentPolicy):
+            raise UsageError("commitment_policy must be a CommitmentPolicy member")
+        if self.max_encrypted_data_keys is not None:
+            check_limit("max_encrypted_data_keys", self.max_encrypted_data_keys)
+        check_limit("max_header_bytes", self.max_header_bytes)
+        check_limit("max_nonframed_bytes", self.max_nonframed_bytes)
+        if not isinstance(self.refuse_signed, bool):
+            raise UsageError("refuse_signed must be a bool")
+        if self.threads is not None and not within(self.threads, 1, MAX_THREADS):
+            raise UsageError(f"threads must be an int from 1 to {MAX_THREADS}")
 
-    plaintext: bytes
-    header: Header
-    encryption_context: dict[str, str]
+    def start_encryption(
+        self,
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+        plaintext_length: int | None = None,
+    ) -> MessageEncryptor:
+        """Get materials and return a sans-I/O :class:`MessageEncryptor` for one message.
 
-
-def _materials_manager(
-    keyring: Keyring | None, materials_manager: CryptoMaterialsManager | None
-) -> CryptoMaterialsManager:
-    if (keyring is None) == (materials_manager is None):
-        raise UsageError("pass exactly one of keyring= or materials_manager=")
-    if materials_manager is not None:
-        if not is_materials_manager(materials_manager):
-            raise UsageError(f"{materials_manager!r} is not a crypto materials manager")
-        return materials_manager
-    if not is_keyring(keyring):
-        raise UsageError(f"{keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
-    return DefaultCryptoMaterialsManager(keyring)
-
-
-def _policy(commitment_policy: CommitmentPolicy | None) -> CommitmentPolicy:
-    if commitment_policy is None:
-        return DEFAULT_COMMITMENT_POLICY
-    if not isinstance(commitment_policy, CommitmentPolicy):
-        raise UsageError("commitment_policy must be a CommitmentPolicy member")
-    return commitment_policy
-
-
-def _suite(algorithm: AlgorithmSuite | int | None) -> AlgorithmSuite | None:
-    if algorithm is None or isinstance(algorithm, AlgorithmSuite):
-        return algorithm
-    if isinstance(algorithm, int) and not isinstance(algorithm, bool):
-        return AlgorithmSuite.from_id(algorithm)
-    raise UsageError("algorithm must be an AlgorithmSuite member or a suite id")
-
-
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise UsageError(f"{name} must be a positive int")
-
-
-def _limits(**limits: int) -> None:
-    """Check size limits before any keyring runs (each a positive int)."""
-    for name, value in limits.items():
-        check_limit(name, value)
-
-
-def start_encryption(
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    algorithm: AlgorithmSuite | int | None = None,
-    frame_length: int | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_encrypted_data_keys: int | None = None,
-    plaintext_length: int | None = None,
-    threads: int | None = None,
-) -> MessageEncryptor:
-    """Get materials and return a sans-I/O :class:`MessageEncryptor` for one message."""
-    _positive("frame_length", frame_length)
-    _positive("max_encrypted_data_keys", max_encrypted_data_keys)
-    _limits(max_header_bytes=max_header_bytes)
-    cmm = _materials_manager(keyring, materials_manager)
-    request = EncryptionRequest(
-        encryption_context=validate_for_encrypt(encryption_context),
-        commitment_policy=_policy(commitment_policy),
-        suite=_suite(algorithm),
-        plaintext_length=plaintext_length,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-    )
-    materials = cmm.get_encryption_materials(request)
-    request.commitment_policy.check_encrypt(materials.suite)
-    if max_encrypted_data_keys is not None and len(materials.encrypted_data_keys) > max_encrypted_data_keys:
-        # checked here too: a custom or caching materials manager may not have checked it
-        raise LimitExceededError(
-            "encrypted data key count", len(materials.encrypted_data_keys), max_encrypted_data_keys
+        ``plaintext_length``, if given, is what the message must hold (the encryptor refuses more
+        or less) and is told to the materials manager.
+        """
+        if frame_length is not None:
+            check_limit("frame_length", frame_length)
+        cmm = materials_manager_for(keyring, materials_manager)
+        request = EncryptionRequest(
+            encryption_context=validate_for_encrypt(encryption_context),
+            commitment_policy=self.commitment_policy,
+            suite=suite_for(algorithm),
+            plaintext_length=plaintext_length,
+            max_encrypted_data_keys=self.max_encrypted_data_keys,
         )
-    return MessageEncryptor(
-        materials,
-        frame_length=frame_length or DEFAULT_FRAME_LENGTH,
-        threads=threads,
-        plaintext_length=plaintext_length,
-        max_header_bytes=max_header_bytes,
-    )
+        materials = cmm.get_encryption_materials(request)
+        request.commitment_policy.check_encrypt(materials.suite)
+        limit = self.max_encrypted_data_keys
+        if limit is not None and len(materials.encrypted_data_keys) > limit:
+            # checked here too: a custom or caching materials manager may not have checked it
+            raise LimitExceededError("encrypted data key count", len(materials.encrypted_data_keys), limit)
+        return MessageEncryptor(
+            materials,
+            frame_length=frame_length or DEFAULT_FRAME_LENGTH,
+            threads=self.threads,
+            plaintext_length=plaintext_length,
+            max_header_bytes=self.max_header_bytes,
+        )
 
+    def start_decryption(
+        self,
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> MessageDecryptor:
+        """Return a sans-I/O :class:`MessageDecryptor` for one message, under this client's
+        policy and limits (see :class:`Client`)."""
+        return MessageDecryptor(
+            materials_manager_for(keyring, materials_manager),
+            encryption_context=check_expected(encryption_context, "encryption_context"),
+            commitment_policy=self.commitment_policy,
+            max_encrypted_data_keys=self.max_encrypted_data_keys,
+            max_header_bytes=self.max_header_bytes,
+            max_nonframed_bytes=self.max_nonframed_bytes,
+            refuse_signed=self.refuse_signed,
+            threads=self.threads,
+        )
 
-def start_decryption(
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    refuse_signed: bool = False,
-    threads: int | None = None,
-) -> MessageDecryptor:
-    """Return a sans-I/O :class:`MessageDecryptor` for one message.
+    def _encryptor(
+        self,
+        keyring: Keyring | None,
+        materials_manager: CryptoMaterialsManager | None,
+        encryption_context: Mapping[str, str] | None,
+        algorithm: AlgorithmSuite | int | None,
+        frame_length: int | None,
+        *,
+        plaintext_length: int | None = None,
+    ) -> MessageEncryptor:
+        return self.start_encryption(
+            keyring=keyring,
+            materials_manager=materials_manager,
+            encryption_context=encryption_context,
+            algorithm=algorithm,
+            frame_length=frame_length,
+            plaintext_length=plaintext_length,
+        )
 
-    ``max_header_bytes`` (default 1 MiB) bounds the header, and ``max_nonframed_bytes``
-    (default 64 MiB) the plaintext of a non-framed body, which must be held whole
-    until its tag verifies; either exceeded raises :class:`LimitExceededError`.
-    """
-    _positive("max_encrypted_data_keys", max_encrypted_data_keys)
-    _limits(max_header_bytes=max_header_bytes, max_nonframed_bytes=max_nonframed_bytes)
-    return MessageDecryptor(
-        _materials_manager(keyring, materials_manager),
-        encryption_context=check_expected(encryption_context, "encryption_context"),
-        commitment_policy=_policy(commitment_policy),
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        refuse_signed=refuse_signed,
-        threads=threads,
-    )
+    def _decryptor(
+        self,
+        keyring: Keyring | None,
+        materials_manager: CryptoMaterialsManager | None,
+        encryption_context: Mapping[str, str] | None,
+    ) -> MessageDecryptor:
+        return self.start_decryption(
+            keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
+        )
 
+    def encrypt(
+        self,
+        plaintext: Bytes,
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+    ) -> bytes:
+        """Encrypt ``plaintext`` into one message.
 
-def _as_bytes(data: object, what: str) -> Bytes:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise UsageError(f"{what} must be bytes-like, not {type(data).__name__}")
-    return data
+        Defaults: suite 0x0578 (committing, signed), frame length 64 KiB. Raises
+        :class:`UsageError` for bad arguments, :class:`PolicyError` for a suite the policy
+        forbids, :class:`EncryptionContextError` for a bad context and :class:`KeyringError`
+        if the keyring cannot make or wrap a data key.
+        """
+        data = memoryview(as_bytes(plaintext, "plaintext")).cast("B")
+        encryptor = self._encryptor(
+            keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=len(data)
+        )
+        out = OutputBuffer(encryptor.message_size(len(data)))
+        try:
+            written = encryptor.update_into(data, out.view)
+            written += encryptor.finalize_into(out.view[written:])
+        except BaseException:
+            out.discard()
+            raise
+        return out.finish(written)
 
+    def decrypt(
+        self,
+        ciphertext: Bytes,
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> DecryptResult:
+        """Decrypt one whole message: its ``.plaintext``, ``.header`` and authenticated ``.encryption_context``.
 
-def encrypt(
-    plaintext: Bytes,
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    algorithm: AlgorithmSuite | int | None = None,
-    frame_length: int | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_encrypted_data_keys: int | None = None,
-    threads: int | None = None,
-) -> bytes:
-    """Encrypt ``plaintext`` into one message.
+        ``encryption_context`` is what the caller expects: every pair must match, and pairs the
+        message does not store are authenticated as required pairs. Raises
+        :class:`MalformedMessageError` (including truncation and trailing bytes),
+        :class:`AuthenticationError`, :class:`NoDecryptingKeyError`, :class:`PolicyError`,
+        :class:`EncryptionContextError` or :class:`LimitExceededError`.
+        """
+        data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        plaintext = _decrypt_whole(decryptor, data)
+        return DecryptResult(plaintext, *_header_and_context(decryptor))
 
-    Defaults: suite 0x0578 (committing, signed), frame length 64 KiB, commitment
-    policy REQUIRE_ENCRYPT_REQUIRE_DECRYPT. Raises :class:`UsageError` for bad
-    arguments, :class:`PolicyError` for a suite the policy forbids,
-    :class:`EncryptionContextError` for a bad context and :class:`KeyringError`
-    if the keyring cannot make or wrap a data key. ``threads`` (default: one per
-    core; 1: off) seals long runs of large frames in parallel; the output is the same.
-    """
-    data = memoryview(_as_bytes(plaintext, "plaintext")).cast("B")
-    encryptor = start_encryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        algorithm=algorithm,
-        frame_length=frame_length,
-        commitment_policy=commitment_policy,
-        max_header_bytes=max_header_bytes,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        plaintext_length=len(data),
-        threads=threads,
-    )
-    out = OutputBuffer(encryptor.message_size(len(data)))
-    try:
-        written = encryptor.update_into(data, out.view)
-        written += encryptor.finalize_into(out.view[written:])
-    except BaseException:
-        out.discard()
-        raise
-    return out.finish(written)
+    def encrypting_reader(
+        self,
+        source: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+        read_size: int = DEFAULT_READ_SIZE,
+    ) -> EncryptingReader:
+        """Wrap a readable plaintext ``source``; reading the result yields the message."""
+        encryptor = self._encryptor(keyring, materials_manager, encryption_context, algorithm, frame_length)
+        return EncryptingReader(source, encryptor, read_size=read_size)
 
+    def encrypting_writer(
+        self,
+        sink: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+        close_sink: bool = False,
+    ) -> EncryptingWriter:
+        """Wrap a writable ``sink``; plaintext written to the result reaches it as a message."""
+        encryptor = self._encryptor(keyring, materials_manager, encryption_context, algorithm, frame_length)
+        return EncryptingWriter(sink, encryptor, close_sink=close_sink)
 
-def decrypt_message(
-    ciphertext: Bytes,
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    refuse_signed: bool = False,
-    threads: int | None = None,
-) -> DecryptResult:
-    """Decrypt one whole message and return its plaintext, header and authenticated context.
+    def decrypting_reader(
+        self,
+        source: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        read_size: int = DEFAULT_READ_SIZE,
+    ) -> DecryptingReader:
+        """Wrap a readable message ``source``; reading the result yields authenticated plaintext."""
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        return DecryptingReader(source, decryptor, read_size=read_size)
 
-    ``encryption_context`` is what the caller expects: every pair must match,
-    and pairs the message does not store are authenticated as required pairs.
-    Raises :class:`MalformedMessageError` (including truncation and trailing
-    bytes), :class:`AuthenticationError`, :class:`NoDecryptingKeyError`,
-    :class:`PolicyError`, :class:`EncryptionContextError` or :class:`LimitExceededError`.
-    """
-    data = memoryview(_as_bytes(ciphertext, "ciphertext")).cast("B")
-    decryptor = start_decryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        refuse_signed=refuse_signed,
-        threads=threads,
-    )
-    plaintext = _decrypt_whole(decryptor, data)
-    return DecryptResult(plaintext, *_header_and_context(decryptor))
+    def decrypting_writer(
+        self,
+        sink: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        close_sink: bool = False,
+    ) -> DecryptingWriter:
+        """Wrap a writable ``sink``; a message written to the result reaches it as plaintext."""
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        return DecryptingWriter(sink, decryptor, close_sink=close_sink)
+
+    def encrypt_stream(
+        self,
+        source: IO[bytes],
+        sink: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+    ) -> StreamResult:
+        """Encrypt everything ``source`` yields into ``sink`` as one message, with reused buffers.
+
+        The fastest way to encrypt a file or pipe: memory stays at a few MiB. If it
+        raises, what reached ``sink`` is not a complete message.
+        """
+        encryptor = self._encryptor(keyring, materials_manager, encryption_context, algorithm, frame_length)
+        length = pump.encrypt_stream(source, sink, encryptor)
+        return StreamResult(encryptor.header, dict(encryptor.encryption_context), length)
+
+    def decrypt_stream(
+        self,
+        source: IO[bytes],
+        sink: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> StreamResult:
+        """Decrypt the message ``source`` yields into ``sink``, with reused buffers.
+
+        Only authenticated plaintext reaches ``sink``, but only a normal return
+        proves the message was complete (and, for signed suites, its signature
+        valid): if this raises, discard what reached ``sink``.
+        """
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        length = pump.decrypt_stream(source, sink, decryptor)
+        return StreamResult(*_header_and_context(decryptor), length)
+
+    def open_seekable(
+        self,
+        fileobj: IO[bytes],
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        allow_unverified_signature: bool = False,
+    ) -> SeekableDecryptingReader:
+        """Open a seekable plaintext view of the framed message in a seekable ``fileobj``.
+
+        Reads fetch and authenticate only the frames they need. Signed messages are
+        refused unless ``allow_unverified_signature`` (their signature needs the
+        whole message; the frames are still authenticated), and always by a client
+        with ``refuse_signed``.
+        """
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        return SeekableDecryptingReader(fileobj, decryptor, allow_unverified_signature=allow_unverified_signature)
 
 
 def _header_and_context(decryptor: MessageDecryptor) -> tuple[Header, dict[str, str]]:
@@ -300,232 +372,27 @@ def _decrypt_whole(decryptor: MessageDecryptor, data: memoryview) -> bytes:
     return out.finish()
 
 
-def decrypt(
-    ciphertext: Bytes,
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    refuse_signed: bool = False,
-    threads: int | None = None,
-) -> bytes:
-    """Decrypt one whole message and return its plaintext (see :func:`decrypt_message`)."""
-    return decrypt_message(
-        ciphertext,
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        refuse_signed=refuse_signed,
-        threads=threads,
-    ).plaintext
+#: The client behind the quick-start functions: ``Client()``, every setting at its default.
+DEFAULT_CLIENT: Client = Client()
+
+# The one-line quick start: ``busta.encrypt(data, keyring=k)`` is ``busta.Client().encrypt(...)``.
+encrypt = DEFAULT_CLIENT.encrypt
+decrypt = DEFAULT_CLIENT.decrypt
+encrypt_stream = DEFAULT_CLIENT.encrypt_stream
+decrypt_stream = DEFAULT_CLIENT.decrypt_stream
+encrypting_reader = DEFAULT_CLIENT.encrypting_reader
+encrypting_writer = DEFAULT_CLIENT.encrypting_writer
+decrypting_reader = DEFAULT_CLIENT.decrypting_reader
+decrypting_writer = DEFAULT_CLIENT.decrypting_writer
+open_seekable = DEFAULT_CLIENT.open_seekable
+start_encryption = DEFAULT_CLIENT.start_encryption
+start_decryption = DEFAULT_CLIENT.start_decryption
 
 
-def encrypting_reader(
-    source: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    algorithm: AlgorithmSuite | int | None = None,
-    frame_length: int | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    read_size: int = DEFAULT_READ_SIZE,
-) -> EncryptingReader:
-    """Wrap a readable plaintext ``source``; reading the result yields the message."""
-    encryptor = start_encryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        algorithm=algorithm,
-        frame_length=frame_length,
-        commitment_policy=commitment_policy,
-        max_header_bytes=max_header_bytes,
-    )
-    return EncryptingReader(source, encryptor, read_size=read_size)
-
-
-def encrypting_writer(
-    sink: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    algorithm: AlgorithmSuite | int | None = None,
-    frame_length: int | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    close_sink: bool = False,
-) -> EncryptingWriter:
-    """Wrap a writable ``sink``; plaintext written to the result reaches it as a message."""
-    encryptor = start_encryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        algorithm=algorithm,
-        frame_length=frame_length,
-        commitment_policy=commitment_policy,
-        max_header_bytes=max_header_bytes,
-    )
-    return EncryptingWriter(sink, encryptor, close_sink=close_sink)
-
-
-def decrypting_reader(
-    source: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    refuse_signed: bool = False,
-    read_size: int = DEFAULT_READ_SIZE,
-) -> DecryptingReader:
-    """Wrap a readable message ``source``; reading the result yields authenticated plaintext."""
-    decryptor = start_decryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        refuse_signed=refuse_signed,
-    )
-    return DecryptingReader(source, decryptor, read_size=read_size)
-
-
-def decrypting_writer(
-    sink: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    refuse_signed: bool = False,
-    close_sink: bool = False,
-) -> DecryptingWriter:
-    """Wrap a writable ``sink``; a message written to the result reaches it as plaintext."""
-    decryptor = start_decryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        refuse_signed=refuse_signed,
-    )
-    return DecryptingWriter(sink, decryptor, close_sink=close_sink)
-
-
-def encrypt_stream(
-    source: IO[bytes],
-    sink: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    algorithm: AlgorithmSuite | int | None = None,
-    frame_length: int | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_encrypted_data_keys: int | None = None,
-    threads: int | None = None,
-) -> StreamResult:
-    """Encrypt everything ``source`` yields into ``sink`` as one message, with reused buffers.
-
-    The fastest way to encrypt a file or pipe: memory stays at a few MiB. If it
-    raises, what reached ``sink`` is not a complete message.
-    """
-    encryptor = start_encryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        algorithm=algorithm,
-        frame_length=frame_length,
-        commitment_policy=commitment_policy,
-        max_header_bytes=max_header_bytes,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        threads=threads,
-    )
-    length = pump.encrypt_stream(source, sink, encryptor)
-    return StreamResult(encryptor.header, dict(encryptor.encryption_context), length)
-
-
-def decrypt_stream(
-    source: IO[bytes],
-    sink: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    refuse_signed: bool = False,
-    threads: int | None = None,
-) -> StreamResult:
-    """Decrypt the message ``source`` yields into ``sink``, with reused buffers.
-
-    Only authenticated plaintext reaches ``sink``, but only a normal return
-    proves the message was complete (and, for signed suites, its signature
-    valid): if this raises, discard what reached ``sink``.
-    """
-    decryptor = start_decryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        refuse_signed=refuse_signed,
-        threads=threads,
-    )
-    length = pump.decrypt_stream(source, sink, decryptor)
-    return StreamResult(*_header_and_context(decryptor), length)
-
-
-def open_seekable(
-    fileobj: IO[bytes],
-    *,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    allow_unverified_signature: bool = False,
-) -> SeekableDecryptingReader:
-    """Open a seekable plaintext view of the framed message in a seekable ``fileobj``.
-
-    Reads fetch and authenticate only the frames they need. Signed messages are
-    refused unless ``allow_unverified_signature`` (their signature needs the
-    whole message; the frames are still authenticated).
-    """
-    decryptor = start_decryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-    )
-    return SeekableDecryptingReader(fileobj, decryptor, allow_unverified_signature=allow_unverified_signature)
+def client_or_default(sdk: Client | None) -> Client:
+    """``sdk``, or the default client for None (``sdk=`` of :mod:`busta.s3`, :mod:`busta.bulk`)."""
+    if sdk is None:
+        return DEFAULT_CLIENT
+    if not isinstance(sdk, Client):
+        raise UsageError(f"sdk must be a busta.Client, not {type(sdk).__name__}")
+    return sdk

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
-from .api import start_decryption
+from .api import Client, client_or_default
 from .context import serialize_context
 from .crypto.kdf import derive_keys
 from .errors import LimitExceededError, SignedMessageError, TruncatedMessageError, UsageError
@@ -39,7 +39,7 @@ from .materials import (
     is_keyring,
 )
 from .streaming.random_access import RandomAccessDecryptor
-from .suites import IV_BYTES, CommitmentPolicy
+from .suites import IV_BYTES
 
 __all__ = ["CheckedCopy", "RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
 
@@ -70,8 +70,7 @@ def rewrap_header(
     keyring: Keyring,
     new_keyring: Keyring,
     encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
+    sdk: Client | None = None,
 ) -> RewrappedHeader | None:
     """Re-wrap the data key of the message that starts with ``head``.
 
@@ -79,18 +78,15 @@ def rewrap_header(
     message); ``new_keyring`` wraps it again, and its copies replace all the
     old ones. ``encryption_context`` supplies pairs the message requires but
     does not store (and, like decrypt, checks any pairs it does store). The
-    header is authenticated before anything is wrapped. Returns None when
+    header is authenticated before anything is wrapped, under the policy and limits of
+    ``sdk`` (a :class:`busta.Client`, default ``busta.Client()``). Returns None when
     ``head`` ends before the header does: read more and call again.
     """
     if not is_keyring(new_keyring):
         raise UsageError(f"{new_keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
-    decryptor = start_decryption(
-        keyring=keyring,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        threads=1,
-    )
+    client = _one_thread(sdk)
+    decryptor = client.start_decryption(keyring=keyring, encryption_context=encryption_context)
+    max_encrypted_data_keys = client.max_encrypted_data_keys
     parsed = parse_header(head, max_encrypted_data_keys=max_encrypted_data_keys)
     if parsed is None:
         return None
@@ -132,8 +128,7 @@ def rewrap(
     keyring: Keyring,
     new_keyring: Keyring,
     encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
+    sdk: Client | None = None,
 ) -> bytes:
     """The whole message with a rewrapped header (see :func:`rewrap_header`); the body is copied."""
     view = memoryview(message)
@@ -142,8 +137,7 @@ def rewrap(
         keyring=keyring,
         new_keyring=new_keyring,
         encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
+        sdk=sdk,
     )
     if rewrapped is None:
         raise TruncatedMessageError("the message ends inside its header")
@@ -174,7 +168,7 @@ def check_rewrapped(
     size: int,
     *,
     resent: int,
-    commitment_policy: CommitmentPolicy | None = None,
+    sdk: Client | None = None,
 ) -> None:
     """Authenticate the message that ``rewrapped`` makes of an old one, before it replaces the old one.
 
@@ -190,7 +184,7 @@ def check_rewrapped(
     MalformedMessageError, ...) at the first check that fails.
     """
     known = _KnownMaterials(rewrapped.materials)
-    decryptor = start_decryption(materials_manager=known, commitment_policy=commitment_policy, threads=1)
+    decryptor = _one_thread(sdk).start_decryption(materials_manager=known)
     new_fetch, new_size = _new_message(rewrapped, fetch, size)
     header = rewrapped.header
     if header.content_type is not ContentType.FRAMED:
@@ -205,6 +199,11 @@ def check_rewrapped(
     if resent >= size - rewrapped.old_header_length:
         frames = access.length // header.frame_length + 1  # all of it, the final frame too
     access.read(0, min(access.length, frames * header.frame_length))
+
+
+def _one_thread(sdk: Client | None) -> Client:
+    """``sdk`` (default ``Client()``) on the calling thread only: a rewrap opens a few frames."""
+    return replace(client_or_default(sdk), threads=1)
 
 
 def _new_message(rewrapped: RewrappedHeader, fetch: Fetch, size: int) -> tuple[Fetch, int]:
@@ -237,11 +236,9 @@ class CheckedCopy:
     ``sink``, so write into something that commits only when :meth:`finish` returned.
     """
 
-    def __init__(
-        self, rewrapped: RewrappedHeader, sink: _Writable, *, commitment_policy: CommitmentPolicy | None = None
-    ):
+    def __init__(self, rewrapped: RewrappedHeader, sink: _Writable, *, sdk: Client | None = None):
         known = _KnownMaterials(rewrapped.materials)
-        self._decryptor = start_decryption(materials_manager=known, commitment_policy=commitment_policy, threads=1)
+        self._decryptor = _one_thread(sdk).start_decryption(materials_manager=known)
         if self._decryptor.read_header(rewrapped.header_bytes) != len(rewrapped.header_bytes):
             raise UsageError("the rewrapped header does not parse as one header")
         self._sink = sink

@@ -141,7 +141,7 @@ class CommitmentPolicy(enum.Enum):
         if self is CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT and not suite.committing:
             raise PolicyError(
                 f"{self.name} refuses to decrypt a message of the non-committing suite {suite.name}"
-                " (pass commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT to accept it)"
+                " (use a busta.Client(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT) to accept it)"
             )
 
 

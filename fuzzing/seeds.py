@@ -116,13 +116,8 @@ def _framed(
     keyring: busta.Keyring = KEYRING,
     encryption_context: Mapping[str, str] | None = None,
 ) -> bytes:
-    return busta.encrypt(
-        plaintext,
-        keyring=keyring,
-        encryption_context=encryption_context,
-        algorithm=suite,
-        frame_length=frame_length,
-        commitment_policy=_policy(suite),
+    return busta.Client(commitment_policy=_policy(suite)).encrypt(
+        plaintext, keyring=keyring, encryption_context=encryption_context, algorithm=suite, frame_length=frame_length
     )
 
 

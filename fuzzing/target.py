@@ -39,6 +39,7 @@ from . import COUNTER, kms, seeds
 #: (before the header is authenticated), then the seeds' raw AES key.
 KMS_KEYRING, KMS_CLIENTS = kms.offline_kms_keyring()
 KEYRING = kms.InOrder(KMS_KEYRING, seeds.KEYRING)
+CLIENT = busta.Client(commitment_policy=seeds.DECRYPT_POLICY)
 
 
 def _warm_up() -> None:
@@ -63,7 +64,7 @@ class Outcome:
 
 def decrypt_one_shot(data: bytes) -> Outcome:
     try:
-        plaintext = busta.decrypt(data, keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY)
+        plaintext = CLIENT.decrypt(data, keyring=KEYRING).plaintext
     except BustaError as exc:
         return Outcome(None, b"", exc)
     return Outcome(plaintext, plaintext, None)
@@ -72,9 +73,7 @@ def decrypt_one_shot(data: bytes) -> Outcome:
 def decrypt_streaming(data: bytes, read_size: int, step: int) -> Outcome:
     released = bytearray()
     try:
-        reader = busta.decrypting_reader(
-            io.BytesIO(data), keyring=KEYRING, commitment_policy=seeds.DECRYPT_POLICY, read_size=read_size
-        )
+        reader = CLIENT.decrypting_reader(io.BytesIO(data), keyring=KEYRING, read_size=read_size)
         while piece := reader.read(step):
             released += piece
     except BustaError as exc:

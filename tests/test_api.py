@@ -41,7 +41,7 @@ def test_suites_are_named_as_in_the_specification_and_keyed_by_wire_id() -> None
 
 
 def test_the_default_is_suite_0578_under_require_encrypt_require_decrypt(aes_keyring: RawAesKeyring) -> None:
-    header = busta.decrypt_message(busta.encrypt(b"x", keyring=aes_keyring), keyring=aes_keyring).header
+    header = busta.decrypt(busta.encrypt(b"x", keyring=aes_keyring), keyring=aes_keyring).header
     assert header.suite.id == 0x0578
     assert header.frame_length == 64 * 1024
     assert "aws-crypto-public-key" in header.encryption_context
@@ -62,32 +62,32 @@ def test_commitment_policy_on_encrypt(
     aes_keyring: RawAesKeyring, policy: CommitmentPolicy, suite: AlgorithmSuite, allowed: bool
 ) -> None:
     if allowed:
-        busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
+        busta.Client(commitment_policy=policy).encrypt(b"x", keyring=aes_keyring, algorithm=suite)
     else:
         with pytest.raises(PolicyError):
-            busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy)
+            busta.Client(commitment_policy=policy).encrypt(b"x", keyring=aes_keyring, algorithm=suite)
 
 
 @pytest.mark.parametrize(("policy", "allowed"), [(FORBID, True), (ALLOW, True), (REQUIRE, False)])
 def test_commitment_policy_on_decrypt_of_a_v1_message(
     aes_keyring: RawAesKeyring, policy: CommitmentPolicy, allowed: bool
 ) -> None:
-    message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=V1, commitment_policy=FORBID)
+    message = busta.Client(commitment_policy=FORBID).encrypt(b"x", keyring=aes_keyring, algorithm=V1)
     if allowed:
-        assert busta.decrypt(message, keyring=aes_keyring, commitment_policy=policy) == b"x"
+        assert busta.Client(commitment_policy=policy).decrypt(message, keyring=aes_keyring).plaintext == b"x"
     else:
         with pytest.raises(PolicyError):
-            busta.decrypt(message, keyring=aes_keyring, commitment_policy=policy)
+            busta.Client(commitment_policy=policy).decrypt(message, keyring=aes_keyring)
 
 
 def test_the_default_suite_under_forbid_is_0378(aes_keyring: RawAesKeyring) -> None:
-    message = busta.encrypt(b"x", keyring=aes_keyring, commitment_policy=FORBID)
+    message = busta.Client(commitment_policy=FORBID).encrypt(b"x", keyring=aes_keyring)
     assert message[2:4] == b"\x03\x78"
 
 
 def test_expected_context_pairs_must_match(aes_keyring: RawAesKeyring) -> None:
     message = busta.encrypt(b"x", keyring=aes_keyring, encryption_context={"tenant": "a", "use": "b"})
-    assert busta.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "a"}) == b"x"
+    assert busta.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "a"}).plaintext == b"x"
     with pytest.raises(EncryptionContextError):
         busta.decrypt(message, keyring=aes_keyring, encryption_context={"tenant": "z"})
 
@@ -101,7 +101,7 @@ def test_expected_pairs_not_stored_are_authenticated_as_required_context(aes_key
 
 def test_the_decrypt_result_carries_the_header_and_authenticated_context(aes_keyring: RawAesKeyring) -> None:
     message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED, encryption_context={"a": "b"})
-    result = busta.decrypt_message(message, keyring=aes_keyring)
+    result = busta.decrypt(message, keyring=aes_keyring)
     assert result.plaintext == b"x"
     assert result.encryption_context == {"a": "b"}
     assert result.header.message_id == message[3:35]
@@ -111,12 +111,15 @@ def test_the_decrypt_result_carries_the_header_and_authenticated_context(aes_key
 def test_refuse_signed_mode_refuses_exactly_the_signed_suites(
     aes_keyring: RawAesKeyring, suite: AlgorithmSuite
 ) -> None:
-    message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
+    message = busta.Client(commitment_policy=policy_for(suite)).encrypt(b"x", keyring=aes_keyring, algorithm=suite)
     if suite.signed:
         with pytest.raises(PolicyError):
-            busta.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True)
+            busta.Client(commitment_policy=ALLOW, refuse_signed=True).decrypt(message, keyring=aes_keyring)
     else:
-        assert busta.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW, refuse_signed=True) == b"x"
+        assert (
+            busta.Client(commitment_policy=ALLOW, refuse_signed=True).decrypt(message, keyring=aes_keyring).plaintext
+            == b"x"
+        )
 
 
 def test_a_wrong_commitment_is_an_authentication_error(aes_keyring: RawAesKeyring) -> None:
@@ -137,8 +140,6 @@ def test_a_wrong_commitment_is_an_authentication_error(aes_keyring: RawAesKeyrin
         {"frame_length": 0},
         {"frame_length": 2**31},
         {"algorithm": "0x0478"},
-        {"commitment_policy": "require"},
-        {"max_encrypted_data_keys": 0},
     ],
 )
 def test_bad_arguments_raise_usage_errors(aes_keyring: RawAesKeyring, kwargs: dict[str, object]) -> None:
@@ -147,6 +148,12 @@ def test_bad_arguments_raise_usage_errors(aes_keyring: RawAesKeyring, kwargs: di
         arguments = {}
     with pytest.raises(UsageError):
         busta.encrypt(b"x", **arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kwargs", [{"commitment_policy": "require"}, {"max_encrypted_data_keys": 0}])
+def test_bad_client_settings_raise_usage_errors(kwargs: dict[str, object]) -> None:
+    with pytest.raises(UsageError):
+        busta.Client(**kwargs)  # type: ignore[arg-type]
 
 
 def test_plaintext_must_be_bytes(aes_keyring: RawAesKeyring) -> None:
@@ -159,7 +166,7 @@ def test_keyring_and_materials_manager_are_exclusive(aes_keyring: RawAesKeyring)
     with pytest.raises(UsageError):
         busta.encrypt(b"x", keyring=aes_keyring, materials_manager=cmm)
     message = busta.encrypt(b"x", materials_manager=cmm)
-    assert busta.decrypt(message, materials_manager=cmm) == b"x"
+    assert busta.decrypt(message, materials_manager=cmm).plaintext == b"x"
 
 
 def test_usage_errors_are_also_value_errors_and_every_error_is_a_busta_error() -> None:

@@ -176,8 +176,7 @@ def _managers() -> dict[str, Callable[[], Any]]:
 
 def _entry_points(message: bytes) -> dict[str, Callable[..., object]]:
     return {
-        "decrypt": lambda **kw: busta.decrypt(message, **kw),
-        "decrypt_message": lambda **kw: busta.decrypt_message(message, **kw),
+        "decrypt": lambda **kw: busta.decrypt(message, **kw).plaintext,
         "decrypting_reader": lambda **kw: busta.decrypting_reader(io.BytesIO(message), **kw).read(),
         "decrypting_writer": lambda **kw: busta.decrypting_writer(io.BytesIO(), **kw).write(message),
         "decrypt_stream": lambda **kw: busta.decrypt_stream(io.BytesIO(message), io.BytesIO(), **kw),

@@ -81,10 +81,10 @@ def test_the_encrypted_file_is_a_message_the_key_decrypts_and_not_the_plaintext(
     message = (work_dir / demo.ENCRYPTED_NAME).read_bytes()
     assert message != sample
     assert sample[:64] not in message
-    result = busta.decrypt_message(message, keyring=keyring_for(config_home), encryption_context=CONTEXT)
+    result = busta.decrypt(message, keyring=keyring_for(config_home), encryption_context=CONTEXT)
     assert result.plaintext == sample
     assert CONTEXT.items() <= result.header.encryption_context.items()
-    assert busta.decrypt(message, keyring=keyring_for(config_home)) == sample
+    assert busta.decrypt(message, keyring=keyring_for(config_home)).plaintext == sample
 
 
 def test_the_report_names_the_suite_the_frame_length_the_message_id_and_ends_with_ok(
@@ -92,9 +92,7 @@ def test_the_report_names_the_suite_the_frame_length_the_message_id_and_ends_wit
 ) -> None:
     assert run_demo(work_dir) == 0
     out = capsys.readouterr().out
-    header = busta.decrypt_message(
-        (work_dir / demo.ENCRYPTED_NAME).read_bytes(), keyring=keyring_for(config_home)
-    ).header
+    header = busta.decrypt((work_dir / demo.ENCRYPTED_NAME).read_bytes(), keyring=keyring_for(config_home)).header
     for expected in (
         header.suite.name,
         f"0x{header.suite.id:04X}",

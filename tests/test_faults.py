@@ -75,7 +75,7 @@ import pytest
 
 import busta
 from busta import s3
-from busta.cli import commands, main
+from busta.cli import main
 from busta.errors import BustaError, KmsError, NoDecryptingKeyError, S3Error, TruncatedMessageError
 from busta.keyfile import read_record
 from busta.keyrings import AwsKmsKeyring, RawAesKeyring
@@ -374,14 +374,14 @@ def test_kms_going_down_between_the_files_of_a_cli_decrypt_keeps_finished_output
     kms = ["--kms-key", kms_arn, "--aws-endpoint-url", kms_proxy.endpoint]
     assert main(["encrypt", "-r", str(plain), "-o", str(tmp_path / "sealed"), *kms]) == 0
 
-    real_decrypt_stream = busta.decrypt_stream  # what commands imported
+    real_decrypt_stream = busta.Client.decrypt_stream  # what the commands' client calls
 
-    def decrypt_then_kms_goes_down(*args: Any, **kwargs: Any) -> busta.StreamResult:
-        result = real_decrypt_stream(*args, **kwargs)
+    def decrypt_then_kms_goes_down(self: busta.Client, *args: Any, **kwargs: Any) -> busta.StreamResult:
+        result = real_decrypt_stream(self, *args, **kwargs)
         kms_proxy.go_down()
         return result
 
-    monkeypatch.setattr(commands, "decrypt_stream", decrypt_then_kms_goes_down)
+    monkeypatch.setattr(busta.Client, "decrypt_stream", decrypt_then_kms_goes_down)
     restored = tmp_path / "restored"
     assert main(["decrypt", "-r", str(tmp_path / "sealed"), "-o", str(restored), *kms]) == 1
     error = capsys.readouterr().err
@@ -455,7 +455,7 @@ def test_a_connection_dropped_once_during_an_upload_part_is_retried_and_the_obje
     assert sum(part_request(3)(line) for line in s3_proxy.requests) == 2  # sent, dropped, sent again
     message = stored(direct_s3, key)
     assert message is not None and len(message) == result.object_size
-    assert busta.decrypt(message, keyring=KEYRING) == data
+    assert busta.decrypt(message, keyring=KEYRING).plaintext == data
     assert multipart_uploads(direct_s3, key) == []
 
 
@@ -481,7 +481,7 @@ def test_a_lost_complete_multipart_upload_answer_never_leaves_a_partial_object(
     assert drop.fired == 1
     message = stored(direct_s3, key)
     assert message is not None
-    assert busta.decrypt(message, keyring=KEYRING) == data
+    assert busta.decrypt(message, keyring=KEYRING).plaintext == data
     assert multipart_uploads(direct_s3, key) == []
 
 
@@ -542,10 +542,10 @@ def test_a_full_disk_under_a_stream_raises_enospc_unwrapped_and_nothing_is_writt
     sink = cast("IO[bytes]", disk)
     call: Callable[[], busta.StreamResult]
     if operation == "encrypt_stream":
-        call = functools.partial(busta.encrypt_stream, io.BytesIO(data), sink, keyring=KEYRING, threads=2)
+        call = functools.partial(busta.Client(threads=2).encrypt_stream, io.BytesIO(data), sink, keyring=KEYRING)
     else:
         message = busta.encrypt(data, keyring=KEYRING, frame_length=FRAME)
-        call = functools.partial(busta.decrypt_stream, io.BytesIO(message), sink, keyring=KEYRING, threads=2)
+        call = functools.partial(busta.Client(threads=2).decrypt_stream, io.BytesIO(message), sink, keyring=KEYRING)
     with pytest.raises(OSError) as caught:
         call()
     tally.other += disk.refused
@@ -695,7 +695,7 @@ def test_a_cli_encrypt_killed_mid_stream_leaves_no_target_and_a_rerun_completes(
     _, error = rerun.communicate(data, timeout=30)
     assert rerun.returncode == 0, error
     assert listing(out) == ["data.enc"]
-    assert busta.decrypt((out / "data.enc").read_bytes(), keyring=keyring_of(cli_key)) == data
+    assert busta.decrypt((out / "data.enc").read_bytes(), keyring=keyring_of(cli_key)).plaintext == data
 
 
 def test_a_cli_decrypt_killed_mid_stream_leaves_no_target(cli_key: Path, tmp_path: Path, tally: Tally) -> None:

@@ -53,7 +53,7 @@ PLAINTEXT = b"described, not carried"
 
 def _round_trip(encrypting: Keyring, decrypting: Keyring) -> None:
     message = busta.encrypt(PLAINTEXT, keyring=encrypting, encryption_context={"k": "v"})
-    assert busta.decrypt(message, keyring=decrypting) == PLAINTEXT
+    assert busta.decrypt(message, keyring=decrypting).plaintext == PLAINTEXT
 
 
 def _travels(config: KeyringConfig, secret: bytes) -> None:
@@ -170,8 +170,8 @@ def test_a_multi_description_wraps_under_every_key_and_each_key_decrypts_alone(
     config = Multi((EnvKey("BUSTA_TEST_KEY_A", NAMESPACE, "a"), EnvKey("BUSTA_TEST_KEY_B", NAMESPACE, "b")))
     _travels(config, key)
     message = busta.encrypt(PLAINTEXT, keyring=config.build())
-    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "a", key)) == PLAINTEXT
-    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "b", other)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "a", key)).plaintext == PLAINTEXT
+    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, "b", other)).plaintext == PLAINTEXT
 
 
 def test_build_keyring_builds_once_per_description_per_process(key: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,4 +229,4 @@ def test_a_pkcs11_key_is_rebuilt_from_module_token_and_label_inside_each_worker_
     assert os.getpid() not in pids
     local = keyring_for(token, "bulk-aes", namespace=NAMESPACE, name=NAME)
     for name, data in files.items():
-        assert busta.decrypt((tmp_path / "enc" / f"{name}.enc").read_bytes(), keyring=local) == data
+        assert busta.decrypt((tmp_path / "enc" / f"{name}.enc").read_bytes(), keyring=local).plaintext == data

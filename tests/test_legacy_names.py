@@ -112,7 +112,7 @@ def test_an_encrypted_rsa_key_file_opens_with_the_password_in_envelope_rsa_key_p
     monkeypatch.delenv("BUSTA_RSA_KEY_PASSWORD", raising=False)
     monkeypatch.setenv("ENVELOPE_RSA_KEY_PASSWORD", "old password")
     keyring = keyconfig.RsaKeyFile(str(path), "ns", "rsa").build()
-    assert busta.decrypt(busta.encrypt(b"x", keyring=keyring), keyring=keyring) == b"x"
+    assert busta.decrypt(busta.encrypt(b"x", keyring=keyring), keyring=keyring).plaintext == b"x"
 
 
 def test_the_cli_reads_envelope_progress_min_bytes(
@@ -134,7 +134,7 @@ def test_the_default_key_envelope_keygen_wrote_is_used_while_busta_has_none(conf
     legacy = _key_record(config_home / "envelope" / "default.key")
     assert config_file("default.key") == config_home / "envelope" / "default.key"
     keyring = keyconfig.LocalKey().build()
-    assert busta.decrypt(busta.encrypt(b"x", keyring=legacy), keyring=keyring) == b"x"
+    assert busta.decrypt(busta.encrypt(b"x", keyring=legacy), keyring=keyring).plaintext == b"x"
 
 
 def test_busta_s_own_default_key_wins_over_envelope_s(config_home: Path) -> None:
@@ -142,7 +142,7 @@ def test_busta_s_own_default_key_wins_over_envelope_s(config_home: Path) -> None
     current = _key_record(config_home / "busta" / "default.key")
     assert config_file("default.key") == config_home / "busta" / "default.key"
     keyring = keyconfig.LocalKey().build()
-    assert busta.decrypt(busta.encrypt(b"x", keyring=current), keyring=keyring) == b"x"
+    assert busta.decrypt(busta.encrypt(b"x", keyring=current), keyring=keyring).plaintext == b"x"
 
 
 def test_keygen_writes_under_busta_even_when_envelope_s_directory_exists(config_home: Path) -> None:

@@ -109,27 +109,16 @@ def _decrypt(
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
 ) -> Result:
     """Decrypt ``data`` one-shot or through a reader with small reads; the error is returned, not raised."""
+    client = busta.Client(
+        commitment_policy=ALLOW_ALL,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        max_nonframed_bytes=max_nonframed_bytes,
+    )
     if mode == "one-shot":
-        return _measure(
-            lambda: busta.decrypt(
-                data,
-                keyring=keyring,
-                commitment_policy=ALLOW_ALL,
-                max_encrypted_data_keys=max_encrypted_data_keys,
-                max_nonframed_bytes=max_nonframed_bytes,
-            )
-        )
+        return _measure(lambda: client.decrypt(data, keyring=keyring).plaintext)
 
     def read() -> bytes:
-        reader = busta.decrypting_reader(
-            io.BytesIO(data),
-            keyring=keyring,
-            commitment_policy=ALLOW_ALL,
-            read_size=read_size,
-            max_encrypted_data_keys=max_encrypted_data_keys,
-            max_nonframed_bytes=max_nonframed_bytes,
-        )
-        return reader.read()
+        return client.decrypting_reader(io.BytesIO(data), keyring=keyring, read_size=read_size).read()
 
     return _measure(read)
 
@@ -200,13 +189,9 @@ def _fails_without_waiting(
 ) -> int:
     """Read ``prefix`` + endless filler through a reader: assert ``error`` comes; return the bytes read."""
     source = EndlessSource(prefix, filler)
-    reader = busta.decrypting_reader(
-        source,  # type: ignore[arg-type]
-        keyring=KEYRING,
-        commitment_policy=ALLOW_ALL,
-        read_size=read_size,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-    )
+    reader = busta.Client(
+        commitment_policy=ALLOW_ALL, max_encrypted_data_keys=max_encrypted_data_keys
+    ).decrypting_reader(source, keyring=KEYRING, read_size=read_size)  # type: ignore[arg-type]
     with pytest.raises(error):
         reader.read()
     return source.served
@@ -314,8 +299,8 @@ def test_a_header_of_many_data_keys_streamed_in_small_reads_is_parsed_in_linear_
     # read is quadratic (minutes); parsing only once it can be complete takes a fraction of a second.
     header = sealed_header(COMMITTING, ContentType.FRAMED, 4096, [EncryptedDataKey("a", b"b", b"c")] * 20_000)
     tampered = header[:-1] + bytes([header[-1] ^ 1])  # fails at the header tag, after the full parse
-    reader = busta.decrypting_reader(
-        DeadlineSource(tampered, seconds=30), keyring=KEYRING, commitment_policy=ALLOW_ALL, read_size=READ_SIZE
+    reader = busta.Client(commitment_policy=ALLOW_ALL).decrypting_reader(
+        DeadlineSource(tampered, seconds=30), keyring=KEYRING, read_size=READ_SIZE
     )
     with pytest.raises(AuthenticationError):
         reader.read()
@@ -363,7 +348,7 @@ def test_a_data_key_count_of_65535_decrypts_when_no_limit_is_set() -> None:
     codec = FrameCodec(_keys(COMMITTING).aead, _message_id(COMMITTING), 64)
     final = bytearray(24 + 2 + 16)
     codec.seal_final(1, b"hi", memoryview(final))
-    assert busta.decrypt(header + bytes(final), keyring=KEYRING) == b"hi"
+    assert busta.decrypt(header + bytes(final), keyring=KEYRING).plaintext == b"hi"
 
 
 # --- (c) encryption context size ----------------------------------------------------------------
@@ -376,7 +361,7 @@ def test_an_encryption_context_of_exactly_MAX_ENCRYPTION_CONTEXT_BYTES_round_tri
     largest = {"k": "v" * (MAX_ENCRYPTION_CONTEXT_BYTES - overhead)}
     algorithm = COMMITTING  # unsigned: a signed suite adds its public key to the context
     message = busta.encrypt(b"x", keyring=aes_keyring, encryption_context=largest, algorithm=algorithm)
-    assert busta.decrypt_message(message, keyring=aes_keyring).encryption_context == largest
+    assert busta.decrypt(message, keyring=aes_keyring).encryption_context == largest
     reader = busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=READ_SIZE)
     assert reader.read() == b"x"
     too_large = {"k": "v" * (MAX_ENCRYPTION_CONTEXT_BYTES - overhead + 1)}

@@ -104,24 +104,22 @@ def _read_all(reader: io.RawIOBase, steps: list[int]) -> bytes:
 
 
 def _encrypt_one_shot(case: Case) -> bytes:
-    return busta.encrypt(
+    return busta.Client(commitment_policy=policy_for(case.suite)).encrypt(
         case.plaintext,
         keyring=KEYRING,
         encryption_context=case.context,
         algorithm=case.suite,
         frame_length=case.frame_length,
-        commitment_policy=policy_for(case.suite),
     )
 
 
 def _encrypt_with_reader(case: Case, read_size: int, steps: list[int]) -> bytes:
-    reader = busta.encrypting_reader(
+    reader = busta.Client(commitment_policy=policy_for(case.suite)).encrypting_reader(
         io.BytesIO(case.plaintext),
         keyring=KEYRING,
         encryption_context=case.context,
         algorithm=case.suite,
         frame_length=case.frame_length,
-        commitment_policy=policy_for(case.suite),
         read_size=read_size,
     )
     return _read_all(reader, steps)
@@ -129,13 +127,8 @@ def _encrypt_with_reader(case: Case, read_size: int, steps: list[int]) -> bytes:
 
 def _encrypt_with_writer(case: Case, steps: list[int]) -> bytes:
     sink = io.BytesIO()
-    with busta.encrypting_writer(
-        sink,
-        keyring=KEYRING,
-        encryption_context=case.context,
-        algorithm=case.suite,
-        frame_length=case.frame_length,
-        commitment_policy=policy_for(case.suite),
+    with busta.Client(commitment_policy=policy_for(case.suite)).encrypting_writer(
+        sink, keyring=KEYRING, encryption_context=case.context, algorithm=case.suite, frame_length=case.frame_length
     ) as writer:
         for chunk in _chunks(case.plaintext, steps):
             assert writer.write(chunk) == len(chunk)
@@ -153,7 +146,7 @@ def _body_end(header_length: int, plaintext_length: int, frame_length: int) -> i
 def _check_decrypts_to(case: Case, message: bytes) -> None:
     """``message`` decrypts to the case's plaintext, with its context, suite and frame length, and has
     the exact framed layout (plus a well-formed footer for signed suites)."""
-    result = busta.decrypt_message(message, keyring=KEYRING, commitment_policy=policy_for(case.suite))
+    result = busta.Client(commitment_policy=policy_for(case.suite)).decrypt(message, keyring=KEYRING)
     assert result.plaintext == case.plaintext
     header = result.header
     assert header.suite is case.suite
@@ -209,14 +202,14 @@ def test_one_shot_reader_and_writer_decryption_return_the_same_plaintext(
 ) -> None:
     message = _encrypt_one_shot(case)
     policy = policy_for(case.suite)
-    one_shot = busta.decrypt(message, keyring=KEYRING, commitment_policy=policy)
-    reader = busta.decrypting_reader(
-        io.BytesIO(message), keyring=KEYRING, commitment_policy=policy, read_size=read_size
+    one_shot = busta.Client(commitment_policy=policy).decrypt(message, keyring=KEYRING).plaintext
+    reader = busta.Client(commitment_policy=policy).decrypting_reader(
+        io.BytesIO(message), keyring=KEYRING, read_size=read_size
     )
     from_reader = _read_all(reader, read_steps)
     assert {k: v for k, v in reader.encryption_context.items() if k != PUBLIC_KEY_FIELD} == case.context
     sink = io.BytesIO()
-    with busta.decrypting_writer(sink, keyring=KEYRING, commitment_policy=policy) as writer:
+    with busta.Client(commitment_policy=policy).decrypting_writer(sink, keyring=KEYRING) as writer:
         for chunk in _chunks(message, write_steps):
             writer.write(chunk)
     assert one_shot == from_reader == sink.getvalue() == case.plaintext
@@ -231,12 +224,14 @@ def test_decrypt_accepts_any_part_of_the_stored_context_and_refuses_a_changed_va
     policy = policy_for(case.suite)
     subset = data.draw(st.sets(st.sampled_from(sorted(case.context))) if case.context else st.just(set[str]()))
     expected = {key: case.context[key] for key in subset}
-    decrypted = busta.decrypt(message, keyring=KEYRING, commitment_policy=policy, encryption_context=expected)
+    decrypted = (
+        busta.Client(commitment_policy=policy).decrypt(message, keyring=KEYRING, encryption_context=expected).plaintext
+    )
     assert decrypted == case.plaintext
     if subset:
         changed = {**expected, min(subset): expected[min(subset)] + "x"}
         with pytest.raises(EncryptionContextError):
-            busta.decrypt(message, keyring=KEYRING, commitment_policy=policy, encryption_context=changed)
+            busta.Client(commitment_policy=policy).decrypt(message, keyring=KEYRING, encryption_context=changed)
 
 
 # --- the encryption context encoding -------------------------------------------------------------

@@ -115,13 +115,14 @@ def message_id(message: bytes) -> bytes:
     return parsed.header.message_id
 
 
-def assert_rotated(old: bytes, new: bytes, data: bytes, suite: AlgorithmSuite, **options: Any) -> None:
+def assert_rotated(old: bytes, new: bytes, data: bytes, suite: AlgorithmSuite) -> None:
     """``new`` is ``old`` with a new header: same body and message id, the new key opens it, the old one not."""
     assert body(new) == body(old)
     assert message_id(new) == message_id(old)
-    assert busta.decrypt(new, keyring=keyring(NEW), commitment_policy=policy(suite), **options) == data
+    client = busta.Client(commitment_policy=policy(suite))
+    assert client.decrypt(new, keyring=keyring(NEW)).plaintext == data
     with pytest.raises(NoDecryptingKeyError):
-        busta.decrypt(new, keyring=keyring(OLD), commitment_policy=policy(suite), **options)
+        client.decrypt(new, keyring=keyring(OLD))
 
 
 class Recording:
@@ -149,15 +150,10 @@ def test_a_rewrapped_framed_message_keeps_its_body_and_id_and_opens_only_with_th
     suite: AlgorithmSuite, frame_length: int, size: int
 ) -> None:
     data = plaintext(size)
-    old = busta.encrypt(
-        data,
-        keyring=keyring(OLD),
-        algorithm=suite,
-        frame_length=frame_length,
-        encryption_context=CONTEXT,
-        commitment_policy=policy(suite),
+    old = busta.Client(commitment_policy=policy(suite)).encrypt(
+        data, keyring=keyring(OLD), algorithm=suite, frame_length=frame_length, encryption_context=CONTEXT
     )
-    new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), commitment_policy=policy(suite))
+    new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), sdk=busta.Client(commitment_policy=policy(suite)))
     assert_rotated(old, new, data, suite)
     official, context = official_decrypt(new, keys=[NEW], commitment_policy=policy_name(suite))
     assert official == data
@@ -180,17 +176,17 @@ def test_a_non_framed_message_of_the_official_sdk_is_rewrapped_and_the_official_
     )
     parsed = parse_header(old)
     assert parsed is not None and parsed.header.frame_length == 0  # really non-framed
-    new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), commitment_policy=policy(suite))
+    new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), sdk=busta.Client(commitment_policy=policy(suite)))
     assert_rotated(old, new, data, suite)
     assert official_decrypt(new, keys=[NEW], commitment_policy=policy_name(suite))[0] == data
 
 
 def test_a_legacy_message_is_rewrapped_only_under_a_policy_that_lets_it_be_decrypted() -> None:
     suite = AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA256
-    old = busta.encrypt(b"legacy", keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
+    old = busta.Client(commitment_policy=policy(suite)).encrypt(b"legacy", keyring=keyring(OLD), algorithm=suite)
     with pytest.raises(PolicyError):
         rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW))  # default: require commitment
-    new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), commitment_policy=policy(suite))
+    new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), sdk=busta.Client(commitment_policy=policy(suite)))
     assert_rotated(old, new, b"legacy", suite)
 
 
@@ -204,7 +200,7 @@ def test_rewrap_to_a_multi_keyring_gives_each_new_key_its_own_copy_and_each_open
     assert [edk.provider_id for edk in parsed.header.encrypted_data_keys] == [NEW.namespace, SECOND.namespace]
     assert body(new) == body(old)
     for spec in (NEW, SECOND):
-        assert busta.decrypt(new, keyring=keyring(spec)) == data
+        assert busta.decrypt(new, keyring=keyring(spec)).plaintext == data
         assert official_decrypt(new, keys=[spec])[0] == data
     with pytest.raises(NoDecryptingKeyError):
         busta.decrypt(new, keyring=keyring(OLD))
@@ -229,7 +225,7 @@ def test_required_context_pairs_kept_out_of_the_message_are_needed_to_rewrap_and
     new = rewrap(old, keyring=keyring(OLD), new_keyring=keyring(NEW), encryption_context=required)
 
     assert body(new) == body(old)
-    assert busta.decrypt(new, keyring=keyring(NEW), encryption_context=required) == data
+    assert busta.decrypt(new, keyring=keyring(NEW), encryption_context=required).plaintext == data
     with pytest.raises(NoDecryptingKeyError):
         busta.decrypt(new, keyring=keyring(NEW))
     official, stored = official_decrypt(new, keys=[NEW], encryption_context=required)
@@ -244,16 +240,16 @@ def test_required_context_pairs_kept_out_of_the_message_are_needed_to_rewrap_and
 def test_a_signed_message_is_refused_with_signed_message_error_before_any_keyring_is_asked(
     suite: AlgorithmSuite,
 ) -> None:
-    message = busta.encrypt(b"signed", keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
+    message = busta.Client(commitment_policy=policy(suite)).encrypt(b"signed", keyring=keyring(OLD), algorithm=suite)
     old, new = Recording(keyring(OLD)), Recording(keyring(NEW))
     with pytest.raises(SignedMessageError) as raised:
-        rewrap(message, keyring=old, new_keyring=new, commitment_policy=policy(suite))
+        rewrap(message, keyring=old, new_keyring=new, sdk=busta.Client(commitment_policy=policy(suite)))
     assert isinstance(raised.value, PolicyError)
     assert "re-encrypt" in str(raised.value)
     assert old.calls == new.calls == []
     wrong = Recording(keyring(SECOND))  # not even a keyring that cannot unwrap changes the answer
     with pytest.raises(SignedMessageError):
-        rewrap(message, keyring=wrong, new_keyring=new, commitment_policy=policy(suite))
+        rewrap(message, keyring=wrong, new_keyring=new, sdk=busta.Client(commitment_policy=policy(suite)))
 
 
 def test_a_keyring_that_cannot_unwrap_the_data_key_fails_with_no_decrypting_key_error() -> None:
@@ -284,10 +280,14 @@ def flip_header_tag(message: bytes) -> bytes:
 def test_a_tampered_header_fails_with_authentication_error_and_nothing_is_wrapped(
     suite: AlgorithmSuite, tamper: Callable[[bytes], bytes]
 ) -> None:
-    message = busta.encrypt(b"data" * 100, keyring=keyring(OLD), algorithm=suite, commitment_policy=policy(suite))
+    message = busta.Client(commitment_policy=policy(suite)).encrypt(
+        b"data" * 100, keyring=keyring(OLD), algorithm=suite
+    )
     new = Recording(keyring(NEW))
     with pytest.raises(AuthenticationError):
-        rewrap(tamper(message), keyring=keyring(OLD), new_keyring=new, commitment_policy=policy(suite))
+        rewrap(
+            tamper(message), keyring=keyring(OLD), new_keyring=new, sdk=busta.Client(commitment_policy=policy(suite))
+        )
     assert new.calls == []
 
 
@@ -311,25 +311,31 @@ def test_rewrap_header_wants_more_bytes_until_the_header_is_complete_then_rewrap
     suite: AlgorithmSuite,
 ) -> None:
     data = plaintext(700)
-    message = busta.encrypt(
-        data, keyring=keyring(OLD), algorithm=suite, frame_length=256, commitment_policy=policy(suite)
+    message = busta.Client(commitment_policy=policy(suite)).encrypt(
+        data, keyring=keyring(OLD), algorithm=suite, frame_length=256
     )
     length = header_length(message)
     old = Recording(keyring(OLD))
     for end in range(length):  # growing one byte at a time
         assert (
-            rewrap_header(message[:end], keyring=old, new_keyring=keyring(NEW), commitment_policy=policy(suite)) is None
+            rewrap_header(
+                message[:end], keyring=old, new_keyring=keyring(NEW), sdk=busta.Client(commitment_policy=policy(suite))
+            )
+            is None
         )
     assert old.calls == []  # no keyring is asked before the whole header is there
     for end in (length, length + 1, length + 100, len(message)):
         rewrapped = rewrap_header(
-            message[:end], keyring=keyring(OLD), new_keyring=keyring(NEW), commitment_policy=policy(suite)
+            message[:end],
+            keyring=keyring(OLD),
+            new_keyring=keyring(NEW),
+            sdk=busta.Client(commitment_policy=policy(suite)),
         )
         assert rewrapped is not None
         assert rewrapped.old_header_length == length
         assert header_length(rewrapped.header_bytes) == len(rewrapped.header_bytes)
         new = rewrapped.header_bytes + message[length:]
-        assert busta.decrypt(new, keyring=keyring(NEW), commitment_policy=policy(suite)) == data
+        assert busta.Client(commitment_policy=policy(suite)).decrypt(new, keyring=keyring(NEW)).plaintext == data
 
 
 @settings(max_examples=300, deadline=None)
@@ -591,7 +597,7 @@ def test_an_object_rotates_from_one_kms_key_to_another_and_the_official_kms_keyr
     parsed = parse_header(new)
     assert parsed is not None
     assert [edk.provider_info.decode() for edk in parsed.header.encrypted_data_keys] == [kms_keys.other_arn]
-    assert busta.decrypt(new, keyring=new_kms) == data
+    assert busta.decrypt(new, keyring=new_kms).plaintext == data
     with pytest.raises(NoDecryptingKeyError):
         busta.decrypt(new, keyring=old_kms)
     assert official_kms_decrypt(new, kms_keys.other_arn, kms) == data

@@ -396,7 +396,7 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
             PLAINTEXT, materials_manager=scene.record(default), encryption_context=CONTEXT, frame_length=FRAME
         )
     )
-    result = busta.decrypt_message(signed, materials_manager=scene.record(default), encryption_context=CONTEXT)
+    result = busta.decrypt(signed, materials_manager=scene.record(default), encryption_context=CONTEXT)
     assert result.plaintext == PLAINTEXT
     scene.objects.update(DefaultCryptoMaterialsManager=default, DecryptResult=result, Header=result.header)
 
@@ -405,7 +405,10 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
         message = scene.message(
             busta.encrypt(PLAINTEXT, materials_manager=scene.record(caching), encryption_context=CONTEXT)
         )
-        assert busta.decrypt(message, materials_manager=scene.record(caching), encryption_context=CONTEXT) == PLAINTEXT
+        assert (
+            busta.decrypt(message, materials_manager=scene.record(caching), encryption_context=CONTEXT).plaintext
+            == PLAINTEXT
+        )
     assert len(caching.cache) == 2, "one encryption and one decryption entry are cached"
     scene.objects.update(CachingCryptoMaterialsManager=caching, LruMaterialsCache=caching.cache)
 
@@ -472,24 +475,24 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
         generator=RawAesKeyring(NAMESPACE, "aes-key", WRONG_WRAPPING_KEY),
         children=[RawRsaKeyring(NAMESPACE, "rsa-key", private_key=wrong_rsa_key)],
     )
-    no_key = scene.fail("wrong raw keys", NoDecryptingKeyError, lambda: busta.decrypt(signed, keyring=wrong))
+    no_key = scene.fail("wrong raw keys", NoDecryptingKeyError, lambda: busta.decrypt(signed, keyring=wrong).plaintext)
     assert len(no_key.reasons) == 2 and len(no_key.errors) == 2
     header_end = parse_header(unsigned)
     assert header_end is not None
     scene.fail(
         "altered header",
         AuthenticationError,
-        lambda: busta.decrypt(altered(unsigned, header_end.length - 1), keyring=aes),
+        lambda: busta.decrypt(altered(unsigned, header_end.length - 1), keyring=aes).plaintext,
     )
     scene.fail(
         "altered frame",
         AuthenticationError,
-        lambda: busta.decrypt(altered(unsigned, len(unsigned) - 1), keyring=aes),
+        lambda: busta.decrypt(altered(unsigned, len(unsigned) - 1), keyring=aes).plaintext,
     )
     scene.fail(
         "altered signature",
         AuthenticationError,
-        lambda: busta.decrypt(altered(signed, len(signed) - 1), keyring=aes),
+        lambda: busta.decrypt(altered(signed, len(signed) - 1), keyring=aes).plaintext,
     )
     scene.fail("short wrapping key", UsageError, lambda: RawAesKeyring(NAMESPACE, "aes-key", WRAPPING_KEY[:31]))
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
@@ -515,7 +518,7 @@ def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
         busta.encrypt(PLAINTEXT, materials_manager=scene.record(generator), encryption_context=CONTEXT)
     )
     for keyring in decrypting.values():
-        assert busta.decrypt(message, materials_manager=scene.record(keyring)) == PLAINTEXT
+        assert busta.decrypt(message, materials_manager=scene.record(keyring)).plaintext == PLAINTEXT
     scene.objects.update(decrypting, **{"MultiKeyring of KMS keyrings": generator})
 
     header = scene.header(message)
@@ -529,7 +532,9 @@ def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
     start = message.index(wrapped.ciphertext)
     bad_blob = altered(message, start + len(wrapped.ciphertext) - 1)
     refused = scene.fail(
-        "KMS refuses an altered data key", NoDecryptingKeyError, lambda: busta.decrypt(bad_blob, keyring=strict)
+        "KMS refuses an altered data key",
+        NoDecryptingKeyError,
+        lambda: busta.decrypt(bad_blob, keyring=strict).plaintext,
     )
     assert isinstance(refused.errors[0], KmsError) and refused.errors[0].__cause__ is not None
     missing = f"arn:{keys.partition}:kms:{WEST}:{keys.account_id}:key/{uuid.uuid4()}"
@@ -545,9 +550,9 @@ def _kms_scene(scene: Scene, server: MotoServer, keys: KmsKeys) -> None:
 def _hsm_scene(scene: Scene, token: SoftHsmToken, fresh: SoftHsmToken) -> None:
     hsm = keyring_for(token, HSM_LABEL, namespace=NAMESPACE, name="hsm-key", pin=PIN)
     message = scene.message(busta.encrypt(PLAINTEXT, materials_manager=scene.record(hsm), encryption_context=CONTEXT))
-    assert busta.decrypt(message, materials_manager=scene.record(hsm)) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=scene.record(hsm)).plaintext == PLAINTEXT
     same_key = RawAesKeyring(NAMESPACE, "hsm-key", HSM_WRAPPING_KEY)
-    assert busta.decrypt(message, keyring=same_key) == PLAINTEXT, "the token holds the known key"
+    assert busta.decrypt(message, keyring=same_key).plaintext == PLAINTEXT, "the token holds the known key"
     scene.objects.update(Pkcs11Keyring=hsm, SoftHsmToken=token)
 
     scene.fail("refused PIN", Pkcs11Error, lambda: keyring_for(fresh, HSM_LABEL, pin=WRONG_PIN))
@@ -556,7 +561,7 @@ def _hsm_scene(scene: Scene, token: SoftHsmToken, fresh: SoftHsmToken) -> None:
     unwrap = scene.fail(
         "PKCS#11 unwrap under the wrong context",
         NoDecryptingKeyError,
-        lambda: busta.decrypt(message, keyring=hsm, encryption_context=wrong_context),
+        lambda: busta.decrypt(message, keyring=hsm, encryption_context=wrong_context).plaintext,
     )
     assert unwrap.errors[0].__cause__ is None  # issue 14: a refused data key does not carry the token's code
 
@@ -850,7 +855,7 @@ def test_debug_logs_of_round_trips_and_failures_show_no_key_material_and_no_plai
     caplog.set_level(logging.DEBUG, logger="busta")
 
     message = busta.encrypt(PLAINTEXT, materials_manager=enc, encryption_context=CONTEXT, frame_length=FRAME)
-    assert busta.decrypt(message, materials_manager=dec, encryption_context=CONTEXT) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=dec, encryption_context=CONTEXT).plaintext == PLAINTEXT
     sink, out = io.BytesIO(), io.BytesIO()
     busta.encrypt_stream(
         io.BytesIO(PLAINTEXT), sink, materials_manager=enc, encryption_context=CONTEXT, frame_length=FRAME

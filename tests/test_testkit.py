@@ -127,27 +127,17 @@ def _decrypt(case: KitCase, *, read_size: int | None = None) -> bytes:
 
     One-shot by default; with ``read_size``, through a streaming reader read that many bytes at a time.
     """
-    keyring, policy = _keyring(case.keys), busta.CommitmentPolicy[case.policy]
-    max_edks, max_header = case.number("max-encrypted-data-keys"), case.number("max-header-bytes") or MAX_HEADER_BYTES
-    if read_size is None:
-        return busta.decrypt(
-            case.message,
-            keyring=keyring,
-            commitment_policy=policy,
-            encryption_context=case.context,
-            max_encrypted_data_keys=max_edks,
-            max_header_bytes=max_header,
-            refuse_signed=case.refuse_signed,
-        )
-    reader = busta.decrypting_reader(
-        io.BytesIO(case.message),
-        keyring=keyring,
-        commitment_policy=policy,
-        encryption_context=case.context,
-        max_encrypted_data_keys=max_edks,
-        max_header_bytes=max_header,
+    client = busta.Client(
+        commitment_policy=busta.CommitmentPolicy[case.policy],
+        max_encrypted_data_keys=case.number("max-encrypted-data-keys"),
+        max_header_bytes=case.number("max-header-bytes") or MAX_HEADER_BYTES,
         refuse_signed=case.refuse_signed,
-        read_size=read_size,
+    )
+    keyring, context = _keyring(case.keys), case.context
+    if read_size is None:
+        return client.decrypt(case.message, keyring=keyring, encryption_context=context).plaintext
+    reader = client.decrypting_reader(
+        io.BytesIO(case.message), keyring=keyring, encryption_context=context, read_size=read_size
     )
     return b"".join(iter(lambda: reader.read(read_size), b""))
 

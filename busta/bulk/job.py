@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
+from ..api import Client, client_or_default
 from ..errors import BustaError, UsageError
 from ..keyconfig import KeyringConfig
 from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
@@ -105,6 +106,7 @@ def run(
     keyring: KeyringConfig,
     new_keyring: KeyringConfig | None = None,
     client: Any = None,
+    sdk: Client | None = None,
     s3: S3Settings | None = None,
     encryption_context: Mapping[str, str] | None = None,
     algorithm: AlgorithmSuite | int | None = None,
@@ -119,8 +121,10 @@ def run(
 
     ``source`` and ``dest`` are ``s3://bucket/prefix`` or directories (every
     worker must see the same directories). ``keyring`` and ``new_keyring`` are
-    :mod:`busta.keyconfig` descriptions, rebuilt on each worker. ``client``
-    is a ``distributed.Client``; without one a LocalCluster of one single-threaded
+    :mod:`busta.keyconfig` descriptions, rebuilt on each worker. ``sdk`` is the
+    :class:`busta.Client` whose policy and limits every task applies (default
+    ``busta.Client()``; a task runs on one thread). ``client`` is a
+    ``distributed.Client``; without one a LocalCluster of one single-threaded
     worker process per core runs for the duration of the call. Objects already
     done by an earlier run are skipped; failures are reported per object and
     never stop the job. Objects of at least twice ``split_part_size`` bytes
@@ -150,6 +154,7 @@ def run(
         s3=s3 or S3Settings(),
         part_size=part_size,
         split_part_size=split_part_size,
+        sdk=client_or_default(sdk),
     )
     _check_sendable(job)
     began = time.perf_counter()

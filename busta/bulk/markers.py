@@ -43,7 +43,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .. import errors
 from .._secrets import SecretBytes
-from ..api import start_decryption
 from ..errors import MalformedMessageError, TruncatedMessageError
 from ..format.header import parse_header_or_need
 from ..keyconfig import KeyringConfig, build_keyring
@@ -184,8 +183,8 @@ def verify(job: JobSpec, source: Source, name: str, found: Found, header: bytes)
     for this job, source version and destination (``header``: the header of the job's message)."""
     if found.mac is None:
         return False
-    decryptor = start_decryption(
-        keyring=build_keyring(marker_keyring(job)), encryption_context=dict(job.encryption_context), threads=1
+    decryptor = job.engine().start_decryption(
+        keyring=build_keyring(marker_keyring(job)), encryption_context=dict(job.encryption_context)
     )
     try:
         decryptor.read_header(header)  # unwraps the data key and authenticates the header

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import start_decryption, start_encryption
 from ..errors import BustaError, SignedMessageError, UsageError
 from ..format.layout import final_frame_overhead, frame_split, regular_frame_size
 from ..keyconfig import build_keyring
@@ -124,7 +123,7 @@ def begin(job: JobSpec, source: Source) -> Plan | ObjectResult:
 
 def _begin_encrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
     recorder = Recorder(DefaultCryptoMaterialsManager(build_keyring(job.keyring)))
-    encryptor = start_encryption(
+    encryptor = job.engine().start_encryption(
         materials_manager=recorder,
         encryption_context=dict(job.encryption_context),
         algorithm=job.algorithm,
@@ -165,7 +164,7 @@ def _start_upload(job: JobSpec, source: Source, header: bytes, length: int, bega
 
 def _decryptor(job: JobSpec) -> MessageDecryptor:
     context = dict(job.encryption_context)
-    return start_decryption(keyring=build_keyring(job.keyring), encryption_context=context, threads=1)
+    return job.engine().start_decryption(keyring=build_keyring(job.keyring), encryption_context=context)
 
 
 def _unwrapping_decryptor(job: JobSpec, header_bytes: bytes) -> MessageDecryptor:

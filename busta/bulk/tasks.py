@@ -14,10 +14,10 @@ import enum
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, Final
 
-from ..api import decrypting_reader, start_decryption, start_encryption
+from ..api import Client
 from ..errors import SignedMessageError, UsageError
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import S3_DEFAULT_PART_SIZE
@@ -80,6 +80,11 @@ class JobSpec:
     s3: S3Settings = field(default_factory=S3Settings)
     part_size: int = S3_DEFAULT_PART_SIZE
     split_part_size: int = DEFAULT_SPLIT_PART_SIZE
+    sdk: Client = field(default_factory=Client)
+
+    def engine(self) -> Client:
+        """``sdk`` on the calling thread only: each task is one thread of its worker."""
+        return replace(self.sdk, threads=1)
 
     def dest_name(self, name: str) -> str:
         if self.operation is Operation.ENCRYPT:
@@ -275,7 +280,7 @@ def _head(src: IO[bytes], size: int) -> tuple[bytes, int]:
 
 
 def _decryptor_after_header(job: JobSpec, keyring: Keyring, head: bytes) -> MessageDecryptor:
-    decryptor = start_decryption(keyring=keyring, encryption_context=dict(job.encryption_context), threads=1)
+    decryptor = job.engine().start_decryption(keyring=keyring, encryption_context=dict(job.encryption_context))
     decryptor.read_header(head)
     return decryptor
 
@@ -298,12 +303,11 @@ def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
 
 def _encrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
     recorder = Recorder(DefaultCryptoMaterialsManager(build_keyring(job.keyring)))
-    encryptor = start_encryption(
+    encryptor = job.engine().start_encryption(
         materials_manager=recorder,
         encryption_context=dict(job.encryption_context),
         algorithm=job.algorithm,
         frame_length=job.frame_length,
-        threads=1,
     )
     assert recorder.encryption is not None
     seal = seal_for(job, source, name, recorder.encryption.data_key, encryptor.header.message_id)
@@ -372,6 +376,7 @@ def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> t
         dest_bucket=job.dest.bucket,
         dest_key=dest_key,
         encryption_context=keys.context,
+        sdk=job.engine(),
         metadata=job.dest.metadata(job.operation, source, seal),
         if_match=source.version,
     )
@@ -383,10 +388,13 @@ def _rewrap_stream(job: JobSpec, source: Source, name: str, keys: _Rotation) -> 
     with _reading(job, source) as src:
         data, length = _head(src, source.size)
         seal = _header_only_seal(job, source, name, keys, data[:length])
-        rewrapped = rewrap_header(data, keyring=keys.old, new_keyring=keys.new, encryption_context=keys.context)
+        rewrapped = rewrap_header(
+            data, keyring=keys.old, new_keyring=keys.new, encryption_context=keys.context, sdk=job.engine()
+        )
         assert rewrapped is not None  # the whole header is there
         with _writing(job, name, source, seal) as out:
-            checked = CheckedCopy(rewrapped, out)  # nothing (and no done-marker) unless the body authenticates
+            # nothing (and no done-marker) unless the body authenticates
+            checked = CheckedCopy(rewrapped, out, sdk=job.engine())
             checked.write(data[rewrapped.old_header_length :])
             shutil.copyfileobj(src, checked, _READ_BYTES)
             checked.finish()
@@ -400,7 +408,7 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
     From S3 to S3 the new object keeps what a copy keeps (tags, content headers, SSE-KMS ...)."""
     properties = _kept_properties(job, source)
     with _reading(job, source) as src:
-        reader = decrypting_reader(src, keyring=keys.old, encryption_context=keys.context)
+        reader = job.engine().decrypting_reader(src, keyring=keys.old, encryption_context=keys.context)
         header = reader.read_header()
         materials = reader.decryptor.materials
         assert materials is not None
@@ -409,12 +417,11 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
         if materials.required_context_keys:
             cmm = RequiredEncryptionContextCmm(cmm, required_keys=materials.required_context_keys)
         recorder = Recorder(cmm)
-        encryptor = start_encryption(
+        encryptor = job.engine().start_encryption(
             materials_manager=recorder,
             encryption_context=full,
             algorithm=header.suite,
             frame_length=header.frame_length or None,
-            threads=1,
         )
         assert recorder.encryption is not None
         seal = seal_for(job, source, name, recorder.encryption.data_key, encryptor.header.message_id)

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from .._legacy import environ
 from .._text import printable
-from ..api import StreamResult, decrypt_stream, encrypt_stream
+from ..api import Client, StreamResult, encrypt_stream
 from ..format import Header
 from ..materials import Keyring
 from .aws import region
@@ -156,12 +156,11 @@ def _decrypt_to_s3(
 
     expected = dict(args.context) or None
     with busta_s3.object_writer(dest.bucket, dest.key, client=s3()) as plain:
-        streamed = decrypt_stream(
+        streamed = _client(args).decrypt_stream(
             source,
             plain,  # type: ignore[arg-type]
             keyring=keyring,
             encryption_context=expected,
-            max_header_bytes=args.max_header_bytes,
         )
         if not args.force and _s3_exists(dest, s3):  # checked before the job too; this narrows the window
             raise CliError(f"{dest}: already exists (pass --force to replace it)")
@@ -172,13 +171,18 @@ def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
     if isinstance(job.dest, S3Uri):
         return _decrypt_to_s3(job.dest, source, keyring, args, s3)
     expected = dict(args.context) or None
-    limit = args.max_header_bytes
+    client = _client(args)
     return _to_local(
         job.dest,
         job.within,
         args.force,
-        lambda out: decrypt_stream(source, out, keyring=keyring, encryption_context=expected, max_header_bytes=limit),
+        lambda out: client.decrypt_stream(source, out, keyring=keyring, encryption_context=expected),
     )
+
+
+def _client(args: argparse.Namespace) -> Client:
+    """The busta client of a decrypt command: its ``--max-header-bytes``, the rest at their defaults."""
+    return Client(max_header_bytes=args.max_header_bytes)
 
 
 def _progress_min_bytes() -> int:

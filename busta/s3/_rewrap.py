@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..api import Client, client_or_default
 from ..errors import LimitExceededError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.layout import regular_frame_size
-from ..limits import MAX_HEADER_BYTES, REWRAP_MAX_RESENT_BYTES
+from ..limits import REWRAP_MAX_RESENT_BYTES
 from ..materials import Keyring
 from ..rewrap import RewrappedHeader, check_rewrapped, copy_ranges, rewrap_header
-from ..suites import AlgorithmSuite, CommitmentPolicy
+from ..suites import AlgorithmSuite
 from ._calls import MIN_PART_SIZE, ObjectSink, call, fetch_range
 from ._properties import kept_properties
 
@@ -48,8 +49,7 @@ def rewrap_object(
     dest_bucket: str | None = None,
     dest_key: str | None = None,
     encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
+    sdk: Client | None = None,
     metadata: Mapping[str, str] | None = None,
     copy_part_size: int = DEFAULT_COPY_PART_SIZE,
     max_concurrency: int = 4,
@@ -80,7 +80,8 @@ def rewrap_object(
     :class:`~busta.errors.SignedMessageError` (re-encrypt them instead); an
     object whose first part would need more than ``max_resent_bytes`` of body
     (frames longer than that, or a larger non-framed body) raises
-    :class:`~busta.errors.LimitExceededError`.
+    :class:`~busta.errors.LimitExceededError`. ``sdk`` (a :class:`busta.Client`, default
+    ``busta.Client()``) gives the commitment policy and the data-key limit; ``client`` is boto3's.
     """
     if not isinstance(copy_part_size, int) or copy_part_size < MIN_PART_SIZE:
         raise UsageError(f"copy_part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
@@ -91,17 +92,12 @@ def rewrap_object(
     size, etag = int(head["ContentLength"]), str(head["ETag"])
     source = _Source(client, bucket, key, etag, size)
     rewrapped = _rewrap_head(
-        source,
-        keyring=keyring,
-        new_keyring=new_keyring,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
+        source, keyring=keyring, new_keyring=new_keyring, encryption_context=encryption_context, sdk=sdk
     )
     body_start = rewrapped.old_header_length
     resent = _resent_body(rewrapped.header, size - body_start, max_resent_bytes)
     source.read_to(body_start + resent)
-    check_rewrapped(rewrapped, source.fetch, size, resent=resent, commitment_policy=commitment_policy)
+    check_rewrapped(rewrapped, source.fetch, size, resent=resent, sdk=sdk)
     part_one = rewrapped.header_bytes + source.data[body_start : body_start + resent]
     target_bucket, target_key = dest_bucket or bucket, dest_key or key
     in_place = (target_bucket, target_key) == (bucket, key)
@@ -153,13 +149,23 @@ class _Source:
             self.data += self.fetch(len(self.data), stop)
 
 
-def _rewrap_head(source: _Source, **options: Any) -> RewrappedHeader:
+def _rewrap_head(
+    source: _Source,
+    *,
+    keyring: Keyring,
+    new_keyring: Keyring,
+    encryption_context: Mapping[str, str] | None,
+    sdk: Client | None,
+) -> RewrappedHeader:
     """Read the header (a 64 KiB probe, then four times as much each time) and rewrap it."""
+    limit = client_or_default(sdk).max_header_bytes
     while True:
-        if len(source.data) >= source.size or len(source.data) > MAX_HEADER_BYTES:
+        if len(source.data) >= source.size or len(source.data) > limit:
             raise TruncatedMessageError(f"the object ends inside its header ({source.size} bytes)")
         source.read_to(min(source.size, max(_HEADER_PROBE_BYTES, 4 * len(source.data))))
-        rewrapped = rewrap_header(source.data, **options)
+        rewrapped = rewrap_header(
+            source.data, keyring=keyring, new_keyring=new_keyring, encryption_context=encryption_context, sdk=sdk
+        )
         if rewrapped is not None:
             return rewrapped
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from .._atomic import atomic_output
-from ..api import StreamResult, decrypt_stream, start_decryption, start_encryption
-from ..limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
+from ..api import Client, StreamResult, client_or_default
 from ..materials import CryptoMaterialsManager, Keyring
 from ..streaming import pump
 from ..streaming.random_access import RandomAccessDecryptor
-from ..suites import AlgorithmSuite, CommitmentPolicy
+from ..suites import AlgorithmSuite
 from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
 
 __all__ = [
@@ -51,36 +50,35 @@ def upload_fileobj(
     key: str,
     *,
     client: Any,
+    sdk: Client | None = None,
     keyring: Keyring | None = None,
     materials_manager: CryptoMaterialsManager | None = None,
     encryption_context: Mapping[str, str] | None = None,
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     max_concurrency: int = 4,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
-    threads: int | None = None,
 ) -> UploadResult:
     """Encrypt everything ``fileobj`` yields and upload it as one object (one message).
 
-    Parts of ``part_size`` bytes go up ``max_concurrency`` at a time while the
-    next ones are encrypted (frames of large runs in parallel, ``threads``). On
-    any failure the multipart upload is aborted and the error raised.
+    ``client`` is the boto3 S3 client; ``sdk`` the :class:`busta.Client` whose policy,
+    limits and threads apply (default ``busta.Client()``). Parts of ``part_size`` bytes
+    go up ``max_concurrency`` at a time while the next ones are encrypted (frames of
+    large runs in parallel, ``sdk.threads``). On any failure the multipart upload is
+    aborted and the error raised.
     ``record_context=True`` also stores the message's stored encryption context as object
     metadata (visible to anyone who may read metadata); decryption never uses it.
     ``metadata`` adds user metadata to the object.
     """
     check_parts(part_size, max_concurrency)
-    encryptor = start_encryption(
+    encryptor = client_or_default(sdk).start_encryption(
         keyring=keyring,
         materials_manager=materials_manager,
         encryption_context=encryption_context,
         algorithm=algorithm,
         frame_length=frame_length,
-        commitment_policy=commitment_policy,
-        threads=threads,
     )
     extra = dict(metadata or {})
     if record_context:
@@ -95,10 +93,41 @@ def upload_fileobj(
     return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, sink.parts)
 
 
-def upload_file(path: str | os.PathLike[str], bucket: str, key: str, **options: Any) -> UploadResult:
+def upload_file(
+    path: str | os.PathLike[str],
+    bucket: str,
+    key: str,
+    *,
+    client: Any,
+    sdk: Client | None = None,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    algorithm: AlgorithmSuite | int | None = None,
+    frame_length: int | None = None,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_concurrency: int = 4,
+    record_context: bool = False,
+    metadata: Mapping[str, str] | None = None,
+) -> UploadResult:
     """:func:`upload_fileobj` for a local file (the options are the same)."""
     with open(path, "rb") as fileobj:
-        return upload_fileobj(fileobj, bucket, key, **options)
+        return upload_fileobj(
+            fileobj,
+            bucket,
+            key,
+            client=client,
+            sdk=sdk,
+            keyring=keyring,
+            materials_manager=materials_manager,
+            encryption_context=encryption_context,
+            algorithm=algorithm,
+            frame_length=frame_length,
+            part_size=part_size,
+            max_concurrency=max_concurrency,
+            record_context=record_context,
+            metadata=metadata,
+        )
 
 
 def open_object(bucket: str, key: str, *, client: Any, if_match: str | None = None) -> tuple[IO[bytes], int]:
@@ -118,41 +147,51 @@ def download_fileobj(
     fileobj: IO[bytes],
     *,
     client: Any,
+    sdk: Client | None = None,
     keyring: Keyring | None = None,
     materials_manager: CryptoMaterialsManager | None = None,
     encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
-    max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-    threads: int | None = None,
 ) -> StreamResult:
-    """Stream-decrypt an object into ``fileobj``.
+    """Stream-decrypt an object into ``fileobj``, under the policy and limits of ``sdk``
+    (a :class:`busta.Client`, default ``busta.Client()``).
 
     Only authenticated plaintext reaches ``fileobj``, but only a normal return
     proves the object was complete (and its signature valid): on an error,
-    discard what was written (:func:`download_file` does). ``max_header_bytes`` and
-    ``max_nonframed_bytes`` are as for :func:`busta.start_decryption`.
+    discard what was written (:func:`download_file` does).
     """
     answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key)
-    return decrypt_stream(
+    return client_or_default(sdk).decrypt_stream(
         Body(answer["Body"], bucket, key),  # type: ignore[arg-type]
         fileobj,
         keyring=keyring,
         materials_manager=materials_manager,
         encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
-        max_nonframed_bytes=max_nonframed_bytes,
-        threads=threads,
     )
 
 
-def download_file(bucket: str, key: str, path: str | os.PathLike[str], **options: Any) -> StreamResult:
+def download_file(
+    bucket: str,
+    key: str,
+    path: str | os.PathLike[str],
+    *,
+    client: Any,
+    sdk: Client | None = None,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+) -> StreamResult:
     """:func:`download_fileobj` into a temporary file beside ``path``, renamed into place only on success."""
     with atomic_output(path, prefix=".busta-", suffix=".part") as out:
-        return download_fileobj(bucket, key, out, **options)
+        return download_fileobj(
+            bucket,
+            key,
+            out,
+            client=client,
+            sdk=sdk,
+            keyring=keyring,
+            materials_manager=materials_manager,
+            encryption_context=encryption_context,
+        )
 
 
 def get_range(
@@ -162,12 +201,10 @@ def get_range(
     end: int,
     *,
     client: Any,
+    sdk: Client | None = None,
     keyring: Keyring | None = None,
     materials_manager: CryptoMaterialsManager | None = None,
     encryption_context: Mapping[str, str] | None = None,
-    commitment_policy: CommitmentPolicy | None = None,
-    max_encrypted_data_keys: int | None = None,
-    max_header_bytes: int = MAX_HEADER_BYTES,
     allow_unverified_signature: bool = False,
 ) -> bytes:
     """Plaintext bytes ``[start, end)`` of an encrypted object, clamped to its length.
@@ -177,7 +214,7 @@ def get_range(
     to the ETag HeadObject saw, so an object replaced meanwhile fails with
     :class:`S3Error` (``PreconditionFailed``) rather than mixing two objects. A signed
     object's signature needs the whole object, so it is refused unless
-    ``allow_unverified_signature=True``.
+    ``allow_unverified_signature=True`` (and always by an ``sdk`` with ``refuse_signed``).
     """
     head = call("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key)
     size, etag = int(head["ContentLength"]), str(head["ETag"])
@@ -185,13 +222,8 @@ def get_range(
     def fetch(first: int, stop: int) -> bytes:
         return fetch_range(client, bucket, key, first, stop, etag=etag, size=size)
 
-    decryptor = start_decryption(
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-        commitment_policy=commitment_policy,
-        max_encrypted_data_keys=max_encrypted_data_keys,
-        max_header_bytes=max_header_bytes,
+    decryptor = client_or_default(sdk).start_decryption(
+        keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
     )
     access = RandomAccessDecryptor(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
     return access.read(start, end)

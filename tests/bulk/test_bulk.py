@@ -289,7 +289,7 @@ def test_encrypt_writes_each_object_once_under_its_enc_name_and_each_decrypts_to
         message = get(s3, result.dest)
         assert (result.bytes_read, result.bytes_written) == (len(raw[name]), len(message))
         assert suite_of(message) == UNSIGNED
-        assert busta.decrypt(message, keyring=keys.keyring("old")) == raw[name]
+        assert busta.decrypt(message, keyring=keys.keyring("old")).plaintext == raw[name]
     assert parts_of(s3, f"enc/u/{source_name(3)}.enc") == 2  # 12 MiB went up in 8 MiB parts
 
     assert encrypted.signed.ok, failures(encrypted.signed)
@@ -297,7 +297,7 @@ def test_encrypt_writes_each_object_once_under_its_enc_name_and_each_decrypts_to
     for name, data in signed_sources(raw).items():
         message = get(s3, f"enc/s/{name}.enc")
         assert suite_of(message) == SIGNED
-        assert busta.decrypt(message, keyring=keys.keyring("old")) == data
+        assert busta.decrypt(message, keyring=keys.keyring("old")).plaintext == data
     for name in map(source_name, (0, 1, 3, 5, 6)):  # empty, 1 B, 12 MiB, and the names with a space or not ASCII
         assert official_decrypt(get(s3, f"enc/u/{name}.enc"), keys=[keys.spec("old")])[0] == raw[name]
     assert official_decrypt(get(s3, "enc/s/obj-004.bin.enc"), keys=[keys.spec("old")])[0] == raw[source_name(4)]
@@ -342,12 +342,12 @@ def test_rewrap_rewrites_unsigned_headers_and_re_encrypts_signed_objects_and_dec
         before, after = get(s3, f"enc/u/{name}.enc"), get(s3, f"rot/u/{name}.enc")
         assert after[header_length(after) :] == before[header_length(before) :]  # the body, byte for byte
         assert message_id(after) == message_id(before)
-        assert busta.decrypt(after, keyring=new) == data
+        assert busta.decrypt(after, keyring=new).plaintext == data
     for name, data in signed_sources(raw).items():
         before, after = get(s3, f"enc/s/{name}.enc"), get(s3, f"rot/s/{name}.enc")
         assert suite_of(after) == SIGNED
         assert message_id(after) != message_id(before)  # a new message
-        assert busta.decrypt(after, keyring=new) == data
+        assert busta.decrypt(after, keyring=new).plaintext == data
 
     big = f"rot/u/{source_name(3)}.enc"  # 12 MiB: part 1 = new header + 5 MiB, part 2 copied by S3
     (result,) = [r for r in report.results if r.dest == big]
@@ -393,7 +393,7 @@ def test_kms_keys_described_by_arn_and_endpoint_encrypt_rotate_and_decrypt_end_t
     parsed = parse_header(message)
     assert parsed is not None
     assert [edk.provider_id for edk in parsed.header.encrypted_data_keys] == ["aws-kms", NAMESPACE]
-    assert busta.decrypt(message, keyring=keys.keyring("new")) == data["k/03.bin"]  # the second new key alone
+    assert busta.decrypt(message, keyring=keys.keyring("new")).plaintext == data["k/03.bin"]  # the second new key alone
 
     decrypted = run_job(
         dask_client,
@@ -450,7 +450,7 @@ def test_a_directory_tree_is_encrypted_skipped_on_rerun_and_decrypted_back_ident
     assert first.ok and first.count("done") == len(TREE), failures(first)
     written = files_under(enc)
     assert set(written) == {f"{name}.enc" for name in TREE}
-    assert all(busta.decrypt(written[f"{n}.enc"], keyring=keys.keyring("old")) == d for n, d in TREE.items())
+    assert all(busta.decrypt(written[f"{n}.enc"], keyring=keys.keyring("old")).plaintext == d for n, d in TREE.items())
     assert (enc / MARKER_DIR).is_dir()
     stamps = {name: (enc / name).stat().st_mtime_ns for name in written}
 
@@ -484,7 +484,7 @@ def test_a_destination_file_no_bulk_job_wrote_fails_its_object_unless_overwrite_
     forced = run_job(dask_client, moto_server, "encrypt", str(tree), str(enc), keyring=OLD_KEY, overwrite=True)
     assert forced.ok, failures(forced)
     assert [r.source for r in forced.results if r.status == "done"] == [str(tree / "top.txt")]
-    assert busta.decrypt((enc / "top.txt.enc").read_bytes(), keyring=keys.keyring("old")) == TREE["top.txt"]
+    assert busta.decrypt((enc / "top.txt.enc").read_bytes(), keyring=keys.keyring("old")).plaintext == TREE["top.txt"]
 
 
 def test_a_source_changed_after_it_was_encrypted_is_encrypted_again_on_rerun_and_only_it(
@@ -501,7 +501,7 @@ def test_a_source_changed_after_it_was_encrypted_is_encrypted_again_on_rerun_and
     assert again.ok, failures(again)
     assert [r.source for r in again.results if r.status == "done"] == [str(changed)]
     assert again.count("skipped") == len(TREE) - 1
-    assert busta.decrypt((enc / "a/b/c.bin.enc").read_bytes(), keyring=keys.keyring("old")) == b"new contents"
+    assert busta.decrypt((enc / "a/b/c.bin.enc").read_bytes(), keyring=keys.keyring("old")).plaintext == b"new contents"
 
 
 def test_a_local_rewrap_streams_unsigned_bodies_through_unchanged_and_re_encrypts_signed_messages(
@@ -523,8 +523,8 @@ def test_a_local_rewrap_streams_unsigned_bodies_through_unchanged_and_re_encrypt
     for name, data in plain.items():
         before, after = (src / name).read_bytes(), (tmp_path / "rot" / name).read_bytes()
         assert after[header_length(after) :] == before[header_length(before) :]
-        assert busta.decrypt(after, keyring=keys.keyring("new")) == data
-    assert busta.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("new")) == b"signed"
+        assert busta.decrypt(after, keyring=keys.keyring("new")).plaintext == data
+    assert busta.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("new")).plaintext == b"signed"
     with pytest.raises(NoDecryptingKeyError):
         busta.decrypt((tmp_path / "rot" / "signed").read_bytes(), keyring=keys.keyring("old"))
 
@@ -699,7 +699,7 @@ def test_a_worker_killed_mid_job_loses_nothing_and_a_rerun_completes_with_every_
 
     assert set(listing(s3, "enc-kill/")) == {f"enc-kill/{name}.enc" for name in raw}
     for name, data in raw.items():
-        assert busta.decrypt(get(s3, f"enc-kill/{name}.enc"), keyring=keys.keyring("old")) == data
+        assert busta.decrypt(get(s3, f"enc-kill/{name}.enc"), keyring=keys.keyring("old")).plaintext == data
     assert uploads_under(s3, "enc-kill/") == []
 
 
@@ -751,7 +751,7 @@ def test_a_killed_driver_and_its_cluster_leave_nothing_half_written_and_the_reru
     keyring = record_keyring(home / "bulk.key")
     assert set(listing(s3, "enc2/")) == {f"enc2/{name}.enc" for name in raw}
     for name, data in raw.items():
-        assert busta.decrypt(get(s3, f"enc2/{name}.enc"), keyring=keyring) == data
+        assert busta.decrypt(get(s3, f"enc2/{name}.enc"), keyring=keyring).plaintext == data
     assert uploads_under(s3, "enc2/") == []
 
 

@@ -190,7 +190,7 @@ def test_bulk_run_without_a_client_runs_on_a_cluster_it_secured_itself(
     assert len(seen) == 1 and seen[0].startswith("tls://")
     keyring = RawAesKeyring(NAMESPACE, NAME, key)
     encrypted = tree(tmp_path / "enc")
-    assert {n: busta.decrypt(encrypted[f"{n}.enc"], keyring=keyring) for n in tree(source)} == tree(source)
+    assert {n: busta.decrypt(encrypted[f"{n}.enc"], keyring=keyring).plaintext for n in tree(source)} == tree(source)
 
 
 # --------------------------------------------------------------------------- a cluster the user passes in

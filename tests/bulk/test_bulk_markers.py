@@ -152,7 +152,7 @@ def test_rotating_again_to_key_c_after_key_b_redoes_every_object_and_leaves_it_u
     }
     for name, data in plaintext.items():
         message = places.get("rot", name)
-        assert busta.decrypt(message, keyring=keyring(secrets, "c")) == data
+        assert busta.decrypt(message, keyring=keyring(secrets, "c")).plaintext == data
         with pytest.raises(NoDecryptingKeyError):
             busta.decrypt(message, keyring=keyring(secrets, "b"))
     assert statuses(run(to_c)) == dict.fromkeys(NAMES, "skipped")
@@ -225,7 +225,7 @@ def test_junk_under_a_forged_marker_is_redone_and_replaced_by_the_right_output(
 
     assert statuses(run(job)) == dict.fromkeys(NAMES, "done")  # b was not skipped, and needed no overwrite
     for name, data in plaintext.items():
-        assert busta.decrypt(places.get("enc", f"{name}.enc"), keyring=keyring(secrets, "a")) == data
+        assert busta.decrypt(places.get("enc", f"{name}.enc"), keyring=keyring(secrets, "a")).plaintext == data
 
 
 def test_another_objects_genuine_output_and_marker_copied_over_a_destination_are_redone(
@@ -253,7 +253,7 @@ def test_another_objects_genuine_output_and_marker_copied_over_a_destination_are
         marker_file(dest, "b.enc").write_text(json.dumps(record))
 
     assert statuses(run(job)) == {"a": "skipped", "b": "done", "c": "skipped"}
-    assert busta.decrypt(places.get("enc", "b.enc"), keyring=keyring(secrets, "a")) == plaintext["b"]
+    assert busta.decrypt(places.get("enc", "b.enc"), keyring=keyring(secrets, "a")).plaintext == plaintext["b"]
 
 
 def test_a_decrypted_file_replaced_under_its_marker_is_redone(

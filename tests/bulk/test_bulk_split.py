@@ -116,7 +116,7 @@ def test_a_split_encryption_writes_the_message_one_task_would_and_the_split_decr
     keyring = RawAesKeyring(NAMESPACE, NAME, key)
     for name, plaintext in sources.items():
         message = _get(s3, f"{enc}/{name}.enc")
-        assert busta.decrypt(message, keyring=keyring) == plaintext
+        assert busta.decrypt(message, keyring=keyring).plaintext == plaintext
         one_task = busta.encrypt(plaintext, keyring=keyring, algorithm=0x0478, frame_length=frame_length)
         assert len(message) == len(one_task)
     # 12 MiB and 15 MiB went as parts of 5 MiB of plaintext rounded up to whole frames;

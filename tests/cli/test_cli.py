@@ -111,7 +111,7 @@ def test_round_trip_with_the_default_key_and_the_python_api_decrypts_the_output(
 ) -> None:
     assert main(["encrypt", str(plain), "-o", str(tmp_path / "m.enc")]) == 0
     message = (tmp_path / "m.enc").read_bytes()
-    assert busta.decrypt(message, keyring=default_keyring(default_key)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=default_keyring(default_key)).plaintext == PLAINTEXT
     assert main(["decrypt", str(tmp_path / "m.enc"), "-o", str(tmp_path / "back.txt")]) == 0
     assert (tmp_path / "back.txt").read_bytes() == PLAINTEXT
 
@@ -130,7 +130,7 @@ def test_context_is_stored_and_a_wrong_expected_value_fails_before_any_output(
 ) -> None:
     message = tmp_path / "m.enc"
     assert main(["encrypt", str(plain), "-o", str(message), "-c", "purpose=test", "-c", "tenant=a"]) == 0
-    result = busta.decrypt_message(message.read_bytes(), keyring=default_keyring(default_key))
+    result = busta.decrypt(message.read_bytes(), keyring=default_keyring(default_key))
     stored = result.header.encryption_context
     assert {k: v for k, v in stored.items() if not k.startswith("aws-crypto-")} == {"purpose": "test", "tenant": "a"}
     assert main(["decrypt", str(message), "-o", str(tmp_path / "bad.txt"), "-c", "purpose=other"]) == 1
@@ -338,7 +338,7 @@ def test_two_keys_each_decrypt_alone(default_key: Path, plain: Path, tmp_path: P
     assert main(["decrypt", str(message), "-o", str(tmp_path / "by-aes"), *aes_options]) == 0
     assert (tmp_path / "by-default").read_bytes() == (tmp_path / "by-aes").read_bytes() == PLAINTEXT
     team = RawAesKeyring("team", "k1", aes_key.read_bytes())
-    assert busta.decrypt(message.read_bytes(), keyring=team) == PLAINTEXT
+    assert busta.decrypt(message.read_bytes(), keyring=team).plaintext == PLAINTEXT
 
 
 @pytest.mark.parametrize("padding", ["oaep-sha256", "pkcs1"])
@@ -417,7 +417,7 @@ def test_s3_uris_as_encrypt_output_and_decrypt_input(
     log = tmp_path / "meta.jsonl"
     assert main(["encrypt", str(plain), "-o", uri, "-c", "where=s3", "--metadata-output", str(log), *aws]) == 0
     stored = s3_client.get_object(Bucket=BUCKET, Key="dir/plain.txt.enc")["Body"].read()
-    assert busta.decrypt(stored, keyring=default_keyring(default_key)) == PLAINTEXT
+    assert busta.decrypt(stored, keyring=default_keyring(default_key)).plaintext == PLAINTEXT
     assert json.loads(log.read_text())["keys"][0]["provider_id"] == "envelope-local"
     assert main(["encrypt", str(plain), "-o", uri, *aws]) == 1  # exists: no --force
     assert main(["decrypt", uri, "-o", str(tmp_path / "back.txt"), "-c", "where=s3", *aws]) == 0
@@ -501,7 +501,7 @@ def test_pkcs11_imported_aes_key_round_trips_and_the_message_opens_with_the_raw_
     message = tmp_path / "m.enc"
     assert main(["encrypt", str(plain), "-o", str(message), "-c", "via=hsm", *hsm_options(hsm_token, "cli-aes")]) == 0
     raw = RawAesKeyring("hsm-ns", "hsm-key", HSM_KEY)
-    assert busta.decrypt(message.read_bytes(), keyring=raw, encryption_context={"via": "hsm"}) == PLAINTEXT
+    assert busta.decrypt(message.read_bytes(), keyring=raw, encryption_context={"via": "hsm"}).plaintext == PLAINTEXT
     back = tmp_path / "back.txt"
     assert main(["decrypt", str(message), "-o", str(back), "-c", "via=hsm", *hsm_options(hsm_token, "cli-aes")]) == 0
     assert back.read_bytes() == PLAINTEXT
@@ -582,7 +582,7 @@ def test_kms_mrk_encrypts_in_us_west_2_and_decrypts_with_the_us_east_1_replica(
     # the Python API agrees: the replica's MRK keyring opens the CLI's message
     client = moto_server.client("kms", EAST)
     keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client=client)
-    assert busta.decrypt(message.read_bytes(), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(message.read_bytes(), keyring=keyring).plaintext == PLAINTEXT
 
 
 # --------------------------------------------------------------------------- decrypt to S3

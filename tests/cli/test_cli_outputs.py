@@ -106,7 +106,7 @@ def test_an_existing_fifo_output_is_written_through_to_its_reader(
     assert not reader.is_alive()
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     received = bytes(reader.data)
-    assert (busta.decrypt(received, keyring=key) if command == "encrypt" else received) == PLAINTEXT
+    assert (busta.decrypt(received, keyring=key).plaintext if command == "encrypt" else received) == PLAINTEXT
 
 
 def test_an_existing_socket_output_is_written_through_to_its_listener(
@@ -148,7 +148,7 @@ def test_a_symlink_output_is_replaced_as_a_link_only_with_force_and_never_writte
         assert link.is_symlink()
         assert main(["encrypt", str(plain), "-o", str(link), "--force"]) == 0
         assert not link.is_symlink() and stat.S_ISREG(os.lstat(link).st_mode)
-        assert busta.decrypt(link.read_bytes(), keyring=key) == PLAINTEXT
+        assert busta.decrypt(link.read_bytes(), keyring=key).plaintext == PLAINTEXT
     assert target.read_bytes() == b"the link's target"
     assert stat.S_ISCHR(os.lstat(null).st_mode)
 
@@ -225,7 +225,7 @@ def test_an_output_ending_in_a_slash_is_a_directory_even_when_it_does_not_exist(
     assert main(["encrypt", str(plain), "-o", f"{tmp_path}/newdir/"]) == 0
     assert (tmp_path / "newdir").is_dir()
     assert entries(tmp_path / "newdir") == ["plain.txt.enc"]
-    assert busta.decrypt((tmp_path / "newdir" / "plain.txt.enc").read_bytes(), keyring=key) == PLAINTEXT
+    assert busta.decrypt((tmp_path / "newdir" / "plain.txt.enc").read_bytes(), keyring=key).plaintext == PLAINTEXT
     a_file = tmp_path / "a-file"
     a_file.write_bytes(b"kept")
     assert main(["encrypt", str(plain), "-o", f"{a_file}/"]) == 1

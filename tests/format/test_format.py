@@ -24,7 +24,9 @@ ALLOW = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
 
 
 def _v1_message(keyring: RawAesKeyring, context: dict[str, str] | None = None) -> bytes:
-    return busta.encrypt(b"hello", keyring=keyring, algorithm=V1, commitment_policy=FORBID, encryption_context=context)
+    return busta.Client(commitment_policy=FORBID).encrypt(
+        b"hello", keyring=keyring, algorithm=V1, encryption_context=context
+    )
 
 
 def test_context_serializes_sorted_by_utf8_key_bytes() -> None:
@@ -78,7 +80,7 @@ def test_base64_input_is_named_in_the_error(aes_keyring: RawAesKeyring) -> None:
     message = base64.b64encode(_v1_message(aes_keyring))
     assert message.startswith(b"AY")
     with pytest.raises(MalformedMessageError, match="base64"):
-        busta.decrypt(message, keyring=aes_keyring, commitment_policy=ALLOW)
+        busta.Client(commitment_policy=ALLOW).decrypt(message, keyring=aes_keyring)
 
 
 def _corrupt(message: bytes, offset: int, value: int) -> bytes:
@@ -142,15 +144,17 @@ def test_the_data_key_count_limit_applies_before_any_keyring_runs(aes_key: bytes
     keyrings = [RawAesKeyring("ns", f"k{i}", aes_key) for i in range(3)]
     message = busta.encrypt(b"x", keyring=busta.keyrings.MultiKeyring(keyrings[0], keyrings[1:]))
     with pytest.raises(LimitExceededError, match="encrypted data key count"):
-        busta.decrypt(message, keyring=Spy("ns", "k0", aes_key), max_encrypted_data_keys=2)
+        busta.Client(max_encrypted_data_keys=2).decrypt(message, keyring=Spy("ns", "k0", aes_key))
     assert calls == []
-    assert busta.decrypt(message, keyring=Spy("ns", "k0", aes_key), max_encrypted_data_keys=3) == b"x"
+    assert busta.Client(max_encrypted_data_keys=3).decrypt(message, keyring=Spy("ns", "k0", aes_key)).plaintext == b"x"
 
 
 def test_the_data_key_count_limit_applies_on_encrypt(aes_key: bytes) -> None:
     keyrings = [RawAesKeyring("ns", f"k{i}", aes_key) for i in range(3)]
     with pytest.raises(LimitExceededError):
-        busta.encrypt(b"x", keyring=busta.keyrings.MultiKeyring(keyrings[0], keyrings[1:]), max_encrypted_data_keys=2)
+        busta.Client(max_encrypted_data_keys=2).encrypt(
+            b"x", keyring=busta.keyrings.MultiKeyring(keyrings[0], keyrings[1:])
+        )
 
 
 def test_a_header_that_claims_huge_lengths_fails_fast_at_the_header_limit() -> None:

@@ -140,13 +140,12 @@ def test_every_suite_frame_length_and_size_is_covered() -> None:
 def test_official_sdk_decrypts_busta_message(case: Case) -> None:
     encrypt_policy, decrypt_policy = _policies(case.suite)
     plaintext = case.plaintext
-    message = busta.encrypt(
+    message = busta.Client(commitment_policy=encrypt_policy).encrypt(
         plaintext,
         keyring=_aes_keyring(),
         encryption_context=case.context,
         algorithm=case.suite,
         frame_length=case.frame_length,
-        commitment_policy=encrypt_policy,
     )
 
     decrypted, stored = official_decrypt(message, keys=[AES_KEY], commitment_policy=decrypt_policy.name)
@@ -154,7 +153,7 @@ def test_official_sdk_decrypts_busta_message(case: Case) -> None:
     assert decrypted == plaintext
     _assert_stored_context(stored, case.context, case.suite)
     # What busta says it stored is what the official SDK read.
-    own = busta.decrypt_message(message, keyring=_aes_keyring(), commitment_policy=decrypt_policy)
+    own = busta.Client(commitment_policy=decrypt_policy).decrypt(message, keyring=_aes_keyring())
     assert own.header.encryption_context == stored
 
 
@@ -172,7 +171,7 @@ def test_busta_decrypts_official_message(case: Case) -> None:
     )
     _, official_stored = official_decrypt(message, keys=[AES_KEY], commitment_policy=decrypt_policy.name)
 
-    result = busta.decrypt_message(message, keyring=_aes_keyring(), commitment_policy=decrypt_policy)
+    result = busta.Client(commitment_policy=decrypt_policy).decrypt(message, keyring=_aes_keyring())
 
     assert result.plaintext == plaintext
     assert result.header.encryption_context == official_stored
@@ -234,13 +233,8 @@ def test_official_sdk_decrypts_busta_rsa_message(
 ) -> None:
     encrypt_policy, decrypt_policy = _policies(suite)
     plaintext = _plaintext(RSA_PLAINTEXT_SIZE, f"rsa-{suite.name}-{padding.name}")
-    message = busta.encrypt(
-        plaintext,
-        keyring=rsa_key.keyring(padding),
-        encryption_context=RSA_CONTEXT,
-        algorithm=suite,
-        frame_length=4096,
-        commitment_policy=encrypt_policy,
+    message = busta.Client(commitment_policy=encrypt_policy).encrypt(
+        plaintext, keyring=rsa_key.keyring(padding), encryption_context=RSA_CONTEXT, algorithm=suite, frame_length=4096
     )
 
     decrypted, stored = official_decrypt(message, keys=[rsa_key.spec(padding)], commitment_policy=decrypt_policy.name)
@@ -262,7 +256,7 @@ def test_busta_decrypts_official_rsa_message(rsa_key: RsaKeyPair, suite: Algorit
         commitment_policy=encrypt_policy.name,
     )
 
-    result = busta.decrypt_message(message, keyring=rsa_key.keyring(padding), commitment_policy=decrypt_policy)
+    result = busta.Client(commitment_policy=decrypt_policy).decrypt(message, keyring=rsa_key.keyring(padding))
 
     assert result.plaintext == plaintext
     _assert_stored_context(result.header.encryption_context, RSA_CONTEXT, suite)
@@ -313,7 +307,7 @@ def test_busta_decrypts_official_multi_keyring_message_with_one_keyring(rsa_key:
         encryption_context=MULTI_CONTEXT,
     )
 
-    result = busta.decrypt_message(message, keyring=_single_keyring(rsa_key, which))
+    result = busta.decrypt(message, keyring=_single_keyring(rsa_key, which))
 
     assert result.plaintext == plaintext
     _assert_stored_context(result.header.encryption_context, MULTI_CONTEXT, MULTI_SUITE)
@@ -378,8 +372,8 @@ def test_busta_decrypts_official_required_context_message_given_the_required_pai
     plaintext = _plaintext(5000, f"required-ec-{suite.name}")
     message = _official_required_ec_message(suite, plaintext, keys)
 
-    result = busta.decrypt_message(
-        message, keyring=keys.keyring, encryption_context=given, commitment_policy=_policies(suite)[1]
+    result = busta.Client(commitment_policy=_policies(suite)[1]).decrypt(
+        message, keyring=keys.keyring, encryption_context=given
     )
 
     assert result.plaintext == plaintext
@@ -408,7 +402,9 @@ def test_busta_refuses_official_required_context_message_without_the_right_requi
     expected = NoDecryptingKeyError if wrapping == "aes" else AuthenticationError
 
     with pytest.raises(expected):
-        busta.decrypt(message, keyring=keys.keyring, encryption_context=given, commitment_policy=_policies(suite)[1])
+        busta.Client(commitment_policy=_policies(suite)[1]).decrypt(
+            message, keyring=keys.keyring, encryption_context=given
+        )
 
 
 @suites_parameter
@@ -433,7 +429,9 @@ def test_busta_refuses_official_message_when_an_expected_pair_contradicts_a_stor
         given = {**FULL_CONTEXT, "tenant": "tenant-8"}
 
     with pytest.raises(EncryptionContextError):
-        busta.decrypt(message, keyring=_aes_keyring(), encryption_context=given, commitment_policy=decrypt_policy)
+        busta.Client(commitment_policy=decrypt_policy).decrypt(
+            message, keyring=_aes_keyring(), encryption_context=given
+        )
 
 
 # Every test here runs against the serial and the parallel engine.

@@ -49,7 +49,7 @@ def test_the_expected_number_of_vectors_is_run() -> None:
 def test_legacy_raw_key_vector_decrypts(case: LegacyCase) -> None:
     keyrings = [_keyring(k) for k in case.raw_keys]
     keyring = keyrings[0] if len(keyrings) == 1 else MultiKeyring(children=keyrings)
-    result = busta.decrypt_message(case.ciphertext, keyring=keyring, commitment_policy=ALLOW_V1)
+    result = busta.Client(commitment_policy=ALLOW_V1).decrypt(case.ciphertext, keyring=keyring)
     assert result.plaintext == case.plaintext
     assert result.header.suite.id == case.suite_id
     assert result.header.frame_length == case.frame_length
@@ -59,7 +59,9 @@ def test_legacy_raw_key_vector_decrypts(case: LegacyCase) -> None:
 def test_decrypt_oracle_vector_decrypts(case: OracleCase) -> None:
     assert case.known_data_key is not None
     keyring = KnownDataKeyKeyring(case.provider_id, case.known_data_key)
-    assert busta.decrypt(case.ciphertext, keyring=keyring, commitment_policy=ALLOW_V1) == case.plaintext
+    assert (
+        busta.Client(commitment_policy=ALLOW_V1).decrypt(case.ciphertext, keyring=keyring).plaintext == case.plaintext
+    )
 
 
 @pytest.mark.parametrize("case", COMMITMENT, ids=lambda c: c.name)
@@ -69,7 +71,7 @@ def test_commitment_vector(case: CommitmentCase) -> None:
         with pytest.raises(BustaError):
             busta.decrypt(case.ciphertext, keyring=keyring)
         return
-    result = busta.decrypt_message(case.ciphertext, keyring=keyring)
+    result = busta.decrypt(case.ciphertext, keyring=keyring)
     assert result.plaintext == case.plaintext
     assert result.header.suite.id == case.suite_id
     if case.commitment is not None:

@@ -20,7 +20,7 @@ UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 
 def test_raw_aes_data_keys_use_the_esdk_layout(aes_keyring: RawAesKeyring) -> None:
     message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=UNSIGNED)
-    (edk,) = busta.decrypt_message(message, keyring=aes_keyring).header.encrypted_data_keys
+    (edk,) = busta.decrypt(message, keyring=aes_keyring).header.encrypted_data_keys
     assert edk.provider_id == "test-namespace"
     name = b"test-key"
     assert edk.provider_info[: len(name)] == name
@@ -32,7 +32,7 @@ def test_raw_aes_data_keys_use_the_esdk_layout(aes_keyring: RawAesKeyring) -> No
 @pytest.mark.parametrize("size", [16, 24, 32])
 def test_raw_aes_accepts_128_192_and_256_bit_wrapping_keys(size: int) -> None:
     keyring = RawAesKeyring("ns", "k", os.urandom(size))
-    assert busta.decrypt(busta.encrypt(b"data", keyring=keyring), keyring=keyring) == b"data"
+    assert busta.decrypt(busta.encrypt(b"data", keyring=keyring), keyring=keyring).plaintext == b"data"
 
 
 @pytest.mark.parametrize("size", [0, 15, 31, 33])
@@ -65,9 +65,9 @@ def test_a_same_named_keyring_with_another_key_cannot_decrypt(aes_keyring: RawAe
 def test_raw_rsa_round_trips_with_every_padding(rsa_private_key: rsa.RSAPrivateKey, padding: RsaPadding) -> None:
     keyring = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key, padding=padding)
     message = busta.encrypt(b"data", keyring=keyring)
-    (edk,) = busta.decrypt_message(message, keyring=keyring).header.encrypted_data_keys
+    (edk,) = busta.decrypt(message, keyring=keyring).header.encrypted_data_keys
     assert (edk.provider_id, edk.provider_info, len(edk.ciphertext)) == ("ns", b"rsa", 256)
-    assert busta.decrypt(message, keyring=keyring) == b"data"
+    assert busta.decrypt(message, keyring=keyring).plaintext == b"data"
 
 
 def test_a_public_key_alone_encrypts_but_cannot_decrypt(rsa_private_key: rsa.RSAPrivateKey) -> None:
@@ -76,7 +76,7 @@ def test_a_public_key_alone_encrypts_but_cannot_decrypt(rsa_private_key: rsa.RSA
     with pytest.raises(NoDecryptingKeyError, match="no private key"):
         busta.decrypt(message, keyring=public_only)
     private = RawRsaKeyring("ns", "rsa", private_key=rsa_private_key)
-    assert busta.decrypt(message, keyring=private) == b"data"
+    assert busta.decrypt(message, keyring=private).plaintext == b"data"
 
 
 def test_rsa_padding_must_match(rsa_private_key: rsa.RSAPrivateKey) -> None:
@@ -100,10 +100,10 @@ def test_multi_keyring_wraps_once_per_keyring_and_each_decrypts(
     second_aes = RawAesKeyring("ns", "aes-2", os.urandom(16))
     multi = MultiKeyring(generator=aes_keyring, children=[rsa_keyring, second_aes])
     message = busta.encrypt(b"data", keyring=multi)
-    header = busta.decrypt_message(message, keyring=multi).header
+    header = busta.decrypt(message, keyring=multi).header
     assert [e.provider_id for e in header.encrypted_data_keys] == ["test-namespace", "ns", "ns"]
     for keyring in (aes_keyring, rsa_keyring, second_aes):
-        assert busta.decrypt(message, keyring=keyring) == b"data"
+        assert busta.decrypt(message, keyring=keyring).plaintext == b"data"
 
 
 def test_multi_keyring_without_generator_cannot_encrypt(aes_keyring: RawAesKeyring) -> None:
@@ -129,7 +129,7 @@ def test_multi_keyring_needs_keyrings() -> None:
 def test_multi_keyring_skips_a_failing_keyring_and_uses_the_next(aes_keyring: RawAesKeyring) -> None:
     message = busta.encrypt(b"x", keyring=aes_keyring)
     stranger = RawAesKeyring("ns", "stranger", os.urandom(32))
-    assert busta.decrypt(message, keyring=MultiKeyring(stranger, [aes_keyring])) == b"x"
+    assert busta.decrypt(message, keyring=MultiKeyring(stranger, [aes_keyring])).plaintext == b"x"
 
 
 class _SlowIoKeyring(RawAesKeyring):
@@ -148,7 +148,7 @@ def test_nested_multi_keyrings_of_io_keyrings_do_not_deadlock_under_load(aes_key
 
     def work() -> None:
         message = busta.encrypt(b"x", keyring=outer, algorithm=UNSIGNED)
-        done.append(busta.decrypt(message, keyring=MultiKeyring(children=[io_keyring("b"), inner])))
+        done.append(busta.decrypt(message, keyring=MultiKeyring(children=[io_keyring("b"), inner])).plaintext)
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(64)]
     for thread in threads:
@@ -175,4 +175,4 @@ def test_a_multi_keyring_of_io_keyrings_called_at_once_collects_every_failure_or
         "stranger-2",
     ]
     right = _SlowIoKeyring("ns", "right", aes_key)
-    assert busta.decrypt(message, keyring=MultiKeyring(children=[*strangers, right])) == b"x"
+    assert busta.decrypt(message, keyring=MultiKeyring(children=[*strangers, right])).plaintext == b"x"

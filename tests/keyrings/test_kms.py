@@ -259,14 +259,14 @@ def test_as_generator_it_calls_generate_data_key_once_for_the_suites_key_size(
     log = KmsCallLog(west)
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west)
 
-    message = busta.encrypt(
-        PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=suite, commitment_policy=policy_for(suite)
+    message = busta.Client(commitment_policy=policy_for(suite)).encrypt(
+        PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=suite
     )
 
     assert log.operations == ["GenerateDataKey"]
     assert log.calls[0].params["KeyId"] == kms_keys.single_arn
     assert log.calls[0].params["NumberOfBytes"] == suite.key_bytes
-    assert busta.decrypt(message, keyring=keyring, commitment_policy=policy_for(suite)) == PLAINTEXT
+    assert busta.Client(commitment_policy=policy_for(suite)).decrypt(message, keyring=keyring).plaintext == PLAINTEXT
 
 
 def test_the_encrypted_data_key_is_aws_kms_with_the_key_arn_and_the_kms_ciphertext_blob(
@@ -308,7 +308,7 @@ def test_as_child_it_calls_encrypt_on_the_generators_data_key(kms_keys: KmsKeys,
         kms_keys.single_arn.encode(),
     )
     # the child wrapped exactly the data key the generator made
-    stored_context = busta.decrypt_message(message, keyring=keyring).header.encryption_context
+    stored_context = busta.decrypt(message, keyring=keyring).header.encryption_context
     data_key = west.decrypt(
         CiphertextBlob=generated.ciphertext, KeyId=kms_keys.other_arn, EncryptionContext=stored_context
     )["Plaintext"]
@@ -328,7 +328,7 @@ def test_decrypt_calls_kms_only_for_data_keys_of_its_own_key(kms_keys: KmsKeys, 
     reader = kms_client(WEST)
     log = KmsCallLog(reader)
 
-    assert busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=reader)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=reader)).plaintext == PLAINTEXT
 
     assert log.operations == ["Decrypt"]
     assert log.calls[0].params["KeyId"] == kms_keys.single_arn
@@ -361,7 +361,7 @@ def test_every_kms_call_carries_the_messages_full_encryption_context(
     signed = AlgorithmSuite.from_id(0x0578)
 
     message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT, algorithm=signed)
-    result = busta.decrypt_message(message, keyring=AwsKmsKeyring(kms_keys.other_arn, client=west))
+    result = busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.other_arn, client=west))
 
     stored = result.header.encryption_context
     assert stored.items() >= CONTEXT.items() and "aws-crypto-public-key" in stored
@@ -444,7 +444,7 @@ def test_a_key_alias_encrypts_and_the_data_key_names_the_key_arn(kms_keys: KmsKe
     message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(alias, client=west))
 
     assert [edk.provider_info for edk in edks_of(message)] == [kms_keys.single_arn.encode()]
-    assert busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west)).plaintext == PLAINTEXT
 
 
 def test_a_key_id_that_is_not_an_arn_needs_a_client() -> None:
@@ -466,7 +466,7 @@ def test_discovery_keyring_decrypts_any_aws_kms_data_key_its_filter_admits(
             client=reader, discovery_filter=DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,))
         )
 
-        assert busta.decrypt(message, keyring=keyring) == PLAINTEXT
+        assert busta.decrypt(message, keyring=keyring).plaintext == PLAINTEXT
         assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", key)]
 
 
@@ -477,7 +477,7 @@ def test_discovery_keyring_without_a_filter_tries_the_key_each_data_key_names(
     message = busta.encrypt(PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.east_single_arn, client_supplier=supplier))
     supplier.asked.clear()
 
-    assert busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=AwsKmsDiscoveryKeyring(client_supplier=supplier)).plaintext == PLAINTEXT
     assert supplier.asked == [EAST]
 
 
@@ -550,7 +550,7 @@ def test_mrk_keyring_decrypts_a_west_message_in_us_east_1_with_the_replica(
     supplier = Supplier({WEST: west, EAST: east})
 
     keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client_supplier=supplier)
-    assert busta.decrypt(west_mrk_message, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(west_mrk_message, keyring=keyring).plaintext == PLAINTEXT
 
     assert edks_of(west_mrk_message)[0].provider_info == kms_keys.mrk_west_arn.encode()
     assert supplier.asked == [EAST]
@@ -567,7 +567,7 @@ def test_mrk_discovery_keyring_calls_its_regions_replica(
         EAST, client=east, discovery_filter=DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,))
     )
 
-    assert busta.decrypt(west_mrk_message, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(west_mrk_message, keyring=keyring).plaintext == PLAINTEXT
     assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", kms_keys.mrk_east_arn)]
 
 
@@ -592,7 +592,7 @@ def test_bustas_mrk_keyring_decrypts_the_official_sdks_west_message_in_us_east_1
     message = official_encrypt(PLAINTEXT, official, AlgorithmSuite.from_id(0x0578), CONTEXT)
 
     keyring = AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client=kms_client(EAST))
-    assert busta.decrypt(message, keyring=keyring, encryption_context=CONTEXT) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring, encryption_context=CONTEXT).plaintext == PLAINTEXT
 
 
 def test_strict_keyring_of_the_replica_refuses_the_primarys_data_key(
@@ -660,7 +660,7 @@ def test_mrk_discovery_keyring_skips_single_region_keys_of_other_regions(
         caught.value.reasons
     )
 
-    assert busta.decrypt(both, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(both, keyring=keyring).plaintext == PLAINTEXT
     assert [(c.operation, c.params["KeyId"]) for c in log.calls] == [("Decrypt", kms_keys.east_single_arn)]
 
 
@@ -711,7 +711,7 @@ def test_official_kms_messages_decrypt_with_bustas_kms_keyrings(
         AwsKmsKeyring(kms_keys.single_arn, client=west),
         AwsKmsDiscoveryKeyring(client=west, discovery_filter=DiscoveryFilter("aws", (kms_keys.account_id,))),
     ):
-        result = busta.decrypt_message(message, keyring=keyring, encryption_context=CONTEXT)
+        result = busta.decrypt(message, keyring=keyring, encryption_context=CONTEXT)
         assert result.plaintext == PLAINTEXT
         assert result.header.suite is suite
         assert result.encryption_context.items() >= CONTEXT.items()
@@ -751,7 +751,7 @@ def test_children_wrap_the_data_key_concurrently(kms_keys: KmsKeys, kms_client: 
     assert [edk.provider_info.decode() for edk in edks_of(message)] == arns
     supplier = Supplier({WEST: west, EAST: kms_client(EAST)})
     for arn in arns:
-        assert busta.decrypt(message, keyring=AwsKmsKeyring(arn, client_supplier=supplier)) == PLAINTEXT
+        assert busta.decrypt(message, keyring=AwsKmsKeyring(arn, client_supplier=supplier)).plaintext == PLAINTEXT
 
 
 def test_decrypt_succeeds_through_the_reachable_region_when_the_other_is_down(
@@ -776,7 +776,7 @@ def test_decrypt_succeeds_through_the_reachable_region_when_the_other_is_down(
     )
 
     began = time.monotonic()
-    assert busta.decrypt(message, keyring=both, encryption_context=CONTEXT) == PLAINTEXT
+    assert busta.decrypt(message, keyring=both, encryption_context=CONTEXT).plaintext == PLAINTEXT
     assert time.monotonic() - began < 2
 
     assert [(c.operation, c.params["KeyId"]) for c in east_log.calls] == [("Decrypt", kms_keys.east_single_arn)]
@@ -821,7 +821,7 @@ def test_client_cache_makes_one_client_per_region_on_first_use(
     assert (west.meta.region_name, east.meta.region_name) == (WEST, EAST)
     assert west.meta.endpoint_url == moto_server.endpoint
     keyring = AwsKmsKeyring(kms_keys.single_arn, client_supplier=cache)
-    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring).plaintext == PLAINTEXT
     assert counting.made == [WEST, EAST]
 
 
@@ -881,7 +881,7 @@ def test_one_keyring_is_safe_to_share_between_threads(kms_keys: KmsKeys, kms_cli
                 plaintext = f"thread {n} round {i}".encode() * 3
                 context = {"thread": str(n), "round": str(i)}
                 message = busta.encrypt(plaintext, keyring=keyring, encryption_context=context)
-                result = busta.decrypt_message(message, keyring=keyring, encryption_context=context)
+                result = busta.decrypt(message, keyring=keyring, encryption_context=context)
                 if result.plaintext != plaintext:
                     failures.append(f"thread {n} round {i}: wrong plaintext")
                 done.append(n)
@@ -974,7 +974,7 @@ def test_throttling_is_retried_as_configured(
     keyring = AwsKmsKeyring(kms_keys.single_arn, client_supplier=cache)
 
     if succeeds:
-        assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+        assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring).plaintext == PLAINTEXT
         assert sent == ["TrentService.GenerateDataKey"] * 3 + ["TrentService.Decrypt"]
     else:
         with pytest.raises(KmsError) as caught:
@@ -999,10 +999,10 @@ def test_more_data_keys_than_allowed_are_refused_before_any_kms_call(
     keyring = AwsKmsKeyring(kms_keys.single_arn, client=west)
 
     with pytest.raises(LimitExceededError):
-        busta.decrypt(message, keyring=keyring, max_encrypted_data_keys=1)
+        busta.Client(max_encrypted_data_keys=1).decrypt(message, keyring=keyring)
     assert log.calls == []
 
-    assert busta.decrypt(message, keyring=keyring, max_encrypted_data_keys=2) == PLAINTEXT
+    assert busta.Client(max_encrypted_data_keys=2).decrypt(message, keyring=keyring).plaintext == PLAINTEXT
     assert log.operations == ["Decrypt"]
 
 
@@ -1059,11 +1059,8 @@ def test_the_default_commitment_policy_is_kept_for_kms_messages(kms_keys: KmsKey
     """A KMS message of a non-committing suite is refused under the default policy, before KMS is called."""
     west = kms_client(WEST)
     suite = AlgorithmSuite.from_id(0x0178)
-    message = busta.encrypt(
-        PLAINTEXT,
-        keyring=AwsKmsKeyring(kms_keys.single_arn, client=west),
-        algorithm=suite,
-        commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT,
+    message = busta.Client(commitment_policy=CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT).encrypt(
+        PLAINTEXT, keyring=AwsKmsKeyring(kms_keys.single_arn, client=west), algorithm=suite
     )
     log = KmsCallLog(west)
     with pytest.raises(busta.errors.PolicyError):

@@ -19,7 +19,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -176,15 +175,10 @@ def test_a_message_wrapped_on_the_token_decrypts_with_the_raw_aes_keyring_of_the
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring, raw_aes_keyring: RawAesKeyring
 ) -> None:
     policy = policy_for(suite)
-    message = busta.encrypt(
-        PLAINTEXT,
-        keyring=hsm_aes_keyring,
-        algorithm=suite,
-        frame_length=FRAME,
-        encryption_context=CONTEXT,
-        commitment_policy=policy,
+    message = busta.Client(commitment_policy=policy).encrypt(
+        PLAINTEXT, keyring=hsm_aes_keyring, algorithm=suite, frame_length=FRAME, encryption_context=CONTEXT
     )
-    result = busta.decrypt_message(message, keyring=raw_aes_keyring, commitment_policy=policy)
+    result = busta.Client(commitment_policy=policy).decrypt(message, keyring=raw_aes_keyring)
     assert result.plaintext == PLAINTEXT
     assert result.header.suite is suite
     assert CONTEXT.items() <= result.encryption_context.items()
@@ -195,13 +189,8 @@ def test_a_message_wrapped_on_the_token_decrypts_with_the_official_sdk_raw_aes_k
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring
 ) -> None:
     policy = policy_for(suite)
-    message = busta.encrypt(
-        PLAINTEXT,
-        keyring=hsm_aes_keyring,
-        algorithm=suite,
-        frame_length=FRAME,
-        encryption_context=CONTEXT,
-        commitment_policy=policy,
+    message = busta.Client(commitment_policy=policy).encrypt(
+        PLAINTEXT, keyring=hsm_aes_keyring, algorithm=suite, frame_length=FRAME, encryption_context=CONTEXT
     )
     plaintext, stored_context = official_decrypt(message, keys=[AES_SPEC], commitment_policy=policy.name)
     assert plaintext == PLAINTEXT
@@ -213,15 +202,10 @@ def test_a_message_from_the_raw_aes_keyring_unwraps_on_the_token(
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring, raw_aes_keyring: RawAesKeyring
 ) -> None:
     policy = policy_for(suite)
-    message = busta.encrypt(
-        PLAINTEXT,
-        keyring=raw_aes_keyring,
-        algorithm=suite,
-        frame_length=FRAME,
-        encryption_context=CONTEXT,
-        commitment_policy=policy,
+    message = busta.Client(commitment_policy=policy).encrypt(
+        PLAINTEXT, keyring=raw_aes_keyring, algorithm=suite, frame_length=FRAME, encryption_context=CONTEXT
     )
-    assert busta.decrypt(message, keyring=hsm_aes_keyring, commitment_policy=policy) == PLAINTEXT
+    assert busta.Client(commitment_policy=policy).decrypt(message, keyring=hsm_aes_keyring).plaintext == PLAINTEXT
 
 
 @pytest.mark.parametrize("suite", AES_SUITES, ids=suite_id)
@@ -237,13 +221,13 @@ def test_a_message_from_the_official_sdk_raw_aes_keyring_unwraps_on_the_token(
         encryption_context=CONTEXT,
         commitment_policy=policy.name,
     )
-    result = busta.decrypt_message(message, keyring=hsm_aes_keyring, commitment_policy=policy)
+    result = busta.Client(commitment_policy=policy).decrypt(message, keyring=hsm_aes_keyring)
     assert result.plaintext == PLAINTEXT
     assert result.header.suite is suite
 
 
 def edks_of(message: bytes, keyring: RawAesKeyring, policy: CommitmentPolicy) -> tuple[EncryptedDataKey, ...]:
-    return busta.decrypt_message(message, keyring=keyring, commitment_policy=policy).header.encrypted_data_keys
+    return busta.Client(commitment_policy=policy).decrypt(message, keyring=keyring).header.encrypted_data_keys
 
 
 @pytest.mark.parametrize("suite", AES_SUITES, ids=suite_id)
@@ -251,9 +235,9 @@ def test_the_token_wraps_data_keys_in_the_raw_aes_layout(
     suite: AlgorithmSuite, hsm_aes_keyring: Pkcs11Keyring, raw_aes_keyring: RawAesKeyring
 ) -> None:
     policy = policy_for(suite)
-    options: dict[str, Any] = {"algorithm": suite, "commitment_policy": policy, "encryption_context": CONTEXT}
-    from_token = busta.encrypt(b"layout", keyring=hsm_aes_keyring, **options)
-    from_raw = busta.encrypt(b"layout", keyring=raw_aes_keyring, **options)
+    client = busta.Client(commitment_policy=policy)
+    from_token = client.encrypt(b"layout", keyring=hsm_aes_keyring, algorithm=suite, encryption_context=CONTEXT)
+    from_raw = client.encrypt(b"layout", keyring=raw_aes_keyring, algorithm=suite, encryption_context=CONTEXT)
     (token_edk,) = edks_of(from_token, raw_aes_keyring, policy)
     (raw_edk,) = edks_of(from_raw, raw_aes_keyring, policy)
 
@@ -318,7 +302,7 @@ def test_an_rsa_wrap_by_the_token_keyring_decrypts_with_the_raw_rsa_keyring(
         PLAINTEXT, keyring=hsm_rsa_keyring(rsa_token, padding), frame_length=FRAME, encryption_context=CONTEXT
     )
     raw = RawRsaKeyring(NAMESPACE, RSA_NAME, private_key=rsa_private_key, padding=padding)
-    result = busta.decrypt_message(message, keyring=raw)
+    result = busta.decrypt(message, keyring=raw)
     assert result.plaintext == PLAINTEXT
     (edk,) = result.header.encrypted_data_keys
     assert (edk.provider_id, edk.provider_info, len(edk.ciphertext)) == (NAMESPACE, RSA_NAME.encode(), 256)
@@ -330,7 +314,7 @@ def test_an_rsa_wrap_by_the_raw_rsa_keyring_unwraps_on_the_token(
 ) -> None:
     raw = RawRsaKeyring(NAMESPACE, RSA_NAME, public_key=rsa_private_key.public_key(), padding=padding)
     message = busta.encrypt(PLAINTEXT, keyring=raw, frame_length=FRAME, encryption_context=CONTEXT)
-    assert busta.decrypt(message, keyring=hsm_rsa_keyring(rsa_token, padding)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=hsm_rsa_keyring(rsa_token, padding)).plaintext == PLAINTEXT
 
 
 @pytest.mark.parametrize("padding", TOKEN_DECRYPTABLE_PADDINGS, ids=lambda p: p.name)
@@ -346,7 +330,7 @@ def test_rsa_messages_interoperate_with_the_official_sdk_raw_rsa_keyring(
     assert CONTEXT.items() <= stored_context.items()
 
     theirs = official_encrypt(PLAINTEXT, keys=[spec], suite_id=0x0578, frame_length=FRAME, encryption_context=CONTEXT)
-    assert busta.decrypt(theirs, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(theirs, keyring=keyring).plaintext == PLAINTEXT
 
 
 @pytest.mark.parametrize("padding", SHA2_OAEP_PADDINGS, ids=lambda p: p.name)
@@ -357,7 +341,7 @@ def test_oaep_with_sha2_encrypts_with_the_public_key_but_softhsm_refuses_to_decr
     keyring = hsm_rsa_keyring(rsa_token, padding)
     message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
     raw = RawRsaKeyring(NAMESPACE, RSA_NAME, private_key=rsa_private_key, padding=padding)
-    assert busta.decrypt(message, keyring=raw) == PLAINTEXT
+    assert busta.decrypt(message, keyring=raw).plaintext == PLAINTEXT
 
     with pytest.raises(NoDecryptingKeyError) as refused:
         busta.decrypt(message, keyring=keyring)
@@ -407,7 +391,7 @@ def test_generate_aes_key_makes_a_sensitive_non_extractable_aes_256_key_that_wra
     assert refused.value.code == "AttributeSensitive"
 
     keyring = keyring_for(token, "generated")
-    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring).plaintext == PLAINTEXT
 
 
 def test_generate_aes_key_refuses_a_label_already_taken_and_leaves_the_first_key_alone() -> None:
@@ -419,7 +403,7 @@ def test_generate_aes_key_refuses_a_label_already_taken_and_leaves_the_first_key
     with pytest.raises(Pkcs11Error, match="already holds a key labelled 'taken'"):
         generate_aes_key(token.module, token.token_label, "taken", pin=token.pin)
     assert len(objects_labelled(token, "taken")) == 1
-    assert busta.decrypt(message, keyring=keyring_for(token, "taken")) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring_for(token, "taken")).plaintext == PLAINTEXT
 
 
 def test_list_keys_lists_labels_kinds_and_sizes_sorted_by_label(rsa_private_key: rsa.RSAPrivateKey) -> None:
@@ -522,7 +506,7 @@ def test_the_pin_comes_from_the_environment_when_none_is_given(
     keyring = Pkcs11Keyring(
         NAMESPACE, AES_NAME, module=aes_token.module, token_label=aes_token.token_label, key_label=AES_LABEL
     )
-    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=keyring), keyring=keyring).plaintext == PLAINTEXT
     assert [key.label for key in list_keys(aes_token.module, aes_token.token_label)] == [AES_LABEL]
 
 
@@ -540,7 +524,7 @@ def test_the_pin_comes_from_a_named_environment_variable(
         pin_env="MY_HSM_PIN",
     )
     message = busta.encrypt(PLAINTEXT, keyring=keyring)
-    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)) == PLAINTEXT
+    assert busta.decrypt(message, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)).plaintext == PLAINTEXT
 
 
 @pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
@@ -568,7 +552,7 @@ def test_a_second_keyring_with_another_pin_for_a_logged_in_token_is_refused(
     assert refused.value.code == "PinIncorrect"
     # the first keyring is untouched
     message = busta.encrypt(PLAINTEXT, keyring=hsm_aes_keyring)
-    assert busta.decrypt(message, keyring=raw_aes_keyring) == PLAINTEXT
+    assert busta.decrypt(message, keyring=raw_aes_keyring).plaintext == PLAINTEXT
 
 
 @pytest.fixture
@@ -638,7 +622,7 @@ def collect_errors(token: SoftHsmToken, fresh: SoftHsmToken, tmp_path: Path) -> 
             ),
         ),
         ("already holds a key", lambda: generate_aes_key(token.module, token.token_label, AES_LABEL, pin=PIN_TEXT)),
-        ("did not authenticate", lambda: busta.decrypt(foreign, keyring=keyring_for(token, AES_LABEL))),
+        ("did not authenticate", lambda: busta.decrypt(foreign, keyring=keyring_for(token, AES_LABEL)).plaintext),
     ]
     for expected, attempt in attempts:
         with pytest.raises(BustaError, match=expected) as raised:
@@ -666,7 +650,7 @@ def test_the_pin_never_appears_in_debug_logs_of_a_round_trip(
     generate_aes_key(token.module, token.token_label, "logged")
     keyring = Pkcs11Keyring(NAMESPACE, AES_NAME, module=token.module, token_label=token.token_label, key_label="logged")
     message = busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
-    assert busta.decrypt(message, keyring=keyring) == PLAINTEXT
+    assert busta.decrypt(message, keyring=keyring).plaintext == PLAINTEXT
     list_keys(token.module, token.token_label)
 
     assert "unwrapped a data key" in caplog.text  # DEBUG records were captured
@@ -702,14 +686,14 @@ def test_a_keyring_keeps_its_own_keys_after_a_newer_token_reinitializes_the_modu
     assert generation(first.module) > reinitializations
 
     after = busta.encrypt(PLAINTEXT, keyring=aes)
-    assert busta.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)) == PLAINTEXT
+    assert busta.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, KNOWN_AES_KEY)).plaintext == PLAINTEXT
     with pytest.raises(NoDecryptingKeyError):
         busta.decrypt(after, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key))
-    assert busta.decrypt(before, keyring=aes) == PLAINTEXT
+    assert busta.decrypt(before, keyring=aes).plaintext == PLAINTEXT
     raw_rsa = RawRsaKeyring(NAMESPACE, RSA_NAME, public_key=rsa_private_key.public_key(), padding=RsaPadding.OAEP_SHA1)
-    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=raw_rsa), keyring=rsa_keyring) == PLAINTEXT
+    assert busta.decrypt(busta.encrypt(PLAINTEXT, keyring=raw_rsa), keyring=rsa_keyring).plaintext == PLAINTEXT
     newest = busta.encrypt(PLAINTEXT, keyring=newer)
-    assert busta.decrypt(newest, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key)) == PLAINTEXT
+    assert busta.decrypt(newest, keyring=RawAesKeyring(NAMESPACE, AES_NAME, other_key)).plaintext == PLAINTEXT
 
 
 def test_looking_up_a_missing_token_does_not_break_live_keyrings(
@@ -722,8 +706,8 @@ def test_looking_up_a_missing_token_does_not_break_live_keyrings(
         )
     assert generation(hsm_aes_keyring.module) > reinitializations
     message = busta.encrypt(PLAINTEXT, keyring=hsm_aes_keyring)
-    assert busta.decrypt(message, keyring=raw_aes_keyring) == PLAINTEXT
-    assert busta.decrypt(message, keyring=hsm_aes_keyring) == PLAINTEXT
+    assert busta.decrypt(message, keyring=raw_aes_keyring).plaintext == PLAINTEXT
+    assert busta.decrypt(message, keyring=hsm_aes_keyring).plaintext == PLAINTEXT
 
 
 # -- 6. thread safety ----------------------------------------------------------------------------
@@ -744,8 +728,8 @@ def test_one_token_keyring_shared_by_16_threads_round_trips_every_message(
             message = busta.encrypt(
                 plaintext, keyring=hsm_aes_keyring, encryption_context=context, algorithm=COMMITTING_UNSIGNED
             )
-            assert busta.decrypt(message, keyring=hsm_aes_keyring, encryption_context=context) == plaintext
-            assert busta.decrypt(message, keyring=raw_aes_keyring) == plaintext  # wrapped with the right key
+            assert busta.decrypt(message, keyring=hsm_aes_keyring, encryption_context=context).plaintext == plaintext
+            assert busta.decrypt(message, keyring=raw_aes_keyring).plaintext == plaintext  # wrapped with the right key
             done += 1
         return done
 
@@ -772,14 +756,14 @@ def test_a_multi_keyring_of_two_token_keyrings_round_trips_under_8_threads(
         while done < 25 and time.monotonic() < deadline:
             plaintext = f"thread {index} message {done} ".encode() + os.urandom(64)
             message = busta.encrypt(plaintext, keyring=multi, algorithm=COMMITTING_UNSIGNED)
-            result = busta.decrypt_message(message, keyring=multi)
+            result = busta.decrypt(message, keyring=multi)
             assert result.plaintext == plaintext
             aes_edk, rsa_edk = result.header.encrypted_data_keys
             assert aes_edk.provider_info.startswith(AES_NAME.encode() + struct.pack(">II", 128, 12))
             assert rsa_edk.provider_info == RSA_NAME.encode()
-            assert busta.decrypt(message, keyring=raw_aes) == plaintext
-            assert busta.decrypt(message, keyring=raw_rsa) == plaintext
-            assert busta.decrypt(message, keyring=rsa_keyring) == plaintext
+            assert busta.decrypt(message, keyring=raw_aes).plaintext == plaintext
+            assert busta.decrypt(message, keyring=raw_rsa).plaintext == plaintext
+            assert busta.decrypt(message, keyring=rsa_keyring).plaintext == plaintext
             done += 1
         return done
 
@@ -798,8 +782,8 @@ def test_shared_keyrings_keep_working_while_new_tokens_reinitialize_the_module(
         while not stop.is_set() and done < 500:
             plaintext = f"thread {index} message {done} ".encode()
             message = busta.encrypt(plaintext, keyring=hsm_aes_keyring, algorithm=COMMITTING_UNSIGNED)
-            assert busta.decrypt(message, keyring=raw_aes_keyring) == plaintext
-            assert busta.decrypt(message, keyring=hsm_aes_keyring) == plaintext
+            assert busta.decrypt(message, keyring=raw_aes_keyring).plaintext == plaintext
+            assert busta.decrypt(message, keyring=hsm_aes_keyring).plaintext == plaintext
             done += 1
             started.set()
         return done
@@ -862,4 +846,4 @@ def test_two_paths_to_the_same_module_share_one_loaded_library(aes_token: SoftHs
         NAMESPACE, AES_NAME, module=str(link), token_label=aes_token.token_label, key_label=AES_LABEL, pin=aes_token.pin
     )
     direct = keyring_for(aes_token, AES_LABEL, namespace=NAMESPACE, name=AES_NAME)
-    assert busta.decrypt(busta.encrypt(b"x", keyring=via_link), keyring=direct) == b"x"
+    assert busta.decrypt(busta.encrypt(b"x", keyring=via_link), keyring=direct).plaintext == b"x"

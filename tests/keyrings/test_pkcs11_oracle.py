@@ -113,13 +113,13 @@ def outcome(error: BaseException) -> tuple[object, ...]:
 
 def decrypt_error(message: bytes, keyring: object, suite: AlgorithmSuite) -> BustaError:
     with pytest.raises(BustaError) as caught:
-        busta.decrypt(message, keyring=keyring, commitment_policy=policy_for(suite))  # type: ignore[arg-type]
+        busta.Client(commitment_policy=policy_for(suite)).decrypt(message, keyring=keyring)  # type: ignore[arg-type]
     return caught.value
 
 
 def forged(ciphertext: bytes, suite: AlgorithmSuite, name: str = RSA_NAME) -> bytes:
     forger = ForgingKeyring(NAMESPACE, name.encode(), ciphertext)
-    return busta.encrypt(b"attack", keyring=forger, algorithm=suite, commitment_policy=policy_for(suite))
+    return busta.Client(commitment_policy=policy_for(suite)).encrypt(b"attack", keyring=forger, algorithm=suite)
 
 
 @pytest.fixture
@@ -150,8 +150,8 @@ def test_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
     assert outcomes["bad padding"] == outcomes["wrong length"] == outcomes["wrong key"]
     assert all(type(error) is AuthenticationError for error in errors.values())
     # the same message decrypts when it is genuine
-    genuine = busta.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
-    assert busta.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
+    genuine = busta.Client(commitment_policy=policy_for(suite)).encrypt(b"fine", keyring=keyring, algorithm=suite)
+    assert busta.Client(commitment_policy=policy_for(suite)).decrypt(genuine, keyring=keyring).plaintext == b"fine"
 
 
 def test_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampered_data_key(
@@ -254,8 +254,8 @@ def test_raw_rsa_pkcs1_tampered_data_keys_all_end_in_one_identical_error(
     outcomes = {tamper: outcome(error) for tamper, error in errors.items()}
     assert outcomes["bad padding"] == outcomes["wrong length"] == outcomes["wrong key"]
     assert all(type(error) is AuthenticationError for error in errors.values())
-    genuine = busta.encrypt(b"fine", keyring=keyring, algorithm=suite, commitment_policy=policy_for(suite))
-    assert busta.decrypt(genuine, keyring=keyring, commitment_policy=policy_for(suite)) == b"fine"
+    genuine = busta.Client(commitment_policy=policy_for(suite)).encrypt(b"fine", keyring=keyring, algorithm=suite)
+    assert busta.Client(commitment_policy=policy_for(suite)).decrypt(genuine, keyring=keyring).plaintext == b"fine"
 
 
 def test_raw_rsa_pkcs1_keyring_returns_a_deterministic_wrong_key_for_every_tampered_data_key(
@@ -274,4 +274,4 @@ def test_the_pkcs1_opt_in_reaches_the_keyring_through_keyconfig(
     with pytest.raises(UsageError, match="allow_pkcs1v15_unwrap"):
         Pkcs11Key(*where).build()
     keyring = build_keyring(Pkcs11Key(*where, allow_pkcs1v15_unwrap=True))
-    assert busta.decrypt(busta.encrypt(b"old", keyring=keyring), keyring=keyring) == b"old"
+    assert busta.decrypt(busta.encrypt(b"old", keyring=keyring), keyring=keyring).plaintext == b"old"

@@ -201,12 +201,8 @@ def encrypt_with(
     context: Mapping[str, str] = CONTEXT,
     suite: AlgorithmSuite = V2_UNSIGNED,
 ) -> bytes:
-    return busta.encrypt(
-        plaintext,
-        materials_manager=cmm,
-        encryption_context=context,
-        algorithm=suite,
-        commitment_policy=policy_for(suite),
+    return busta.Client(commitment_policy=policy_for(suite)).encrypt(
+        plaintext, materials_manager=cmm, encryption_context=context, algorithm=suite
     )
 
 
@@ -230,8 +226,12 @@ def key_groups(messages: Sequence[bytes]) -> list[int]:
 
 
 def decrypts_with_plain_keyring(message: bytes, plaintext: bytes, suite: AlgorithmSuite = V2_UNSIGNED) -> bool:
-    policy = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT if not suite.committing else None
-    return busta.decrypt(message, keyring=aes_keyring(), commitment_policy=policy) == plaintext
+    policy = (
+        CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
+        if not suite.committing
+        else CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+    return busta.Client(commitment_policy=policy).decrypt(message, keyring=aes_keyring()).plaintext == plaintext
 
 
 @pytest.fixture(autouse=True)
@@ -379,13 +379,13 @@ def test_a_decryption_entry_is_not_used_at_or_after_max_age(clock: FakeClock) ->
     message = busta.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     keyring = counting()
     cmm = caching_cmm(keyring, max_age=10)
-    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm).plaintext == PLAINTEXT
     clock.now += 9.9
-    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm).plaintext == PLAINTEXT
     assert keyring.decrypt_calls == 1
 
     clock.now += 0.1
-    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm).plaintext == PLAINTEXT
     assert keyring.decrypt_calls == 2
 
 
@@ -458,8 +458,8 @@ def test_suites_without_a_kdf_are_never_cached_on_encrypt_or_decrypt(suite: Algo
     cmm = caching_cmm(keyring)
     policy = CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT
     messages = [
-        busta.encrypt(
-            PLAINTEXT, materials_manager=cmm, encryption_context=CONTEXT, algorithm=suite, commitment_policy=policy
+        busta.Client(commitment_policy=policy).encrypt(
+            PLAINTEXT, materials_manager=cmm, encryption_context=CONTEXT, algorithm=suite
         )
         for _ in range(3)
     ]
@@ -468,7 +468,7 @@ def test_suites_without_a_kdf_are_never_cached_on_encrypt_or_decrypt(suite: Algo
     assert key_groups(messages) == [0, 1, 2]
 
     for _ in range(2):
-        assert busta.decrypt(messages[0], materials_manager=cmm, commitment_policy=policy) == PLAINTEXT
+        assert busta.Client(commitment_policy=policy).decrypt(messages[0], materials_manager=cmm).plaintext == PLAINTEXT
     assert keyring.decrypt_calls == 2
     assert len(cmm.cache) == 0
 
@@ -481,8 +481,8 @@ def test_decrypting_one_message_twice_unwraps_its_data_key_once() -> None:
     keyring = counting()
     cmm = caching_cmm(keyring)
 
-    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
-    assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm).plaintext == PLAINTEXT
+    assert busta.decrypt(message, materials_manager=cmm).plaintext == PLAINTEXT
     assert keyring.decrypt_calls == 1
     assert len(cmm.cache) == 1
 
@@ -497,7 +497,7 @@ def test_messages_with_different_encrypted_data_keys_get_different_decrypt_entri
     cmm = caching_cmm(keyring)
 
     for message in (first, second, first, second):
-        assert busta.decrypt(message, materials_manager=cmm) == PLAINTEXT
+        assert busta.decrypt(message, materials_manager=cmm).plaintext == PLAINTEXT
     assert keyring.decrypt_calls == 2
     assert len(cmm.cache) == 2
 
@@ -508,7 +508,7 @@ def test_messages_that_share_a_cached_data_key_share_one_decrypt_entry() -> None
     keyring = counting()
     cmm = caching_cmm(keyring)
 
-    assert [busta.decrypt(m, materials_manager=cmm) for m in messages] == [b"m%d" % i for i in range(5)]
+    assert [busta.decrypt(m, materials_manager=cmm).plaintext for m in messages] == [b"m%d" % i for i in range(5)]
     assert keyring.decrypt_calls == 1
 
 
@@ -620,12 +620,8 @@ def test_max_encrypted_data_keys_is_enforced_on_a_cache_hit_too() -> None:
     encrypt_with(cmm)  # caches materials with two encrypted data keys
 
     with pytest.raises(LimitExceededError):
-        busta.encrypt(
-            PLAINTEXT,
-            materials_manager=cmm,
-            encryption_context=CONTEXT,
-            algorithm=V2_UNSIGNED,
-            max_encrypted_data_keys=1,
+        busta.Client(max_encrypted_data_keys=1).encrypt(
+            PLAINTEXT, materials_manager=cmm, encryption_context=CONTEXT, algorithm=V2_UNSIGNED
         )
 
 
@@ -679,7 +675,7 @@ def test_concurrent_decryption_misses_on_one_entry_make_one_underlying_call() ->
     message = busta.encrypt(PLAINTEXT, keyring=aes_keyring(), encryption_context=CONTEXT, algorithm=V2_UNSIGNED)
     keyring = counting(delay=0.2)
     cmm = caching_cmm(keyring)
-    plaintexts = run_threads(16, lambda i: busta.decrypt(message, materials_manager=cmm))
+    plaintexts = run_threads(16, lambda i: busta.decrypt(message, materials_manager=cmm).plaintext)
 
     assert keyring.decrypt_calls == 1
     assert plaintexts == [PLAINTEXT] * 16
@@ -705,7 +701,7 @@ def test_16_threads_of_200_messages_with_max_messages_50_renew_keys_without_stor
     assert max(uses.values()) <= limit, "a data key protected more than max_messages messages"
     assert len(uses) == keyring.encrypt_calls
     plain = aes_keyring()
-    assert all(busta.decrypt(message, keyring=plain) == plaintext for plaintext, message in results)
+    assert all(busta.decrypt(message, keyring=plain).plaintext == plaintext for plaintext, message in results)
 
 
 # =========================================================================== 3. KMS: the proof
@@ -748,7 +744,7 @@ def test_10000_messages_through_a_caching_manager_make_10_generate_data_key_call
     assert sorted(Counter(edk_ciphertexts(m) for m in messages).values()) == [1000] * 10
     plain = AwsKmsKeyring(kms_keys.single_arn, client=moto_server.client("kms", WEST))
     for i in [*range(0, 10_000, 997), 9_999]:
-        assert busta.decrypt(messages[i], keyring=plain, encryption_context=context) == b"msg %012d" % i
+        assert busta.decrypt(messages[i], keyring=plain, encryption_context=context).plaintext == b"msg %012d" % i
 
 
 # =========================================================================== 4. required encryption context
@@ -766,12 +762,11 @@ def required_cmm(keyring: Keyring | None = None) -> RequiredEncryptionContextCmm
 
 
 def encrypt_required(keyring: Keyring | None = None, suite: AlgorithmSuite = V2_UNSIGNED) -> bytes:
-    return busta.encrypt(
+    return busta.Client(commitment_policy=policy_for(suite)).encrypt(
         BODY,
         materials_manager=required_cmm(keyring),
         encryption_context=REQUIRED_CONTEXT,
         algorithm=suite,
-        commitment_policy=policy_for(suite),
         frame_length=FRAME,
     )
 
@@ -791,9 +786,13 @@ def test_encryption_refuses_a_context_missing_a_required_key(context: dict[str, 
 @pytest.mark.parametrize("suite", [V2_UNSIGNED, V2_SIGNED, V1_UNSIGNED], ids=suite_id)
 def test_required_pairs_are_authenticated_but_not_stored_in_the_header(suite: AlgorithmSuite) -> None:
     message = encrypt_required(suite=suite)
-    policy = None if suite.committing else CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
-    result = busta.decrypt_message(
-        message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS, commitment_policy=policy
+    policy = (
+        CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+        if suite.committing
+        else CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
+    )
+    result = busta.Client(commitment_policy=policy).decrypt(
+        message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS
     )
 
     assert result.plaintext == BODY
@@ -825,7 +824,7 @@ def test_the_header_authenticates_the_required_pairs_even_with_a_context_blind_k
 ) -> None:
     blind = ContextBlindKeyring(WRAPPING_KEY)
     message = encrypt_required(blind)
-    assert busta.decrypt(message, keyring=blind, encryption_context=REQUIRED_PAIRS) == BODY
+    assert busta.decrypt(message, keyring=blind, encryption_context=REQUIRED_PAIRS).plaintext == BODY
     with pytest.raises(AuthenticationError):
         busta.decrypt(message, keyring=blind, encryption_context=reproduced)
 
@@ -847,8 +846,10 @@ def test_the_required_manager_refuses_a_reproduced_context_missing_a_required_ke
 
 def test_the_required_manager_decrypts_with_the_required_pairs_and_refuses_wrong_values() -> None:
     message = encrypt_required()
-    assert busta.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_PAIRS) == BODY
-    assert busta.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_CONTEXT) == BODY
+    assert busta.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_PAIRS).plaintext == BODY
+    assert (
+        busta.decrypt(message, materials_manager=required_cmm(), encryption_context=REQUIRED_CONTEXT).plaintext == BODY
+    )
     with pytest.raises(NoDecryptingKeyError):
         busta.decrypt(message, materials_manager=required_cmm(), encryption_context={**REQUIRED_PAIRS, "tenant": "x"})
     with pytest.raises(EncryptionContextError):  # a reproduced stored pair must match the header
@@ -880,17 +881,21 @@ def test_a_message_from_the_official_required_context_manager_decrypts_with_the_
         required_keys=REQUIRED_KEYS,
         commitment_policy=_official_policy(suite, encrypting=True),
     )
-    policy = None if suite.committing else CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
+    policy = (
+        CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+        if suite.committing
+        else CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
+    )
 
     for manager in (DefaultCryptoMaterialsManager(aes_keyring()), required_cmm()):
-        result = busta.decrypt_message(
-            message, materials_manager=manager, encryption_context=REQUIRED_PAIRS, commitment_policy=policy
+        result = busta.Client(commitment_policy=policy).decrypt(
+            message, materials_manager=manager, encryption_context=REQUIRED_PAIRS
         )
         assert result.plaintext == BODY
         assert result.header.suite is suite
         assert not set(REQUIRED_KEYS) & set(result.header.encryption_context)
     with pytest.raises(NoDecryptingKeyError):
-        busta.decrypt(message, keyring=aes_keyring(), encryption_context=STORED_PAIRS, commitment_policy=policy)
+        busta.Client(commitment_policy=policy).decrypt(message, keyring=aes_keyring(), encryption_context=STORED_PAIRS)
 
 
 @pytest.mark.parametrize("suite", INTEROP_SUITES, ids=suite_id)
@@ -921,8 +926,8 @@ def test_the_required_manager_composes_with_caching() -> None:
     assert key_groups(messages) == [0] * 4
     for i, message in enumerate(messages):
         assert not set(REQUIRED_KEYS) & set(stored_context(message))
-        assert busta.decrypt(message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS) == b"m%d" % i
-        assert busta.decrypt(message, materials_manager=cmm, encryption_context=REQUIRED_PAIRS) == b"m%d" % i
+        assert busta.decrypt(message, keyring=aes_keyring(), encryption_context=REQUIRED_PAIRS).plaintext == b"m%d" % i
+        assert busta.decrypt(message, materials_manager=cmm, encryption_context=REQUIRED_PAIRS).plaintext == b"m%d" % i
     assert keyring.decrypt_calls == 1  # one decrypt entry serves the four messages
 
     with pytest.raises(EncryptionContextError):
@@ -972,7 +977,7 @@ class Subject:
 
 
 def _raw_aes_cross_check(message: bytes, plaintext: bytes, context: dict[str, str]) -> None:
-    assert busta.decrypt(message, keyring=aes_keyring(), encryption_context=context) == plaintext
+    assert busta.decrypt(message, keyring=aes_keyring(), encryption_context=context).plaintext == plaintext
 
 
 def _caching_subject() -> Subject:
@@ -1013,7 +1018,7 @@ def _make_subject(name: str, request: pytest.FixtureRequest) -> Subject:
 
         def check(message: bytes, plaintext: bytes, context: dict[str, str]) -> None:
             _raw_aes_cross_check(message, plaintext, context)
-            assert busta.decrypt(message, keyring=rsa_keyring) == plaintext
+            assert busta.decrypt(message, keyring=rsa_keyring).plaintext == plaintext
 
         return Subject({"keyring": multi}, {"keyring": multi}, cross_check=check)
     if name == "DefaultCryptoMaterialsManager":
@@ -1073,7 +1078,7 @@ def test_one_keyring_or_manager_shared_by_16_threads_round_trips_every_message(
                 context = {"thread": str(index), "message": str(n)}
             context.update(subject.required)
             message = busta.encrypt(plaintext, encryption_context=context, algorithm=subject.suite, **subject.encrypt)
-            result = busta.decrypt_message(message, encryption_context=context, **subject.decrypt)
+            result = busta.decrypt(message, encryption_context=context, **subject.decrypt)
             assert result.plaintext == plaintext
             assert {k: result.encryption_context[k] for k in context} == context
             if subject.cross_check is not None:

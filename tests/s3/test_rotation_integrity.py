@@ -131,7 +131,7 @@ def rotate(client: Any, key: str, bucket: str = BUCKET, **options: Any) -> s3.Re
 def assert_untouched(client: Any, key: str, old: bytes, data: bytes) -> None:
     """The source is the old message, which the old key still opens; no upload is left behind."""
     assert get(client, key) == old
-    assert busta.decrypt(get(client, key), keyring=old_keyring()) == data
+    assert busta.decrypt(get(client, key), keyring=old_keyring()).plaintext == data
     assert uploads_left(client) == []
 
 
@@ -318,7 +318,7 @@ def test_a_sound_rotation_reads_the_header_part_one_and_the_tail_and_each_answer
     watch = HostileGets(own_client, moto_server, 0, ignores_range)  # never fires: it records the Ranges
     result = rotate(own_client, key)
     assert len(watch.seen) == 3 and result.parts > 1
-    assert busta.decrypt(get(own_client, key), keyring=new_keyring()) == data
+    assert busta.decrypt(get(own_client, key), keyring=new_keyring()).plaintext == data
 
 
 def test_a_non_framed_object_is_authenticated_whole_and_one_over_the_limit_is_refused(client: Any, key: str) -> None:
@@ -331,7 +331,7 @@ def test_a_non_framed_object_is_authenticated_whole_and_one_over_the_limit_is_re
     assert get(client, key) == old
     result = rotate(client, key)
     assert (result.parts, result.bytes_downloaded) == (0, len(old))
-    assert busta.decrypt(get(client, key), keyring=new_keyring()) == data
+    assert busta.decrypt(get(client, key), keyring=new_keyring()).plaintext == data
 
 
 # --------------------------------------------------------------------------- bulk rewrap through a hostile server
@@ -379,8 +379,8 @@ def test_a_bulk_rewrap_through_a_server_that_ignores_range_fails_that_object_and
     assert failed.source == "bulk-src/bad.enc" and "BadRangeResponse" in failed.error
     listed = client.list_objects_v2(Bucket=BUCKET, Prefix="bulk-dst/").get("Contents", [])
     assert [item["Key"] for item in listed] == ["bulk-dst/good.enc"]  # no output, so no done-marker, for bad
-    assert busta.decrypt(get(client, "bulk-dst/good.enc"), keyring=new_keyring()) == good_data
-    assert busta.decrypt(get(client, "bulk-src/bad.enc"), keyring=old_keyring()) == bad_data
+    assert busta.decrypt(get(client, "bulk-dst/good.enc"), keyring=new_keyring()).plaintext == good_data
+    assert busta.decrypt(get(client, "bulk-src/bad.enc"), keyring=old_keyring()).plaintext == bad_data
     assert uploads_left(client) == []
 
 
@@ -400,7 +400,7 @@ def test_a_bulk_rewrap_of_local_files_authenticates_the_body_it_copies_and_write
     (failed,) = report.failures
     assert failed.source.endswith("bad.enc") and "AuthenticationError" in failed.error
     assert [path.name for path in dest.rglob("*") if "bad" in path.name] == []  # no output, no done-marker
-    assert busta.decrypt((dest / "good.enc").read_bytes(), keyring=new_keyring()) == good_data
+    assert busta.decrypt((dest / "good.enc").read_bytes(), keyring=new_keyring()).plaintext == good_data
     rerun = bulk_rewrap(dask, str(source), str(dest))
     assert (rerun.count("skipped"), rerun.count("failed")) == (1, 1)  # the damaged one is tried again, not skipped
 
@@ -477,7 +477,7 @@ def test_a_rotation_to_another_key_is_not_conditional_on_the_sources_etag(own_cl
     own_client.meta.events.register("before-send.s3.PutObject", lambda request, **_: sent.append(request.headers))
     rotate(own_client, key, dest_key=key + ".rotated")
     assert [headers.get("If-Match") for headers in sent] == [None]
-    assert busta.decrypt(get(own_client, key + ".rotated"), keyring=new_keyring()) == data
+    assert busta.decrypt(get(own_client, key + ".rotated"), keyring=new_keyring()).plaintext == data
 
 
 # --------------------------------------------------------------------------- what a copy keeps
@@ -532,7 +532,7 @@ def test_a_rotated_object_keeps_what_a_copy_keeps(client: Any, key: str, prop: s
     if prop == "Metadata":
         expected = {"Metadata": {"owner": "lake", "stage": "rotated"}}
     assert shown(client, key, expected) == expected
-    assert busta.decrypt(get(client, key, LOCKED), keyring=new_keyring()) == data
+    assert busta.decrypt(get(client, key, LOCKED), keyring=new_keyring()).plaintext == data
 
 
 def test_a_multipart_rotation_keeps_what_a_copy_keeps(own_client: Any, key: str) -> None:
@@ -555,7 +555,7 @@ def test_a_multipart_rotation_keeps_what_a_copy_keeps(own_client: Any, key: str)
     lost_by_moto = {"BucketKeyEnabled", "ObjectLockMode", "ObjectLockRetainUntilDate", "ObjectLockLegalHoldStatus"}
     kept = {name: value for name, value in expected.items() if name not in lost_by_moto}
     assert shown(own_client, key, kept) == kept
-    assert busta.decrypt(get(own_client, key, LOCKED), keyring=new_keyring()) == data
+    assert busta.decrypt(get(own_client, key, LOCKED), keyring=new_keyring()).plaintext == data
 
 
 def test_an_untagged_object_costs_no_tagging_call(own_client: Any, key: str) -> None:
@@ -593,4 +593,4 @@ def test_a_bulk_rewrap_in_s3_keeps_what_a_copy_keeps_whether_it_rewraps_or_re_en
     assert head["Metadata"]["owner"] == "lake"
     tags = client.get_object_tagging(Bucket=BUCKET, Key=f"{prefix}/dst/x.enc")["TagSet"]
     assert tags == [{"Key": "team", "Value": "blue"}]
-    assert busta.decrypt(get(client, f"{prefix}/dst/x.enc"), keyring=new_keyring()) == data
+    assert busta.decrypt(get(client, f"{prefix}/dst/x.enc"), keyring=new_keyring()).plaintext == data

@@ -236,7 +236,7 @@ def test_upload_file_reads_a_local_path(client: Any, key: str, tmp_path: Path) -
     source.write_bytes(plaintext(PART + 12345))
     result = s3.upload_file(source, BUCKET, key, client=client, keyring=KEYRING, part_size=PART)
     assert result.parts == 2
-    assert busta.decrypt(get_object(client, key), keyring=KEYRING) == plaintext(PART + 12345)
+    assert busta.decrypt(get_object(client, key), keyring=KEYRING).plaintext == plaintext(PART + 12345)
 
 
 @pytest.mark.parametrize(("part_size", "concurrency"), [(PART - 1, 4), (PART, 0)])
@@ -505,7 +505,7 @@ def test_record_context_stores_the_context_as_json_metadata(client: Any, key: st
     recorded = json.loads(stored)
     assert recorded.items() >= context.items()
     assert ("aws-crypto-public-key" in recorded) is suite.signed
-    assert recorded == busta.decrypt_message(get_object(client, key), keyring=KEYRING).encryption_context
+    assert recorded == busta.decrypt(get_object(client, key), keyring=KEYRING).encryption_context
 
 
 def test_record_context_never_stores_required_pairs_kept_out_of_the_message(client: Any, key: str) -> None:
@@ -579,10 +579,10 @@ def sealed_in_parallel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.mark.parametrize("suite", [UNSIGNED, SIGNED], ids=["0x0478", "0x0578"])
 def test_an_upload_encrypted_on_two_threads_decrypts(client: Any, key: str, suite: AlgorithmSuite) -> None:
     data = plaintext(11 << 20)
-    result = upload(client, key, data, algorithm=suite, frame_length=64 << 10, threads=2)
+    result = upload(client, key, data, algorithm=suite, frame_length=64 << 10, sdk=busta.Client(threads=2))
     assert result.parts == 3
     message = get_object(client, key)
-    assert busta.decrypt(message, keyring=KEYRING, threads=1) == data
+    assert busta.Client(threads=1).decrypt(message, keyring=KEYRING).plaintext == data
     assert official_decrypt(message, keys=[AES_KEY])[0] == data
 
 
@@ -605,12 +605,12 @@ def test_an_upload_is_the_same_bytes_on_one_thread_and_on_two(
             algorithm=UNSIGNED,
             frame_length=64 << 10,
             part_size=PART,
-            threads=threads,
+            sdk=busta.Client(threads=threads),
         )
         assert bool(sealed_in_parallel) is (threads == 2)
         messages[threads] = get_object(client, f"{key}-{threads}")
     assert messages[1] == messages[2]
-    assert busta.decrypt(messages[2], keyring=KEYRING) == data
+    assert busta.decrypt(messages[2], keyring=KEYRING).plaintext == data
 
 
 # --------------------------------------------------------------------------- S3 errors

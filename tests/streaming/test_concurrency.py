@@ -14,9 +14,9 @@ Each thread mixes, message by message: plaintext sizes from 0 to four frames (0,
 2F+1 and random) with a random frame length; suites 0x0478 and 0x0578 (so ECDSA signers and
 verifiers run concurrently too); its own encryption context (per thread and message; for the
 caching manager, per group of threads); and four APIs in turn -- one-shot ``encrypt`` /
-``decrypt_message`` on the calling thread only (``threads=1``), the same with ``threads=2``,
+``decrypt`` of a ``Client(threads=1)`` (the calling thread only), the same with ``threads=2``,
 ``encrypting_writer`` / ``decrypting_reader`` with random write and read sizes, and
-``encrypt_stream`` / ``decrypt_stream`` with ``threads=2``. The parallel engine's thresholds are
+``encrypt_stream`` / ``decrypt_stream`` of a ``Client(threads=2)``. The parallel engine's thresholds are
 lowered so that with ``threads=2`` even these small runs of frames are split across the
 process-wide worker pool (and signed runs hashed on it), which 16 threads then contend for. Each
 thread also decrypts messages other threads made, taken from a shared queue.
@@ -188,8 +188,8 @@ def round_trip(
     decrypting = {**decrypt_with, "encryption_context": context}
     if mode.startswith("one-shot"):
         threads = 2 if mode.endswith("threads=2") else 1
-        message = busta.encrypt(plaintext, frame_length=frame_length, threads=threads, **encrypting)
-        result = busta.decrypt_message(message, threads=threads, **decrypting)
+        message = busta.Client(threads=threads).encrypt(plaintext, frame_length=frame_length, **encrypting)
+        result = busta.Client(threads=threads).decrypt(message, **decrypting)
         return Outcome(message, result.plaintext, result.encryption_context, result.header)
     if mode == "writer/reader":
         sink = io.BytesIO()
@@ -204,9 +204,9 @@ def round_trip(
             parts.append(part)
         return Outcome(message, b"".join(parts), reader.encryption_context, reader.read_header())
     sink, out = io.BytesIO(), io.BytesIO()
-    busta.encrypt_stream(io.BytesIO(plaintext), sink, frame_length=frame_length, threads=2, **encrypting)
+    busta.Client(threads=2).encrypt_stream(io.BytesIO(plaintext), sink, frame_length=frame_length, **encrypting)
     message = sink.getvalue()
-    streamed = busta.decrypt_stream(io.BytesIO(message), out, threads=2, **decrypting)
+    streamed = busta.Client(threads=2).decrypt_stream(io.BytesIO(message), out, **decrypting)
     assert streamed.plaintext_length == len(plaintext)
     return Outcome(message, out.getvalue(), streamed.encryption_context, streamed.header)
 
@@ -293,7 +293,7 @@ def test_one_shared_keyring_or_manager_round_trips_every_message_of_16_threads(
                 check(outcome, plaintext, context, suite, frame)
                 if number % CHECK_EVERY == 0:
                     for keyring in unshared:
-                        assert busta.decrypt(outcome.message, keyring=keyring) == plaintext, repr(keyring)
+                        assert busta.decrypt(outcome.message, keyring=keyring).plaintext == plaintext, repr(keyring)
             except Exception as exc:
                 raise AssertionError(f"{where}: {exc!r}") from exc
             done.append(RoundTrip(index, number, mode, suite, frame, len(plaintext), outcome.message))
@@ -330,7 +330,7 @@ def _decrypt_another_threads_message(
         finished.append((maker, message, plaintext, context, suite, frame))  # for another thread
         return
     try:
-        result = busta.decrypt_message(message, **subject.decrypt_with[0], encryption_context=context)
+        result = busta.decrypt(message, **subject.decrypt_with[0], encryption_context=context)
         check(
             Outcome(message, result.plaintext, result.encryption_context, result.header),
             plaintext,

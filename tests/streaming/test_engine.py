@@ -74,7 +74,7 @@ def test_parallel_output_is_byte_identical_to_serial(
     two = parallel.update(data) + parallel.finalize()
     assert splits == [2]  # two threads: the run of frames was cut in two
     assert one == two
-    assert busta.decrypt(one, keyring=aes_keyring, threads=2) == data
+    assert busta.Client(threads=2).decrypt(one, keyring=aes_keyring).plaintext == data
 
 
 def test_signed_parallel_output_matches_serial_before_the_signature(aes_keyring: RawAesKeyring) -> None:
@@ -96,7 +96,7 @@ def test_parallel_decrypt_rejects_a_damaged_frame_in_any_part(aes_keyring: RawAe
         damaged = bytearray(message)
         damaged[where] ^= 1
         with pytest.raises(AuthenticationError):
-            busta.decrypt(bytes(damaged), keyring=aes_keyring, threads=2)
+            busta.Client(threads=2).decrypt(bytes(damaged), keyring=aes_keyring)
 
 
 @pytest.mark.parametrize("suite", [UNSIGNED, SIGNED], ids=lambda s: s.name)
@@ -122,7 +122,7 @@ def test_update_into_refuses_a_short_buffer_without_side_effects(aes_keyring: Ra
     with pytest.raises(UsageError):
         encryptor.update_into(_plaintext(1000), memoryview(bytearray(10)))
     whole = encryptor.update(_plaintext(1000)) + encryptor.finalize()
-    assert busta.decrypt(whole, keyring=aes_keyring) == _plaintext(1000)
+    assert busta.decrypt(whole, keyring=aes_keyring).plaintext == _plaintext(1000)
 
 
 def test_a_decryptor_given_too_small_a_buffer_says_so(aes_keyring: RawAesKeyring) -> None:
@@ -147,7 +147,7 @@ def test_signatures_have_one_fixed_length_and_a_low_s(
         ),
     }
     for _ in range(20):
-        message = busta.encrypt(b"x", keyring=aes_keyring, algorithm=suite, commitment_policy=policy_for(suite))
+        message = busta.Client(commitment_policy=policy_for(suite)).encrypt(b"x", keyring=aes_keyring, algorithm=suite)
         footer = message[-(2 + length) :]
         assert int.from_bytes(footer[:2], "big") == length
         _, s = decode_dss_signature(footer[2:])
@@ -173,7 +173,7 @@ def test_encrypt_stream_and_decrypt_stream_round_trip(
     assert result.plaintext_length == size
     assert result.header.frame_length == frame
     message = sealed.getvalue()
-    assert busta.decrypt(message, keyring=aes_keyring) == data
+    assert busta.decrypt(message, keyring=aes_keyring).plaintext == data
     plain = io.BytesIO()
     back = busta.decrypt_stream(io.BytesIO(message), plain, keyring=aes_keyring, encryption_context={"a": "b"})
     assert plain.getvalue() == data

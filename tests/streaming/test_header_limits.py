@@ -68,7 +68,7 @@ def _padded(sizes: Sequence[int], info: bytes = b"") -> MultiKeyring:
 
 
 def _header_size(keyring: busta.Keyring) -> int:
-    return len(busta.start_encryption(keyring=keyring, max_header_bytes=1 << 40).header_bytes)
+    return len(busta.Client(max_header_bytes=1 << 40).start_encryption(keyring=keyring).header_bytes)
 
 
 def _keyring_for_header_of(size: int) -> MultiKeyring:
@@ -96,15 +96,15 @@ def test_what_encrypt_writes_by_default_decrypt_reads_by_default(size: int) -> N
     keyring = _keyring_for_header_of(size)
     if size <= MAX_HEADER_BYTES:
         message = busta.encrypt(PLAINTEXT, keyring=keyring)
-        assert busta.decrypt(message, keyring=KEYRING) == PLAINTEXT
+        assert busta.decrypt(message, keyring=KEYRING).plaintext == PLAINTEXT
         return
     with pytest.raises(LimitExceededError) as refused:
         busta.encrypt(PLAINTEXT, keyring=keyring)
     assert (refused.value.what, refused.value.value, refused.value.limit) == ("header size", size, MAX_HEADER_BYTES)
-    message = busta.encrypt(PLAINTEXT, keyring=keyring, max_header_bytes=size)
+    message = busta.Client(max_header_bytes=size).encrypt(PLAINTEXT, keyring=keyring)
     with pytest.raises(LimitExceededError):
         busta.decrypt(message, keyring=KEYRING)
-    assert busta.decrypt(message, keyring=KEYRING, max_header_bytes=size) == PLAINTEXT
+    assert busta.Client(max_header_bytes=size).decrypt(message, keyring=KEYRING).plaintext == PLAINTEXT
 
 
 @pytest.fixture(scope="module")
@@ -117,18 +117,18 @@ def thirteen_thousand_aes_keys() -> MultiKeyring:
 def _encrypt_through(
     entry: str, keyring: busta.Keyring, sink: io.BytesIO, max_header_bytes: int = MAX_HEADER_BYTES
 ) -> None:
-    limit = max_header_bytes
+    client = busta.Client(max_header_bytes=max_header_bytes)
     if entry == "encrypt":
-        sink.write(busta.encrypt(PLAINTEXT, keyring=keyring, max_header_bytes=limit))
+        sink.write(client.encrypt(PLAINTEXT, keyring=keyring))
     elif entry == "encrypt_stream":
-        busta.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=keyring, max_header_bytes=limit)
+        client.encrypt_stream(io.BytesIO(PLAINTEXT), sink, keyring=keyring)
     elif entry == "encrypting_writer":
-        with busta.encrypting_writer(sink, keyring=keyring, max_header_bytes=limit) as writer:
+        with client.encrypting_writer(sink, keyring=keyring) as writer:
             writer.write(PLAINTEXT)
     elif entry == "encrypting_reader":
-        sink.write(busta.encrypting_reader(io.BytesIO(PLAINTEXT), keyring=keyring, max_header_bytes=limit).read())
+        sink.write(client.encrypting_reader(io.BytesIO(PLAINTEXT), keyring=keyring).read())
     else:
-        encryptor = busta.start_encryption(keyring=keyring, max_header_bytes=limit)
+        encryptor = client.start_encryption(keyring=keyring)
         sink.write(encryptor.update(PLAINTEXT) + encryptor.finalize())
 
 
@@ -147,7 +147,7 @@ def test_a_header_above_the_limit_is_refused_by_every_encrypt_entry_before_anyth
     assert sink.getvalue() == b""
     _encrypt_through(entry, thirteen_thousand_aes_keys, sink, max_header_bytes=2 * MAX_HEADER_BYTES)
     message = sink.getvalue()
-    assert busta.decrypt(message, keyring=KEYRING, max_header_bytes=2 * MAX_HEADER_BYTES) == PLAINTEXT
+    assert busta.Client(max_header_bytes=2 * MAX_HEADER_BYTES).decrypt(message, keyring=KEYRING).plaintext == PLAINTEXT
 
 
 def test_the_engine_checks_the_header_limit_itself() -> None:
@@ -159,7 +159,7 @@ def test_the_engine_checks_the_header_limit_itself() -> None:
         with pytest.raises(UsageError):
             MessageEncryptor(materials, frame_length=4096, max_header_bytes=bad)  # type: ignore[arg-type]
         with pytest.raises(UsageError):
-            busta.start_encryption(keyring=KEYRING, max_header_bytes=bad)  # type: ignore[arg-type]
+            busta.Client(max_header_bytes=bad).start_encryption(keyring=KEYRING)  # type: ignore[arg-type]
 
 
 # --- 65,535 data keys --------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def many_keys() -> bytes:
     keyring = MultiKeyring(generator=KEYRING, children=[filler])
     with pytest.raises(LimitExceededError):
         busta.start_encryption(keyring=keyring)
-    message = busta.encrypt(PLAINTEXT, keyring=keyring, algorithm=UNSIGNED, max_header_bytes=RAISED)
+    message = busta.Client(max_header_bytes=RAISED).encrypt(PLAINTEXT, keyring=keyring, algorithm=UNSIGNED)
     parsed = parse_header(message, max_header_bytes=RAISED)
     assert parsed is not None
     assert len(parsed.header.encrypted_data_keys) == MANY_KEYS
@@ -192,7 +192,8 @@ def _decrypt_through(
     entry: str, message: bytes, client: Any, tmp: Path, max_header_bytes: int = MAX_HEADER_BYTES
 ) -> bytes:
     s3_object = (client, BUCKET, "many-keys")
-    return decrypt_through(entry, message, KEYRING, s3_object=s3_object, tmp=tmp, max_header_bytes=max_header_bytes)
+    sdk = busta.Client(max_header_bytes=max_header_bytes)
+    return decrypt_through(entry, message, KEYRING, sdk=sdk, s3_object=s3_object, tmp=tmp)
 
 
 @pytest.mark.parametrize("entry", DECRYPT_ENTRIES)

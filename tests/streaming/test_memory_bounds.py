@@ -178,7 +178,7 @@ def _entry(entry: str, endpoint: str) -> Callable[[str], bytes]:
     """``decrypt(path)`` through ``entry``."""
 
     def one_shot(path: str) -> bytes:
-        return busta.decrypt(Path(path).read_bytes(), keyring=KEYRING)
+        return busta.decrypt(Path(path).read_bytes(), keyring=KEYRING).plaintext
 
     def reader(path: str) -> bytes:
         with open(path, "rb") as source:
@@ -275,12 +275,12 @@ def _decrypt_through(
     if entry.startswith("s3."):
         client.put_object(Bucket=BUCKET, Key="nonframed", Body=message)
     s3_object = (client, BUCKET, "nonframed")
-    return decrypt_through(entry, message, KEYRING, s3_object=s3_object, max_nonframed_bytes=max_nonframed_bytes)
+    sdk = busta.Client(max_nonframed_bytes=max_nonframed_bytes)
+    return decrypt_through(entry, message, KEYRING, sdk=sdk, s3_object=s3_object)
 
 
 NONFRAMED_ENTRIES = (
     "decrypt",
-    "decrypt_message",
     "decrypting_reader",
     "decrypting_writer",
     "decrypt_stream",
@@ -343,10 +343,10 @@ def test_a_streamed_non_framed_body_is_refused_before_it_is_buffered() -> None:
 
 
 @pytest.mark.parametrize("limit", [0, -1, None, 1.5, True])
-def test_a_bad_limit_is_refused_at_the_call(limit: Any) -> None:
+def test_a_bad_limit_is_refused_when_the_client_is_made(limit: Any) -> None:
     for name in ("max_nonframed_bytes", "max_header_bytes"):
         with pytest.raises(UsageError):
-            busta.start_decryption(keyring=KEYRING, **{name: limit})
+            busta.Client(**{name: limit})
 
 
 # --- what a thread keeps between calls -----------------------------------------------------------------

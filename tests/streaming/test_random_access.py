@@ -87,7 +87,7 @@ def frame_byte_offset(data: bytes, frame: int, index: int) -> int:
 
 
 def plaintext_of(data: bytes) -> bytes:
-    return busta.decrypt(data, keyring=KEYRING)
+    return busta.decrypt(data, keyring=KEYRING).plaintext
 
 
 def flipped(data: bytes, offset: int) -> bytes:
@@ -96,8 +96,19 @@ def flipped(data: bytes, offset: int) -> bytes:
     return bytes(damaged)
 
 
-def open_reader(data: bytes, **options: object) -> SeekableDecryptingReader:
-    return busta.open_seekable(io.BytesIO(data), keyring=KEYRING, **options)  # type: ignore[arg-type]
+def open_reader(
+    data: bytes,
+    *,
+    sdk: busta.Client = busta.api.DEFAULT_CLIENT,
+    encryption_context: dict[str, str] | None = None,
+    allow_unverified_signature: bool = False,
+) -> SeekableDecryptingReader:
+    return sdk.open_seekable(
+        io.BytesIO(data),
+        keyring=KEYRING,
+        encryption_context=encryption_context,
+        allow_unverified_signature=allow_unverified_signature,
+    )
 
 
 SourceFactory = Callable[[bytes], IO[bytes]]
@@ -362,9 +373,13 @@ def test_a_signed_message_is_refused_unless_an_unverified_signature_is_allowed(
 def test_a_non_framed_message_is_refused(suite_id: int, policy: str | None) -> None:
     options = {} if policy is None else {"commitment_policy": policy}
     blob = official_encrypt(b"x" * 300, keys=[AES_KEY], suite_id=suite_id, frame_length=0, **options)  # type: ignore[arg-type]
-    assert busta.decrypt(blob, keyring=KEYRING, commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+    assert (
+        busta.Client(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+        .decrypt(blob, keyring=KEYRING)
+        .plaintext
+    )
     with pytest.raises(UsageError, match="non-framed"):
-        open_reader(blob, commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT)
+        open_reader(blob, sdk=busta.Client(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT))
 
 
 @pytest.mark.parametrize("size", [0, 1, 127, 128, 129, 256, 3 * 128 + 5])

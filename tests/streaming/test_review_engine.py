@@ -103,7 +103,7 @@ def test_update_into_a_bytearray_fills_the_bytearray(suite: AlgorithmSuite) -> N
     written = encryptor.update_into(plaintext, message)
     tail = bytearray(encryptor.finalize_size())
     message[written:] = tail[: encryptor.finalize_into(tail)]
-    assert busta.decrypt(bytes(message), keyring=KEYRING) == plaintext
+    assert busta.decrypt(bytes(message), keyring=KEYRING).plaintext == plaintext
     decryptor = busta.start_decryption(keyring=KEYRING)
     out = bytearray(decryptor.output_bound(len(message)))
     produced = decryptor.update_into(message, out)
@@ -117,7 +117,7 @@ def test_an_output_that_cannot_be_written_is_a_usage_error() -> None:
         decryptor = busta.start_decryption(keyring=KEYRING)
         with pytest.raises(UsageError):
             decryptor.update_into(message, out)  # type: ignore[arg-type]
-        assert busta.decrypt(message, keyring=KEYRING) == b"plaintext"
+        assert busta.decrypt(message, keyring=KEYRING).plaintext == b"plaintext"
         encryptor = busta.start_encryption(keyring=KEYRING)
         with pytest.raises(UsageError):
             encryptor.update_into(b"plaintext", out)  # type: ignore[arg-type]

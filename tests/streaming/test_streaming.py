@@ -89,7 +89,7 @@ def test_encrypting_reader_and_decrypting_reader_round_trip(
     while chunk := reader.read(step):
         chunks.append(chunk)
     message = b"".join(chunks)
-    assert busta.decrypt(message, keyring=aes_keyring) == data
+    assert busta.decrypt(message, keyring=aes_keyring).plaintext == data
     plain = busta.decrypting_reader(io.BytesIO(message), keyring=aes_keyring, read_size=step)
     got = []
     while piece := plain.read(step):
@@ -109,7 +109,7 @@ def test_encrypting_writer_and_decrypting_writer_round_trip(
         for i in range(0, len(data), step):
             writer.write(data[i : i + step])
     message = sink.getvalue()
-    assert busta.decrypt(message, keyring=aes_keyring) == data
+    assert busta.decrypt(message, keyring=aes_keyring).plaintext == data
     out = io.BytesIO()
     with busta.decrypting_writer(out, keyring=aes_keyring) as dec:
         for i in range(0, len(message), step):
@@ -210,14 +210,12 @@ def test_trailing_bytes_in_a_later_update_are_rejected(aes_keyring: RawAesKeyrin
 def test_every_suite_streams(aes_keyring: RawAesKeyring, suite: AlgorithmSuite) -> None:
     data = _plaintext(3 * F + 5)
     policy = policy_for(suite)
-    reader = busta.encrypting_reader(
-        io.BytesIO(data), keyring=aes_keyring, algorithm=suite, frame_length=F, commitment_policy=policy
+    reader = busta.Client(commitment_policy=policy).encrypting_reader(
+        io.BytesIO(data), keyring=aes_keyring, algorithm=suite, frame_length=F
     )
     message = reader.read()
-    plain = busta.decrypting_reader(
-        io.BytesIO(message),
-        keyring=aes_keyring,
-        commitment_policy=busta.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT,
+    plain = busta.Client(commitment_policy=busta.CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT).decrypting_reader(
+        io.BytesIO(message), keyring=aes_keyring
     )
     assert plain.read() == data
 
@@ -263,4 +261,4 @@ def test_a_stream_pump_inside_another_ones_sink_gets_buffers_of_its_own(aes_keyr
 
     sink = PumpingSink()
     busta.encrypt_stream(io.BytesIO(data), sink, keyring=aes_keyring)  # type: ignore[arg-type]
-    assert busta.decrypt(bytes(sink.kept), keyring=aes_keyring) == data
+    assert busta.decrypt(bytes(sink.kept), keyring=aes_keyring).plaintext == data

@@ -202,13 +202,8 @@ def sample(name: str) -> Sample:
         message = nonframed_message(PLAINTEXT, SUITES["0x0478"], KEYRING, CONTEXT)
     else:
         suite = SUITES[name]
-        message = busta.encrypt(
-            PLAINTEXT,
-            keyring=KEYRING,
-            encryption_context=CONTEXT,
-            algorithm=suite,
-            frame_length=FRAME_LENGTH,
-            commitment_policy=policy_for(suite),
+        message = busta.Client(commitment_policy=policy_for(suite)).encrypt(
+            PLAINTEXT, keyring=KEYRING, encryption_context=CONTEXT, algorithm=suite, frame_length=FRAME_LENGTH
         )
     fields, items = field_map(message)
     return Sample(name, message, fields, items)
@@ -226,7 +221,7 @@ class Outcome:
 
 
 def _one_shot(message: bytes) -> bytes:
-    return busta.decrypt(message, keyring=KEYRING, commitment_policy=ALLOW_ALL)
+    return busta.Client(commitment_policy=ALLOW_ALL).decrypt(message, keyring=KEYRING).plaintext
 
 
 def _decrypt(message: bytes, *, streaming: bool, read_size: int = 7, step: int = 5) -> Outcome:
@@ -241,8 +236,8 @@ def _decrypt(message: bytes, *, streaming: bool, read_size: int = 7, step: int =
     error: BaseException | None = None
     try:
         if streaming:
-            reader = busta.decrypting_reader(
-                io.BytesIO(message), keyring=KEYRING, commitment_policy=ALLOW_ALL, read_size=read_size
+            reader = busta.Client(commitment_policy=ALLOW_ALL).decrypting_reader(
+                io.BytesIO(message), keyring=KEYRING, read_size=read_size
             )
             while piece := reader.read(step):
                 released += piece
@@ -520,8 +515,8 @@ VALID_REGION = r"[a-z]{2,4}(-[a-z]{1,16}){1,3}-[0-9]{1,2}"
 def kms_sample(name: str) -> Sample:
     suite = SUITES[name]
     writer = MultiKeyring(generator=FIRST, children=[SECOND, ForgedKmsKeys(KMS_ARNS, first=True)])
-    message = busta.encrypt(
-        PLAINTEXT, keyring=writer, algorithm=suite, frame_length=FRAME_LENGTH, commitment_policy=policy_for(suite)
+    message = busta.Client(commitment_policy=policy_for(suite)).encrypt(
+        PLAINTEXT, keyring=writer, algorithm=suite, frame_length=FRAME_LENGTH
     )
     fields, items = field_map(message)
     return Sample(f"{name} kms", message, fields, items)
@@ -530,11 +525,13 @@ def kms_sample(name: str) -> Sample:
 def _kms_outcome(message: bytes, streaming: bool) -> BaseException | None:
     try:
         if streaming:
-            reader = busta.decrypting_reader(io.BytesIO(message), keyring=KMS_READER, commitment_policy=ALLOW_ALL)
+            reader = busta.Client(commitment_policy=ALLOW_ALL).decrypting_reader(
+                io.BytesIO(message), keyring=KMS_READER
+            )
             while reader.read(7):
                 pass
         else:
-            assert busta.decrypt(message, keyring=KMS_READER, commitment_policy=ALLOW_ALL) == PLAINTEXT
+            assert busta.Client(commitment_policy=ALLOW_ALL).decrypt(message, keyring=KMS_READER).plaintext == PLAINTEXT
     except Exception as exc:
         return exc
     return None
@@ -604,7 +601,7 @@ def test_each_kms_sample_decrypts_after_its_kms_data_keys_fail(name: str) -> Non
     assert [bytes(s.message[f.offset : f.end]).decode() for f in _provider_infos(s)] == list(KMS_ARNS)
     check_kms_contract(s.message, s.message)
     with pytest.raises(NoDecryptingKeyError) as caught:
-        busta.decrypt(s.message, keyring=KMS_KEYRING, commitment_policy=ALLOW_ALL)
+        busta.Client(commitment_policy=ALLOW_ALL).decrypt(s.message, keyring=KMS_KEYRING)
     assert len(caught.value.reasons) == len(KMS_ARNS)  # each was tried, and failed at (offline) KMS
 
 
@@ -623,5 +620,5 @@ def test_a_message_naming_many_valid_regions_makes_at_most_the_limit_of_clients(
     writer = MultiKeyring(generator=FIRST, children=[ForgedKmsKeys(arns, first=True)])
     message = busta.encrypt(PLAINTEXT, keyring=writer, frame_length=FRAME_LENGTH)
     before = len(KMS_CLIENTS.regions)
-    assert busta.decrypt(message, keyring=KMS_READER) == PLAINTEXT
+    assert busta.decrypt(message, keyring=KMS_READER).plaintext == PLAINTEXT
     assert len(KMS_CLIENTS.regions) - before <= MAX_KMS_REGIONS_PER_DECRYPT

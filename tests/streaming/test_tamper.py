@@ -87,13 +87,8 @@ class Sample:
 
 
 def _encrypt(suite: AlgorithmSuite) -> bytes:
-    return busta.encrypt(
-        PLAINTEXT,
-        keyring=KEYRING,
-        encryption_context=CONTEXT,
-        algorithm=suite,
-        frame_length=F,
-        commitment_policy=policy_for(suite),
+    return busta.Client(commitment_policy=policy_for(suite)).encrypt(
+        PLAINTEXT, keyring=KEYRING, encryption_context=CONTEXT, algorithm=suite, frame_length=F
     )
 
 
@@ -114,7 +109,11 @@ def _flip(message: bytes, pos: int, bit: int) -> bytes:
 
 
 def _decrypt(message: bytes, *, refuse_signed: bool = False) -> bytes:
-    return busta.decrypt(message, keyring=KEYRING, commitment_policy=ALLOW_ALL, refuse_signed=refuse_signed)
+    return (
+        busta.Client(commitment_policy=ALLOW_ALL, refuse_signed=refuse_signed)
+        .decrypt(message, keyring=KEYRING)
+        .plaintext
+    )
 
 
 def _one_shot_problem(message: bytes) -> str | None:
@@ -135,12 +134,8 @@ def _read(message: bytes, *, read_size: int, step: int, refuse_signed: bool = Fa
     before the error, and the error (the read must fail)."""
     released = bytearray()
     try:
-        reader = busta.decrypting_reader(
-            io.BytesIO(message),
-            keyring=KEYRING,
-            commitment_policy=ALLOW_ALL,
-            refuse_signed=refuse_signed,
-            read_size=read_size,
+        reader = busta.Client(commitment_policy=ALLOW_ALL, refuse_signed=refuse_signed).decrypting_reader(
+            io.BytesIO(message), keyring=KEYRING, read_size=read_size
         )
         while piece := reader.read(step):
             released += piece
@@ -177,8 +172,8 @@ def test_the_sample_message_is_three_full_frames_a_final_frame_and_a_footer_when
         assert int.from_bytes(footer[:2], "big") == len(footer) - 2
     else:
         assert footer == b""
-    reader = busta.decrypting_reader(
-        io.BytesIO(s.message), keyring=KEYRING, commitment_policy=ALLOW_ALL, read_size=SMALL_READ
+    reader = busta.Client(commitment_policy=ALLOW_ALL).decrypting_reader(
+        io.BytesIO(s.message), keyring=KEYRING, read_size=SMALL_READ
     )
     assert reader.read() == PLAINTEXT
 
@@ -293,7 +288,7 @@ def test_appended_bytes_are_rejected_whether_they_arrive_with_the_message_or_aft
     suite: AlgorithmSuite, extra: bytes, separately: bool
 ) -> None:
     s = sample(suite)
-    decryptor = busta.start_decryption(keyring=KEYRING, commitment_policy=ALLOW_ALL)
+    decryptor = busta.Client(commitment_policy=ALLOW_ALL).start_decryption(keyring=KEYRING)
     with pytest.raises(MalformedMessageError) as caught:
         if separately:
             assert decryptor.update(s.message) == PLAINTEXT
@@ -396,8 +391,8 @@ def test_refuse_signed_rejects_signed_messages_before_any_plaintext_and_accepts_
         assert released == b""
     else:
         assert _decrypt(s.message, refuse_signed=True) == PLAINTEXT
-        reader = busta.decrypting_reader(
-            io.BytesIO(s.message), keyring=KEYRING, commitment_policy=ALLOW_ALL, refuse_signed=True, read_size=1
+        reader = busta.Client(commitment_policy=ALLOW_ALL, refuse_signed=True).decrypting_reader(
+            io.BytesIO(s.message), keyring=KEYRING, read_size=1
         )
         assert reader.read() == PLAINTEXT
 

@@ -1,0 +1,29 @@
+"""What a whole-message decryption and a streamed encryption or decryption return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .format import Header
+
+__all__ = ["DecryptResult", "StreamResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamResult:
+    """What :meth:`Client.encrypt_stream` / :meth:`Client.decrypt_stream` did: the message header,
+    the authenticated encryption context (stored and required pairs) and the plaintext length."""
+
+    header: Header
+    encryption_context: dict[str, str]
+    plaintext_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptResult:
+    """A decrypted message: its plaintext, its header, and its authenticated encryption context
+    (the stored pairs plus any required pairs the caller supplied)."""
+
+    plaintext: bytes
+    header: Header
+    encryption_context: dict[str, str]
