@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from ._buffers import OutputBuffer
+from ._executor import workers_for
 from .context import check_expected, validate_for_encrypt
-from .errors import LimitExceededError, MalformedMessageError, UsageError
+from .errors import MalformedMessageError, UsageError
 from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
 from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
@@ -23,9 +24,10 @@ from .materials import (
 from .streaming import pump
 from .streaming._args import check_limit
 from .streaming.decryptor import MessageDecryptor
+from .streaming.driver import DrivenDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
-from .streaming.random_access import SeekableDecryptingReader
+from .streaming.random_access import SeekableDecryptingReader, file_fetch
 from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
@@ -126,6 +128,7 @@ def start_encryption(
     _positive("frame_length", frame_length)
     _positive("max_encrypted_data_keys", max_encrypted_data_keys)
     _limits(max_header_bytes=max_header_bytes)
+    workers = workers_for(threads)
     cmm = _materials_manager(keyring, materials_manager)
     request = EncryptionRequest(
         encryption_context=validate_for_encrypt(encryption_context),
@@ -136,17 +139,13 @@ def start_encryption(
     )
     materials = cmm.get_encryption_materials(request)
     request.commitment_policy.check_encrypt(materials.suite)
-    if max_encrypted_data_keys is not None and len(materials.encrypted_data_keys) > max_encrypted_data_keys:
-        # checked here too: a custom or caching materials manager may not have checked it
-        raise LimitExceededError(
-            "encrypted data key count", len(materials.encrypted_data_keys), max_encrypted_data_keys
-        )
-    return MessageEncryptor(
+    return MessageEncryptor(  # it checks max_encrypted_data_keys too: a custom or caching CMM may not have
         materials,
         frame_length=frame_length or DEFAULT_FRAME_LENGTH,
-        threads=threads,
+        workers=workers,
         plaintext_length=plaintext_length,
         max_header_bytes=max_header_bytes,
+        max_encrypted_data_keys=max_encrypted_data_keys,
     )
 
 
@@ -161,8 +160,9 @@ def start_decryption(
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     threads: int | None = None,
-) -> MessageDecryptor:
-    """Return a sans-I/O :class:`MessageDecryptor` for one message.
+) -> DrivenDecryptor:
+    """Return a :class:`DrivenDecryptor` for one message: the sans-I/O :class:`MessageDecryptor`,
+    whose materials the materials manager (or keyring) supplies when the header is parsed.
 
     ``max_header_bytes`` (default 1 MiB) bounds the header, and ``max_nonframed_bytes``
     (default 64 MiB) the plaintext of a non-framed body, which must be held whole
@@ -170,16 +170,17 @@ def start_decryption(
     """
     _positive("max_encrypted_data_keys", max_encrypted_data_keys)
     _limits(max_header_bytes=max_header_bytes, max_nonframed_bytes=max_nonframed_bytes)
-    return MessageDecryptor(
-        _materials_manager(keyring, materials_manager),
+    workers = workers_for(threads)
+    engine = MessageDecryptor(
         encryption_context=check_expected(encryption_context, "encryption_context"),
         commitment_policy=_policy(commitment_policy),
         max_encrypted_data_keys=max_encrypted_data_keys,
         max_header_bytes=max_header_bytes,
         max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
-        threads=threads,
+        workers=workers,
     )
+    return DrivenDecryptor(engine, _materials_manager(keyring, materials_manager))
 
 
 def _as_bytes(data: object, what: str) -> Bytes:
@@ -270,20 +271,20 @@ def decrypt_message(
     return DecryptResult(plaintext, *_header_and_context(decryptor))
 
 
-def _header_and_context(decryptor: MessageDecryptor) -> tuple[Header, dict[str, str]]:
+def _header_and_context(decryptor: DrivenDecryptor) -> tuple[Header, dict[str, str]]:
     """The header and authenticated encryption context of a message the decryptor has read."""
-    assert decryptor.parsed_header is not None and decryptor.materials is not None
-    return decryptor.parsed_header.header, dict(decryptor.materials.encryption_context)
+    header, context = decryptor.header, decryptor.encryption_context
+    assert header is not None and context is not None
+    return header, context
 
 
-def _decrypt_whole(decryptor: MessageDecryptor, data: memoryview) -> bytes:
+def _decrypt_whole(decryptor: DrivenDecryptor, data: memoryview) -> bytes:
     """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
     start = decryptor.read_header(data)
     length = None
-    if start and decryptor.parsed_header is not None:
-        header = decryptor.parsed_header.header
-        if header.content_type is ContentType.FRAMED:
-            length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
+    header = decryptor.header
+    if start and header is not None and header.content_type is ContentType.FRAMED:
+        length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
     if length is None:  # not a well-laid-out framed message: let the engine find what is wrong
         plaintext = decryptor.update(data[start:])
         decryptor.finalize()
@@ -339,6 +340,7 @@ def encrypting_reader(
     commitment_policy: CommitmentPolicy | None = None,
     max_header_bytes: int = MAX_HEADER_BYTES,
     read_size: int = DEFAULT_READ_SIZE,
+    threads: int | None = None,
 ) -> EncryptingReader:
     """Wrap a readable plaintext ``source``; reading the result yields the message."""
     encryptor = start_encryption(
@@ -349,6 +351,7 @@ def encrypting_reader(
         frame_length=frame_length,
         commitment_policy=commitment_policy,
         max_header_bytes=max_header_bytes,
+        threads=threads,
     )
     return EncryptingReader(source, encryptor, read_size=read_size)
 
@@ -364,6 +367,7 @@ def encrypting_writer(
     commitment_policy: CommitmentPolicy | None = None,
     max_header_bytes: int = MAX_HEADER_BYTES,
     close_sink: bool = False,
+    threads: int | None = None,
 ) -> EncryptingWriter:
     """Wrap a writable ``sink``; plaintext written to the result reaches it as a message."""
     encryptor = start_encryption(
@@ -374,6 +378,7 @@ def encrypting_writer(
         frame_length=frame_length,
         commitment_policy=commitment_policy,
         max_header_bytes=max_header_bytes,
+        threads=threads,
     )
     return EncryptingWriter(sink, encryptor, close_sink=close_sink)
 
@@ -390,6 +395,7 @@ def decrypting_reader(
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     read_size: int = DEFAULT_READ_SIZE,
+    threads: int | None = None,
 ) -> DecryptingReader:
     """Wrap a readable message ``source``; reading the result yields authenticated plaintext."""
     decryptor = start_decryption(
@@ -401,6 +407,7 @@ def decrypting_reader(
         max_header_bytes=max_header_bytes,
         max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
+        threads=threads,
     )
     return DecryptingReader(source, decryptor, read_size=read_size)
 
@@ -417,6 +424,7 @@ def decrypting_writer(
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     refuse_signed: bool = False,
     close_sink: bool = False,
+    threads: int | None = None,
 ) -> DecryptingWriter:
     """Wrap a writable ``sink``; a message written to the result reaches it as plaintext."""
     decryptor = start_decryption(
@@ -428,6 +436,7 @@ def decrypting_writer(
         max_header_bytes=max_header_bytes,
         max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
+        threads=threads,
     )
     return DecryptingWriter(sink, decryptor, close_sink=close_sink)
 
@@ -512,6 +521,7 @@ def open_seekable(
     max_header_bytes: int = MAX_HEADER_BYTES,
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
     allow_unverified_signature: bool = False,
+    threads: int | None = None,
 ) -> SeekableDecryptingReader:
     """Open a seekable plaintext view of the framed message in a seekable ``fileobj``.
 
@@ -527,5 +537,7 @@ def open_seekable(
         max_encrypted_data_keys=max_encrypted_data_keys,
         max_header_bytes=max_header_bytes,
         max_nonframed_bytes=max_nonframed_bytes,
+        threads=threads,
     )
-    return SeekableDecryptingReader(fileobj, decryptor, allow_unverified_signature=allow_unverified_signature)
+    fetch, size = file_fetch(fileobj)
+    return SeekableDecryptingReader(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)

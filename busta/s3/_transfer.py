@@ -13,7 +13,7 @@ from ..api import StreamResult, decrypt_stream, start_decryption, start_encrypti
 from ..limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import CryptoMaterialsManager, Keyring
 from ..streaming import pump
-from ..streaming.random_access import RandomAccessDecryptor
+from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite, CommitmentPolicy
 from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
 
@@ -193,5 +193,5 @@ def get_range(
         max_encrypted_data_keys=max_encrypted_data_keys,
         max_header_bytes=max_header_bytes,
     )
-    access = RandomAccessDecryptor(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
-    return access.read(start, end)
+    access = SeekableDecryptingReader(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
+    return access.read_range(start, end)
