@@ -11,15 +11,19 @@ driver would await the materials at the same point.
 
 from __future__ import annotations
 
-from typing import NoReturn, Protocol
+import threading
+from collections.abc import Callable
+from typing import NoReturn, Protocol, TypeVar
 
 from .._secrets import refuse_pickling
-from ..errors import BustaError
+from ..errors import BustaError, UsageError
 from ..format import Header
 from ..materials import CryptoMaterialsManager
 from .decryptor import MessageDecryptor
 
 __all__ = ["Decrypting", "DrivenDecryptor"]
+
+_T = TypeVar("_T")
 
 
 class Decrypting(Protocol):
@@ -53,15 +57,18 @@ class DrivenDecryptor:
     Same calls as :class:`MessageDecryptor` (see it for what each proves), but
     the header's materials are fetched and supplied within the call that
     completes the header. An error, the materials manager's included, stays:
-    every later call raises it again.
+    every later call raises it again. Like the engine, it serves one thread at
+    a time: a call made while another thread's call (its materials manager's
+    call included) is running raises :class:`UsageError`, and it stays failed.
     """
 
-    __slots__ = ("_engine", "_error", "_materials_manager")
+    __slots__ = ("_engine", "_error", "_lock", "_materials_manager")
 
     def __init__(self, engine: MessageDecryptor, materials_manager: CryptoMaterialsManager):
         self._engine = engine
         self._materials_manager = materials_manager
         self._error: BustaError | None = None
+        self._lock = threading.Lock()
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
@@ -85,36 +92,58 @@ class DrivenDecryptor:
             raise self._error
         return self._engine
 
+    def _call(self, call: Callable[[MessageDecryptor], _T]) -> _T:
+        """Run ``call`` on the engine, this thread alone; then supply the materials if the header ended."""
+        if not self._lock.acquire(blocking=False):
+            self._error = UsageError("the decryptor is in use by another thread; give each thread its own")
+            raise self._error
+        try:
+            return call(self._check())
+        finally:
+            self._lock.release()
+
     # -- feeding ----------------------------------------------------------------------------------
 
     def read_header(self, data: bytes | bytearray | memoryview) -> int:
         """Consume and authenticate the header at the start of ``data``; return its length (0: incomplete)."""
-        length = self._check().read_header(data)
-        self._supply()
-        return length
+
+        def read(engine: MessageDecryptor) -> int:
+            length = engine.read_header(data)
+            self._supply()
+            return length
+
+        return self._call(read)
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Consume message bytes; return the plaintext that authenticated."""
-        plaintext = self._check().update(data)
-        if self._engine.needs_materials:  # the header ended in ``data``: it yielded no plaintext
-            self._supply()
-            return self._engine.update(b"")
-        return plaintext
+
+        def update(engine: MessageDecryptor) -> bytes:
+            plaintext = engine.update(data)
+            if engine.needs_materials:  # the header ended in ``data``: it yielded no plaintext
+                self._supply()
+                return engine.update(b"")
+            return plaintext
+
+        return self._call(update)
 
     def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
         """Consume message bytes; write authenticated plaintext into ``out`` (:meth:`output_bound` bytes)."""
-        written = self._check().update_into(data, out)
-        if self._engine.needs_materials:
-            self._supply()
-            return self._engine.update_into(b"", memoryview(out)[written:]) + written
-        return written
+
+        def update_into(engine: MessageDecryptor) -> int:
+            written = engine.update_into(data, out)
+            if engine.needs_materials:
+                self._supply()
+                return engine.update_into(b"", memoryview(out)[written:]) + written
+            return written
+
+        return self._call(update_into)
 
     def finalize(self) -> bytes:
         """Declare the end of the input; raise if the message is incomplete."""
-        return self._check().finalize()
+        return self._call(MessageDecryptor.finalize)
 
     def open_frames(self, first_sequence: int, data: memoryview, out: memoryview, count: int, *, offset: int) -> None:
-        """See :meth:`MessageDecryptor.open_frames`."""
+        """See :meth:`MessageDecryptor.open_frames` (it may run on several threads at once)."""
         self._check().open_frames(first_sequence, data, out, count, offset=offset)
 
     def open_final_frame(self, data: memoryview, out: memoryview, sequence: int, *, offset: int) -> int:

@@ -568,9 +568,9 @@ def sealed_in_parallel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     runs: list[int] = []
     original = workers.run_split  # what the encryptor imported by name
 
-    def counting(tasks: Any) -> None:
+    def counting(tasks: Any, pool: Any) -> None:
         runs.append(len(tasks))
-        original(tasks)
+        original(tasks, pool)
 
     monkeypatch.setattr(encryptor_module, "run_split", counting)
     return runs

@@ -137,7 +137,7 @@ def test_a_tiny_message_declaring_any_length_stays_within_a_few_mib(
 ) -> None:
     spec = {"entry": entry, "endpoint": endpoint, "cases": [asdict(case) for case in cases]}
     child = subprocess.run(
-        [sys.executable, "-m", "tests.test_memory_bounds"],
+        [sys.executable, "-m", "tests.streaming.test_memory_bounds"],
         input=json.dumps(spec),
         capture_output=True,
         text=True,
