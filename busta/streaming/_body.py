@@ -121,25 +121,31 @@ class BodyOpener:
 
     def _open_run(self, run: memoryview, out: memoryview, count: int, base: int) -> None:
         """Open ``count`` regular frames (in parallel when it pays) and hash them for signed suites."""
-        codec = self._codec
         first = self._sequence
         if first + count - 1 > MAX_FRAMES:
             raise MalformedMessageError("more frames than the format allows", field="sequence number")
-        frame, step = codec.frame_length, codec.step
         tasks: list[Callable[[], None]] = []
         verifier = self._verifier
-        if verifier is not None and overlaps(self._workers, count * frame):
+        if verifier is not None and overlaps(self._workers, count * self._codec.frame_length):
             tasks.append(functools.partial(verifier.update, run))  # hash while the frames open
             verifier = None
+        self._open_parts(first, run, out, count, base=base, tasks=tasks)
+        if verifier is not None:
+            verifier.update(run)
+        self._sequence = first + count
+
+    def _open_parts(
+        self, first: int, run: memoryview, out: memoryview, count: int, *, base: int, tasks: list[Callable[[], None]]
+    ) -> None:
+        """Open ``count`` frames from number ``first``, in as many parts as the workers allow besides ``tasks``."""
+        codec = self._codec
+        frame, step = codec.frame_length, codec.step
         split = parts(self._workers, frame, count, busy=len(tasks))
         bounds = [count * i // split for i in range(split + 1)]
         for a, b in itertools.pairwise(bounds):
             src, dst = run[a * step : b * step], out[a * frame : b * frame]
             tasks.append(functools.partial(codec.open_regular, first + a, src, dst, b - a, base + a * step))
         run_split(tasks, self._workers)
-        if verifier is not None:
-            verifier.update(run)
-        self._sequence = first + count
 
     def _open_last(
         self, view: memoryview, pos: int, head: FrameHead, content: bytes, out: memoryview, *, base: int
@@ -178,7 +184,7 @@ class BodyOpener:
     # -- random access -----------------------------------------------------------------------------
 
     def open_frames(self, first_sequence: int, data: memoryview, out: memoryview, count: int, offset: int) -> None:
-        self._codec.open_regular(first_sequence, data, out, count, offset)
+        self._open_parts(first_sequence, data, out, count, base=offset, tasks=[])
 
     def open_final_frame(self, data: memoryview, out: memoryview, sequence: int, offset: int) -> int:
         head = parse_frame_head(data, 0, self._codec.frame_length)

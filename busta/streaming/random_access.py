@@ -63,9 +63,7 @@ class SeekableDecryptingReader(ReadByRead):
     ``fetch`` and ``size`` of a seekable file.
     """
 
-    def __init__(
-        self, fetch: Fetch, size: int, decryptor: Decrypting, *, allow_unverified_signature: bool = False
-    ):
+    def __init__(self, fetch: Fetch, size: int, decryptor: Decrypting, *, allow_unverified_signature: bool = False):
         super().__init__()
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError("size must be a non-negative int")

@@ -5,7 +5,7 @@ or a non-framed body of up to 2**36 - 32 bytes. Through every public entry point
 (one-shot, reader, writer, ``decrypt_stream``, ``open_seekable``, S3 download and
 ranged read against a moto server) it decrypts or fails with an BustaError
 while the process grows by less than :data:`BOUND`. Each entry point runs in a
-child process of its own (``python -m tests.test_memory_bounds``) that measures two
+child process of its own (``python -m tests.streaming.test_memory_bounds``) that measures two
 ways: the tracemalloc peak, and the peak resident set size (VmHWM, reset through
 ``/proc/self/clear_refs`` before each case), because buffers made through the C
 API are not all seen by tracemalloc. The child's address space is capped, so
