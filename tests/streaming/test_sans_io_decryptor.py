@@ -162,7 +162,7 @@ def test_materials_for_another_suite_or_of_another_type_are_refused() -> None:
     decryptor.read_header(MESSAGE)
     good = _materials(decryptor)
     with pytest.raises(UsageError):
-        decryptor.supply_materials(dataclasses.replace(good, suite=UNSIGNED))  # type: ignore[type-var]
+        decryptor.supply_materials(dataclasses.replace(good, suite=UNSIGNED))
     decryptor = MessageDecryptor()
     decryptor.read_header(MESSAGE)
     with pytest.raises(UsageError):
@@ -215,7 +215,7 @@ def test_a_message_that_ends_while_materials_are_awaited_is_truncated() -> None:
 def test_the_engine_holds_no_materials_manager_and_does_not_take_one() -> None:
     cmm = DefaultCryptoMaterialsManager(KEYRING)
     with pytest.raises(TypeError):
-        MessageDecryptor(cmm)  # type: ignore[call-arg]
+        MessageDecryptor(cmm)  # type: ignore[arg-type]
     decryptor = MessageDecryptor()
     decryptor.update(MESSAGE[: HEADER_LENGTH + 10])
     decryptor.supply_materials(_materials(decryptor))
