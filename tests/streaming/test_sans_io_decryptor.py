@@ -215,7 +215,7 @@ def test_a_message_that_ends_while_materials_are_awaited_is_truncated() -> None:
 def test_the_engine_holds_no_materials_manager_and_does_not_take_one() -> None:
     cmm = DefaultCryptoMaterialsManager(KEYRING)
     with pytest.raises(TypeError):
-        MessageDecryptor(cmm)  # type: ignore[arg-type]
+        MessageDecryptor(cmm)  # type: ignore[arg-type, call-arg]
     decryptor = MessageDecryptor()
     decryptor.update(MESSAGE[: HEADER_LENGTH + 10])
     decryptor.supply_materials(_materials(decryptor))
