@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import IO
+from typing import IO, NoReturn
 
+from .._secrets import refuse_pickling
 from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
@@ -89,6 +90,9 @@ class SeekableDecryptingReader(ReadByRead):
         self._regular, self._final_length = self._locate_final()
         self._length = self._regular * self._frame + self._final_length
         self._position = 0
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)  # its decryptor holds the message's keys
 
     @property
     def header(self) -> Header:
