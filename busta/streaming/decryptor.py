@@ -234,6 +234,7 @@ class MessageDecryptor:
                 raise UsageError("the decryptor needs its materials (supply_materials) before more input")
             if self._carried:
                 carried, self._carried = self._carried, bytearray()
+                self._consumed -= len(carried)  # counted as consumed when they were kept
                 written = self._update(memoryview(carried), out)
                 return written + self._update(src, out[written:])
             return self._update(src, out)

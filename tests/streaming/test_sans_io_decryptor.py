@@ -260,3 +260,15 @@ def test_a_materials_manager_failure_stays_in_the_driver() -> None:
         driven.update(MESSAGE[: HEADER_LENGTH + 5])
     with pytest.raises(busta.errors.NoDecryptingKeyError):
         driven.update(MESSAGE[HEADER_LENGTH + 5 :])
+
+
+def test_an_error_in_bytes_kept_while_awaiting_names_its_offset_in_the_message() -> None:
+    damaged = bytearray(MESSAGE)
+    at = HEADER_LENGTH + 2 * (4 + 12 + FRAME + 16)  # the sequence number of frame 3
+    damaged[at : at + 4] = (9).to_bytes(4, "big")
+    decryptor = MessageDecryptor()
+    decryptor.update(bytes(damaged))  # everything after the header is kept
+    decryptor.supply_materials(_materials(decryptor))
+    with pytest.raises(busta.errors.MalformedMessageError) as failed:
+        decryptor.update(b"")
+    assert failed.value.offset == at
