@@ -57,15 +57,16 @@ class FrameCodec:
         frame, step = self.frame_length, self.step
         encrypt_into, pack_into = self._aead.encrypt_into, REGULAR_HEAD.pack_into
         prefix, suffix, pack = self._regular_aad_prefix, self._regular_aad_suffix, SEQUENCE_NUMBER.pack
+        head, iv_prefix = REGULAR_HEAD_BYTES, IV_PREFIX
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):
             pack_into(dst, dst_pos, seq, seq)
             seq_bytes = pack(seq)
             encrypt_into(
-                IV_PREFIX + seq_bytes,
+                iv_prefix + seq_bytes,
                 src[src_pos : src_pos + frame],
                 prefix + seq_bytes + suffix,
-                dst[dst_pos + REGULAR_HEAD_BYTES : dst_pos + step],
+                dst[dst_pos + head : dst_pos + step],
             )
             src_pos += frame
             dst_pos += step
@@ -90,16 +91,17 @@ class FrameCodec:
             raise TruncatedMessageError(f"{count} frames need {count * step} bytes, not {len(src)}", offset=base_offset)
         decrypt_into = self._aead.decrypt_into
         prefix, suffix, pack = self._regular_aad_prefix, self._regular_aad_suffix, SEQUENCE_NUMBER.pack
+        seq_end, iv_at, head = SEQUENCE_BYTES, REGULAR_IV_OFFSET, REGULAR_HEAD_BYTES  # locals: read per frame
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):
             seq_bytes = pack(seq)
-            if src[src_pos : src_pos + SEQUENCE_BYTES] != seq_bytes:
+            if src[src_pos : src_pos + seq_end] != seq_bytes:
                 raise _sequence_error(src, src_pos, seq, base_offset)
             target = dst[dst_pos : dst_pos + frame]
             try:
                 decrypt_into(
-                    src[src_pos + REGULAR_IV_OFFSET : src_pos + REGULAR_HEAD_BYTES],
-                    src[src_pos + REGULAR_HEAD_BYTES : src_pos + step],
+                    src[src_pos + iv_at : src_pos + head],
+                    src[src_pos + head : src_pos + step],
                     prefix + seq_bytes + suffix,
                     target,
                 )
