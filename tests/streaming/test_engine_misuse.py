@@ -4,7 +4,7 @@
   short answer is a TruncatedMessageError and a long one a MalformedMessageError,
   for the header, the tail that locates the final frame, and the frames of a
   read (a short tail used to reach AES-GCM and raise a bare ValueError). The
-  frame codec itself refuses a frame shorter than its head says.
+  decryptor's random-access calls refuse a frame shorter than its head says.
 * One MessageEncryptor or MessageDecryptor serves one thread at a time: a call
   made while another thread's call runs raises UsageError (never BufferError),
   and the engine stays failed, so that no message missing part of its plaintext
