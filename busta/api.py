@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
-from ._arguments import Bytes, as_bytes, materials_manager_for, suite_for, within
+from ._arguments import Bytes, as_bytes, materials_manager_for, suite_for
 from ._buffers import OutputBuffer
+from ._executor import check_threads, workers_for
 from .context import check_expected, validate_for_encrypt
-from .errors import LimitExceededError, MalformedMessageError, UsageError
+from .errors import MalformedMessageError, UsageError
 from .format import ContentType, Header
 from .format.layout import framed_plaintext_length
 from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
@@ -24,10 +25,10 @@ from .results import DecryptResult, StreamResult
 from .streaming import pump
 from .streaming._args import check_limit
 from .streaming.decryptor import MessageDecryptor
+from .streaming.driver import DrivenDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
-from .streaming.random_access import SeekableDecryptingReader
-from .streaming.workers import MAX_THREADS
+from .streaming.random_access import SeekableDecryptingReader, file_fetch
 from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
@@ -85,8 +86,7 @@ class Client:
         check_limit("max_nonframed_bytes", self.max_nonframed_bytes)
         if not isinstance(self.refuse_signed, bool):
             raise UsageError("refuse_signed must be a bool")
-        if self.threads is not None and not within(self.threads, 1, MAX_THREADS):
-            raise UsageError(f"threads must be an int from 1 to {MAX_THREADS}")
+        check_threads(self.threads)
 
     def start_encryption(
         self,
@@ -113,18 +113,16 @@ class Client:
             plaintext_length=plaintext_length,
             max_encrypted_data_keys=self.max_encrypted_data_keys,
         )
+        workers = workers_for(self.threads)
         materials = cmm.get_encryption_materials(request)
         request.commitment_policy.check_encrypt(materials.suite)
-        limit = self.max_encrypted_data_keys
-        if limit is not None and len(materials.encrypted_data_keys) > limit:
-            # checked here too: a custom or caching materials manager may not have checked it
-            raise LimitExceededError("encrypted data key count", len(materials.encrypted_data_keys), limit)
-        return MessageEncryptor(
+        return MessageEncryptor(  # it checks max_encrypted_data_keys too: a custom or caching CMM may not have
             materials,
             frame_length=frame_length or DEFAULT_FRAME_LENGTH,
-            threads=self.threads,
+            workers=workers,
             plaintext_length=plaintext_length,
             max_header_bytes=self.max_header_bytes,
+            max_encrypted_data_keys=self.max_encrypted_data_keys,
         )
 
     def start_decryption(
@@ -133,19 +131,21 @@ class Client:
         keyring: Keyring | None = None,
         materials_manager: CryptoMaterialsManager | None = None,
         encryption_context: Mapping[str, str] | None = None,
-    ) -> MessageDecryptor:
-        """Return a sans-I/O :class:`MessageDecryptor` for one message, under this client's
-        policy and limits (see :class:`Client`)."""
-        return MessageDecryptor(
-            materials_manager_for(keyring, materials_manager),
+    ) -> DrivenDecryptor:
+        """Return a :class:`DrivenDecryptor` for one message, under this client's policy and limits
+        (see :class:`Client`): the sans-I/O :class:`MessageDecryptor`, whose materials the materials
+        manager (or keyring) supplies when the header is parsed."""
+        cmm = materials_manager_for(keyring, materials_manager)
+        engine = MessageDecryptor(
             encryption_context=check_expected(encryption_context, "encryption_context"),
             commitment_policy=self.commitment_policy,
             max_encrypted_data_keys=self.max_encrypted_data_keys,
             max_header_bytes=self.max_header_bytes,
             max_nonframed_bytes=self.max_nonframed_bytes,
             refuse_signed=self.refuse_signed,
-            threads=self.threads,
+            workers=workers_for(self.threads),
         )
+        return DrivenDecryptor(engine, cmm)
 
     def _encryptor(
         self,
@@ -171,7 +171,7 @@ class Client:
         keyring: Keyring | None,
         materials_manager: CryptoMaterialsManager | None,
         encryption_context: Mapping[str, str] | None,
-    ) -> MessageDecryptor:
+    ) -> DrivenDecryptor:
         return self.start_decryption(
             keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
         )
@@ -339,23 +339,24 @@ class Client:
         with ``refuse_signed``.
         """
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
-        return SeekableDecryptingReader(fileobj, decryptor, allow_unverified_signature=allow_unverified_signature)
+        fetch, size = file_fetch(fileobj)
+        return SeekableDecryptingReader(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
 
 
-def _header_and_context(decryptor: MessageDecryptor) -> tuple[Header, dict[str, str]]:
+def _header_and_context(decryptor: DrivenDecryptor) -> tuple[Header, dict[str, str]]:
     """The header and authenticated encryption context of a message the decryptor has read."""
-    assert decryptor.parsed_header is not None and decryptor.materials is not None
-    return decryptor.parsed_header.header, dict(decryptor.materials.encryption_context)
+    header, context = decryptor.header, decryptor.encryption_context
+    assert header is not None and context is not None
+    return header, context
 
 
-def _decrypt_whole(decryptor: MessageDecryptor, data: memoryview) -> bytes:
+def _decrypt_whole(decryptor: DrivenDecryptor, data: memoryview) -> bytes:
     """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
     start = decryptor.read_header(data)
     length = None
-    if start and decryptor.parsed_header is not None:
-        header = decryptor.parsed_header.header
-        if header.content_type is ContentType.FRAMED:
-            length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
+    header = decryptor.header
+    if start and header is not None and header.content_type is ContentType.FRAMED:
+        length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
     if length is None:  # not a well-laid-out framed message: let the engine find what is wrong
         plaintext = decryptor.update(data[start:])
         decryptor.finalize()

@@ -22,31 +22,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final, Protocol
+from typing import Protocol
 
 from .api import Client, client_or_default
-from .context import serialize_context
-from .crypto.kdf import derive_keys
-from .errors import LimitExceededError, SignedMessageError, TruncatedMessageError, UsageError
-from .format import ContentType, Header, HeaderAuth, parse_header, serialize_header, serialize_header_auth
+from .errors import SignedMessageError, TruncatedMessageError, UsageError
+from .format import ContentType, Header, parse_header
 from .format.layout import regular_frame_size
 from .materials import (
+    CryptoMaterialsManager,
     DecryptionMaterials,
     DecryptionRequest,
+    DefaultCryptoMaterialsManager,
     EncryptionMaterials,
     EncryptionRequest,
     Keyring,
     is_keyring,
 )
-from .streaming.random_access import RandomAccessDecryptor
-from .suites import IV_BYTES
+from .streaming.header import seal_header
+from .streaming.random_access import SeekableDecryptingReader
 
 __all__ = ["CheckedCopy", "RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
 
 #: ``fetch(start, end)``: bytes ``[start, end)`` of the old message (fewer only at its end).
 Fetch = Callable[[int, int], bytes]
-
-_ZERO_IV: Final = bytes(IV_BYTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +59,7 @@ class RewrappedHeader:
     header_bytes: bytes
     old_header_length: int
     #: The old message's materials (its data key): what :func:`check_rewrapped` opens frames with.
-    materials: DecryptionMaterials = field(repr=False, compare=False, kw_only=True)
+    _materials: DecryptionMaterials = field(repr=False, compare=False, kw_only=True)
 
 
 def rewrap_header(
@@ -84,8 +82,11 @@ def rewrap_header(
     """
     if not is_keyring(new_keyring):
         raise UsageError(f"{new_keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
+    if not is_keyring(keyring):
+        raise UsageError(f"{keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
     client = _one_thread(sdk)
-    decryptor = client.start_decryption(keyring=keyring, encryption_context=encryption_context)
+    unwrapping = _Recording(DefaultCryptoMaterialsManager(keyring))
+    decryptor = client.start_decryption(materials_manager=unwrapping, encryption_context=encryption_context)
     max_encrypted_data_keys = client.max_encrypted_data_keys
     parsed = parse_header(head, max_encrypted_data_keys=max_encrypted_data_keys)
     if parsed is None:
@@ -96,7 +97,7 @@ def rewrap_header(
             " not verify; re-encrypt the message instead"
         )
     decryptor.read_header(memoryview(head)[: parsed.length])  # unwraps the data key and authenticates the header
-    old = decryptor.materials
+    old = unwrapping.materials
     assert old is not None and old.data_key is not None
     header = parsed.header
     materials = new_keyring.on_encrypt(
@@ -109,17 +110,14 @@ def rewrap_header(
     )
     if materials.data_key != old.data_key or not materials.encrypted_data_keys:
         raise UsageError("the new keyring must wrap the existing data key and add at least one wrapped copy")
-    count = len(materials.encrypted_data_keys)
-    if max_encrypted_data_keys is not None and count > max_encrypted_data_keys:
-        raise LimitExceededError("encrypted data key count", count, max_encrypted_data_keys)
-    new_header = replace(header, encrypted_data_keys=materials.encrypted_data_keys)
-    raw = serialize_header(new_header)
-    full = old.encryption_context
-    required_aad = serialize_context({k: full[k] for k in old.required_context_keys})
-    aead = derive_keys(header.suite, old.data_key, header.message_id).aead
-    tag = aead.encrypt(_ZERO_IV, b"", raw + required_aad)
-    header_bytes = raw + serialize_header_auth(header.suite, HeaderAuth(_ZERO_IV, tag))
-    return RewrappedHeader(new_header, header_bytes, parsed.length, materials=old)
+    sealed = seal_header(  # the same data key and message id: the same keys and commitment, so the body stays
+        materials,
+        frame_length=header.frame_length,
+        content_type=header.content_type,
+        message_id=header.message_id,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+    )
+    return RewrappedHeader(sealed.header, sealed.header_bytes, parsed.length, _materials=old)
 
 
 def rewrap(
@@ -183,7 +181,7 @@ def check_rewrapped(
     it is authenticated whole. Raises what decrypting would (AuthenticationError,
     MalformedMessageError, ...) at the first check that fails.
     """
-    known = _KnownMaterials(rewrapped.materials)
+    known = _KnownMaterials(rewrapped._materials)
     decryptor = _one_thread(sdk).start_decryption(materials_manager=known)
     new_fetch, new_size = _new_message(rewrapped, fetch, size)
     header = rewrapped.header
@@ -194,11 +192,11 @@ def check_rewrapped(
         decryptor.update(memoryview(message)[consumed:])  # its plaintext is dropped
         decryptor.finalize()
         return
-    access = RandomAccessDecryptor(new_fetch, new_size, decryptor)  # the new header and the final frame
+    access = SeekableDecryptingReader(new_fetch, new_size, decryptor)  # the new header and the final frame
     frames = resent // regular_frame_size(header.frame_length)
     if resent >= size - rewrapped.old_header_length:
         frames = access.length // header.frame_length + 1  # all of it, the final frame too
-    access.read(0, min(access.length, frames * header.frame_length))
+    access.read_range(0, min(access.length, frames * header.frame_length))
 
 
 def _one_thread(sdk: Client | None) -> Client:
@@ -237,7 +235,7 @@ class CheckedCopy:
     """
 
     def __init__(self, rewrapped: RewrappedHeader, sink: _Writable, *, sdk: Client | None = None):
-        known = _KnownMaterials(rewrapped.materials)
+        known = _KnownMaterials(rewrapped._materials)
         self._decryptor = _one_thread(sdk).start_decryption(materials_manager=known)
         if self._decryptor.read_header(rewrapped.header_bytes) != len(rewrapped.header_bytes):
             raise UsageError("the rewrapped header does not parse as one header")
@@ -251,6 +249,22 @@ class CheckedCopy:
 
     def finish(self) -> None:
         self._decryptor.finalize()
+
+
+class _Recording:
+    """A materials manager that passes decryption to ``inner`` and keeps the materials it returned:
+    rewrapping needs the data key it obtained to wrap it again."""
+
+    def __init__(self, inner: CryptoMaterialsManager):
+        self._inner = inner
+        self.materials: DecryptionMaterials | None = None
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        raise UsageError("these materials only unwrap a message's data key")
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        self.materials = self._inner.decrypt_materials(request)
+        return self.materials
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ from busta.limits import (
     MAX_NONFRAMED_CONTENT_LENGTH,
     MAX_UINT16,
 )
-from busta.materials import DecryptionMaterials, DefaultCryptoMaterialsManager
+from busta.materials import DecryptionMaterials
 from busta.streaming.decryptor import MessageDecryptor
 
 from .support.keyrings import KnownDataKeyKeyring
@@ -287,7 +287,7 @@ def test_a_streamed_header_longer_than_MAX_HEADER_BYTES_is_refused_before_more_i
 
 def test_a_header_that_cannot_fit_the_decryptors_header_limit_fails_as_soon_as_its_counts_prove_it() -> None:
     # 65535 data keys take at least 6 bytes each: with a 64 KiB limit, the count alone proves the header too long.
-    decryptor = MessageDecryptor(DefaultCryptoMaterialsManager(KEYRING), max_header_bytes=1 << 16)
+    decryptor = MessageDecryptor(max_header_bytes=1 << 16)
     with pytest.raises(LimitExceededError) as caught:
         decryptor.update(HUGE_HEADER_START)
     assert caught.value.what == "header size"

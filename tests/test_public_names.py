@@ -21,6 +21,7 @@ PINNED: dict[str, list[str]] = {
     "busta": [
         "AlgorithmSuite",
         "CachingCryptoMaterialsManager",
+        "Client",
         "CommitmentPolicy",
         "ContentType",
         "CryptoMaterialsManager",
@@ -45,7 +46,6 @@ PINNED: dict[str, list[str]] = {
         "SeekableDecryptingReader",
         "StreamResult",
         "decrypt",
-        "decrypt_message",
         "decrypt_stream",
         "decrypting_reader",
         "decrypting_writer",

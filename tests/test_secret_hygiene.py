@@ -103,6 +103,7 @@ from busta.keyrings import (
     RsaPadding,
 )
 from busta.keyrings.pkcs11_admin import SoftHsmToken
+from busta.streaming.decryptor import MessageDecryptor
 
 from .support.hsm import import_aes_key, keyring_for, new_tokens
 from .support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
@@ -433,13 +434,20 @@ def _raw_scene(scene: Scene, rsa_key: rsa.RSAPrivateKey, wrong_rsa_key: rsa.RSAP
     scene.secrets.add_message_key(encryptor.header)
     decryptor = busta.start_decryption(materials_manager=scene.record(default))
     decryptor.update(signed[: len(signed) // 2])  # mid-message: header read, some frames opened
-    assert decryptor.materials is not None and decryptor.materials.verification_key is not None
+    engine = MessageDecryptor()  # sans-I/O: its caller obtains the materials and hands them in
+    engine.update(signed[: len(signed) // 2])
+    assert engine.decryption_request is not None
+    opened = scene.record(default).decrypt_materials(engine.decryption_request)
+    assert opened.verification_key is not None
+    engine.supply_materials(opened)
+    engine.update(b"")
     keys = derive_keys(SIGNED, materials.data_key, encryptor.header.message_id)
     scene.objects.update(
         EncryptionMaterials=materials,
-        DecryptionMaterials=decryptor.materials,
+        DecryptionMaterials=opened,
         MessageEncryptor=encryptor,
-        MessageDecryptor=decryptor,
+        MessageDecryptor=engine,
+        DrivenDecryptor=decryptor,
         DerivedKeys=keys,
         FrameCodec=FrameCodec(keys.aead, encryptor.header.message_id, FRAME),
         Signer=Signer(SIGNED, materials.signing_key),
@@ -635,6 +643,7 @@ OBJECTS = [
     "SecretBytes",
     "MessageEncryptor",
     "MessageDecryptor",
+    "DrivenDecryptor",
     "EncryptingWriter",
     "EncryptingReader",
     "DecryptingReader",
@@ -673,6 +682,7 @@ HOLDERS = [
     "LruMaterialsCache",
     "MessageEncryptor",
     "MessageDecryptor",
+    "DrivenDecryptor",
     "DerivedKeys",
     "FrameCodec",
     "Signer",

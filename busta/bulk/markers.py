@@ -47,7 +47,7 @@ from ..errors import MalformedMessageError, TruncatedMessageError
 from ..format.header import parse_header_or_need
 from ..keyconfig import KeyringConfig, build_keyring
 from ..limits import MAX_HEADER_BYTES
-from ..materials import DecryptionMaterials, EncryptionMaterials, EncryptionRequest
+from ..materials import DecryptionMaterials, DefaultCryptoMaterialsManager, EncryptionMaterials, EncryptionRequest
 
 if TYPE_CHECKING:
     from ..materials import CryptoMaterialsManager, DecryptionRequest
@@ -147,19 +147,22 @@ def local_state(st: os.stat_result) -> tuple[int, ...]:
 
 
 class Recorder:
-    """A materials manager that passes calls to ``inner`` and keeps the encryption materials it returned
-    (so a task can key the marker with the data key it encrypted under)."""
+    """A materials manager that passes calls to ``inner`` and keeps the materials it returned (so a
+    task can key the marker with the data key it encrypted under, or that it unwrapped: the engines
+    give no key material out, the task holds what it obtained)."""
 
     def __init__(self, inner: CryptoMaterialsManager):
         self._inner = inner
         self.encryption: EncryptionMaterials | None = None
+        self.decryption: DecryptionMaterials | None = None
 
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
         self.encryption = self._inner.get_encryption_materials(request)
         return self.encryption
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
-        return self._inner.decrypt_materials(request)
+        self.decryption = self._inner.decrypt_materials(request)
+        return self.decryption
 
 
 def header_of(read: Callable[[int, int], bytes], size: int) -> tuple[bytes, int]:
@@ -183,18 +186,19 @@ def verify(job: JobSpec, source: Source, name: str, found: Found, header: bytes)
     for this job, source version and destination (``header``: the header of the job's message)."""
     if found.mac is None:
         return False
+    recorder = Recorder(DefaultCryptoMaterialsManager(build_keyring(marker_keyring(job))))
     decryptor = job.engine().start_decryption(
-        keyring=build_keyring(marker_keyring(job)), encryption_context=dict(job.encryption_context)
+        materials_manager=recorder, encryption_context=dict(job.encryption_context)
     )
     try:
         decryptor.read_header(header)  # unwraps the data key and authenticates the header
     except NOT_DONE_ERRORS:
         return False
-    materials, parsed = decryptor.materials, decryptor.parsed_header
-    if materials is None or materials.data_key is None or parsed is None:
+    materials, message = recorder.decryption, decryptor.header
+    if materials is None or materials.data_key is None or message is None:
         return False
-    if job.operation == "encrypt" and job.algorithm is not None and parsed.header.suite.id != job.algorithm:
+    if job.operation == "encrypt" and job.algorithm is not None and message.suite.id != job.algorithm:
         return False
-    seal = seal_for(job, source, name, materials.data_key, parsed.header.message_id)
+    seal = seal_for(job, source, name, materials.data_key, message.message_id)
     recorded = found.mac.encode("utf-8", "surrogatepass")  # any text a hostile marker holds, lone surrogates too
     return hmac.compare_digest(seal.mac(found.state).encode("ascii"), recorded)

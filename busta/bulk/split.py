@@ -25,13 +25,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BustaError, SignedMessageError, UsageError
+from ..crypto.frames import FrameCodec
+from ..errors import BustaError, MalformedMessageError, SignedMessageError, UsageError
+from ..format import parse_header
 from ..format.layout import final_frame_overhead, frame_split, regular_frame_size
 from ..keyconfig import build_keyring
 from ..limits import DEFAULT_FRAME_LENGTH
 from ..materials import DefaultCryptoMaterialsManager
-from ..streaming.decryptor import MessageDecryptor
-from ..streaming.random_access import RandomAccessDecryptor
+from ..streaming.header import decryption_request, open_header
+from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite
 from .markers import Recorder, Seal, seal_for
 from .places import Source
@@ -49,6 +51,7 @@ from .tasks import (
     pinned_reads,
     process_object,
     read_range,
+    recording_decryptor,
 )
 
 __all__ = ["Plan", "begin", "finish", "part", "part_count", "splittable", "submit"]
@@ -131,7 +134,7 @@ def _begin_encrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
         plaintext_length=source.size,
     )
     try:
-        _unwrapping_decryptor(job, encryptor.header_bytes)  # the part tasks must be able to unwrap the data key
+        _part_codec(job, encryptor.header_bytes)  # the part tasks must be able to unwrap the data key
     except BustaError:
         return None  # an encrypt-only keyring (an RSA public key): do the object whole
     assert recorder.encryption is not None
@@ -141,13 +144,13 @@ def _begin_encrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
 
 
 def _begin_decrypt(job: JobSpec, source: Source, began: float) -> Plan | None:
-    decryptor = _decryptor(job)
+    decryptor, recorder = recording_decryptor(job, build_keyring(job.keyring))
     try:
         with pinned_reads(job, source) as read:
-            access = RandomAccessDecryptor(read, source.size, decryptor)
+            access = SeekableDecryptingReader(read, source.size, decryptor)
     except (SignedMessageError, UsageError):
         return None  # signed (one signature over everything) or non-framed: do the object whole
-    seal = message_seal(job, source, job.dest_name(source.name), decryptor)
+    seal = message_seal(job, source, job.dest_name(source.name), decryptor, recorder)
     return _start_upload(job, source, b"", access.length, began, seal=seal)
 
 
@@ -162,15 +165,16 @@ def _start_upload(job: JobSpec, source: Source, header: bytes, length: int, bega
     return Plan(str(created["UploadId"]), header, length, _part_plaintext(job), began)
 
 
-def _decryptor(job: JobSpec) -> MessageDecryptor:
-    context = dict(job.encryption_context)
-    return job.engine().start_decryption(keyring=build_keyring(job.keyring), encryption_context=context)
-
-
-def _unwrapping_decryptor(job: JobSpec, header_bytes: bytes) -> MessageDecryptor:
-    decryptor = _decryptor(job)
-    decryptor.read_header(header_bytes)
-    return decryptor
+def _part_codec(job: JobSpec, header_bytes: bytes) -> FrameCodec:
+    """What seals a part's frames: the header layer opens the header under the data key this task
+    unwraps itself (the data key never travels)."""
+    parsed = parse_header(header_bytes)
+    if parsed is None:
+        raise MalformedMessageError("the planned header is incomplete")
+    expected = dict(job.encryption_context)
+    request = decryption_request(parsed.header, commitment_policy=job.sdk.commitment_policy, expected_context=expected)
+    materials = DefaultCryptoMaterialsManager(build_keyring(job.keyring)).decrypt_materials(request)
+    return open_header(parsed, materials, expected_context=expected).codec
 
 
 # -- parts -------------------------------------------------------------------------------------
@@ -189,7 +193,8 @@ def part(job: JobSpec, source: Source, plan: Plan | ObjectResult, index: int) ->
             body = _encrypt_part(job, source, plan, first, stop)
         else:
             with pinned_reads(job, source) as read:  # the header, the final frame, then the part's frames
-                body = RandomAccessDecryptor(read, source.size, _decryptor(job)).read(first, stop)
+                decryptor, _ = recording_decryptor(job, build_keyring(job.keyring))
+                body = SeekableDecryptingReader(read, source.size, decryptor).read_range(first, stop)
         return _upload(job, source, plan, index + 1, body)
     except Exception as exc:
         return Failed(error_text(exc))
@@ -197,8 +202,7 @@ def part(job: JobSpec, source: Source, plan: Plan | ObjectResult, index: int) ->
 
 def _encrypt_part(job: JobSpec, source: Source, plan: Plan, first: int, stop: int) -> bytes:
     """Plaintext ``[first, stop)`` as frames (after the header in part 1; with the final frame in the last)."""
-    codec = _unwrapping_decryptor(job, plan.header_bytes).codec
-    assert codec is not None
+    codec = _part_codec(job, plan.header_bytes)
     frame = codec.frame_length
     regular_total, final_length = frame_split(plan.plaintext_length, frame)
     last = stop >= plan.plaintext_length

@@ -24,7 +24,7 @@ from ..limits import S3_DEFAULT_PART_SIZE
 from ..materials import CryptoMaterialsManager, DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
 from ..rewrap import CheckedCopy, rewrap_header
 from ..streaming import pump
-from ..streaming.decryptor import MessageDecryptor
+from ..streaming.driver import DrivenDecryptor
 from . import local, markers
 from .markers import Recorder, Seal, seal_for
 from .places import Place, S3Settings, Source
@@ -279,16 +279,25 @@ def _head(src: IO[bytes], size: int) -> tuple[bytes, int]:
     return markers.header_of(lambda first, stop: src.read(stop - first), size)
 
 
-def _decryptor_after_header(job: JobSpec, keyring: Keyring, head: bytes) -> MessageDecryptor:
-    decryptor = job.engine().start_decryption(keyring=keyring, encryption_context=dict(job.encryption_context))
+def recording_decryptor(job: JobSpec, keyring: Keyring) -> tuple[DrivenDecryptor, Recorder]:
+    """A decryptor for the job, and the recorder that keeps the materials it obtains."""
+    recorder = Recorder(DefaultCryptoMaterialsManager(keyring))
+    context = dict(job.encryption_context)
+    return job.engine().start_decryption(materials_manager=recorder, encryption_context=context), recorder
+
+
+def _decryptor_after_header(job: JobSpec, keyring: Keyring, head: bytes) -> tuple[DrivenDecryptor, Recorder]:
+    decryptor, recorder = recording_decryptor(job, keyring)
     decryptor.read_header(head)
-    return decryptor
+    return decryptor, recorder
 
 
-def message_seal(job: JobSpec, source: Source, name: str, decryptor: MessageDecryptor) -> Seal:
-    """The seal of a marker keyed by the message whose header ``decryptor`` has read."""
-    assert decryptor.materials is not None and decryptor.parsed_header is not None
-    return seal_for(job, source, name, decryptor.materials.data_key, decryptor.parsed_header.header.message_id)
+def message_seal(job: JobSpec, source: Source, name: str, decryptor: DrivenDecryptor, recorder: Recorder) -> Seal:
+    """The seal of a marker keyed by the message whose header ``decryptor`` has read (with ``recorder``'s
+    materials)."""
+    header, materials = decryptor.header, recorder.decryption
+    assert header is not None and materials is not None
+    return seal_for(job, source, name, materials.data_key, header.message_id)
 
 
 def abort_stale_uploads(client: Any, bucket: str, key: str) -> None:
@@ -320,8 +329,8 @@ def _encrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
 def _decrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
     with _reading(job, source) as src:
         data, length = _head(src, source.size)
-        decryptor = _decryptor_after_header(job, build_keyring(job.keyring), data[:length])
-        with _writing(job, name, source, message_seal(job, source, name, decryptor)) as out:
+        decryptor, recorder = _decryptor_after_header(job, build_keyring(job.keyring), data[:length])
+        with _writing(job, name, source, message_seal(job, source, name, decryptor, recorder)) as out:
             out.write(decryptor.update(data[length:]))
             pump.decrypt_stream(src, out, decryptor)  # type: ignore[arg-type]
             _unchanged(job, source, src)
@@ -351,11 +360,11 @@ class _Rotation:
 def _header_only_seal(job: JobSpec, source: Source, name: str, keys: _Rotation, head: bytes) -> Seal:
     """The seal of a header-only rewrap: the output keeps the source's data key and message id, so the
     marker is keyed by them (a rerun unwraps them from the output with the new keyring)."""
-    decryptor = _decryptor_after_header(job, keys.old, head)
-    assert decryptor.parsed_header is not None
-    if decryptor.parsed_header.header.suite.signed:
+    decryptor, recorder = _decryptor_after_header(job, keys.old, head)
+    assert decryptor.header is not None
+    if decryptor.header.suite.signed:
         raise SignedMessageError("a signed message cannot be rewrapped: it is re-encrypted")
-    return message_seal(job, source, name, decryptor)
+    return message_seal(job, source, name, decryptor, recorder)
 
 
 def _rewrap_in_s3(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tuple[str, int, int]:
@@ -408,9 +417,10 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
     From S3 to S3 the new object keeps what a copy keeps (tags, content headers, SSE-KMS ...)."""
     properties = _kept_properties(job, source)
     with _reading(job, source) as src:
-        reader = job.engine().decrypting_reader(src, keyring=keys.old, encryption_context=keys.context)
+        unwrapping = Recorder(DefaultCryptoMaterialsManager(keys.old))
+        reader = job.engine().decrypting_reader(src, materials_manager=unwrapping, encryption_context=keys.context)
         header = reader.read_header()
-        materials = reader.decryptor.materials
+        materials = unwrapping.decryption
         assert materials is not None
         full = {k: v for k, v in materials.encryption_context.items() if not k.startswith(_RESERVED_PREFIX)}
         cmm: CryptoMaterialsManager = DefaultCryptoMaterialsManager(keys.new)

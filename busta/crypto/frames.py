@@ -7,7 +7,6 @@ AES-GCM call). Callers split runs across threads; AES-GCM releases the GIL.
 
 from __future__ import annotations
 
-import struct
 from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
@@ -19,22 +18,23 @@ from ..format.body import (
     FINAL_FRAME_STRING,
     FINAL_HEAD_BYTES,
     FINAL_MARKER,
-    FRAME_STRING,
+    IV_PREFIX,
     REGULAR_HEAD,
     REGULAR_HEAD_BYTES,
+    REGULAR_IV_OFFSET,
+    SEQUENCE_BYTES,
+    SEQUENCE_NUMBER,
     FrameHead,
     body_aad,
     final_frame_head,
     frame_iv,
+    frame_sequence,
+    regular_aad_parts,
 )
 from ..format.layout import regular_frame_size
 from ..suites import TAG_BYTES
 
 __all__ = ["FrameCodec"]
-
-_SEQ = struct.Struct(">I")
-_LEN = struct.Struct(">Q")
-_ZERO8 = bytes(8)
 
 
 class FrameCodec:
@@ -47,8 +47,7 @@ class FrameCodec:
         self.message_id = message_id
         self.frame_length = frame_length
         self.step = regular_frame_size(frame_length)
-        self._regular_aad_prefix = message_id + FRAME_STRING
-        self._regular_aad_suffix = _LEN.pack(frame_length)
+        self._regular_aad_prefix, self._regular_aad_suffix = regular_aad_parts(message_id, frame_length)
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)  # it holds the message's AEAD key
@@ -57,16 +56,17 @@ class FrameCodec:
         """Seal ``count`` regular frames from ``src`` (count x frame length bytes) into ``dst``."""
         frame, step = self.frame_length, self.step
         encrypt_into, pack_into = self._aead.encrypt_into, REGULAR_HEAD.pack_into
-        prefix, suffix = self._regular_aad_prefix, self._regular_aad_suffix
+        prefix, suffix, pack = self._regular_aad_prefix, self._regular_aad_suffix, SEQUENCE_NUMBER.pack
+        head, iv_prefix = REGULAR_HEAD_BYTES, IV_PREFIX
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):
             pack_into(dst, dst_pos, seq, seq)
-            seq_bytes = _SEQ.pack(seq)
+            seq_bytes = pack(seq)
             encrypt_into(
-                _ZERO8 + seq_bytes,
+                iv_prefix + seq_bytes,
                 src[src_pos : src_pos + frame],
                 prefix + seq_bytes + suffix,
-                dst[dst_pos + REGULAR_HEAD_BYTES : dst_pos + step],
+                dst[dst_pos + head : dst_pos + step],
             )
             src_pos += frame
             dst_pos += step
@@ -90,17 +90,18 @@ class FrameCodec:
         if len(src) < count * step:
             raise TruncatedMessageError(f"{count} frames need {count * step} bytes, not {len(src)}", offset=base_offset)
         decrypt_into = self._aead.decrypt_into
-        prefix, suffix = self._regular_aad_prefix, self._regular_aad_suffix
+        prefix, suffix, pack = self._regular_aad_prefix, self._regular_aad_suffix, SEQUENCE_NUMBER.pack
+        seq_end, iv_at, head = SEQUENCE_BYTES, REGULAR_IV_OFFSET, REGULAR_HEAD_BYTES  # locals: read per frame
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):
-            seq_bytes = _SEQ.pack(seq)
-            if src[src_pos : src_pos + 4] != seq_bytes:
+            seq_bytes = pack(seq)
+            if src[src_pos : src_pos + seq_end] != seq_bytes:
                 raise _sequence_error(src, src_pos, seq, base_offset)
             target = dst[dst_pos : dst_pos + frame]
             try:
                 decrypt_into(
-                    src[src_pos + 4 : src_pos + REGULAR_HEAD_BYTES],
-                    src[src_pos + REGULAR_HEAD_BYTES : src_pos + step],
+                    src[src_pos + iv_at : src_pos + head],
+                    src[src_pos + head : src_pos + step],
                     prefix + seq_bytes + suffix,
                     target,
                 )
@@ -140,7 +141,7 @@ def _wipe(view: memoryview) -> None:
 
 
 def _sequence_error(src: memoryview, pos: int, expected: int, base_offset: int) -> MalformedMessageError:
-    (found,) = _SEQ.unpack(src[pos : pos + 4])
+    found = frame_sequence(src, pos)
     if found == FINAL_MARKER:
         return MalformedMessageError(f"final frame found where regular frame {expected} was expected")
     return MalformedMessageError(

@@ -24,18 +24,28 @@ __all__ = [
     "FINAL_LENGTH_OFFSET",
     "FINAL_MARKER",
     "FINAL_MARKER_BYTES",
+    "FOOTER_LENGTH_BYTES",
     "FRAME_STRING",
+    "IV_PREFIX",
     "NONFRAMED_HEAD_BYTES",
     "NONFRAMED_LENGTH_OFFSET",
     "REGULAR_HEAD",
+    "REGULAR_HEAD_BYTES",
+    "REGULAR_IV_OFFSET",
+    "SEQUENCE_BYTES",
+    "SEQUENCE_NUMBER",
     "SINGLE_BLOCK_STRING",
     "FrameHead",
     "body_aad",
     "final_frame_head",
     "frame_iv",
+    "frame_sequence",
+    "missing_bytes",
     "parse_footer",
     "parse_frame_head",
     "parse_nonframed_head",
+    "regular_aad_parts",
+    "regular_frames_at",
     "serialize_footer",
 ]
 
@@ -46,11 +56,20 @@ FINAL_MARKER = 0xFFFFFFFF
 FINAL_MARKER_BYTES = FINAL_MARKER.to_bytes(4, "big")
 
 _SEQ_LEN = struct.Struct(">IQ")
+_U16 = struct.Struct(">H")
+#: A sequence number on the wire (UInt32).
+SEQUENCE_NUMBER = struct.Struct(">I")
+_U32 = SEQUENCE_NUMBER
+_U64 = struct.Struct(">Q")
 #: A regular frame's head as busta writes it: sequence number, then the IV (8 zero bytes and the
 #: sequence number again), packed straight into the output buffer.
 REGULAR_HEAD = struct.Struct(">I8xI")
 _FINAL_HEAD = struct.Struct(">II12sI")
-_IV_PAD = bytes(IV_BYTES - 4)
+#: Bytes of a sequence number (and of the final-frame marker in front of a final frame's).
+SEQUENCE_BYTES = 4
+#: The IV writers use is these zero bytes and then the sequence number.
+IV_PREFIX = bytes(IV_BYTES - SEQUENCE_BYTES)
+FOOTER_LENGTH_BYTES = 2
 
 REGULAR_HEAD_BYTES = REGULAR_HEAD.size  # 16
 FINAL_HEAD_BYTES = _FINAL_HEAD.size  # 24
@@ -58,6 +77,8 @@ NONFRAMED_HEAD_BYTES = IV_BYTES + 8  # 20
 #: Where the content length lies in a final frame's head (UInt32) and a non-framed body's head (UInt64).
 FINAL_LENGTH_OFFSET = FINAL_HEAD_BYTES - 4
 NONFRAMED_LENGTH_OFFSET = IV_BYTES
+#: Where the IV lies in a regular frame's head.
+REGULAR_IV_OFFSET = SEQUENCE_BYTES
 
 
 def body_aad(message_id: bytes, content_string: bytes, sequence_number: int, length: int) -> bytes:
@@ -67,7 +88,17 @@ def body_aad(message_id: bytes, content_string: bytes, sequence_number: int, len
 
 def frame_iv(sequence_number: int) -> bytes:
     """The IV writers use for a frame: its sequence number, left-padded to 12 bytes."""
-    return _IV_PAD + sequence_number.to_bytes(4, "big")
+    return IV_PREFIX + sequence_number.to_bytes(SEQUENCE_BYTES, "big")
+
+
+def regular_aad_parts(message_id: bytes, frame_length: int) -> tuple[bytes, bytes]:
+    """A regular frame's AAD is ``prefix + UInt32 sequence number + suffix``: the two constant parts."""
+    return message_id + FRAME_STRING, _SEQ_LEN.pack(0, frame_length)[SEQUENCE_BYTES:]
+
+
+def frame_sequence(view: memoryview, pos: int) -> int:
+    """The sequence number (or final-frame marker) that starts the frame at ``pos``."""
+    return int(_U32.unpack_from(view, pos)[0])
 
 
 def final_frame_head(sequence_number: int, iv: bytes, content_length: int) -> bytes:
@@ -137,3 +168,47 @@ def parse_footer(view: memoryview, pos: int) -> tuple[bytes, int] | None:
     except NeedMoreData:
         return None
     return signature, cur.pos - pos
+
+
+def missing_bytes(held: memoryview, unit: str, step: int = 0) -> int:
+    """How many more bytes the unit whose first ``len(held)`` bytes are ``held`` needs at most.
+
+    ``unit`` is ``"frame"`` (a regular frame of ``step`` bytes on the wire, or a
+    final frame), ``"nonframed"`` (a non-framed body) or ``"footer"``. Until a
+    unit's length field has arrived, the bytes up to its end are asked for.
+    """
+    have = len(held)
+    if unit == "footer":
+        if have < FOOTER_LENGTH_BYTES:
+            return FOOTER_LENGTH_BYTES - have
+        return FOOTER_LENGTH_BYTES + int(_U16.unpack_from(held)[0]) - have
+    if unit == "nonframed":
+        if have < NONFRAMED_HEAD_BYTES:
+            return NONFRAMED_HEAD_BYTES - have
+        return NONFRAMED_HEAD_BYTES + int(_U64.unpack_from(held, NONFRAMED_LENGTH_OFFSET)[0]) + TAG_BYTES - have
+    if have < SEQUENCE_BYTES:
+        return SEQUENCE_BYTES - have
+    if held[:SEQUENCE_BYTES] != FINAL_MARKER_BYTES:
+        return step - have
+    if have < FINAL_HEAD_BYTES:
+        return FINAL_HEAD_BYTES - have
+    return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, FINAL_LENGTH_OFFSET)[0]) + TAG_BYTES - have
+
+
+def regular_frames_at(view: memoryview, pos: int, step: int, limit: int) -> int:
+    """How many complete regular frames (of ``step`` bytes) start at ``pos``, at most ``limit``,
+    stopping at the final-frame marker.
+
+    One C-level pass: the first byte of every frame, then a check only where that byte is 0xFF.
+    """
+    count = min(limit, (len(view) - pos) // step)
+    if count <= 0:
+        return 0
+    firsts = view[pos : pos + count * step : step].tobytes()
+    index = firsts.find(FINAL_MARKER_BYTES[0])
+    while index != -1:
+        start = pos + index * step
+        if view[start : start + SEQUENCE_BYTES] == FINAL_MARKER_BYTES:
+            return index
+        index = firsts.find(FINAL_MARKER_BYTES[0], index + 1)
+    return count

@@ -35,6 +35,7 @@ __all__ = [
     "HeaderAuth",
     "HeaderProgress",
     "ParsedHeader",
+    "check_data_key_count",
     "parse_header",
     "parse_header_or_need",
     "serialize_header",
@@ -94,6 +95,16 @@ class ParsedHeader:
     raw: bytes  # the header bytes covered by the header tag (everything before IV/tag)
     auth: HeaderAuth
     length: int  # raw plus the authentication fields
+
+
+def check_data_key_count(count: int, limit: int | None) -> None:
+    """Raise :class:`LimitExceededError` if ``count`` data keys exceed ``limit`` (None: no limit).
+
+    The one check of ``max_encrypted_data_keys``: a header parsed, materials
+    a materials manager returned, a header sealed or rewrapped.
+    """
+    if limit is not None and count > limit:
+        raise LimitExceededError("encrypted data key count", count, limit)
 
 
 def _edk_bytes(edk: EncryptedDataKey) -> bytes:
@@ -281,8 +292,7 @@ def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
     count = cur.u16()
     if count == 0:
         raise _fail("a message needs at least one encrypted data key", "data key count", count_offset)
-    if max_edks is not None and count > max_edks:
-        raise LimitExceededError("encrypted data key count", count, max_edks)
+    check_data_key_count(count, max_edks)
     return _Start(version, suite, message_id, context, count)
 
 

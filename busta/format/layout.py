@@ -5,7 +5,14 @@ from __future__ import annotations
 import struct
 
 from ..suites import TAG_BYTES
-from .body import FINAL_HEAD_BYTES, FINAL_MARKER_BYTES, REGULAR_HEAD_BYTES
+from .body import (
+    FINAL_HEAD_BYTES,
+    FINAL_LENGTH_OFFSET,
+    FINAL_MARKER_BYTES,
+    FOOTER_LENGTH_BYTES,
+    REGULAR_HEAD_BYTES,
+    SEQUENCE_BYTES,
+)
 
 __all__ = [
     "final_frame_overhead",
@@ -21,6 +28,7 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 #: A footer is 2 bytes of length and a DER ECDSA signature of at most this many bytes (P-384).
 _MAX_SIGNATURE_BYTES = 104
+_MAX_FOOTER_BYTES = FOOTER_LENGTH_BYTES + _MAX_SIGNATURE_BYTES
 
 final_frame_overhead = FINAL_HEAD_BYTES + TAG_BYTES
 
@@ -52,7 +60,7 @@ def framed_plaintext_length(message: memoryview, body_start: int, frame_length: 
 
 def final_frame_window(frame_length: int) -> int:
     """How many bytes at the end of a message always include the final frame's head."""
-    return regular_frame_size(frame_length) + final_frame_overhead + frame_length + 2 + _MAX_SIGNATURE_BYTES
+    return regular_frame_size(frame_length) + final_frame_overhead + frame_length + _MAX_FOOTER_BYTES
 
 
 def locate_final_frame(
@@ -71,19 +79,20 @@ def locate_final_frame(
     if body < 0:
         return None
     most = body // step
-    fewest = max(0, (body - 2 - _MAX_SIGNATURE_BYTES - frame_length) // step) if signed else most
+    fewest = max(0, (body - _MAX_FOOTER_BYTES - frame_length) // step) if signed else most
     for regular in range(most, fewest - 1, -1):
         final = body_start + regular * step - tail_start
         if final < 0:
             return None
-        if tail[final : final + 4] != FINAL_MARKER_BYTES:
+        if tail[final : final + SEQUENCE_BYTES] != FINAL_MARKER_BYTES:
             continue
-        (length,) = _U32.unpack_from(tail, final + 20)
+        (length,) = _U32.unpack_from(tail, final + FINAL_LENGTH_OFFSET)
         end = final + final_frame_overhead + length
         if length > frame_length:
             continue
         if not signed and end + tail_start == total:
             return regular, int(length)
-        if signed and end + 2 <= len(tail) and end + 2 + _U16.unpack_from(tail, end)[0] + tail_start == total:
+        footer = end + FOOTER_LENGTH_BYTES
+        if signed and footer <= len(tail) and footer + _U16.unpack_from(tail, end)[0] + tail_start == total:
             return regular, int(length)
     return None

@@ -6,8 +6,9 @@ import logging
 
 from ..context import PUBLIC_KEY_FIELD, check_expected
 from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
-from ..errors import EncryptionContextError, KeyringError, LimitExceededError, MalformedMessageError, UsageError
+from ..errors import EncryptionContextError, KeyringError, MalformedMessageError, UsageError
 from ..format import EncryptedDataKey
+from ..format.header import check_data_key_count
 from ..suites import AlgorithmSuite, CommitmentPolicy
 from .base import (
     CryptoMaterialsManager,
@@ -70,9 +71,7 @@ class DefaultCryptoMaterialsManager:
         result = self.keyring.on_encrypt(materials)
         if result.data_key is None or not result.encrypted_data_keys:
             raise KeyringError("the keyring returned no data key or no encrypted data key")
-        limit = request.max_encrypted_data_keys
-        if limit is not None and len(result.encrypted_data_keys) > limit:
-            raise LimitExceededError("encrypted data key count", len(result.encrypted_data_keys), limit)
+        check_data_key_count(len(result.encrypted_data_keys), request.max_encrypted_data_keys)
         return result
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:

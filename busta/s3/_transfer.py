@@ -12,7 +12,7 @@ from .._atomic import atomic_output
 from ..api import Client, StreamResult, client_or_default
 from ..materials import CryptoMaterialsManager, Keyring
 from ..streaming import pump
-from ..streaming.random_access import RandomAccessDecryptor
+from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite
 from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
 
@@ -225,5 +225,5 @@ def get_range(
     decryptor = client_or_default(sdk).start_decryption(
         keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
     )
-    access = RandomAccessDecryptor(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
-    return access.read(start, end)
+    access = SeekableDecryptingReader(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
+    return access.read_range(start, end)

@@ -1,86 +1,65 @@
-"""The sans-I/O message decryptor: message bytes in, authenticated plaintext out."""
+"""The sans-I/O message decryptor: message bytes and materials in, authenticated plaintext out."""
 
 from __future__ import annotations
 
 import enum
-import functools
-import itertools
-import struct
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import NoReturn
-
-from cryptography.exceptions import InvalidTag
 
 from .._buffers import OutputBuffer, PendingBytes, writable_view
 from .._secrets import refuse_pickling
-from ..context import serialize_context
-from ..crypto.frames import FrameCodec
-from ..crypto.kdf import check_commitment, derive_keys
-from ..crypto.signing import Verifier
-from ..errors import (
-    AuthenticationError,
-    BustaError,
-    EncryptionContextError,
-    LimitExceededError,
-    MalformedMessageError,
-    SignedMessageError,
-    TruncatedMessageError,
-    UsageError,
-)
-from ..format import ContentType, Header, ParsedHeader, parse_header, serialize_header_auth
-from ..format.body import (
-    FINAL_FRAME_STRING,
-    FINAL_HEAD_BYTES,
-    FINAL_LENGTH_OFFSET,
-    FINAL_MARKER_BYTES,
-    NONFRAMED_HEAD_BYTES,
-    NONFRAMED_LENGTH_OFFSET,
-    SINGLE_BLOCK_STRING,
-    FrameHead,
-    parse_footer,
-    parse_frame_head,
-    parse_nonframed_head,
-)
+from ..errors import BustaError, MalformedMessageError, TruncatedMessageError, UsageError
+from ..format import Header, ParsedHeader, parse_header
 from ..format.header import HeaderProgress, parse_header_or_need
-from ..limits import MAX_FRAMES, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
-from ..materials import CryptoMaterialsManager, DecryptionMaterials, DecryptionRequest
-from ..suites import DEFAULT_COMMITMENT_POLICY, TAG_BYTES, CommitmentPolicy
+from ..limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
+from ..materials import DecryptionMaterials, DecryptionRequest
+from ..suites import DEFAULT_COMMITMENT_POLICY, CommitmentPolicy
 from ._args import check_limit
-from .workers import Threads, resolve_threads, run_split
+from ._body import BodyOpener, Stage
+from .header import decryption_request, open_header
+from .workers import Workers
 
 __all__ = ["MessageDecryptor"]
-
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
 
 
 class _State(enum.Enum):
     HEADER = "in the header"
-    BODY = "in the body"
-    FOOTER = "before the signature footer"
-    DONE = "done"
+    MATERIALS = "after the header, its materials never supplied"
+    BODY = "after the header"  # the body opener says where
 
 
 class MessageDecryptor:
-    """Reads one message, releasing plaintext only once it has authenticated.
+    """Reads one message, releasing plaintext only once it has authenticated. It does no I/O.
 
-    Feed message bytes to :meth:`update` (or :meth:`update_into`); it returns
-    the plaintext of every frame whose tag verified. For signed suites the final
-    frame's plaintext is held until the footer's signature verified. What it
-    returned is authentic but may not be the whole message: only :meth:`finalize`,
-    which raises :class:`TruncatedMessageError` if the message is incomplete,
-    proves nothing was cut off. Bytes after the end of the message raise
-    :class:`MalformedMessageError`. After an error every call raises it again.
+    States (each call raises :class:`UsageError` out of turn; after an error every call raises it)::
 
-    The header is parsed, then ``materials_manager.decrypt_materials`` is called
-    once (keyrings run there), then the body streams through. What it holds grows
-    with the bytes that arrived, never with a length the message declares: at most
-    about twice the part of one unit (header, frame, footer) that has arrived,
-    copied a bounded number of times however small the pieces it is fed. A
-    header above ``max_header_bytes`` and a non-framed body (held whole until its
-    tag) above ``max_nonframed_bytes`` are refused with :class:`LimitExceededError`.
+        HEADER --header parsed--> MATERIALS --supply_materials()--> BODY --final frame--> DONE
+                                  (needs_materials)                   |                  ^
+                                                                      +--> FOOTER -------+  (signed)
+
+    Feed message bytes to :meth:`update` (or :meth:`update_into`). Once the
+    header is parsed it stops: :attr:`needs_materials` is true and
+    :attr:`decryption_request` says what to fetch (suite, encrypted data keys,
+    stored context, policy, the context the caller expects). Nothing in it is
+    authenticated yet. Obtain the materials however you like (a materials
+    manager, an async call, another process) and hand them to
+    :meth:`supply_materials`, which checks them, the key commitment and the
+    header tag. While materials are awaited the decryptor keeps only the bytes
+    after the header that the call that completed it was handed, and any call
+    that brings more raises :class:`UsageError`: it never buffers without bound.
+    The next :meth:`update` (``b""`` will do) returns their plaintext.
+
+    What :meth:`update` returned is authentic but may not be the whole message:
+    only :meth:`finalize`, which raises :class:`TruncatedMessageError` if the
+    message is incomplete, proves nothing was cut off. For signed suites the
+    final frame's plaintext is held until the footer's signature verified.
+    Bytes after the end of the message raise :class:`MalformedMessageError`.
+    What it holds grows with the bytes that arrived, never with a length the
+    message declares. A header above ``max_header_bytes`` and a non-framed body
+    (held whole until its tag) above ``max_nonframed_bytes`` are refused with
+    :class:`LimitExceededError`. ``workers`` (None: the calling thread only)
+    lets long runs of large frames open in parallel.
 
     One decryptor serves one thread at a time: a call made while another thread's
     call is running raises :class:`UsageError`, and the decryptor stays failed.
@@ -88,7 +67,6 @@ class MessageDecryptor:
 
     def __init__(
         self,
-        materials_manager: CryptoMaterialsManager,
         *,
         encryption_context: Mapping[str, str] | None = None,
         commitment_policy: CommitmentPolicy = DEFAULT_COMMITMENT_POLICY,
@@ -96,39 +74,61 @@ class MessageDecryptor:
         refuse_signed: bool = False,
         max_header_bytes: int = MAX_HEADER_BYTES,
         max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES,
-        threads: int | None = None,
+        workers: Workers | None = None,
     ):
         if max_encrypted_data_keys is not None and max_encrypted_data_keys < 1:
             raise UsageError("max_encrypted_data_keys must be at least 1")
         check_limit("max_header_bytes", max_header_bytes)
         check_limit("max_nonframed_bytes", max_nonframed_bytes)
-        self._cmm = materials_manager
+        if workers is not None and not isinstance(workers, Workers):
+            raise UsageError("workers must be a Workers or None")
         self._expected = dict(encryption_context or {})
         self._policy = commitment_policy
         self._max_edks = max_encrypted_data_keys
         self._refuse_signed = refuse_signed
         self._max_header = max_header_bytes
         self._max_nonframed = max_nonframed_bytes
-        self._threads: Threads = resolve_threads(threads)
+        self._workers = workers
         self._lock = threading.Lock()  # held by the call in progress: a second thread is refused
         self._state = _State.HEADER
         self._buffer = PendingBytes()  # the start of the unit that has not fully arrived
+        self._carried = bytearray()  # bytes after the header handed in while materials were awaited
         self._header_needs = 0  # the header is at least this long: parsing it before then is wasted
         self._header_progress = HeaderProgress()  # each data key of a header arriving in pieces is parsed once
         self._consumed = 0  # message bytes consumed so far, for error offsets
         self._error: BustaError | None = None
         self._finalized = False
-        self._sequence = 1
-        self._held = bytearray()
-        self._codec: FrameCodec | None = None
-        self._verifier: Verifier | None = None
-        self.parsed_header: ParsedHeader | None = None
-        self.materials: DecryptionMaterials | None = None
+        self._parsed: ParsedHeader | None = None
+        self._request: DecryptionRequest | None = None
+        self._context: dict[str, str] | None = None
+        self._body: BodyOpener | None = None
+
+    # -- what a caller may read: plain values only ------------------------------------------------
+
+    @property
+    def needs_materials(self) -> bool:
+        """True once the header is parsed and until :meth:`supply_materials` is called."""
+        return self._state is _State.MATERIALS and self._error is None
+
+    @property
+    def decryption_request(self) -> DecryptionRequest | None:
+        """What materials to obtain, while :attr:`needs_materials` (None otherwise). Not yet authenticated."""
+        return self._request if self.needs_materials else None
+
+    @property
+    def header(self) -> Header | None:
+        """The message header, once it authenticated (None before)."""
+        return None if self._body is None or self._parsed is None else self._parsed.header
+
+    @property
+    def encryption_context(self) -> dict[str, str] | None:
+        """The authenticated encryption context (stored and required pairs), once the header authenticated."""
+        return None if self._context is None else dict(self._context)
 
     @property
     def done(self) -> bool:
         """True once the whole message has been read and verified."""
-        return self._state is _State.DONE
+        return self._body is not None and self._body.stage is Stage.DONE
 
     @property
     def max_header_bytes(self) -> int:
@@ -136,33 +136,32 @@ class MessageDecryptor:
         return self._max_header
 
     @property
-    def codec(self) -> FrameCodec | None:
-        """The frame codec of the message once its header authenticated (for random access to frames)."""
-        return self._codec
-
-    @property
     def frame_step(self) -> int | None:
-        """Bytes of one regular frame on the wire, once the header is read (None before, or non-framed)."""
-        if self._codec is None or self._header().content_type is not ContentType.FRAMED:
-            return None
-        return self._codec.step
+        """Bytes of one regular frame on the wire, once the header authenticated (None before, or non-framed)."""
+        return None if self._body is None else self._body.step
 
     @property
     def buffered(self) -> int:
-        """Input bytes held back because the unit they start (a frame, say) is incomplete."""
-        return len(self._buffer)
+        """Input bytes held back (a unit, a frame say, that is incomplete; bytes awaiting the materials)."""
+        return len(self._buffer) + len(self._carried)
 
     def output_bound(self, length: int) -> int:
         """The most plaintext ``update(data)`` can return for ``len(data) == length``."""
-        if self._buffer.length and self._state is not _State.HEADER and self._wanted() > length:
+        if self._state is _State.MATERIALS:
+            return 0
+        carried = len(self._carried)
+        if not carried and self._buffer.length and self._state is not _State.HEADER and self._wanted() > length:
             return 0  # the unit held back stays incomplete: nothing can authenticate
         header = self._header_needs if self._state is _State.HEADER else 0  # a header yields no plaintext
-        return max(0, self._buffer.length + length + len(self._held) - header)
+        held = 0 if self._body is None else self._body.held
+        return max(0, self._buffer.length + carried + length + held - header)
+
+    # -- calls -----------------------------------------------------------------------------------
 
     def read_header(self, data: bytes | bytearray | memoryview) -> int:
         """Consume the header at the start of ``data`` (nothing else); return its length, 0 if incomplete.
 
-        Only before any other input. The materials manager runs here.
+        Only before any other input. When it returns a length, :attr:`needs_materials` is true.
         """
         self._claim()
         try:
@@ -170,7 +169,7 @@ class MessageDecryptor:
                 raise UsageError("read_header() comes first, once")
             parsed = parse_header(data, max_encrypted_data_keys=self._max_edks, max_header_bytes=self._max_header)
             if parsed is not None:
-                self._start(parsed)
+                self._parsed_header(parsed)
                 self._consumed = parsed.length
         except BustaError as exc:
             self._fail(exc)
@@ -178,6 +177,33 @@ class MessageDecryptor:
         finally:
             self._lock.release()
         return 0 if parsed is None else parsed.length
+
+    def supply_materials(self, materials: DecryptionMaterials) -> None:
+        """Hand in the materials for :attr:`decryption_request`; verify the header with them.
+
+        Raises :class:`AuthenticationError` (wrong data key, altered header or
+        wrong context), :class:`EncryptionContextError` (an expected pair that
+        does not match) or :class:`UsageError` (materials that do not fit the
+        header, or a call out of turn); the decryptor then stays failed.
+        """
+        self._claim()
+        try:
+            if self._state is not _State.MATERIALS or self._parsed is None:
+                raise UsageError("supply_materials() comes once, after the header is parsed")
+            if not isinstance(materials, DecryptionMaterials):
+                raise UsageError("supply_materials() needs DecryptionMaterials")
+            opened = open_header(self._parsed, materials, expected_context=self._expected)
+            self._body = BodyOpener(
+                opened, self._parsed.header, workers=self._workers, max_nonframed=self._max_nonframed
+            )
+            self._context = opened.encryption_context
+            self._request = None
+            self._state = _State.BODY
+        except BustaError as exc:
+            self._fail(exc)
+            raise
+        finally:
+            self._lock.release()
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Consume message bytes; return the plaintext that authenticated."""
@@ -204,6 +230,13 @@ class MessageDecryptor:
     def _update_into(self, src: memoryview, out: memoryview) -> int:
         self._claim()
         try:
+            if self._state is _State.MATERIALS and len(src):
+                raise UsageError("the decryptor needs its materials (supply_materials) before more input")
+            if self._carried:
+                carried, self._carried = self._carried, bytearray()
+                self._consumed -= len(carried)  # counted as consumed when they were kept
+                written = self._update(memoryview(carried), out)
+                return written + self._update(src, out[written:])
             return self._update(src, out)
         except BustaError as exc:
             self._fail(exc)
@@ -216,13 +249,33 @@ class MessageDecryptor:
         self._claim()
         try:
             self._finalized = True
-            if self._state is not _State.DONE:
+            if not self.done:
                 self._fail(self._incomplete())
                 assert self._error is not None
                 raise self._error
         finally:
             self._lock.release()
         return b""
+
+    def open_frames(self, first_sequence: int, data: memoryview, out: memoryview, count: int, *, offset: int) -> None:
+        """Random access: open ``count`` regular frames numbered from ``first_sequence`` into ``out``.
+
+        ``data`` holds exactly those frames; ``offset`` places them in the message,
+        for errors. Only after the header authenticated; the state does not move.
+        """
+        self._opened().open_frames(first_sequence, data, out, count, offset)
+
+    def open_final_frame(self, data: memoryview, out: memoryview, sequence: int, *, offset: int) -> int:
+        """Random access: open the final frame at the start of ``data``, which must be ``sequence``;
+        return its plaintext length."""
+        return self._opened().open_final_frame(data, out, sequence, offset)
+
+    def _opened(self) -> BodyOpener:
+        if self._error is not None:
+            raise self._error
+        if self._body is None:
+            raise UsageError("frames are opened only after the header authenticated")
+        return self._body
 
     def _incomplete(self) -> BustaError:
         """Why a message that ended here is wrong."""
@@ -234,7 +287,8 @@ class MessageDecryptor:
                     )
             except BustaError as malformed:
                 return malformed
-        return TruncatedMessageError(f"the message ended early, {self._state.value}")
+        where = self._state.value if self._body is None else self._body.stage.value
+        return TruncatedMessageError(f"the message ended early, {where}")
 
     def _claim(self) -> None:
         """Take the decryptor for this call, or raise (another thread's call in progress, an earlier error)."""
@@ -248,6 +302,7 @@ class MessageDecryptor:
     def _fail(self, exc: BustaError) -> None:
         self._error = exc
         self._buffer.release()
+        self._carried = bytearray()
 
     # -- buffering -------------------------------------------------------------------------------
 
@@ -269,33 +324,17 @@ class MessageDecryptor:
             written += produced
             self._consumed += consumed
             pending.append(src[consumed:])
-        if self._state is _State.DONE:
+        if self.done:
             pending.release()
         return written
 
     def _wanted(self) -> int:
         """How many more bytes the buffered unit (header, frame, footer) needs at most."""
-        held = self._buffer.raw  # read only below its length
         have = self._buffer.length
-        if self._state is _State.HEADER:
+        if self._body is None:
             return self._max_header + 1 - have
-        if self._state is _State.FOOTER:
-            return 2 - have if have < 2 else 2 + int(_U16.unpack_from(held)[0]) - have
-        if self._state is _State.DONE:
-            return 1
-        header = self._header()
-        if header.content_type is ContentType.NON_FRAMED:
-            head = NONFRAMED_HEAD_BYTES
-            if have < head:
-                return head - have
-            return head + int(_U64.unpack_from(held, NONFRAMED_LENGTH_OFFSET)[0]) + TAG_BYTES - have
-        if have < 4:
-            return 4 - have
-        if held[:4] != FINAL_MARKER_BYTES:
-            return self._codec_or_fail().step - have
-        if have < FINAL_HEAD_BYTES:
-            return FINAL_HEAD_BYTES - have
-        return FINAL_HEAD_BYTES + int(_U32.unpack_from(held, FINAL_LENGTH_OFFSET)[0]) + TAG_BYTES - have
+        with memoryview(self._buffer.raw)[:have] as held:
+            return self._body.wanted(held)
 
     # -- the state machine -------------------------------------------------------------------------
 
@@ -314,178 +353,33 @@ class MessageDecryptor:
                 self._header_needs = found
                 return 0, 0
             self._header_progress = HeaderProgress()
-            self._start(found)
+            self._parsed_header(found)
             pos = found.length
-        if self._state is _State.BODY:
-            if self._header().content_type is ContentType.FRAMED:
-                pos, produced = self._frames(view, pos, out)
-            else:
-                pos, produced = self._single_block(view, pos, out)
-        if self._state is _State.FOOTER:
-            pos, produced = self._footer(view, pos, out, produced)
-        if self._state is _State.DONE and pos < len(view):
+        if self._state is _State.MATERIALS:  # keep what this call brought after the header, no more
+            self._carried += view[pos:]
+            return len(view), 0
+        assert self._body is not None
+        pos, produced = self._body.process(view, pos, out, self._consumed)
+        if self._body.stage is Stage.DONE and pos < len(view):
             raise MalformedMessageError(
                 "bytes after the end of the message", field="trailing data", offset=self._consumed + pos
             )
         return pos, produced
 
-    def _start(self, parsed: ParsedHeader) -> None:
-        header = parsed.header
-        suite = header.suite
-        self._policy.check_decrypt(suite)
-        if self._refuse_signed and suite.signed:
-            raise SignedMessageError(f"signed messages are refused in this mode ({suite.name} is signed)")
-        request = DecryptionRequest(
-            suite=suite,
-            encrypted_data_keys=header.encrypted_data_keys,
-            encryption_context=header.encryption_context,
+    def _parsed_header(self, parsed: ParsedHeader) -> None:
+        """The header is parsed (nothing verified): check it against the policy and wait for materials."""
+        self._request = decryption_request(
+            parsed.header,
             commitment_policy=self._policy,
-            reproduced_encryption_context=self._expected,
+            expected_context=self._expected,
+            refuse_signed=self._refuse_signed,
         )
-        materials = self._cmm.decrypt_materials(request)
-        if materials.data_key is None or materials.suite is not suite:
-            raise UsageError("the materials manager returned materials without a data key for this suite")
-        full = materials.encryption_context
-        for key, value in self._expected.items():
-            if full.get(key) != value:
-                raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
-        keys = derive_keys(suite, materials.data_key, header.message_id)
-        if suite.committing:
-            check_commitment(keys.commitment, header.suite_data)
-        required = serialize_context({k: full[k] for k in materials.required_context_keys})
-        try:
-            keys.aead.decrypt(parsed.auth.iv, parsed.auth.tag, parsed.raw + required)
-        except InvalidTag:
-            raise AuthenticationError("the header does not authenticate (altered header or wrong context)") from None
-        if suite.signed:
-            if materials.verification_key is None:
-                raise UsageError("the materials manager returned no verification key for a signed suite")
-            self._verifier = Verifier(suite, materials.verification_key)
-            self._verifier.update(parsed.raw + serialize_header_auth(suite, parsed.auth))
-        self._codec = FrameCodec(keys.aead, header.message_id, header.frame_length)
-        self.parsed_header = parsed
-        self.materials = materials
-        self._state = _State.BODY
-
-    def _frames(self, view: memoryview, pos: int, out: memoryview) -> tuple[int, int]:
-        codec = self._codec_or_fail()
-        produced = 0
-        while self._state is _State.BODY:
-            room = (len(out) - produced) // codec.frame_length
-            count = _regular_frames_at(view, pos, codec.step, room + 1)
-            if count > room:
-                raise _no_room()
-            if count:
-                self._open_run(view[pos : pos + count * codec.step], out[produced:], count, pos)
-                pos += count * codec.step
-                produced += count * codec.frame_length
-                continue
-            head = parse_frame_head(view, pos, codec.frame_length)
-            if head is None or not head.final or pos + head.total_length > len(view):
-                break
-            produced += self._open_last(view, pos, head, FINAL_FRAME_STRING, out[produced:])
-            pos += head.total_length
-        return pos, produced
-
-    def _single_block(self, view: memoryview, pos: int, out: memoryview) -> tuple[int, int]:
-        head = parse_nonframed_head(view, pos)
-        if head is None:
-            return pos, 0
-        if head.content_length > self._max_nonframed:  # refused before any of it is held
-            raise LimitExceededError("non-framed body length", head.content_length, self._max_nonframed)
-        if pos + head.total_length > len(view):
-            return pos, 0
-        produced = self._open_last(view, pos, head, SINGLE_BLOCK_STRING, out)
-        return pos + head.total_length, produced
-
-    def _open_run(self, run: memoryview, out: memoryview, count: int, pos: int) -> None:
-        """Open ``count`` regular frames (in parallel when it pays) and hash them for signed suites."""
-        codec = self._codec_or_fail()
-        first = self._sequence
-        if first + count - 1 > MAX_FRAMES:
-            raise MalformedMessageError("more frames than the format allows", field="sequence number")
-        frame, step = codec.frame_length, codec.step
-        base = self._consumed + pos
-        parts = self._threads.split(frame, count)
-        tasks: list[Callable[[], None]] = []
-        verifier = self._verifier
-        if verifier is not None and self._threads.overlap(count * frame):
-            tasks.append(functools.partial(verifier.update, run))  # hash while the frames open
-            verifier = None
-        bounds = [count * i // parts for i in range(parts + 1)]
-        for a, b in itertools.pairwise(bounds):
-            src, dst = run[a * step : b * step], out[a * frame : b * frame]
-            tasks.append(functools.partial(codec.open_regular, first + a, src, dst, b - a, base + a * step))
-        run_split(tasks)
-        if verifier is not None:
-            verifier.update(run)
-        self._sequence = first + count
-
-    def _open_last(self, view: memoryview, pos: int, head: FrameHead, content: bytes, out: memoryview) -> int:
-        """Open the final frame (or non-framed body); hold its plaintext for signed suites."""
-        codec = self._codec_or_fail()
-        frame = view[pos : pos + head.total_length]
-        offset = self._consumed + pos
-        if self._verifier is None:
-            if len(out) < head.content_length:
-                raise _no_room()
-            codec.open_block(head, self._sequence, content, frame, out, offset=offset)
-            self._state = _State.DONE
-            return head.content_length
-        self._held = bytearray(head.content_length)
-        with memoryview(self._held) as held:
-            codec.open_block(head, self._sequence, content, frame, held, offset=offset)
-        self._verifier.update(frame)
-        self._state = _State.FOOTER
-        return 0
-
-    def _footer(self, view: memoryview, pos: int, out: memoryview, produced: int) -> tuple[int, int]:
-        found = parse_footer(view, pos)
-        if found is None:
-            return pos, produced
-        signature, length = found
-        assert self._verifier is not None
-        self._verifier.verify(signature)
-        if len(out) - produced < len(self._held):
-            raise _no_room()
-        out[produced : produced + len(self._held)] = self._held
-        produced += len(self._held)
-        self._held = bytearray()
-        self._state = _State.DONE
-        return pos + length, produced
-
-    def _header(self) -> Header:
-        assert self.parsed_header is not None
-        return self.parsed_header.header
-
-    def _codec_or_fail(self) -> FrameCodec:
-        assert self._codec is not None
-        return self._codec
+        self._parsed = parsed
+        self._state = _State.MATERIALS
 
     def __repr__(self) -> str:
-        return f"MessageDecryptor(state={self._state.name})"
+        stage = self._state.name if self._body is None else self._body.stage.name
+        return f"MessageDecryptor(state={stage})"
 
     def __reduce__(self) -> NoReturn:
         refuse_pickling(self)
-
-
-def _no_room() -> UsageError:
-    return UsageError("the output buffer is too small for the plaintext; size it with output_bound()")
-
-
-def _regular_frames_at(view: memoryview, pos: int, step: int, limit: int) -> int:
-    """How many complete regular frames start at ``pos`` (stopping at the final-frame marker).
-
-    One C-level pass: the first byte of every frame, then a check only where that byte is 0xFF.
-    """
-    count = min(limit, (len(view) - pos) // step)
-    if count <= 0:
-        return 0
-    firsts = view[pos : pos + count * step : step].tobytes()
-    index = firsts.find(0xFF)
-    while index != -1:
-        start = pos + index * step
-        if view[start : start + 4] == FINAL_MARKER_BYTES:
-            return index
-        index = firsts.find(0xFF, index + 1)
-    return count

@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import functools
 import itertools
-import os
 import threading
 from typing import NoReturn
 
 from .._buffers import OutputBuffer, PendingBytes, writable_view
 from .._secrets import refuse_pickling
-from ..context import serialize_context
-from ..crypto.frames import FrameCodec
-from ..crypto.kdf import derive_keys
-from ..crypto.signing import Signer
 from ..errors import BustaError, LimitExceededError, UsageError
-from ..format import ContentType, Header, HeaderAuth, serialize_header, serialize_header_auth
-from ..format.body import serialize_footer
-from ..format.header import MESSAGE_ID_BYTES
+from ..format.body import FOOTER_LENGTH_BYTES, serialize_footer
 from ..format.layout import final_frame_overhead, frame_split, framed_body_length
 from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import EncryptionMaterials
-from ..suites import IV_BYTES
 from ._args import check_limit
-from .workers import Threads, resolve_threads, run_split, submit
+from .header import seal_header
+from .workers import Workers, overlaps, parts, run_split
 
 __all__ = ["MessageEncryptor"]
-
-_ZERO_IV = bytes(IV_BYTES)
 #: Signed suites hash the ciphertext in slices of about this size while the next slice is sealed.
 _HASH_SLICE_BYTES = 1 << 20
 
@@ -42,8 +33,9 @@ class MessageEncryptor:
     whole plaintext is. After an error every call raises that error again; after
     finalize every call raises :class:`UsageError`.
 
-    ``threads`` (None: one per core; 1: none) lets long runs of large frames be
-    sealed in parallel; the bytes written do not depend on it. With
+    ``workers`` (None: the calling thread only) lets long runs of large frames be
+    sealed in parallel; the bytes written do not depend on it. The encryptor
+    does no I/O: it is handed its materials, and the header is sealed here. With
     ``plaintext_length`` (the length the materials were requested for, which a
     caching materials manager counts against its limits) more plaintext than
     declared is refused. A header above ``max_header_bytes`` (the default every
@@ -61,39 +53,29 @@ class MessageEncryptor:
         *,
         frame_length: int,
         message_id: bytes | None = None,
-        threads: int | None = None,
+        workers: Workers | None = None,
         plaintext_length: int | None = None,
         max_header_bytes: int = MAX_HEADER_BYTES,
+        max_encrypted_data_keys: int | None = None,
     ):
         check_limit("max_header_bytes", max_header_bytes)
-        if not 1 <= frame_length <= MAX_FRAME_LENGTH:
+        if not isinstance(frame_length, int) or not 1 <= frame_length <= MAX_FRAME_LENGTH:
             raise UsageError(f"frame_length must be between 1 and {MAX_FRAME_LENGTH}, not {frame_length}")
-        if materials.data_key is None or not materials.encrypted_data_keys:
-            raise UsageError("encryption materials need a data key and at least one encrypted data key")
-        suite = materials.suite
-        if suite.signed and materials.signing_key is None:
-            raise UsageError(f"{suite.name} needs a signing key in the materials")
-        id_len = MESSAGE_ID_BYTES[suite.message_format]
-        message_id = os.urandom(id_len) if message_id is None else message_id
-        if len(message_id) != id_len:
-            raise UsageError(f"message id must be {id_len} bytes for {suite.name}")
-        keys = derive_keys(suite, materials.data_key, message_id)
-        required = materials.required_context_keys
-        stored = {k: v for k, v in materials.encryption_context.items() if k not in required}
-        header = Header(
-            suite, message_id, stored, materials.encrypted_data_keys, ContentType.FRAMED, frame_length, keys.commitment
+        if workers is not None and not isinstance(workers, Workers):
+            raise UsageError("workers must be a Workers or None")
+        sealed = seal_header(
+            materials,
+            frame_length=frame_length,
+            message_id=message_id,
+            max_header_bytes=max_header_bytes,
+            max_encrypted_data_keys=max_encrypted_data_keys,
         )
-        raw = serialize_header(header, max_header_bytes=max_header_bytes)  # refuses what readers would refuse
-        required_aad = serialize_context({k: materials.encryption_context[k] for k in required})
-        tag = keys.aead.encrypt(_ZERO_IV, b"", raw + required_aad)
-        self.header = header
+        self.header = sealed.header
         self.encryption_context = dict(materials.encryption_context)
-        self.header_bytes = raw + serialize_header_auth(suite, HeaderAuth(_ZERO_IV, tag))
-        self._codec = FrameCodec(keys.aead, message_id, frame_length)
-        self._threads: Threads = resolve_threads(threads)
-        self._signer = Signer(suite, materials.signing_key) if materials.signing_key is not None else None
-        if self._signer is not None:
-            self._signer.update(self.header_bytes)
+        self.header_bytes = sealed.header_bytes
+        self._codec = sealed.codec
+        self._workers = workers
+        self._signer = sealed.signer
         self._declared = plaintext_length  # the length the materials were asked for (caching counts it)
         self._seen = 0
         self._buffer = PendingBytes()  # plaintext of the frame not yet full
@@ -129,7 +111,7 @@ class MessageEncryptor:
         return len(self.header_bytes) + body + self._footer_size()
 
     def _footer_size(self) -> int:
-        return 2 + self._signer.signature_bytes if self._signer is not None else 0
+        return FOOTER_LENGTH_BYTES + self._signer.signature_bytes if self._signer is not None else 0
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -250,17 +232,18 @@ class MessageEncryptor:
         """Seal ``count`` regular frames; hash them for signed suites. Returns bytes written."""
         first = self._next_sequence(count)
         step, frame = self._codec.step, self._codec.frame_length
-        parts = self._threads.split(frame, count)
-        if self._signer is not None and self._threads.overlap(count * frame):
+        split = parts(self._workers, frame, count)
+        if self._signer is not None and overlaps(self._workers, count * frame):
             self._seal_and_hash(first, src, out, count)
-        elif parts > 1:
-            bounds = [count * i // parts for i in range(parts + 1)]
+        elif split > 1:
+            bounds = [count * i // split for i in range(split + 1)]
             seal = self._codec.seal_regular
             run_split(
                 [
                     functools.partial(seal, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
                     for a, b in itertools.pairwise(bounds)
-                ]
+                ],
+                self._workers,
             )
         else:
             self._codec.seal_regular(first, src, out, count)
@@ -295,7 +278,8 @@ class MessageEncryptor:
                     ready.set()
                 raise
 
-        sealing = submit(seal_in_order)
+        assert self._workers is not None
+        sealing = self._workers.submit(seal_in_order)
         try:
             for (a, b), ready in zip(slices, sealed, strict=True):
                 ready.wait()

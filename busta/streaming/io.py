@@ -21,7 +21,7 @@ from typing import IO, Protocol
 
 from ..errors import UsageError
 from ..format import Header
-from .decryptor import MessageDecryptor
+from .driver import Decrypting
 from .encryptor import MessageEncryptor
 
 __all__ = ["DecryptingReader", "DecryptingWriter", "EncryptingReader", "EncryptingWriter"]
@@ -113,23 +113,25 @@ class DecryptingReader(_Reader):
     whole message, and its signature, verified.
     """
 
-    def __init__(self, source: IO[bytes], decryptor: MessageDecryptor, *, read_size: int = DEFAULT_READ_SIZE):
+    def __init__(self, source: IO[bytes], decryptor: Decrypting, *, read_size: int = DEFAULT_READ_SIZE):
         super().__init__(source, decryptor, read_size)
         self.decryptor = decryptor
 
     def read_header(self) -> Header:
         """Read until the header is parsed and authenticated, and return it."""
-        if self.decryptor.parsed_header is None:
+        if self.decryptor.header is None:
             self._fill()  # reads until output is pending or the message ends; either way the header is done
-        assert self.decryptor.parsed_header is not None
-        return self.decryptor.parsed_header.header
+        header = self.decryptor.header
+        assert header is not None
+        return header
 
     @property
     def encryption_context(self) -> dict[str, str]:
         """The authenticated encryption context (stored and required pairs)."""
         self.read_header()
-        assert self.decryptor.materials is not None
-        return dict(self.decryptor.materials.encryption_context)
+        context = self.decryptor.encryption_context
+        assert context is not None
+        return context
 
 
 class _Writer(io.RawIOBase):
@@ -206,6 +208,6 @@ class DecryptingWriter(_Writer):
     message was incomplete; what reached the sink before is authentic but partial.
     """
 
-    def __init__(self, sink: IO[bytes], decryptor: MessageDecryptor, *, close_sink: bool = False):
+    def __init__(self, sink: IO[bytes], decryptor: Decrypting, *, close_sink: bool = False):
         super().__init__(sink, decryptor, close_sink)
         self.decryptor = decryptor

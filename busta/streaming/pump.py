@@ -24,7 +24,7 @@ from typing import IO, Final
 from ..errors import UsageError
 from ..format.layout import regular_frame_size
 from ..limits import MAX_RETAINED_BUFFER_BYTES
-from .decryptor import MessageDecryptor
+from .driver import Decrypting
 from .encryptor import MessageEncryptor
 
 __all__ = ["STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream"]
@@ -139,7 +139,7 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     return total
 
 
-def _next_read(decryptor: MessageDecryptor, arrived: int) -> int:
+def _next_read(decryptor: Decrypting, arrived: int) -> int:
     """How many bytes to read next: never more than twice what arrived so far; whole frames when
     frames are small (so that none straddles two reads), else at most a step."""
     ramp = max(_FIRST_READ_BYTES, 2 * arrived)
@@ -150,7 +150,7 @@ def _next_read(decryptor: MessageDecryptor, arrived: int) -> int:
     return frames - decryptor.buffered if frames else ramp
 
 
-def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: MessageDecryptor) -> int:
+def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) -> int:
     """Decrypt the message ``source`` yields into ``sink``; return the plaintext length.
 
     Only authenticated plaintext reaches ``sink``; if this raises, what reached

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import IO
+from typing import IO, NoReturn
 
+from .._secrets import refuse_pickling
 from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
-from ..format.body import FINAL_FRAME_STRING, parse_frame_head
-from ..format.layout import final_frame_window, locate_final_frame
-from .decryptor import MessageDecryptor
+from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
+from .driver import Decrypting
 from .io import ReadByRead
 
-__all__ = ["Fetch", "RandomAccessDecryptor", "SeekableDecryptingReader"]
+__all__ = ["Fetch", "SeekableDecryptingReader", "file_fetch"]
 
 #: ``fetch(start, end)`` returns message bytes ``[start, end)`` (fewer only at the end of the message).
 #: Every answer is checked against the range asked for: a short one is a :class:`TruncatedMessageError`.
@@ -28,37 +28,81 @@ Fetch = Callable[[int, int], bytes]
 _FIRST_HEADER_READ = 16 << 10
 
 
-class RandomAccessDecryptor:
-    """Reads plaintext byte ranges of one framed message of ``size`` bytes through ``fetch``.
+def file_fetch(fileobj: IO[bytes]) -> tuple[Fetch, int]:
+    """A :data:`Fetch` over a seekable file, and the file's size."""
+    if not fileobj.seekable():
+        raise UsageError("random access needs a seekable source")
+    size = fileobj.seek(0, io.SEEK_END)
 
-    The header is fetched and authenticated here (the materials manager runs
-    once); :attr:`length` is the plaintext length, from the layout.
+    def fetch(start: int, end: int) -> bytes:
+        fileobj.seek(start)
+        parts = []
+        left = end - start
+        while left > 0:
+            chunk = fileobj.read(left)
+            if not chunk:
+                break
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
+
+    return fetch, size
+
+
+class SeekableDecryptingReader(ReadByRead):
+    """Random access to the plaintext of one framed message of ``size`` bytes that ``fetch`` reads by offset.
+
+    Readable and seekable (``read`` / ``seek`` / ``tell`` follow Python's io
+    conventions), and :meth:`read_range` reads any plaintext range directly.
+    Only the header and the frames that cover what is read are fetched, and each
+    frame is authenticated before any of its bytes is returned. The header is
+    fetched and authenticated here (``decryptor`` obtains its materials once),
+    and so is the final frame, which proves the message's length:
+    :attr:`length` is the plaintext length. A signed message's signature covers
+    the whole message, so random access cannot check it: such messages are
+    refused unless ``allow_unverified_signature``. :func:`file_fetch` makes
+    ``fetch`` and ``size`` of a seekable file.
     """
 
-    def __init__(
-        self, fetch: Fetch, size: int, decryptor: MessageDecryptor, *, allow_unverified_signature: bool = False
-    ):
+    def __init__(self, fetch: Fetch, size: int, decryptor: Decrypting, *, allow_unverified_signature: bool = False):
+        super().__init__()
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError("size must be a non-negative int")
+        if not callable(fetch):
+            raise UsageError("fetch must be a callable fetch(start, end) -> bytes (see file_fetch)")
         self._fetch = fetch
         self.size = size
-        self._body_start = self._read_header(decryptor)
-        header = decryptor.parsed_header
-        assert header is not None and decryptor.codec is not None
-        if header.header.content_type is not ContentType.FRAMED:
+        self._decryptor = decryptor
+        self._body_start = self._read_header()
+        header, context = decryptor.header, decryptor.encryption_context
+        assert header is not None and context is not None
+        if header.content_type is not ContentType.FRAMED:
             raise UsageError("random access needs a framed message; this one is non-framed")
-        if header.header.suite.signed and not allow_unverified_signature:
+        if header.suite.signed and not allow_unverified_signature:
             raise SignedMessageError(
-                f"{header.header.suite.name} is signed and a partial read cannot check the signature; "
+                f"{header.suite.name} is signed and a partial read cannot check the signature; "
                 "pass allow_unverified_signature=True to read it anyway (frames are still authenticated)"
             )
-        self.header = header.header
-        self.encryption_context = dict(decryptor.materials.encryption_context) if decryptor.materials else {}
-        self._codec = decryptor.codec
-        self._frame = self.header.frame_length
-        self._step = self._codec.step
+        self._header = header
+        self.encryption_context = context
+        self._frame = header.frame_length
+        self._step = regular_frame_size(self._frame)
         self._regular, self._final_length = self._locate_final()
-        self.length = self._regular * self._frame + self._final_length
+        self._length = self._regular * self._frame + self._final_length
+        self._position = 0
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)  # its decryptor holds the message's keys
+
+    @property
+    def header(self) -> Header:
+        """The message header (authenticated)."""
+        return self._header
+
+    @property
+    def length(self) -> int:
+        """The plaintext length."""
+        return self._length
 
     def _get(self, start: int, end: int) -> memoryview:
         """Message bytes ``[start, end)``, all of them (``end`` is within the message's size)."""
@@ -71,13 +115,13 @@ class RandomAccessDecryptor:
             raise MalformedMessageError(f"a fetch of bytes {start} to {end} gave {len(data)} bytes")
         return data
 
-    def _read_header(self, decryptor: MessageDecryptor) -> int:
+    def _read_header(self) -> int:
         want = min(self.size, _FIRST_HEADER_READ)
         while True:
-            consumed = decryptor.read_header(self._get(0, want))
+            consumed = self._decryptor.read_header(self._get(0, want))
             if consumed:
                 return consumed
-            if want >= min(self.size, decryptor.max_header_bytes + 1):
+            if want >= min(self.size, self._decryptor.max_header_bytes + 1):
                 raise TruncatedMessageError("the message ended in its header")
             want = min(self.size, want * 4)
 
@@ -90,21 +134,29 @@ class RandomAccessDecryptor:
         start = max(self._body_start, self.size - final_frame_window(self._frame))
         tail = self._get(start, self.size)
         found = locate_final_frame(
-            tail, start, self.size, self._body_start, self._frame, signed=self.header.suite.signed
+            tail, start, self.size, self._body_start, self._frame, signed=self._header.suite.signed
         )
         if found is None:
             raise MalformedMessageError("the message body does not end with a well-formed final frame")
         regular, length = found
         position = self._body_start + regular * self._step
         self._final = bytearray(length)
-        self._open_final(tail[position - start :], memoryview(self._final), position, regular, length)
+        opened = self._decryptor.open_final_frame(
+            tail[position - start :], memoryview(self._final), regular + 1, offset=position
+        )
+        if opened != length:
+            raise MalformedMessageError("the final frame is not where the layout says", offset=position)
         return found
 
-    def read(self, start: int, end: int) -> bytes:
-        """Plaintext bytes ``[start, end)``, clamped to the message; every frame touched is authenticated."""
+    def read_range(self, start: int, end: int) -> bytes:
+        """Plaintext bytes ``[start, end)``, clamped to the message; every frame touched is authenticated.
+
+        It does not move the position that :meth:`read` and :meth:`seek` use.
+        """
+        self._checkClosed()
         if start < 0 or end < start:
             raise UsageError("a range needs 0 <= start <= end")
-        end = min(end, self.length)
+        end = min(end, self._length)
         if start >= end:
             return b""
         frame, step = self._frame, self._step
@@ -116,58 +168,11 @@ class RandomAccessDecryptor:
         data = self._get(fetch_start, fetch_end) if regular else memoryview(b"")
         out = memoryview(bytearray(regular * frame + (self._final_length if takes_final else 0)))
         if regular:
-            self._codec.open_regular(first + 1, data[: regular * step], out, regular, fetch_start)
+            self._decryptor.open_frames(first + 1, data[: regular * step], out, regular, offset=fetch_start)
         if takes_final:
             out[regular * frame :] = self._final  # authenticated when the reader was made
         offset = first * frame
         return bytes(out[start - offset : end - offset])
-
-    def _open_final(self, data: memoryview, out: memoryview, position: int, regular: int, length: int) -> None:
-        head = parse_frame_head(data, 0, self._frame)
-        if head is None or not head.final or head.content_length != length:
-            raise MalformedMessageError("the final frame is not where the layout says", offset=position)
-        self._codec.open_block(head, regular + 1, FINAL_FRAME_STRING, data, out, offset=position)
-
-
-class SeekableDecryptingReader(ReadByRead):
-    """A readable, seekable view of the plaintext of a framed message in a seekable file.
-
-    ``read`` / ``seek`` / ``tell`` follow Python's io conventions; each read
-    fetches and authenticates only the frames it needs. The header is checked
-    when the reader is made. See :class:`RandomAccessDecryptor` for signed messages.
-    """
-
-    def __init__(self, fileobj: IO[bytes], decryptor: MessageDecryptor, *, allow_unverified_signature: bool = False):
-        super().__init__()
-        if not fileobj.seekable():
-            raise UsageError("a SeekableDecryptingReader needs a seekable source")
-        self._file = fileobj
-        size = fileobj.seek(0, io.SEEK_END)
-        self._access = RandomAccessDecryptor(
-            self._fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature
-        )
-        self._position = 0
-
-    def _fetch(self, start: int, end: int) -> bytes:
-        self._file.seek(start)
-        parts = []
-        left = end - start
-        while left > 0:
-            chunk = self._file.read(left)
-            if not chunk:
-                break
-            parts.append(chunk)
-            left -= len(chunk)
-        return b"".join(parts)
-
-    @property
-    def length(self) -> int:
-        """The plaintext length."""
-        return self._access.length
-
-    @property
-    def header(self) -> Header:
-        return self._access.header
 
     def seekable(self) -> bool:
         return True
@@ -178,7 +183,7 @@ class SeekableDecryptingReader(ReadByRead):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._access.length}.get(whence)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}.get(whence)
         if base is None:
             raise UsageError(f"unknown whence {whence}")
         if base + offset < 0:
@@ -188,7 +193,7 @@ class SeekableDecryptingReader(ReadByRead):
 
     def read(self, size: int | None = -1) -> bytes:
         self._checkClosed()
-        end = self._access.length if size is None or size < 0 else self._position + size
-        data = self._access.read(self._position, max(end, self._position))
+        end = self._length if size is None or size < 0 else self._position + size
+        data = self.read_range(self._position, max(end, self._position))
         self._position += len(data)
         return data

@@ -1,85 +1,76 @@
-"""When and how the engine spreads frames over threads.
+"""When and how the engine spreads frames over threads it is given.
 
 AES-GCM in ``cryptography`` releases the GIL, so runs of frames sealed or opened
 on several threads scale with cores. Small frames do not pay (the Python around
 each call holds the GIL), nor do small runs (thread hand-off costs more than it
 saves), so the engine goes parallel only for runs of large frames.
+
+The engines own no threads: a caller that wants parallel frames passes a
+:class:`Workers` (an executor and a thread budget); without one, every frame is
+sealed or opened on the calling thread. The API layer's default executor is in
+``busta._executor``.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import UsageError
 
-if TYPE_CHECKING:  # concurrent.futures is imported on first parallel use: it slows `import busta`
-    from concurrent.futures import Future, ThreadPoolExecutor
+if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) is not needed to import busta
+    from concurrent.futures import Executor, Future
 
-__all__ = ["Threads", "resolve_threads", "run_split"]
+__all__ = ["MAX_THREADS", "Workers", "overlaps", "parts", "run_split"]
 
 #: Frames smaller than this are always sealed and opened on the calling thread.
 MIN_PARALLEL_FRAME_LENGTH: Final = 32 * 1024
 #: Runs of fewer bytes than this are not split.
 MIN_PARALLEL_RUN_BYTES: Final = 1 << 20
-#: Upper bound on worker threads, whatever the caller asks.
+#: Upper bound on the threads one message may use.
 MAX_THREADS: Final = 64
-
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
-class Threads:
-    """How many threads one message may use (1 = the calling thread only)."""
+class Workers:
+    """``threads`` threads for one message's frames: the calling thread and ``threads - 1`` tasks at
+    a time on ``executor`` (which must run that many at once, or the parts queue behind each other)."""
 
-    count: int
+    executor: Executor
+    threads: int
 
-    def overlap(self, run_bytes: int) -> bool:
-        """Whether to hash a signed run on another thread while it is sealed or opened."""
-        return self.count > 1 and run_bytes >= MIN_PARALLEL_RUN_BYTES
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or not 2 <= self.threads <= MAX_THREADS:
+            raise UsageError(f"Workers need 2 to {MAX_THREADS} threads (without workers, frames stay on one thread)")
+        if not callable(getattr(self.executor, "submit", None)):
+            raise UsageError("Workers need a concurrent.futures.Executor")
 
-    def split(self, frame_length: int, frames: int) -> int:
-        """How many parts to cut a run of ``frames`` frames into."""
-        if self.count < 2 or frame_length < MIN_PARALLEL_FRAME_LENGTH or frames < 2:
-            return 1
-        if frame_length * frames < MIN_PARALLEL_RUN_BYTES:
-            return 1
-        return min(self.count, frames)
-
-
-def resolve_threads(threads: int | None) -> Threads:
-    """``None`` means one thread per core; 1 turns parallelism off."""
-    if threads is None:
-        return Threads(min(os.cpu_count() or 1, MAX_THREADS))
-    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= MAX_THREADS:
-        raise UsageError(f"threads must be an int from 1 to {MAX_THREADS}")
-    return Threads(threads)
+    def submit(self, task: Callable[[], None]) -> Future[None]:
+        return self.executor.submit(task)
 
 
-def _executor(size: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size  # noqa: PLW0603 - one process-wide pool, created on first use
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see TYPE_CHECKING above
-
-    with _pool_lock:
-        if _pool is None or _pool_size < size:
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="busta")
-            _pool_size = size
-        return _pool
+def overlaps(workers: Workers | None, run_bytes: int) -> bool:
+    """Whether to hash a signed run on another thread while it is sealed or opened."""
+    return workers is not None and run_bytes >= MIN_PARALLEL_RUN_BYTES
 
 
-def submit(task: Callable[[], None]) -> Future[None]:
-    """Run ``task`` on the shared pool."""
-    return _executor(max(2, os.cpu_count() or 1)).submit(task)
+def parts(workers: Workers | None, frame_length: int, frames: int, *, busy: int = 0) -> int:
+    """How many parts to cut a run of ``frames`` frames into, ``busy`` threads being taken already."""
+    if workers is None or frame_length < MIN_PARALLEL_FRAME_LENGTH or frames < 2:
+        return 1
+    if frame_length * frames < MIN_PARALLEL_RUN_BYTES:
+        return 1
+    return max(1, min(workers.threads - busy, frames))
 
 
-def run_split(tasks: Sequence[Callable[[], None]]) -> None:
+def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None) -> None:
     """Run ``tasks`` concurrently (the last on the calling thread); re-raise the first error."""
-    futures = [submit(task) for task in tasks[:-1]]
+    if workers is None:
+        for task in tasks:
+            task()
+        return
+    futures = [workers.submit(task) for task in tasks[:-1]]
     error: BaseException | None = None
     try:
         tasks[-1]()

@@ -39,6 +39,7 @@ from busta.format.layout import final_frame_window, regular_frame_size
 from busta.keyrings import RawAesKeyring
 from busta.materials import DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest
 from busta.streaming import encryptor as encryptor_module
+from busta.streaming import header as header_module
 from busta.streaming import workers
 
 from ..support.kms_fixtures import moto_server
@@ -568,9 +569,9 @@ def sealed_in_parallel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     runs: list[int] = []
     original = workers.run_split  # what the encryptor imported by name
 
-    def counting(tasks: Any) -> None:
+    def counting(tasks: Any, pool: Any) -> None:
         runs.append(len(tasks))
-        original(tasks)
+        original(tasks, pool)
 
     monkeypatch.setattr(encryptor_module, "run_split", counting)
     return runs
@@ -590,7 +591,7 @@ def test_an_upload_is_the_same_bytes_on_one_thread_and_on_two(
     client: Any, key: str, monkeypatch: pytest.MonkeyPatch, sealed_in_parallel: list[int]
 ) -> None:
     # the same materials and message id make the message a function of the plaintext alone
-    monkeypatch.setattr(encryptor_module, "os", types.SimpleNamespace(urandom=lambda n: b"\x5a" * n))
+    monkeypatch.setattr(header_module, "os", types.SimpleNamespace(urandom=lambda n: b"\x5a" * n))
     materials = ReplayingMaterials()
     data = plaintext(11 << 20)
     messages = {}

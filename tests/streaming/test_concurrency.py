@@ -49,7 +49,8 @@ import busta
 from busta import AlgorithmSuite, CachingCryptoMaterialsManager, Header, Keyring
 from busta.format import parse_header
 from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
-from busta.streaming import decryptor, encryptor, workers
+from busta.streaming import _body as body
+from busta.streaming import encryptor, workers
 
 from ..support.threads import run_threads
 
@@ -247,18 +248,20 @@ def parallel_engine(monkeypatch: pytest.MonkeyPatch) -> Tally:
     monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1)
     monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1)
 
-    def counting_split(tasks: Sequence[Callable[[], None]]) -> None:
+    def counting_split(tasks: Sequence[Callable[[], None]], pool: workers.Workers | None) -> None:
         if len(tasks) > 1:
             tally.add("splits")
-        workers.run_split(tasks)
+        workers.run_split(tasks, pool)
 
-    def counting_submit(task: Callable[[], None]) -> Any:
+    real_seal_and_hash = encryptor.MessageEncryptor._seal_and_hash
+
+    def counting_seal_and_hash(self: encryptor.MessageEncryptor, *args: Any) -> None:
         tally.add("hashed_aside")
-        return workers.submit(task)
+        real_seal_and_hash(self, *args)
 
     monkeypatch.setattr(encryptor, "run_split", counting_split)
-    monkeypatch.setattr(decryptor, "run_split", counting_split)
-    monkeypatch.setattr(encryptor, "submit", counting_submit)
+    monkeypatch.setattr(body, "run_split", counting_split)
+    monkeypatch.setattr(encryptor.MessageEncryptor, "_seal_and_hash", counting_seal_and_hash)
     return tally
 
 

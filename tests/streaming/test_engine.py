@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 import busta
 from busta import AlgorithmSuite, EncryptionMaterials, MessageEncryptor
 from busta._buffers import OutputBuffer
+from busta._executor import workers_for
 from busta.errors import AuthenticationError, MalformedMessageError, TruncatedMessageError, UsageError
 from busta.keyrings import RawAesKeyring
 from busta.streaming import encryptor as encryptor_module
@@ -36,20 +37,24 @@ def _materials(keyring: RawAesKeyring, suite: AlgorithmSuite) -> EncryptionMater
 def _encryptor(
     keyring: RawAesKeyring, suite: AlgorithmSuite, message_id: bytes, threads: int, frame: int
 ) -> MessageEncryptor:
-    return MessageEncryptor(_materials(keyring, suite), frame_length=frame, message_id=message_id, threads=threads)
+    return MessageEncryptor(
+        _materials(keyring, suite), frame_length=frame, message_id=message_id, workers=workers_for(threads)
+    )
 
 
 def test_parallelism_is_used_only_for_long_runs_of_large_frames() -> None:
-    two = workers.resolve_threads(2)
-    assert two.split(64 * KiB, 64) == 2
-    assert two.split(4 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
-    assert two.split(64 * KiB, 4) == 1  # a 256 KiB run is too short to hand to another thread
-    assert two.split(MiB, 1) == 1
-    assert workers.resolve_threads(1).split(MiB, 64) == 1
-    assert workers.resolve_threads(None).count == min(os.cpu_count() or 1, workers.MAX_THREADS)
+    two = workers_for(2)
+    assert workers.parts(two, 64 * KiB, 64) == 2
+    assert workers.parts(two, 64 * KiB, 64, busy=1) == 1  # one of the two threads hashes
+    assert workers.parts(two, 4 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
+    assert workers.parts(two, 64 * KiB, 4) == 1  # a 256 KiB run is too short to hand to another thread
+    assert workers.parts(two, MiB, 1) == 1
+    assert workers_for(1) is None and workers.parts(None, MiB, 64) == 1
+    default = workers_for(None)
+    assert (1 if default is None else default.threads) == min(os.cpu_count() or 1, workers.MAX_THREADS)
     for bad in (0, -1, workers.MAX_THREADS + 1, True, 1.5):
         with pytest.raises(UsageError):
-            workers.resolve_threads(bad)  # type: ignore[arg-type]
+            workers_for(bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("frame", [64 * KiB, MiB])
@@ -59,16 +64,16 @@ def test_parallel_output_is_byte_identical_to_serial(
 ) -> None:
     splits: list[int] = []
 
-    def counting_run_split(tasks: list[Callable[[], None]]) -> None:
+    def counting_run_split(tasks: list[Callable[[], None]], pool: workers.Workers | None) -> None:
         splits.append(len(tasks))
-        workers.run_split(tasks)
+        workers.run_split(tasks, pool)
 
     monkeypatch.setattr(encryptor_module, "run_split", counting_run_split)
     data = _plaintext(size)
     message_id = os.urandom(32)
     materials = _materials(aes_keyring, UNSIGNED)
-    serial = MessageEncryptor(materials, frame_length=frame, message_id=message_id, threads=1)
-    parallel = MessageEncryptor(materials, frame_length=frame, message_id=message_id, threads=2)
+    serial = MessageEncryptor(materials, frame_length=frame, message_id=message_id, workers=None)
+    parallel = MessageEncryptor(materials, frame_length=frame, message_id=message_id, workers=workers_for(2))
     one = serial.update(data) + serial.finalize()
     assert splits == []  # one thread: sealed in place
     two = parallel.update(data) + parallel.finalize()
@@ -81,8 +86,8 @@ def test_signed_parallel_output_matches_serial_before_the_signature(aes_keyring:
     data = _plaintext(3 * MiB)
     message_id = os.urandom(32)
     materials = _materials(aes_keyring, SIGNED)
-    one = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, threads=1)
-    two = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, threads=2)
+    one = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, workers=None)
+    two = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, workers=workers_for(2))
     # ECDSA signatures are randomized: compare everything before the footer
     body_one = (one.update(data) + one.finalize())[: -(2 + 103)]
     body_two = (two.update(data) + two.finalize())[: -(2 + 103)]

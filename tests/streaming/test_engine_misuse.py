@@ -4,7 +4,7 @@
   short answer is a TruncatedMessageError and a long one a MalformedMessageError,
   for the header, the tail that locates the final frame, and the frames of a
   read (a short tail used to reach AES-GCM and raise a bare ValueError). The
-  frame codec itself refuses a frame shorter than its head says.
+  decryptor's random-access calls refuse a frame shorter than its head says.
 * One MessageEncryptor or MessageDecryptor serves one thread at a time: a call
   made while another thread's call runs raises UsageError (never BufferError),
   and the engine stays failed, so that no message missing part of its plaintext
@@ -35,7 +35,7 @@ from busta.materials import (
     EncryptionRequest,
 )
 from busta.streaming.encryptor import MessageEncryptor
-from busta.streaming.random_access import RandomAccessDecryptor
+from busta.streaming.random_access import SeekableDecryptingReader
 
 KEYRING = RawAesKeyring("misuse", "aes", bytes(range(32)))
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
@@ -59,8 +59,8 @@ def _fetch_that(lies: Callable[[int, int], bool], change: int) -> Callable[[int,
     return fetch
 
 
-def _open(fetch: Callable[[int, int], bytes]) -> RandomAccessDecryptor:
-    return RandomAccessDecryptor(fetch, len(MESSAGE), busta.start_decryption(keyring=KEYRING))
+def _open(fetch: Callable[[int, int], bytes]) -> SeekableDecryptingReader:
+    return SeekableDecryptingReader(fetch, len(MESSAGE), busta.start_decryption(keyring=KEYRING))
 
 
 RANGES = {
@@ -75,7 +75,7 @@ RANGES = {
 def test_a_fetch_that_answers_the_wrong_length_is_a_busta_error(which: str, change: int) -> None:
     expected = TruncatedMessageError if change < 0 else MalformedMessageError
     with pytest.raises(BustaError) as failed:
-        _open(_fetch_that(RANGES[which], change)).read(FRAME + 5, 3 * FRAME)
+        _open(_fetch_that(RANGES[which], change)).read_range(FRAME + 5, 3 * FRAME)
     assert isinstance(failed.value, expected), repr(failed.value)
 
 
@@ -91,7 +91,7 @@ def test_a_seekable_file_shorter_than_it_says_fails_inside_the_tree() -> None:
         busta.open_seekable(Shrinking(MESSAGE), keyring=KEYRING)
 
 
-def test_the_frame_codec_refuses_frames_shorter_than_their_head_says() -> None:
+def test_random_access_refuses_frames_shorter_than_their_head_says() -> None:
     materials = DefaultCryptoMaterialsManager(KEYRING).get_encryption_materials(
         EncryptionRequest(
             encryption_context={},
@@ -104,16 +104,16 @@ def test_the_frame_codec_refuses_frames_shorter_than_their_head_says() -> None:
     body = memoryview(message)[len(encryptor.header_bytes) :]
     decryptor = busta.start_decryption(keyring=KEYRING)
     decryptor.read_header(message)
-    codec = decryptor.codec
-    assert isinstance(codec, FrameCodec)
+    step = decryptor.frame_step
+    assert step is not None
     out = memoryview(bytearray(2 * FRAME))
     with pytest.raises(TruncatedMessageError):
-        codec.open_regular(1, body[: 2 * codec.step - 1], out, 2, 0)
-    final_at = 10 * codec.step
+        decryptor.open_frames(1, body[: 2 * step - 1], out, 2, offset=0)
+    final_at = 10 * step
     head = parse_frame_head(body, final_at, FRAME)
     assert head is not None and head.final
     with pytest.raises(TruncatedMessageError):
-        codec.open_block(head, 11, b"AWSKMSEncryptionClient Final Frame", body[final_at:-1], out, offset=0)
+        decryptor.open_final_frame(body[final_at:-1], out, 11, offset=0)
 
 
 # --- engines shared between threads -------------------------------------------------------------------
@@ -255,17 +255,15 @@ def test_an_interrupt_while_a_signed_run_is_sealed_and_hashed_leaves_no_worker_b
     helper task was handed to the pool. The helper must never wait for the calling thread, or the
     pool and the interpreter's exit (which joins the pool) hang for good (seen as a CLI that
     never exited after SIGTERM)."""
-    from busta.streaming import encryptor as module
     from busta.streaming import workers
 
     tasks: list[Any] = []
-    real_submit = workers.submit
 
-    def submit_then_interrupt(task: Callable[[], None]) -> Any:
-        tasks.append(real_submit(task))
+    def submit_then_interrupt(self: workers.Workers, task: Callable[[], None]) -> Any:
+        tasks.append(self.executor.submit(task))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, "submit", submit_then_interrupt)
+    monkeypatch.setattr(workers.Workers, "submit", submit_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         busta.Client(threads=2).encrypt(
             os.urandom(4 << 20), keyring=KEYRING, algorithm=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384

@@ -1,4 +1,4 @@
-"""Random access to a framed message: open_seekable, RandomAccessDecryptor and the final-frame layout.
+"""Random access to a framed message: open_seekable, SeekableDecryptingReader over a fetch and the final-frame layout.
 
 A seekable reader must behave like ``io.BytesIO(plaintext)`` for every seek and
 read, fetch and authenticate only the frames a read touches, refuse what it
@@ -41,7 +41,6 @@ from busta.format.layout import (
     regular_frame_size,
 )
 from busta.keyrings import RawAesKeyring
-from busta.streaming.random_access import RandomAccessDecryptor
 
 from ..support.oracle import AesKeySpec, official_encrypt
 
@@ -321,11 +320,11 @@ def test_random_access_decryptor_returns_any_range_clamped_to_the_plaintext(
         fetched.append((start, end))
         return blob[start:end]
 
-    access = RandomAccessDecryptor(fetch, len(blob), busta.start_decryption(keyring=KEYRING))
+    access = SeekableDecryptingReader(fetch, len(blob), busta.start_decryption(keyring=KEYRING))
     start = data.draw(st.integers(0, size + 2 * frame))
     end = data.draw(st.integers(start, size + 3 * frame))
     fetched.clear()
-    assert access.read(start, end) == plaintext(size)[start:end]
+    assert access.read_range(start, end) == plaintext(size)[start:end]
     # one fetch of just the regular frames the range covers; the final frame was authenticated
     # (and kept) when the reader was made, so reads of it fetch nothing
     regular = max(0, (size - 1) // frame)
@@ -337,10 +336,10 @@ def test_random_access_decryptor_returns_any_range_clamped_to_the_plaintext(
 
 def test_random_access_decryptor_refuses_a_reversed_or_negative_range() -> None:
     blob = message(100, 64)
-    access = RandomAccessDecryptor(lambda s, e: blob[s:e], len(blob), busta.start_decryption(keyring=KEYRING))
+    access = SeekableDecryptingReader(lambda s, e: blob[s:e], len(blob), busta.start_decryption(keyring=KEYRING))
     for start, end in ((5, 4), (-1, 3)):
         with pytest.raises(UsageError):
-            access.read(start, end)
+            access.read_range(start, end)
 
 
 # --------------------------------------------------------------------------- what is refused at open
