@@ -14,6 +14,7 @@ import pytest
 
 import busta
 from busta import AlgorithmSuite, Client, CommitmentPolicy
+from busta._executor import check_threads
 from busta.errors import LimitExceededError, PolicyError, SignedMessageError, UsageError
 from busta.keyrings import MultiKeyring, RawAesKeyring
 from fuzzing.seeds import nonframed_message
@@ -296,14 +297,16 @@ def test_every_decrypting_method_applies_refuse_signed(method: str) -> None:
 
 
 class _Recorded:
-    """Wraps an engine class in busta.api and records the ``threads`` each one was made with."""
+    """Wraps an engine class in busta.api and records how many threads the workers it was made with
+    may use (1: no workers, the calling thread only)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-        self.threads: list[int | None] = []
+        self.threads: list[int] = []
         real = getattr(busta.api, name)
 
         def make(*args: Any, **kwargs: Any) -> Any:
-            self.threads.append(kwargs.get("threads"))
+            workers = kwargs.get("workers")
+            self.threads.append(1 if workers is None else workers.threads)
             return real(*args, **kwargs)
 
         monkeypatch.setattr(busta.api, name, make)
@@ -316,7 +319,7 @@ def test_every_encrypting_method_gives_the_engine_the_clients_threads(
 ) -> None:
     recorded = _Recorded(monkeypatch, "MessageEncryptor")
     message = ENCRYPTS[method](Client(threads=threads), keyring=KEYRING)
-    assert recorded.threads == [threads]
+    assert recorded.threads == [check_threads(threads)]
     assert busta.decrypt(message, keyring=KEYRING).plaintext == PLAINTEXT
 
 
@@ -328,7 +331,7 @@ def test_every_decrypting_method_gives_the_engine_the_clients_threads(
     message = _message()
     recorded = _Recorded(monkeypatch, "MessageDecryptor")
     assert DECRYPTS[method](Client(threads=threads), message) == PLAINTEXT
-    assert recorded.threads == [threads]
+    assert recorded.threads == [check_threads(threads)]
 
 
 def test_one_client_serves_many_messages_and_threads_at_once() -> None:
