@@ -21,7 +21,8 @@ from ..suites import AlgorithmSuite
 from . import split
 from .places import S3Settings, Source, parse_place
 from .plan import plan_destinations
-from .tasks import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation, error_text, failure, process_object
+from .spec import DEFAULT_SPLIT_PART_SIZE, JobSpec, ObjectResult, Operation
+from .tasks import error_text, failure, process_object
 
 __all__ = ["BulkReport", "InsecureClusterWarning", "Progress", "local_client", "run"]
 

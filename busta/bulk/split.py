@@ -36,23 +36,10 @@ from ..streaming.header import decryption_request, open_header
 from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite
 from .markers import Recorder, Seal, seal_for
+from .objects import abort_stale_uploads, message_seal, pinned_reads, read_range, recording_decryptor
 from .places import Source
-from .tasks import (
-    JobSpec,
-    ObjectResult,
-    Operation,
-    abort_stale_uploads,
-    already_done,
-    check_names,
-    error_text,
-    failure,
-    locations,
-    message_seal,
-    pinned_reads,
-    process_object,
-    read_range,
-    recording_decryptor,
-)
+from .spec import JobSpec, ObjectResult, Operation
+from .tasks import already_done, check_names, error_text, failure, locations, process_object
 
 __all__ = ["Plan", "begin", "finish", "part", "part_count", "splittable", "submit"]
 

@@ -266,7 +266,11 @@ def test_sources_that_would_write_one_local_destination_refuse_the_job_before_an
     assert not dest.exists()
 
 
-def test_an_s3_decrypt_of_x_and_x_enc_is_refused_before_any_task_runs(server: MotoServer, s3: Any) -> None:
+def test_an_s3_decrypt_of_x_and_x_enc_is_refused_before_any_task_runs(
+    server: MotoServer, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in aws_environment().items():  # the driver lists the sources itself, in this process
+        monkeypatch.setenv(variable, value)
     for name in ("x", "x.enc", "other.enc"):
         s3.put_object(Bucket=BUCKET, Key=f"clash/{name}", Body=b"data")
     with pytest.raises(UsageError, match="several sources") as caught:

@@ -29,7 +29,7 @@ import pytest
 
 import busta
 from busta import bulk
-from busta.bulk import split, tasks
+from busta.bulk import objects, split
 from busta.bulk.places import Source, parse_place
 from busta.bulk.tasks import JobSpec, Operation
 from busta.errors import BustaError
@@ -170,7 +170,7 @@ def test_each_read_of_a_task_that_opens_its_source_once_is_checked_against_the_l
     source = only_source(job)
     from busta.errors import SourceChangedError  # as below: the module's other tests run on older versions
 
-    with tasks.pinned_reads(job, source) as read:  # a split decrypt part reads the header, the end, its frames
+    with objects.pinned_reads(job, source) as read:  # a split decrypt part reads the header, the end, its frames
         assert read(0, 10) == b"a" * 10
         rewrite_in_place(src / "big", 0, b"b")
         with pytest.raises(SourceChangedError):
