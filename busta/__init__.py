@@ -48,6 +48,7 @@ from .materials import (
     RequiredEncryptionContextCmm,
 )
 from .streaming.decryptor import MessageDecryptor
+from .streaming.driver import DrivenDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
 from .streaming.random_access import SeekableDecryptingReader
@@ -68,6 +69,7 @@ __all__ = [
     "DecryptionMaterials",
     "DecryptionRequest",
     "DefaultCryptoMaterialsManager",
+    "DrivenDecryptor",
     "EncryptedDataKey",
     "EncryptingReader",
     "EncryptingWriter",

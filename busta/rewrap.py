@@ -20,7 +20,7 @@ authenticates every byte of a body as it is copied (what a bulk rewrap of files 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -39,12 +39,9 @@ from .materials import (
     is_keyring,
 )
 from .streaming.header import seal_header
-from .streaming.random_access import SeekableDecryptingReader
+from .streaming.random_access import Fetch, SeekableDecryptingReader
 
-__all__ = ["CheckedCopy", "RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
-
-#: ``fetch(start, end)``: bytes ``[start, end)`` of the old message (fewer only at its end).
-Fetch = Callable[[int, int], bytes]
+__all__ = ["CheckedCopy", "Fetch", "RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
 
 
 @dataclass(frozen=True, slots=True)
