@@ -6,11 +6,9 @@ one wins where both exist, the old one is used where only it exists.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -130,19 +128,14 @@ def test_the_cli_reads_envelope_progress_min_bytes(
 # -- configuration directory -----------------------------------------------------------------
 
 
-def test_the_default_key_envelope_keygen_wrote_is_used_while_busta_has_none(config_home: Path) -> None:
-    legacy = _key_record(config_home / "envelope" / "default.key")
-    assert config_file("default.key") == config_home / "envelope" / "default.key"
+@pytest.mark.parametrize(("present", "used"), [(("envelope",), "envelope"), (("envelope", "busta"), "busta")])
+def test_the_default_key_is_busta_s_else_the_one_envelope_keygen_wrote(
+    config_home: Path, present: tuple[str, ...], used: str
+) -> None:
+    written = {directory: _key_record(config_home / directory / "default.key") for directory in present}
+    assert config_file("default.key") == config_home / used / "default.key"
     keyring = keyconfig.LocalKey().build()
-    assert busta.decrypt(busta.encrypt(b"x", keyring=legacy), keyring=keyring).plaintext == b"x"
-
-
-def test_busta_s_own_default_key_wins_over_envelope_s(config_home: Path) -> None:
-    _key_record(config_home / "envelope" / "default.key")
-    current = _key_record(config_home / "busta" / "default.key")
-    assert config_file("default.key") == config_home / "busta" / "default.key"
-    keyring = keyconfig.LocalKey().build()
-    assert busta.decrypt(busta.encrypt(b"x", keyring=current), keyring=keyring).plaintext == b"x"
+    assert busta.decrypt(busta.encrypt(b"x", keyring=written[used]), keyring=keyring).plaintext == b"x"
 
 
 def test_keygen_writes_under_busta_even_when_envelope_s_directory_exists(config_home: Path) -> None:
@@ -218,27 +211,29 @@ def _moto_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def _put_marked(moto_server: MotoServer, key: str, metadata: dict[str, str]) -> S3Settings:
-    s3: Any = moto_server.client("s3", REGION)
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    s3.put_object(Bucket=BUCKET, Key=key, Body=b"output", Metadata=metadata)
-    return S3Settings(endpoint_url=moto_server.endpoint, region=REGION)
+@pytest.fixture(scope="module")
+def bucket(moto_server: MotoServer) -> MotoServer:
+    return moto_server.with_bucket(BUCKET, REGION)
 
 
-def test_an_s3_object_marked_with_envelope_bulk_metadata_is_recognized_as_marked(moto_server: MotoServer) -> None:
+def _put_marked(server: MotoServer, key: str, metadata: dict[str, str]) -> S3Settings:
+    server.client("s3", REGION).put_object(Bucket=BUCKET, Key=key, Body=b"output", Metadata=metadata)
+    return S3Settings(endpoint_url=server.endpoint, region=REGION)
+
+
+def test_an_s3_object_marked_with_envelope_bulk_metadata_is_recognized_as_marked(bucket: MotoServer) -> None:
     fields = {"marker": "2", "operation": "encrypt", "source": '"etag"', "mac": "ab" * 32}
-    legacy = _put_marked(moto_server, "old/a.enc", {f"envelope-bulk-{k}": v for k, v in fields.items()})
-    current = _put_marked(moto_server, "new/a.enc", {f"busta-bulk-{k}": v for k, v in fields.items()})
+    legacy = _put_marked(bucket, "old/a.enc", {f"envelope-bulk-{k}": v for k, v in fields.items()})
+    current = _put_marked(bucket, "new/a.enc", {f"busta-bulk-{k}": v for k, v in fields.items()})
     found_legacy = Place(BUCKET, "old/").find("a.enc", legacy)
     found_current = Place(BUCKET, "new/").find("a.enc", current)
     assert found_legacy is not None and found_current is not None
     assert (found_legacy.bulk, found_legacy.mac) == (found_current.bulk, found_current.mac) == (True, "ab" * 32)
 
 
-def test_busta_s_own_s3_marker_metadata_wins_over_envelope_s(moto_server: MotoServer) -> None:
+def test_busta_s_own_s3_marker_metadata_wins_over_envelope_s(bucket: MotoServer) -> None:
     settings = _put_marked(
-        moto_server,
+        bucket,
         "both/a.enc",
         {"busta-bulk-marker": "2", "busta-bulk-mac": "cd" * 32, "envelope-bulk-marker": "2", "envelope-bulk-mac": "ef"},
     )

@@ -36,9 +36,7 @@ def kms_arn(moto_server: MotoServer) -> str:
 
 @pytest.fixture(scope="module")
 def bucket(moto_server: MotoServer) -> Any:
-    client = moto_server.client("s3", REGION)
-    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    return client
+    return moto_server.with_bucket(BUCKET, REGION).client("s3", REGION)
 
 
 @pytest.fixture
