@@ -74,6 +74,8 @@ class OpenedHeader:
 
 def _required_aad(context: Mapping[str, str], required: tuple[str, ...] | frozenset[str]) -> bytes:
     """The serialized required pairs, which the header tag covers after the header bytes."""
+    if not required:  # the common case, on every message's path
+        return b""
     missing = [key for key in required if key not in context]
     if missing:
         raise UsageError(f"the materials require context keys they do not hold: {sorted(missing)}")
@@ -156,8 +158,9 @@ def open_header(
         raise UsageError("the materials have no data key for this suite")
     full = materials.encryption_context
     required = materials.required_context_keys
-    if any(full.get(k) != v for k, v in header.encryption_context.items()) or any(
-        k not in header.encryption_context and k not in required for k in full
+    stored = header.encryption_context
+    if not (full == stored and not required) and (  # equal with nothing required: the common case
+        any(full.get(k) != v for k, v in stored.items()) or any(k not in stored and k not in required for k in full)
     ):
         raise UsageError("the materials' encryption context does not match the header's stored pairs")
     for key, value in expected_context.items():
