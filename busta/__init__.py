@@ -18,6 +18,7 @@ Policy, limits and threads are set once, on a :class:`Client` (``busta.encrypt``
 
 from . import errors, keyrings
 from ._secrets import SecretBytes
+from ._version import __version__ as __version__
 from .api import (
     Client,
     DecryptResult,
@@ -53,8 +54,6 @@ from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
 from .streaming.random_access import SeekableDecryptingReader
 from .suites import AlgorithmSuite, CommitmentPolicy
-
-__version__ = "0.2.0"
 
 __all__ = [
     "AlgorithmSuite",

@@ -14,9 +14,10 @@ from typing import IO, Any
 
 from .._legacy import environ
 from .._text import printable
-from ..api import Client, StreamResult, encrypt_stream
+from ..api import Client, StreamResult
 from ..format import Header
 from ..materials import Keyring
+from ..suites import CommitmentPolicy
 from .aws import region
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
@@ -101,7 +102,15 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
 
         # upload_fileobj reports no data keys: read the header back for the metadata line.
         result = busta_s3.upload_fileobj(
-            source, job.dest.bucket, job.dest.key, client=s3(), keyring=keyring, encryption_context=context
+            source,
+            job.dest.bucket,
+            job.dest.key,
+            client=s3(),
+            sdk=_client(args),
+            keyring=keyring,
+            encryption_context=context,
+            algorithm=args.algorithm,
+            frame_length=args.frame_length,
         )
         header = _uploaded_header(job.dest, s3)
         return header, result.plaintext_length
@@ -109,7 +118,14 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
         job.dest,
         job.within,
         args.force,
-        lambda out: encrypt_stream(source, out, keyring=keyring, encryption_context=context),
+        lambda out: _client(args).encrypt_stream(
+            source,
+            out,
+            keyring=keyring,
+            encryption_context=context,
+            algorithm=args.algorithm,
+            frame_length=args.frame_length,
+        ),
     )
 
 
@@ -181,8 +197,12 @@ def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
 
 
 def _client(args: argparse.Namespace) -> Client:
-    """The busta client of a decrypt command: its ``--max-header-bytes``, the rest at their defaults."""
-    return Client(max_header_bytes=args.max_header_bytes)
+    """The busta client of an encrypt or decrypt command: its policy and limits."""
+    return Client(
+        commitment_policy=CommitmentPolicy(args.commitment_policy),
+        max_encrypted_data_keys=args.max_encrypted_data_keys,
+        max_header_bytes=args.max_header_bytes,
+    )
 
 
 def _progress_min_bytes() -> int:

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._version import __version__
+from ..errors import UsageError
 from ..keyrings import registry
 from ..keyrings.registry import KeyOption
-from ..limits import MAX_HEADER_BYTES
+from ..limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES
+from ..suites import AlgorithmSuite, CommitmentPolicy
 
 __all__ = ["KeySpec", "build_parser"]
 
@@ -118,26 +121,70 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("-f", "--force", action="store_true", help="replace outputs; allow output to a terminal")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     parser.add_argument("--metadata-output", metavar="FILE", help="append one JSON line per file to FILE")
-    if name == "decrypt":
-        parser.add_argument(
-            "--max-header-bytes",
-            type=_positive_int,
-            default=MAX_HEADER_BYTES,
-            metavar="BYTES",
-            help=f"largest message header to read (default {MAX_HEADER_BYTES}, 1 MiB)",
-        )
+    _message_options(parser, encrypting=name == "encrypt")
     _key_options(parser)
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
 
 
-def _positive_int(text: str) -> int:
+def _message_options(parser: argparse.ArgumentParser, *, encrypting: bool) -> None:
+    """What ``busta.Client`` and the message take: the policy and limits, and on encrypt the suite and frames."""
+    group = parser.add_argument_group("message")
+    policies = [policy.value for policy in CommitmentPolicy]
+    default = CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT.value
+    group.add_argument(
+        "--commitment-policy",
+        choices=policies,
+        default=default,
+        help=f"default {default}; require-encrypt-allow-decrypt also reads legacy (v1) messages",
+    )
+    group.add_argument(
+        "--max-encrypted-data-keys",
+        type=_positive_count,
+        metavar="N",
+        help="refuse a message with more wrapped data keys (default: no limit)",
+    )
+    group.add_argument(
+        "--max-header-bytes",
+        type=_positive_int,
+        default=MAX_HEADER_BYTES,
+        metavar="BYTES",
+        help=f"largest message header to {'write' if encrypting else 'read'} (default {MAX_HEADER_BYTES}, 1 MiB)",
+    )
+    if encrypting:
+        group.add_argument(
+            "--algorithm", type=suite_id, metavar="ID", help="suite id (default 0x0578; 0x0478: unsigned)"
+        )
+        group.add_argument(
+            "--frame-length", type=_positive_int, metavar="BYTES", help=f"frame length (default {DEFAULT_FRAME_LENGTH})"
+        )
+
+
+def suite_id(text: str) -> int:
+    """An algorithm suite's id, as ``0x0478`` or ``1144``; an unknown id is a usage error."""
+    try:
+        return AlgorithmSuite.from_id(int(text, 0)).id
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a suite id such as 0x0478, not {text!r}") from None
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _whole(text: str, what: str) -> int:
     try:
         value = int(text, 10)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of bytes, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number of {what}, not {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of bytes, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive number of {what}, not {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole(text, "bytes")
+
+
+def _positive_count(text: str) -> int:
+    return _whole(text, "data keys")
 
 
 def _bulk_command(sub: Any) -> None:
@@ -152,7 +199,7 @@ def _bulk_command(sub: Any) -> None:
     parser.add_argument(
         "-c", "--context", action="append", type=_context_pair, default=[], metavar="K=V", help=context_help
     )
-    parser.add_argument("--algorithm", type=lambda text: int(text, 0), metavar="ID", help="suite id, e.g. 0x0478")
+    parser.add_argument("--algorithm", type=suite_id, metavar="ID", help="suite id, e.g. 0x0478")
     parser.add_argument("--frame-length", type=int, metavar="BYTES", help="encrypt: frame length")
     parser.add_argument("--suffix", default=".enc", help="added on encrypt, removed on decrypt (default .enc)")
     parser.add_argument("--overwrite", action="store_true", help="replace destinations no bulk job wrote")
@@ -171,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Encrypt and decrypt files in the AWS Encryption SDK message format.",
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"busta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     keygen = sub.add_parser("keygen", help="create the local default key", allow_abbrev=False)
     keygen.add_argument("--force", "-f", action="store_true", help="replace an existing key (the old one is lost)")
@@ -195,4 +243,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         flags = {"namespace": "--namespace", "name": "--key-name", "padding": "--rsa-padding"}
         given = ", ".join(flags[k] for k in args._pending_names)
         parser.error(f"{given} given without a key option to apply to")
+    keys = [key for key, _ in getattr(args, "context", [])]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        parser.error(f"-c/--context gives {', '.join(map(repr, repeated))} more than once")
     return args
