@@ -54,3 +54,6 @@ MAX_NONFRAMED_BUFFER_BYTES: Final = 64 << 20
 #: Most bytes of scratch buffers that streaming keeps per thread between calls, for speed (the default framing
 #: needs about 4.2 MiB). Larger buffers, which only large frames need, are dropped when the call returns.
 MAX_RETAINED_BUFFER_BYTES: Final = 8 << 20
+
+#: The largest ``--context-file`` the CLI reads (a JSON object of encryption context pairs).
+MAX_CONTEXT_FILE_BYTES: Final = 1 << 20

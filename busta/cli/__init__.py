@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .._text import printable
@@ -113,12 +114,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        with stop_on_signals():
+        with stop_on_signals(), _log_to_stderr(args.verbose):
             return _status(args)
     except Stopped as exc:  # the one signal landed while an error was being reported
         return _stopped(exc.signum)
     except KeyboardInterrupt:
         return 128 + signal.SIGINT
+
+
+@contextlib.contextmanager
+def _log_to_stderr(verbosity: int) -> Iterator[None]:
+    """``-v``: busta's INFO log records on stderr while the command runs; ``-vv``: DEBUG too (they
+    never hold key material: docs/SECURITY.md's secret-hygiene row searches DEBUG logs)."""
+    if not verbosity:
+        yield
+        return
+    logger = logging.getLogger("busta")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("busta: %(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _os_error_text(exc: OSError) -> str:

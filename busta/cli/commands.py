@@ -241,7 +241,10 @@ def run_transfer(args: argparse.Namespace) -> None:
         raise CliUsageError("--suffix must not contain a path separator or NUL")
     _progress_min_bytes()  # a bad BUSTA_PROGRESS_MIN_BYTES fails before any work
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
-    if args.metadata_output:
+    if args.metadata_output == "-":
+        if any(isinstance(job.dest, Stdio) for job in jobs):
+            raise CliUsageError("--metadata-output - and -o - would both write to standard output")
+    elif args.metadata_output:
         refuse_collisions(jobs, [Path(args.metadata_output)])
     s3 = _S3(args)
     for job in jobs:
@@ -249,6 +252,8 @@ def run_transfer(args: argparse.Namespace) -> None:
     keyring = keyring_for(args, encrypting=encrypting)
     for job in jobs:
         line = _run_job(job, keyring, args, s3)
-        if args.metadata_output:
+        if args.metadata_output == "-":
+            print(line, flush=True)
+        elif args.metadata_output:
             with open(args.metadata_output, "a", encoding="utf-8") as log:
                 log.write(line + "\n")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +13,7 @@ from .._version import __version__
 from ..errors import UsageError
 from ..keyrings import registry
 from ..keyrings.registry import KeyOption
-from ..limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES
+from ..limits import DEFAULT_FRAME_LENGTH, MAX_CONTEXT_FILE_BYTES, MAX_HEADER_BYTES
 from ..suites import AlgorithmSuite, CommitmentPolicy
 
 __all__ = ["KeySpec", "build_parser"]
@@ -120,7 +122,12 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument("--suffix", default=".enc", help="suffix of encrypted files (default .enc)")
     parser.add_argument("-f", "--force", action="store_true", help="replace outputs; allow output to a terminal")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    parser.add_argument("--metadata-output", metavar="FILE", help="append one JSON line per file to FILE")
+    parser.add_argument(
+        "--metadata-output", metavar="FILE", help="append one JSON line per file to FILE ('-': standard output)"
+    )
+    parser.add_argument(
+        "--context-file", metavar="FILE", help="encryption context pairs from a JSON object of strings (with -c)"
+    )
     _message_options(parser, encrypting=name == "encrypt")
     _key_options(parser)
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
@@ -212,13 +219,29 @@ def _bulk_command(sub: Any) -> None:
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
 
 
+class _Parser(argparse.ArgumentParser):
+    """Arguments from ``@FILE`` too, as aws-encryption-sdk-cli reads them: each line split like a shell
+    would (quotes kept together, ``#`` starts a comment)."""
+
+    def convert_arg_line_to_args(self, arg_line: str) -> list[str]:
+        try:
+            return shlex.split(arg_line, comments=True)
+        except ValueError as exc:  # an unclosed quote
+            self.error(f"argument file line {arg_line.strip()!r}: {exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="busta",
         description="Encrypt and decrypt files in the AWS Encryption SDK message format.",
+        epilog="@FILE reads more arguments from FILE (name a file that starts with @ as ./@name).",
         allow_abbrev=False,
+        fromfile_prefix_chars="@",
     )
     parser.add_argument("--version", action="version", version=f"busta {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log to stderr: -v what busta does, -vv every detail"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     keygen = sub.add_parser("keygen", help="create the local default key", allow_abbrev=False)
     keygen.add_argument("--force", "-f", action="store_true", help="replace an existing key (the old one is lost)")
@@ -236,6 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _context_file(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, str]]:
+    """The pairs of a JSON object of strings in ``path`` (at most MAX_CONTEXT_FILE_BYTES); a usage error otherwise."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONTEXT_FILE_BYTES + 1)
+    except OSError as exc:
+        parser.error(f"--context-file {path}: {exc.strerror or exc}")
+    if len(data) > MAX_CONTEXT_FILE_BYTES:
+        parser.error(f"--context-file {path}: larger than {MAX_CONTEXT_FILE_BYTES} bytes")
+    try:
+        found = json.loads(data)
+    except (ValueError, RecursionError):
+        parser.error(f"--context-file {path}: not JSON")
+    if not isinstance(found, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+        parser.error(f"--context-file {path}: expected a JSON object whose keys and values are strings")
+    return list(found.items())
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -243,6 +284,8 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         flags = {"namespace": "--namespace", "name": "--key-name", "padding": "--rsa-padding"}
         given = ", ".join(flags[k] for k in args._pending_names)
         parser.error(f"{given} given without a key option to apply to")
+    if getattr(args, "context_file", None):
+        args.context = [*_context_file(parser, args.context_file), *args.context]
     keys = [key for key, _ in getattr(args, "context", [])]
     repeated = sorted({key for key in keys if keys.count(key) > 1})
     if repeated:
