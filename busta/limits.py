@@ -57,3 +57,8 @@ MAX_RETAINED_BUFFER_BYTES: Final = 8 << 20
 
 #: The largest ``--context-file`` the CLI reads (a JSON object of encryption context pairs).
 MAX_CONTEXT_FILE_BYTES: Final = 1 << 20
+#: The largest ``@FILE`` argument file the CLI reads, and how deep argument files may name others.
+MAX_ARGUMENT_FILE_BYTES: Final = 64 << 10
+MAX_ARGUMENT_FILE_DEPTH: Final = 8
+#: How many arguments argument files may bring in all (argparse's time grows with the square of the count).
+MAX_ARGUMENT_FILE_WORDS: Final = 4096

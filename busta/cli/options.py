@@ -13,7 +13,14 @@ from .._version import __version__
 from ..errors import UsageError
 from ..keyrings import registry
 from ..keyrings.registry import KeyOption
-from ..limits import DEFAULT_FRAME_LENGTH, MAX_CONTEXT_FILE_BYTES, MAX_HEADER_BYTES
+from ..limits import (
+    DEFAULT_FRAME_LENGTH,
+    MAX_ARGUMENT_FILE_BYTES,
+    MAX_ARGUMENT_FILE_DEPTH,
+    MAX_ARGUMENT_FILE_WORDS,
+    MAX_CONTEXT_FILE_BYTES,
+    MAX_HEADER_BYTES,
+)
 from ..suites import AlgorithmSuite, CommitmentPolicy
 
 __all__ = ["KeySpec", "build_parser"]
@@ -219,24 +226,12 @@ def _bulk_command(sub: Any) -> None:
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
 
 
-class _Parser(argparse.ArgumentParser):
-    """Arguments from ``@FILE`` too, as aws-encryption-sdk-cli reads them: each line split like a shell
-    would (quotes kept together, ``#`` starts a comment)."""
-
-    def convert_arg_line_to_args(self, arg_line: str) -> list[str]:
-        try:
-            return shlex.split(arg_line, comments=True)
-        except ValueError as exc:  # an unclosed quote
-            self.error(f"argument file line {arg_line.strip()!r}: {exc}")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="busta",
         description="Encrypt and decrypt files in the AWS Encryption SDK message format.",
         epilog="@FILE reads more arguments from FILE (name a file that starts with @ as ./@name).",
         allow_abbrev=False,
-        fromfile_prefix_chars="@",
     )
     parser.add_argument("--version", action="version", version=f"busta {__version__}")
     parser.add_argument(
@@ -277,9 +272,49 @@ def _context_file(parser: argparse.ArgumentParser, path: str) -> list[tuple[str,
     return list(found.items())
 
 
+def expand_argument_files(argv: Sequence[str], parser: argparse.ArgumentParser, depth: int = 0) -> list[str]:
+    """``argv`` with each ``@FILE`` replaced by the arguments in FILE, as aws-encryption-sdk-cli reads
+    them: each line split like a shell would (quotes kept together, ``#`` starts a comment). Files may
+    name files, at most MAX_ARGUMENT_FILE_DEPTH deep (a file that names itself is refused, not
+    followed forever); each is read up to MAX_ARGUMENT_FILE_BYTES, and together they bring at most
+    MAX_ARGUMENT_FILE_WORDS arguments. Every problem is a usage error."""
+    expanded: list[str] = []
+    for arg in argv:
+        if not arg.startswith("@") or arg == "@":
+            expanded.append(arg)
+            continue
+        path = arg[1:]
+        if depth >= MAX_ARGUMENT_FILE_DEPTH:
+            parser.error(f"argument files nest more than {MAX_ARGUMENT_FILE_DEPTH} deep at @{path} (one names itself?)")
+        words: list[str] = []
+        for line in _argument_file_lines(parser, path):
+            try:
+                words += shlex.split(line, comments=True)
+            except ValueError as exc:  # an unclosed quote
+                parser.error(f"argument file {path}: line {line.strip()!r}: {exc}")
+        expanded += expand_argument_files(words, parser, depth + 1)
+        if len(expanded) > MAX_ARGUMENT_FILE_WORDS + len(argv):
+            parser.error(f"argument files bring more than {MAX_ARGUMENT_FILE_WORDS} arguments")
+    return expanded
+
+
+def _argument_file_lines(parser: argparse.ArgumentParser, path: str) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_ARGUMENT_FILE_BYTES + 1)
+    except OSError as exc:
+        parser.error(f"argument file {path}: {exc.strerror or exc}")
+    if len(data) > MAX_ARGUMENT_FILE_BYTES:
+        parser.error(f"argument file {path}: larger than {MAX_ARGUMENT_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        parser.error(f"argument file {path}: not UTF-8 text")
+
+
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(expand_argument_files(argv, parser))
     if getattr(args, "_pending_names", None):
         flags = {"namespace": "--namespace", "name": "--key-name", "padding": "--rsa-padding"}
         given = ", ".join(flags[k] for k in args._pending_names)

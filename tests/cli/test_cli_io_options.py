@@ -13,7 +13,7 @@ import pytest
 
 from busta.cli import main
 from busta.format import parse_header
-from busta.limits import MAX_CONTEXT_FILE_BYTES
+from busta.limits import MAX_ARGUMENT_FILE_BYTES, MAX_ARGUMENT_FILE_WORDS, MAX_CONTEXT_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +56,34 @@ def test_an_argument_file_with_an_unclosed_quote_is_a_usage_error(home: Path) ->
 
 def test_a_missing_argument_file_is_a_usage_error(home: Path) -> None:
     assert main(["encrypt", "@nowhere", "-o", "out.enc"]) == 2
+
+
+def test_argument_files_may_name_argument_files(home: Path) -> None:
+    (home / "inner").write_text("-c team=a\n")
+    (home / "outer").write_text("encrypt plain.bin -o out.enc -q @inner\n")
+    assert main(["@outer"]) == 0
+    assert context_of(home / "out.enc") == {"team": "a"}
+
+
+@pytest.mark.parametrize("loop", [["self"], ["a", "b"]], ids=["names-itself", "a-names-b-names-a"])
+def test_argument_files_that_name_each_other_in_a_loop_are_a_usage_error_not_a_crash(
+    home: Path, loop: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, following in zip(loop, [*loop[1:], loop[0]], strict=True):
+        (home / name).write_text(f"@{following}\n")
+    assert main([f"@{loop[0]}"]) == 2
+    assert "nest more than" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe not utf-8", b"#" * (MAX_ARGUMENT_FILE_BYTES + 1), b"-q " * (MAX_ARGUMENT_FILE_WORDS + 10)],
+    ids=["not-utf-8", "too-large", "too-many-arguments"],
+)
+def test_an_argument_file_that_is_not_text_or_too_large_is_a_usage_error(home: Path, content: bytes) -> None:
+    (home / "args").write_bytes(content)
+    assert main(["encrypt", "plain.bin", "-o", "out.enc", "@args"]) == 2
+    assert not (home / "out.enc").exists()
 
 
 # -- --context-file --------------------------------------------------------------------------
