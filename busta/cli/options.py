@@ -256,13 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _context_file(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, str]]:
     """The pairs of a JSON object of strings in ``path`` (at most MAX_CONTEXT_FILE_BYTES); a usage error otherwise."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CONTEXT_FILE_BYTES + 1)
-    except OSError as exc:
-        parser.error(f"--context-file {path}: {exc.strerror or exc}")
-    if len(data) > MAX_CONTEXT_FILE_BYTES:
-        parser.error(f"--context-file {path}: larger than {MAX_CONTEXT_FILE_BYTES} bytes")
+    data = _read_bounded(parser, path, MAX_CONTEXT_FILE_BYTES, "--context-file")
     try:
         found = json.loads(data)
     except (ValueError, RecursionError):
@@ -298,14 +292,20 @@ def expand_argument_files(argv: Sequence[str], parser: argparse.ArgumentParser, 
     return expanded
 
 
-def _argument_file_lines(parser: argparse.ArgumentParser, path: str) -> list[str]:
+def _read_bounded(parser: argparse.ArgumentParser, path: str, limit: int, what: str) -> bytes:
+    """The bytes of the file ``path``, reading at most ``limit`` + 1; a usage error naming ``what`` otherwise."""
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_ARGUMENT_FILE_BYTES + 1)
+            data = f.read(limit + 1)
     except OSError as exc:
-        parser.error(f"argument file {path}: {exc.strerror or exc}")
-    if len(data) > MAX_ARGUMENT_FILE_BYTES:
-        parser.error(f"argument file {path}: larger than {MAX_ARGUMENT_FILE_BYTES} bytes")
+        parser.error(f"{what} {path}: {exc.strerror or exc}")
+    if len(data) > limit:
+        parser.error(f"{what} {path}: larger than {limit} bytes")
+    return data
+
+
+def _argument_file_lines(parser: argparse.ArgumentParser, path: str) -> list[str]:
+    data = _read_bounded(parser, path, MAX_ARGUMENT_FILE_BYTES, "argument file")
     try:
         return data.decode("utf-8").splitlines()
     except UnicodeDecodeError:
