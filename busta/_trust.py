@@ -49,7 +49,19 @@ def file_kind(mode: int) -> str:
 def read_key_file(path: Path, *, what: str = "key file", secret: bool | Callable[[bytes], bool] = True) -> bytes:
     """The content of the key file ``path`` (at most :data:`MAX_KEY_FILE_BYTES`) once it passed
     every check above; :class:`FileNotFoundError` if it does not exist. ``secret`` says whether
-    the key is secret, or decides it from the content (a PEM file holding a private key)."""
+    the key is secret, or decides it from the content (a PEM file holding a private key).
+    Any other failure to reach or read it (a directory above it that may not be searched, an
+    unreadable file) is a :class:`KeyFileError` naming the path."""
+    try:
+        return _read_checked(path, what, secret)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename and str(exc.filename) != str(path) else ""
+        raise KeyFileError(f"{what} {path}: {where}{exc.strerror or exc}") from None
+
+
+def _read_checked(path: Path, what: str, secret: bool | Callable[[bytes], bool]) -> bytes:
     if os.name != "posix":
         return _read_limited(path.read_bytes(), path, what)
     real = Path(os.path.realpath(path))

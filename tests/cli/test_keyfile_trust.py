@@ -264,3 +264,12 @@ def test_a_demo_key_owned_by_another_user_is_refused(
     err = capsys.readouterr().err
     assert "is owned by nobody" in err and err.count("\n") == 1
     assert demo_key.read_bytes() == b"k" * 32
+
+
+def test_a_key_path_that_cannot_be_reached_is_a_key_file_error_not_a_bare_os_error(tmp_path: Path) -> None:
+    """A key path through something that is not a directory fails to open with an OSError other
+    than "no such file"; that failure is a KeyFileError naming the key (inside busta's error tree)."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"not a directory")
+    with pytest.raises(KeyFileError, match=r"key file .*plain/default\.key: Not a directory"):
+        read_record(plain / "default.key")
