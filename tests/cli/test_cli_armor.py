@@ -165,5 +165,6 @@ def test_armor_streams_in_bounded_memory(home: Path) -> None:
         process.returncode = os.waitstatus_to_exitcode(status)
         assert process.returncode == 0
         peaks.append(usage.ru_maxrss * 1024)
-    # a process that held the 85 MiB of text (or the 64 MiB message) would be far above this
-    assert max(peaks[1:]) < 150 << 20, peaks
+    # (ru_maxrss starts at this process's size at fork; busta's own peak was about 49 MB.)
+    # A process that held the 85 MiB of text or the 64 MiB message would be above this.
+    assert max(peaks[1:]) < 100 << 20, peaks
