@@ -31,12 +31,16 @@ class RangedObject:
     """The object at ``uri``, read from its start, at most ``budget`` bytes in all."""
 
     def __init__(self, client: Any, uri: S3Uri, *, budget: int):
-        from ..s3 import fetch_range  # noqa: PLC0415 - boto3 only when S3 is used
-        from ..s3._calls import call  # noqa: PLC0415
+        import botocore.exceptions  # noqa: PLC0415 - boto3 only when S3 is used
+
+        from ..s3 import fetch_range, s3_error  # noqa: PLC0415
 
         self._fetch_range = fetch_range
         self._client, self._uri, self._budget = client, uri, budget
-        head = call("HeadObject", uri.bucket, uri.key, client.head_object, Bucket=uri.bucket, Key=uri.key)
+        try:
+            head = client.head_object(Bucket=uri.bucket, Key=uri.key)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise s3_error("HeadObject", uri.bucket, uri.key, exc) from exc
         self.size, self.etag = int(head["ContentLength"]), str(head["ETag"])
         self.fetched = 0  # bytes the GETs returned so far
         self._buffer = b""  # fetched but not yet read

@@ -97,7 +97,7 @@ def test_a_header_claiming_a_huge_length_costs_at_most_the_header_limit(
 ) -> None:
     server.client("s3").put_object(Bucket=BUCKET, Key="hostile.enc", Body=hostile_object())
     with CountingProxy(server.endpoint) as proxy:
-        status, out, err = inspect(home, proxy, f"s3://{BUCKET}/hostile.enc", "--max-header-bytes", str(limit))
+        status, _, err = inspect(home, proxy, f"s3://{BUCKET}/hostile.enc", "--max-header-bytes", str(limit))
     assert status == 1
     assert err.decode().startswith("busta: error: header size is") and err.count(b"\n") == 1, err
     assert f"above the limit of {limit}".encode() in err
