@@ -100,7 +100,7 @@ class ArmorReader:
         if not chunk:
             self._ended = True
             if self._text:
-                raise self._error("it ends inside a group of four characters (truncated?)")
+                raise self._error("it ends inside a group of four characters")
             return
         text = bytes(chunk).translate(None, _WHITESPACE)
         self._seen += len(chunk)
@@ -116,6 +116,8 @@ class ArmorReader:
             raise self._error(str(exc).rstrip(".").lower()) from None
         self._padded = whole > 0 and self._text[whole - 1] == ord("=")
         del self._text[:whole]
+        if not _ALPHABET.issuperset(self._text):  # the (at most 3) characters left wait for their group
+            raise self._error("only base64 data is allowed")
 
     def _error(self, why: str) -> CliError:
         return CliError(f"{self._name}: not valid base64 ({why}), in the {self._seen} bytes read so far")
