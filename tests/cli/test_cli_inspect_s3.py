@@ -121,3 +121,21 @@ def test_a_missing_object_is_one_line_naming_it(home: Path, server: MotoServer) 
         status, _, err = inspect(home, proxy, f"s3://{BUCKET}/nothing-here")
     assert status == 1
     assert err.count(b"\n") == 1 and b"nothing-here" in err
+
+
+def test_objects_shorter_than_the_first_range_are_read_whole_or_refused_as_truncated(
+    home: Path, server: MotoServer
+) -> None:
+    message = busta.encrypt(b"tiny", keyring=keyring("k"))
+    assert len(message) < 4096
+    s3 = server.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="tiny.enc", Body=message)
+    s3.put_object(Bucket=BUCKET, Key="cut.enc", Body=message[:60])
+    with CountingProxy(server.endpoint) as proxy:
+        status, out, err = inspect(home, proxy, f"s3://{BUCKET}/tiny.enc")
+        assert status == 0, err
+        assert b"0x0578" in out
+        status, _, err = inspect(home, proxy, f"s3://{BUCKET}/cut.enc")
+    assert status == 1
+    assert b"inside the message header" in err and err.count(b"\n") == 1
+    assert proxy.ranges == [f"bytes=0-{len(message) - 1}", "bytes=0-59"]

@@ -130,18 +130,21 @@ def test_s3_objects_are_verified_by_streaming_them(home: Path, server: MotoServe
     s3 = server.client("s3")
     s3.put_object(Bucket=BUCKET, Key="good.enc", Body=(home / "good.enc").read_bytes())
     s3.put_object(Bucket=BUCKET, Key="bad.enc", Body=(home / "damaged.enc").read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="good.asc", Body=(home / "good.asc").read_bytes())
     env = {
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": DEFAULT_REGION,
         "AWS_ENDPOINT_URL": server.endpoint,
     }
-    uris = [f"s3://{BUCKET}/good.enc", f"s3://{BUCKET}/bad.enc", f"s3://{BUCKET}/none.enc"]
+    uris = [f"s3://{BUCKET}/good.enc", f"s3://{BUCKET}/bad.enc", f"s3://{BUCKET}/none.enc", f"s3://{BUCKET}/good.asc"]
     done = run_busta(["verify", *uris, "good.enc"], home, env={**os.environ, **env})
     assert done.returncode == 1
     lines = done.stdout.decode().splitlines()
     assert lines[0] == f"ok s3://{BUCKET}/good.enc"
     assert lines[1].startswith(f"FAILED s3://{BUCKET}/bad.enc: ")
     assert lines[2].startswith(f"FAILED s3://{BUCKET}/none.enc: ") and "NoSuchKey" in lines[2]
-    assert lines[3] == "ok good.enc"
-    assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]) == ["bad.enc", "good.enc"]
+    assert lines[3] == f"ok s3://{BUCKET}/good.asc"  # base64 text, detected on a body that cannot peek
+    assert lines[4] == "ok good.enc"
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert listed == ["bad.enc", "good.asc", "good.enc"]  # nothing written
