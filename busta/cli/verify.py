@@ -37,12 +37,14 @@ class _Nothing:
         """Nothing is kept, so nothing is pending."""
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(name: str, exc: BaseException) -> str:
+    """Why ``name`` failed, without saying its name again (the line already does)."""
     if isinstance(exc, NoDecryptingKeyError):
         return "; ".join([exc.summary, *exc.reasons])
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
-    return str(exc) or type(exc).__name__
+    text = str(exc) or type(exc).__name__
+    return text.removeprefix(f"{name}: ")
 
 
 def _verify_one(location: Location, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> StreamResult:
@@ -60,11 +62,11 @@ def _line(name: str, result: StreamResult | None, error: BaseException | None, *
             record["suite"] = f"0x{result.header.suite.id:04X}"
             record["plaintext_bytes"] = result.plaintext_length
         if error is not None:
-            record["error"] = _reason(error)
+            record["error"] = _reason(name, error)
         return json.dumps(record, ensure_ascii=True, sort_keys=True)
     if error is None:
         return f"ok {printable(name)}"
-    return f"FAILED {printable(name)}: {printable(_reason(error))}"
+    return f"FAILED {printable(name)}: {printable(_reason(name, error))}"
 
 
 def run_verify(args: argparse.Namespace) -> None:

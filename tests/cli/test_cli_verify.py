@@ -148,3 +148,10 @@ def test_s3_objects_are_verified_by_streaming_them(home: Path, server: MotoServe
     assert lines[4] == "ok good.enc"
     listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
     assert listed == ["bad.enc", "good.asc", "good.enc"]  # nothing written
+
+
+def test_armor_flag_insists_on_base64(home: Path) -> None:
+    assert run_busta(["verify", "-a", "good.asc"], home).stdout == b"ok good.asc\n"
+    binary = run_busta(["verify", "--decode", "good.enc"], home)
+    assert binary.returncode == 1
+    assert binary.stdout.startswith(b"FAILED good.enc: not valid base64 (")
