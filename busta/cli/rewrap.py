@@ -100,14 +100,16 @@ def _opened(location: Path | Stdio) -> Iterator[IO[bytes]]:
 
 @contextlib.contextmanager
 def _output(dest: Path | Stdio, *, in_place: bool, force: bool) -> Iterator[IO[bytes]]:
-    """Standard output, or a file that appears (or replaces the input, ``in_place``) only on success."""
+    """Standard output, or a file that appears only on success; in place, it replaces the input and keeps
+    its permission bits (a new file is mode 0600)."""
     if isinstance(dest, Stdio):
         if sys.stdout.isatty() and not force:
             raise CliError(TERMINAL_REFUSED)
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    with local_output(dest, force=force or in_place) as out:
+    mode = dest.stat().st_mode & 0o777 if in_place else 0o600
+    with local_output(dest, force=force or in_place, mode=mode) as out:
         yield out
 
 

@@ -66,12 +66,14 @@ def test_rewrap_to_a_new_file_keeps_the_body_and_changes_who_can_open_it(home: P
 
 def test_rewrap_without_o_replaces_the_file_in_place_atomically(home: Path) -> None:
     before = (home / "old.enc").read_bytes()
+    (home / "old.enc").chmod(0o640)
     done = run_busta(["rewrap", "old.enc", "--new-key-file", "new.key"], home)
     assert done.returncode == 0, done.stderr
     after = (home / "old.enc").read_bytes()
     assert body(after) == body(before) and after != before
     assert opens(home, "old.enc", "--key-file", "new.key") and not opens(home, "old.enc")
     assert entries(home) == ["config", "new.key", "old.enc", "plain.bin"]  # no temporary file left
+    assert (home / "old.enc").stat().st_mode & 0o777 == 0o640  # the file's permissions are kept
 
 
 def test_stdin_to_stdout(home: Path) -> None:
