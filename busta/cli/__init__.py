@@ -1,4 +1,4 @@
-"""The ``busta`` command line: keygen, encrypt, decrypt, inspect, bulk.
+"""The ``busta`` command line: keygen, encrypt, decrypt, verify, rewrap, inspect, bulk.
 
 ``main(argv)`` returns the exit status: 0 success, 1 the operation failed (one line
 on stderr), 2 a usage error, 128 + n after signal n (SIGHUP, SIGINT, SIGTERM; SIGPIPE,
@@ -58,9 +58,19 @@ def _run(args: argparse.Namespace) -> None:
 
         run_bulk(args)
     elif args.command == "inspect":
+        from .commands import _S3  # noqa: PLC0415
         from .headerinfo import inspect_file  # noqa: PLC0415
 
-        inspect_file(args.file, as_json=args.json, out=sys.stdout)
+        s3 = _S3(args)
+        inspect_file(args.file, as_json=args.json, out=sys.stdout, max_header_bytes=args.max_header_bytes, s3=s3)
+    elif args.command == "verify":
+        from .verify import run_verify  # noqa: PLC0415
+
+        run_verify(args)
+    elif args.command == "rewrap":
+        from .rewrap import run_rewrap  # noqa: PLC0415
+
+        run_rewrap(args)
     else:
         from .commands import run_transfer  # noqa: PLC0415
 

@@ -18,6 +18,7 @@ from ..api import Client, StreamResult
 from ..format import Header
 from ..materials import Keyring
 from ..suites import CommitmentPolicy
+from .armor import armored, unarmored
 from .aws import region
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
@@ -64,7 +65,7 @@ def _open_source(location: Location, s3: _S3) -> Iterator[tuple[IO[bytes], int |
 
 def _check_dest(job: Job, args: argparse.Namespace, s3: _S3) -> None:
     if isinstance(job.dest, Stdio):
-        if sys.stdout.isatty() and not args.force:
+        if sys.stdout.isatty() and not args.force and not _armoring(args):  # base64 text may go to a terminal
             raise CliError(TERMINAL_REFUSED)
     elif isinstance(job.dest, Path):
         check_output(job.dest, force=args.force, within=job.within)
@@ -114,19 +115,23 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
         )
         header = _uploaded_header(job.dest, s3)
         return header, result.plaintext_length
-    return _to_local(
-        job.dest,
-        job.within,
-        args.force,
-        lambda out: _client(args).encrypt_stream(
+
+    def encrypt(out: IO[bytes]) -> StreamResult:
+        return _client(args).encrypt_stream(
             source,
             out,
             keyring=keyring,
             encryption_context=context,
             algorithm=args.algorithm,
             frame_length=args.frame_length,
-        ),
-    )
+        )
+
+    return _to_local(job.dest, job.within, args.force, armored(encrypt) if args.armor else encrypt)
+
+
+def _armoring(args: argparse.Namespace) -> bool:
+    """Whether the command writes base64 text (encrypt --armor), not binary."""
+    return args.command == "encrypt" and bool(args.armor)
 
 
 def _to_local(
@@ -228,6 +233,7 @@ def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> s
         if args.command == "encrypt":
             header, length = _encrypt(job, source, keyring, args, s3)
         else:
+            source = unarmored(source, str(job.source), decode=args.armor)
             header, length = _decrypt(job, source, keyring, args, s3)
     return _metadata(job, args.command, header, length, time.monotonic() - started)
 
@@ -246,6 +252,8 @@ def run_transfer(args: argparse.Namespace) -> None:
             raise CliUsageError("--metadata-output - and -o - would both write to standard output")
     elif args.metadata_output:
         refuse_collisions(jobs, [Path(args.metadata_output)])
+    if _armoring(args) and any(isinstance(job.dest, S3Uri) for job in jobs):
+        raise CliUsageError("--armor writes files and standard output, not S3 objects")
     s3 = _S3(args)
     for job in jobs:
         _check_dest(job, args, s3)

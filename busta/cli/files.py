@@ -135,15 +135,26 @@ def _job_in(dest: Path | S3Uri, source: Location, target: str) -> Job:
     return Job(source, contained_path(dest, target), within=dest)
 
 
-def plan(inputs: list[str], output: str, *, encrypting: bool, recursive: bool, suffix: str) -> list[Job]:
+def _needs_output() -> CliUsageError:
+    return CliUsageError("several inputs (or a directory) need -o DIRECTORY; one input without -o goes to stdout")
+
+
+def plan(inputs: list[str], output: str | None, *, encrypting: bool, recursive: bool, suffix: str) -> list[Job]:
     """One job per input file. Several inputs, a directory, or ``-o`` ending in ``/`` need ``-o`` to
     be a directory (or S3 prefix). Two jobs writing one output, or an output that is also an input,
-    are refused before anything is written."""
+    are refused before anything is written. As in age, no input means stdin, and one input without
+    ``-o`` goes to stdout."""
+    inputs = inputs or ["-"]
+    if output is None and len(inputs) > 1:
+        raise _needs_output()
     sources = _sources(inputs, encrypting=encrypting, recursive=recursive, suffix=suffix)
     if sum(isinstance(s, Stdio) for s, _ in sources) > 1:
         raise CliUsageError("'-' (stdin) may be given only once")
-    dest = parse_location(output)
     many = len(sources) != 1 or any(isinstance(p, Path) and p.is_dir() for p in map(parse_location, inputs))
+    if output is None and many:
+        raise _needs_output()
+    output = output or "-"
+    dest = parse_location(output)
     if not sources:
         raise CliError("no input files found")
     if isinstance(dest, Stdio):

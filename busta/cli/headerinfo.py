@@ -4,32 +4,44 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from .._text import printable
-from ..errors import TruncatedMessageError
-from ..format import Header, parse_header
+from ..errors import TruncatedMessageError, UsageError
+from ..format import Header, ParsedHeader
+from ..format.header import parse_header_or_need
 from ..limits import MAX_HEADER_BYTES
+from .armor import unarmored
+from .files import S3Uri, parse_location
 
-__all__ = ["describe", "inspect_file", "read_header"]
+__all__ = ["describe", "inspect_file", "read_head", "read_header"]
 
 _READ = 4096
 
 
-def read_header(source: IO[bytes]) -> Header:
-    """Read from ``source`` until a header parses (up to the header size limit)."""
+def read_header(source: IO[bytes], *, max_header_bytes: int = MAX_HEADER_BYTES) -> Header:
+    """The header of the message ``source`` holds (see :func:`read_head`)."""
+    return read_head(source, max_header_bytes=max_header_bytes)[1].header
+
+
+def read_head(source: IO[bytes], *, max_header_bytes: int = MAX_HEADER_BYTES) -> tuple[bytes, ParsedHeader]:
+    """Read from ``source`` until a header parses: 4 KiB first, then at least what the header says
+    it still needs (and at least twice what was read, so that a header of many data keys takes few
+    reads), never more than ``max_header_bytes`` in all; a longer header raises LimitExceededError.
+    Returns the bytes read (the header, perhaps some of the body) and the parsed header."""
     data = bytearray()
+    want = min(_READ, max_header_bytes)
     while True:
-        chunk = source.read(_READ)
+        chunk = source.read(want - len(data))
         data += chunk
-        parsed = parse_header(data)
-        if parsed is not None:
-            return parsed.header
+        found = parse_header_or_need(data, max_header_bytes=max_header_bytes)
+        if not isinstance(found, int):
+            return bytes(data), found
         if not chunk:
             raise TruncatedMessageError(f"the input ends after {len(data)} bytes, inside the message header")
-        if len(data) > MAX_HEADER_BYTES:  # parse_header raises first; kept as a bound on the loop
-            raise TruncatedMessageError("no complete header within the header size limit")
+        want = max(found, min(2 * len(data), max_header_bytes))
 
 
 def text_or_hex(data: bytes) -> str:
@@ -88,11 +100,28 @@ def _text(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def inspect_file(name: str, *, as_json: bool, out: IO[str]) -> None:
-    if name == "-":
-        header = read_header(sys.stdin.buffer)
+def inspect_file(
+    name: str,
+    *,
+    as_json: bool,
+    out: IO[str],
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    s3: Callable[[], Any] | None = None,
+) -> None:
+    """Print the header of the message in the file ``name`` (``-``: stdin; ``s3://bucket/key``: read
+    with ranged GETs through the boto3 client ``s3()`` makes), base64 text decoded first."""
+    location = parse_location(name)
+    if isinstance(location, S3Uri):
+        from .s3header import RangedObject, budget_for  # noqa: PLC0415 - boto3 only when S3 is used
+
+        if s3 is None:
+            raise UsageError(f"{name}: inspect of an S3 object needs an S3 client")
+        ranged = RangedObject(s3(), location, budget=budget_for(max_header_bytes))
+        header = read_header(unarmored(ranged, name), max_header_bytes=max_header_bytes)  # type: ignore[arg-type]
+    elif isinstance(location, Path):
+        with location.open("rb") as source:
+            header = read_header(unarmored(source, name), max_header_bytes=max_header_bytes)
     else:
-        with Path(name).open("rb") as source:
-            header = read_header(source)
+        header = read_header(unarmored(sys.stdin.buffer, name), max_header_bytes=max_header_bytes)
     info = describe(header)  # as JSON: exact, and every non-ASCII or control character is a \u escape
     out.write((json.dumps(info, indent=2, ensure_ascii=True) if as_json else _text(info)) + "\n")

@@ -107,6 +107,10 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
     add("--namespace", action=_NameAction, const="namespace", help="namespace (provider id) of the key option")
     add("--key-name", action=_NameAction, const="name", help="key name of the key option")
     add("--rsa-padding", action=_NameAction, const="padding", choices=RSA_PADDINGS, help="default oaep-sha256")
+    _aws_options(parser)
+
+
+def _aws_options(parser: argparse.ArgumentParser) -> None:
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--aws-endpoint-url", metavar="URL", help="endpoint for KMS and S3 (e.g. a local test server)")
     aws.add_argument("--aws-region", metavar="REGION", help="region for S3 (and KMS MRK discovery)")
@@ -119,12 +123,17 @@ def _dest(flag: str) -> str:
 
 def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="file, directory (-r), glob, '-' or s3://bucket/key")
-    parser.add_argument("-o", "--output", required=True, help="file, directory, '-' or s3://bucket/key (or prefix/)")
-    context_help = "encryption context pair (repeatable)" if name == "encrypt" else "expected context pair"
     parser.add_argument(
-        "-c", "--context", action="append", type=_context_pair, default=[], metavar="K=V", help=context_help
+        "inputs", nargs="*", metavar="INPUT", help="file, directory (-r), glob, '-' or s3://bucket/key (default: -)"
     )
+    parser.add_argument(
+        "-o", "--output", help="file, directory, '-' or s3://bucket/key (or prefix/); default '-' for one input"
+    )
+    _context_options(parser, "encryption context pair (repeatable)" if name == "encrypt" else "expected context pair")
+    if name == "encrypt":
+        parser.add_argument("-a", "--armor", "--encode", action="store_true", help="write the message as base64 text")
+    else:
+        parser.add_argument("-a", "--armor", "--decode", action="store_true", help="the input must be base64 text")
     parser.add_argument("-r", "--recursive", action="store_true", help="encrypt/decrypt directory trees")
     parser.add_argument("--suffix", default=".enc", help="suffix of encrypted files (default .enc)")
     parser.add_argument("-f", "--force", action="store_true", help="replace outputs; allow output to a terminal")
@@ -132,12 +141,18 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     parser.add_argument(
         "--metadata-output", metavar="FILE", help="append one JSON line per file to FILE ('-': standard output)"
     )
-    parser.add_argument(
-        "--context-file", metavar="FILE", help="encryption context pairs from a JSON object of strings (with -c)"
-    )
     _message_options(parser, encrypting=name == "encrypt")
     _key_options(parser)
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
+
+
+def _context_options(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "-c", "--context", action="append", type=_context_pair, default=[], metavar="K=V", help=help_text
+    )
+    parser.add_argument(
+        "--context-file", metavar="FILE", help="encryption context pairs from a JSON object of strings (with -c)"
+    )
 
 
 def _message_options(parser: argparse.ArgumentParser, *, encrypting: bool) -> None:
@@ -220,10 +235,41 @@ def _bulk_command(sub: Any) -> None:
     parser.add_argument("--report", metavar="FILE", help="write every object's outcome to FILE as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _key_options(parser)
+    _new_key_options(parser)
+    parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
+
+
+def _new_key_options(parser: argparse.ArgumentParser) -> None:
     new = parser.add_argument_group("rewrap: the new keys (repeatable; each wraps the data key)")
     new.add_argument("--new-key-file", action="append", default=[], metavar="PATH", help="a key record")
     new.add_argument("--new-kms-key", action="append", default=[], metavar="ARN", help="an AWS KMS key")
+
+
+def _verify_command(sub: Any) -> None:
+    text = "decrypt messages to nothing: check that each one authenticates, writing no plaintext"
+    parser: argparse.ArgumentParser = sub.add_parser("verify", help=text, description=text, allow_abbrev=False)
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="a message file, '-' or s3://bucket/key (default: -)"
+    )
+    _context_options(parser, "expected context pair (repeatable)")
+    parser.add_argument("-a", "--armor", "--decode", action="store_true", help="the inputs must be base64 text")
+    parser.add_argument("--json", action="store_true", help="one JSON object per input instead of a line of text")
+    _message_options(parser, encrypting=False)
+    _key_options(parser)
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
+
+
+def _rewrap_command(sub: Any) -> None:
+    text = "give one message new wrapped data keys, rewriting only its header (unsigned suites)"
+    parser: argparse.ArgumentParser = sub.add_parser("rewrap", help=text, description=text, allow_abbrev=False)
+    parser.add_argument("input", metavar="INPUT", help="a message file, '-' or s3://bucket/key")
+    parser.add_argument("-o", "--output", help="file, '-' or s3://bucket/key (default: INPUT itself; '-' for stdin)")
+    _context_options(parser, "pair the message requires or must hold (repeatable)")
+    parser.add_argument("-f", "--force", action="store_true", help="replace an existing output")
+    _message_options(parser, encrypting=False)
+    _key_options(parser)
+    _new_key_options(parser)
+    parser.set_defaults(keys=[], flag_keys=[], _pending_names={}, operation="rewrap")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,9 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     _transfer_command(sub, "encrypt", "encrypt files into ESDK messages")
     _transfer_command(sub, "decrypt", "decrypt ESDK messages")
     _bulk_command(sub)
+    _verify_command(sub)
+    _rewrap_command(sub)
     inspect = sub.add_parser("inspect", help="show a message header (no key needed)", allow_abbrev=False)
-    inspect.add_argument("file", metavar="FILE", help="a message file or '-'")
+    inspect.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="a message file, '-' (the default) or s3://bucket/key"
+    )
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.add_argument(
+        "--max-header-bytes", type=_positive_int, default=MAX_HEADER_BYTES, metavar="BYTES", help="largest header read"
+    )
+    _aws_options(inspect)
     return parser
 
 

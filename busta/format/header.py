@@ -270,8 +270,9 @@ def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
     """Version, suite, message id, context and the data key count."""
     version = cur.u8()
     if version not in MESSAGE_ID_BYTES:
-        if bytes(cur.view[:2]) == b"AY" or (len(cur.view) == 1 and version == ord("A")):
-            raise _fail("the input looks base64-encoded (it starts with 'AY'); decode it first", "version", 0)
+        start = bytes(cur.view[:2])
+        if start in (b"AY", b"Ag") or (len(cur.view) == 1 and version == ord("A")):  # base64 of 0x01 0x80, 0x02
+            raise _fail(f"the input looks base64-encoded (it starts with {start!r}); decode it first", "version", 0)
         raise _fail(f"unknown message format version 0x{version:02x}", "version", 0)
     if version == 1 and cur.u8() != _V1_TYPE:
         raise _fail("message type must be 0x80", "type", 1)

@@ -309,7 +309,7 @@ def test_progress_reader_reports_bytes_rate_and_time_left() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["encrypt"],
+        ["encrypt", "x", "y"],  # several inputs need -o (no input at all reads stdin: test_cli_defaults.py)
         ["encrypt", "x", "-o", "y", "--no-such-option"],
         ["encrypt", "x", "-o", "y", "-c", "novalue"],
         ["frobnicate"],
