@@ -21,7 +21,7 @@ from .aws import boto3_session, region
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
-from .keys import keyring_for
+from .keys import config_for
 from .kms import Keys, keys_for, known_length
 from .outputs import TERMINAL_REFUSED, check_output, local_output
 from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader
@@ -242,6 +242,7 @@ def run_transfer(args: argparse.Namespace) -> None:
     if "/" in args.suffix or os.sep in args.suffix or "\0" in args.suffix:
         raise CliUsageError("--suffix must not contain a path separator or NUL")
     _progress_min_bytes()  # a bad BUSTA_PROGRESS_MIN_BYTES fails before any work
+    config = config_for(args, encrypting=encrypting)  # key options that make no sense fail before any input
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
     if args.metadata_output == "-":
         if any(isinstance(job.dest, Stdio) for job in jobs):
@@ -251,7 +252,7 @@ def run_transfer(args: argparse.Namespace) -> None:
     s3 = _S3(args)
     for job in jobs:
         _check_dest(job, args, s3)
-    keys = keys_for(keyring_for(args, encrypting=encrypting), args)  # one cache for every job
+    keys = keys_for(config.build(), args)  # one cache for every job
     for job in jobs:
         line = _run_job(job, keys, args, s3)
         if args.metadata_output == "-":

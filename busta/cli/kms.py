@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import IO, Any
 
+from ..limits import MAX_KMS_GRANT_TOKEN_CHARS, MAX_KMS_GRANT_TOKENS
 from ..materials import Keyring
 from ..materials.caching import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES, CachingCryptoMaterialsManager
 from .errors import CliUsageError
@@ -67,9 +68,18 @@ def check_kms_options(args: argparse.Namespace) -> None:
         raise CliUsageError("--kms-account and --kms-partition filter --kms-discovery, which is not given")
     if args.grant_token and not flags & set(_KMS_FLAGS):
         raise CliUsageError("--grant-token is for KMS keys: --kms-key or --kms-discovery")
+    _check_grant_tokens(args.grant_token)
     limits = getattr(args, "cache_max_messages", None), getattr(args, "cache_max_bytes", None)
     if getattr(args, "cache_max_age", None) is None and any(limit is not None for limit in limits):
         raise CliUsageError("--cache-max-messages and --cache-max-bytes need --cache-max-age (which turns caching on)")
+
+
+def _check_grant_tokens(tokens: list[str]) -> None:
+    if len(tokens) > MAX_KMS_GRANT_TOKENS:
+        raise CliUsageError(f"{len(tokens)} grant tokens: a KMS request takes at most {MAX_KMS_GRANT_TOKENS}")
+    for token in tokens:
+        if not token or len(token) > MAX_KMS_GRANT_TOKEN_CHARS:
+            raise CliUsageError(f"--grant-token must be 1 to {MAX_KMS_GRANT_TOKEN_CHARS} characters long")
 
 
 @dataclass(frozen=True, slots=True)

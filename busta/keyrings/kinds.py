@@ -23,7 +23,7 @@ from .._legacy import environ
 from .._secrets import SecretBytes
 from ..errors import KeyFileError, UsageError
 from ..materials import Keyring
-from ._arn import arn_or_reason, parse_arn
+from ._arn import arn_or_reason, is_account_id, is_partition, parse_arn
 from ._aws_profiles import aws_region, profile_session, resolved_region
 from .raw_aes import RawAesKeyring
 from .registry import CliOption, KeyArgs, KeyOption, KeyringConfig, KeyringKind, register
@@ -282,6 +282,11 @@ def _kms_discovery(given: KeyArgs) -> KeyringConfig:
     partition = options.get("kms_partition")
     if partition is not None and not accounts:
         raise UsageError("--kms-partition needs --kms-account: a discovery filter names both")
+    for account in accounts:
+        if not is_account_id(account):
+            raise UsageError(f"--kms-account {account}: an AWS account id is 12 digits")
+    if partition is not None and not is_partition(partition):
+        raise UsageError(f"--kms-partition {partition}: not a partition name (such as aws, aws-cn, aws-us-gov)")
     tokens = tuple(options.get("grant_token") or ())
     return KmsDiscovery(accounts, partition or "aws", region, options.get("aws_endpoint_url"), profile, tokens)
 

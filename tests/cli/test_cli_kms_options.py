@@ -1,0 +1,450 @@
+"""The KMS options of ``busta encrypt``/``decrypt``, through the real command in a fresh process,
+against a moto server on 127.0.0.1 that records each request (what busta sent KMS is read back
+from moto's own request record, not from busta).
+
+- ``--kms-key`` takes a key ARN, an alias ARN, a key id or an alias name on encrypt (the last two
+  in the region of ``--aws-region``, ``AWS_REGION``, ``AWS_DEFAULT_REGION`` or the profile), and
+  only a key ARN on decrypt;
+- ``--aws-profile`` picks a named profile's credentials and region;
+- ``--grant-token`` goes with every KMS call;
+- ``--kms-account``/``--kms-partition`` filter ``--kms-discovery`` and nothing else;
+- ``--cache-max-age`` (with ``--cache-max-messages``/``--cache-max-bytes``) shares data keys
+  across the files of one command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..support.kms_recording import RecordingMotoServer, forget_calls, kms_calls, recording_moto_server
+from ..support.moto_server import ACCESS_KEY, SECRET_KEY
+
+__all__ = ["recording_moto_server"]  # fixture, imported for pytest to find
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-west-2"
+PROFILE = "busta-kms"
+ALIAS = "alias/busta-cli-kms"
+
+
+@pytest.fixture(scope="module")
+def key(recording_moto_server: RecordingMotoServer) -> dict[str, str]:
+    """A key and an alias of it in us-west-2: every spelling KMS accepts."""
+    kms = recording_moto_server.client("kms", REGION)
+    metadata = kms.create_key(Description="cli kms options")["KeyMetadata"]
+    kms.create_alias(AliasName=ALIAS, TargetKeyId=metadata["KeyId"])
+    arn: str = metadata["Arn"]
+    account = arn.split(":")[4]
+    return {
+        "key ARN": arn,
+        "alias ARN": f"arn:aws:kms:{REGION}:{account}:{ALIAS}",
+        "key id": metadata["KeyId"],
+        "alias name": ALIAS,
+        "account": account,
+    }
+
+
+@pytest.fixture
+def server(recording_moto_server: RecordingMotoServer) -> RecordingMotoServer:
+    forget_calls(recording_moto_server)
+    return recording_moto_server
+
+
+def busta(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m busta ARGS`` with moto's credentials and no other AWS setting but ``env``."""
+    base = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "MOTO_"))}
+    given = env if env is not None else {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    environment = {
+        **base,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(cwd / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(cwd / "no-aws-credentials"),
+        "XDG_CONFIG_HOME": str(cwd / "xdg"),
+        "PYTHONPATH": str(ROOT),
+        **given,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "busta", *args],
+        env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], status: int, *words: str) -> None:
+    assert result.returncode == status, result.stderr
+    assert result.stderr.startswith("busta: error:") and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+@pytest.fixture
+def plain(tmp_path: Path) -> Path:
+    path = tmp_path / "plain.txt"
+    path.write_bytes(b"a KMS-wrapped file\n" * 50)
+    return path
+
+
+def provider_infos(message: Path, cwd: Path) -> list[str]:
+    shown = busta(["inspect", "--json", str(message)], cwd)
+    assert shown.returncode == 0, shown.stderr
+    return [edk["provider_info"] for edk in json.loads(shown.stdout)["encrypted_data_keys"]]
+
+
+# -- key identifiers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["key ARN", "alias ARN", "key id", "alias name"])
+def test_encrypt_takes_every_identifier_kms_accepts_and_the_message_names_the_key_arn(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path, spelling: str
+) -> None:
+    message = tmp_path / "m.enc"
+    endpoint = ["--aws-endpoint-url", server.endpoint, "--aws-region", REGION]
+    sent = busta(["encrypt", str(plain), "-o", str(message), "--kms-key", key[spelling], *endpoint], tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert [c.parameters["KeyId"] for c in kms_calls(server, "GenerateDataKey")] == [key[spelling]]
+    assert provider_infos(message, tmp_path) == [key["key ARN"]]  # KMS answers with the key ARN
+    back = busta(
+        ["decrypt", str(message), "-o", str(tmp_path / "back"), "--kms-key", key["key ARN"], *endpoint], tmp_path
+    )
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "back").read_bytes() == plain.read_bytes()
+
+
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_a_key_id_takes_its_region_from_the_environment(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path, variable: str
+) -> None:
+    env = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, variable: REGION}
+    args = ["encrypt", str(plain), "-o", str(tmp_path / "m.enc"), "--kms-key", key["key id"]]
+    sent = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path, env)
+    assert sent.returncode == 0, sent.stderr
+
+
+def test_a_key_id_with_no_region_anywhere_is_a_usage_error_naming_the_flags(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    args = ["encrypt", str(plain), "-o", str(tmp_path / "m.enc"), "--kms-key", key["alias name"]]
+    refused = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path)
+    one_line_error(refused, 2, "--kms-key alias/busta-cli-kms", "--aws-region")
+    assert "client=" not in refused.stderr
+    assert kms_calls(server) == [] and not (tmp_path / "m.enc").exists()
+
+
+@pytest.mark.parametrize("spelling", ["alias ARN", "key id", "alias name"])
+def test_decrypt_refuses_anything_but_a_key_arn_before_reading_input(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path, spelling: str
+) -> None:
+    args = ["decrypt", str(tmp_path / "missing.enc"), "-o", str(tmp_path / "out"), "--kms-key", key[spelling]]
+    refused = busta([*args, "--aws-endpoint-url", server.endpoint, "--aws-region", REGION], tmp_path)
+    one_line_error(refused, 2, f"--kms-key {key[spelling]}: decrypt needs a key ARN", "--kms-discovery")
+    assert kms_calls(server) == []
+
+
+def test_an_arn_that_is_not_valid_is_a_usage_error(tmp_path: Path, plain: Path) -> None:
+    refused = busta(["encrypt", str(plain), "-o", str(tmp_path / "m"), "--kms-key", "arn:aws:kms:nowhere"], tmp_path)
+    one_line_error(refused, 2, "--kms-key arn:aws:kms:nowhere", "not a KMS ARN")
+
+
+# -- --aws-profile --------------------------------------------------------------------------------
+
+
+def profile_files(tmp_path: Path, *, region: str | None = REGION) -> dict[str, str]:
+    """A credentials file and a config file holding one profile: moto's keys and (optionally) a region."""
+    credentials, config = tmp_path / "profile-credentials", tmp_path / "profile-config"
+    credentials.write_text(f"[{PROFILE}]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n")
+    config.write_text(f"[profile {PROFILE}]\n" + (f"region = {region}\n" if region else ""))
+    return {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(config)}
+
+
+def test_aws_profile_gives_kms_its_credentials_and_a_key_id_its_region(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    env = profile_files(tmp_path)  # no credentials and no region but the profile's
+    message, endpoint = tmp_path / "m.enc", ["--aws-endpoint-url", server.endpoint]
+    without = busta(["encrypt", str(plain), "-o", str(message), "--kms-key", key["key ARN"], *endpoint], tmp_path, env)
+    one_line_error(without, 1)
+    assert not message.exists()
+    profile = ["--aws-profile", PROFILE, *endpoint]
+    sent = busta(["encrypt", str(plain), "-o", str(message), "--kms-key", key["key id"], *profile], tmp_path, env)
+    assert sent.returncode == 0, sent.stderr
+    back = busta(
+        ["decrypt", str(message), "-o", str(tmp_path / "b"), "--kms-key", key["key ARN"], *profile], tmp_path, env
+    )
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "b").read_bytes() == plain.read_bytes()
+
+
+def test_aws_region_and_aws_region_variables_come_before_the_profile_s_region(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    env = {**profile_files(tmp_path, region="eu-north-1"), "AWS_REGION": REGION}  # the key is not in eu-north-1
+    args = ["encrypt", str(plain), "-o", str(tmp_path / "m.enc"), "--kms-key", key["key id"], "--aws-profile", PROFILE]
+    sent = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path, env)
+    assert sent.returncode == 0, sent.stderr
+    failed = busta([*args, "-f", "--aws-region", "eu-north-1", "--aws-endpoint-url", server.endpoint], tmp_path, env)
+    one_line_error(failed, 1)  # the option wins: the key is not found there
+
+
+@pytest.mark.parametrize("command", ["encrypt", "decrypt"])
+def test_an_unknown_aws_profile_is_one_line_naming_it(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path, command: str
+) -> None:
+    env = profile_files(tmp_path)
+    args = [command, str(plain), "-o", str(tmp_path / "out"), "--kms-key", key["key ARN"], "--aws-profile", "nope"]
+    refused = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path, env)
+    one_line_error(refused, 2, "--aws-profile nope", "no such profile")
+    assert kms_calls(server) == []
+
+
+def test_an_unknown_aws_profile_for_s3_alone_is_one_line_naming_it(plain: Path, tmp_path: Path) -> None:
+    assert busta(["keygen"], tmp_path).returncode == 0
+    args = ["encrypt", str(plain), "-o", "s3://bucket/key", "--aws-profile", "nope"]
+    refused = busta([*args, "--aws-endpoint-url", "http://127.0.0.1:9"], tmp_path, profile_files(tmp_path))
+    one_line_error(refused, 2, "--aws-profile nope")
+
+
+# -- --grant-token --------------------------------------------------------------------------------
+
+
+def test_grant_tokens_go_with_generate_data_key_encrypt_and_decrypt(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    other = server.client("kms", REGION).create_key(Description="second")["KeyMetadata"]["Arn"]
+    tokens = ["--grant-token", "token-one", "--grant-token", "token-two"]
+    endpoint = ["--aws-endpoint-url", server.endpoint]
+    keys = ["--kms-key", key["key ARN"], "--kms-key", other]
+    message = tmp_path / "m.enc"
+    assert busta(["encrypt", str(plain), "-o", str(message), *keys, *tokens, *endpoint], tmp_path).returncode == 0
+    back = busta(["decrypt", str(message), "-o", str(tmp_path / "b"), "--kms-key", other, *tokens, *endpoint], tmp_path)
+    assert back.returncode == 0, back.stderr
+    found = busta(["decrypt", str(message), "-o", str(tmp_path / "c"), "--kms-discovery", *tokens, *endpoint], tmp_path)
+    assert found.returncode == 0, found.stderr
+    calls = [c for c in kms_calls(server) if c.operation != "CreateKey"]
+    assert [c.operation for c in calls] == ["GenerateDataKey", "Encrypt", "Decrypt", "Decrypt"]
+    assert all(c.parameters.get("GrantTokens") == ["token-one", "token-two"] for c in calls), calls
+
+
+def test_without_grant_tokens_none_are_sent(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    args = ["encrypt", str(plain), "-o", str(tmp_path / "m"), "--kms-key", key["key ARN"]]
+    assert busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path).returncode == 0
+    assert [c.parameters.get("GrantTokens") for c in kms_calls(server, "GenerateDataKey")] == [None]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ([arg for n in range(11) for arg in ("--grant-token", f"t{n}")], ["11 grant tokens", "at most 10"]),
+        (["--grant-token", "x" * 8193], ["--grant-token must be 1 to 8192 characters"]),
+        (["--grant-token", ""], ["--grant-token must be 1 to 8192 characters"]),
+    ],
+    ids=["eleven", "too-long", "empty"],
+)
+def test_grant_tokens_beyond_kms_limits_are_usage_errors(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path, extra: list[str], words: list[str]
+) -> None:
+    args = ["encrypt", str(plain), "-o", str(tmp_path / "m"), "--kms-key", key["key ARN"], *extra]
+    one_line_error(busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path), 2, *words)
+    assert kms_calls(server) == []
+
+
+def test_a_grant_token_without_a_kms_key_is_refused(tmp_path: Path, plain: Path) -> None:
+    refused = busta(["encrypt", str(plain), "-o", str(tmp_path / "m"), "--grant-token", "t"], tmp_path)
+    one_line_error(refused, 2, "--grant-token", "--kms-key")
+
+
+# -- discovery filters ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filters", "words"),
+    [
+        (["--kms-discovery", "--kms-partition", "aws"], ["--kms-partition needs --kms-account"]),
+        (["--kms-key", "ARN", "--kms-account", "111122223333"], ["--kms-discovery, which is not given"]),
+        (["--kms-key", "ARN", "--kms-partition", "aws"], ["--kms-discovery, which is not given"]),
+        (["--kms-discovery", "--kms-account", "12345"], ["--kms-account 12345: an AWS account id is 12 digits"]),
+        (["--kms-discovery", "--kms-account", "111122223333", "--kms-partition", "AWS!"], ["--kms-partition AWS!"]),
+    ],
+    ids=[
+        "partition-alone",
+        "account-without-discovery",
+        "partition-without-discovery",
+        "short-account",
+        "bad-partition",
+    ],
+)
+def test_discovery_filters_that_would_be_ignored_or_are_malformed_are_usage_errors(
+    key: dict[str, str], tmp_path: Path, filters: list[str], words: list[str]
+) -> None:
+    given = [key["key ARN"] if word == "ARN" else word for word in filters]
+    one_line_error(
+        busta(["decrypt", str(tmp_path / "m.enc"), "-o", str(tmp_path / "out"), *given], tmp_path), 2, *words
+    )
+
+
+def test_a_partition_filter_that_does_not_admit_the_key_skips_it(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    message, endpoint = tmp_path / "m.enc", ["--aws-endpoint-url", server.endpoint]
+    assert (
+        busta(["encrypt", str(plain), "-o", str(message), "--kms-key", key["key ARN"], *endpoint], tmp_path).returncode
+        == 0
+    )
+    filtered = ["--kms-discovery", "--kms-account", key["account"], "--kms-partition", "aws-cn", *endpoint]
+    refused = busta(["decrypt", str(message), "-o", str(tmp_path / "b"), *filtered], tmp_path)
+    one_line_error(refused, 1, "outside the discovery filter")
+    admitted = ["--kms-discovery", "--kms-account", key["account"], "--kms-partition", "aws", *endpoint]
+    assert busta(["decrypt", str(message), "-o", str(tmp_path / "b"), *admitted], tmp_path).returncode == 0
+
+
+# -- data key caching -----------------------------------------------------------------------------
+
+
+def three_files(tmp_path: Path) -> list[str]:
+    names = []
+    for n in range(3):
+        path = tmp_path / "in" / f"file{n}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(f"file {n}\n".encode() * (100 + n))
+        names.append(str(path))
+    return names
+
+
+def encrypt_three(server: RecordingMotoServer, key: dict[str, str], tmp_path: Path, *caching: str) -> Path:
+    out = tmp_path / "enc"
+    out.mkdir()
+    args = ["encrypt", *three_files(tmp_path), "-o", f"{out}/", "--kms-key", key["key ARN"], *caching]
+    sent = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    return out
+
+
+def decrypt_three(server: RecordingMotoServer, key: dict[str, str], tmp_path: Path, enc: Path, *caching: str) -> None:
+    out = tmp_path / "dec"
+    out.mkdir()
+    args = ["decrypt", *map(str, sorted(enc.iterdir())), "-o", f"{out}/", "--kms-key", key["key ARN"], *caching]
+    back = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path)
+    assert back.returncode == 0, back.stderr
+    for n in range(3):
+        assert (out / f"file{n}.txt").read_bytes() == (tmp_path / "in" / f"file{n}.txt").read_bytes()
+
+
+def test_three_files_under_one_key_make_one_generate_data_key_call_with_caching(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path
+) -> None:
+    enc = encrypt_three(server, key, tmp_path, "--cache-max-age", "60")
+    assert len(kms_calls(server, "GenerateDataKey")) == 1
+    infos = {tuple(provider_infos(path, tmp_path)) for path in enc.iterdir()}
+    assert len(infos) == 1
+    forget_calls(server)
+    decrypt_three(server, key, tmp_path, enc, "--cache-max-age", "60")
+    assert len(kms_calls(server, "Decrypt")) == 1  # the three messages share one wrapped data key
+
+
+def test_without_caching_three_files_make_three_calls(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path
+) -> None:
+    enc = encrypt_three(server, key, tmp_path)
+    assert len(kms_calls(server, "GenerateDataKey")) == 3
+    forget_calls(server)
+    decrypt_three(server, key, tmp_path, enc)
+    assert len(kms_calls(server, "Decrypt")) == 3
+
+
+@pytest.mark.parametrize(
+    ("limit", "calls"),
+    [(["--cache-max-messages", "2"], 2), (["--cache-max-bytes", "1000"], 3), (["--cache-max-bytes", "10000"], 1)],
+    ids=["two-messages", "bytes-below-one-file", "bytes-above-three"],
+)
+def test_cache_limits_bound_what_one_data_key_encrypts(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path, limit: list[str], calls: int
+) -> None:
+    encrypt_three(server, key, tmp_path, "--cache-max-age", "60", *limit)  # files of 700 to 816 bytes
+    assert len(kms_calls(server, "GenerateDataKey")) == calls
+
+
+def test_standard_input_is_of_unknown_length_and_bypasses_the_cache(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path
+) -> None:
+    args = ["encrypt", "-", "-o", str(tmp_path / "m"), "--kms-key", key["key ARN"], "--cache-max-age", "60"]
+    sent = subprocess.run(
+        [sys.executable, "-m", "busta", *args, "--aws-endpoint-url", server.endpoint],
+        input=b"from a pipe\n",
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        },
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert len(kms_calls(server, "GenerateDataKey")) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--cache-max-age", "0"], ["--cache-max-age", "positive"]),
+        (["--cache-max-age", "-5"], ["--cache-max-age", "positive"]),
+        (["--cache-max-age", "nan"], ["--cache-max-age", "positive"]),
+        (["--cache-max-age", "inf"], ["--cache-max-age", "positive"]),
+        (["--cache-max-age", "soon"], ["--cache-max-age", "seconds"]),
+        (["--cache-max-age", "9", "--cache-max-messages", "0"], ["--cache-max-messages", "1 to 4294967296"]),
+        (["--cache-max-age", "9", "--cache-max-messages", str(2**32 + 1)], ["--cache-max-messages"]),
+        (["--cache-max-age", "9", "--cache-max-bytes", "1.5"], ["--cache-max-bytes", "whole number"]),
+        (["--cache-max-age", "9", "--cache-max-bytes", str(2**63)], ["--cache-max-bytes"]),
+        (["--cache-max-messages", "5"], ["need --cache-max-age"]),
+        (["--cache-max-bytes", "5"], ["need --cache-max-age"]),
+    ],
+)
+def test_bad_cache_options_are_usage_errors(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path, options: list[str], words: list[str]
+) -> None:
+    args = ["encrypt", str(plain), "-o", str(tmp_path / "m"), "--kms-key", key["key ARN"], *options]
+    refused = busta([*args, "--aws-endpoint-url", server.endpoint], tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    for word in words:
+        assert word in refused.stderr, refused.stderr
+    assert kms_calls(server) == []
+
+
+def test_a_fifo_input_is_not_taken_for_its_reported_size(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    args = ["encrypt", str(fifo), "-o", str(tmp_path / "m"), "--kms-key", key["key ARN"], "--cache-max-age", "60"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "busta", *args, "--aws-endpoint-url", server.endpoint],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        },
+        stderr=subprocess.PIPE,
+    )
+    with open(fifo, "wb") as writer:
+        writer.write(b"more than the zero bytes a FIFO's stat reports\n")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    back = busta(
+        ["decrypt", str(tmp_path / "m"), "-o", "-", "--kms-key", key["key ARN"], "--aws-endpoint-url", server.endpoint],
+        tmp_path,
+    )
+    assert back.stdout == "more than the zero bytes a FIFO's stat reports\n"
