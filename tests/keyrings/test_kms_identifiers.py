@@ -78,7 +78,10 @@ def test_a_key_id_or_alias_name_with_a_region_uses_the_supplier_s_client_for_tha
     keyring = AwsKmsKeyring(spellings[spelling], region=WEST, client_supplier=supplier)
     message = busta.encrypt(PLAINTEXT, keyring=keyring)
     assert asked == [WEST]
-    assert busta.decrypt(message, keyring=AwsKmsKeyring(spellings["key ARN"], client_supplier=supplier)).plaintext == PLAINTEXT
+    assert (
+        busta.decrypt(message, keyring=AwsKmsKeyring(spellings["key ARN"], client_supplier=supplier)).plaintext
+        == PLAINTEXT
+    )
 
 
 def test_a_key_id_without_region_or_client_is_refused_when_made() -> None:
