@@ -64,11 +64,13 @@ def check_kms_options(args: argparse.Namespace) -> None:
     flags = {spec.option.flag for spec in [*args.keys, *getattr(args, "flag_keys", ())]}
     if getattr(args, "new_kms_key", None):
         flags.add("--kms-key")
-    if (args.kms_account or args.kms_partition is not None) and "--kms-discovery" not in flags:
+    accounts, partition = getattr(args, "kms_account", None), getattr(args, "kms_partition", None)
+    if (accounts or partition is not None) and "--kms-discovery" not in flags:
         raise CliUsageError("--kms-account and --kms-partition filter --kms-discovery, which is not given")
-    if args.grant_token and not flags & set(_KMS_FLAGS):
+    tokens = getattr(args, "grant_token", None) or []
+    if tokens and not flags & set(_KMS_FLAGS):
         raise CliUsageError("--grant-token is for KMS keys: --kms-key or --kms-discovery")
-    _check_grant_tokens(args.grant_token)
+    _check_grant_tokens(tokens)
     limits = getattr(args, "cache_max_messages", None), getattr(args, "cache_max_bytes", None)
     if getattr(args, "cache_max_age", None) is None and any(limit is not None for limit in limits):
         raise CliUsageError("--cache-max-messages and --cache-max-bytes need --cache-max-age (which turns caching on)")

@@ -250,13 +250,13 @@ def kms_key(value: str, options: Mapping[str, Any], *, encrypting: bool, flag: s
     arn = parse_arn(value)
     region = None
     if not encrypting and (arn is None or arn.resource_type != "key"):
-        raise UsageError(f"{flag} {value}: decrypt needs a key ARN (or use --kms-discovery)")
+        raise UsageError(f"{flag} {value:.300}: decrypt needs a key ARN (or use --kms-discovery)")
     if arn is None:
         if value.startswith("arn:"):
-            raise UsageError(f"{flag} {value}: {arn_or_reason(value)}")
+            raise UsageError(f"{flag} {value:.300}: {arn_or_reason(value)}")
         region = resolved_region(options.get("aws_region"), profile)
         if region is None:
-            raise UsageError(f"{flag} {value}: a key id or alias needs a region (--aws-region, or a profile's)")
+            raise UsageError(f"{flag} {value:.300}: a key id or alias needs a region (--aws-region, or a profile's)")
     elif profile is not None:
         profile_session(profile)  # a profile that does not exist fails now, naming it
     mrk, endpoint = bool(options.get("kms_mrk")), options.get("aws_endpoint_url")

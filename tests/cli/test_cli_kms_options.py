@@ -448,3 +448,39 @@ def test_a_fifo_input_is_not_taken_for_its_reported_size(
         tmp_path,
     )
     assert back.stdout == "more than the zero bytes a FIFO's stat reports\n"
+
+
+# -- S3 and bulk ----------------------------------------------------------------------------------
+
+
+def test_aws_profile_carries_an_s3_round_trip_with_no_other_credentials(
+    server: RecordingMotoServer, key: dict[str, str], plain: Path, tmp_path: Path
+) -> None:
+    server.with_bucket("busta-kms-profile", REGION)
+    env = profile_files(tmp_path)
+    uri = "s3://busta-kms-profile/plain.enc"
+    options = ["--kms-key", key["key ARN"], "--aws-profile", PROFILE, "--aws-endpoint-url", server.endpoint]
+    sent = busta(["encrypt", str(plain), "-o", uri, *options], tmp_path, env)
+    assert sent.returncode == 0, sent.stderr
+    back = busta(["decrypt", uri, "-o", str(tmp_path / "back"), *options], tmp_path, env)
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "back").read_bytes() == plain.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["rewrap", "--new-kms-key", "alias/x"], ["--new-kms-key alias/x: a key id or alias needs a region"]),
+        (["rewrap", "--kms-key", "alias/x", "--new-key-file", "k"], ["--kms-key alias/x: decrypt needs a key ARN"]),
+        (["encrypt", "--kms-partition", "aws"], ["--kms-discovery, which is not given"]),
+        (["encrypt", "--grant-token", "t"], ["--grant-token is for KMS keys"]),
+    ],
+    ids=["new-key-without-region", "old-key-alias", "stray-partition", "stray-grant-token"],
+)
+def test_bulk_refuses_the_same_kms_options_before_any_worker_starts(
+    tmp_path: Path, options: list[str], words: list[str]
+) -> None:
+    operation, *rest = options
+    (tmp_path / "src").mkdir()
+    refused = busta(["bulk", operation, str(tmp_path / "src"), str(tmp_path / "dst"), *rest], tmp_path)
+    one_line_error(refused, 2, *words)
