@@ -35,7 +35,7 @@ def profile_session(profile: str | None) -> Any:
         name = session.profile  # the given one, else AWS_PROFILE's, else None
         if name is not None and name not in session.available_profiles:
             flag = "--aws-profile" if profile is not None else "AWS_PROFILE"
-            raise UsageError(f"{flag} {name}: no such profile in the AWS config or credentials files")
+            raise UsageError(f"{flag} {name:.200}: no such profile in the AWS config or credentials files")
     except botocore.exceptions.BotoCoreError as exc:  # a config file that does not parse
         raise UsageError(f"the AWS config files cannot be read: {exc}") from None
     return session
