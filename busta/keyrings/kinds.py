@@ -312,7 +312,7 @@ register(
         options=(
             CliOption("--kms-mrk", "use the multi-Region-key-aware KMS keyrings", action="store_true"),
             CliOption("--kms-account", "discovery: trusted account (repeatable)", "ID", "append", []),
-            CliOption("--kms-partition", "discovery: partition of the --kms-account ids (default aws)"),
+            CliOption("--kms-partition", "discovery: partition of the --kms-account ids (default aws)", "NAME"),
             CliOption("--grant-token", "a KMS grant token for every KMS call (repeatable)", "TOKEN", "append", []),
         ),
     )
