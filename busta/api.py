@@ -293,13 +293,13 @@ class Client:
         encryption_context: Mapping[str, str] | None = None,
         algorithm: AlgorithmSuite | int | None = None,
         frame_length: int | None = None,
+        plaintext_length: int | None = None,
     ) -> StreamResult:
         """Encrypt everything ``source`` yields into ``sink`` as one message, with reused buffers.
 
-        The fastest way to encrypt a file or pipe: memory stays at a few MiB. If it
-        raises, what reached ``sink`` is not a complete message.
-        """
-        encryptor = self._encryptor(keyring, materials_manager, encryption_context, algorithm, frame_length)
+        Memory stays at a few MiB; if it raises, ``sink`` holds no complete message. See start_encryption."""
+        options = (encryption_context, algorithm, frame_length)
+        encryptor = self._encryptor(keyring, materials_manager, *options, plaintext_length=plaintext_length)
         length = pump.encrypt_stream(source, sink, encryptor)
         return StreamResult(encryptor.header, dict(encryptor.encryption_context), length)
 

@@ -46,6 +46,10 @@ MAX_KMS_REGIONS_PER_DECRYPT: Final = 8
 #: The default KMS client cache (``ClientCache``) keeps at most this many clients, least recently used
 #: evicted first, so that forged messages over time cannot grow the process without bound either.
 MAX_KMS_CLIENTS: Final = 32
+#: A KMS request carries at most this many grant tokens, each of at most MAX_KMS_GRANT_TOKEN_CHARS characters
+#: (the GrantTokens limits of the KMS API); a keyring given more is refused when it is made.
+MAX_KMS_GRANT_TOKENS: Final = 10
+MAX_KMS_GRANT_TOKEN_CHARS: Final = 8192
 
 #: Largest non-framed body (its plaintext length) that decryption accepts by default. Such a body has one tag at
 #: its end, so a streaming decryption must buffer it whole before it can release a byte; beyond this it is refused

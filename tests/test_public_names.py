@@ -143,6 +143,9 @@ PINNED: dict[str, list[str]] = {
         "Pkcs11Key",
         "RsaKeyFile",
         "aws_region",
+        "kms_key",
+        "profile_session",
+        "resolved_region",
     ],
     "busta.keyrings.pkcs11": [
         "DEFAULT_PIN_ENV",

@@ -59,6 +59,7 @@ class S3Settings:
     endpoint_url: str | None = None
     region: str | None = None
     max_attempts: int = 5
+    profile: str | None = None  # a named AWS profile (its credentials and region); None: the usual chain
 
     def client(self) -> Any:
         """One boto3 S3 client per settings per process."""
@@ -71,7 +72,7 @@ def _s3_client(settings: S3Settings) -> Any:
     from botocore.config import Config  # noqa: PLC0415
 
     config = Config(retries={"mode": "standard", "total_max_attempts": settings.max_attempts})
-    return boto3.session.Session().client(
+    return boto3.session.Session(profile_name=settings.profile).client(
         "s3", endpoint_url=settings.endpoint_url, region_name=settings.region, config=config
     )
 

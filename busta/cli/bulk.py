@@ -12,8 +12,9 @@ from typing import Any
 
 from .._text import printable
 from ..errors import UsageError
-from ..keyconfig import KeyringConfig, KmsKey, LocalKey, Multi
-from .aws import region
+from ..keyconfig import KeyringConfig, LocalKey, Multi
+from ..keyrings.kinds import kms_key
+from .aws import boto3_session, region
 from .errors import CliError, CliUsageError
 from .keys import config_for
 from .outputs import local_output
@@ -23,7 +24,7 @@ __all__ = ["run_bulk"]
 
 def _new_keys(args: argparse.Namespace) -> KeyringConfig | None:
     configs: list[KeyringConfig] = [LocalKey(path) for path in args.new_key_file]
-    configs += [KmsKey(arn, mrk=args.kms_mrk, endpoint_url=args.aws_endpoint_url) for arn in args.new_kms_key]
+    configs += [_new_kms_key(value, args) for value in args.new_kms_key]
     if args.operation != "rewrap":
         if configs:
             raise CliUsageError("--new-key-file and --new-kms-key are for rewrap")
@@ -31,6 +32,14 @@ def _new_keys(args: argparse.Namespace) -> KeyringConfig | None:
     if not configs:
         raise CliUsageError("rewrap needs the new keys: --new-key-file PATH or --new-kms-key ARN")
     return configs[0] if len(configs) == 1 else Multi(tuple(configs))
+
+
+def _new_kms_key(value: str, args: argparse.Namespace) -> KeyringConfig:
+    """A --new-kms-key: any KMS identifier (it only encrypts), with --aws-profile and --grant-token."""
+    try:
+        return kms_key(value, vars(args), encrypting=True, flag="--new-kms-key")
+    except UsageError as exc:
+        raise CliUsageError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -69,8 +78,10 @@ def run_bulk(args: argparse.Namespace) -> None:
     from ..bulk import S3Settings, run  # noqa: PLC0415
 
     keyring = config_for(args, encrypting=args.operation == "encrypt")
+    if args.aws_profile is not None:
+        boto3_session(args)  # a profile that does not exist fails before the job, naming it
     new_keyring = _new_keys(args)
-    s3 = S3Settings(endpoint_url=args.aws_endpoint_url, region=region(args))
+    s3 = S3Settings(endpoint_url=args.aws_endpoint_url, region=region(args), profile=args.aws_profile)
     progress = _progress(args)
     with _client(args) as client:
         try:

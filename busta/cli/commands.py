@@ -16,14 +16,14 @@ from .._legacy import environ
 from .._text import printable
 from ..api import Client, StreamResult
 from ..format import Header
-from ..materials import Keyring
 from ..suites import CommitmentPolicy
 from .armor import armored, unarmored
-from .aws import region
+from .aws import boto3_session, region
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
-from .keys import keyring_for
+from .keys import config_for
+from .kms import Keys, keys_for, known_length
 from .outputs import TERMINAL_REFUSED, check_output, local_output
 from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader
 
@@ -39,9 +39,9 @@ class _S3:
 
     def __call__(self) -> Any:
         if self._client is None:
-            import boto3  # noqa: PLC0415
-
-            self._client = boto3.client("s3", endpoint_url=self._args.aws_endpoint_url, region_name=region(self._args))
+            session = boto3_session(self._args)  # --aws-profile's, else boto3's default
+            endpoint = self._args.aws_endpoint_url
+            self._client = session.client("s3", endpoint_url=endpoint, region_name=region(self._args))
         return self._client
 
 
@@ -96,7 +96,9 @@ def _metadata(job: Job, operation: str, header: Header, length: int, seconds: fl
     )
 
 
-def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
+def _encrypt(
+    job: Job, source: IO[bytes], keys: Keys, args: argparse.Namespace, s3: _S3, *, length: int | None
+) -> tuple[Header, int]:
     context = dict(args.context)
     if isinstance(job.dest, S3Uri):
         from .. import s3 as busta_s3  # noqa: PLC0415
@@ -108,7 +110,7 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
             job.dest.key,
             client=s3(),
             sdk=_client(args),
-            keyring=keyring,
+            **keys.named(),  # with caching, upload_fileobj is told no length: the cache is not used
             encryption_context=context,
             algorithm=args.algorithm,
             frame_length=args.frame_length,
@@ -120,10 +122,11 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
         return _client(args).encrypt_stream(
             source,
             out,
-            keyring=keyring,
+            **keys.named(),
             encryption_context=context,
             algorithm=args.algorithm,
             frame_length=args.frame_length,
+            plaintext_length=keys.length(length),
         )
 
     return _to_local(job.dest, job.within, args.force, armored(encrypt) if args.armor else encrypt)
@@ -168,9 +171,7 @@ def _s3_exists(dest: S3Uri, s3: _S3) -> bool:
     return True
 
 
-def _decrypt_to_s3(
-    dest: S3Uri, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3
-) -> tuple[Header, int]:
+def _decrypt_to_s3(dest: S3Uri, source: IO[bytes], keys: Keys, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
     """Stream the plaintext into a multipart upload that is completed only once the whole message
     authenticated (and aborted otherwise): the plaintext never touches the local disk."""
     from .. import s3 as busta_s3  # noqa: PLC0415
@@ -180,7 +181,7 @@ def _decrypt_to_s3(
         streamed = _client(args).decrypt_stream(
             source,
             plain,  # type: ignore[arg-type]
-            keyring=keyring,
+            **keys.named(),
             encryption_context=expected,
         )
         if not args.force and _s3_exists(dest, s3):  # checked before the job too; this narrows the window
@@ -188,16 +189,16 @@ def _decrypt_to_s3(
     return streamed.header, streamed.plaintext_length
 
 
-def _decrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
+def _decrypt(job: Job, source: IO[bytes], keys: Keys, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
     if isinstance(job.dest, S3Uri):
-        return _decrypt_to_s3(job.dest, source, keyring, args, s3)
+        return _decrypt_to_s3(job.dest, source, keys, args, s3)
     expected = dict(args.context) or None
     client = _client(args)
     return _to_local(
         job.dest,
         job.within,
         args.force,
-        lambda out: client.decrypt_stream(source, out, keyring=keyring, encryption_context=expected),
+        lambda out: client.decrypt_stream(source, out, **keys.named(), encryption_context=expected),
     )
 
 
@@ -224,17 +225,18 @@ def _progress_min_bytes() -> int:
     return value
 
 
-def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> str:
+def _run_job(job: Job, keys: Keys, args: argparse.Namespace, s3: _S3) -> str:
     started = time.monotonic()
     with _open_source(job.source, s3) as (raw, size):
         source: IO[bytes] = raw
+        length = known_length(job.source, raw, size)
         if not args.quiet and size is not None and size > _progress_min_bytes() and sys.stderr.isatty():
             source = ProgressReader(raw, size, printable(str(job.source)))  # type: ignore[assignment]
         if args.command == "encrypt":
-            header, length = _encrypt(job, source, keyring, args, s3)
+            header, length = _encrypt(job, source, keys, args, s3, length=length)
         else:
             source = unarmored(source, str(job.source), decode=args.armor)
-            header, length = _decrypt(job, source, keyring, args, s3)
+            header, length = _decrypt(job, source, keys, args, s3)
     return _metadata(job, args.command, header, length, time.monotonic() - started)
 
 
@@ -246,6 +248,7 @@ def run_transfer(args: argparse.Namespace) -> None:
     if "/" in args.suffix or os.sep in args.suffix or "\0" in args.suffix:
         raise CliUsageError("--suffix must not contain a path separator or NUL")
     _progress_min_bytes()  # a bad BUSTA_PROGRESS_MIN_BYTES fails before any work
+    config = config_for(args, encrypting=encrypting)  # key options that make no sense fail before any input
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
     if args.metadata_output == "-":
         if any(isinstance(job.dest, Stdio) for job in jobs):
@@ -257,9 +260,9 @@ def run_transfer(args: argparse.Namespace) -> None:
     s3 = _S3(args)
     for job in jobs:
         _check_dest(job, args, s3)
-    keyring = keyring_for(args, encrypting=encrypting)
+    keys = keys_for(config.build(), args)  # one cache for every job
     for job in jobs:
-        line = _run_job(job, keyring, args, s3)
+        line = _run_job(job, keys, args, s3)
         if args.metadata_output == "-":
             print(line, flush=True)
         elif args.metadata_output:

@@ -22,6 +22,7 @@ from ..limits import (
     MAX_HEADER_BYTES,
 )
 from ..suites import AlgorithmSuite, CommitmentPolicy
+from .kms import add_caching_options
 
 __all__ = ["KeySpec", "build_parser"]
 
@@ -113,7 +114,8 @@ def _key_options(parser: argparse.ArgumentParser) -> None:
 def _aws_options(parser: argparse.ArgumentParser) -> None:
     aws = parser.add_argument_group("AWS")
     aws.add_argument("--aws-endpoint-url", metavar="URL", help="endpoint for KMS and S3 (e.g. a local test server)")
-    aws.add_argument("--aws-region", metavar="REGION", help="region for S3 (and KMS MRK discovery)")
+    aws.add_argument("--aws-region", metavar="REGION", help="region for S3, KMS key ids and aliases, MRK discovery")
+    aws.add_argument("--aws-profile", metavar="NAME", help="named profile (~/.aws/config) for KMS and S3 clients")
 
 
 def _dest(flag: str) -> str:
@@ -143,6 +145,7 @@ def _transfer_command(sub: Any, name: str, help_text: str) -> None:
     )
     _message_options(parser, encrypting=name == "encrypt")
     _key_options(parser)
+    add_caching_options(parser)
     parser.set_defaults(keys=[], flag_keys=[], _pending_names={})
 
 
@@ -242,7 +245,7 @@ def _bulk_command(sub: Any) -> None:
 def _new_key_options(parser: argparse.ArgumentParser) -> None:
     new = parser.add_argument_group("rewrap: the new keys (repeatable; each wraps the data key)")
     new.add_argument("--new-key-file", action="append", default=[], metavar="PATH", help="a key record")
-    new.add_argument("--new-kms-key", action="append", default=[], metavar="ARN", help="an AWS KMS key")
+    new.add_argument("--new-kms-key", action="append", default=[], metavar="KEY", help="an AWS KMS key (any id)")
 
 
 def _verify_command(sub: Any) -> None:

@@ -28,6 +28,7 @@ from ..limits import MAX_KMS_REGIONS_PER_DECRYPT
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ._arn import KmsArn, arn_or_reason, is_account_id, is_partition, is_region, mrk_match, parse_arn
 from ._common import RESERVED_PROVIDER_ID, unwrap_first
+from ._kms_arguments import check_client, check_grant_tokens, key_region, region_of
 from ._kms_clients import DEFAULT_CLIENT_CONFIG as DEFAULT_CLIENT_CONFIG  # noqa: PLC0414 - re-exported
 from ._kms_clients import ClientCache
 
@@ -75,13 +76,9 @@ class DiscoveryFilter:
         return arn.partition == self.partition and arn.account in self.account_ids
 
 
-def _region_of(client: Any) -> str:
-    return str(client.meta.region_name)
-
-
 def _call(operation: str, key_id: str, client: Any, **request: Any) -> dict[str, Any]:
     """Call KMS, mapping every botocore error into :class:`KmsError`."""
-    region = _region_of(client)
+    region = region_of(client)
     try:
         response: dict[str, Any] = getattr(client, operation)(**request)
     except botocore.exceptions.ClientError as exc:
@@ -126,22 +123,6 @@ def _request(materials: EncryptionMaterials | DecryptionMaterials, grant_tokens:
     if grant_tokens:
         request["GrantTokens"] = list(grant_tokens)
     return request
-
-
-def _check_grant_tokens(grant_tokens: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(grant_tokens, str) or not isinstance(grant_tokens, Iterable):
-        raise UsageError("grant_tokens must be a collection of strings, not one string")
-    tokens = tuple(grant_tokens)
-    if not all(isinstance(t, str) and t for t in tokens):
-        raise UsageError("grant_tokens must be non-empty strings")
-    return tokens
-
-
-def _check_client(client: Any, supplier: Any, who: str) -> None:
-    if client is not None and not isinstance(getattr(getattr(client, "meta", None), "region_name", None), str):
-        raise UsageError(f"{who} client must be a boto3 KMS client (with meta.region_name)")
-    if supplier is not None and not callable(supplier):
-        raise UsageError(f"{who} client_supplier must be callable with a region name")
 
 
 def _stored_arn(edk: EncryptedDataKey) -> tuple[str, KmsArn]:
@@ -201,6 +182,9 @@ class _KmsDecrypter:
         return plaintext
 
 
+_UNMATCHABLE = "is not a key ARN: only a key ARN matches the data keys of a message (decrypt needs one)"
+
+
 def _same_key(configured: str, stored: str) -> bool:
     return configured == stored
 
@@ -209,10 +193,14 @@ class AwsKmsKeyring(_KmsDecrypter):
     """Wraps data keys with one KMS key, and unwraps only data keys of exactly that key.
 
     As generator (first or only keyring) it calls GenerateDataKey, otherwise
-    Encrypt. ``key_id`` is a key ARN (or, with ``client=``, any key id or alias
-    KMS accepts; only an ARN can match data keys on decrypt). Pass ``client``
+    Encrypt. ``key_id`` is any identifier KMS accepts: a key ARN, an alias ARN,
+    a key id or an alias name (``alias/name``). A key id or alias name needs its
+    region: ``region=``, or the region of ``client``. Only a key ARN can match
+    data keys on decrypt (the spec's strict match of the data key's provider
+    info): with any other identifier decrypt fails, saying so. Pass ``client``
     (a boto3 KMS client) or ``client_supplier`` (region -> client); by default
-    clients are made per region and cached. Thread-safe.
+    clients are made per region and cached. ``grant_tokens`` (at most
+    :data:`~busta.limits.MAX_KMS_GRANT_TOKENS`) go with every KMS call. Thread-safe.
     """
 
     _matches: Callable[[str, str], bool] = staticmethod(_same_key)
@@ -224,20 +212,19 @@ class AwsKmsKeyring(_KmsDecrypter):
         client: Any = None,
         client_supplier: KmsClientSupplier | None = None,
         grant_tokens: Iterable[str] = (),
+        region: str | None = None,
     ):
         if not isinstance(key_id, str) or not key_id:
             raise UsageError("AwsKmsKeyring needs a KMS key id or ARN")
-        _check_client(client, client_supplier, type(self).__name__)
+        check_client(client, client_supplier, type(self).__name__)
         arn = arn_or_reason(key_id)
-        if isinstance(arn, str) and key_id.startswith("arn:"):
-            raise UsageError(f"{key_id!r:.200} {arn}")
-        if client is None and isinstance(arn, str):
-            raise UsageError(f"{key_id!r:.200} is not a key ARN: pass client= for its region")
+        self._region = key_region(key_id, arn, client, region, type(self).__name__)
         self.key_id = key_id
+        #: Why this keyring can match no data key on decrypt (None for a key ARN).
+        self._unmatchable = None if isinstance(arn, KmsArn) and arn.resource_type == "key" else _UNMATCHABLE
         self._client = client
-        self._region = arn.region if isinstance(arn, KmsArn) else _region_of(client)
         self._supplier = client_supplier or _default_clients
-        self._grant_tokens = _check_grant_tokens(grant_tokens)
+        self._grant_tokens = check_grant_tokens(grant_tokens)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.key_id!r})"
@@ -266,6 +253,8 @@ class AwsKmsKeyring(_KmsDecrypter):
         return EncryptedDataKey(PROVIDER_ID, arn.encode("utf-8"), bytes(response["CiphertextBlob"]))
 
     def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
+        if self._unmatchable is not None:
+            return f"{self.key_id!r:.200} {self._unmatchable}"
         if not self._matches(self.key_id, arn_text):
             return None
         client = self._client_for(self._region, regions)
@@ -303,13 +292,13 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
         grant_tokens: Iterable[str] = (),
     ):
         who = type(self).__name__
-        _check_client(client, client_supplier, who)
+        check_client(client, client_supplier, who)
         if discovery_filter is not None and not isinstance(discovery_filter, DiscoveryFilter):
             raise UsageError(f"{who} discovery_filter must be a DiscoveryFilter, not {type(discovery_filter).__name__}")
         self._client = client
         self._supplier = client_supplier or _default_clients
         self.discovery_filter = discovery_filter
-        self._grant_tokens = _check_grant_tokens(grant_tokens)
+        self._grant_tokens = check_grant_tokens(grant_tokens)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(discovery_filter={self.discovery_filter!r})"
@@ -329,8 +318,8 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
         client = self._client_for(checked.region, regions)
         if isinstance(client, str):
             return f"key {arn_text} {client}"
-        if _region_of(client) != checked.region:
-            return f"key {arn_text} is not in this keyring's region {_region_of(client)}"
+        if region_of(client) != checked.region:
+            return f"key {arn_text} is not in this keyring's region {region_of(client)}"
         return arn_text, client
 
 
@@ -349,9 +338,9 @@ class AwsKmsMrkDiscoveryKeyring(AwsKmsDiscoveryKeyring):
     ):
         if not is_region(region):
             raise UsageError(f"AwsKmsMrkDiscoveryKeyring needs an AWS region name, not {region!r:.60}")
-        _check_client(client, client_supplier, type(self).__name__)
-        if client is not None and _region_of(client) != region:
-            raise UsageError(f"the client is for {_region_of(client)}, not {region}")
+        check_client(client, client_supplier, type(self).__name__)
+        if client is not None and region_of(client) != region:
+            raise UsageError(f"the client is for {region_of(client)}, not {region}")
         super().__init__(
             client=client, client_supplier=client_supplier, discovery_filter=discovery_filter, grant_tokens=grant_tokens
         )

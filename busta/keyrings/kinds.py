@@ -14,6 +14,7 @@ import base64
 import binascii
 import functools
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,24 @@ from .._legacy import environ
 from .._secrets import SecretBytes
 from ..errors import KeyFileError, UsageError
 from ..materials import Keyring
+from ._arn import arn_or_reason, is_account_id, is_partition, parse_arn
+from ._aws_profiles import aws_region, profile_session, resolved_region
 from .raw_aes import RawAesKeyring
 from .registry import CliOption, KeyArgs, KeyOption, KeyringConfig, KeyringKind, register
 
-__all__ = ["AesKeyFile", "EnvKey", "KmsDiscovery", "KmsKey", "LocalKey", "Pkcs11Key", "RsaKeyFile", "aws_region"]
+__all__ = [
+    "AesKeyFile",
+    "EnvKey",
+    "KmsDiscovery",
+    "KmsKey",
+    "LocalKey",
+    "Pkcs11Key",
+    "RsaKeyFile",
+    "aws_region",
+    "kms_key",
+    "profile_session",
+    "resolved_region",
+]
 
 _AES_KEY_BYTES = 32
 _DEFAULT_PADDING = "oaep-sha256"
@@ -172,17 +187,27 @@ register(
 
 @dataclass(frozen=True, slots=True)
 class KmsKey:
-    """An AWS KMS key (ARN or alias); ``mrk=True`` for the multi-Region-key-aware keyring."""
+    """An AWS KMS key: a key ARN, an alias ARN, a key id or an alias name (``alias/name``); ``mrk=True``
+    for the multi-Region-key-aware keyring. A key id or alias name is called in ``region`` (default:
+    the region of ``profile``, or botocore's). Only a key ARN decrypts. ``profile`` names the AWS
+    profile whose credentials the KMS clients use; ``grant_tokens`` go with every KMS call."""
 
     key_id: str
     mrk: bool = False
     endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    grant_tokens: tuple[str, ...] = ()
 
     def build(self) -> Keyring:
         from . import AwsKmsKeyring, AwsKmsMrkKeyring  # noqa: PLC0415
 
         kind = AwsKmsMrkKeyring if self.mrk else AwsKmsKeyring
-        return kind(self.key_id, client_supplier=_kms_clients(self.endpoint_url))
+        region = self.region
+        if region is None and not self.key_id.startswith("arn:"):
+            region = resolved_region(None, self.profile)
+        supplier = _kms_clients(self.endpoint_url, self.profile)
+        return kind(self.key_id, client_supplier=supplier, grant_tokens=self.grant_tokens, region=region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,45 +219,76 @@ class KmsDiscovery:
     partition: str = "aws"
     mrk_region: str | None = None
     endpoint_url: str | None = None
+    profile: str | None = None
+    grant_tokens: tuple[str, ...] = ()
 
     def build(self) -> Keyring:
         from . import AwsKmsDiscoveryKeyring, AwsKmsMrkDiscoveryKeyring, DiscoveryFilter  # noqa: PLC0415
 
         found = DiscoveryFilter(self.partition, self.accounts) if self.accounts else None
-        supplier = _kms_clients(self.endpoint_url)
+        supplier = _kms_clients(self.endpoint_url, self.profile)
+        tokens = self.grant_tokens
         if self.mrk_region:
-            return AwsKmsMrkDiscoveryKeyring(self.mrk_region, client_supplier=supplier, discovery_filter=found)
-        return AwsKmsDiscoveryKeyring(client_supplier=supplier, discovery_filter=found)
+            return AwsKmsMrkDiscoveryKeyring(
+                self.mrk_region, client_supplier=supplier, discovery_filter=found, grant_tokens=tokens
+            )
+        return AwsKmsDiscoveryKeyring(client_supplier=supplier, discovery_filter=found, grant_tokens=tokens)
 
 
 @functools.cache
-def _kms_clients(endpoint_url: str | None) -> Any:
+def _kms_clients(endpoint_url: str | None, profile: str | None = None) -> Any:
     from . import ClientCache  # noqa: PLC0415
 
-    return ClientCache(endpoint_url=endpoint_url)
+    return ClientCache(endpoint_url=endpoint_url, session=profile_session(profile) if profile else None)
 
 
-def aws_region(option: str | None) -> str | None:
-    """The region a command line asks for: ``option`` (``--aws-region``), else ``AWS_REGION``, else
-    ``AWS_DEFAULT_REGION``; None leaves the choice to botocore (the profile's region, then its default).
-    botocore itself reads only AWS_DEFAULT_REGION: AWS_REGION is read here too, as the other AWS SDKs do."""
-    return option or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+def kms_key(value: str, options: Mapping[str, Any], *, encrypting: bool, flag: str = "--kms-key") -> KmsKey:
+    """The :class:`KmsKey` a command line names (``options``: the parsed options): to encrypt, any
+    identifier (a key id or alias name is called in the region of ``--aws-region``, ``AWS_REGION``,
+    ``AWS_DEFAULT_REGION`` or the profile); to decrypt, only a key ARN, which alone can match a data key."""
+    profile, tokens = options.get("aws_profile"), tuple(options.get("grant_token") or ())
+    arn = parse_arn(value)
+    region = None
+    if not encrypting and (arn is None or arn.resource_type != "key"):
+        raise UsageError(f"{flag} {value:.300}: decrypt needs a key ARN (or use --kms-discovery)")
+    if arn is None:
+        if value.startswith("arn:"):
+            raise UsageError(f"{flag} {value:.300}: {arn_or_reason(value)}")
+        region = resolved_region(options.get("aws_region"), profile)
+        if region is None:
+            raise UsageError(f"{flag} {value:.300}: a key id or alias needs a region (--aws-region, or a profile's)")
+    elif profile is not None:
+        profile_session(profile)  # a profile that does not exist fails now, naming it
+    mrk, endpoint = bool(options.get("kms_mrk")), options.get("aws_endpoint_url")
+    return KmsKey(value, mrk=mrk, endpoint_url=endpoint, region=region, profile=profile, grant_tokens=tokens)
 
 
 def _kms_key(given: KeyArgs) -> KeyringConfig:
-    return KmsKey(given.value, mrk=given.options["kms_mrk"], endpoint_url=given.options.get("aws_endpoint_url"))
+    return kms_key(given.value, given.options, encrypting=given.encrypting)
 
 
 def _kms_discovery(given: KeyArgs) -> KeyringConfig:
     if given.encrypting:
         raise UsageError("--kms-discovery only decrypts; name a key with --kms-key to encrypt")
     options, region = given.options, None
+    profile = options.get("aws_profile")
     if options["kms_mrk"]:
-        region = aws_region(options.get("aws_region"))
+        region = resolved_region(options.get("aws_region"), profile)
         if not region:
-            raise UsageError("--kms-discovery --kms-mrk needs --aws-region")
+            raise UsageError("--kms-discovery --kms-mrk needs --aws-region (or AWS_REGION, or a profile's region)")
+    elif profile is not None:
+        profile_session(profile)
     accounts = tuple(options["kms_account"] or ())
-    return KmsDiscovery(accounts, options["kms_partition"], region, options.get("aws_endpoint_url"))
+    partition = options.get("kms_partition")
+    if partition is not None and not accounts:
+        raise UsageError("--kms-partition needs --kms-account: a discovery filter names both")
+    for account in accounts:
+        if not is_account_id(account):
+            raise UsageError(f"--kms-account {account}: an AWS account id is 12 digits")
+    if partition is not None and not is_partition(partition):
+        raise UsageError(f"--kms-partition {partition}: not a partition name (such as aws, aws-cn, aws-us-gov)")
+    tokens = tuple(options.get("grant_token") or ())
+    return KmsDiscovery(accounts, partition or "aws", region, options.get("aws_endpoint_url"), profile, tokens)
 
 
 register(
@@ -250,13 +306,14 @@ register(
         extra="aws",
         descriptions=(KmsKey, KmsDiscovery),
         key_options=(
-            KeyOption("--kms-key", "an AWS KMS key ARN", _kms_key, metavar="ARN"),
+            KeyOption("--kms-key", "an AWS KMS key: key ARN, alias ARN, key id or alias/name", _kms_key, metavar="KEY"),
             KeyOption("--kms-discovery", "decrypt: try the KMS key named in each data key", _kms_discovery, None),
         ),
         options=(
             CliOption("--kms-mrk", "use the multi-Region-key-aware KMS keyrings", action="store_true"),
             CliOption("--kms-account", "discovery: trusted account (repeatable)", "ID", "append", []),
-            CliOption("--kms-partition", "discovery: partition (default aws)", default="aws"),
+            CliOption("--kms-partition", "discovery: partition of the --kms-account ids (default aws)", "NAME"),
+            CliOption("--grant-token", "a KMS grant token for every KMS call (repeatable)", "TOKEN", "append", []),
         ),
     )
 )

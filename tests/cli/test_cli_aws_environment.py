@@ -117,6 +117,7 @@ def test_mrk_discovery_takes_its_region_from_aws_region_or_aws_default_region(
     message = tmp_path / "m.enc"
     assert busta(["encrypt", str(plain), "-o", str(message), "--kms-key", kms_arn], tmp_path, env).returncode == 0
     discovery = ["decrypt", str(message), "-o", str(tmp_path / "back.txt"), "--kms-discovery", "--kms-mrk"]
+    Path(aws_files["AWS_CONFIG_FILE"]).write_text(f"[profile {PROFILE}]\n")  # a profile's region would do too
     refused = busta(discovery, tmp_path, env)
     assert refused.returncode == 2 and "--aws-region" in refused.stderr
     found = busta(discovery, tmp_path, {**env, variable: REGION})
