@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import IO, NoReturn
 
 from .._secrets import refuse_pickling
+from ..compression import compression_of
 from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
@@ -78,6 +79,8 @@ class SeekableDecryptingReader(ReadByRead):
         assert header is not None and context is not None
         if header.content_type is not ContentType.FRAMED:
             raise UsageError("random access needs a framed message; this one is non-framed")
+        if compression_of(context) is not None:
+            raise UsageError("random access does not apply to a compressed message; decrypt it as a stream")
         if header.suite.signed and not allow_unverified_signature:
             raise SignedMessageError(
                 f"{header.suite.name} is signed and a partial read cannot check the signature; "
