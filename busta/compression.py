@@ -35,8 +35,11 @@ __all__ = [
     "Compressor",
     "Decompressor",
     "check_compression",
+    "compress_whole",
     "compression_of",
+    "decompress_whole",
     "mark",
+    "refuse_reserved",
 ]
 
 #: The encryption-context key that records the compression (keys starting "aws-crypto-" are the ESDK's).

@@ -19,6 +19,7 @@ from ..format import Header
 from ..materials import Keyring
 from ..suites import CommitmentPolicy
 from .aws import region
+from .compress import check_compress
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
@@ -125,6 +126,7 @@ def _encrypt(job: Job, source: IO[bytes], keyring: Keyring, args: argparse.Names
             encryption_context=context,
             algorithm=args.algorithm,
             frame_length=args.frame_length,
+            compression="zstd" if args.compress else None,
         ),
     )
 
@@ -202,6 +204,7 @@ def _client(args: argparse.Namespace) -> Client:
         commitment_policy=CommitmentPolicy(args.commitment_policy),
         max_encrypted_data_keys=args.max_encrypted_data_keys,
         max_header_bytes=args.max_header_bytes,
+        max_decompressed_bytes=getattr(args, "max_decompressed_bytes", None),
     )
 
 
@@ -241,6 +244,8 @@ def run_transfer(args: argparse.Namespace) -> None:
         raise CliUsageError("--suffix must not contain a path separator or NUL")
     _progress_min_bytes()  # a bad BUSTA_PROGRESS_MIN_BYTES fails before any work
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
+    if encrypting and args.compress:
+        check_compress(jobs)
     if args.metadata_output == "-":
         if any(isinstance(job.dest, Stdio) for job in jobs):
             raise CliUsageError("--metadata-output - and -o - would both write to standard output")
