@@ -93,8 +93,13 @@ def mark(encryption_context: Mapping[str, str] | None, compression: str | None) 
 
 def refuse_reserved(encryption_context: object) -> None:
     """:class:`UsageError` if a caller's context names :data:`COMPRESSION_CONTEXT_KEY` (pass ``compression=``)."""
-    mapping = isinstance(encryption_context, Mapping) and not isinstance(encryption_context, _Marked)
-    if mapping and COMPRESSION_CONTEXT_KEY in encryption_context:  # type: ignore[operator]
+    if not encryption_context or type(encryption_context) is _Marked:
+        return
+    try:
+        named = COMPRESSION_CONTEXT_KEY in encryption_context  # type: ignore[operator]
+    except TypeError:
+        return  # not a mapping: the context's own checks say so
+    if named:
         raise UsageError(f"the encryption context key {COMPRESSION_CONTEXT_KEY!r} is busta's; pass compression=")
 
 
@@ -162,6 +167,11 @@ class Decompressor:
         """Bytes yielded so far."""
         return self._output
 
+    @property
+    def declared(self) -> int | None:
+        """The size the frame header declares (at most ``max_output``), once it was fed; else None."""
+        return self._frame.declared
+
     def feed(self, data: bytes | bytearray | memoryview) -> Iterator[bytes]:
         """Decompress more of the frame; yield its output in bounded pieces (take them all)."""
         view = memoryview(data).cast("B")
@@ -169,7 +179,7 @@ class Decompressor:
             self._check()
             try:
                 step = self._frame.step(view, DECOMPRESS_PIECE_BYTES)
-                piece = self._decoder.decompress(view[:step]) if step else b""
+                piece = self._decoder.decompress(view[:step])  # step > 0: every step takes a byte
             except (CompressionError, LimitExceededError) as exc:
                 self._error = exc
                 raise
@@ -215,7 +225,7 @@ class _FrameWalk:
     feeds it a byte). The frame header is checked as soon as it is whole, before the decoder sees it.
     """
 
-    __slots__ = ("_block_out", "_checksum", "_field", "_last", "_left", "_max_output", "_want", "done")
+    __slots__ = ("_block_out", "_checksum", "_field", "_last", "_left", "_max_output", "_want", "declared", "done")
 
     def __init__(self, max_output: int):
         self._max_output = max_output
@@ -224,6 +234,7 @@ class _FrameWalk:
         self._left = -1  # bytes of the current block's content still to come; -1: gathering a field
         self._block_out = 0
         self._last = self._checksum = False
+        self.declared: int | None = None
         self.done = False
 
     def step(self, view: memoryview, budget: int) -> int:
@@ -288,6 +299,7 @@ class _FrameWalk:
         if declared is not None and declared > self._max_output:
             raise LimitExceededError("the declared decompressed plaintext", declared, self._max_output)
         self._checksum = bool(descriptor & 0x04)
+        self.declared = declared
 
     def _block_start(self, head: int) -> None:
         self._last, kind, size = bool(head & 1), (head >> 1) & 3, head >> 3

@@ -14,11 +14,13 @@ out before the next is made, and all of it by the client's ``max_decompressed_by
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import IO, Final, cast
 
-from ..compression import Compressor, Decompressor, compression_of, decompress_whole
-from ..errors import UsageError
+from .._buffers import OutputBuffer
+from ..compression import Compressor, Decompressor, compression_of
+from ..errors import CompressionError, UsageError
 from ..limits import MAX_DECOMPRESSED_BUFFER_BYTES, MAX_DECOMPRESSED_BYTES
 from . import pump
 from .driver import Decrypting
@@ -48,10 +50,37 @@ def limit_for(configured: int | None, *, whole: bool) -> int:
 
 
 def decompressed(plaintext: bytes, context: dict[str, str], max_output: int) -> bytes:
-    """The one-shot plaintext: ``plaintext`` itself, or its decompression if ``context`` records one."""
+    """The one-shot plaintext: ``plaintext`` itself, or its decompression if ``context`` records one.
+
+    A frame that declares its size (busta's one-shot ``encrypt`` writes it) is decompressed into
+    one buffer of that size, piece by piece; one that does not is joined from its pieces.
+    """
     if compression_of(context) is None:
         return plaintext
-    return decompress_whole(plaintext, max_output)
+    decompressor = Decompressor(max_output=max_output)
+    pieces = decompressor.feed(plaintext)
+    first = next(pieces, b"")  # the frame header is read by now
+    if decompressor.declared is None:
+        return _joined(decompressor, first, pieces)
+    out = OutputBuffer(decompressor.declared)
+    written = 0
+    try:
+        for piece in itertools.chain((first,), pieces):
+            if written + len(piece) > out.size:
+                raise CompressionError("the zstd frame holds more than its header declares")
+            out.view[written : written + len(piece)] = piece
+            written += len(piece)
+        decompressor.finish()
+    except BaseException:
+        out.discard()
+        raise
+    return out.finish(written)
+
+
+def _joined(decompressor: Decompressor, first: bytes, pieces: Iterator[bytes]) -> bytes:
+    parts = [first, *pieces]
+    decompressor.finish()
+    return b"".join(parts)
 
 
 class CompressingSource(ReadByRead):
