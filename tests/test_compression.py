@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import busta
 from busta.compression import (
@@ -516,3 +518,34 @@ def test_without_zstandard_plain_messages_work_and_compression_says_how_to_insta
     message = busta.encrypt(b"compressed", keyring=RawAesKeyring("n", "k", bytes(32)), compression="zstd")
     lines = _python(_WITHOUT_ZSTANDARD, message.hex()).stdout.splitlines()
     assert lines == ['zstd compression needs the zstandard package: pip install "busta[zstd]"'] * 2
+
+
+# -- any bytes: an answer or an error of the tree ------------------------------------------------------------
+
+_SEED_FRAMES = [GOOD, compress_whole(b""), zstandard.ZstdCompressor(write_checksum=True).compress(_data(70_000))]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    seed=st.sampled_from(_SEED_FRAMES),
+    edits=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=4),
+    cut=st.integers(0, 1 << 20),
+    step=st.integers(1, 5000),
+)
+def test_a_mutated_frame_decodes_as_zstd_does_or_fails_inside_the_error_tree(
+    seed: bytes, edits: list[tuple[int, int]], cut: int, step: int
+) -> None:
+    frame = bytearray(seed)
+    for where, value in edits:
+        if frame:
+            frame[where % len(frame)] = value
+    frame = frame[: cut % (len(frame) + 1)] if cut % 3 == 0 else frame
+    decompressor = Decompressor(max_output=1 << 20)
+    try:
+        out = b"".join(piece for i in range(0, len(frame), step) for piece in decompressor.feed(frame[i : i + step]))
+        decompressor.finish()
+    except (CompressionError, LimitExceededError):
+        return
+    reference = zstandard.ZstdDecompressor(max_window_size=MAX_ZSTD_WINDOW_BYTES).decompressobj()
+    assert reference.decompress(bytes(frame)) == out
+    assert reference.eof and not reference.unused_data
