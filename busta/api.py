@@ -232,7 +232,8 @@ class Client:
         message does not store are authenticated as required pairs. Raises
         :class:`MalformedMessageError` (including truncation and trailing bytes),
         :class:`AuthenticationError`, :class:`NoDecryptingKeyError`, :class:`PolicyError`,
-        :class:`EncryptionContextError` or :class:`LimitExceededError`.
+        :class:`EncryptionContextError` or :class:`LimitExceededError`. A compressed message is
+        decompressed (:class:`CompressionError` if it does not; docs/compression.md).
         """
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
