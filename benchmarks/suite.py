@@ -522,6 +522,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     from .limits import limits_rows  # noqa: PLC0415 - it imports this module
 
     rows += limits_rows(config)
+    from .compression import compression_rows  # noqa: PLC0415 - it imports this module
+
+    rows += compression_rows(config)
     return rows
 
 

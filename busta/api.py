@@ -10,25 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 from ._arguments import Bytes, as_bytes, materials_manager_for, suite_for
 from ._buffers import OutputBuffer
 from ._executor import check_threads, workers_for
+from .compression import compress_whole, mark, refuse_reserved
 from .context import check_expected, validate_for_encrypt
-from .errors import MalformedMessageError, UsageError
-from .format import ContentType, Header
-from .format.layout import framed_plaintext_length
+from .errors import UsageError
 from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from .materials import CryptoMaterialsManager, EncryptionRequest, Keyring
 from .results import DecryptResult, StreamResult
-from .streaming import pump
+from .streaming import compressed, pump
 from .streaming._args import check_limit
 from .streaming.decryptor import MessageDecryptor
 from .streaming.driver import DrivenDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
 from .streaming.random_access import SeekableDecryptingReader, file_fetch
+from .streaming.whole import decrypt_whole, header_and_context
 from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
@@ -65,6 +65,9 @@ class Client:
       at the end could be checked.
     - ``threads`` (default: one per core; 1: off) seals and opens long runs of large frames in
       parallel; the output is the same.
+    - ``max_decompressed_bytes`` bounds the decompressed plaintext of a compressed message
+      (:class:`LimitExceededError`); default None: 256 MiB for ``decrypt``, which holds it in
+      memory, and 64 GiB for the streams (docs/compression.md).
 
     Bad values raise :class:`UsageError`. A client is immutable, hashable and cheap: make one per
     configuration (``dataclasses.replace`` derives another) and share it between threads.
@@ -76,6 +79,7 @@ class Client:
     max_nonframed_bytes: int = MAX_NONFRAMED_BUFFER_BYTES
     refuse_signed: bool = False
     threads: int | None = None
+    max_decompressed_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.commitment_policy, CommitmentPolicy):
@@ -87,6 +91,8 @@ class Client:
         if not isinstance(self.refuse_signed, bool):
             raise UsageError("refuse_signed must be a bool")
         check_threads(self.threads)
+        if self.max_decompressed_bytes is not None:
+            check_limit("max_decompressed_bytes", self.max_decompressed_bytes)
 
     def start_encryption(
         self,
@@ -105,6 +111,7 @@ class Client:
         """
         if frame_length is not None:
             check_limit("frame_length", frame_length)
+        refuse_reserved(encryption_context)  # only compression= sets it
         cmm = materials_manager_for(keyring, materials_manager)
         request = EncryptionRequest(
             encryption_context=validate_for_encrypt(encryption_context),
@@ -185,8 +192,10 @@ class Client:
         encryption_context: Mapping[str, str] | None = None,
         algorithm: AlgorithmSuite | int | None = None,
         frame_length: int | None = None,
+        compression: str | None = None,
     ) -> bytes:
-        """Encrypt ``plaintext`` into one message.
+        """Encrypt ``plaintext`` into one message (``compression="zstd"``: compressed first, see
+        docs/compression.md for what its length then tells).
 
         Defaults: suite 0x0578 (committing, signed), frame length 64 KiB. Raises
         :class:`UsageError` for bad arguments, :class:`PolicyError` for a suite the policy
@@ -194,6 +203,9 @@ class Client:
         if the keyring cannot make or wrap a data key.
         """
         data = memoryview(as_bytes(plaintext, "plaintext")).cast("B")
+        if compression is not None:
+            encryption_context = mark(encryption_context, compression)
+            data = memoryview(compress_whole(data))
         encryptor = self._encryptor(
             keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=len(data)
         )
@@ -220,12 +232,15 @@ class Client:
         message does not store are authenticated as required pairs. Raises
         :class:`MalformedMessageError` (including truncation and trailing bytes),
         :class:`AuthenticationError`, :class:`NoDecryptingKeyError`, :class:`PolicyError`,
-        :class:`EncryptionContextError` or :class:`LimitExceededError`.
+        :class:`EncryptionContextError` or :class:`LimitExceededError`. A compressed message is
+        decompressed (:class:`CompressionError` if it does not; docs/compression.md).
         """
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
-        plaintext = _decrypt_whole(decryptor, data)
-        return DecryptResult(plaintext, *_header_and_context(decryptor))
+        plaintext = decrypt_whole(decryptor, data)
+        header, context = header_and_context(decryptor)
+        limit = compressed.limit_for(self.max_decompressed_bytes, whole=True)
+        return DecryptResult(compressed.decompressed(plaintext, context, limit), header, context)
 
     def encrypting_reader(
         self,
@@ -237,10 +252,13 @@ class Client:
         algorithm: AlgorithmSuite | int | None = None,
         frame_length: int | None = None,
         read_size: int = DEFAULT_READ_SIZE,
+        compression: str | None = None,
     ) -> EncryptingReader:
-        """Wrap a readable plaintext ``source``; reading the result yields the message."""
-        encryptor = self._encryptor(keyring, materials_manager, encryption_context, algorithm, frame_length)
-        return EncryptingReader(source, encryptor, read_size=read_size)
+        """Wrap a readable plaintext ``source``; reading the result yields the message (see :meth:`encrypt`)."""
+        context = mark(encryption_context, compression)
+        encryptor = self._encryptor(keyring, materials_manager, context, algorithm, frame_length)
+        plain = source if compression is None else cast(IO[bytes], compressed.CompressingSource(source))
+        return EncryptingReader(plain, encryptor, read_size=read_size)
 
     def encrypting_writer(
         self,
@@ -252,10 +270,13 @@ class Client:
         algorithm: AlgorithmSuite | int | None = None,
         frame_length: int | None = None,
         close_sink: bool = False,
+        compression: str | None = None,
     ) -> EncryptingWriter:
-        """Wrap a writable ``sink``; plaintext written to the result reaches it as a message."""
-        encryptor = self._encryptor(keyring, materials_manager, encryption_context, algorithm, frame_length)
-        return EncryptingWriter(sink, encryptor, close_sink=close_sink)
+        """Wrap a writable ``sink``; plaintext written to the result reaches it as a message (see :meth:`encrypt`)."""
+        context = mark(encryption_context, compression)
+        encryptor = self._encryptor(keyring, materials_manager, context, algorithm, frame_length)
+        writer = EncryptingWriter if compression is None else compressed.CompressingWriter
+        return writer(sink, encryptor, close_sink=close_sink)
 
     def decrypting_reader(
         self,
@@ -266,9 +287,10 @@ class Client:
         encryption_context: Mapping[str, str] | None = None,
         read_size: int = DEFAULT_READ_SIZE,
     ) -> DecryptingReader:
-        """Wrap a readable message ``source``; reading the result yields authenticated plaintext."""
+        """Wrap a readable message ``source``; reading the result yields authenticated plaintext (decompressed)."""
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
-        return DecryptingReader(source, decryptor, read_size=read_size)
+        limit = compressed.limit_for(self.max_decompressed_bytes, whole=False)
+        return compressed.DecompressingReader(source, decryptor, read_size=read_size, max_output=limit)
 
     def decrypting_writer(
         self,
@@ -279,9 +301,11 @@ class Client:
         encryption_context: Mapping[str, str] | None = None,
         close_sink: bool = False,
     ) -> DecryptingWriter:
-        """Wrap a writable ``sink``; a message written to the result reaches it as plaintext."""
+        """Wrap a writable ``sink``; a message written to the result reaches it as plaintext (decompressed)."""
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
-        return DecryptingWriter(sink, decryptor, close_sink=close_sink)
+        limit = compressed.limit_for(self.max_decompressed_bytes, whole=False)
+        plain = cast(IO[bytes], compressed.DecompressingSink(sink, decryptor, limit))
+        return DecryptingWriter(plain, decryptor, close_sink=close_sink)
 
     def encrypt_stream(
         self,
@@ -294,13 +318,19 @@ class Client:
         algorithm: AlgorithmSuite | int | None = None,
         frame_length: int | None = None,
         plaintext_length: int | None = None,
+        compression: str | None = None,
     ) -> StreamResult:
         """Encrypt everything ``source`` yields into ``sink`` as one message, with reused buffers.
 
-        Memory stays at a few MiB; if it raises, ``sink`` holds no complete message. See start_encryption."""
-        options = (encryption_context, algorithm, frame_length)
-        encryptor = self._encryptor(keyring, materials_manager, *options, plaintext_length=plaintext_length)
-        length = pump.encrypt_stream(source, sink, encryptor)
+        Memory stays at a few MiB; if it raises, ``sink`` holds no complete message. Compressed:
+        see :meth:`encrypt` (``plaintext_length`` then does not apply: the message holds fewer bytes)."""
+        context = mark(encryption_context, compression)
+        length_known = plaintext_length if compression is None else None
+        encryptor = self._encryptor(
+            keyring, materials_manager, context, algorithm, frame_length, plaintext_length=length_known
+        )
+        streamer = pump.encrypt_stream if compression is None else compressed.encrypt_stream
+        length = streamer(source, sink, encryptor)
         return StreamResult(encryptor.header, dict(encryptor.encryption_context), length)
 
     def decrypt_stream(
@@ -319,8 +349,9 @@ class Client:
         valid): if this raises, discard what reached ``sink``.
         """
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
-        length = pump.decrypt_stream(source, sink, decryptor)
-        return StreamResult(*_header_and_context(decryptor), length)
+        limit = compressed.limit_for(self.max_decompressed_bytes, whole=False)
+        length = compressed.decrypt_stream(source, sink, decryptor, limit)
+        return StreamResult(*header_and_context(decryptor), length)
 
     def open_seekable(
         self,
@@ -341,36 +372,6 @@ class Client:
         decryptor = self._decryptor(keyring, materials_manager, encryption_context)
         fetch, size = file_fetch(fileobj)
         return SeekableDecryptingReader(fetch, size, decryptor, allow_unverified_signature=allow_unverified_signature)
-
-
-def _header_and_context(decryptor: DrivenDecryptor) -> tuple[Header, dict[str, str]]:
-    """The header and authenticated encryption context of a message the decryptor has read."""
-    header, context = decryptor.header, decryptor.encryption_context
-    assert header is not None and context is not None
-    return header, context
-
-
-def _decrypt_whole(decryptor: DrivenDecryptor, data: memoryview) -> bytes:
-    """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
-    start = decryptor.read_header(data)
-    length = None
-    header = decryptor.header
-    if start and header is not None and header.content_type is ContentType.FRAMED:
-        length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
-    if length is None:  # not a well-laid-out framed message: let the engine find what is wrong
-        plaintext = decryptor.update(data[start:])
-        decryptor.finalize()
-        return plaintext
-    out = OutputBuffer(length)
-    try:
-        written = decryptor.update_into(data[start:], out.view)
-        decryptor.finalize()
-    except BaseException:
-        out.discard()
-        raise
-    if written != length:  # pragma: no cover - the engine checks every frame against the layout
-        raise MalformedMessageError("the message body does not match its layout")
-    return out.finish()
 
 
 #: The client behind the quick-start functions: ``Client()``, every setting at its default.

@@ -5,7 +5,8 @@ Every error busta raises is an :class:`BustaError`; third-party exceptions
 
     BustaError
     ├── MalformedMessageError      the bytes are not a well-formed message (field, offset)
-    │   └── TruncatedMessageError  the message ended early
+    │   ├── TruncatedMessageError  the message ended early
+    │   └── CompressionError       an authenticated compressed plaintext is not one valid zstd frame
     ├── AuthenticationError        a tag, commitment or signature did not verify
     ├── EncryptionContextError     bad context given, or the expected context does not match
     ├── PolicyError                a commitment policy or decrypt mode forbids this suite/message
@@ -34,6 +35,7 @@ from ._text import printable
 __all__ = [
     "AuthenticationError",
     "BustaError",
+    "CompressionError",
     "EncryptionContextError",
     "EnvelopeError",
     "KeyFileError",
@@ -80,6 +82,13 @@ class MalformedMessageError(BustaError):
 
 class TruncatedMessageError(MalformedMessageError):
     """The message ended before it was complete."""
+
+
+class CompressionError(MalformedMessageError):
+    """A message marked compressed (``busta-compression`` in its authenticated context) holds a
+    plaintext that does not decompress: not exactly one valid zstd frame (corrupt, truncated, bytes
+    after it), or a compression busta does not know. The message itself authenticated: its writer
+    had the key. Limits on decompression are :class:`LimitExceededError`."""
 
 
 class AuthenticationError(BustaError):

@@ -66,3 +66,13 @@ MAX_ARGUMENT_FILE_BYTES: Final = 64 << 10
 MAX_ARGUMENT_FILE_DEPTH: Final = 8
 #: How many arguments argument files may bring in all (argparse's time grows with the square of the count).
 MAX_ARGUMENT_FILE_WORDS: Final = 4096
+
+#: Decompression of a compressed message (``compression="zstd"``) stops with LimitExceededError once its output
+#: passes this many bytes: streaming decryption (readers, writers, decrypt_stream, the CLI) by default, and
+#: one-shot ``decrypt`` (which holds the output in memory) by MAX_DECOMPRESSED_BUFFER_BYTES. ``Client(
+#: max_decompressed_bytes=...)`` sets both. A frame header that declares more is refused before decoding.
+MAX_DECOMPRESSED_BYTES: Final = 64 << 30
+MAX_DECOMPRESSED_BUFFER_BYTES: Final = 256 << 20
+#: The largest zstd window (the decoder's history buffer, its memory) decompression accepts (zstd's own default
+#: limit is 128 MiB; every level up to 19 fits this one for any input, and busta writes level 3: 2 MiB at most).
+MAX_ZSTD_WINDOW_BYTES: Final = 8 << 20

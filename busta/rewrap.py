@@ -189,7 +189,8 @@ def check_rewrapped(
         decryptor.update(memoryview(message)[consumed:])  # its plaintext is dropped
         decryptor.finalize()
         return
-    access = SeekableDecryptingReader(new_fetch, new_size, decryptor)  # the new header and the final frame
+    # The new header and the final frame; a compressed body's frames are checked as they are (Z).
+    access = SeekableDecryptingReader(new_fetch, new_size, decryptor, allow_compressed=True)
     frames = resent // regular_frame_size(header.frame_length)
     if resent >= size - rewrapped.old_header_length:
         frames = access.length // header.frame_length + 1  # all of it, the final frame too

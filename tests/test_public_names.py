@@ -63,6 +63,7 @@ PINNED: dict[str, list[str]] = {
     "busta.errors": [
         "AuthenticationError",
         "BustaError",
+        "CompressionError",
         "EncryptionContextError",
         "EnvelopeError",
         "KeyFileError",
@@ -232,6 +233,20 @@ PINNED: dict[str, list[str]] = {
         "rewrap_header",
     ],
     "busta.results": ["DecryptResult", "StreamResult"],
+    "busta.compression": [
+        "COMPRESSIONS",
+        "COMPRESSION_CONTEXT_KEY",
+        "DECOMPRESS_PIECE_BYTES",
+        "ZSTD_LEVEL",
+        "Compressor",
+        "Decompressor",
+        "check_compression",
+        "compress_whole",
+        "compression_of",
+        "decompress_whole",
+        "mark",
+        "refuse_reserved",
+    ],
     "busta.demo": [
         "DECRYPTED_NAME",
         "ENCRYPTED_NAME",

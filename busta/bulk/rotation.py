@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..compression import COMPRESSION_CONTEXT_KEY, compression_of, mark
 from ..errors import SignedMessageError, UsageError
 from ..keyconfig import build_keyring
 from ..materials import CryptoMaterialsManager, DefaultCryptoMaterialsManager, Keyring, RequiredEncryptionContextCmm
 from ..rewrap import CheckedCopy, rewrap_header
 from ..streaming import pump
+from ..streaming.io import DecryptingReader
 from . import markers
 from .markers import Recorder, Seal, seal_for
 from .objects import (
@@ -115,18 +117,22 @@ def _reencrypt(job: JobSpec, source: Source, name: str, keys: _Rotation) -> tupl
     properties = _kept_properties(job, source)
     with reading(job, source) as src:
         unwrapping = Recorder(DefaultCryptoMaterialsManager(keys.old))
-        reader = job.engine().decrypting_reader(src, materials_manager=unwrapping, encryption_context=keys.context)
+        # A compressed message is re-encrypted as it is, still compressed (Z): a reader that does not decompress.
+        decryptor = job.engine().start_decryption(materials_manager=unwrapping, encryption_context=keys.context)
+        reader = DecryptingReader(src, decryptor)
         header = reader.read_header()
         materials = unwrapping.decryption
         assert materials is not None
         full = {k: v for k, v in materials.encryption_context.items() if not k.startswith(_RESERVED_PREFIX)}
+        compression = compression_of(full)
+        kept = mark({k: v for k, v in full.items() if k != COMPRESSION_CONTEXT_KEY}, compression)
         cmm: CryptoMaterialsManager = DefaultCryptoMaterialsManager(keys.new)
         if materials.required_context_keys:
             cmm = RequiredEncryptionContextCmm(cmm, required_keys=materials.required_context_keys)
         recorder = Recorder(cmm)
         encryptor = job.engine().start_encryption(
             materials_manager=recorder,
-            encryption_context=full,
+            encryption_context=kept,
             algorithm=header.suite,
             frame_length=header.frame_length or None,
         )

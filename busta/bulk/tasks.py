@@ -16,6 +16,7 @@ from ..errors import UsageError
 from ..keyconfig import build_keyring
 from ..materials import DefaultCryptoMaterialsManager
 from ..streaming import pump
+from ..streaming.compressed import DecompressingSink, limit_for
 from . import markers
 from .markers import Recorder, seal_for
 from .objects import (
@@ -126,8 +127,10 @@ def _decrypt(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
         data, length = read_head(src, source.size)
         decryptor, recorder = decryptor_after_header(job, build_keyring(job.keyring), data[:length])
         with writing(job, name, source, message_seal(job, source, name, decryptor, recorder)) as out:
-            out.write(decryptor.update(data[length:]))
-            pump.decrypt_stream(src, out, decryptor)  # type: ignore[arg-type]
+            plain = DecompressingSink(out, decryptor, limit_for(job.sdk.max_decompressed_bytes, whole=False))  # type: ignore[arg-type]
+            plain.write(decryptor.update(data[length:]))  # a compressed message is decompressed (Z)
+            pump.decrypt_stream(src, plain, decryptor)  # type: ignore[arg-type]
+            plain.finish()
             source_unchanged(job, source, src)
     return "decrypted", source.size, out.count
 

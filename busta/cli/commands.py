@@ -19,6 +19,7 @@ from ..format import Header
 from ..suites import CommitmentPolicy
 from .armor import armored, unarmored
 from .aws import boto3_session, region
+from .compress import check_compress
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
@@ -127,6 +128,7 @@ def _encrypt(
             algorithm=args.algorithm,
             frame_length=args.frame_length,
             plaintext_length=keys.length(length),
+            compression="zstd" if args.compress else None,
         )
 
     return _to_local(job.dest, job.within, args.force, armored(encrypt) if args.armor else encrypt)
@@ -208,6 +210,7 @@ def _client(args: argparse.Namespace) -> Client:
         commitment_policy=CommitmentPolicy(args.commitment_policy),
         max_encrypted_data_keys=args.max_encrypted_data_keys,
         max_header_bytes=args.max_header_bytes,
+        max_decompressed_bytes=getattr(args, "max_decompressed_bytes", None),
     )
 
 
@@ -250,6 +253,8 @@ def run_transfer(args: argparse.Namespace) -> None:
     _progress_min_bytes()  # a bad BUSTA_PROGRESS_MIN_BYTES fails before any work
     config = config_for(args, encrypting=encrypting)  # key options that make no sense fail before any input
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
+    if encrypting and args.compress:
+        check_compress(jobs)
     if args.metadata_output == "-":
         if any(isinstance(job.dest, Stdio) for job in jobs):
             raise CliUsageError("--metadata-output - and -o - would both write to standard output")

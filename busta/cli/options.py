@@ -189,6 +189,16 @@ def _message_options(parser: argparse.ArgumentParser, *, encrypting: bool) -> No
         group.add_argument(
             "--frame-length", type=_positive_int, metavar="BYTES", help=f"frame length (default {DEFAULT_FRAME_LENGTH})"
         )
+        group.add_argument(  # Z: docs/compression.md
+            "--compress", action="store_true", help="compress with zstd first (its length tells; docs/compression.md)"
+        )
+    else:
+        group.add_argument(
+            "--max-decompressed-bytes",
+            type=_positive_int,
+            metavar="BYTES",
+            help="refuse a compressed message that decompresses to more (default 64 GiB)",
+        )
 
 
 def suite_id(text: str) -> int:

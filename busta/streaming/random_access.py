@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import IO, NoReturn
 
 from .._secrets import refuse_pickling
+from ..compression import compression_of
 from ..errors import MalformedMessageError, SignedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.layout import final_frame_window, locate_final_frame, regular_frame_size
@@ -60,11 +61,22 @@ class SeekableDecryptingReader(ReadByRead):
     and so is the final frame, which proves the message's length:
     :attr:`length` is the plaintext length. A signed message's signature covers
     the whole message, so random access cannot check it: such messages are
-    refused unless ``allow_unverified_signature``. :func:`file_fetch` makes
-    ``fetch`` and ``size`` of a seekable file.
+    refused unless ``allow_unverified_signature``. A compressed message
+    (:mod:`busta.compression`) is refused with :class:`UsageError`: its plaintext
+    offsets are not the zstd stream's; ``allow_compressed`` reads the zstd stream
+    itself (what checks of the frames, as rewrap's, need). :func:`file_fetch`
+    makes ``fetch`` and ``size`` of a seekable file.
     """
 
-    def __init__(self, fetch: Fetch, size: int, decryptor: Decrypting, *, allow_unverified_signature: bool = False):
+    def __init__(
+        self,
+        fetch: Fetch,
+        size: int,
+        decryptor: Decrypting,
+        *,
+        allow_unverified_signature: bool = False,
+        allow_compressed: bool = False,
+    ):
         super().__init__()
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise UsageError("size must be a non-negative int")
@@ -78,6 +90,8 @@ class SeekableDecryptingReader(ReadByRead):
         assert header is not None and context is not None
         if header.content_type is not ContentType.FRAMED:
             raise UsageError("random access needs a framed message; this one is non-framed")
+        if not allow_compressed and compression_of(context) is not None:
+            raise UsageError("random access does not apply to a compressed message; decrypt it as a stream")
         if header.suite.signed and not allow_unverified_signature:
             raise SignedMessageError(
                 f"{header.suite.name} is signed and a partial read cannot check the signature; "

@@ -1,0 +1,41 @@
+"""One-shot decryption of a whole message held in memory (``busta.decrypt``)."""
+
+from __future__ import annotations
+
+from .._buffers import OutputBuffer
+from ..errors import MalformedMessageError
+from ..format import ContentType, Header
+from ..format.layout import framed_plaintext_length
+from .driver import DrivenDecryptor
+
+__all__ = ["decrypt_whole", "header_and_context"]
+
+
+def header_and_context(decryptor: DrivenDecryptor) -> tuple[Header, dict[str, str]]:
+    """The header and authenticated encryption context of a message the decryptor has read."""
+    header, context = decryptor.header, decryptor.encryption_context
+    assert header is not None and context is not None
+    return header, context
+
+
+def decrypt_whole(decryptor: DrivenDecryptor, data: memoryview) -> bytes:
+    """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
+    start = decryptor.read_header(data)
+    length = None
+    header = decryptor.header
+    if start and header is not None and header.content_type is ContentType.FRAMED:
+        length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
+    if length is None:  # not a well-laid-out framed message: let the engine find what is wrong
+        plaintext = decryptor.update(data[start:])
+        decryptor.finalize()
+        return plaintext
+    out = OutputBuffer(length)
+    try:
+        written = decryptor.update_into(data[start:], out.view)
+        decryptor.finalize()
+    except BaseException:
+        out.discard()
+        raise
+    if written != length:  # pragma: no cover - the engine checks every frame against the layout
+        raise MalformedMessageError("the message body does not match its layout")
+    return out.finish()
