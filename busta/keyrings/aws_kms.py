@@ -232,7 +232,9 @@ class AwsKmsKeyring(_KmsDecrypter):
         if isinstance(arn, str) and key_id.startswith("arn:"):
             raise UsageError(f"{key_id!r:.200} {arn}")
         if client is None and isinstance(arn, str):
-            raise UsageError(f"{key_id!r:.200} is not a key ARN: pass client= for its region")
+            raise UsageError(f"{key_id!r:.200} is not a key ARN: pass client= for its region").remedied(
+                f"{key_id!r:.200} is not a key ARN", "client"
+            )
         self.key_id = key_id
         self._client = client
         self._region = arn.region if isinstance(arn, KmsArn) else _region_of(client)
