@@ -24,6 +24,11 @@ PROGRESS_MIN_BYTES: Final = 8 << 20
 PROGRESS_ENV: Final = "BUSTA_PROGRESS_MIN_BYTES"
 #: A label takes at most this share of the terminal's width (the rest is the bar and its figures).
 _LABEL_SHARE: Final = 3
+#: The width of a terminal that does not say its own.
+_UNSIZED: Final = 80
+_UNSIZED_ROWS: Final = 24
+#: tqdm's line, with the unit after each size: ``3.50MB/12.0MB`` (powers of 1024).
+_BYTES: Final = "{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 _open: list[Any] = []  # the lines on the terminal now, oldest first
 
@@ -44,10 +49,13 @@ def tail(label: str, width: int) -> str:
 
 
 def _columns() -> int:
+    """The terminal's width; 0 when it does not say its size (a pseudo-terminal nobody sized:
+    tqdm would then draw nothing, as it does for a terminal of no rows)."""
     try:
-        return os.get_terminal_size(sys.stderr.fileno()).columns
+        size = os.get_terminal_size(sys.stderr.fileno())
     except (AttributeError, OSError, ValueError):
-        return 80
+        return 0
+    return size.columns if size.lines else 0
 
 
 @contextlib.contextmanager
@@ -59,13 +67,17 @@ def progress_line(total: int | None, label: str, *, unit: str = "B") -> Iterator
     tqdm.monitor_interval = 0  # no monitor thread: nothing runs beside the command
     tqdm.set_lock(threading.RLock())  # not a multiprocessing lock (a semaphore) for one process's line
     in_bytes = unit == "B"
+    columns = _columns()  # a terminal that says its width is followed as it is resized; else 80 columns
     bar = tqdm(
         total=total,
-        desc=tail(label, max(8, _columns() // _LABEL_SHARE)),
+        desc=tail(label, max(8, (columns or _UNSIZED) // _LABEL_SHARE)),
         unit=unit,
         unit_scale=in_bytes,
         unit_divisor=1024 if in_bytes else 1000,
-        dynamic_ncols=True,
+        bar_format=_BYTES if in_bytes else None,
+        dynamic_ncols=bool(columns),
+        ncols=None if columns else _UNSIZED,
+        nrows=None if columns else _UNSIZED_ROWS,
         file=sys.stderr,
         leave=True,
     )
