@@ -58,8 +58,10 @@ def _run(args: argparse.Namespace) -> None:
         run_bulk(args)
     elif args.command == "inspect":
         from .headerinfo import inspect_file  # noqa: PLC0415
+        from .hints import concerning  # noqa: PLC0415
 
-        inspect_file(args.file, as_json=args.json, out=sys.stdout)
+        with concerning("standard input" if args.file == "-" else args.file):
+            inspect_file(args.file, as_json=args.json, out=sys.stdout)
     else:
         from .commands import run_transfer  # noqa: PLC0415
 

@@ -62,13 +62,13 @@ def _announce(client: Any, args: argparse.Namespace, *, local: bool) -> None:
     if not shown(args.quiet):
         return
     try:
-        services = client.scheduler_info().get("services", {})
         address = str(client.scheduler.address)
-        link = str(client.dashboard_link) if "dashboard" in services else None
+        served = not local and "dashboard" in client.scheduler_info().get("services", {})
+        link = str(client.dashboard_link) if served else None
     except Exception:  # a line of information is not worth failing the job for
         return
-    where = f"Dask dashboard: {link}" if link else "no Dask dashboard (served outside TLS: docs/bulk.md)"
-    what = f"local Dask cluster of {args.workers} workers" if local else "Dask scheduler"
+    where = f"Dask dashboard: {link}" if link else "no Dask dashboard (it would be outside TLS: docs/bulk.md)"
+    what = f"local Dask cluster of {args.workers} worker{'' if args.workers == 1 else 's'}" if local else "scheduler"
     print(printable(f"busta: {what} at {address}; {where}"), file=sys.stderr, flush=True)
 
 

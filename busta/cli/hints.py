@@ -169,11 +169,23 @@ _PYTHON_WORDS: Final = (
 )
 
 
-def cli_words(text: str) -> str:
-    """``text`` (an error message that reached the CLI only as text: a bulk object's) with the
-    library's Python wording of a remedy in CLI flags."""
+def _flag_words(text: str) -> str:
     for pattern, words in _PYTHON_WORDS:
         text = pattern.sub(words, text)
+    return text
+
+
+_CODE_IN_TEXT: Final = re.compile(r"\bfailed: ([A-Za-z0-9]+)\b")
+
+
+def cli_words(text: str) -> str:
+    """``text`` (an error message that reached the CLI only as text: a bulk object's) with the
+    library's Python wording of a remedy in CLI flags, and the hint for an AWS error code in it
+    (an S3Error's or KmsError's ``... failed: CODE``)."""
+    text = _flag_words(text)
+    found = _CODE_IN_TEXT.search(text)
+    if found is not None and found.group(1) in _HINTS:
+        text = f"{text}; {hint_for(found.group(1), text)}"
     return text
 
 
@@ -231,13 +243,13 @@ def _busta(exc: BustaError) -> Said:
         codes = [error.code for error in exc.errors if isinstance(error, KmsError | S3Error)]
         code = next((code for code in codes if code in _HINTS), codes[0] if codes else None)
         summary = exc.summary if code is None else f"{exc.summary}; {hint_for(code, ' '.join(exc.reasons))}"
-        return Said(summary, tuple(cli_words(reason) for reason in exc.reasons))
+        return Said(summary, tuple(_flag_words(reason) for reason in exc.reasons))
     if isinstance(exc, KmsError | S3Error):
         return Said(_with_hint(str(exc), exc.code))
     remedied = _remedied(exc)
     if remedied is not None:
         return Said(remedied)
-    return Said(cli_words(str(exc)) or type(exc).__name__)
+    return Said(_flag_words(str(exc)) or type(exc).__name__)
 
 
 def explain(exc: BaseException) -> Said | None:

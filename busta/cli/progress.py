@@ -29,6 +29,8 @@ _UNSIZED: Final = 80
 _UNSIZED_ROWS: Final = 24
 #: tqdm's line, with the unit after each size: ``3.50MB/12.0MB`` (powers of 1024).
 _BYTES: Final = "{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+#: A count (bulk objects): the figures first (a narrow terminal cuts the end of the line).
+_COUNT: Final = "{l_bar}{bar}| {n_fmt}/{total_fmt}{postfix} [{elapsed}<{remaining}]"
 
 _open: list[Any] = []  # the lines on the terminal now, oldest first
 
@@ -74,7 +76,7 @@ def progress_line(total: int | None, label: str, *, unit: str = "B") -> Iterator
         unit=unit,
         unit_scale=in_bytes,
         unit_divisor=1024 if in_bytes else 1000,
-        bar_format=_BYTES if in_bytes else None,
+        bar_format=_BYTES if in_bytes else _COUNT,
         dynamic_ncols=bool(columns),
         ncols=None if columns else _UNSIZED,
         nrows=None if columns else _UNSIZED_ROWS,

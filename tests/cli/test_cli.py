@@ -307,7 +307,7 @@ def test_progress_reader_moves_the_line_and_the_close_draws_the_final_line_once(
         assert bar.n == 3000
         assert "100%" not in capsys.readouterr().err  # reaching the total does not draw it
     line = capsys.readouterr().err
-    assert line.count("100%") == 1 and "file: " in line and "2.93k/2.93k" in line and line.endswith("\n")
+    assert line.count("100%") == 1 and "file: " in line and "2.93kB/2.93kB" in line and line.endswith("\n")
 
 
 @pytest.mark.parametrize(
