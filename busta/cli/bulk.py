@@ -97,6 +97,8 @@ def run_bulk(args: argparse.Namespace) -> None:
                 progress=progress,
             )
         except UsageError as exc:  # refused before any object (SRC and DST overlap, say): status 2
+            if isinstance(exc.__cause__, ImportError):  # not the options: an extra is missing (status 1)
+                raise
             raise CliUsageError(str(exc)) from exc
     if args.report:
         with local_output(Path(args.report), force=True, mode=0o644) as out:
