@@ -78,6 +78,7 @@ _HINTS: Final[dict[str, str]] = {
     "ProfileNotFound": "no such AWS profile: check --aws-profile / AWS_PROFILE and ~/.aws/config",
     "NoRegionError": "no AWS region: pass --aws-region or set AWS_REGION",
     "InvalidRegionError": "not a valid AWS region: check --aws-region / AWS_REGION",
+    "InvalidEndpoint": "not an endpoint URL: check --aws-endpoint-url / AWS_ENDPOINT_URL (https://host[:port])",
     "EndpointConnectionError": _UNREACHABLE,
     "ConnectTimeoutError": _UNREACHABLE,
     "ConnectionClosedError": "{endpoint} closed the connection: check --aws-endpoint-url / network, or retry",
@@ -199,7 +200,16 @@ def _botocore_code(exc: BaseException) -> str | None:
         return str(exc.response.get("Error", {}).get("Code", "Unknown"))
     if isinstance(exc, exceptions.BotoCoreError):
         return type(exc).__name__
+    if isinstance(exc, ValueError) and _raised_in_botocore(exc):  # "Invalid endpoint: ..."
+        return "InvalidEndpoint"
     return None
+
+
+def _raised_in_botocore(exc: BaseException) -> bool:
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is not None and str(frame.tb_frame.f_globals.get("__name__", "")).startswith("botocore.")
 
 
 #: The extra that installs each optional module busta imports: (extra, what needs it, the package).

@@ -27,6 +27,8 @@ _LABEL_SHARE: Final = 3
 #: The width of a terminal that does not say its own.
 _UNSIZED: Final = 80
 _UNSIZED_ROWS: Final = 24
+#: A bar's delay before its first draw while it is being made (it is drawn once registered).
+_NOT_YET: Final = 1e9
 #: tqdm's line, with the unit after each size: ``3.50MB/12.0MB`` (powers of 1024).
 _BYTES: Final = "{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 #: A count (bulk objects): the figures first (a narrow terminal cuts the end of the line).
@@ -60,6 +62,31 @@ def _columns() -> int:
     return size.columns if size.lines else 0
 
 
+class _Terminal:
+    """stderr as tqdm's file, remembering whether the last line written was left without its
+    line break (a draw is ``\r`` and the line; only a close ends it)."""
+
+    def __init__(self) -> None:
+        self.unended = False
+
+    def write(self, text: str) -> int:
+        if text:
+            self.unended = not text.endswith("\n")  # before the write: a signal after it leaves no doubt
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def fileno(self) -> int:  # tqdm asks the terminal its width through this
+        return sys.stderr.fileno()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+_terminal = _Terminal()
+
+
 @contextlib.contextmanager
 def progress_line(total: int | None, label: str, *, unit: str = "B") -> Iterator[Any]:
     """A tqdm bar on stderr for ``total`` units (bytes by default: human-readable, powers of 1024),
@@ -80,11 +107,14 @@ def progress_line(total: int | None, label: str, *, unit: str = "B") -> Iterator
         dynamic_ncols=bool(columns),
         ncols=None if columns else _UNSIZED,
         nrows=None if columns else _UNSIZED_ROWS,
-        file=sys.stderr,
+        file=_terminal,
         leave=True,
+        delay=_NOT_YET,  # not drawn until it is in _open: a signal cannot leave a line nobody closes
     )
     _open.append(bar)
     try:
+        bar.delay = 0
+        bar.refresh()
         yield bar
     finally:
         _close(bar)
@@ -98,9 +128,20 @@ def _close(bar: Any) -> None:
 
 
 def end_lines() -> None:
-    """Close every progress line still open (each ends with its line break)."""
+    """End every progress line: close each bar still open (and any other tqdm made, so that none
+    draws again when it is collected), then end a line a signal left unended, before a message."""
     for bar in reversed(list(_open)):
         _close(bar)
+    std = sys.modules.get("tqdm.std")
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        with contextlib.suppress(Exception):  # whatever state a signal left it in
+            bar.leave = False
+            bar.close()
+    if _terminal.unended:
+        _terminal.unended = False
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 def advance(bar: Any, done: int, total: int | None) -> None:

@@ -281,3 +281,17 @@ def test_a_missing_extra_gives_the_install_command(home: Path, hidden: str, args
     line = one_line(done, "busta: error: ")
     assert line.endswith(f'pip install "busta[{extra}]"'), line
     assert "No module named" not in line and "halted" not in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["encrypt", "secret.txt", "-o", f"s3://{BUCKET}/k.enc"],
+        ["bulk", "encrypt", f"s3://{BUCKET}/raw/", f"s3://{BUCKET}/enc/"],
+    ],
+    ids=["encrypt", "bulk"],
+)
+def test_an_endpoint_that_is_no_url_is_one_line(home: Path, args: list[str]) -> None:
+    key = ["--key-file", str(home / "config" / "busta" / "default.key")]
+    line = one_line(run([*args, *key, "--aws-endpoint-url", "not-a-url"], home, credentials()), "busta: error: ")
+    assert "not-a-url" in line and line.endswith("check --aws-endpoint-url / AWS_ENDPOINT_URL (https://host[:port])")

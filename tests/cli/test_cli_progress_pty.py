@@ -51,11 +51,16 @@ def busta(args: list[str], tmp_path: Path, **extra: str) -> subprocess.Completed
 
 
 def on_terminal(
-    args: list[str], tmp_path: Path, columns: int, *, interrupt_when: bytes | None = None, stdout: int | None = None
+    args: list[str],
+    tmp_path: Path,
+    columns: int,
+    *,
+    signal_when: tuple[bytes, int] | None = None,
+    stdout: int | None = None,
 ) -> tuple[int, bytes]:
     """Run busta with stderr (and stdout, unless given) on a pseudo-terminal ``columns`` wide; return
-    its status and every byte written to the terminal. With ``interrupt_when``, send SIGINT once
-    those bytes have appeared."""
+    its status and every byte written to the terminal. With ``signal_when`` (bytes, signal), send
+    the signal once those bytes have appeared."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     try:
@@ -85,8 +90,8 @@ def on_terminal(
                 output += chunk
             elif process.poll() is not None:
                 break
-            if interrupt_when is not None and not interrupted and interrupt_when in output:
-                process.send_signal(signal.SIGINT)
+            if signal_when is not None and not interrupted and signal_when[0] in output:
+                process.send_signal(signal_when[1])
                 interrupted = True
         else:
             process.kill()
@@ -140,15 +145,20 @@ def test_an_error_after_the_line_started_begins_a_line_of_its_own(tmp_path: Path
     assert not (tmp_path / "back.txt").exists()
 
 
-def test_an_interruption_ends_the_line_before_its_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "words"),
+    [(signal.SIGINT, b"interrupted"), (signal.SIGTERM, b"terminated"), (signal.SIGHUP, b"hung up")],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
+def test_a_signal_ends_the_line_before_its_message(tmp_path: Path, signum: int, words: bytes) -> None:
     assert busta(["keygen"], tmp_path).returncode == 0
     big = tmp_path / "big.bin"
     with big.open("wb") as f:  # sparse: 1 GiB in 64-byte frames takes minutes, no disk
         f.truncate(1 << 30)
     args = ["encrypt", "big.bin", "-o", "-", "--force", "--frame-length", "64"]
-    status, output = on_terminal(args, tmp_path, 60, interrupt_when=b"%|", stdout=subprocess.DEVNULL)
-    assert status == 128 + signal.SIGINT
-    message = output.index(b"busta: error: interrupted")
+    status, output = on_terminal(args, tmp_path, 60, signal_when=(b"%|", signum), stdout=subprocess.DEVNULL)
+    assert status == 128 + signum
+    message = output.index(b"busta: error: " + words)
     assert output[message - 2 : message] == b"\r\n", output
     assert output.count(b"busta: error:") == 1
     assert all(len(line) <= 60 for line in lines(output))
