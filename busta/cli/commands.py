@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._legacy import environ
-from .._text import printable
 from ..api import Client, StreamResult
 from ..format import Header
 from ..materials import Keyring
@@ -26,7 +25,7 @@ from .headerinfo import describe
 from .hints import concerning
 from .keys import keyring_for
 from .outputs import TERMINAL_REFUSED, check_output, local_output
-from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader, progress_line, shown
+from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, watched
 
 __all__ = ["run_transfer"]
 
@@ -226,10 +225,8 @@ def _run_job(job: Job, keyring: Keyring, args: argparse.Namespace, s3: _S3) -> s
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
         raw, size = stack.enter_context(_open_source(job.source, s3))
-        source: IO[bytes] = raw
-        if size is not None and size > _progress_min_bytes() and shown(args.quiet):
-            bar = stack.enter_context(progress_line(size, printable(str(job.source))))
-            source = ProgressReader(raw, size, bar)  # type: ignore[assignment]
+        label, limit = str(job.source), _progress_min_bytes()
+        source = stack.enter_context(watched(raw, size, label, quiet=args.quiet, min_bytes=limit))
         if args.command == "encrypt":
             header, length = _encrypt(job, source, keyring, args, s3)
         else:

@@ -17,7 +17,20 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, Final
 
-__all__ = ["PROGRESS_ENV", "PROGRESS_MIN_BYTES", "ProgressReader", "end_lines", "progress_line", "shown", "tail"]
+from .._text import printable
+
+__all__ = [
+    "PROGRESS_ENV",
+    "PROGRESS_MIN_BYTES",
+    "ProgressReader",
+    "advance",
+    "bulk_line",
+    "end_lines",
+    "progress_line",
+    "shown",
+    "tail",
+    "watched",
+]
 
 PROGRESS_MIN_BYTES: Final = 8 << 20
 #: Environment variable overriding PROGRESS_MIN_BYTES (a whole number of bytes).
@@ -179,6 +192,18 @@ class ProgressReader:
         if n:
             self._done += n
             advance(self._bar, self._done, self._total)
+
+
+@contextlib.contextmanager
+def watched(source: IO[bytes], size: int | None, label: str, *, quiet: bool, min_bytes: int) -> Iterator[IO[bytes]]:
+    """``source`` as it is, or, when a line is shown (:func:`shown`) and ``size`` is known and above
+    ``min_bytes``, wrapped in a :class:`ProgressReader` whose line ``label`` (escaped here) is
+    closed when the block ends. Any command reading an input of known size uses this."""
+    if size is None or size <= min_bytes or not shown(quiet):
+        yield source
+        return
+    with progress_line(size, printable(label)) as bar:
+        yield ProgressReader(source, size, bar)  # type: ignore[misc]
 
 
 @contextlib.contextmanager

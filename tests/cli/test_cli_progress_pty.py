@@ -18,6 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from ..support.kms_fixtures import moto_server
+from ..support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+
+__all__ = ["moto_server"]  # fixture, imported for pytest to find
+
 ROOT = Path(__file__).resolve().parents[2]
 WIDTHS = [60, 200]
 #: A name longer than the narrow terminal: the line must still fit.
@@ -57,6 +62,7 @@ def on_terminal(
     *,
     signal_when: tuple[bytes, int] | None = None,
     stdout: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     """Run busta with stderr (and stdout, unless given) on a pseudo-terminal ``columns`` wide; return
     its status and every byte written to the terminal. With ``signal_when`` (bytes, signal), send
@@ -69,7 +75,7 @@ def on_terminal(
             stdin=subprocess.DEVNULL,
             stdout=slave if stdout is None else stdout,
             stderr=slave,
-            env=environment(tmp_path),
+            env=environment(tmp_path, **(env or {})),
             cwd=tmp_path,
         )
     finally:
@@ -202,3 +208,24 @@ def test_bulk_shows_objects_and_bytes_and_says_where_the_dashboard_is(tmp_path: 
     assert len(finals) == 1 and "3/3" in finals[0] and "8.79kB read" in finals[0] and "0 failed" in finals[0]
     summary = next(i for i, line in enumerate(shown) if line.startswith("encrypt "))
     assert shown[summary - 1] == finals[0]  # the summary starts a line of its own, after the final draw
+
+
+@pytest.fixture(scope="module")
+def bucket(moto_server: MotoServer) -> MotoServer:
+    return moto_server.with_bucket("busta-progress", "us-west-2")
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_s3_uploads_and_downloads_show_the_same_line(tmp_path: Path, bucket: MotoServer, columns: int) -> None:
+    moto_server = bucket
+    aws = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-west-2"}
+    made(tmp_path, "in.bin", 300_000)
+    uri = f"s3://busta-progress/{columns}/in.bin.enc"
+    for args in (["encrypt", "in.bin", "-o", uri], ["decrypt", uri, "-o", "back.bin"]):
+        status, output = on_terminal([*args, "--aws-endpoint-url", moto_server.endpoint], tmp_path, columns, env=aws)
+        assert status == 0, output
+        shown = lines(output)
+        assert all(len(line) <= columns for line in shown), shown
+        finals = [line for line in shown if "100%" in line]
+        assert len(finals) == 1 and shown[-1] == finals[0] and output.endswith(b"\r\n"), shown
+    assert (tmp_path / "back.bin").read_bytes() == (tmp_path / "in.bin").read_bytes()
