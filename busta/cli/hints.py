@@ -246,7 +246,7 @@ def _with_hint(text: str, code: str) -> str:
 def _busta(exc: BustaError) -> Said:
     if isinstance(exc, Concerning):
         inner = explain(exc.error) or Said(str(exc.error) or type(exc.error).__name__)
-        if inner.text.startswith(exc.subject):
+        if exc.subject in inner.text or _names_its_object(exc.error):
             return inner
         return Said(f"{exc.subject}: {inner.text}", inner.reasons)
     if isinstance(exc, NoDecryptingKeyError):
@@ -260,6 +260,11 @@ def _busta(exc: BustaError) -> Said:
     if remedied is not None:
         return Said(remedied)
     return Said(_flag_words(str(exc)) or type(exc).__name__)
+
+
+def _names_its_object(exc: BaseException) -> bool:
+    """Whether the error's own text names the file or object it concerns (an output, say)."""
+    return isinstance(exc, S3Error) or (isinstance(exc, OSError) and bool(exc.filename))
 
 
 def explain(exc: BaseException) -> Said | None:

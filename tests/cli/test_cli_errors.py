@@ -147,7 +147,8 @@ def test_an_unreachable_s3_endpoint_is_one_line_with_the_address_to_check(home: 
         (["encrypt", "secret.txt", "-o", f"s3://{BUCKET}/k.enc"], f"s3://{BUCKET}/k.enc"),
         (["decrypt", f"s3://{BUCKET}/k.enc", "-o", "back.txt"], f"s3://{BUCKET}/k.enc"),
     ):
-        line = one_line(run([*args, "--aws-endpoint-url", endpoint], home, env), f"busta: error: {named}: ")
+        line = one_line(run([*args, "--aws-endpoint-url", endpoint], home, env), "busta: error: ")
+        assert named in line
         assert line.endswith(f"cannot reach {endpoint}: check --aws-endpoint-url / network"), line
 
 
@@ -206,10 +207,10 @@ def test_s3_no_such_bucket_and_no_such_key_say_what_to_check(home: Path, moto_se
     moto_server.with_bucket(BUCKET, REGION)
     aws = ["--aws-endpoint-url", moto_server.endpoint]
     line = one_line(run(["decrypt", "s3://no-such-bucket-here/k.enc", "-o", "x", *aws], home, credentials()), "busta: ")
-    assert line.startswith("busta: error: s3://no-such-bucket-here/k.enc: ") and "NoSuchBucket" in line
+    assert "s3://no-such-bucket-here/k.enc" in line and "NoSuchBucket" in line
     assert line.endswith("no such bucket: check its name, and --aws-region / --aws-endpoint-url")
     line = one_line(run(["decrypt", f"s3://{BUCKET}/absent.enc", "-o", "x", *aws], home, credentials()), "busta: ")
-    assert line.startswith(f"busta: error: s3://{BUCKET}/absent.enc: ") and "NoSuchKey" in line
+    assert f"s3://{BUCKET}/absent.enc" in line and "NoSuchKey" in line
     assert line.endswith("no such object: check the key (names are case-sensitive)")
 
 
