@@ -133,11 +133,14 @@ def hint_for(code: str, text: str = "") -> str:
     hint = _HINTS.get(code)
     if hint is None:
         return _BOTOCORE_FALLBACK if code.endswith(("Error", "Exception")) and code[:1].isupper() else _CLIENT_FALLBACK
-    found = _URL.search(text)
+    # The URL is looked for after "failed: CODE" only: what comes before (a key id, an S3 key) may
+    # come from a hostile message, and must not choose the address the hint tells the user to check.
+    detail = text.rsplit(f"failed: {code}", 1)[-1]
+    found = _URL.search(detail)
     endpoint = "the AWS endpoint"
     if found is not None:
         parts = urlsplit(found.group(0))
-        endpoint = f"{parts.scheme}://{parts.netloc}"
+        endpoint = f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"  # never a password in the URL
     return hint.replace("{endpoint}", endpoint)
 
 

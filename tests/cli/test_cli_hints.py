@@ -154,3 +154,20 @@ def test_tqdm_is_imported_only_when_a_progress_line_is_drawn(tmp_path: Path) -> 
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert done.stdout.split() == ["False", "True"]
+
+
+def test_the_address_in_a_hint_is_never_one_a_hostile_key_id_chose() -> None:
+    hostile = KmsError("Decrypt", "EndpointConnectionError", "http://evil.example/", "us-west-2", "no route")
+    said = explain(hostile)
+    assert (
+        said is not None
+        and "cannot reach the AWS endpoint" in said.text
+        and "cannot reach http://evil" not in said.text
+    )
+    real = S3Error(
+        "GetObject", "EndpointConnectionError", "b", "k", 'Could not connect to "https://u:pw@s3.example:9000/b/k"'
+    )
+    said = explain(real)
+    assert said is not None and said.text.endswith(
+        "cannot reach https://s3.example:9000: check --aws-endpoint-url / network"
+    )
