@@ -43,9 +43,9 @@ class Concerning(CliError):
 
 @contextlib.contextmanager
 def concerning(subject: object) -> Iterator[None]:
-    """Whatever fails inside names ``subject`` (``str(subject)``; escaped when printed): a
-    failure raised as :class:`Concerning`. Usage errors, a closed standard output, signals and
-    failures that name their subject already pass through as they are."""
+    """Whatever fails inside is raised as :class:`Concerning` ``subject`` (``str(subject)``;
+    escaped when printed), and :func:`explain` puts the name first unless the error names its
+    file or object itself. Usage errors, a closed standard output and signals pass through."""
     try:
         yield
     except (CliUsageError, Concerning, BrokenPipeError):
@@ -168,7 +168,7 @@ _PYTHON_WORDS: Final = (
     (re.compile(r"\(pass overwrite=True\)"), lambda m: "(pass --overwrite)"),
     (
         re.compile(r"pass client= for its region"),
-        lambda m: "name the key by its ARN, or give its region (--aws-region)",
+        lambda m: "name the key by its key ARN or alias ARN",
     ),
 )
 
