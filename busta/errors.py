@@ -29,6 +29,7 @@ check failed (header, frame n, commitment, signature), never why.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Self
 
 from ._text import printable
 
@@ -56,7 +57,22 @@ __all__ = [
 
 
 class BustaError(Exception):
-    """Root of every error raised by busta."""
+    """Root of every error raised by busta.
+
+    ``remedy``, when set, is what would fix the error, for a front end to word in its own terms:
+    the Python argument and the value to give it (``("commitment_policy",
+    "require-encrypt-allow-decrypt")``); ``reason`` is then the message without the Python
+    wording. The command line says ``--commitment-policy require-encrypt-allow-decrypt`` where
+    the library says ``commitment_policy=...`` (busta/cli/hints.py).
+    """
+
+    remedy: tuple[str, str] | None = None
+    reason: str = ""
+
+    def remedied(self, reason: str, argument: str, value: str = "") -> Self:
+        """Set ``reason`` and ``remedy`` (``argument``, ``value``); return the error itself."""
+        self.reason, self.remedy = reason, (argument, value)
+        return self
 
 
 #: The root's name from before the rename (envelope 0.1), so ``import busta as envelope`` keeps

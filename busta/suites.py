@@ -132,16 +132,32 @@ class CommitmentPolicy(enum.Enum):
     def check_encrypt(self, suite: AlgorithmSuite) -> None:
         """Raise :class:`PolicyError` unless ``suite`` may be used to encrypt."""
         if self is CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT and suite.committing:
-            raise PolicyError(f"{self.name} forbids encrypting with the committing suite {suite.name}")
+            raise PolicyError(f"{self.name} forbids encrypting with the committing suite {suite.name}").remedied(
+                f"commitment policy {self.value} forbids encrypting with the committing suite {suite.name}",
+                "commitment_policy",
+                CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT.value,
+            )
         if self is not CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT and not suite.committing:
-            raise PolicyError(f"{self.name} requires a committing suite; {suite.name} does not commit to its key")
+            raise PolicyError(
+                f"{self.name} requires a committing suite; {suite.name} does not commit to its key"
+            ).remedied(
+                f"commitment policy {self.value} requires a committing suite; {suite.name} does not commit to its key",
+                "commitment_policy",
+                CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT.value,
+            )
 
     def check_decrypt(self, suite: AlgorithmSuite) -> None:
         """Raise :class:`PolicyError` unless a message of ``suite`` may be decrypted."""
         if self is CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT and not suite.committing:
+            accepting = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT
             raise PolicyError(
                 f"{self.name} refuses to decrypt a message of the non-committing suite {suite.name}"
-                " (use a busta.Client(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT) to accept it)"
+                f" (use a busta.Client(commitment_policy=CommitmentPolicy.{accepting.name}) to accept it)"
+            ).remedied(
+                f"commitment policy {self.value} refuses to decrypt a message of the non-committing suite"
+                f" {suite.name}, a legacy message",
+                "commitment_policy",
+                accepting.value,
             )
 
 

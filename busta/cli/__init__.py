@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .._text import printable
-from ..errors import BustaError, NoDecryptingKeyError
 from .errors import CliUsageError
 from .signals import Stopped, output_closed, stop_on_signals
 
@@ -60,9 +59,11 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "inspect":
         from .commands import _S3  # noqa: PLC0415
         from .headerinfo import inspect_file  # noqa: PLC0415
+        from .hints import concerning  # noqa: PLC0415
 
         s3 = _S3(args)
-        inspect_file(args.file, as_json=args.json, out=sys.stdout, max_header_bytes=args.max_header_bytes, s3=s3)
+        with concerning("standard input" if args.file == "-" else args.file):
+            inspect_file(args.file, as_json=args.json, out=sys.stdout, max_header_bytes=args.max_header_bytes, s3=s3)
     elif args.command == "verify":
         from .verify import run_verify  # noqa: PLC0415
 
@@ -80,38 +81,38 @@ def _run(args: argparse.Namespace) -> None:
 def _fail(message: str, status: int, reasons: Sequence[str] = ()) -> int:
     """``busta: error: message`` on stderr, every character printable (names and messages may
     come from a hostile message or listing), then each reason on a line of its own; a closed
-    stderr (a hung-up terminal) does not stop the exit."""
+    stderr (a hung-up terminal) does not stop the exit. A progress line still open is ended
+    first, so the message starts a line of its own."""
+    from .progress import end_lines  # noqa: PLC0415
+
+    end_lines()
     lines = [f"busta: error: {printable(message)}"] + [f"  - {printable(reason)}" for reason in reasons]
     with contextlib.suppress(OSError, ValueError):
         print("\n".join(lines), file=sys.stderr)
     return status
 
 
-def _failed(exc: BustaError) -> int:
-    if isinstance(exc, NoDecryptingKeyError):
-        return _fail(exc.summary, 1, exc.reasons)
-    return _fail(str(exc) or type(exc).__name__, 1)
-
-
 def _status(args: argparse.Namespace) -> int:
+    """Run the command; every failure is one line (busta/cli/hints.py words it) and an exit status."""
     try:
         _run(args)
     except CliUsageError as exc:
         return _fail(str(exc), 2)
-    except BustaError as exc:
-        return _failed(exc)
     except BrokenPipeError as exc:
         if output_closed():
             return _downstream_closed()
         return _fail(_os_error_text(exc), 1)
-    except OSError as exc:
-        return _fail(_os_error_text(exc), 1)
-    except ImportError as exc:
-        return _fail(str(exc), 1)
     except KeyboardInterrupt:
         return _fail("interrupted", 128 + signal.SIGINT)
     except Stopped as exc:
         return _stopped(exc.signum)
+    except Exception as exc:
+        from .hints import explain  # noqa: PLC0415
+
+        said = explain(exc)
+        if said is None:
+            raise
+        return _fail(said.text, 1, said.reasons)
     return 0
 
 

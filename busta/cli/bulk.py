@@ -16,8 +16,10 @@ from ..keyconfig import KeyringConfig, LocalKey, Multi
 from ..keyrings.kinds import kms_key
 from .aws import boto3_session, region
 from .errors import CliError, CliUsageError
+from .hints import cli_words
 from .keys import config_for
 from .outputs import local_output
+from .progress import bulk_line, shown
 
 __all__ = ["run_bulk"]
 
@@ -54,23 +56,29 @@ def _client(args: argparse.Namespace) -> Iterator[Any]:
 
     if args.scheduler is None:
         with local_client(args.workers) as client:
+            _announce(client, args, local=True)
             yield client
         return
     distributed: Any = importlib.import_module("distributed")
     with distributed.Client(args.scheduler) as client:
+        _announce(client, args, local=False)
         yield client
 
 
-def _progress(args: argparse.Namespace) -> Any:
-    if args.quiet or not sys.stderr.isatty():
-        return None
-
-    def show(p: Any) -> None:
-        mib = p.bytes_read / (1 << 20)
-        line = f"{p.objects_finished}/{p.objects_total} objects, {p.objects_failed} failed, {mib:.1f} MiB read"
-        print(f"\r{line}", end="", file=sys.stderr, flush=True)
-
-    return show
+def _announce(client: Any, args: argparse.Namespace, *, local: bool) -> None:
+    """One line, once the cluster is up, when progress is shown: where its dashboard is. A local
+    cluster serves none (its HTTP server is outside TLS: docs/bulk.md), and the line says so."""
+    if not shown(args.quiet):
+        return
+    try:
+        address = str(client.scheduler.address)
+        served = not local and "dashboard" in client.scheduler_info().get("services", {})
+        link = str(client.dashboard_link) if served else None
+    except Exception:  # a line of information is not worth failing the job for
+        return
+    where = f"Dask dashboard: {link}" if link else "no Dask dashboard (it would be outside TLS: docs/bulk.md)"
+    what = f"local Dask cluster of {args.workers} worker{'' if args.workers == 1 else 's'}" if local else "scheduler"
+    print(printable(f"busta: {what} at {address}; {where}"), file=sys.stderr, flush=True)
 
 
 def run_bulk(args: argparse.Namespace) -> None:
@@ -82,8 +90,7 @@ def run_bulk(args: argparse.Namespace) -> None:
         boto3_session(args)  # a profile that does not exist fails before the job, naming it
     new_keyring = _new_keys(args)
     s3 = S3Settings(endpoint_url=args.aws_endpoint_url, region=region(args), profile=args.aws_profile)
-    progress = _progress(args)
-    with _client(args) as client:
+    with _client(args) as client, bulk_line(args.quiet) as progress:
         try:
             report = run(
                 args.operation,
@@ -101,14 +108,15 @@ def run_bulk(args: argparse.Namespace) -> None:
                 progress=progress,
             )
         except UsageError as exc:  # refused before any object (SRC and DST overlap, say): status 2
+            if isinstance(exc.__cause__, ImportError):  # not the options: an extra is missing (status 1)
+                raise
             raise CliUsageError(str(exc)) from exc
-    if progress is not None:
-        print(file=sys.stderr)
     if args.report:
         with local_output(Path(args.report), force=True, mode=0o644) as out:
             out.write(report.to_json().encode("utf-8"))
     print(printable(report.summary()))
     for failure in report.failures:  # the source is an S3 key or a name in a tree: escaped
-        print(f"failed: {printable(str(failure.source))}: {printable(str(failure.error))}", file=sys.stderr)
+        error = cli_words(str(failure.error))
+        print(f"failed: {printable(str(failure.source))}: {printable(error)}", file=sys.stderr)
     if not report.ok:
         raise CliError(f"{len(report.failures)} of {len(report.results)} objects failed")

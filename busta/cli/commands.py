@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -13,7 +14,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._legacy import environ
-from .._text import printable
 from ..api import Client, StreamResult
 from ..format import Header
 from ..suites import CommitmentPolicy
@@ -23,10 +23,11 @@ from .compress import check_compress
 from .errors import CliError, CliUsageError
 from .files import Job, Location, S3Uri, Stdio, plan, refuse_collisions
 from .headerinfo import describe
+from .hints import concerning
 from .keys import config_for
 from .kms import Keys, keys_for, known_length
 from .outputs import TERMINAL_REFUSED, check_output, local_output
-from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, ProgressReader
+from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, watched
 
 __all__ = ["run_transfer"]
 
@@ -72,7 +73,7 @@ def _check_dest(job: Job, args: argparse.Namespace, s3: _S3) -> None:
         check_output(job.dest, force=args.force, within=job.within)
         if isinstance(job.source, Path) and job.dest.exists() and job.dest.samefile(job.source):
             raise CliError(f"{job.dest}: is also the input")
-    elif not args.force and _s3_exists(job.dest, s3):
+    elif not args.force and _s3_exists(job.dest, s3):  # a failure names the object (_s3_exists)
         raise CliError(f"{job.dest}: already exists (pass --force to replace it)")
 
 
@@ -164,13 +165,14 @@ def _uploaded_header(dest: S3Uri, s3: _S3) -> Header:
 
 
 def _s3_exists(dest: S3Uri, s3: _S3) -> bool:
-    import botocore.exceptions  # noqa: PLC0415
+    with concerning(dest):
+        import botocore.exceptions  # noqa: PLC0415
 
-    try:
-        s3().head_object(Bucket=dest.bucket, Key=dest.key)
-    except botocore.exceptions.ClientError:
-        return False  # not there (or not visible): the upload will tell
-    return True
+        try:
+            s3().head_object(Bucket=dest.bucket, Key=dest.key)
+        except botocore.exceptions.ClientError:
+            return False  # not there (or not visible): the upload will tell
+        return True
 
 
 def _decrypt_to_s3(dest: S3Uri, source: IO[bytes], keys: Keys, args: argparse.Namespace, s3: _S3) -> tuple[Header, int]:
@@ -230,11 +232,11 @@ def _progress_min_bytes() -> int:
 
 def _run_job(job: Job, keys: Keys, args: argparse.Namespace, s3: _S3) -> str:
     started = time.monotonic()
-    with _open_source(job.source, s3) as (raw, size):
-        source: IO[bytes] = raw
+    with contextlib.ExitStack() as stack:
+        raw, size = stack.enter_context(_open_source(job.source, s3))
         length = known_length(job.source, raw, size)
-        if not args.quiet and size is not None and size > _progress_min_bytes() and sys.stderr.isatty():
-            source = ProgressReader(raw, size, printable(str(job.source)))  # type: ignore[assignment]
+        label, limit = str(job.source), _progress_min_bytes()
+        source = stack.enter_context(watched(raw, size, label, quiet=args.quiet, min_bytes=limit))
         if args.command == "encrypt":
             header, length = _encrypt(job, source, keys, args, s3, length=length)
         else:
@@ -267,7 +269,8 @@ def run_transfer(args: argparse.Namespace) -> None:
         _check_dest(job, args, s3)
     keys = keys_for(config.build(), args)  # one cache for every job
     for job in jobs:
-        line = _run_job(job, keys, args, s3)
+        with concerning("standard input" if isinstance(job.source, Stdio) else job.source):  # names its input
+            line = _run_job(job, keys, args, s3)
         if args.metadata_output == "-":
             print(line, flush=True)
         elif args.metadata_output:

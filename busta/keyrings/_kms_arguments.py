@@ -46,9 +46,8 @@ def key_region(key_id: str, arn: KmsArn | str, client: Any, region: str | None, 
             raise UsageError(f"the client is for {region_of(client)}, not {region}")
         return region_of(client)
     if region is None:
-        raise UsageError(
-            f"{key_id!r:.200} is a key id or alias name, not an ARN: give its region (region=) or a client"
-        )
+        reason = f"{key_id!r:.200} is a key id or alias name, not an ARN"
+        raise UsageError(f"{reason}: give its region (region=) or a client").remedied(reason, "region")
     return region
 
 

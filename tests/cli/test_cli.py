@@ -21,7 +21,7 @@ from pkcs11 import Attribute
 
 import busta
 from busta.cli import commands, main
-from busta.cli.progress import ProgressReader
+from busta.cli.progress import ProgressReader, progress_line
 from busta.keyfile import read_record
 from busta.keyrings import AwsKmsMrkKeyring, RawAesKeyring
 from busta.keyrings.pkcs11_admin import SoftHsmToken
@@ -293,17 +293,21 @@ def test_a_progress_line_goes_to_a_terminal_stderr_unless_quiet(
     argv = ["encrypt", str(plain), "-o", str(tmp_path / "m.enc")] + (["--quiet"] if quiet else [])
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert ("\r" in err and "/s" in err and "s left" in err) is shown
+    assert ("\r" in err and "100%" in err and "B/s" in err) is shown
 
 
-def test_progress_reader_reports_bytes_rate_and_time_left() -> None:
-    stream = io.StringIO()
-    reader = ProgressReader(io.BytesIO(b"x" * 3000), 3000, "file", stream=stream)
-    buffer = bytearray(1000)
-    while reader.readinto(buffer):
-        pass
-    line = stream.getvalue()
-    assert line.startswith("\rfile: ") and "2.9 KiB / 2.9 KiB" in line and line.endswith("\n")
+def test_progress_reader_moves_the_line_and_the_close_draws_the_final_line_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with progress_line(3000, "file") as bar:
+        reader = ProgressReader(io.BytesIO(b"x" * 3000), 3000, bar)
+        buffer = bytearray(1000)
+        while reader.readinto(buffer):
+            pass
+        assert bar.n == 3000
+        assert "100%" not in capsys.readouterr().err  # reaching the total does not draw it
+    line = capsys.readouterr().err
+    assert line.count("100%") == 1 and "file: " in line and "2.93kB/2.93kB" in line and line.endswith("\n")
 
 
 @pytest.mark.parametrize(
@@ -690,13 +694,13 @@ def test_a_progress_line_appears_on_a_real_terminal_above_the_threshold(tmp_path
     (tmp_path / "in.txt").write_bytes(PLAINTEXT)  # 15,000 bytes
     status, output = run_on_terminal(["encrypt", "in.txt", "-o", "a.enc"], tmp_path, BUSTA_PROGRESS_MIN_BYTES="1000")
     assert status == 0, output
-    assert b"\rin.txt: " in output and b"/s, " in output and b"s left" in output
-    assert b"14.6 KiB / 14.6 KiB" in output  # the final redraw
+    assert b"\rin.txt: " in output and b"B/s" in output
+    assert b"14.6kB/14.6kB" in output  # the final redraw
     status, output = run_on_terminal(["encrypt", "in.txt", "-o", "b.enc"], tmp_path)  # below the default 8 MiB
-    assert status == 0 and b"s left" not in output
+    assert status == 0 and b"100%" not in output
     quiet = ["encrypt", "in.txt", "-o", "c.enc", "--quiet"]
     status, output = run_on_terminal(quiet, tmp_path, BUSTA_PROGRESS_MIN_BYTES="1000")
-    assert status == 0 and b"s left" not in output
+    assert status == 0 and b"100%" not in output
     # the same run with stderr on a pipe shows no progress line
     piped = run_cli(["encrypt", "in.txt", "-o", "d.enc"], tmp_path, BUSTA_PROGRESS_MIN_BYTES="1000")
-    assert piped.returncode == 0 and b"s left" not in piped.stderr
+    assert piped.returncode == 0 and b"100%" not in piped.stderr

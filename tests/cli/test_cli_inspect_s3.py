@@ -99,7 +99,9 @@ def test_a_header_claiming_a_huge_length_costs_at_most_the_header_limit(
     with CountingProxy(server.endpoint) as proxy:
         status, _, err = inspect(home, proxy, f"s3://{BUCKET}/hostile.enc", "--max-header-bytes", str(limit))
     assert status == 1
-    assert err.decode().startswith("busta: error: header size is") and err.count(b"\n") == 1, err
+    assert (
+        err.decode().startswith(f"busta: error: s3://{BUCKET}/hostile.enc: header size is") and err.count(b"\n") == 1
+    ), err
     assert f"above the limit of {limit}".encode() in err
     assert proxy.ranges[0] == "bytes=0-4095" and len(proxy.ranges) <= 8, proxy.ranges  # doubling: few GETs
     assert proxy.downstream < limit + HTTP_OVERHEAD, proxy.downstream  # never the 20 MiB object
