@@ -29,14 +29,15 @@ errors mapped to :class:`S3Error`:
 """
 
 from ..errors import S3Error
+from ._args import DownloadExtraArgs, UploadExtraArgs
 from ._calls import DEFAULT_PART_SIZE, MIN_PART_SIZE, ObjectSink, abort_uploads, fetch_range, object_writer, s3_error
+from ._download import DEFAULT_MULTIPART_THRESHOLD, download_file, download_fileobj
+from ._progress import ProgressCallback
 from ._properties import properties_of
 from ._rewrap import DEFAULT_COPY_PART_SIZE, RewrapResult, rewrap_object
 from ._transfer import (
     CONTEXT_METADATA_KEY,
     UploadResult,
-    download_file,
-    download_fileobj,
     get_range,
     open_object,
     upload_file,
@@ -46,11 +47,15 @@ from ._transfer import (
 __all__ = [
     "CONTEXT_METADATA_KEY",
     "DEFAULT_COPY_PART_SIZE",
+    "DEFAULT_MULTIPART_THRESHOLD",
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
+    "DownloadExtraArgs",
     "ObjectSink",
+    "ProgressCallback",
     "RewrapResult",
     "S3Error",
+    "UploadExtraArgs",
     "UploadResult",
     "abort_uploads",
     "download_file",
