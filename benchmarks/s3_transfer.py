@@ -17,9 +17,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from busta import AlgorithmSuite, s3
 from busta.keyrings import RawAesKeyring
-from tests.support.moto_server import MotoServer
+from tests.support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
 
 from ._timing import interleaved
 from .suite import Row, format_table, scratch_dir
@@ -34,7 +37,7 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
     """Upload and download of ``size`` bytes: busta.s3 against boto3's upload_file / download_file."""
     keyring = RawAesKeyring("bench", "transfer-key", os.urandom(32))
     with MotoServer() as server, scratch_dir() as tmp:
-        client = server.client("s3")
+        client = _client(server)
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": client.meta.region_name})
         source = tmp / "plain"
         source.write_bytes(os.urandom(size))
@@ -58,6 +61,21 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
         for name, seconds in times.items():
             rows.append(Row("info", f"{way} {name}, {label} (plaintext MB/s)", size / seconds / 1e6, None, "MB/s"))
     return rows
+
+
+def _client(server: MotoServer) -> Any:
+    """A client of the server with long read timeouts: moto answers each ranged GET of a large object
+    by reading the whole object (its ``_handle_range_header`` slices ``key.value``), so under load one
+    answer can take longer than the tests' 5 seconds."""
+    config = server.client_config().merge(Config(read_timeout=600, max_pool_connections=16))
+    return boto3.session.Session().client(
+        "s3",
+        region_name=DEFAULT_REGION,
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=config,
+    )
 
 
 def _uploads(client: Any, source: Path, keyring: RawAesKeyring) -> dict[str, Any]:

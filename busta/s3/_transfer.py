@@ -81,7 +81,8 @@ def upload_fileobj(
     """
     check_parts(part_size, max_concurrency)
     callback = checked_callback(Callback)
-    upload_arguments(ExtraArgs, metadata, {})  # checked before any key is made
+    to_record = {CONTEXT_METADATA_KEY: ""} if record_context else {}
+    upload_arguments(ExtraArgs, metadata, to_record)  # refused before a data key is made
     encryptor = client_or_default(sdk).start_encryption(
         keyring=keyring,
         materials_manager=materials_manager,
@@ -89,11 +90,10 @@ def upload_fileobj(
         algorithm=algorithm,
         frame_length=frame_length,
     )
-    recorded = {}
     if record_context:
         stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
-        recorded[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
-    properties = upload_arguments(ExtraArgs, metadata, recorded)
+        to_record[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
+    properties = upload_arguments(ExtraArgs, metadata, to_record)
     source = fileobj if callback is None else CountingReader(fileobj, callback)
     writer = object_writer(
         bucket, key, client=client, part_size=part_size, max_concurrency=max_concurrency, properties=properties
