@@ -179,7 +179,8 @@ class ObjectSink:
         self._buffer += data
         self.size += len(data)
         while len(self._buffer) > self._part_size:  # keep the last part back: it may be the only one
-            part = bytes(self._buffer[: self._part_size])
+            with memoryview(self._buffer) as buffered:
+                part = bytes(buffered[: self._part_size])  # one copy (a bytearray slice would be two)
             del self._buffer[: self._part_size]
             self._send(part)
         return len(data)

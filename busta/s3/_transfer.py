@@ -94,9 +94,13 @@ def upload_fileobj(
         stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
         to_record[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
     properties = upload_arguments(ExtraArgs, metadata, to_record)
+    s3 = s3_client(client, bucket, key)
+    config = getattr(getattr(s3, "meta", None), "config", None)
+    if getattr(config, "request_checksum_calculation", None) == "when_supported":
+        properties.setdefault("ChecksumAlgorithm", "CRC32")  # as boto3's transfers: each part checksummed
     source = fileobj if callback is None else CountingReader(fileobj, callback)
     writer = object_writer(
-        bucket, key, client=client, part_size=part_size, max_concurrency=max_concurrency, properties=properties
+        bucket, key, client=s3, part_size=part_size, max_concurrency=max_concurrency, properties=properties
     )
     with writer as sink:
         length = pump.encrypt_stream(source, sink, encryptor)  # type: ignore[arg-type]

@@ -196,15 +196,15 @@ def test_download_extra_args_pick_a_version(moto_server: MotoServer, client: Any
 class Progress:
     """A boto3-style Callback that records each call and the thread it ran on."""
 
-    def __init__(self, fail_at: int | None = None):
+    def __init__(self, fail_after: int | None = None):
         self.calls: list[int] = []
         self.threads: set[int] = set()
-        self.fail_at = fail_at
+        self.fail_after = fail_after  # bytes
 
     def __call__(self, transferred: int) -> None:
         self.calls.append(transferred)
         self.threads.add(threading.get_ident())
-        if self.fail_at is not None and len(self.calls) >= self.fail_at:
+        if self.fail_after is not None and sum(self.calls) >= self.fail_after:
             raise KeyboardInterrupt  # what a person pressing Ctrl-C in a progress bar raises
 
 
@@ -244,9 +244,11 @@ def test_download_callback_counts_plaintext_bytes_written(client: Any, key: str,
 
 
 def test_a_failing_upload_callback_aborts_and_propagates(client: Any, key: str) -> None:
-    progress = Progress(fail_at=2)
-    with pytest.raises(KeyboardInterrupt):
+    progress = Progress(fail_after=3 * PART)  # two parts are on their way by then
+    with requests(client) as seen, pytest.raises(KeyboardInterrupt):
         upload(client, key, plaintext(4 * PART), Callback=progress)
+    operations = [operation for operation, _ in seen]
+    assert operations.count("CreateMultipartUpload") == 1 and operations[-1] == "AbortMultipartUpload"
     assert_nothing_left(client, key)
 
 
@@ -256,7 +258,7 @@ def test_a_failing_download_callback_leaves_no_file(client: Any, key: str, tmp_p
     target = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         s3.download_file(
-            BUCKET, key, target, client=client, keyring=KEYRING, Callback=Progress(fail_at=1),
+            BUCKET, key, target, client=client, keyring=KEYRING, Callback=Progress(fail_after=1),
             max_concurrency=concurrency, part_size=PART,
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
