@@ -137,6 +137,16 @@ def test_checksum_algorithm_checksums_every_part(client: Any, key: str) -> None:
     assert client.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED").get("ChecksumSHA256")
 
 
+def test_parts_are_checksummed_with_crc32_by_default_as_boto3_does(client: Any, key: str) -> None:
+    assert client.meta.config.request_checksum_calculation == "when_supported"  # botocore's default
+    with requests(client) as seen:
+        upload(client, key, plaintext(MULTIPART))
+    create = next(params for op, params in seen if op == "CreateMultipartUpload")
+    assert create["ChecksumAlgorithm"] == "CRC32"
+    parts = next(params for op, params in seen if op == "CompleteMultipartUpload")["MultipartUpload"]["Parts"]
+    assert all(part.get("ChecksumCRC32") for part in parts)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
