@@ -1,15 +1,20 @@
 """Encrypted S3 objects: upload and download helpers, ranged decryption, parallel multipart.
 
 Each object is one ESDK message, so any official SDK decrypts it after a plain
-GetObject. Needs ``pip install "busta[aws]"``; ``client`` is a boto3 S3 client.
+GetObject. Needs ``pip install "busta[aws]"``; ``client`` is a boto3 S3 client, by
+default one made from the environment as ``boto3.client("s3")`` makes it. The transfers
+take boto3's ``ExtraArgs`` (:class:`UploadExtraArgs`, :class:`DownloadExtraArgs`: typed,
+and checked before any request) and ``Callback`` (plaintext bytes moved since the last call).
 
 - :func:`upload_fileobj` / :func:`upload_file` stream-encrypt and upload; inputs
   larger than one part go up as a multipart upload with a few parts in flight
   (memory stays at about ``max_concurrency + 1`` parts) and are aborted on any
   failure, so no multipart upload is left behind.
-- :func:`download_fileobj` / :func:`download_file` stream-decrypt the response
-  body; a download to a path goes to a temporary file renamed into place only
-  after the whole message authenticated.
+- :func:`download_fileobj` streams the response body through the decryptor;
+  :func:`download_file` writes a temporary file renamed into place only after the
+  whole message authenticated, fetching large unsigned objects in ranges, several
+  at once, each range authenticated and written at its offset (signed ones, whose
+  signature needs one pass in order, are streamed).
 - :func:`get_range` returns plaintext ``[start, end)`` fetching only the header,
   the tail that locates the final frame, and the frames covering the range.
 - :func:`rewrap_object` rotates an object's data key by rewriting its header and

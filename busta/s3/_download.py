@@ -123,7 +123,7 @@ def download_file(
     keys = (keyring, materials_manager, encryption_context)
     with atomic_output(path, prefix=".busta-", suffix=".part") as out:
         etag = None
-        if max_concurrency > 1:
+        if max_concurrency > 1 and hasattr(os, "pwrite"):  # (not on Windows: streamed there)
             ranged = ranged_arguments(request)
             found = plan(
                 s3, bucket, key, sdk=settings, request=ranged, threshold=multipart_threshold, range_size=part_size

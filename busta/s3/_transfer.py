@@ -1,4 +1,4 @@
-"""Uploads, downloads and ranged reads of encrypted objects (see :mod:`busta.s3`)."""
+"""Uploads and ranged reads of encrypted objects, and opening an object as stored (see :mod:`busta.s3`)."""
 
 from __future__ import annotations
 
