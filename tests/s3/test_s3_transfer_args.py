@@ -29,6 +29,7 @@ from .test_s3 import (
     BUCKET,
     CONTEXT,
     KEYRING,
+    OTHER_KEYRING,
     PART,
     REGION,
     FailingSource,
@@ -313,6 +314,11 @@ def test_without_a_client_one_is_made_from_the_environment(
     body, length = s3.open_object(BUCKET, key)
     assert length == client.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
     body.close()
+    rotated = s3.rewrap_object(BUCKET, key, keyring=KEYRING, new_keyring=OTHER_KEYRING, dest_key=key + ".rotated")
+    assert busta.decrypt(get_object(client, rotated.key), keyring=OTHER_KEYRING).plaintext == data
+    with s3.object_writer(BUCKET, key + ".raw") as sink:
+        sink.write(b"as it is")
+    assert get_object(client, key + ".raw") == b"as it is"
 
 
 def test_a_bad_profile_is_an_s3_error(environment: pytest.MonkeyPatch, key: str) -> None:
