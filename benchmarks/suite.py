@@ -512,6 +512,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     rows += hsm(config.small_messages)
     rows += caching(config.small_messages)
     rows += s3_rows(config.s3_bytes)
+    from .s3_transfer import s3_transfer_rows  # noqa: PLC0415 - it imports this module
+
+    rows += s3_transfer_rows(config.s3_bytes, min(config.repeats, 3))
     from .bulk import bulk_rows  # noqa: PLC0415 - it imports this module
 
     rows += bulk_rows(config.bulk_objects, config.bulk_object_bytes, config.rewrap_bytes)

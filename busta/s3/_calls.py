@@ -14,6 +14,8 @@ import botocore.exceptions
 
 from ..errors import S3Error, UsageError
 from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
+from ._args import part_arguments
+from ._client import s3_client
 
 __all__ = [
     "DEFAULT_PART_SIZE",
@@ -59,7 +61,15 @@ def abort_uploads(client: Any, bucket: str, key: str) -> None:
 
 
 def fetch_range(
-    client: Any, bucket: str, key: str, first: int, stop: int, *, etag: str, size: int | None = None
+    client: Any,
+    bucket: str,
+    key: str,
+    first: int,
+    stop: int,
+    *,
+    etag: str,
+    size: int | None = None,
+    request: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Object bytes ``[first, stop)``, pinned to ``etag``: a replaced object fails with ``PreconditionFailed``.
 
@@ -72,13 +82,14 @@ def fetch_range(
     asked for covers the whole object (``first`` is 0 and the object ends by
     ``stop``), and refused otherwise. Without ``size`` the answer may end
     early only at the object's end (as its Content-Range total says).
+    ``request`` adds GetObject arguments (a download's ``ExtraArgs``: SSE-C key, VersionId ...).
     """
     if size is not None:
         stop = min(stop, size)
     if stop <= first:
         return b""
-    request = {"Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
-    answer = call("GetObject", bucket, key, client.get_object, **request)
+    asked = {**(request or {}), "Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
+    answer = call("GetObject", bucket, key, client.get_object, **asked)
     body = Body(answer["Body"], bucket, key)
     try:
         end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
@@ -92,6 +103,10 @@ def fetch_range(
 
 #: What S3 answers a conditional write whose object changed (409: a concurrent conditional write won).
 _CHANGED: Final = ("PreconditionFailed", "ConditionalRequestConflict")
+#: The checksums an UploadPart answer may carry, which CompleteMultipartUpload then needs for that part.
+_PART_CHECKSUMS: Final = frozenset(
+    {"ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"}
+)
 _CONTENT_RANGE: Final = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20})")
 
 
@@ -150,6 +165,7 @@ class ObjectSink:
         self._client, self._bucket, self._key = client, bucket, key
         self._part_size = part_size
         self._extra = extra
+        self._part_args, self._complete_args, self._abort_args = part_arguments(extra)
         self._replaces = replaces  # the ETag the object must still have when it is replaced
         self._buffer = bytearray()
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="busta-s3")
@@ -163,7 +179,8 @@ class ObjectSink:
         self._buffer += data
         self.size += len(data)
         while len(self._buffer) > self._part_size:  # keep the last part back: it may be the only one
-            part = bytes(self._buffer[: self._part_size])
+            with memoryview(self._buffer) as buffered:
+                part = bytes(buffered[: self._part_size])  # one copy (a bytearray slice would be two)
             del self._buffer[: self._part_size]
             self._send(part)
         return len(data)
@@ -192,9 +209,17 @@ class ObjectSink:
 
     def _upload_part(self, body: bytes, number: int) -> dict[str, Any]:
         answer = self._call(
-            "UploadPart", self._client.upload_part, UploadId=self._upload_id, PartNumber=number, Body=body
+            "UploadPart",
+            self._client.upload_part,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+            **self._part_args,
         )
-        return {"PartNumber": number, "ETag": answer["ETag"]}
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        if "ChecksumAlgorithm" in self._part_args:  # then CompleteMultipartUpload must list each part's checksum
+            part.update((name, value) for name, value in answer.items() if name in _PART_CHECKSUMS)
+        return part
 
     def copy(self, bucket: str, key: str, etag: str, ranges: Iterable[tuple[int, int]]) -> None:
         """Send what is buffered as a part, then server-side copies of ``ranges`` of ``bucket/key``
@@ -237,6 +262,7 @@ class ObjectSink:
                 self._client.complete_multipart_upload,
                 UploadId=self._upload_id,
                 MultipartUpload={"Parts": parts},
+                **self._complete_args,
                 **pinned,
             )
             return len(parts)
@@ -264,7 +290,8 @@ class ObjectSink:
         self._pool.shutdown(wait=True)
         if self._upload_id is not None:
             with contextlib.suppress(S3Error):
-                self._call("AbortMultipartUpload", self._client.abort_multipart_upload, UploadId=self._upload_id)
+                abort = self._client.abort_multipart_upload
+                self._call("AbortMultipartUpload", abort, UploadId=self._upload_id, **self._abort_args)
 
 
 def check_parts(part_size: int, max_concurrency: int) -> None:
@@ -279,7 +306,7 @@ def object_writer(
     bucket: str,
     key: str,
     *,
-    client: Any,
+    client: Any = None,
     part_size: int = DEFAULT_PART_SIZE,
     max_concurrency: int = 4,
     metadata: Mapping[str, str] | None = None,
@@ -289,7 +316,9 @@ def object_writer(
 
     ``properties`` are further PutObject / CreateMultipartUpload arguments, named
     as S3's API names them (``ContentType``, ``Tagging``, ``ServerSideEncryption`` ...);
-    ``metadata`` updates their ``Metadata``.
+    ``metadata`` updates their ``Metadata``. Those S3 wants on each part too (the SSE-C key,
+    ``RequestPayer``, ``ExpectedBucketOwner``, ``ChecksumAlgorithm``) are sent with each part.
+    ``client`` defaults to one made from the environment, as ``boto3.client("s3")``.
 
     Parts of ``part_size`` go up ``max_concurrency`` at a time; the object is
     created (CompleteMultipartUpload, or one PutObject if it fits in a part) only
@@ -302,7 +331,9 @@ def object_writer(
     extra = dict(properties or {})
     if metadata:
         extra["Metadata"] = {**extra.get("Metadata", {}), **metadata}
-    sink = ObjectSink(client, bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra)
+    sink = ObjectSink(
+        s3_client(client, bucket, key), bucket, key, part_size=part_size, max_concurrency=max_concurrency, extra=extra
+    )
     try:
         yield sink
         sink.parts = sink.complete()

@@ -15,6 +15,7 @@ from ..materials import Keyring
 from ..rewrap import RewrappedHeader, check_rewrapped, copy_ranges, rewrap_header
 from ..suites import AlgorithmSuite
 from ._calls import MIN_PART_SIZE, ObjectSink, call, fetch_range
+from ._client import s3_client
 from ._properties import kept_properties
 
 __all__ = ["DEFAULT_COPY_PART_SIZE", "RewrapResult", "rewrap_object"]
@@ -43,7 +44,7 @@ def rewrap_object(
     bucket: str,
     key: str,
     *,
-    client: Any,
+    client: Any = None,
     keyring: Keyring,
     new_keyring: Keyring,
     dest_bucket: str | None = None,
@@ -81,12 +82,14 @@ def rewrap_object(
     object whose first part would need more than ``max_resent_bytes`` of body
     (frames longer than that, or a larger non-framed body) raises
     :class:`~busta.errors.LimitExceededError`. ``sdk`` (a :class:`busta.Client`, default
-    ``busta.Client()``) gives the commitment policy and the data-key limit; ``client`` is boto3's.
+    ``busta.Client()``) gives the commitment policy and the data-key limit; ``client`` is boto3's
+    (default: one from the environment, as ``boto3.client("s3")``).
     """
     if not isinstance(copy_part_size, int) or copy_part_size < MIN_PART_SIZE:
         raise UsageError(f"copy_part_size must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
     if not isinstance(max_resent_bytes, int) or max_resent_bytes < MIN_PART_SIZE:
         raise UsageError(f"max_resent_bytes must be at least {MIN_PART_SIZE} bytes (S3's smallest part)")
+    client = s3_client(client, bucket, key)
     pinned = {"IfMatch": if_match} if if_match else {}
     head = call("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key, **pinned)
     size, etag = int(head["ContentLength"]), str(head["ETag"])

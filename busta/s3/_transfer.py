@@ -1,4 +1,4 @@
-"""Uploads, downloads and ranged reads of encrypted objects (see :mod:`busta.s3`)."""
+"""Uploads and ranged reads of encrypted objects, and opening an object as stored (see :mod:`busta.s3`)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
-from .._atomic import atomic_output
-from ..api import Client, StreamResult, client_or_default
+from ..api import Client, client_or_default
 from ..materials import CryptoMaterialsManager, Keyring
 from ..streaming import pump
 from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite
+from ._args import DownloadExtraArgs, UploadExtraArgs, download_arguments, ranged_arguments, upload_arguments
 from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
+from ._client import s3_client
+from ._progress import CountingReader, ProgressCallback, checked_callback
 
 __all__ = [
     "CONTEXT_METADATA_KEY",
     "UploadResult",
-    "download_file",
-    "download_fileobj",
     "get_range",
     "open_object",
     "upload_file",
@@ -49,7 +49,7 @@ def upload_fileobj(
     bucket: str,
     key: str,
     *,
-    client: Any,
+    client: Any = None,
     sdk: Client | None = None,
     keyring: Keyring | None = None,
     materials_manager: CryptoMaterialsManager | None = None,
@@ -60,19 +60,29 @@ def upload_fileobj(
     max_concurrency: int = 4,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
+    ExtraArgs: UploadExtraArgs | None = None,
+    Callback: ProgressCallback | None = None,
 ) -> UploadResult:
     """Encrypt everything ``fileobj`` yields and upload it as one object (one message).
 
-    ``client`` is the boto3 S3 client; ``sdk`` the :class:`busta.Client` whose policy,
+    ``client`` is the boto3 S3 client (default: one from the environment, as
+    ``boto3.client("s3")``); ``sdk`` the :class:`busta.Client` whose policy,
     limits and threads apply (default ``busta.Client()``). Parts of ``part_size`` bytes
     go up ``max_concurrency`` at a time while the next ones are encrypted (frames of
     large runs in parallel, ``sdk.threads``). On any failure the multipart upload is
     aborted and the error raised.
     ``record_context=True`` also stores the message's stored encryption context as object
     metadata (visible to anyone who may read metadata); decryption never uses it.
-    ``metadata`` adds user metadata to the object.
+    ``metadata`` adds user metadata to the object. ``ExtraArgs`` (:class:`UploadExtraArgs`)
+    go to PutObject / CreateMultipartUpload, and those S3 needs on each part to UploadPart;
+    their ``Metadata`` joins ``metadata`` (a key in both is a :class:`~busta.errors.UsageError`).
+    ``Callback(n)`` is called, in this thread, with the plaintext bytes read since the last
+    call; an exception it raises aborts the upload and propagates.
     """
     check_parts(part_size, max_concurrency)
+    callback = checked_callback(Callback)
+    to_record = {CONTEXT_METADATA_KEY: ""} if record_context else {}
+    upload_arguments(ExtraArgs, metadata, to_record)  # refused before a data key is made
     encryptor = client_or_default(sdk).start_encryption(
         keyring=keyring,
         materials_manager=materials_manager,
@@ -80,15 +90,20 @@ def upload_fileobj(
         algorithm=algorithm,
         frame_length=frame_length,
     )
-    extra = dict(metadata or {})
     if record_context:
         stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
-        extra[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
+        to_record[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
+    properties = upload_arguments(ExtraArgs, metadata, to_record)
+    s3 = s3_client(client, bucket, key)
+    config = getattr(getattr(s3, "meta", None), "config", None)
+    if getattr(config, "request_checksum_calculation", None) == "when_supported":
+        properties.setdefault("ChecksumAlgorithm", "CRC32")  # as boto3's transfers: each part checksummed
+    source = fileobj if callback is None else CountingReader(fileobj, callback)
     writer = object_writer(
-        bucket, key, client=client, part_size=part_size, max_concurrency=max_concurrency, metadata=extra
+        bucket, key, client=s3, part_size=part_size, max_concurrency=max_concurrency, properties=properties
     )
     with writer as sink:
-        length = pump.encrypt_stream(fileobj, sink, encryptor)  # type: ignore[arg-type]
+        length = pump.encrypt_stream(source, sink, encryptor)  # type: ignore[arg-type]
     header = encryptor.header
     return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, sink.parts)
 
@@ -98,7 +113,7 @@ def upload_file(
     bucket: str,
     key: str,
     *,
-    client: Any,
+    client: Any = None,
     sdk: Client | None = None,
     keyring: Keyring | None = None,
     materials_manager: CryptoMaterialsManager | None = None,
@@ -109,6 +124,8 @@ def upload_file(
     max_concurrency: int = 4,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
+    ExtraArgs: UploadExtraArgs | None = None,
+    Callback: ProgressCallback | None = None,
 ) -> UploadResult:
     """:func:`upload_fileobj` for a local file (the options are the same)."""
     with open(path, "rb") as fileobj:
@@ -127,71 +144,28 @@ def upload_file(
             max_concurrency=max_concurrency,
             record_context=record_context,
             metadata=metadata,
+            ExtraArgs=ExtraArgs,
+            Callback=Callback,
         )
 
 
-def open_object(bucket: str, key: str, *, client: Any, if_match: str | None = None) -> tuple[IO[bytes], int]:
+def open_object(
+    bucket: str,
+    key: str,
+    *,
+    client: Any = None,
+    if_match: str | None = None,
+    ExtraArgs: DownloadExtraArgs | None = None,
+) -> tuple[IO[bytes], int]:
     """Open an S3 object for reading (as stored, not decrypted): a readable body and its length.
 
     Read errors arrive as :class:`~busta.errors.S3Error`; with ``if_match`` (an
     ETag) an object that changed fails with code ``PreconditionFailed``. Close the body when done.
     """
     pinned = {"IfMatch": if_match} if if_match else {}
-    answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, **pinned)
+    get = s3_client(client, bucket, key).get_object
+    answer = call("GetObject", bucket, key, get, Bucket=bucket, Key=key, **download_arguments(ExtraArgs), **pinned)
     return Body(answer["Body"], bucket, key), int(answer.get("ContentLength", 0))  # type: ignore[return-value]
-
-
-def download_fileobj(
-    bucket: str,
-    key: str,
-    fileobj: IO[bytes],
-    *,
-    client: Any,
-    sdk: Client | None = None,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-) -> StreamResult:
-    """Stream-decrypt an object into ``fileobj``, under the policy and limits of ``sdk``
-    (a :class:`busta.Client`, default ``busta.Client()``).
-
-    Only authenticated plaintext reaches ``fileobj``, but only a normal return
-    proves the object was complete (and its signature valid): on an error,
-    discard what was written (:func:`download_file` does).
-    """
-    answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key)
-    return client_or_default(sdk).decrypt_stream(
-        Body(answer["Body"], bucket, key),  # type: ignore[arg-type]
-        fileobj,
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-    )
-
-
-def download_file(
-    bucket: str,
-    key: str,
-    path: str | os.PathLike[str],
-    *,
-    client: Any,
-    sdk: Client | None = None,
-    keyring: Keyring | None = None,
-    materials_manager: CryptoMaterialsManager | None = None,
-    encryption_context: Mapping[str, str] | None = None,
-) -> StreamResult:
-    """:func:`download_fileobj` into a temporary file beside ``path``, renamed into place only on success."""
-    with atomic_output(path, prefix=".busta-", suffix=".part") as out:
-        return download_fileobj(
-            bucket,
-            key,
-            out,
-            client=client,
-            sdk=sdk,
-            keyring=keyring,
-            materials_manager=materials_manager,
-            encryption_context=encryption_context,
-        )
 
 
 def get_range(
@@ -200,12 +174,13 @@ def get_range(
     start: int,
     end: int,
     *,
-    client: Any,
+    client: Any = None,
     sdk: Client | None = None,
     keyring: Keyring | None = None,
     materials_manager: CryptoMaterialsManager | None = None,
     encryption_context: Mapping[str, str] | None = None,
     allow_unverified_signature: bool = False,
+    ExtraArgs: DownloadExtraArgs | None = None,
 ) -> bytes:
     """Plaintext bytes ``[start, end)`` of an encrypted object, clamped to its length.
 
@@ -215,12 +190,15 @@ def get_range(
     :class:`S3Error` (``PreconditionFailed``) rather than mixing two objects. A signed
     object's signature needs the whole object, so it is refused unless
     ``allow_unverified_signature=True`` (and always by an ``sdk`` with ``refuse_signed``).
+    ``ExtraArgs`` (:class:`DownloadExtraArgs`) go to the HeadObject and every GET.
     """
-    head = call("HeadObject", bucket, key, client.head_object, Bucket=bucket, Key=key)
+    request = ranged_arguments(download_arguments(ExtraArgs))
+    s3 = s3_client(client, bucket, key)
+    head = call("HeadObject", bucket, key, s3.head_object, Bucket=bucket, Key=key, **request)
     size, etag = int(head["ContentLength"]), str(head["ETag"])
 
     def fetch(first: int, stop: int) -> bytes:
-        return fetch_range(client, bucket, key, first, stop, etag=etag, size=size)
+        return fetch_range(s3, bucket, key, first, stop, etag=etag, size=size, request=request)
 
     decryptor = client_or_default(sdk).start_decryption(
         keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context

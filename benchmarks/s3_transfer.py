@@ -1,0 +1,117 @@
+"""busta.s3 against boto3's own transfers (issue 16): upload_file and download_file of the same plaintext.
+
+Both sides run against the same moto server on 127.0.0.1, in the same run, measured in
+alternation (median of ``repeats`` rounds after one untimed round each), from and to a
+memory-backed directory. Each side has its own defaults: boto3's ``TransferConfig`` (8 MiB
+parts, 10 threads) and busta's (8 MiB parts, 4 at once); a second busta row uses 10 too.
+busta writes suite 0x0478 (unsigned, so its download runs in ranges) with 64 KiB frames;
+a signed 0x0578 object is downloaded sequentially, as it must be.
+
+Run on its own: ``python -m benchmarks.s3_transfer [--size MiB] [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from busta import AlgorithmSuite, s3
+from busta.keyrings import RawAesKeyring
+from tests.support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
+
+from ._timing import interleaved
+from .suite import Row, format_table, scratch_dir
+
+MiB = 1 << 20
+BUCKET = "busta-bench-transfer"
+UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+
+
+def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
+    """Upload and download of ``size`` bytes: busta.s3 against boto3's upload_file / download_file."""
+    keyring = RawAesKeyring("bench", "transfer-key", os.urandom(32))
+    with MotoServer() as server, scratch_dir() as tmp:
+        client = _client(server)
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": client.meta.region_name})
+        source = tmp / "plain"
+        source.write_bytes(os.urandom(size))
+        up = _uploads(client, source, keyring)
+        t_up = interleaved(up, repeats)
+        s3.upload_file(source, BUCKET, "busta-signed", client=client, keyring=keyring, algorithm=SIGNED)
+        down = _downloads(client, tmp, keyring)
+        t_down = interleaved(down, repeats)
+        for name in ("busta", "busta-10", "busta-signed", "boto3"):
+            assert (tmp / f"{name}.out").read_bytes() == source.read_bytes(), name
+    label = f"{size // MiB} MiB" if size >= MiB else f"{size} B"
+    compared = [
+        (f"upload_file {label}: busta vs boto3 (time ratio)", t_up, "busta"),
+        (f"upload_file {label}, 10 at once: busta vs boto3", t_up, "busta-10"),
+        (f"download_file {label}: busta (in ranges) vs boto3", t_down, "busta"),
+        (f"download_file {label}, 10 at once: busta vs boto3", t_down, "busta-10"),
+        (f"download_file {label}, signed (sequential) vs boto3", t_down, "busta-signed"),
+    ]
+    rows = [Row("16 S3", what, times["boto3"] / times[name], None, "x") for what, times, name in compared]
+    for way, times in (("upload", t_up), ("download", t_down)):
+        for name, seconds in times.items():
+            rows.append(Row("info", f"{way} {name}, {label} (plaintext MB/s)", size / seconds / 1e6, None, "MB/s"))
+    return rows
+
+
+def _client(server: MotoServer) -> Any:
+    """A client of the server with long read timeouts: moto answers each ranged GET of a large object
+    by reading the whole object (its ``_handle_range_header`` slices ``key.value``), so under load one
+    answer can take longer than the tests' 5 seconds."""
+    config = server.client_config().merge(Config(read_timeout=600, max_pool_connections=16))
+    return boto3.session.Session().client(
+        "s3",
+        region_name=DEFAULT_REGION,
+        endpoint_url=server.endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=config,
+    )
+
+
+def _uploads(client: Any, source: Path, keyring: RawAesKeyring) -> dict[str, Any]:
+    def busta(concurrency: int) -> Any:
+        return lambda: s3.upload_file(
+            source, BUCKET, "busta", client=client, keyring=keyring, algorithm=UNSIGNED, max_concurrency=concurrency
+        )
+
+    return {
+        "busta": busta(4),
+        "busta-10": busta(10),
+        "boto3": lambda: client.upload_file(str(source), BUCKET, "boto3"),
+    }
+
+
+def _downloads(client: Any, tmp: Path, keyring: RawAesKeyring) -> dict[str, Any]:
+    def busta(name: str, key: str, concurrency: int) -> Any:
+        return lambda: s3.download_file(
+            BUCKET, key, tmp / f"{name}.out", client=client, keyring=keyring, max_concurrency=concurrency
+        )
+
+    return {
+        "busta": busta("busta", "busta", 4),
+        "busta-10": busta("busta-10", "busta", 10),
+        "busta-signed": busta("busta-signed", "busta-signed", 4),
+        "boto3": lambda: client.download_file(BUCKET, "boto3", str(tmp / "boto3.out")),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.s3_transfer", description=__doc__)
+    parser.add_argument("--size", type=int, default=256, help="object size in MiB (default 256)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds of each, median (default 3)")
+    args = parser.parse_args()
+    print(format_table(s3_transfer_rows(args.size * MiB, args.repeats), verdicts=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Downloads of encrypted objects: streamed into a writable, or into a file in ranges (see :mod:`busta.s3`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import IO, Any, Final
+
+from .._atomic import atomic_output
+from ..api import Client, StreamResult, client_or_default
+from ..errors import UsageError
+from ..materials import CryptoMaterialsManager, Keyring
+from ._args import DownloadExtraArgs, download_arguments, ranged_arguments
+from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts
+from ._client import s3_client
+from ._progress import CountingWriter, ProgressCallback, checked_callback
+from ._ranged import download_ranges, plan
+
+__all__ = ["DEFAULT_MULTIPART_THRESHOLD", "download_file", "download_fileobj"]
+
+#: :func:`download_file` fetches objects of at least this many bytes in ranges (boto3's default threshold too).
+DEFAULT_MULTIPART_THRESHOLD: Final = DEFAULT_PART_SIZE
+
+
+def download_fileobj(
+    bucket: str,
+    key: str,
+    fileobj: IO[bytes],
+    *,
+    client: Any = None,
+    sdk: Client | None = None,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    ExtraArgs: DownloadExtraArgs | None = None,
+    Callback: ProgressCallback | None = None,
+) -> StreamResult:
+    """Stream-decrypt an object into ``fileobj``, under the policy and limits of ``sdk``
+    (a :class:`busta.Client`, default ``busta.Client()``).
+
+    ``client`` is a boto3 S3 client (default: one from the environment, as
+    ``boto3.client("s3")``); ``ExtraArgs`` go to the GetObject (:class:`DownloadExtraArgs`);
+    ``Callback(n)`` is called, in this thread, with the plaintext bytes written since
+    the last call, and an exception it raises stops the download and propagates.
+    Only authenticated plaintext reaches ``fileobj``, but only a normal return
+    proves the object was complete (and its signature valid): on an error,
+    discard what was written (:func:`download_file` does).
+    """
+    request = download_arguments(ExtraArgs)
+    callback = checked_callback(Callback)
+    return _stream(
+        s3_client(client, bucket, key),
+        bucket,
+        key,
+        fileobj,
+        request=request,
+        etag=None,
+        sdk=client_or_default(sdk),
+        keys=(keyring, materials_manager, encryption_context),
+        callback=callback,
+    )
+
+
+def _stream(
+    client: Any,
+    bucket: str,
+    key: str,
+    fileobj: IO[bytes],
+    *,
+    request: Mapping[str, Any],
+    etag: str | None,
+    sdk: Client,
+    keys: tuple[Keyring | None, CryptoMaterialsManager | None, Mapping[str, str] | None],
+    callback: ProgressCallback | None,
+) -> StreamResult:
+    pinned = {"IfMatch": etag} if etag else {}
+    answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, **request, **pinned)
+    sink = fileobj if callback is None else CountingWriter(fileobj, callback)
+    keyring, materials_manager, encryption_context = keys
+    return sdk.decrypt_stream(
+        Body(answer["Body"], bucket, key),  # type: ignore[arg-type]
+        sink,  # type: ignore[arg-type]
+        keyring=keyring,
+        materials_manager=materials_manager,
+        encryption_context=encryption_context,
+    )
+
+
+def download_file(
+    bucket: str,
+    key: str,
+    path: str | os.PathLike[str],
+    *,
+    client: Any = None,
+    sdk: Client | None = None,
+    keyring: Keyring | None = None,
+    materials_manager: CryptoMaterialsManager | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    ExtraArgs: DownloadExtraArgs | None = None,
+    Callback: ProgressCallback | None = None,
+    max_concurrency: int = 4,
+    part_size: int = DEFAULT_PART_SIZE,
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+) -> StreamResult:
+    """Decrypt an object into a temporary file beside ``path``, renamed into place only when
+    the whole message has authenticated; on any error the temporary file is removed.
+
+    An object of ``multipart_threshold`` bytes or more that is framed, unsigned and
+    uncompressed is fetched in ranges of ``part_size`` bytes (whole frames),
+    ``max_concurrency`` at once, every GET pinned to the ETag HeadObject saw; each
+    range is authenticated and written at its offset. Other objects (signed ones,
+    whose signature only a sequential read can check), and every object when
+    ``max_concurrency`` is 1, are streamed as :func:`download_fileobj` does.
+    ``Callback`` and ``ExtraArgs`` are as for :func:`download_fileobj`.
+    """
+    check_parts(part_size, max_concurrency)
+    if not isinstance(multipart_threshold, int) or multipart_threshold < 0:
+        raise UsageError("multipart_threshold must be a non-negative int")
+    request = download_arguments(ExtraArgs)
+    callback = checked_callback(Callback)
+    s3 = s3_client(client, bucket, key)
+    settings = client_or_default(sdk)
+    keys = (keyring, materials_manager, encryption_context)
+    with atomic_output(path, prefix=".busta-", suffix=".part") as out:
+        etag = None
+        if max_concurrency > 1 and hasattr(os, "pwrite"):  # (not on Windows: streamed there)
+            ranged = ranged_arguments(request)
+            found = plan(
+                s3, bucket, key, sdk=settings, request=ranged, threshold=multipart_threshold, range_size=part_size
+            )
+            if found.sequential is None:
+                return download_ranges(
+                    found,
+                    out,
+                    client=s3,
+                    sdk=settings,
+                    keyring=keyring,
+                    materials_manager=materials_manager,
+                    encryption_context=encryption_context,
+                    request=ranged,
+                    range_size=part_size,
+                    max_concurrency=max_concurrency,
+                    callback=callback,
+                )
+            etag = found.etag
+        return _stream(s3, bucket, key, out, request=request, etag=etag, sdk=settings, keys=keys, callback=callback)
