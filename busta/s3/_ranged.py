@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from ..api import Client, StreamResult
+from ..compression import COMPRESSION_CONTEXT_KEY
 from ..errors import TruncatedMessageError
 from ..format import ContentType, parse_header
 from ..materials import CryptoMaterialsManager, Keyring
@@ -27,8 +28,6 @@ __all__ = ["RangedPlan", "plan"]
 
 #: The first fetch of an object's header; grown (x4) up to the client's header limit when the header is longer.
 _HEADER_PROBE_BYTES: Final = 16 << 10
-#: Z: busta.compression.COMPRESSION_CONTEXT_KEY, once it is on main.
-_COMPRESSION_KEY: Final = "busta-compression"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +81,7 @@ def _probe(
     header = parsed.header
     if header.suite.signed:
         return prefix, "signed: only a sequential read can check the signature"
-    if _COMPRESSION_KEY in header.encryption_context:
+    if COMPRESSION_CONTEXT_KEY in header.encryption_context:
         return prefix, "compressed: only a sequential read can decompress"
     if header.content_type is not ContentType.FRAMED:
         return prefix, "non-framed"
