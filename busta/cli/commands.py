@@ -112,10 +112,12 @@ def _encrypt(
             job.dest.key,
             client=s3(),
             sdk=_client(args),
-            **keys.named(),  # with caching, upload_fileobj is told no length: the cache is not used
+            **keys.named(),
             encryption_context=context,
             algorithm=args.algorithm,
             frame_length=args.frame_length,
+            plaintext_length=keys.length(length),
+            compression="zstd" if args.compress else None,
         )
         header = _uploaded_header(job.dest, s3)
         return header, result.plaintext_length
@@ -213,6 +215,7 @@ def _client(args: argparse.Namespace) -> Client:
         max_encrypted_data_keys=args.max_encrypted_data_keys,
         max_header_bytes=args.max_header_bytes,
         max_decompressed_bytes=getattr(args, "max_decompressed_bytes", None),
+        refuse_signed=getattr(args, "decrypt_unsigned", False),
     )
 
 
@@ -256,7 +259,7 @@ def run_transfer(args: argparse.Namespace) -> None:
     config = config_for(args, encrypting=encrypting)  # key options that make no sense fail before any input
     jobs = plan(args.inputs, args.output, encrypting=encrypting, recursive=args.recursive, suffix=args.suffix)
     if encrypting and args.compress:
-        check_compress(jobs)
+        check_compress()
     if args.metadata_output == "-":
         if any(isinstance(job.dest, Stdio) for job in jobs):
             raise CliUsageError("--metadata-output - and -o - would both write to standard output")

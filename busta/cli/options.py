@@ -199,6 +199,7 @@ def _message_options(parser: argparse.ArgumentParser, *, encrypting: bool) -> No
             metavar="BYTES",
             help="refuse a compressed message that decompresses to more (default 64 GiB)",
         )
+        group.add_argument("--decrypt-unsigned", action="store_true", help="refuse signed messages (before any key)")
 
 
 def suite_id(text: str) -> int:

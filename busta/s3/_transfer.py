@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import IO, Any, Final
 
 from ..api import Client, client_or_default
+from ..compression import mark
 from ..materials import CryptoMaterialsManager, Keyring
-from ..streaming import pump
+from ..streaming import compressed, pump
 from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite
 from ._args import DownloadExtraArgs, UploadExtraArgs, download_arguments, ranged_arguments, upload_arguments
@@ -60,6 +61,8 @@ def upload_fileobj(
     max_concurrency: int = 4,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
+    compression: str | None = None,
+    plaintext_length: int | None = None,
     ExtraArgs: UploadExtraArgs | None = None,
     Callback: ProgressCallback | None = None,
 ) -> UploadResult:
@@ -78,17 +81,21 @@ def upload_fileobj(
     their ``Metadata`` joins ``metadata`` (a key in both is a :class:`~busta.errors.UsageError`).
     ``Callback(n)`` is called, in this thread, with the plaintext bytes read since the last
     call; an exception it raises aborts the upload and propagates.
+    ``compression="zstd"`` compresses the plaintext first (docs/compression.md); ``plaintext_length``,
+    if given, is what ``fileobj`` must yield, told to the materials manager (a caching one needs it).
     """
     check_parts(part_size, max_concurrency)
     callback = checked_callback(Callback)
     to_record = {CONTEXT_METADATA_KEY: ""} if record_context else {}
     upload_arguments(ExtraArgs, metadata, to_record)  # refused before a data key is made
+    context = mark(encryption_context, compression)
     encryptor = client_or_default(sdk).start_encryption(
         keyring=keyring,
         materials_manager=materials_manager,
-        encryption_context=encryption_context,
+        encryption_context=context,
         algorithm=algorithm,
         frame_length=frame_length,
+        plaintext_length=plaintext_length if compression is None else None,  # compressed: fewer bytes
     )
     if record_context:
         stored = encryptor.header.encryption_context  # never the required pairs kept out of the message
@@ -103,7 +110,10 @@ def upload_fileobj(
         bucket, key, client=s3, part_size=part_size, max_concurrency=max_concurrency, properties=properties
     )
     with writer as sink:
-        length = pump.encrypt_stream(source, sink, encryptor)  # type: ignore[arg-type]
+        if compression is None:
+            length = pump.encrypt_stream(source, sink, encryptor)  # type: ignore[arg-type]
+        else:
+            length = compressed.encrypt_stream(source, sink, encryptor)  # type: ignore[arg-type]
     header = encryptor.header
     return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, sink.parts)
 
@@ -124,6 +134,8 @@ def upload_file(
     max_concurrency: int = 4,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
+    compression: str | None = None,
+    plaintext_length: int | None = None,
     ExtraArgs: UploadExtraArgs | None = None,
     Callback: ProgressCallback | None = None,
 ) -> UploadResult:
@@ -144,6 +156,8 @@ def upload_file(
             max_concurrency=max_concurrency,
             record_context=record_context,
             metadata=metadata,
+            compression=compression,
+            plaintext_length=plaintext_length,
             ExtraArgs=ExtraArgs,
             Callback=Callback,
         )

@@ -14,8 +14,10 @@ import zstandard
 
 import busta
 from busta.compression import COMPRESSION_CONTEXT_KEY, _Marked
+from busta.format import parse_header
 
 from ..support.cli_keys import default_keyring
+from ..support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = b"".join(b"2026-12-02T02:55:%02d host-%d GET /index.html 200\n" % (i % 60, i % 9) for i in range(50_000))
@@ -93,13 +95,30 @@ def test_max_decompressed_bytes_must_be_a_positive_whole_number(home: Path, valu
     assert b"--max-decompressed-bytes" in done.stderr
 
 
-def test_compress_is_an_encrypt_option_and_refused_for_s3_outputs(home: Path) -> None:
+def test_compress_is_an_encrypt_option(home: Path) -> None:
     done = busta_cli(["decrypt", "plain.enc", "-o", "x", "--compress"], home)
     assert done.returncode == 2
     assert b"unrecognized arguments: --compress" in done.stderr
-    done = busta_cli(["encrypt", "plain.log", "-o", "s3://bucket/key", "--compress"], home)
-    assert done.returncode == 2
-    assert "--compress does not apply to s3:// outputs" in one_error_line(done)
+
+
+def test_compress_to_s3_uploads_a_compressed_message_that_decrypt_restores(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in [("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY)]:
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", DEFAULT_REGION)
+    with MotoServer() as server:
+        server.with_bucket("logs")
+        endpoint = ["--aws-endpoint-url", server.endpoint]
+        done = busta_cli(["encrypt", "plain.log", "-o", "s3://logs/plain.log.enc", "--compress", *endpoint], home)
+        assert done.returncode == 0, done.stderr
+        stored = server.client("s3").get_object(Bucket="logs", Key="plain.log.enc")["Body"].read()
+        parsed = parse_header(stored)
+        assert parsed is not None and parsed.header.encryption_context[COMPRESSION_CONTEXT_KEY] == "zstd"
+        assert len(stored) < len(TEXT) // 3
+        done = busta_cli(["decrypt", "s3://logs/plain.log.enc", "-o", "back.log", *endpoint], home)
+        assert done.returncode == 0, done.stderr
+    assert (home / "back.log").read_bytes() == TEXT
 
 
 def test_a_corrupt_compressed_plaintext_is_one_line_and_no_output(home: Path) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+import busta as busta_sdk
+from busta.keyrings import AwsKmsKeyring
+
 from ..support.kms_cli import ROOT, busta, key, plain, provider_infos, server
 from ..support.kms_recording import RecordingMotoServer, forget_calls, kms_calls, recording_moto_server
 from ..support.moto_server import ACCESS_KEY, SECRET_KEY
@@ -73,6 +76,22 @@ def test_without_caching_three_files_make_three_calls(
     forget_calls(server)
     decrypt_three(server, key, tmp_path, enc)
     assert len(kms_calls(server, "Decrypt")) == 3
+
+
+def test_files_encrypted_to_s3_share_one_data_key_with_caching(
+    server: RecordingMotoServer, key: dict[str, str], tmp_path: Path
+) -> None:
+    """Uploads declare their plaintext length too, so the cache serves them as it serves files."""
+    server.with_bucket("cached")
+    args = ["encrypt", *three_files(tmp_path), "-o", "s3://cached/in/", "--kms-key", key["key ARN"]]
+    sent = busta([*args, "--cache-max-age", "60", "--aws-endpoint-url", server.endpoint], tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert len(kms_calls(server, "GenerateDataKey")) == 1
+    s3 = server.client("s3")
+    for n in range(3):
+        body = s3.get_object(Bucket="cached", Key=f"in/file{n}.txt.enc")["Body"].read()
+        keyring = AwsKmsKeyring(key["key ARN"], client=server.client("kms"))
+        assert busta_sdk.decrypt(body, keyring=keyring).plaintext == (tmp_path / "in" / f"file{n}.txt").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -138,3 +138,20 @@ def test_a_context_key_given_twice_is_refused_naming_it(
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"busta {busta.__version__}"
+
+
+def test_decrypt_unsigned_refuses_a_signed_message_and_writes_nothing(
+    home: Path, plain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """aws-encryption-sdk-cli's --decrypt-unsigned: a signed message is refused from its header."""
+    signed, unsigned = home / "signed.enc", home / "unsigned.enc"
+    assert main(["encrypt", str(plain), "-o", str(signed), "-q"]) == 0
+    assert main(["encrypt", str(plain), "-o", str(unsigned), "-q", "--algorithm", "0x0478"]) == 0
+    capsys.readouterr()
+    assert main(["decrypt", str(signed), "-o", str(home / "out"), "--decrypt-unsigned"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("busta: error: ") and "signed" in err and err.count("\n") == 1, err
+    assert not (home / "out").exists()
+    assert main(["decrypt", str(unsigned), "-o", str(home / "out"), "--decrypt-unsigned"]) == 0
+    assert (home / "out").read_bytes() == plain.read_bytes()
+    assert main(["verify", str(signed), "--decrypt-unsigned"]) == 1

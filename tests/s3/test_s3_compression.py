@@ -61,3 +61,26 @@ def test_a_download_applies_the_sdks_decompression_limit(client: Any, tmp_path: 
 def test_a_ranged_read_of_a_compressed_object_is_refused(client: Any) -> None:
     with pytest.raises(UsageError, match="random access does not apply to a compressed message"):
         s3.get_range(BUCKET, "compressed", 0, 100, client=client, keyring=KEYRING)
+
+
+def test_an_upload_with_compression_stores_a_smaller_message_recording_zstd(client: Any, tmp_path: Path) -> None:
+    source = tmp_path / "table.txt"
+    source.write_bytes(TEXT)
+    result = s3.upload_file(source, BUCKET, "uploaded", client=client, keyring=KEYRING, compression="zstd")
+    assert result.plaintext_length == len(TEXT) and result.object_size < len(TEXT) // 3
+    stored = client.get_object(Bucket=BUCKET, Key="uploaded")["Body"].read()
+    assert busta.decrypt(stored, keyring=KEYRING).plaintext == TEXT
+    assert busta.decrypt(stored, keyring=KEYRING).encryption_context["busta-compression"] == "zstd"
+    with pytest.raises(UsageError, match="compression"):
+        s3.upload_file(source, BUCKET, "refused", client=client, keyring=KEYRING, compression="gzip")
+
+
+def test_an_upload_declaring_its_length_refuses_a_stream_that_yields_more(client: Any) -> None:
+    """plaintext_length is what the materials manager is told (a cache needs it): the stream must keep it."""
+    with pytest.raises(busta.errors.BustaError):
+        s3.upload_fileobj(io.BytesIO(TEXT), BUCKET, "short", client=client, keyring=KEYRING, plaintext_length=10)
+    assert "Contents" not in client.list_objects_v2(Bucket=BUCKET, Prefix="short")
+    done = s3.upload_fileobj(
+        io.BytesIO(TEXT), BUCKET, "exact", client=client, keyring=KEYRING, plaintext_length=len(TEXT)
+    )
+    assert done.plaintext_length == len(TEXT)
