@@ -615,7 +615,9 @@ def test_a_full_disk_under_a_cli_output_exits_1_with_the_reason_and_leaves_no_ou
     tally.other += sum(file.refused for file in files)
 
     assert (fresh, forced) == (1, 1)
-    assert capsys.readouterr().err == f"busta: error: {ENOSPC_MESSAGE}\n" * 2
+    assert capsys.readouterr().err == "".join(  # the line names the output the disk refused, not the input
+        f"busta: error: {outputs / name}: {ENOSPC_MESSAGE}\n" for name in ("fresh.bin", "existing.bin")
+    )
     assert len(files) == 2 and all(file.refused >= 1 for file in files)
     assert listing(outputs) == ["existing.bin"]  # no fresh.bin, no temporary file
     assert (outputs / "existing.bin").read_bytes() == b"the previous version"
@@ -641,7 +643,7 @@ def test_cli_output_to_dev_full_exits_1_with_one_error_line(
         process = run_cli([command, "in.bin", "-o", "-"], tmp_path, stdout=full, stderr=subprocess.PIPE)
         _, error = process.communicate(timeout=30)
     tally.other += 1
-    assert (process.returncode, error.decode()) == (1, f"busta: error: {ENOSPC_MESSAGE}\n")
+    assert (process.returncode, error.decode()) == (1, f"busta: error: standard output: {ENOSPC_MESSAGE}\n")
 
 
 # =========================================================================== the process killed

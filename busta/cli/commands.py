@@ -26,7 +26,7 @@ from .headerinfo import describe
 from .hints import concerning
 from .keys import config_for
 from .kms import Keys, keys_for, known_length
-from .outputs import TERMINAL_REFUSED, check_output, local_output
+from .outputs import TERMINAL_REFUSED, NamedSink, check_output, local_output, naming_output
 from .progress import PROGRESS_ENV, PROGRESS_MIN_BYTES, watched
 
 __all__ = ["run_transfer"]
@@ -147,11 +147,15 @@ def _to_local(
 ) -> tuple[Header, int]:
     """Run ``stream`` into stdout, or into the local output ``dest`` (:func:`local_output`)."""
     if isinstance(dest, Stdio):
-        streamed = stream(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        stdout = NamedSink(sys.stdout.buffer, "standard output")
+        streamed = stream(stdout)  # type: ignore[arg-type]
+        stdout.flush()
     else:
-        with local_output(dest, force=force, within=within) as out:
-            streamed = stream(out)
+        with contextlib.ExitStack() as output:
+            out = output.enter_context(local_output(dest, force=force, within=within))
+            streamed = stream(NamedSink(out, str(dest)))  # type: ignore[arg-type]
+            with naming_output(str(dest)):
+                output.close()  # commit the output: its errors name it, not the input
     return streamed.header, streamed.plaintext_length
 
 

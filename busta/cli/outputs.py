@@ -31,7 +31,7 @@ from .._paths import contained_path
 from .._trust import file_kind
 from .errors import CliError
 
-__all__ = ["atomic_file", "check_output", "local_output"]
+__all__ = ["NamedSink", "atomic_file", "check_output", "local_output", "naming_output"]
 
 TERMINAL_REFUSED = "refusing to write binary output to a terminal (redirect it, or pass --force)"
 
@@ -171,3 +171,44 @@ def atomic_file(path: Path, *, force: bool, mode: int = 0o600) -> Iterator[Binar
         path, prefix=f".{path.name}.", mode=mode, commit=lambda temporary, _: _commit(temporary, path, force=force)
     ) as out:
         yield out
+
+
+class NamedSink:
+    """A binary sink whose write errors name the output (``out.bin: No space left on device``): an
+    OSError without a file name would otherwise be reported against the command's input."""
+
+    def __init__(self, sink: BinaryIO, name: str):
+        self._sink, self._name = sink, name
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        try:
+            return self._sink.write(data)
+        except OSError as exc:
+            raise _named(exc, self._name) from None
+
+    def flush(self) -> None:
+        try:
+            self._sink.flush()
+        except OSError as exc:
+            raise _named(exc, self._name) from None
+
+    def writable(self) -> bool:
+        return True
+
+
+@contextmanager
+def naming_output(name: str) -> Iterator[None]:
+    """OSErrors without a file name raised in the block (an output being committed: closed, synced,
+    renamed) name the output."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise _named(exc, name) from None
+
+
+def _named(exc: OSError, name: str) -> OSError:
+    if exc.filename or isinstance(exc, BrokenPipeError):  # a closed pipe downstream stays what it is
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), name)
