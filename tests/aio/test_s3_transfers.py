@@ -115,10 +115,10 @@ async def test_extra_args_reach_the_object_and_bad_ones_are_refused_before_any_r
                 key + "-no",
                 client=aio,
                 keyring=KEYRING,
-                ExtraArgs={"ContentMD5": "x"},  # type: ignore[typeddict-unknown-key]
+                ExtraArgs={"ContentMD5": "x"},  # type: ignore[arg-type]
             )
         with pytest.raises(UsageError, match="did you mean 'VersionId'"):
-            await aio_s3_api.get_range(BUCKET, key, 0, 1, client=aio, keyring=KEYRING, ExtraArgs={"Version": "x"})  # type: ignore[typeddict-unknown-key]
+            await aio_s3_api.get_range(BUCKET, key, 0, 1, client=aio, keyring=KEYRING, ExtraArgs={"Version": "x"})  # type: ignore[arg-type]
     head = client.head_object(Bucket=BUCKET, Key=key)
     assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"owner": "alpha"})
     assert client.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == [{"Key": "team", "Value": "a"}]
