@@ -79,7 +79,12 @@ async def run_in_thread(work: Callable[[Bridge], T], bridge: Bridge | None = Non
     raise CancelledError."""
     loop = asyncio.get_running_loop()
     bridge = Bridge(loop) if bridge is None else bridge
-    done = loop.run_in_executor(None, work, bridge)
+    # A thread of its own, not the loop's default executor: a transfer waits on the loop for its
+    # requests and async keyrings, which may themselves need the default executor (no deadlock
+    # when many transfers run at once).
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="busta-aio-s3")
+    done = loop.run_in_executor(pool, work, bridge)
+    pool.shutdown(wait=False)  # the thread ends with the work
     try:
         return await asyncio.shield(done)
     except asyncio.CancelledError:

@@ -3,17 +3,22 @@ loop thread, no aiobotocore import until used, the ``config`` of a client it mak
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import io
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from busta.aio import s3 as aio_s3_api
 from busta.errors import S3Error
+from busta.format import EncryptedDataKey
+from busta.materials import DecryptionMaterials, EncryptionMaterials
 from busta.streaming.decryptor import MessageDecryptor
 from busta.streaming.encryptor import MessageEncryptor
 
@@ -78,3 +83,29 @@ async def test_the_config_of_a_client_made_here_reaches_it(monkeypatch: pytest.M
         await aio_s3_api.read_header(BUCKET, "any", config=config)
     assert caught.value.code == "EndpointConnectionError"
     assert time.monotonic() - began < 5  # one attempt, not botocore's default retries
+
+
+class ThreadedKeyring:
+    """An async keyring that needs the loop's default executor (as one that makes a client in a thread does)."""
+
+    async def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        return await asyncio.to_thread(KEYRING.on_encrypt, materials)
+
+    async def on_decrypt(
+        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+    ) -> DecryptionMaterials:
+        return await asyncio.to_thread(KEYRING.on_decrypt, materials, encrypted_data_keys)
+
+
+@pytest.mark.asyncio
+async def test_more_transfers_than_default_executor_threads_do_not_deadlock(
+    moto_server: MotoServer, client: Any, key: str
+) -> None:
+    asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=2))
+    keyring = ThreadedKeyring()
+    async with aio_s3(moto_server) as aio:
+        await aio_s3_api.upload_fileobj(
+            io.BytesIO(b"0123456789"), BUCKET, key, client=aio, keyring=keyring, algorithm=UNSIGNED
+        )
+        reads = [aio_s3_api.get_range(BUCKET, key, n, n + 1, client=aio, keyring=keyring) for n in range(6)]
+        assert await asyncio.wait_for(asyncio.gather(*reads), 30) == [b"0", b"1", b"2", b"3", b"4", b"5"]
