@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Final
 
 import botocore.exceptions
 
@@ -14,6 +14,10 @@ from ..errors import S3Error
 from ._s3_bridge import Bridge
 
 __all__ = ["aio_client", "callback_on_loop", "sink_for", "source_for"]
+
+#: What making an S3 client loads (botocore's loader caches each), loaded in the session's thread.
+_S3_MODELS: Final = ("service-2", "endpoint-rule-set-1")
+_SHARED_DATA: Final = ("partitions", "endpoints", "sdk-default-configuration")
 
 
 @contextlib.asynccontextmanager
@@ -32,6 +36,11 @@ async def aio_client(client: Any, config: Any, bucket: str, key: str) -> AsyncIt
     def new_session() -> Any:
         session = aiobotocore.session.get_session()
         session.get_scoped_config()  # the config files, read here rather than on the loop
+        loader = session.get_component("data_loader")  # and the models (cached), which take ~0.1 s to load
+        for model in _S3_MODELS:
+            loader.load_service_model("s3", model)
+        for data in _SHARED_DATA:
+            loader.load_data(data)
         return session
 
     try:
