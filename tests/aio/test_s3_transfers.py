@@ -202,3 +202,28 @@ async def test_without_a_client_one_is_made_from_the_environment_and_closed(
     with pytest.raises(S3Error) as caught:
         await aio_s3_api.get_range(BUCKET, key, 0, 1, keyring=KEYRING)
     assert caught.value.code in {"ProfileNotFound", "CreateClient"}
+
+
+class DrainedWriter:
+    """An asyncio.StreamWriter's shape: ``write`` (sync) buffers, ``await drain()`` flushes."""
+
+    def __init__(self) -> None:
+        self.buffered, self.data, self.drains = bytearray(), bytearray(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self.buffered += chunk
+
+    async def drain(self) -> None:
+        self.drains += 1
+        self.data += self.buffered
+        self.buffered.clear()
+
+
+@pytest.mark.asyncio
+async def test_a_stream_writer_is_drained_after_each_write(moto_server: MotoServer, client: Any, key: str) -> None:
+    data = plaintext(PART + 7)
+    s3.upload_fileobj(io.BytesIO(data), BUCKET, key, client=client, keyring=KEYRING)
+    writer = DrainedWriter()
+    async with aio_s3(moto_server) as aio:
+        await aio_s3_api.download_fileobj(BUCKET, key, writer, client=aio, keyring=KEYRING)
+    assert bytes(writer.data) == data and not writer.buffered and writer.drains >= 1
