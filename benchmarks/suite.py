@@ -515,6 +515,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     from .s3_transfer import s3_transfer_rows  # noqa: PLC0415 - it imports this module
 
     rows += s3_transfer_rows(config.s3_bytes, min(config.repeats, 3))
+    from .s3_async import s3_async_rows  # noqa: PLC0415 - it imports this module
+
+    rows += s3_async_rows(config.s3_bytes, min(config.repeats, 3))
     from .bulk import bulk_rows  # noqa: PLC0415 - it imports this module
 
     rows += bulk_rows(config.bulk_objects, config.bulk_object_bytes, config.rewrap_bytes)

@@ -19,6 +19,7 @@ and checked before any request) and ``Callback`` (plaintext bytes moved since th
   the tail that locates the final frame, and the frames covering the range.
 - :func:`rewrap_object` rotates an object's data key by rewriting its header and
   having S3 copy the body (``UploadPartCopy``), without downloading it.
+- :func:`read_object_header` reads an object's header only (ranged GETs, at most the header limit).
 - :func:`object_writer` uploads any stream as one object that appears only if
   the writing succeeds.
 
@@ -37,6 +38,7 @@ from ..errors import S3Error
 from ._args import DownloadExtraArgs, UploadExtraArgs
 from ._calls import DEFAULT_PART_SIZE, MIN_PART_SIZE, ObjectSink, abort_uploads, fetch_range, object_writer, s3_error
 from ._download import DEFAULT_MULTIPART_THRESHOLD, download_file, download_fileobj
+from ._header import RangedObject, read_object_header
 from ._progress import ProgressCallback
 from ._properties import properties_of
 from ._rewrap import DEFAULT_COPY_PART_SIZE, RewrapResult, rewrap_object
@@ -58,6 +60,7 @@ __all__ = [
     "DownloadExtraArgs",
     "ObjectSink",
     "ProgressCallback",
+    "RangedObject",
     "RewrapResult",
     "S3Error",
     "UploadExtraArgs",
@@ -70,6 +73,7 @@ __all__ = [
     "object_writer",
     "open_object",
     "properties_of",
+    "read_object_header",
     "rewrap_object",
     "s3_error",
     "upload_file",
