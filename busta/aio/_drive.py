@@ -1,0 +1,151 @@
+"""The async driver: a sans-I/O :class:`MessageDecryptor` whose materials are awaited.
+
+The mirror of :class:`busta.streaming.driver.DrivenDecryptor`: the engine stops after the header
+with ``needs_materials``; here the async materials manager is awaited at that point, and the
+materials are supplied. Engine calls on more than :data:`~busta.limits.AIO_INLINE_BYTES` bytes run
+in a thread (:func:`~busta.aio._offload.frame_work`), so the loop is never held by frame work.
+
+What it releases is what the engine releases: authenticated plaintext only, the final frame of a
+signed message only once its signature verified. An error (the materials manager's included) or a
+cancellation stays: every later call raises. One task at a time: a call made while another task's
+call is awaiting raises :class:`UsageError`, and the decryptor stays failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+from .._secrets import refuse_pickling
+from ..errors import BustaError, UsageError
+from ..format import Header
+from ..streaming.decryptor import MessageDecryptor
+from ._offload import frame_work
+from ._protocols import AsyncCryptoMaterialsManager
+
+__all__ = ["AsyncDecryptor"]
+
+_T = TypeVar("_T")
+
+
+class AsyncDecryptor:
+    """Decrypts one message for a task, awaiting ``materials_manager`` when the header is parsed."""
+
+    __slots__ = ("_busy", "_engine", "_error", "_materials_manager")
+
+    def __init__(self, engine: MessageDecryptor, materials_manager: AsyncCryptoMaterialsManager):
+        self._engine = engine
+        self._materials_manager = materials_manager
+        self._error: BaseException | None = None
+        self._busy = False
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    def __repr__(self) -> str:
+        return f"AsyncDecryptor({self._engine!r})"
+
+    async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        if self._busy:
+            self._error = UsageError("the decryptor is in use by another task; give each task its own")
+            raise self._error
+        if self._error is not None:
+            raise self._error
+        self._busy = True
+        try:
+            return await call()
+        except BustaError as exc:
+            self._error = exc
+            raise
+        except asyncio.CancelledError:  # the engine may still be running in its thread: never reuse it
+            self._error = UsageError("a call on this decryptor was cancelled; it cannot go on")
+            raise
+        finally:
+            self._busy = False
+
+    async def _supply(self) -> None:
+        request = self._engine.decryption_request
+        if request is not None:
+            self._engine.supply_materials(await self._materials_manager.decrypt_materials(request))
+
+    # -- feeding ----------------------------------------------------------------------------------
+
+    async def read_header(self, data: bytes | bytearray | memoryview) -> int:
+        """Consume and authenticate the header at the start of ``data``; return its length (0: incomplete)."""
+
+        async def read() -> int:
+            length = await frame_work(len(data), self._engine.read_header, data)
+            await self._supply()
+            return length
+
+        return await self._call(read)
+
+    async def supply(self) -> None:
+        """Await and supply the materials if the header has been parsed (after :meth:`read_header` on
+        the raw :attr:`engine`, say); nothing otherwise."""
+        await self._call(self._supply)
+
+    async def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """Consume message bytes; write authenticated plaintext into ``out`` (:meth:`output_bound` bytes)."""
+        engine = self._engine
+
+        async def update_into() -> int:
+            written = await frame_work(len(data), engine.update_into, data, out)
+            if engine.needs_materials:  # the header ended in ``data``: it yielded no plaintext
+                await self._supply()
+                rest = memoryview(out)[written:]
+                written += await frame_work(engine.buffered, engine.update_into, b"", rest)
+            return written
+
+        return await self._call(update_into)
+
+    async def update(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Consume message bytes; return the plaintext that authenticated."""
+        out = bytearray(self.output_bound(len(data)) + self._engine.buffered)
+        written = await self.update_into(data, out)
+        del out[written:]
+        return bytes(out)
+
+    def finalize(self) -> None:
+        """Declare the end of the input; raise if the message is incomplete (:class:`TruncatedMessageError`)."""
+        if self._busy:
+            raise UsageError("the decryptor is in use by another task")
+        if self._error is not None:
+            raise self._error
+        self._engine.finalize()
+
+    # -- plain values -----------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> MessageDecryptor:
+        """The sans-I/O engine (random access opens its frames directly, once the header authenticated)."""
+        return self._engine
+
+    def output_bound(self, length: int) -> int:
+        """The most plaintext ``update(data)`` can return for ``len(data) == length`` (materials not counted)."""
+        return self._engine.output_bound(length)
+
+    @property
+    def header(self) -> Header | None:
+        return self._engine.header
+
+    @property
+    def encryption_context(self) -> dict[str, str] | None:
+        return self._engine.encryption_context
+
+    @property
+    def done(self) -> bool:
+        return self._engine.done
+
+    @property
+    def frame_step(self) -> int | None:
+        return self._engine.frame_step
+
+    @property
+    def buffered(self) -> int:
+        return self._engine.buffered
+
+    @property
+    def max_header_bytes(self) -> int:
+        return self._engine.max_header_bytes
