@@ -1,0 +1,123 @@
+"""Async readers and writers: async context managers and async iterators over the engine.
+
+- :class:`AsyncEncryptingWriter`: plaintext written to it reaches its sink as one message; closing
+  it (leaving its ``async with`` normally) writes the final frame. Leaving on an error or a
+  cancellation does not: the sink then holds no complete message.
+- :class:`AsyncDecryptingReader`: reading it (``await read(n)``, ``async for chunk in reader``)
+  yields authenticated plaintext only; its end (``b""``, the end of iteration) comes only once the
+  message was complete (and its signature verified); an incomplete one raises
+  :class:`TruncatedMessageError` there instead.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from ..errors import UsageError
+from ..streaming import pump
+from ..streaming.encryptor import MessageEncryptor
+from ._drive import AsyncDecryptor
+from ._offload import frame_work
+from ._streams import AsyncSink, AsyncSource, read_full
+
+__all__ = ["AsyncDecryptingReader", "AsyncEncryptingWriter"]
+
+
+class AsyncEncryptingWriter:
+    """Encrypts what is written to it into ``sink`` (``async with`` closes it: see the module)."""
+
+    def __init__(self, sink: AsyncSink, encryptor: MessageEncryptor):
+        self._sink = sink
+        self._encryptor = encryptor
+        self._closed = False
+        self.written = 0
+
+    async def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Encrypt ``data``; the frames it completes reach the sink before this returns."""
+        if self._closed:
+            raise UsageError("write to a closed AsyncEncryptingWriter")
+        out = await frame_work(len(data), self._encryptor.update, data)
+        if out:
+            await self._sink.write(out)
+        self.written += len(data)
+        return len(data)
+
+    async def close(self) -> None:
+        """Write the final frame (and footer): the message is complete once this returns."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._sink.write(await frame_work(self._encryptor.frame_length, self._encryptor.finalize))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            await self.close()
+        else:  # never finish a message that lacks part of its plaintext
+            self._closed = True
+
+
+class AsyncDecryptingReader:
+    """Reads a message from ``source`` and yields its authenticated plaintext (see the module)."""
+
+    def __init__(self, source: AsyncSource, decryptor: AsyncDecryptor):
+        self._source = source
+        self._decryptor = decryptor
+        self._pending = b""
+        self._want = pump.FIRST_READ_BYTES
+        self._arrived = 0
+        self._ended = False
+
+    @property
+    def decryptor(self) -> AsyncDecryptor:
+        """Its decryptor: the header and authenticated context once read."""
+        return self._decryptor
+
+    async def _more(self) -> bool:
+        """Read and decrypt one step into ``_pending``; False at the verified end of the message."""
+        while not self._pending:
+            if self._ended:
+                return False
+            data = await read_full(self._source, self._want)
+            if not data:
+                self._ended = True
+                self._decryptor.finalize()
+                return False
+            self._arrived += len(data)
+            self._pending = await self._decryptor.update(data)
+            if len(data) == self._want:
+                self._want = pump.next_read(self._decryptor.engine, self._arrived)
+        return True
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes of authenticated plaintext (all of the rest for ``n < 0``); ``b""`` at the end."""
+        if n < 0:
+            parts = [piece async for piece in self]
+            return b"".join(parts)
+        if n == 0 or not await self._more():
+            return b""
+        piece, self._pending = self._pending[:n], self._pending[n:]
+        return piece
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not await self._more():
+            raise StopAsyncIteration
+        piece, self._pending = self._pending, b""
+        return piece
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._pending = b""
+        self._ended = True
