@@ -10,6 +10,7 @@ materials managers that ``busta.aio`` accepts are wrapped here so that each of t
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
@@ -100,6 +101,7 @@ class ThreadedMaterialsManager:
 
 def as_async_keyring(keyring: object, who: str = "busta.aio") -> AsyncKeyring:
     """``keyring`` if it is async, a :class:`ThreadedKeyring` around it if it is sync; else UsageError."""
+    _refuse_half_async(keyring, who)
     if is_async_keyring(keyring):
         return keyring
     if is_keyring(keyring):
@@ -113,6 +115,7 @@ def as_async_materials_manager(underlying: object, who: str = "busta.aio") -> As
     A sync keyring or manager runs whole in a thread (the default manager around a sync keyring
     included); an async keyring gets :class:`~busta.aio.AsyncDefaultCryptoMaterialsManager`.
     """
+    _refuse_half_async(underlying, who)
     if is_async_materials_manager(underlying):
         return underlying
     if is_async_keyring(underlying):
@@ -122,6 +125,14 @@ def as_async_materials_manager(underlying: object, who: str = "busta.aio") -> As
     if is_materials_manager(underlying) or is_keyring(underlying):
         return ThreadedMaterialsManager(materials_manager_for(*_split(underlying)))
     raise UsageError(f"{who} needs a keyring or a materials manager (sync or async), not {type(underlying).__name__}")
+
+
+def _refuse_half_async(obj: object, who: str) -> None:
+    """:class:`UsageError` for an object some of whose keyring or manager methods are coroutines and some not."""
+    for names in (("on_encrypt", "on_decrypt"), ("get_encryption_materials", "decrypt_materials")):
+        kinds = {inspect.iscoroutinefunction(getattr(obj, name, None)) for name in names if hasattr(obj, name)}
+        if len(kinds) > 1:
+            raise UsageError(f"{who}: {type(obj).__name__} mixes async and sync {' / '.join(names)}")
 
 
 def _split(underlying: Keyring | CryptoMaterialsManager) -> tuple[Keyring | None, CryptoMaterialsManager | None]:
