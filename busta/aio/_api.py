@@ -12,6 +12,7 @@ from ..api import DEFAULT_CLIENT
 from ..api import Client as SyncClient
 from ..compression import compress_whole, compression_of, mark
 from ..errors import UsageError
+from ..limits import AIO_INLINE_BYTES
 from ..results import DecryptResult, StreamResult
 from ..streaming import compressed
 from ..streaming.encryptor import MessageEncryptor
@@ -112,9 +113,9 @@ class Client:
     ) -> DecryptResult:
         """:func:`busta.decrypt`, awaited: the same plaintext, the same errors."""
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
-        decryptor = self.start_decryption(
-            keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
-        )
+        cmm = async_materials_manager_for(keyring, materials_manager)
+        engine = decryptor_engine(encryption_context, **self.sdk.decryption_settings())
+        decryptor = AsyncDecryptor(engine, cmm, inline_bytes=AIO_INLINE_BYTES if len(data) <= AIO_INLINE_BYTES else 0)
         start = await decryptor.read_header(data)
         limit = compressed.limit_for(self.sdk.max_decompressed_bytes, whole=True)
         return await frame_work(len(data), _decrypted, decryptor, data, start, limit)

@@ -3,7 +3,9 @@
 The mirror of :class:`busta.streaming.driver.DrivenDecryptor`: the engine stops after the header
 with ``needs_materials``; here the async materials manager is awaited at that point, and the
 materials are supplied. Engine calls on more than :data:`~busta.limits.AIO_INLINE_BYTES` bytes run
-in a thread (:func:`~busta.aio._offload.frame_work`), so the loop is never held by frame work.
+in a thread (``inline_bytes``, default 0: every call that brings bytes), so the loop is never held
+by frame work; the one-shot ``decrypt`` of a small message passes
+:data:`~busta.limits.AIO_INLINE_BYTES` and is done inline.
 
 What it releases is what the engine releases: authenticated plaintext only, the final frame of a
 signed message only once its signature verified. An error (the materials manager's included) or a
@@ -21,7 +23,7 @@ from .._secrets import refuse_pickling
 from ..errors import BustaError, UsageError
 from ..format import Header
 from ..streaming.decryptor import MessageDecryptor
-from ._offload import frame_work
+from ._offload import off_loop
 from ._protocols import AsyncCryptoMaterialsManager
 
 __all__ = ["AsyncDecryptor"]
@@ -32,10 +34,13 @@ _T = TypeVar("_T")
 class AsyncDecryptor:
     """Decrypts one message for a task, awaiting ``materials_manager`` when the header is parsed."""
 
-    __slots__ = ("_busy", "_engine", "_error", "_materials_manager")
+    __slots__ = ("_busy", "_engine", "_error", "_inline_bytes", "_materials_manager")
 
-    def __init__(self, engine: MessageDecryptor, materials_manager: AsyncCryptoMaterialsManager):
+    def __init__(
+        self, engine: MessageDecryptor, materials_manager: AsyncCryptoMaterialsManager, *, inline_bytes: int = 0
+    ):
         self._engine = engine
+        self._inline_bytes = inline_bytes  # engine calls on at most this many bytes run on the loop
         self._materials_manager = materials_manager
         self._error: BaseException | None = None
         self._busy = False
@@ -64,6 +69,11 @@ class AsyncDecryptor:
         finally:
             self._busy = False
 
+    async def _work(self, size: int, call: Callable[..., _T], *args: object) -> _T:
+        if size <= self._inline_bytes:
+            return call(*args)
+        return await off_loop(call, *args)
+
     async def _supply(self) -> None:
         request = self._engine.decryption_request
         if request is not None:
@@ -75,7 +85,7 @@ class AsyncDecryptor:
         """Consume and authenticate the header at the start of ``data``; return its length (0: incomplete)."""
 
         async def read() -> int:
-            length = await frame_work(len(data), self._engine.read_header, data)
+            length = await self._work(len(data), self._engine.read_header, data)
             await self._supply()
             return length
 
@@ -91,11 +101,11 @@ class AsyncDecryptor:
         engine = self._engine
 
         async def update_into() -> int:
-            written = await frame_work(len(data), engine.update_into, data, out)
+            written = await self._work(len(data), engine.update_into, data, out)
             if engine.needs_materials:  # the header ended in ``data``: it yielded no plaintext
                 await self._supply()
                 rest = memoryview(out)[written:]
-                written += await frame_work(engine.buffered, engine.update_into, b"", rest)
+                written += await self._work(engine.buffered, engine.update_into, b"", rest)
             return written
 
         return await self._call(update_into)
@@ -104,8 +114,8 @@ class AsyncDecryptor:
         """Consume message bytes; return the plaintext that authenticated."""
         out = bytearray(self.output_bound(len(data)) + self._engine.buffered)
         written = await self.update_into(data, out)
-        del out[written:]
-        return bytes(out)
+        # a copy, never a resize: the worker thread may still hold a view of ``out`` for a moment
+        return bytes(memoryview(out)[:written])
 
     def finalize(self) -> None:
         """Declare the end of the input; raise if the message is incomplete (:class:`TruncatedMessageError`)."""

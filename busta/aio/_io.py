@@ -18,7 +18,7 @@ from ..errors import UsageError
 from ..streaming import pump
 from ..streaming.encryptor import MessageEncryptor
 from ._drive import AsyncDecryptor
-from ._offload import frame_work
+from ._offload import off_loop
 from ._streams import AsyncSink, AsyncSource, read_full
 
 __all__ = ["AsyncDecryptingReader", "AsyncEncryptingWriter"]
@@ -37,7 +37,11 @@ class AsyncEncryptingWriter:
         """Encrypt ``data``; the frames it completes reach the sink before this returns."""
         if self._closed:
             raise UsageError("write to a closed AsyncEncryptingWriter")
-        out = await frame_work(len(data), self._encryptor.update, data)
+        encryptor = self._encryptor
+        if encryptor.update_size(len(data)) <= len(encryptor.header_bytes):  # no frame completes: buffering only
+            out = encryptor.update(data)
+        else:
+            out = await off_loop(encryptor.update, data)
         if out:
             await self._sink.write(out)
         self.written += len(data)
@@ -48,7 +52,7 @@ class AsyncEncryptingWriter:
         if self._closed:
             return
         self._closed = True
-        await self._sink.write(await frame_work(self._encryptor.frame_length, self._encryptor.finalize))
+        await self._sink.write(await off_loop(self._encryptor.finalize))
 
     async def __aenter__(self) -> Self:
         return self

@@ -6,7 +6,7 @@ or any async iterable of bytes; a sink is anything with ``async write(data)`` or
 
 The pumps read the same steps as the sync pump (:mod:`busta.streaming.pump`: whole frames, reads
 that grow with what arrived, never with what a message declares), so memory is bounded the same
-way; each step's frame work runs in a thread (:func:`~busta.aio._offload.frame_work`).
+way; each step's frame work runs in a thread (:func:`~busta.aio._offload.off_loop`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..streaming import pump
 from ..streaming.encryptor import MessageEncryptor
 from ._drive import AsyncDecryptor
-from ._offload import frame_work
+from ._offload import off_loop
 
 __all__ = ["AsyncSink", "AsyncSource", "as_sink", "as_source", "decrypt_stream", "encrypt_stream", "read_full"]
 
@@ -109,10 +109,10 @@ async def encrypt_stream(source: AsyncSource, sink: AsyncSink, encryptor: Messag
     total = 0
     while data := await read_full(source, chunk):
         total += len(data)
-        out = await frame_work(len(data), encryptor.update, data)
+        out = await off_loop(encryptor.update, data)
         if out:
             await sink.write(out)
-    await sink.write(await frame_work(frame, encryptor.finalize))
+    await sink.write(await off_loop(encryptor.finalize))
     return total
 
 

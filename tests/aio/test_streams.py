@@ -75,7 +75,7 @@ async def test_asyncio_stream_reader_and_writer_over_a_socket() -> None:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     async with server:
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
         feeder = io.BytesIO(message)
         source = chunks(feeder.read(), 4096)
         async for piece in source:  # the message over the socket, through the StreamWriter sink adapter
@@ -89,7 +89,7 @@ async def test_asyncio_stream_reader_and_writer_over_a_socket() -> None:
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     async with server:
         port = server.sockets[0].getsockname()[1]
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
         await busta.aio.encrypt_stream(chunks(data, 10_000), writer, keyring=aes_keyring())
         writer.write_eof()
         assert await asyncio.wait_for(received, 10) == data
