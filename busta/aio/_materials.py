@@ -10,7 +10,7 @@ accepted and run in a thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NoReturn, TypeVar
 
@@ -98,8 +98,10 @@ class _Unused:
 class AsyncCachingCryptoMaterialsManager:
     """:class:`busta.materials.CachingCryptoMaterialsManager`, awaited, with single flight across tasks:
     concurrent misses on one entry make one call to the underlying manager; the other tasks await its
-    result (if it fails, each of them makes its own call). The same rules, limits and cache (an
-    :class:`~busta.materials.LruMaterialsCache` may be shared with sync managers). Read docs/caching.md.
+    result. The call runs as its own task: cancelling any caller, the first included, does not cancel
+    it; if it fails, its first caller gets the error and one of the others makes a new call. The same
+    rules, limits and cache (an :class:`~busta.materials.LruMaterialsCache` may be shared with sync
+    managers). Read docs/caching.md.
     """
 
     def __init__(
@@ -119,7 +121,7 @@ class AsyncCachingCryptoMaterialsManager:
             max_age=max_age, cache=cache, max_messages=max_messages, max_bytes=max_bytes, partition_id=partition_id
         )
         self.cache = self.rules.cache
-        self._flights: dict[bytes, asyncio.Future[None]] = {}  # key -> done when its one underlying call ends
+        self._flights: dict[bytes, asyncio.Future[object]] = {}  # key -> its one underlying call, in flight
 
     def __repr__(self) -> str:
         rules = self.rules
@@ -156,21 +158,28 @@ class AsyncCachingCryptoMaterialsManager:
                 assert isinstance(found, kind)
                 return found
             flight = self._flights.get(key)
+            leader = flight is None
             if flight is None:
-                return await self._fetch(key, fetch, *checks)
-            with contextlib.suppress(Exception):  # the leader failed: the next pass makes one new leader
-                await asyncio.shield(flight)  # a waiter's cancellation does not cancel the leader's call
+                flight = self._flights[key] = asyncio.ensure_future(self._fill(key, fetch, *checks[1:]))
+                flight.add_done_callback(functools.partial(self._landed, key))
+            try:  # shielded: a caller's cancellation never cancels the one call the others await
+                materials = await asyncio.shield(flight)
+            except Exception:
+                if leader:
+                    raise
+                continue  # the leader's call failed: the next pass makes one new call
+            if leader:
+                assert isinstance(materials, kind)
+                return materials
 
-    async def _fetch(self, key: bytes, fetch: Callable[[], Awaitable[_M]], *checks: Callable[..., object]) -> _M:
-        flight = self._flights[key] = asyncio.get_running_loop().create_future()
-        try:
-            materials = await fetch()
-            self.rules.store(key, materials, *checks[1:])  # type: ignore[arg-type]
-            flight.set_result(None)
-            return materials
-        except BaseException as exc:
-            flight.set_exception(exc if isinstance(exc, Exception) else RuntimeError("the leader was cancelled"))
-            flight.exception()  # retrieved: no "exception was never retrieved" when nobody waited
-            raise
-        finally:
-            self._flights.pop(key, None)
+    async def _fill(self, key: bytes, fetch: Callable[[], Awaitable[_M]], *use: Callable[..., object]) -> _M:
+        """The one underlying call for a missing entry; the entry is cached, counting the leader's message."""
+        materials = await fetch()
+        self.rules.store(key, materials, *use)  # type: ignore[arg-type]
+        return materials
+
+    def _landed(self, key: bytes, flight: asyncio.Future[object]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # retrieved: no "never retrieved" warning when its leader was cancelled
