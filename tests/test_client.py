@@ -298,8 +298,8 @@ def test_every_decrypting_method_applies_refuse_signed(method: str) -> None:
 
 
 class _Recorded:
-    """Wraps an engine class where busta.api makes it (busta._start) and records how many threads the workers it was made with
-    may use (1: no workers, the calling thread only)."""
+    """Wraps an engine class where busta.api makes it (busta._start) and records how many threads
+    the workers it was made with may use (1: no workers, the calling thread only)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.threads: list[int] = []
