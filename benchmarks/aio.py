@@ -31,7 +31,7 @@ class _Discard:
 
 
 class _AsyncDiscard:
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes | memoryview) -> None:
         return None
 
 

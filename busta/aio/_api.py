@@ -213,7 +213,7 @@ class _Uncompressed:
         self._sink = as_sink(sink)
         self._decryptor = decryptor
 
-    async def write(self, data: bytes, /) -> object:
+    async def write(self, data: bytes | memoryview, /) -> object:
         if compression_of(self._decryptor.encryption_context) is not None:
             raise UsageError("the message is compressed: the async streams do not decompress; use busta.aio.decrypt")
         return await self._sink.write(data)

@@ -16,7 +16,7 @@ call is awaiting raises :class:`UsageError`, and the decryptor stays failed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, TypeVar
 
 from .._secrets import refuse_pickling
@@ -26,9 +26,38 @@ from ..streaming.decryptor import MessageDecryptor
 from ._offload import off_loop
 from ._protocols import AsyncCryptoMaterialsManager
 
-__all__ = ["AsyncDecryptor"]
+__all__ = ["AsyncDecryptor", "StepBuffers"]
 
 _T = TypeVar("_T")
+
+
+class StepBuffers:
+    """An input and an output buffer reused by every step of one stream: fresh multi-MiB buffers per
+    step cost more in page faults than the frame work. Made anew only when too small, never resized
+    in place (a worker may still hold a view for a moment); bounded by the largest step."""
+
+    def __init__(self) -> None:
+        self._input = bytearray()
+        self._output = bytearray()
+
+    def joined(self, chunks: Sequence[bytes | bytearray | memoryview]) -> memoryview:
+        """The chunks as one view: the only chunk itself, or their bytes copied into the input buffer."""
+        if len(chunks) == 1:
+            return memoryview(chunks[0]).cast("B")
+        size = sum(len(chunk) for chunk in chunks)
+        if len(self._input) < size:
+            self._input = bytearray(size)
+        view, pos = memoryview(self._input), 0
+        for chunk in chunks:
+            view[pos : pos + len(chunk)] = chunk
+            pos += len(chunk)
+        return view[:size]
+
+    def output(self, size: int) -> memoryview:
+        """At least ``size`` writable bytes."""
+        if len(self._output) < size:
+            self._output = bytearray(size)
+        return memoryview(self._output)
 
 
 class AsyncDecryptor:
@@ -111,11 +140,36 @@ class AsyncDecryptor:
         return await self._call(update_into)
 
     async def update(self, data: bytes | bytearray | memoryview) -> bytes:
-        """Consume message bytes; return the plaintext that authenticated."""
-        out = bytearray(self.output_bound(len(data)) + self._engine.buffered)
-        written = await self.update_into(data, out)
-        # a copy, never a resize: the worker thread may still hold a view of ``out`` for a moment
-        return bytes(memoryview(out)[:written])
+        """Consume message bytes; return the plaintext that authenticated (made in the worker thread)."""
+        return await self.update_chunks((data,))
+
+    async def update_chunks(self, chunks: Sequence[bytes | bytearray | memoryview]) -> bytes:
+        """:meth:`update` of the chunks joined: the join, like the output's allocation, is done off the loop."""
+        engine = self._engine
+        size = sum(len(chunk) for chunk in chunks)
+
+        async def update() -> bytes:
+            plaintext = await self._work(size, _update_joined, engine, chunks)
+            if engine.needs_materials:  # the header ended in ``data``: it yielded no plaintext
+                await self._supply()
+                plaintext = await self._work(engine.buffered, engine.update, b"")
+            return plaintext
+
+        return await self._call(update)
+
+    async def update_step(self, chunks: Sequence[bytes | bytearray | memoryview], buffers: StepBuffers) -> memoryview:
+        """:meth:`update_chunks` into ``buffers``: a view of the plaintext, valid until the next step."""
+        engine = self._engine
+        size = sum(len(chunk) for chunk in chunks)
+
+        async def update() -> memoryview:
+            out, written = await self._work(size, _step_into, engine, chunks, buffers)
+            if engine.needs_materials:
+                await self._supply()
+                written += await self._work(engine.buffered, engine.update_into, b"", out[written:])
+            return out[:written]
+
+        return await self._call(update)
 
     def finalize(self) -> None:
         """Declare the end of the input; raise if the message is incomplete (:class:`TruncatedMessageError`)."""
@@ -159,3 +213,15 @@ class AsyncDecryptor:
     @property
     def max_header_bytes(self) -> int:
         return self._engine.max_header_bytes
+
+
+def _update_joined(engine: MessageDecryptor, chunks: Sequence[bytes | bytearray | memoryview]) -> bytes:
+    return engine.update(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+
+def _step_into(
+    engine: MessageDecryptor, chunks: Sequence[bytes | bytearray | memoryview], buffers: StepBuffers
+) -> tuple[memoryview, int]:
+    data = buffers.joined(chunks)
+    out = buffers.output(engine.output_bound(len(data)))
+    return out, engine.update_into(data, out)

@@ -19,7 +19,7 @@ from ..streaming import pump
 from ..streaming.encryptor import MessageEncryptor
 from ._drive import AsyncDecryptor
 from ._offload import off_loop
-from ._streams import AsyncSink, AsyncSource, read_full
+from ._streams import AsyncSink, AsyncSource, read_parts
 
 __all__ = ["AsyncDecryptingReader", "AsyncEncryptingWriter"]
 
@@ -87,14 +87,15 @@ class AsyncDecryptingReader:
         while not self._pending:
             if self._ended:
                 return False
-            data = await read_full(self._source, self._want)
-            if not data:
+            parts = await read_parts(self._source, self._want)
+            if not parts:
                 self._ended = True
                 self._decryptor.finalize()
                 return False
-            self._arrived += len(data)
-            self._pending = await self._decryptor.update(data)
-            if len(data) == self._want:
+            got = sum(len(part) for part in parts)
+            self._arrived += got
+            self._pending = await self._decryptor.update_chunks(parts)
+            if got == self._want:
                 self._want = pump.next_read(self._decryptor.engine, self._arrived)
         return True
 

@@ -46,7 +46,7 @@ class _Sink:
         self.parts: list[bytes] = []
 
     async def write(self, data: bytes) -> None:
-        self.parts.append(data)
+        self.parts.append(bytes(data))
 
 
 @pytest.mark.asyncio
