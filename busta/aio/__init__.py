@@ -18,7 +18,7 @@ import it when first used (``pip install "busta[async]"``).
 
 from ._api import Client
 from ._drive import AsyncDecryptor
-from ._io import AsyncDecryptingReader, AsyncEncryptingWriter
+from ._io import AsyncDecryptingReader, AsyncDecryptingWriter, AsyncEncryptingReader, AsyncEncryptingWriter
 from ._materials import (
     AsyncCachingCryptoMaterialsManager,
     AsyncDefaultCryptoMaterialsManager,
@@ -36,6 +36,8 @@ decrypt = DEFAULT_CLIENT.decrypt
 encrypt_stream = DEFAULT_CLIENT.encrypt_stream
 decrypt_stream = DEFAULT_CLIENT.decrypt_stream
 decrypting_reader = DEFAULT_CLIENT.decrypting_reader
+decrypting_writer = DEFAULT_CLIENT.decrypting_writer
+encrypting_reader = DEFAULT_CLIENT.encrypting_reader
 encrypting_writer = DEFAULT_CLIENT.encrypting_writer
 start_encryption = DEFAULT_CLIENT.start_encryption
 start_decryption = DEFAULT_CLIENT.start_decryption
@@ -45,8 +47,10 @@ __all__ = [
     "AsyncCachingCryptoMaterialsManager",
     "AsyncCryptoMaterialsManager",
     "AsyncDecryptingReader",
+    "AsyncDecryptingWriter",
     "AsyncDecryptor",
     "AsyncDefaultCryptoMaterialsManager",
+    "AsyncEncryptingReader",
     "AsyncEncryptingWriter",
     "AsyncKeyring",
     "AsyncMultiKeyring",
@@ -57,8 +61,10 @@ __all__ = [
     "decrypt",
     "decrypt_stream",
     "decrypting_reader",
+    "decrypting_writer",
     "encrypt",
     "encrypt_stream",
+    "encrypting_reader",
     "encrypting_writer",
     "is_async_keyring",
     "is_async_materials_manager",

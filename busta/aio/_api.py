@@ -19,7 +19,7 @@ from ..streaming.encryptor import MessageEncryptor
 from ..streaming.whole import decrypt_body, header_and_context
 from ..suites import AlgorithmSuite
 from ._drive import AsyncDecryptor
-from ._io import AsyncDecryptingReader, AsyncEncryptingWriter
+from ._io import AsyncDecryptingReader, AsyncDecryptingWriter, AsyncEncryptingReader, AsyncEncryptingWriter
 from ._offload import AnyKeyring, AnyMaterialsManager, async_materials_manager_for, frame_work
 from ._streams import as_sink, as_source, decrypt_stream, encrypt_stream
 
@@ -204,6 +204,41 @@ class Client:
             keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
         )
         return AsyncDecryptingReader(as_source(source), decryptor)
+
+    async def encrypting_reader(
+        self,
+        source: object,
+        *,
+        keyring: AnyKeyring | None = None,
+        materials_manager: AnyMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+    ) -> AsyncEncryptingReader:
+        """An async reader (and async iterator) of the message of the plaintext in the async ``source``."""
+        src = as_source(source)
+        encryptor = await self.start_encryption(
+            keyring=keyring,
+            materials_manager=materials_manager,
+            encryption_context=encryption_context,
+            algorithm=algorithm,
+            frame_length=frame_length,
+        )
+        return AsyncEncryptingReader(src, encryptor)
+
+    def decrypting_writer(
+        self,
+        sink: object,
+        *,
+        keyring: AnyKeyring | None = None,
+        materials_manager: AnyMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> AsyncDecryptingWriter:
+        """An async writer of a message whose authenticated plaintext reaches the async ``sink``."""
+        decryptor = self.start_decryption(
+            keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
+        )
+        return AsyncDecryptingWriter(_Uncompressed(sink, decryptor), decryptor)
 
 
 class _Uncompressed:

@@ -7,6 +7,8 @@
   yields authenticated plaintext only; its end (``b""``, the end of iteration) comes only once the
   message was complete (and its signature verified); an incomplete one raises
   :class:`TruncatedMessageError` there instead.
+- :class:`AsyncEncryptingReader` (plaintext source in, message out) and :class:`AsyncDecryptingWriter`
+  (message in, plaintext to its sink) are the other two directions.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from ..streaming import pump
 from ..streaming.encryptor import MessageEncryptor
 from ._drive import AsyncDecryptor
 from ._offload import off_loop
-from ._streams import AsyncSink, AsyncSource, read_parts
+from ._streams import AsyncSink, AsyncSource, read_full, read_parts
 
-__all__ = ["AsyncDecryptingReader", "AsyncEncryptingWriter"]
+__all__ = ["AsyncDecryptingReader", "AsyncDecryptingWriter", "AsyncEncryptingReader", "AsyncEncryptingWriter"]
 
 
 class AsyncEncryptingWriter:
@@ -126,3 +128,96 @@ class AsyncDecryptingReader:
     ) -> None:
         self._pending = b""
         self._ended = True
+
+
+class AsyncEncryptingReader:
+    """Reads plaintext from ``source`` and yields the message (``async for chunk in reader``, or
+    ``await read(n)``); the message ends with its final frame once the source ended."""
+
+    def __init__(self, source: AsyncSource, encryptor: MessageEncryptor):
+        self._source = source
+        self._encryptor = encryptor
+        step = pump.STREAM_CHUNK_BYTES
+        frame = encryptor.frame_length
+        self._chunk = max(2, step // frame) * frame if frame <= step // 2 else step
+        self._pending = b""
+        self._finished = False
+
+    async def _more(self) -> bool:
+        while not self._pending:
+            if self._finished:
+                return False
+            data = await read_full(self._source, self._chunk)
+            if data:
+                self._pending = await off_loop(self._encryptor.update, data)
+            else:
+                self._finished = True
+                self._pending = await off_loop(self._encryptor.finalize)
+        return True
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes of the message (all of the rest for ``n < 0``); ``b""`` at its end."""
+        if n < 0:
+            return b"".join([piece async for piece in self])
+        if n == 0 or not await self._more():
+            return b""
+        piece, self._pending = self._pending[:n], self._pending[n:]
+        return piece
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not await self._more():
+            raise StopAsyncIteration
+        piece, self._pending = self._pending, b""
+        return piece
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._pending = b""
+        self._finished = True
+
+
+class AsyncDecryptingWriter:
+    """A message written to it reaches ``sink`` as authenticated plaintext; closing it (leaving its
+    ``async with`` normally) checks that the message was complete (:class:`TruncatedMessageError`)."""
+
+    def __init__(self, sink: AsyncSink, decryptor: AsyncDecryptor):
+        self._sink = sink
+        self._decryptor = decryptor
+        self._closed = False
+
+    @property
+    def decryptor(self) -> AsyncDecryptor:
+        return self._decryptor
+
+    async def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Decrypt ``data``; the plaintext it authenticates reaches the sink before this returns."""
+        if self._closed:
+            raise UsageError("write to a closed AsyncDecryptingWriter")
+        plaintext = await self._decryptor.update(data)
+        if plaintext:
+            await self._sink.write(plaintext)
+        return len(data)
+
+    async def close(self) -> None:
+        """Declare the end of the message: raises unless it was complete (and its signature valid)."""
+        if not self._closed:
+            self._closed = True
+            self._decryptor.finalize()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            await self.close()
+        else:
+            self._closed = True

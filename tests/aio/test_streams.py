@@ -166,3 +166,51 @@ async def test_the_async_streams_refuse_a_compressed_message_before_any_plaintex
     with pytest.raises(UsageError, match="compressed"):
         await busta.aio.decrypt_stream(chunks(message, 100), sink, keyring=aes_keyring())
     assert sink.parts == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [0, 1, FRAME + 1, 300_000])
+async def test_the_encrypting_reader_and_decrypting_writer_are_the_other_two_directions(size: int) -> None:
+    data = _plaintext(size)
+    async with await busta.aio.encrypting_reader(chunks(data, 4000), keyring=aes_keyring(), frame_length=FRAME) as r:
+        message = b"".join([piece async for piece in r])
+    assert busta.decrypt(message, keyring=aes_keyring()).plaintext == data
+    sink = ListSink()
+    async with busta.aio.decrypting_writer(sink, keyring=AsyncAesKeyring()) as writer:
+        for start in range(0, len(message), 3000):
+            await writer.write(message[start : start + 3000])
+    assert sink.value == data
+    truncated = busta.aio.decrypting_writer(ListSink(), keyring=aes_keyring())
+    await truncated.write(message[:-1])
+    with pytest.raises(TruncatedMessageError):
+        await truncated.close()
+
+
+@pytest.mark.asyncio
+async def test_stream_memory_stays_bounded_whatever_the_length() -> None:
+    import tracemalloc
+
+    size = 24 << 20
+
+    async def produced() -> AsyncIterator[bytes]:
+        piece = bytes(1 << 20)
+        for _ in range(size >> 20):
+            yield piece
+
+    class Counting:
+        def __init__(self) -> None:
+            self.count = 0
+            self.parts: list[bytes] = []
+
+        async def write(self, data: memoryview) -> None:
+            self.count += len(data)
+
+    message_sink = Counting()
+    tracemalloc.start()
+    try:
+        await busta.aio.encrypt_stream(produced(), message_sink, keyring=aes_keyring())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message_sink.count > size
+    assert peak < 12 << 20  # a few 2 MiB step buffers, not the 24 MiB stream
