@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Self
 
 from ..errors import UsageError
+from ..limits import AIO_INLINE_BYTES
 from ..streaming import pump
 from ..streaming.encryptor import MessageEncryptor
 from ._drive import AsyncDecryptor
@@ -40,7 +41,8 @@ class AsyncEncryptingWriter:
         if self._closed:
             raise UsageError("write to a closed AsyncEncryptingWriter")
         encryptor = self._encryptor
-        if encryptor.update_size(len(data)) <= len(encryptor.header_bytes):  # no frame completes: buffering only
+        small = len(data) <= AIO_INLINE_BYTES and encryptor.update_size(len(data)) <= len(encryptor.header_bytes)
+        if small:  # a short write that completes no frame: buffering only, done inline
             out = encryptor.update(data)
         else:
             out = await off_loop(encryptor.update, data)
