@@ -10,7 +10,7 @@ from .._arguments import Bytes, as_bytes
 from .._start import decryptor_engine, encryption_request, encryptor_for, seal_whole
 from ..api import DEFAULT_CLIENT
 from ..api import Client as SyncClient
-from ..compression import compress_whole, compression_of, mark
+from ..compression import Decompressor, compress_whole, compression_of, mark
 from ..errors import UsageError
 from ..limits import AIO_INLINE_BYTES
 from ..results import DecryptResult, StreamResult
@@ -20,7 +20,7 @@ from ..streaming.whole import decrypt_body, header_and_context
 from ..suites import AlgorithmSuite
 from ._drive import AsyncDecryptor
 from ._io import AsyncDecryptingReader, AsyncDecryptingWriter, AsyncEncryptingReader, AsyncEncryptingWriter
-from ._offload import AnyKeyring, AnyMaterialsManager, async_materials_manager_for, frame_work
+from ._offload import AnyKeyring, AnyMaterialsManager, async_materials_manager_for, frame_work, off_loop
 from ._streams import as_sink, as_source, decrypt_stream, encrypt_stream
 
 __all__ = ["Client"]
@@ -157,17 +157,19 @@ class Client:
         """Decrypt the message the async ``source`` yields into the async ``sink``: authenticated plaintext only.
 
         Only a normal return proves the message complete (and its signature valid): if it raises
-        or is cancelled, discard what reached ``sink``. A compressed message is refused
-        (:class:`UsageError`, before any plaintext): decrypt it with :meth:`decrypt` or the sync streams.
+        or is cancelled, discard what reached ``sink``. A compressed message is decompressed (in
+        bounded pieces, within the client's ``max_decompressed_bytes``; docs/compression.md).
         """
         src, dst = as_source(source), as_sink(sink)
         decryptor = self.start_decryption(
             keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
         )
-        length = await decrypt_stream(src, _Uncompressed(dst, decryptor), decryptor)
+        plain = _Decompressing(dst, decryptor, compressed.limit_for(self.sdk.max_decompressed_bytes, whole=False))
+        await decrypt_stream(src, plain, decryptor)
+        plain.finish()
         header, context = decryptor.header, decryptor.encryption_context
         assert header is not None and context is not None
-        return StreamResult(header, context, length)
+        return StreamResult(header, context, plain.written)
 
     async def encrypting_writer(
         self,
@@ -238,20 +240,45 @@ class Client:
         decryptor = self.start_decryption(
             keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
         )
-        return AsyncDecryptingWriter(_Uncompressed(sink, decryptor), decryptor)
+        limit = compressed.limit_for(self.sdk.max_decompressed_bytes, whole=False)
+        return AsyncDecryptingWriter(_Decompressing(sink, decryptor, limit), decryptor)
 
 
-class _Uncompressed:
-    """A sink that refuses the plaintext of a compressed message (the async streams do not decompress)."""
+class _Decompressing:
+    """The sink of an async decryption: plaintext passed through, or, if the authenticated context
+    records a compression, decompressed in bounded pieces (each made in a thread) into ``sink``."""
 
-    def __init__(self, sink: object, decryptor: AsyncDecryptor):
+    def __init__(self, sink: object, decryptor: AsyncDecryptor, max_output: int):
         self._sink = as_sink(sink)
         self._decryptor = decryptor
+        self._max_output = max_output
+        self._decompressor: Decompressor | None = None
+        self._decided = False
+        self.written = 0
 
-    async def write(self, data: bytes | memoryview, /) -> object:
-        if compression_of(self._decryptor.encryption_context) is not None:
-            raise UsageError("the message is compressed: the async streams do not decompress; use busta.aio.decrypt")
-        return await self._sink.write(data)
+    def _decide(self) -> Decompressor | None:
+        if not self._decided:
+            if compression_of(self._decryptor.encryption_context) is not None:
+                self._decompressor = Decompressor(max_output=self._max_output)
+            self._decided = True
+        return self._decompressor
+
+    async def write(self, data: bytes | memoryview, /) -> None:
+        decompressor = self._decide()
+        if decompressor is None:
+            await self._sink.write(data)
+            self.written += len(data)
+            return
+        pieces = decompressor.feed(data)  # ``data`` stays valid until this returns: the pump waits for it
+        while (piece := await off_loop(next, pieces, None)) is not None:
+            await self._sink.write(piece)
+            self.written += len(piece)
+
+    def finish(self) -> None:
+        """The plaintext ended: a compressed one must have been one whole zstd frame (:class:`CompressionError`)."""
+        decompressor = self._decide()
+        if decompressor is not None:
+            decompressor.finish()
 
 
 def _decrypted(decryptor: AsyncDecryptor, data: memoryview, start: int, limit: int) -> DecryptResult:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from ..compression import compression_of
 from ..errors import UsageError
 from ..limits import AIO_INLINE_BYTES
 from ..streaming import pump
@@ -99,6 +100,9 @@ class AsyncDecryptingReader:
             got = sum(len(part) for part in parts)
             self._arrived += got
             self._pending = await self._decryptor.update_chunks(parts)
+            if self._pending and compression_of(self._decryptor.encryption_context) is not None:
+                self._pending, self._ended = b"", True
+                raise UsageError("the message is compressed: the async reader does not decompress; use decrypt_stream")
             if got == self._want:
                 self._want = pump.next_read(self._decryptor.engine, self._arrived)
         return True
@@ -186,8 +190,9 @@ class AsyncEncryptingReader:
 
 
 class AsyncDecryptingWriter:
-    """A message written to it reaches ``sink`` as authenticated plaintext; closing it (leaving its
-    ``async with`` normally) checks that the message was complete (:class:`TruncatedMessageError`)."""
+    """A message written to it reaches ``sink`` as authenticated plaintext (decompressed, if the
+    message is); closing it (leaving its ``async with`` normally) checks that the message was
+    complete (:class:`TruncatedMessageError`)."""
 
     def __init__(self, sink: AsyncSink, decryptor: AsyncDecryptor):
         self._sink = sink
@@ -212,6 +217,9 @@ class AsyncDecryptingWriter:
         if not self._closed:
             self._closed = True
             self._decryptor.finalize()
+            finish = getattr(self._sink, "finish", None)
+            if finish is not None:  # a decompressing sink: the plaintext must have been one whole frame
+                finish()
 
     async def __aenter__(self) -> Self:
         return self

@@ -160,12 +160,22 @@ async def test_sources_and_sinks_of_no_known_kind_are_refused() -> None:
 
 
 @pytest.mark.asyncio
-async def test_the_async_streams_refuse_a_compressed_message_before_any_plaintext() -> None:
-    message = busta.encrypt(_plaintext(1000), keyring=aes_keyring(), compression="zstd")
+async def test_decrypt_stream_and_the_decrypting_writer_decompress_and_the_reader_refuses() -> None:
+    data = b"log line 200 ok\n" * 40_000  # 640 KB that compresses well
+    message = busta.encrypt(data, keyring=aes_keyring(), compression="zstd")
     sink = ListSink()
+    result = await busta.aio.decrypt_stream(chunks(message, 1000), sink, keyring=AsyncAesKeyring())
+    assert sink.value == data and result.plaintext_length == len(data)
+    sink = ListSink()
+    async with busta.aio.decrypting_writer(sink, keyring=aes_keyring()) as writer:
+        await writer.write(message)
+    assert sink.value == data
+    small = busta.aio.Client(busta.Client(max_decompressed_bytes=1000))
+    with pytest.raises(busta.errors.LimitExceededError):
+        await small.decrypt_stream(chunks(message, 1000), ListSink(), keyring=aes_keyring())
+    reader = busta.aio.decrypting_reader(chunks(message, 100), keyring=aes_keyring())
     with pytest.raises(UsageError, match="compressed"):
-        await busta.aio.decrypt_stream(chunks(message, 100), sink, keyring=aes_keyring())
-    assert sink.parts == []
+        await reader.read()
 
 
 @pytest.mark.asyncio
