@@ -21,7 +21,7 @@ from ..suites import AlgorithmSuite
 from ._drive import AsyncDecryptor
 from ._io import AsyncDecryptingReader, AsyncDecryptingWriter, AsyncEncryptingReader, AsyncEncryptingWriter
 from ._offload import AnyKeyring, AnyMaterialsManager, async_materials_manager_for, frame_work, off_loop
-from ._streams import as_sink, as_source, decrypt_stream, encrypt_stream
+from ._streams import CompressingSource, as_sink, as_source, decrypt_stream, encrypt_stream
 
 __all__ = ["Client"]
 
@@ -131,18 +131,25 @@ class Client:
         algorithm: AlgorithmSuite | int | None = None,
         frame_length: int | None = None,
         plaintext_length: int | None = None,
+        compression: str | None = None,
     ) -> StreamResult:
-        """Encrypt everything the async ``source`` yields into the async ``sink`` (see busta.aio's module doc)."""
+        """Encrypt everything the async ``source`` yields into the async ``sink`` (see busta.aio's module doc);
+        ``compression="zstd"`` compresses it first (``plaintext_length`` then does not apply)."""
         src, dst = as_source(source), as_sink(sink)
         encryptor = await self.start_encryption(
             keyring=keyring,
             materials_manager=materials_manager,
-            encryption_context=encryption_context,
+            encryption_context=mark(encryption_context, compression),
             algorithm=algorithm,
             frame_length=frame_length,
-            plaintext_length=plaintext_length,
+            plaintext_length=plaintext_length if compression is None else None,
         )
-        length = await encrypt_stream(src, dst, encryptor)
+        if compression is None:
+            length = await encrypt_stream(src, dst, encryptor)
+        else:
+            compressing = CompressingSource(src)
+            await encrypt_stream(compressing, dst, encryptor)
+            length = compressing.consumed
         return StreamResult(encryptor.header, dict(encryptor.encryption_context), length)
 
     async def decrypt_stream(

@@ -18,6 +18,7 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol, runtime_checkable
 
+from ..compression import Compressor
 from ..errors import UsageError
 from ..streaming import pump
 from ..streaming.encryptor import MessageEncryptor
@@ -27,6 +28,7 @@ from ._offload import off_loop
 __all__ = [
     "AsyncSink",
     "AsyncSource",
+    "CompressingSource",
     "as_sink",
     "as_source",
     "decrypt_stream",
@@ -70,6 +72,32 @@ class _IterableSource:
         end = len(chunk) if n < 0 else min(len(chunk), start + n)
         self._offset = end
         return chunk if start == 0 and end == len(chunk) else chunk[start:end]
+
+
+class CompressingSource:
+    """Reads plaintext from ``source`` and yields it as one zstd frame (each piece compressed in a
+    thread); :attr:`consumed` counts the plaintext."""
+
+    def __init__(self, source: AsyncSource):
+        self._source = source
+        self._compressor = Compressor()
+        self._pending = b""
+        self._offset = 0
+        self._eof = False
+        self.consumed = 0
+
+    async def read(self, n: int = -1, /) -> bytes:
+        while self._offset >= len(self._pending) and not self._eof:
+            chunk = await self._source.read(pump.STREAM_CHUNK_BYTES)
+            self.consumed += len(chunk)
+            if chunk:
+                self._pending = await off_loop(self._compressor.compress, chunk)
+            else:
+                self._pending = await off_loop(self._compressor.flush)
+            self._offset, self._eof = 0, not chunk
+        start = self._offset
+        self._offset = len(self._pending) if n < 0 else min(len(self._pending), start + n)
+        return self._pending[start : self._offset]
 
 
 class _StreamWriterSink:

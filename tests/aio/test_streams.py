@@ -161,8 +161,12 @@ async def test_sources_and_sinks_of_no_known_kind_are_refused() -> None:
 
 @pytest.mark.asyncio
 async def test_decrypt_stream_and_the_decrypting_writer_decompress_and_the_reader_refuses() -> None:
-    data = b"log line 200 ok\n" * 40_000  # 640 KB that compresses well
+    data = b"log line 200 ok\n" * 400_000  # 6.4 MB that compresses well
     message = busta.encrypt(data, keyring=aes_keyring(), compression="zstd")
+    written = ListSink()
+    result = await busta.aio.encrypt_stream(chunks(data, 50_000), written, keyring=aes_keyring(), compression="zstd")
+    assert result.plaintext_length == len(data) and len(written.value) < len(data) // 10
+    assert busta.decrypt(written.value, keyring=aes_keyring()).plaintext == data
     sink = ListSink()
     result = await busta.aio.decrypt_stream(chunks(message, 1000), sink, keyring=AsyncAesKeyring())
     assert sink.value == data and result.plaintext_length == len(data)
