@@ -151,3 +151,24 @@ async def test_a_sync_materials_manager_request_reaches_it_unchanged() -> None:
     assert (await busta.aio.decrypt(message, materials_manager=Recording())).plaintext == b"abc"
     assert isinstance(seen[0], EncryptionRequest) and seen[0].plaintext_length == 3
     assert isinstance(seen[1], DecryptionRequest)
+
+
+@pytest.mark.asyncio
+async def test_the_async_default_manager_checks_its_keyrings_answers() -> None:
+    class NoKey:
+        async def on_encrypt(self, materials: busta.EncryptionMaterials) -> busta.EncryptionMaterials:
+            return materials
+
+        async def on_decrypt(self, materials: busta.DecryptionMaterials, edks: object) -> busta.DecryptionMaterials:
+            return materials
+
+    with pytest.raises(KeyringError, match="no data key"):
+        await busta.aio.encrypt(b"x", keyring=NoKey())
+    message = busta.encrypt(b"x", keyring=aes_keyring())
+    with pytest.raises(KeyringError, match="no data key"):
+        await busta.aio.decrypt(message, keyring=NoKey())
+    cmm = busta.aio.AsyncDefaultCryptoMaterialsManager(AsyncAesKeyring())
+    with pytest.raises(UsageError):
+        await cmm.get_encryption_materials("not a request")  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        busta.aio.AsyncDefaultCryptoMaterialsManager(object())  # type: ignore[arg-type]
