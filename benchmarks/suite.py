@@ -44,6 +44,7 @@ class Config:
     large_message_bytes: int = 64 * MiB  # issue 14: streamed large frames and non-framed bodies
     large_frame_bytes: int = 32 * MiB
     data_keys: int = 65535
+    aio_bytes: int = 256 * MiB  # issue 17: async streams beside a loop-gap ticker
 
     @classmethod
     def full(cls) -> Config:
@@ -53,7 +54,20 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         return cls(
-            MiB, MiB, 1, 50, 8 * MiB, (4 * KiB, 64 * KiB), 8 * MiB, 8, 16 * KiB, 16 * MiB, 8 * MiB, 4 * MiB, 4096
+            MiB,
+            MiB,
+            1,
+            50,
+            8 * MiB,
+            (4 * KiB, 64 * KiB),
+            8 * MiB,
+            8,
+            16 * KiB,
+            16 * MiB,
+            8 * MiB,
+            4 * MiB,
+            4096,
+            aio_bytes=8 * MiB,
         )
 
 
@@ -531,6 +545,9 @@ def run_targets(config: Config, *, official: bool) -> list[Row]:
     from .compression import compression_rows  # noqa: PLC0415 - it imports this module
 
     rows += compression_rows(config)
+    from .aio import aio_rows  # noqa: PLC0415 - it imports this module
+
+    rows += aio_rows(config)
     return rows
 
 

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, Any, cast
 
-from ._arguments import Bytes, as_bytes, materials_manager_for, suite_for
-from ._buffers import OutputBuffer
-from ._executor import check_threads, workers_for
-from .compression import compress_whole, mark, refuse_reserved
-from .context import check_expected, validate_for_encrypt
+from ._arguments import Bytes, as_bytes, materials_manager_for
+from ._executor import check_threads
+from ._start import decryptor_engine, encryption_request, encryptor_for, seal_whole
+from .compression import compress_whole, mark
 from .errors import UsageError
-from .limits import DEFAULT_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
-from .materials import CryptoMaterialsManager, EncryptionRequest, Keyring
+from .limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
+from .materials import CryptoMaterialsManager, Keyring
 from .results import DecryptResult, StreamResult
 from .streaming import compressed, pump
 from .streaming._args import check_limit
-from .streaming.decryptor import MessageDecryptor
 from .streaming.driver import DrivenDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
@@ -94,6 +92,17 @@ class Client:
         if self.max_decompressed_bytes is not None:
             check_limit("max_decompressed_bytes", self.max_decompressed_bytes)
 
+    def decryption_settings(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`busta._start.decryptor_engine` this client decrypts with."""
+        return {
+            "commitment_policy": self.commitment_policy,
+            "max_encrypted_data_keys": self.max_encrypted_data_keys,
+            "max_header_bytes": self.max_header_bytes,
+            "max_nonframed_bytes": self.max_nonframed_bytes,
+            "refuse_signed": self.refuse_signed,
+            "threads": self.threads,
+        }
+
     def start_encryption(
         self,
         *,
@@ -109,27 +118,17 @@ class Client:
         ``plaintext_length``, if given, is what the message must hold (the encryptor refuses more
         or less) and is told to the materials manager.
         """
-        if frame_length is not None:
-            check_limit("frame_length", frame_length)
-        refuse_reserved(encryption_context)  # only compression= sets it
-        cmm = materials_manager_for(keyring, materials_manager)
-        request = EncryptionRequest(
-            encryption_context=validate_for_encrypt(encryption_context),
-            commitment_policy=self.commitment_policy,
-            suite=suite_for(algorithm),
+        request = encryption_request(
+            self.commitment_policy,
+            self.max_encrypted_data_keys,
+            encryption_context=encryption_context,
+            algorithm=algorithm,
+            frame_length=frame_length,
             plaintext_length=plaintext_length,
-            max_encrypted_data_keys=self.max_encrypted_data_keys,
         )
-        workers = workers_for(self.threads)
-        materials = cmm.get_encryption_materials(request)
-        request.commitment_policy.check_encrypt(materials.suite)
-        return MessageEncryptor(  # it checks max_encrypted_data_keys too: a custom or caching CMM may not have
-            materials,
-            frame_length=frame_length or DEFAULT_FRAME_LENGTH,
-            workers=workers,
-            plaintext_length=plaintext_length,
-            max_header_bytes=self.max_header_bytes,
-            max_encrypted_data_keys=self.max_encrypted_data_keys,
+        materials = materials_manager_for(keyring, materials_manager).get_encryption_materials(request)
+        return encryptor_for(
+            materials, request, frame_length=frame_length, threads=self.threads, max_header_bytes=self.max_header_bytes
         )
 
     def start_decryption(
@@ -143,15 +142,7 @@ class Client:
         (see :class:`Client`): the sans-I/O :class:`MessageDecryptor`, whose materials the materials
         manager (or keyring) supplies when the header is parsed."""
         cmm = materials_manager_for(keyring, materials_manager)
-        engine = MessageDecryptor(
-            encryption_context=check_expected(encryption_context, "encryption_context"),
-            commitment_policy=self.commitment_policy,
-            max_encrypted_data_keys=self.max_encrypted_data_keys,
-            max_header_bytes=self.max_header_bytes,
-            max_nonframed_bytes=self.max_nonframed_bytes,
-            refuse_signed=self.refuse_signed,
-            workers=workers_for(self.threads),
-        )
+        engine = decryptor_engine(encryption_context, **self.decryption_settings())
         return DrivenDecryptor(engine, cmm)
 
     def _encryptor(
@@ -209,14 +200,7 @@ class Client:
         encryptor = self._encryptor(
             keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=len(data)
         )
-        out = OutputBuffer(encryptor.message_size(len(data)))
-        try:
-            written = encryptor.update_into(data, out.view)
-            written += encryptor.finalize_into(out.view[written:])
-        except BaseException:
-            out.discard()
-            raise
-        return out.finish(written)
+        return seal_whole(encryptor, data)
 
     def decrypt(
         self,

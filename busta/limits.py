@@ -76,3 +76,7 @@ MAX_DECOMPRESSED_BUFFER_BYTES: Final = 256 << 20
 #: The largest zstd window (the decoder's history buffer, its memory) decompression accepts (zstd's own default
 #: limit is 128 MiB; every level up to 19 fits this one for any input, and busta writes level 3: 2 MiB at most).
 MAX_ZSTD_WINDOW_BYTES: Final = 8 << 20
+
+#: busta.aio does frame work of at most this many bytes on the event loop (below it, a hand-off to a thread
+#: costs more than the work: docs/async.md has the measurement); larger work runs in a thread.
+AIO_INLINE_BYTES: Final = 64 * 1024

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import busta
+import busta._start
 from busta import AlgorithmSuite, Client, CommitmentPolicy
 from busta._executor import check_threads
 from busta.errors import LimitExceededError, PolicyError, SignedMessageError, UsageError
@@ -297,19 +298,19 @@ def test_every_decrypting_method_applies_refuse_signed(method: str) -> None:
 
 
 class _Recorded:
-    """Wraps an engine class in busta.api and records how many threads the workers it was made with
-    may use (1: no workers, the calling thread only)."""
+    """Wraps an engine class where busta.api makes it (busta._start) and records how many threads
+    the workers it was made with may use (1: no workers, the calling thread only)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         self.threads: list[int] = []
-        real = getattr(busta.api, name)
+        real = getattr(busta._start, name)
 
         def make(*args: Any, **kwargs: Any) -> Any:
             workers = kwargs.get("workers")
             self.threads.append(1 if workers is None else workers.threads)
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(busta.api, name, make)
+        monkeypatch.setattr(busta._start, name, make)
 
 
 @pytest.mark.parametrize("threads", [None, 1, 2])

@@ -2,19 +2,72 @@
 
 Nothing here is a second copy of the engine: one-shot calls, async streams, the async keyrings and
 materials managers, and S3 on aiobotocore each drive :class:`busta.MessageEncryptor` /
-:class:`busta.MessageDecryptor` and hand frame work of large messages to the engine's executor, so the
-event loop stays free. Blocking keyrings (raw AES/RSA, PKCS#11, the sync KMS keyrings) are accepted
-and run in a thread, never on the loop. See docs/async.md.
+:class:`busta.MessageDecryptor` and hand frame work of large messages to a thread, so the event
+loop stays free. Blocking keyrings (raw AES/RSA, PKCS#11, the sync KMS keyrings) and materials
+managers are accepted and run in a thread, never on the loop.
 
-Importing ``busta.aio`` imports no aiobotocore; the KMS keyrings and the S3 calls import it when first
-used (``pip install "busta[async]"``).
+- ``await encrypt(...)`` / ``await decrypt(...)``: :func:`busta.encrypt` / :func:`busta.decrypt`, awaited.
+- ``await encrypt_stream(source, sink, ...)`` / ``decrypt_stream``: async source to async sink. A source
+  is ``asyncio.StreamReader``, anything with ``async read(n)``, or any async iterable of bytes; a sink
+  is ``asyncio.StreamWriter`` or anything with ``async write(data)``.
+- :class:`Client`: a :class:`busta.Client`'s settings, awaited; the functions are a default one's.
+
+See docs/async.md. Importing ``busta.aio`` imports no aiobotocore; the KMS keyrings and the S3 calls
+import it when first used (``pip install "busta[async]"``).
 """
 
+from ._api import Client
+from ._drive import AsyncDecryptor
+from ._io import AsyncDecryptingReader, AsyncDecryptingWriter, AsyncEncryptingReader, AsyncEncryptingWriter
+from ._materials import (
+    AsyncCachingCryptoMaterialsManager,
+    AsyncDefaultCryptoMaterialsManager,
+    AsyncRequiredEncryptionContextCmm,
+)
+from ._multi import AsyncMultiKeyring
+from ._offload import ThreadedKeyring, ThreadedMaterialsManager
 from ._protocols import AsyncCryptoMaterialsManager, AsyncKeyring, is_async_keyring, is_async_materials_manager
 
+#: The client behind the module functions: ``Client()``, the default ``busta.Client()``'s settings.
+DEFAULT_CLIENT: Client = Client()
+
+encrypt = DEFAULT_CLIENT.encrypt
+decrypt = DEFAULT_CLIENT.decrypt
+encrypt_stream = DEFAULT_CLIENT.encrypt_stream
+decrypt_stream = DEFAULT_CLIENT.decrypt_stream
+decrypting_reader = DEFAULT_CLIENT.decrypting_reader
+decrypting_writer = DEFAULT_CLIENT.decrypting_writer
+encrypting_reader = DEFAULT_CLIENT.encrypting_reader
+encrypting_writer = DEFAULT_CLIENT.encrypting_writer
+start_encryption = DEFAULT_CLIENT.start_encryption
+start_decryption = DEFAULT_CLIENT.start_decryption
+
 __all__ = [
+    "DEFAULT_CLIENT",
+    "AsyncCachingCryptoMaterialsManager",
     "AsyncCryptoMaterialsManager",
+    "AsyncDecryptingReader",
+    "AsyncDecryptingWriter",
+    "AsyncDecryptor",
+    "AsyncDefaultCryptoMaterialsManager",
+    "AsyncEncryptingReader",
+    "AsyncEncryptingWriter",
     "AsyncKeyring",
+    "AsyncMultiKeyring",
+    "AsyncRequiredEncryptionContextCmm",
+    "Client",
+    "ThreadedKeyring",
+    "ThreadedMaterialsManager",
+    "decrypt",
+    "decrypt_stream",
+    "decrypting_reader",
+    "decrypting_writer",
+    "encrypt",
+    "encrypt_stream",
+    "encrypting_reader",
+    "encrypting_writer",
     "is_async_keyring",
     "is_async_materials_manager",
+    "start_decryption",
+    "start_encryption",
 ]

@@ -10,7 +10,7 @@ from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials, Keyring, is_keyring
 from ._io import in_pool, performs_io, run_all, run_each
 
-__all__ = ["MultiKeyring"]
+__all__ = ["MultiKeyring", "all_failed", "checked", "failure"]
 
 
 class MultiKeyring:
@@ -87,7 +87,7 @@ class MultiKeyring:
             if isinstance(outcome, DecryptionMaterials):
                 return outcome
             failures.append(outcome)
-        raise _all_failed(failures)
+        raise all_failed(failures)
 
 
 def _attempt(
@@ -96,16 +96,27 @@ def _attempt(
     """One keyring's try at unwrapping: the materials, or why it failed."""
     try:
         result = keyring.on_decrypt(materials, encrypted_data_keys)
-    except NoDecryptingKeyError as exc:
-        return exc
     except BustaError as exc:
-        return NoDecryptingKeyError("keyring failed", [f"{keyring!r}: {exc}"], [exc])
+        return failure(keyring, exc)
+    return checked(keyring, result)
+
+
+def failure(keyring: object, exc: BustaError) -> NoDecryptingKeyError:
+    """Why one keyring of a multi-keyring failed to unwrap (shared with busta.aio's)."""
+    if isinstance(exc, NoDecryptingKeyError):
+        return exc
+    return NoDecryptingKeyError("keyring failed", [f"{keyring!r}: {exc}"], [exc])
+
+
+def checked(keyring: object, result: DecryptionMaterials) -> DecryptionMaterials | NoDecryptingKeyError:
+    """One keyring's answer: the materials if they hold a data key, else why not."""
     if result.data_key is None:
         return NoDecryptingKeyError("keyring failed", [f"{keyring!r}: returned no data key"])
     return result
 
 
-def _all_failed(failures: Sequence[NoDecryptingKeyError]) -> NoDecryptingKeyError:
+def all_failed(failures: Sequence[NoDecryptingKeyError]) -> NoDecryptingKeyError:
+    """The error of a multi-keyring none of whose keyrings unwrapped: every keyring's reasons, in order."""
     reasons = [reason for failure in failures for reason in failure.reasons]
     errors = [error for failure in failures for error in failure.errors]
     return NoDecryptingKeyError("no keyring could decrypt a data key", reasons, errors)

@@ -33,7 +33,7 @@ from .base import (
 )
 from .default_cmm import check_decryption_request, check_encryption_request, materials_manager_for
 
-__all__ = ["CachingCryptoMaterialsManager", "LruMaterialsCache"]
+__all__ = ["CacheRules", "CachingCryptoMaterialsManager", "LruMaterialsCache"]
 
 #: Defaults, and the most the specification allows: 2^32 messages, 2^63 - 1 bytes per data key.
 DEFAULT_MAX_MESSAGES: Final = 2**32
@@ -52,7 +52,16 @@ class _Entry:
 
 _Check = Callable[[_Entry], bool]
 _Use = Callable[[_Entry], None]
-_Fetch = Callable[[], EncryptionMaterials | DecryptionMaterials]
+_Materials = EncryptionMaterials | DecryptionMaterials
+_Fetch = Callable[[], _Materials]
+
+
+def _always(entry: _Entry) -> bool:
+    return True
+
+
+def _never(entry: _Entry) -> None:
+    return None
 
 
 class LruMaterialsCache:
@@ -99,27 +108,19 @@ class LruMaterialsCache:
             self._entries.clear()
 
 
-class CachingCryptoMaterialsManager:
-    """Reuses encryption and decryption materials to cut calls to keyrings (KMS, HSMs).
-
-    ``max_age`` (seconds, required) bounds how long a data key is used;
-    ``max_messages`` and ``max_bytes`` how many messages and plaintext bytes it
-    protects. Caches may be shared between managers; entries are shared only
-    between managers with the same ``partition_id`` (default: unique to this
-    manager). Thread-safe. Caching trades security for cost: read docs/caching.md.
-    """
+class CacheRules:
+    """What the caching managers (this one, and ``busta.aio``'s) share: the limits, the entry keys,
+    the ages and counts of entries. It makes no call; the managers make the one call per miss."""
 
     def __init__(
         self,
-        keyring_or_materials_manager: Keyring | CryptoMaterialsManager,
         *,
         max_age: float,
-        cache: LruMaterialsCache | None = None,
-        max_messages: int = DEFAULT_MAX_MESSAGES,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        partition_id: str | None = None,
+        cache: LruMaterialsCache | None,
+        max_messages: int,
+        max_bytes: int,
+        partition_id: str | None,
     ):
-        self.underlying = materials_manager_for(keyring_or_materials_manager, "CachingCryptoMaterialsManager")
         if not isinstance(max_age, (int, float)) or isinstance(max_age, bool) or not max_age > 0:
             raise UsageError("max_age must be a positive number of seconds")
         for name, value, top in (
@@ -138,25 +139,14 @@ class CachingCryptoMaterialsManager:
         self.cache = cache if cache is not None else LruMaterialsCache()
         self.partition_id = partition_id if partition_id is not None else str(uuid.uuid4())
         self._partition_hash = hashlib.sha512(self.partition_id.encode("utf-8")).digest()
-        self._flights: dict[bytes, threading.Event] = {}  # key -> set when its one underlying call ends
 
-    def __repr__(self) -> str:
-        return (
-            f"CachingCryptoMaterialsManager({self.underlying!r}, max_age={self.max_age}, "
-            f"max_messages={self.max_messages}, max_bytes={self.max_bytes}, cache={self.cache!r})"
-        )
-
-    def __reduce__(self) -> NoReturn:
-        refuse_pickling(self)
-
-    # -- encrypt -------------------------------------------------------------------------------
-
-    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+    def encryption_plan(self, request: EncryptionRequest) -> tuple[bytes, EncryptionRequest, _Check, _Use] | None:
+        """The entry key, the request to make on a miss and the entry checks; None: bypass the cache."""
         check_encryption_request(request)
         suite = request.suite or request.commitment_policy.default_suite
         length = request.plaintext_length
         if suite.kdf_hash is None or length is None or length > self.max_bytes:
-            return self.underlying.get_encryption_materials(request)
+            return None
         key = hashlib.sha512(
             self._partition_hash
             + b"\x01"
@@ -178,18 +168,15 @@ class CachingCryptoMaterialsManager:
             entry.messages += 1
             entry.bytes += length
 
-        materials = self._through_cache(key, usable, use, lambda: self.underlying.get_encryption_materials(miss))
-        assert isinstance(materials, EncryptionMaterials)
-        return materials
+        return key, miss, usable, use
 
-    # -- decrypt -------------------------------------------------------------------------------
-
-    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+    def decryption_key(self, request: DecryptionRequest) -> bytes | None:
+        """The entry key of a decryption; None: bypass the cache."""
         check_decryption_request(request)
         if request.suite.kdf_hash is None:
-            return self.underlying.decrypt_materials(request)
+            return None
         context = {**(request.reproduced_encryption_context or {}), **request.encryption_context}
-        key = hashlib.sha512(
+        return hashlib.sha512(
             self._partition_hash
             + request.suite.id.to_bytes(2, "big")
             + b"".join(sorted(_edk_hash(edk) for edk in request.encrypted_data_keys))
@@ -197,9 +184,82 @@ class CachingCryptoMaterialsManager:
             + hashlib.sha512(serialize_context(context)).digest()
             + hashlib.sha512(serialize_context(request.reproduced_encryption_context or {})).digest()
         ).digest()
-        materials = self._through_cache(
-            key, lambda entry: True, lambda entry: None, lambda: self.underlying.decrypt_materials(request)
+
+    def take(self, key: bytes, usable: _Check = _always, use: _Use = _never) -> _Materials | None:
+        """The entry's materials, counted as used, if it is young enough and usable; else None, and an
+        expired or used-up entry is dropped (never used again). Call with ``cache.lock`` held."""
+        entry = self.cache.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry.created < self.max_age and usable(entry):
+            use(entry)
+            return entry.materials
+        self.cache.remove(key)
+        return None
+
+    def store(self, key: bytes, materials: _Materials, use: _Use = _never) -> None:
+        """Cache what a miss fetched, counting the message it was fetched for. Takes ``cache.lock``."""
+        entry = _Entry(materials, time.monotonic())
+        use(entry)
+        with self.cache.lock:
+            self.cache.put(key, entry)
+
+
+class CachingCryptoMaterialsManager:
+    """Reuses encryption and decryption materials to cut calls to keyrings (KMS, HSMs).
+
+    ``max_age`` (seconds, required) bounds how long a data key is used;
+    ``max_messages`` and ``max_bytes`` how many messages and plaintext bytes it
+    protects. Caches may be shared between managers; entries are shared only
+    between managers with the same ``partition_id`` (default: unique to this
+    manager). Thread-safe. Caching trades security for cost: read docs/caching.md.
+    """
+
+    def __init__(
+        self,
+        keyring_or_materials_manager: Keyring | CryptoMaterialsManager,
+        *,
+        max_age: float,
+        cache: LruMaterialsCache | None = None,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        partition_id: str | None = None,
+    ):
+        self.underlying = materials_manager_for(keyring_or_materials_manager, "CachingCryptoMaterialsManager")
+        self.rules = CacheRules(
+            max_age=max_age, cache=cache, max_messages=max_messages, max_bytes=max_bytes, partition_id=partition_id
         )
+        self.max_age, self.max_messages, self.max_bytes = self.rules.max_age, max_messages, max_bytes
+        self.cache, self.partition_id = self.rules.cache, self.rules.partition_id
+        self._flights: dict[bytes, threading.Event] = {}  # key -> set when its one underlying call ends
+
+    def __repr__(self) -> str:
+        return (
+            f"CachingCryptoMaterialsManager({self.underlying!r}, max_age={self.max_age}, "
+            f"max_messages={self.max_messages}, max_bytes={self.max_bytes}, cache={self.cache!r})"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        refuse_pickling(self)
+
+    # -- encrypt -------------------------------------------------------------------------------
+
+    def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
+        plan = self.rules.encryption_plan(request)
+        if plan is None:
+            return self.underlying.get_encryption_materials(request)
+        key, miss, usable, use = plan
+        materials = self._through_cache(key, usable, use, lambda: self.underlying.get_encryption_materials(miss))
+        assert isinstance(materials, EncryptionMaterials)
+        return materials
+
+    # -- decrypt -------------------------------------------------------------------------------
+
+    def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
+        key = self.rules.decryption_key(request)
+        if key is None:
+            return self.underlying.decrypt_materials(request)
+        materials = self._through_cache(key, _always, _never, lambda: self.underlying.decrypt_materials(request))
         assert isinstance(materials, DecryptionMaterials)
         return materials
 
@@ -215,12 +275,9 @@ class CachingCryptoMaterialsManager:
         lock = self.cache.lock
         while True:
             with lock:
-                entry = self.cache.get(key)
-                if entry is not None:
-                    if time.monotonic() - entry.created < self.max_age and usable(entry):
-                        use(entry)
-                        return entry.materials
-                    self.cache.remove(key)  # expired or used up: never used again
+                materials = self.rules.take(key, usable, use)
+                if materials is not None:
+                    return materials
                 flight = self._flights.get(key)
                 leader = flight is None
                 if leader:
@@ -236,10 +293,7 @@ class CachingCryptoMaterialsManager:
     ) -> EncryptionMaterials | DecryptionMaterials:
         try:
             materials = fetch()
-            entry = _Entry(materials, time.monotonic())
-            use(entry)
-            with self.cache.lock:
-                self.cache.put(key, entry)
+            self.rules.store(key, materials, use)
             return materials
         finally:
             with self.cache.lock:

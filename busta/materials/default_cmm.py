@@ -25,6 +25,10 @@ __all__ = [
     "DefaultCryptoMaterialsManager",
     "check_decryption_request",
     "check_encryption_request",
+    "decryption_result",
+    "decryption_start",
+    "encryption_result",
+    "encryption_start",
     "materials_manager_for",
 ]
 
@@ -57,57 +61,75 @@ class DefaultCryptoMaterialsManager:
         return f"DefaultCryptoMaterialsManager({self.keyring!r})"
 
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
-        check_encryption_request(request)
-        suite = request.suite or request.commitment_policy.default_suite
-        request.commitment_policy.check_encrypt(suite)
-        context = dict(request.encryption_context)
-        if PUBLIC_KEY_FIELD in context:
-            raise EncryptionContextError(f"{PUBLIC_KEY_FIELD!r} is reserved for the signature key")
-        signing_key = None
-        if suite.signed:
-            signing_key = generate_signing_key(suite)
-            context[PUBLIC_KEY_FIELD] = encode_public_key(signing_key.public_key())
-        materials = EncryptionMaterials(suite=suite, encryption_context=context, signing_key=signing_key)
-        result = self.keyring.on_encrypt(materials)
-        if result.data_key is None or not result.encrypted_data_keys:
-            raise KeyringError("the keyring returned no data key or no encrypted data key")
-        check_data_key_count(len(result.encrypted_data_keys), request.max_encrypted_data_keys)
-        return result
+        return encryption_result(request, self.keyring.on_encrypt(encryption_start(request)))
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
-        check_decryption_request(request)
-        suite = request.suite
-        request.commitment_policy.check_decrypt(suite)
-        stored = request.encryption_context
-        expected = request.reproduced_encryption_context or {}
-        for key, value in expected.items():
-            if key in stored and stored[key] != value:
-                raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
-        required = frozenset(k for k in expected if k not in stored)
-        context = {**stored, **{k: expected[k] for k in required}}
-        verification_key = None
-        if suite.signed:
-            encoded = context.get(PUBLIC_KEY_FIELD)
-            if encoded is None:
-                raise MalformedMessageError(
-                    f"a signed message must carry {PUBLIC_KEY_FIELD!r} in its context", field="encryption context"
-                )
-            verification_key = decode_public_key(suite, encoded)
-        elif PUBLIC_KEY_FIELD in stored:
+        materials = decryption_start(request)
+        return decryption_result(self.keyring.on_decrypt(materials, request.encrypted_data_keys))
+
+
+# The default manager's steps either side of its keyring call, shared with busta.aio's.
+
+
+def encryption_start(request: EncryptionRequest) -> EncryptionMaterials:
+    """What the keyring is handed on encrypt: suite checked, signing key made, public key in the context."""
+    check_encryption_request(request)
+    suite = request.suite or request.commitment_policy.default_suite
+    request.commitment_policy.check_encrypt(suite)
+    context = dict(request.encryption_context)
+    if PUBLIC_KEY_FIELD in context:
+        raise EncryptionContextError(f"{PUBLIC_KEY_FIELD!r} is reserved for the signature key")
+    signing_key = None
+    if suite.signed:
+        signing_key = generate_signing_key(suite)
+        context[PUBLIC_KEY_FIELD] = encode_public_key(signing_key.public_key())
+    return EncryptionMaterials(suite=suite, encryption_context=context, signing_key=signing_key)
+
+
+def encryption_result(request: EncryptionRequest, result: EncryptionMaterials) -> EncryptionMaterials:
+    """The keyring's answer on encrypt, checked: a data key, at least one and at most the allowed data keys."""
+    if result.data_key is None or not result.encrypted_data_keys:
+        raise KeyringError("the keyring returned no data key or no encrypted data key")
+    check_data_key_count(len(result.encrypted_data_keys), request.max_encrypted_data_keys)
+    return result
+
+
+def decryption_start(request: DecryptionRequest) -> DecryptionMaterials:
+    """What the keyring is handed on decrypt: the expected context checked against the stored one
+    (pairs the message does not store become required), the verification key loaded."""
+    check_decryption_request(request)
+    suite = request.suite
+    request.commitment_policy.check_decrypt(suite)
+    stored = request.encryption_context
+    expected = request.reproduced_encryption_context or {}
+    for key, value in expected.items():
+        if key in stored and stored[key] != value:
+            raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
+    required = frozenset(k for k in expected if k not in stored)
+    context = {**stored, **{k: expected[k] for k in required}}
+    verification_key = None
+    if suite.signed:
+        encoded = context.get(PUBLIC_KEY_FIELD)
+        if encoded is None:
             raise MalformedMessageError(
-                f"an unsigned message must not carry {PUBLIC_KEY_FIELD!r}", field="encryption context"
+                f"a signed message must carry {PUBLIC_KEY_FIELD!r} in its context", field="encryption context"
             )
-        materials = DecryptionMaterials(
-            suite=suite,
-            encryption_context=context,
-            verification_key=verification_key,
-            required_context_keys=required,
+        verification_key = decode_public_key(suite, encoded)
+    elif PUBLIC_KEY_FIELD in stored:
+        raise MalformedMessageError(
+            f"an unsigned message must not carry {PUBLIC_KEY_FIELD!r}", field="encryption context"
         )
-        result = self.keyring.on_decrypt(materials, request.encrypted_data_keys)
-        if result.data_key is None:
-            raise KeyringError("the keyring returned no data key")
-        _log.debug("decryption materials ready for suite %s", suite.name)
-        return result
+    return DecryptionMaterials(
+        suite=suite, encryption_context=context, verification_key=verification_key, required_context_keys=required
+    )
+
+
+def decryption_result(result: DecryptionMaterials) -> DecryptionMaterials:
+    """The keyring's answer on decrypt, checked: it has a data key."""
+    if result.data_key is None:
+        raise KeyringError("the keyring returned no data key")
+    _log.debug("decryption materials ready for suite %s", result.suite.name)
+    return result
 
 
 def materials_manager_for(underlying: Keyring | CryptoMaterialsManager, who: str) -> CryptoMaterialsManager:

@@ -46,15 +46,18 @@ class RequiredEncryptionContextCmm:
     def __repr__(self) -> str:
         return f"RequiredEncryptionContextCmm({self.underlying!r}, required_keys={sorted(self.required_keys)})"
 
-    def _missing(self, context: Mapping[str, str], what: str) -> None:
+    def check_missing(self, context: Mapping[str, str], what: str) -> None:
         missing = sorted(self.required_keys - set(context))
         if missing:
             raise EncryptionContextError(f"{what} lacks the required encryption context keys {missing}")
 
     def get_encryption_materials(self, request: EncryptionRequest) -> EncryptionMaterials:
         check_encryption_request(request)
-        self._missing(request.encryption_context, "the encryption context")
-        materials = self.underlying.get_encryption_materials(request)
+        self.check_missing(request.encryption_context, "the encryption context")
+        return self.required_result(self.underlying.get_encryption_materials(request))
+
+    def required_result(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        """The underlying manager's materials, checked to hold the required keys and marked to leave them out."""
         required = materials.required_context_keys | self.required_keys
         if not required <= set(materials.encryption_context):
             raise EncryptionContextError("the underlying materials manager dropped required encryption context")
@@ -69,7 +72,7 @@ class RequiredEncryptionContextCmm:
 
     def decrypt_materials(self, request: DecryptionRequest) -> DecryptionMaterials:
         check_decryption_request(request)
-        self._missing(request.reproduced_encryption_context or {}, "the expected encryption context")
+        self.check_missing(request.reproduced_encryption_context or {}, "the expected encryption context")
         materials = self.underlying.decrypt_materials(request)
         if not self.required_keys <= set(materials.encryption_context):
             raise EncryptionContextError("the decryption materials lack required encryption context")

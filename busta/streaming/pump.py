@@ -27,13 +27,13 @@ from ..limits import MAX_RETAINED_BUFFER_BYTES
 from .driver import Decrypting
 from .encryptor import MessageEncryptor
 
-__all__ = ["STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream"]
+__all__ = ["FIRST_READ_BYTES", "STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream", "next_read"]
 
 #: Bytes read from the source per step: whole frames (at least two, so that two threads can share a step)
 #: when a frame is at most half of it, else this many bytes of a larger frame.
 STREAM_CHUNK_BYTES: Final = 2 << 20
 #: The first read of a decryption, before the frame size is known (headers are usually small).
-_FIRST_READ_BYTES: Final = 64 << 10
+FIRST_READ_BYTES: Final = 64 << 10
 #: Frames of up to half a step (on the wire) are read whole.
 _LARGEST_WHOLE_READ_FRAME: Final = regular_frame_size(STREAM_CHUNK_BYTES // 2)
 
@@ -139,10 +139,10 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     return total
 
 
-def _next_read(decryptor: Decrypting, arrived: int) -> int:
+def next_read(decryptor: Decrypting, arrived: int) -> int:
     """How many bytes to read next: never more than twice what arrived so far; whole frames when
     frames are small (so that none straddles two reads), else at most a step."""
-    ramp = max(_FIRST_READ_BYTES, 2 * arrived)
+    ramp = max(FIRST_READ_BYTES, 2 * arrived)
     step = decryptor.frame_step
     if step is None or step > _LARGEST_WHOLE_READ_FRAME:
         return min(ramp, STREAM_CHUNK_BYTES)  # the decryptor gathers what straddles reads
@@ -159,7 +159,7 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
     (of frames up to 1 MiB); no buffer is sized by what the message declares.
     """
     with _thread_buffers() as buffers:
-        want = _FIRST_READ_BYTES
+        want = FIRST_READ_BYTES
         src = buffers.view("source", want)
         out = buffers.view("output", 0)
         arrived = total = 0
@@ -172,7 +172,7 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
             total += written
             if n < want:  # the source may have ended; reading on costs no memory until it gives more
                 continue
-            want = _next_read(decryptor, arrived)
+            want = next_read(decryptor, arrived)
             if len(src) < want:
                 src = buffers.at_least("source", want)
     decryptor.finalize()

@@ -6,12 +6,13 @@ from .._buffers import OutputBuffer
 from ..errors import MalformedMessageError
 from ..format import ContentType, Header
 from ..format.layout import framed_plaintext_length
+from .decryptor import MessageDecryptor
 from .driver import DrivenDecryptor
 
-__all__ = ["decrypt_whole", "header_and_context"]
+__all__ = ["decrypt_body", "decrypt_whole", "header_and_context"]
 
 
-def header_and_context(decryptor: DrivenDecryptor) -> tuple[Header, dict[str, str]]:
+def header_and_context(decryptor: DrivenDecryptor | MessageDecryptor) -> tuple[Header, dict[str, str]]:
     """The header and authenticated encryption context of a message the decryptor has read."""
     header, context = decryptor.header, decryptor.encryption_context
     assert header is not None and context is not None
@@ -20,7 +21,11 @@ def header_and_context(decryptor: DrivenDecryptor) -> tuple[Header, dict[str, st
 
 def decrypt_whole(decryptor: DrivenDecryptor, data: memoryview) -> bytes:
     """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
-    start = decryptor.read_header(data)
+    return decrypt_body(decryptor, data, decryptor.read_header(data))
+
+
+def decrypt_body(decryptor: DrivenDecryptor | MessageDecryptor, data: memoryview, start: int) -> bytes:
+    """:func:`decrypt_whole` once the header (``start`` bytes, 0: incomplete) was read and its materials supplied."""
     length = None
     header = decryptor.header
     if start and header is not None and header.content_type is ContentType.FRAMED:
