@@ -1,8 +1,8 @@
 """Keyrings and materials managers for the S3 transfers' worker thread: a sync one as it is, an
 async one (:class:`~busta.aio.AsyncKeyring`, :class:`~busta.aio.AsyncCryptoMaterialsManager`)
-awaited on the event loop through the bridge.
-
-(Minimal and private to busta.aio's S3 calls; the general helpers of busta.aio may replace it.)
+awaited on the event loop through the bridge. The inverse of :mod:`busta.aio._offload`, which
+runs a sync keyring in a thread for code on the loop: here the code runs in a thread and the
+async keyring on the loop.
 """
 
 from __future__ import annotations
