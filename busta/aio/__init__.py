@@ -10,11 +10,25 @@ Importing ``busta.aio`` imports no aiobotocore; the KMS keyrings and the S3 call
 used (``pip install "busta[async]"``).
 """
 
+from ._kms import (
+    AsyncClientCache,
+    AsyncKmsClientSupplier,
+    AwsKmsDiscoveryKeyring,
+    AwsKmsKeyring,
+    AwsKmsMrkDiscoveryKeyring,
+    AwsKmsMrkKeyring,
+)
 from ._protocols import AsyncCryptoMaterialsManager, AsyncKeyring, is_async_keyring, is_async_materials_manager
 
 __all__ = [
+    "AsyncClientCache",
     "AsyncCryptoMaterialsManager",
     "AsyncKeyring",
+    "AsyncKmsClientSupplier",
+    "AwsKmsDiscoveryKeyring",
+    "AwsKmsKeyring",
+    "AwsKmsMrkDiscoveryKeyring",
+    "AwsKmsMrkKeyring",
     "is_async_keyring",
     "is_async_materials_manager",
 ]

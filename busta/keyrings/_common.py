@@ -79,6 +79,42 @@ def ensure_data_key(materials: EncryptionMaterials) -> tuple[EncryptionMaterials
 Attempt = Callable[[EncryptedDataKey], "bytes | str | None"]
 
 
+class Unwrapping:
+    """The outcomes of one keyring's tries at a message's data keys, the first data key winning.
+
+    :func:`unwrap_first` (and the async keyrings' own loop) feed it each try's outcome; if no
+    try wins, :meth:`failure` is the :class:`NoDecryptingKeyError` with a reason per data key tried.
+    """
+
+    __slots__ = ("_errors", "_keyring", "_label", "_materials", "_reasons")
+
+    def __init__(self, keyring: object, label: str, materials: DecryptionMaterials):
+        self._keyring, self._label, self._materials = keyring, label, materials
+        self._reasons: list[str] = []
+        self._errors: list[KeyringError] = []
+
+    def failed(self, exc: KeyringError) -> None:
+        self._reasons.append(f"{self._keyring!r}: {exc}")
+        self._errors.append(exc)
+
+    def outcome(self, outcome: bytes | str | None) -> DecryptionMaterials | None:
+        """The materials if ``outcome`` is the data key, else None (its reason kept)."""
+        if outcome is None:
+            return None
+        if isinstance(outcome, str):
+            self._reasons.append(f"{self._keyring!r}: {outcome}")
+            return None
+        if len(outcome) != self._materials.suite.key_bytes:
+            self._reasons.append(f"{self._keyring!r}: unwrapped data key has the wrong length")
+            return None
+        _log.debug("%s unwrapped a data key", self._label)
+        return self._materials.with_data_key(SecretBytes(outcome))
+
+    def failure(self) -> NoDecryptingKeyError:
+        reasons = self._reasons or [f"{self._keyring!r}: no encrypted data key for this keyring"]
+        return NoDecryptingKeyError(f"{self._label} could not unwrap a data key", reasons, self._errors)
+
+
 def unwrap_first(
     keyring: object,
     label: str,
@@ -93,25 +129,13 @@ def unwrap_first(
     """
     if materials.data_key is not None:
         return materials
-    reasons: list[str] = []
-    errors: list[KeyringError] = []
+    tries = Unwrapping(keyring, label, materials)
     for edk in encrypted_data_keys:
         try:
-            outcome = attempt(edk)
+            won = tries.outcome(attempt(edk))
         except KeyringError as exc:
-            reasons.append(f"{keyring!r}: {exc}")
-            errors.append(exc)
+            tries.failed(exc)
             continue
-        if outcome is None:
-            continue
-        if isinstance(outcome, str):
-            reasons.append(f"{keyring!r}: {outcome}")
-            continue
-        if len(outcome) != materials.suite.key_bytes:
-            reasons.append(f"{keyring!r}: unwrapped data key has the wrong length")
-            continue
-        _log.debug("%s unwrapped a data key", label)
-        return materials.with_data_key(SecretBytes(outcome))
-    if not reasons:
-        reasons.append(f"{keyring!r}: no encrypted data key for this keyring")
-    raise NoDecryptingKeyError(f"{label} could not unwrap a data key", reasons, errors)
+        if won is not None:
+            return won
+    raise tries.failure()

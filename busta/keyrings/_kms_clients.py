@@ -21,7 +21,7 @@ from ..errors import UsageError
 from ..limits import MAX_KMS_CLIENTS
 from ._arn import is_region
 
-__all__ = ["DEFAULT_CLIENT_CONFIG", "ClientCache", "shared_session"]
+__all__ = ["DEFAULT_CLIENT_CONFIG", "ClientCache", "cache_options", "shared_session"]
 
 #: Defaults for clients busta makes: bounded waits, a few retries of throttling and 5xx.
 DEFAULT_CLIENT_CONFIG = botocore.config.Config(
@@ -49,6 +49,18 @@ def _check_session(session: object) -> None:
     raise UsageError(f"session must be a botocore or boto3 session, not {type(session).__name__}")
 
 
+def cache_options(session: object, endpoint_url: object, config: object, max_clients: object) -> botocore.config.Config:
+    """Check a client cache's arguments; the config its clients get (``config`` over the defaults)."""
+    _check_session(session)
+    if endpoint_url is not None and (not isinstance(endpoint_url, str) or not endpoint_url):
+        raise UsageError("endpoint_url must be a non-empty str")
+    if config is not None and not isinstance(config, botocore.config.Config):
+        raise UsageError(f"config must be a botocore.config.Config, not {type(config).__name__}")
+    if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 1:
+        raise UsageError("max_clients must be a positive int")
+    return DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
+
+
 class ClientCache:
     """The default client supplier: one KMS client per region, made on first use.
 
@@ -67,16 +79,9 @@ class ClientCache:
         config: botocore.config.Config | None = None,
         max_clients: int = MAX_KMS_CLIENTS,
     ):
-        _check_session(session)
-        if endpoint_url is not None and (not isinstance(endpoint_url, str) or not endpoint_url):
-            raise UsageError("endpoint_url must be a non-empty str")
-        if config is not None and not isinstance(config, botocore.config.Config):
-            raise UsageError(f"config must be a botocore.config.Config, not {type(config).__name__}")
-        if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 1:
-            raise UsageError("max_clients must be a positive int")
+        self._config = cache_options(session, endpoint_url, config, max_clients)
         self._session = session
         self._endpoint_url = endpoint_url
-        self._config = DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
         self.max_clients = max_clients
         self._clients: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
