@@ -1,0 +1,81 @@
+"""Async KMS test helpers: aiobotocore clients for the moto server, and whole messages from async keyrings.
+
+Until ``busta.aio.encrypt`` / ``decrypt`` exist on main, a whole message is made by the sync engine in a
+worker thread, with a sync keyring (:class:`OnLoop`) that hands each keyring call back to the event
+loop, where the async keyring awaits KMS: the async keyring's calls run on the loop, the engine not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import botocore.config
+
+import busta
+from busta.format import EncryptedDataKey
+from busta.materials import DecryptionMaterials, EncryptionMaterials
+
+from .moto_server import ACCESS_KEY, SECRET_KEY
+
+__all__ = ["OnLoop", "aio_client", "aio_config", "async_decrypt", "async_encrypt"]
+
+
+def aio_config(*, read_timeout: float = 5, max_attempts: int = 1) -> botocore.config.Config:
+    """Bounded timeouts, ``max_attempts`` attempts, never an environment proxy (traffic stays on 127.0.0.1)."""
+    return botocore.config.Config(
+        connect_timeout=2,
+        read_timeout=read_timeout,
+        proxies={},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+    )
+
+
+@contextlib.asynccontextmanager
+async def aio_client(endpoint: str, region: str, **config: Any) -> AsyncIterator[Any]:
+    """An aiobotocore KMS client for ``endpoint`` (moto or a fault proxy) in ``region``, closed after."""
+    import aiobotocore.session
+
+    session = await asyncio.to_thread(aiobotocore.session.get_session)
+    options = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
+    context = session.create_client(
+        "kms", region_name=region, endpoint_url=endpoint, config=aio_config(**config), **options
+    )
+    async with context as client:
+        yield client
+
+
+class OnLoop:
+    """A sync keyring that runs an async keyring's calls on ``loop`` (call it from another thread)."""
+
+    def __init__(self, keyring: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._keyring = keyring
+        self._loop = loop
+
+    def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
+        result: EncryptionMaterials = asyncio.run_coroutine_threadsafe(
+            self._keyring.on_encrypt(materials), self._loop
+        ).result()
+        return result
+
+    def on_decrypt(
+        self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
+    ) -> DecryptionMaterials:
+        result: DecryptionMaterials = asyncio.run_coroutine_threadsafe(
+            self._keyring.on_decrypt(materials, encrypted_data_keys), self._loop
+        ).result()
+        return result
+
+
+async def async_encrypt(keyring: Any, plaintext: bytes, context: Mapping[str, str], **options: Any) -> bytes:
+    """A message whose data key ``keyring`` (async) wrapped: the engine in a thread, KMS on the loop."""
+    bridge = OnLoop(keyring, asyncio.get_running_loop())
+    return await asyncio.to_thread(busta.encrypt, plaintext, keyring=bridge, encryption_context=context, **options)
+
+
+async def async_decrypt(keyring: Any, message: bytes, context: Mapping[str, str] | None = None) -> bytes:
+    bridge = OnLoop(keyring, asyncio.get_running_loop())
+    result = await asyncio.to_thread(busta.decrypt, message, keyring=bridge, encryption_context=context)
+    return result.plaintext
