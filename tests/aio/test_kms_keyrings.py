@@ -200,7 +200,10 @@ async def test_mrk_discovery_in_us_east_1_calls_the_replica_of_a_us_west_2_key(
 async def test_discovery_keyrings_refuse_to_encrypt(aio_kms: Clients) -> None:
     for keyring in (aio.AwsKmsDiscoveryKeyring(client=aio_kms(WEST)), aio.AwsKmsMrkDiscoveryKeyring(WEST)):
         failed = await raised(keyring.on_encrypt(_encryption_materials()))
-        assert (type(failed), str(failed)) == (KeyringError, f"{type(keyring).__name__} only decrypts; use AwsKmsKeyring to encrypt")
+        assert (type(failed), str(failed)) == (
+            KeyringError,
+            f"{type(keyring).__name__} only decrypts; use AwsKmsKeyring to encrypt",
+        )
         await keyring.aclose()
 
 
@@ -264,7 +267,8 @@ async def test_kms_errors_read_exactly_as_the_sync_keyrings(
     cause = failed.errors[0] if isinstance(failed, NoDecryptingKeyError) else failed
     assert isinstance(cause, KmsError)
     assert cause.code == {"not-found": "NotFoundException", "unknown-alias": "NotFoundException"}.get(
-        case, "AccessDeniedException"  # moto's answer to a ciphertext of another key
+        case,
+        "AccessDeniedException",  # moto's answer to a ciphertext of another key
     )
 
 
