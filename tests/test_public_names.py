@@ -285,6 +285,7 @@ PINNED: dict[str, list[str]] = {
     "busta.keyrings.kms_wire": [
         "KMS_ERRORS",
         "PROVIDER_ID",
+        "CacheSettings",
         "DiscoveryFilter",
         "DiscoveryRules",
         "KmsRules",

@@ -21,8 +21,7 @@ by ``await keyring.aclose()`` or ``async with keyring``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import botocore.exceptions
 
@@ -44,7 +43,7 @@ from ..keyrings.kms_wire import (
     region_of,
 )
 from ..materials import DecryptionMaterials, EncryptionMaterials
-from ._kms_clients import AsyncClientCache
+from ._kms_clients import AsyncClientCache, AsyncClosing
 
 __all__ = [
     "AsyncClientCache",
@@ -73,7 +72,7 @@ async def _call(operation: str, key_id: str, client: Any, request: dict[str, Any
     return response
 
 
-class _AsyncKms(KmsRules):
+class _AsyncKms(AsyncClosing, KmsRules):
     """What every async KMS keyring shares: its clients, and trying each data key in turn."""
 
     performs_io = True
@@ -94,19 +93,14 @@ class _AsyncKms(KmsRules):
     async def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        if materials.data_key is not None:
-            return materials
         tries = Unwrapping(self, "AWS KMS keyring", materials)
         budget = RegionBudget()  # per call, as in sync
-        for edk in encrypted_data_keys:
+        for edk in tries.pending(encrypted_data_keys):  # one at a time, in order: see the module docstring
             try:
-                won = tries.outcome(await self._attempt(edk, budget, materials))
+                tries.outcome(await self._attempt(edk, budget, materials))
             except KeyringError as exc:
                 tries.failed(exc)
-                continue
-            if won is not None:
-                return won
-        raise tries.failure()
+        return tries.result()
 
     async def _attempt(
         self, edk: EncryptedDataKey, budget: RegionBudget, materials: DecryptionMaterials
@@ -126,14 +120,6 @@ class _AsyncKms(KmsRules):
         """Close the clients this keyring made (none if it was given ``client`` or ``client_supplier``)."""
         if self._owned is not None and self._supplier is self._owned:
             await self._owned.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 class AwsKmsKeyring(StrictRules, _AsyncKms):

@@ -16,13 +16,10 @@ import contextlib
 from types import TracebackType
 from typing import Any, Self
 
-import botocore.config
-
 from ..errors import KeyringError, UsageError
-from ..keyrings.kms_wire import cache_options, is_region
-from ..limits import MAX_KMS_CLIENTS
+from ..keyrings.kms_wire import CacheSettings, is_region
 
-__all__ = ["AsyncClientCache"]
+__all__ = ["AsyncClientCache", "AsyncClosing"]
 
 
 def _prepared_session(session: Any) -> Any:
@@ -36,7 +33,22 @@ def _prepared_session(session: Any) -> Any:
     return session
 
 
-class AsyncClientCache:
+class AsyncClosing:
+    """``async with`` closes what :meth:`aclose` closes."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncClientCache(AsyncClosing, CacheSettings):
     """The async keyrings' client supplier: ``await cache(region)`` is an aiobotocore KMS client.
 
     ``session`` (an ``aiobotocore.session.AioSession``; default: one made for this cache, in a
@@ -48,23 +60,10 @@ class AsyncClientCache:
     rather than a client in use evicted. Use a cache from one event loop.
     """
 
-    def __init__(
-        self,
-        *,
-        session: Any = None,
-        endpoint_url: str | None = None,
-        config: botocore.config.Config | None = None,
-        max_clients: int = MAX_KMS_CLIENTS,
-    ):
-        self._config = cache_options(session, endpoint_url, config, max_clients)
-        self._given_session = session
-        self._session: Any = None
-        self._endpoint_url = endpoint_url
-        self.max_clients = max_clients
-        self._clients: dict[str, Any] = {}
-        self._stack = contextlib.AsyncExitStack()
-        self._lock: asyncio.Lock | None = None
-        self._closed = False
+    _made_session: Any = None
+    _making: asyncio.Lock | None = None
+    _closed = False
+    _stack: contextlib.AsyncExitStack | None = None
 
     async def __call__(self, region: str) -> Any:
         if not is_region(region):
@@ -72,9 +71,9 @@ class AsyncClientCache:
         client = self._clients.get(region)
         if client is not None:
             return client
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
+        if self._making is None:
+            self._making = asyncio.Lock()
+        async with self._making:
             return self._clients.get(region) or await self._make(region)
 
     async def _make(self, region: str) -> Any:
@@ -82,10 +81,11 @@ class AsyncClientCache:
             raise KeyringError("the KMS client cache is closed")
         if len(self._clients) >= self.max_clients:
             raise KeyringError(f"no KMS client for region {region}: the cache holds {self.max_clients} regions")
-        if self._session is None:
-            self._session = await asyncio.to_thread(_prepared_session, self._given_session)
-        options = {"region_name": region, "endpoint_url": self._endpoint_url, "config": self._config}
-        client = await self._stack.enter_async_context(self._session.create_client("kms", **options))
+        if self._made_session is None:
+            self._made_session = await asyncio.to_thread(_prepared_session, self._session)
+        if self._stack is None:
+            self._stack = contextlib.AsyncExitStack()
+        client = await self._stack.enter_async_context(self._made_session.create_client("kms", **self._options(region)))
         self._clients[region] = client
         return client
 
@@ -93,15 +93,5 @@ class AsyncClientCache:
         """Close every client made (their HTTP connections); later calls raise :class:`KeyringError`."""
         self._closed = True
         self._clients.clear()
-        await self._stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"AsyncClientCache(regions={list(self._clients)}, max_clients={self.max_clients})"
+        if self._stack is not None:
+            await self._stack.aclose()

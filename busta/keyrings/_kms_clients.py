@@ -21,7 +21,7 @@ from ..errors import UsageError
 from ..limits import MAX_KMS_CLIENTS
 from ._arn import is_region
 
-__all__ = ["DEFAULT_CLIENT_CONFIG", "ClientCache", "cache_options", "shared_session"]
+__all__ = ["DEFAULT_CLIENT_CONFIG", "CacheSettings", "ClientCache", "cache_options", "shared_session"]
 
 #: Defaults for clients busta makes: bounded waits, a few retries of throttling and 5xx.
 DEFAULT_CLIENT_CONFIG = botocore.config.Config(
@@ -61,15 +61,8 @@ def cache_options(session: object, endpoint_url: object, config: object, max_cli
     return DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
 
 
-class ClientCache:
-    """The default client supplier: one KMS client per region, made on first use.
-
-    ``session`` (a ``botocore.session.Session`` or a ``boto3.Session``; default: one
-    botocore session shared by the process), ``endpoint_url`` and ``config`` (a
-    ``botocore.config.Config``: retries, timeouts) apply to every client made. At
-    most ``max_clients`` clients are kept, least recently used evicted first.
-    Clients are thread-safe, so one per region serves every thread.
-    """
+class CacheSettings:
+    """What a client cache applies to every client it makes (checked when it is made)."""
 
     def __init__(
         self,
@@ -83,8 +76,27 @@ class ClientCache:
         self._session = session
         self._endpoint_url = endpoint_url
         self.max_clients = max_clients
-        self._clients: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()  # (a sync cache's: clients are made from many threads)
+
+    def _options(self, region: str) -> dict[str, Any]:
+        return {"region_name": region, "endpoint_url": self._endpoint_url, "config": self._config}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(regions={list(self._clients)}, max_clients={self.max_clients})"
+
+
+class ClientCache(CacheSettings):
+    """The default client supplier: one KMS client per region, made on first use.
+
+    ``session`` (a ``botocore.session.Session`` or a ``boto3.Session``; default: one
+    botocore session shared by the process), ``endpoint_url`` and ``config`` (a
+    ``botocore.config.Config``: retries, timeouts) apply to every client made. At
+    most ``max_clients`` clients are kept, least recently used evicted first.
+    Clients are thread-safe, so one per region serves every thread.
+    """
+
+    _clients: OrderedDict[str, Any]
 
     def __call__(self, region: str) -> Any:
         if not is_region(region):
@@ -101,7 +113,7 @@ class ClientCache:
             return client
 
     def _make(self, region: str) -> Any:
-        options: dict[str, Any] = {"region_name": region, "endpoint_url": self._endpoint_url, "config": self._config}
+        options = self._options(region)
         if self._session is None:
             session = shared_session()
             with _shared_lock:
@@ -109,6 +121,3 @@ class ClientCache:
         if callable(getattr(self._session, "create_client", None)):
             return self._session.create_client("kms", **options)
         return self._session.client("kms", **options)
-
-    def __repr__(self) -> str:
-        return f"ClientCache(regions={list(self._clients)}, max_clients={self.max_clients})"

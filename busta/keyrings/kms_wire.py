@@ -24,11 +24,12 @@ from ..materials import DecryptionMaterials, EncryptionMaterials
 from ._arn import KmsArn, arn_or_reason, is_account_id, is_partition, is_region, mrk_match, parse_arn
 from ._common import RESERVED_PROVIDER_ID, Unwrapping
 from ._kms_arguments import check_client, check_grant_tokens, key_region, region_of
-from ._kms_clients import cache_options
+from ._kms_clients import CacheSettings, cache_options
 
 __all__ = [
     "KMS_ERRORS",
     "PROVIDER_ID",
+    "CacheSettings",
     "DiscoveryFilter",
     "DiscoveryRules",
     "KmsRules",

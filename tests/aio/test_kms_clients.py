@@ -24,10 +24,11 @@ from busta.errors import BustaError, KeyringError, KmsError
 from busta.keyrings import aws_kms
 from busta.materials import EncryptionMaterials
 
-from ..support.aio_kms import aio_client, aio_config
+from ..support.aio_kms import aio_client
 from ..support.fault_proxy import FaultProxy, Respond, http_response
 from ..support.kms_fixtures import WEST, KmsKeys, kms_keys, moto_server
 from ..support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from ..test_faults import client_via
 
 __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
@@ -129,19 +130,6 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
 
 
-def sync_client(proxy: FaultProxy, *, read_timeout: float = 5, max_attempts: int = 1) -> Any:
-    import boto3
-
-    return boto3.session.Session().client(
-        "kms",
-        region_name=WEST,
-        endpoint_url=proxy.endpoint,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=aio_config(read_timeout=read_timeout, max_attempts=max_attempts),
-    )
-
-
 async def both_fail(arn: str, proxy: FaultProxy, **config: Any) -> tuple[KmsError, KmsError, float]:
     """The async keyring's error, the sync keyring's error for the same fault, the async call's seconds."""
     async with aio_client(proxy.endpoint, WEST, **config) as client:
@@ -150,7 +138,9 @@ async def both_fail(arn: str, proxy: FaultProxy, **config: Any) -> tuple[KmsErro
             await aio.AwsKmsKeyring(arn, client=client).on_encrypt(materials())
         took = time.monotonic() - began
     with pytest.raises(KmsError) as expected:
-        await asyncio.to_thread(aws_kms.AwsKmsKeyring(arn, client=sync_client(proxy, **config)).on_encrypt, materials())
+        await asyncio.to_thread(
+            aws_kms.AwsKmsKeyring(arn, client=client_via(proxy, "kms", **config)).on_encrypt, materials()
+        )
     return failed.value, expected.value, took
 
 

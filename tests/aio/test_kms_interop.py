@@ -4,36 +4,23 @@ key (us-west-2 primary, us-east-1 replica), against moto's server over HTTP."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from busta import AlgorithmSuite, aio
 from busta.keyrings import DiscoveryFilter
 
 from ..keyrings.test_kms import official_decrypt, official_encrypt, official_kms_keyring
-from ..support.aio_kms import aio_client, async_decrypt, async_encrypt
+from ..support.aio_kms import Clients, aio_kms, async_decrypt, async_encrypt
 from ..support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
 from ..support.moto_server import MotoServer
 
-__all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
+__all__ = ["aio_kms", "kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
 CONTEXT = {"purpose": "aio-kms-interop", "tenant": "beta"}
 PLAINTEXT = b"interop " * 64
 SUITES = [AlgorithmSuite.from_id(0x0478), AlgorithmSuite.from_id(0x0578)]
-Clients = Callable[[str], Any]
-
-
-@pytest_asyncio.fixture
-async def aio_kms(moto_server: MotoServer) -> AsyncIterator[Clients]:
-    made: dict[str, Any] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        for region in (WEST, EAST):
-            made[region] = await stack.enter_async_context(aio_client(moto_server.endpoint, region))
-        yield made.__getitem__
 
 
 @pytest.mark.asyncio

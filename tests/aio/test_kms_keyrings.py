@@ -8,37 +8,25 @@ requests sent (grant tokens, encryption context).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 import busta
 from busta import aio
 from busta.errors import BustaError, KeyringError, KmsError, NoDecryptingKeyError, UsageError
 from busta.keyrings import DiscoveryFilter, aws_kms
 
-from ..support.aio_kms import aio_client, async_decrypt, async_encrypt
+from ..keyrings.test_kms_identifiers import observed
+from ..support.aio_kms import Clients, aio_kms, async_decrypt, async_encrypt
 from ..support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
 from ..support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
-__all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
+__all__ = ["aio_kms", "kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
 CONTEXT = {"purpose": "aio-kms-tests"}
 PLAINTEXT = b"attack at dawn " * 20
-Clients = Callable[[str], Any]
-
-
-@pytest_asyncio.fixture
-async def aio_kms(moto_server: MotoServer) -> AsyncIterator[Clients]:
-    """``aio_kms(region)``: an aiobotocore client for moto in that region (made once, closed after the test)."""
-    made: dict[str, Any] = {}
-    async with contextlib.AsyncExitStack() as stack:
-        for region in (WEST, EAST):
-            made[region] = await stack.enter_async_context(aio_client(moto_server.endpoint, region))
-        yield made.__getitem__
 
 
 @pytest.fixture
@@ -55,15 +43,10 @@ def sync_kms(moto_server: MotoServer) -> Clients:
     return lambda region: moto_server.client("kms", region)
 
 
-def recorded(client: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Every KMS call ``client`` (sync or async: botocore's event hook) makes from now: operation, parameters."""
-    calls: list[tuple[str, dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    client.meta.events.register("before-parameter-build.kms", record)
-    return calls
+def sync_message(moto_server: MotoServer, arn: str, region: str) -> bytes:
+    """A message whose data key the sync keyring wrapped with ``arn``."""
+    keyring = aws_kms.AwsKmsKeyring(arn, client=moto_server.client("kms", region))
+    return busta.encrypt(PLAINTEXT, keyring=keyring, encryption_context=CONTEXT)
 
 
 async def raised(call: Any) -> BustaError:
@@ -93,7 +76,7 @@ async def test_strict_keyring_messages_decrypt_with_the_sync_keyring_and_the_rev
 async def test_grant_tokens_and_the_context_go_with_every_call(kms_keys: KmsKeys, aio_kms: Clients) -> None:
     tokens = ["grant-a", "grant-b"]
     keyring = aio.AwsKmsKeyring(kms_keys.single_arn, client=aio_kms(WEST), grant_tokens=tokens)
-    calls = recorded(aio_kms(WEST))
+    calls = observed(aio_kms(WEST))
     message = await async_encrypt(keyring, PLAINTEXT, CONTEXT)
     await async_decrypt(keyring, message)
     assert [name for name, _ in calls] == ["GenerateDataKey", "Decrypt"]
@@ -105,7 +88,7 @@ async def test_grant_tokens_and_the_context_go_with_every_call(kms_keys: KmsKeys
 async def test_a_later_keyring_encrypts_the_data_key_the_first_generated(kms_keys: KmsKeys, aio_kms: Clients) -> None:
     first = aio.AwsKmsKeyring(kms_keys.single_arn, client=aio_kms(WEST))
     second = aio.AwsKmsKeyring(kms_keys.other_arn, client=aio_kms(WEST))
-    calls = recorded(aio_kms(WEST))
+    calls = observed(aio_kms(WEST))
     materials = await first.on_encrypt(_encryption_materials())
     materials = await second.on_encrypt(materials)
     assert [name for name, _ in calls] == ["GenerateDataKey", "Encrypt"]
@@ -121,7 +104,7 @@ async def test_mrk_keyring_in_us_east_1_decrypts_a_us_west_2_message_as_the_sync
 ) -> None:
     west = aio.AwsKmsMrkKeyring(kms_keys.mrk_west_arn, client=aio_kms(WEST))
     east = aio.AwsKmsMrkKeyring(kms_keys.mrk_east_arn, client=aio_kms(EAST))
-    calls = recorded(aio_kms(EAST))
+    calls = observed(aio_kms(EAST))
     message = await async_encrypt(west, PLAINTEXT, CONTEXT)
     assert await async_decrypt(east, message) == PLAINTEXT
     assert [(name, p["KeyId"]) for name, p in calls] == [("Decrypt", kms_keys.mrk_east_arn)]
@@ -139,11 +122,7 @@ async def test_mrk_keyring_in_us_east_1_decrypts_a_us_west_2_message_as_the_sync
 async def test_discovery_decrypts_with_the_key_named_in_the_message_in_its_region(
     kms_keys: KmsKeys, aio_kms: Clients, moto_server: MotoServer, moto_credentials: None
 ) -> None:
-    message = busta.encrypt(
-        PLAINTEXT,
-        keyring=aws_kms.AwsKmsKeyring(kms_keys.east_single_arn, client=moto_server.client("kms", EAST)),
-        encryption_context=CONTEXT,
-    )
+    message = sync_message(moto_server, kms_keys.east_single_arn, EAST)
     supplier = aio.AsyncClientCache(endpoint_url=moto_server.endpoint)
     found = DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,))
     async with supplier:
@@ -157,11 +136,7 @@ async def test_discovery_decrypts_with_the_key_named_in_the_message_in_its_regio
 async def test_discovery_refusals_read_exactly_as_the_sync_keyrings(
     which: str, kms_keys: KmsKeys, aio_kms: Clients, moto_server: MotoServer
 ) -> None:
-    message = busta.encrypt(
-        PLAINTEXT,
-        keyring=aws_kms.AwsKmsKeyring(kms_keys.single_arn, client=moto_server.client("kms", WEST)),
-        encryption_context=CONTEXT,
-    )
+    message = sync_message(moto_server, kms_keys.single_arn, WEST)
 
     def make(module: Any, clients: Clients) -> Any:
         if which == "account":
@@ -175,7 +150,7 @@ async def test_discovery_refusals_read_exactly_as_the_sync_keyrings(
             return module.AwsKmsDiscoveryKeyring(client=clients(EAST))
         return module.AwsKmsMrkDiscoveryKeyring(EAST, client=clients(EAST))
 
-    calls = recorded(aio_kms(EAST)) + recorded(aio_kms(WEST))
+    calls = observed(aio_kms(EAST)) + observed(aio_kms(WEST))
     failed = await raised(async_decrypt(make(aio, aio_kms), message))
     expected = await raised(lambda: busta.decrypt(message, keyring=make(aws_kms, sync_kms(moto_server))))
     assert (type(failed), str(failed)) == (type(expected), str(expected))
@@ -189,7 +164,7 @@ async def test_mrk_discovery_in_us_east_1_calls_the_replica_of_a_us_west_2_key(
 ) -> None:
     west = aio.AwsKmsMrkKeyring(kms_keys.mrk_west_arn, client=aio_kms(WEST))
     message = await async_encrypt(west, PLAINTEXT, CONTEXT)
-    calls = recorded(aio_kms(EAST))
+    calls = observed(aio_kms(EAST))
     found = DiscoveryFilter(kms_keys.partition, (kms_keys.account_id,))
     keyring = aio.AwsKmsMrkDiscoveryKeyring(EAST, client=aio_kms(EAST), discovery_filter=found)
     assert await async_decrypt(keyring, message) == PLAINTEXT

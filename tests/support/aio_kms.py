@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import botocore.config
+import pytest_asyncio
 
 import busta
 from busta.format import EncryptedDataKey
 from busta.materials import DecryptionMaterials, EncryptionMaterials
 
-from .moto_server import ACCESS_KEY, SECRET_KEY
+from .kms_fixtures import EAST, WEST
+from .moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
-__all__ = ["OnLoop", "aio_client", "aio_config", "async_decrypt", "async_encrypt"]
+__all__ = ["Clients", "OnLoop", "aio_client", "aio_config", "aio_kms", "async_decrypt", "async_encrypt"]
 
 
 def aio_config(*, read_timeout: float = 5, max_attempts: int = 1) -> botocore.config.Config:
@@ -45,6 +47,20 @@ async def aio_client(endpoint: str, region: str, **config: Any) -> AsyncIterator
     )
     async with context as client:
         yield client
+
+
+#: ``clients(region)``: a KMS client for that region.
+Clients = Callable[[str], Any]
+
+
+@pytest_asyncio.fixture
+async def aio_kms(moto_server: MotoServer) -> AsyncIterator[Clients]:
+    """``aio_kms(region)``: an aiobotocore client for moto in us-west-2 or us-east-1, closed after the test."""
+    made: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for region in (WEST, EAST):
+            made[region] = await stack.enter_async_context(aio_client(moto_server.endpoint, region))
+        yield made.__getitem__
 
 
 class OnLoop:
