@@ -20,12 +20,13 @@ by ``await keyring.aclose()`` or ``async with keyring``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import botocore.exceptions
 
-from ..errors import KeyringError
+from ..errors import KeyringError, UsageError
 from ..format import EncryptedDataKey
 from ..keyrings.kms_wire import (
     KMS_ERRORS,
@@ -72,6 +73,10 @@ async def _call(operation: str, key_id: str, client: Any, request: dict[str, Any
     return response
 
 
+def _is_async_callable(obj: object) -> bool:
+    return inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
+
+
 class _AsyncKms(AsyncClosing, KmsRules):
     """What every async KMS keyring shares: its clients, and trying each data key in turn."""
 
@@ -81,6 +86,15 @@ class _AsyncKms(AsyncClosing, KmsRules):
     def _default_supplier(self) -> AsyncKmsClientSupplier:
         self._owned = AsyncClientCache()
         return self._owned
+
+    def _check_clients(self, client: Any, client_supplier: Any) -> None:
+        super()._check_clients(client, client_supplier)
+        who = type(self).__name__
+        # aiobotocore's operations are sync methods returning the coroutine of its async _make_api_call
+        if client is not None and not inspect.iscoroutinefunction(getattr(client, "_make_api_call", None)):
+            raise UsageError(f"{who} client must be an aiobotocore KMS client (a boto3 one blocks the loop)")
+        if client_supplier is not None and not _is_async_callable(client_supplier):
+            raise UsageError(f"{who} client_supplier must be an async callable: region -> aiobotocore KMS client")
 
     async def _kms(self, region: str) -> Any:
         if self._client is not None:

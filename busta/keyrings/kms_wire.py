@@ -161,6 +161,10 @@ class KmsRules:
         """The client supplier of a keyring given neither ``client`` nor ``client_supplier``."""
         raise NotImplementedError
 
+    def _check_clients(self, client: Any, client_supplier: Any) -> None:
+        """Refuse (:class:`UsageError`) a client or supplier of the wrong kind, sync or async."""
+        check_client(client, client_supplier, type(self).__name__)
+
     def _target(self, arn_text: str, arn: KmsArn) -> tuple[str, str] | str | None:
         """The key id and region to call Decrypt with; a reason to skip; or None (not ours)."""
         raise NotImplementedError
@@ -215,7 +219,7 @@ class StrictRules(KmsRules):
     ):
         if not isinstance(key_id, str) or not key_id:
             raise UsageError(f"{type(self).__name__} needs a KMS key id or ARN")
-        check_client(client, client_supplier, type(self).__name__)
+        self._check_clients(client, client_supplier)
         arn = arn_or_reason(key_id)
         self._region = key_region(key_id, arn, client, region, type(self).__name__)
         self.key_id = key_id
@@ -267,7 +271,7 @@ class DiscoveryRules(KmsRules):
         grant_tokens: Iterable[str] = (),
     ):
         who = type(self).__name__
-        check_client(client, client_supplier, who)
+        self._check_clients(client, client_supplier)
         if discovery_filter is not None and not isinstance(discovery_filter, DiscoveryFilter):
             raise UsageError(f"{who} discovery_filter must be a DiscoveryFilter, not {type(discovery_filter).__name__}")
         self._client = client
@@ -310,7 +314,7 @@ class MrkDiscoveryRules(DiscoveryRules):
     ):
         if not is_region(region):
             raise UsageError(f"AwsKmsMrkDiscoveryKeyring needs an AWS region name, not {region!r:.60}")
-        check_client(client, client_supplier, type(self).__name__)
+        self._check_clients(client, client_supplier)
         if client is not None and region_of(client) != region:
             raise UsageError(f"the client is for {region_of(client)}, not {region}")
         super().__init__(

@@ -283,6 +283,18 @@ BAD_ARGUMENTS: list[tuple[str, Callable[[Any], Any]]] = [
 
 
 @pytest.mark.asyncio
+async def test_a_blocking_client_or_supplier_is_refused(kms_keys: KmsKeys, moto_server: MotoServer) -> None:
+    """A boto3 client (or a sync supplier) would block the event loop: refused when the keyring is made."""
+    sync_client = moto_server.client("kms", WEST)
+    with pytest.raises(UsageError, match="must be an aiobotocore KMS client"):
+        aio.AwsKmsKeyring(kms_keys.single_arn, client=sync_client)
+    with pytest.raises(UsageError, match="client_supplier must be an async callable"):
+        aio.AwsKmsDiscoveryKeyring(client_supplier=aws_kms.ClientCache())
+    with pytest.raises(UsageError, match="client_supplier must be an async callable"):
+        aio.AwsKmsMrkDiscoveryKeyring(WEST, client_supplier=lambda region: sync_client)
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("make", [m for _, m in BAD_ARGUMENTS], ids=[i for i, _ in BAD_ARGUMENTS])
 async def test_bad_arguments_are_refused_at_construction_as_in_sync(make: Callable[[Any], Any]) -> None:
     failed = await raised(lambda: make(aio))
