@@ -24,30 +24,19 @@ from busta.errors import BustaError, KeyringError, KmsError
 from busta.keyrings import aws_kms
 from busta.materials import EncryptionMaterials
 
-from ..support.aio_kms import aio_client
+from ..support.aio_kms import aio_client, moto_credentials, moto_env
 from ..support.fault_proxy import FaultProxy, Respond, http_response
 from ..support.kms_fixtures import WEST, KmsKeys, kms_keys, moto_server
-from ..support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from ..support.moto_server import MotoServer
 from ..test_faults import client_via
 
-__all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
+__all__ = ["kms_keys", "moto_credentials", "moto_env", "moto_server"]  # fixtures, imported for pytest to find
 
 CONTEXT = {"purpose": "aio-kms-clients"}
 
 
 def materials() -> EncryptionMaterials:
     return EncryptionMaterials(suite=busta.AlgorithmSuite.from_id(0x0478), encryption_context=CONTEXT)
-
-
-@pytest.fixture
-def moto_env(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer) -> None:
-    """Clients busta makes by default reach moto (AWS_ENDPOINT_URL_KMS) with moto's credentials, nothing else."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", moto_server.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
 
 
 # --------------------------------------------------------------------------- the client cache

@@ -16,27 +16,23 @@ import pytest
 import busta
 from busta import aio
 from busta.errors import BustaError, KeyringError, KmsError, NoDecryptingKeyError, UsageError
-from busta.keyrings import DiscoveryFilter, aws_kms
+from busta.keyrings import DiscoveryFilter, MultiKeyring, aws_kms
 
 from ..keyrings.test_kms_identifiers import observed
-from ..support.aio_kms import Clients, aio_kms, async_decrypt, async_encrypt
+from ..support.aio_kms import Clients, aio_kms, async_decrypt, async_encrypt, moto_credentials, moto_env
 from ..support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
-from ..support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from ..support.moto_server import MotoServer
 
-__all__ = ["aio_kms", "kms_keys", "moto_server"]  # fixtures, imported for pytest to find
+__all__ = [
+    "aio_kms",
+    "kms_keys",
+    "moto_credentials",
+    "moto_env",
+    "moto_server",
+]  # fixtures, imported for pytest to find
 
 CONTEXT = {"purpose": "aio-kms-tests"}
 PLAINTEXT = b"attack at dawn " * 20
-
-
-@pytest.fixture
-def moto_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Clients made inside busta (the default caches) get moto's credentials, and nothing from files or IMDS."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def sync_kms(moto_server: MotoServer) -> Clients:
@@ -301,3 +297,45 @@ async def test_bad_arguments_are_refused_at_construction_as_in_sync(make: Callab
     expected = await raised(lambda: make(aws_kms))
     assert (type(failed), str(failed)) == (UsageError, str(expected))
     assert isinstance(expected, UsageError)
+
+
+# --------------------------------------------------------------------------- order and cancellation
+
+
+@pytest.mark.asyncio
+async def test_data_keys_are_tried_in_order_and_the_first_that_decrypts_ends_it(
+    kms_keys: KmsKeys, aio_kms: Clients, moto_server: MotoServer
+) -> None:
+    west = moto_server.client("kms", WEST)
+    two = MultiKeyring(
+        generator=aws_kms.AwsKmsKeyring(kms_keys.single_arn, client=west),
+        children=[aws_kms.AwsKmsKeyring(kms_keys.other_arn, client=west)],
+    )
+    message = busta.encrypt(PLAINTEXT, keyring=two, encryption_context=CONTEXT)
+    calls = observed(aio_kms(WEST))
+    assert await async_decrypt(aio.AwsKmsDiscoveryKeyring(client=aio_kms(WEST)), message) == PLAINTEXT
+    assert [(name, p["KeyId"]) for name, p in calls] == [("Decrypt", kms_keys.single_arn)]
+    calls.clear()  # the first key refused by the filter: the second is tried, after it
+    only_other = aio.AwsKmsKeyring(kms_keys.other_arn, client=aio_kms(WEST))
+    assert await async_decrypt(only_other, message) == PLAINTEXT
+    assert [(name, p["KeyId"]) for name, p in calls] == [("Decrypt", kms_keys.other_arn)]
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_call_leaves_the_keyring_usable_and_closes_cleanly(kms_keys: KmsKeys, moto_env: None) -> None:
+    async with aio.AwsKmsKeyring(kms_keys.single_arn) as keyring:
+        started = asyncio.Event()
+        client = await keyring._supplier(WEST)
+
+        async def hold(**_: Any) -> None:
+            started.set()
+            await asyncio.sleep(30)
+
+        client.meta.events.register("before-parameter-build.kms.GenerateDataKey", hold)
+        task = asyncio.ensure_future(keyring.on_encrypt(_encryption_materials()))
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        client.meta.events.unregister("before-parameter-build.kms.GenerateDataKey", hold)
+        assert (await keyring.on_encrypt(_encryption_materials())).data_key is not None

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import botocore.config
+import pytest
 import pytest_asyncio
 
 import busta
@@ -22,7 +23,17 @@ from busta.materials import DecryptionMaterials, EncryptionMaterials
 from .kms_fixtures import EAST, WEST
 from .moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
 
-__all__ = ["Clients", "OnLoop", "aio_client", "aio_config", "aio_kms", "async_decrypt", "async_encrypt"]
+__all__ = [
+    "Clients",
+    "OnLoop",
+    "aio_client",
+    "aio_config",
+    "aio_kms",
+    "async_decrypt",
+    "async_encrypt",
+    "moto_credentials",
+    "moto_env",
+]
 
 
 def aio_config(*, read_timeout: float = 5, max_attempts: int = 1) -> botocore.config.Config:
@@ -47,6 +58,22 @@ async def aio_client(endpoint: str, region: str, **config: Any) -> AsyncIterator
     )
     async with context as client:
         yield client
+
+
+@pytest.fixture
+def moto_env(monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, moto_credentials: None) -> None:
+    """The default clients reach moto (AWS_ENDPOINT_URL_KMS)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", moto_server.endpoint)
+
+
+@pytest.fixture
+def moto_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients made inside busta (the default caches) get moto's credentials, and nothing from files or IMDS."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
 
 
 #: ``clients(region)``: a KMS client for that region.
