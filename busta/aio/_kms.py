@@ -20,6 +20,7 @@ by ``await keyring.aclose()`` or ``async with keyring``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -96,11 +97,14 @@ class _AsyncKms(AsyncClosing, KmsRules):
         if client_supplier is not None and not _is_async_callable(client_supplier):
             raise UsageError(f"{who} client_supplier must be an async callable: region -> aiobotocore KMS client")
 
-    async def _kms(self, region: str) -> Any:
+    async def _kms(self, region: str) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The client for ``region``, held for the ``async with`` (an AsyncClientCache closes it only after)."""
         if self._client is not None:
-            return self._client
+            return contextlib.nullcontext(self._client)
         try:
-            return await self._supplier(region)
+            if isinstance(self._supplier, AsyncClientCache):
+                return await self._supplier.lease(region)
+            return contextlib.nullcontext(await self._supplier(region))
         except (botocore.exceptions.BotoCoreError, ValueError) as exc:
             raise no_client_error(region, exc) from exc
 
@@ -123,11 +127,11 @@ class _AsyncKms(AsyncClosing, KmsRules):
         if plan is None or isinstance(plan, str):
             return plan
         arn_text, key_id, region = plan
-        client = await self._kms(region)
-        refused = self.client_refusal(arn_text, region, client)
-        if refused is not None:
-            return refused
-        response = await _call("decrypt", key_id, client, self.decrypt_request(key_id, edk, materials))
+        async with await self._kms(region) as client:
+            refused = self.client_refusal(arn_text, region, client)
+            if refused is not None:
+                return refused
+            response = await _call("decrypt", key_id, client, self.decrypt_request(key_id, edk, materials))
         return decrypted_key(key_id, response, materials)
 
     async def aclose(self) -> None:
@@ -146,9 +150,10 @@ class AwsKmsKeyring(StrictRules, _AsyncKms):
     """
 
     async def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
-        client = await self._kms(self._region)
         operation, request = self.encrypt_request(materials)
-        return self.encrypted(materials, await _call(operation, self.key_id, client, request))
+        async with await self._kms(self._region) as client:
+            response = await _call(operation, self.key_id, client, request)
+        return self.encrypted(materials, response)
 
 
 class AwsKmsMrkKeyring(AwsKmsKeyring):

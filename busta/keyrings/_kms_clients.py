@@ -76,8 +76,12 @@ class CacheSettings:
         self._session = session
         self._endpoint_url = endpoint_url
         self.max_clients = max_clients
-        self._clients: dict[str, Any] = OrderedDict()
+        self._clients: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()  # (a sync cache's: clients are made from many threads)
+        self._start()
+
+    def _start(self) -> None:
+        """Set up what a kind of cache keeps besides its clients."""
 
     def _options(self, region: str) -> dict[str, Any]:
         return {"region_name": region, "endpoint_url": self._endpoint_url, "config": self._config}
@@ -95,8 +99,6 @@ class ClientCache(CacheSettings):
     most ``max_clients`` clients are kept, least recently used evicted first.
     Clients are thread-safe, so one per region serves every thread.
     """
-
-    _clients: OrderedDict[str, Any]
 
     def __call__(self, region: str) -> Any:
         if not is_region(region):

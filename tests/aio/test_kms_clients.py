@@ -8,10 +8,12 @@ keyring through the same fault and compares what the caller is told.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from busta.errors import BustaError, KeyringError, KmsError
 from busta.keyrings import aws_kms
 from busta.materials import EncryptionMaterials
 
-from ..support.aio_kms import aio_client, moto_credentials, moto_env
+from ..support.aio_kms import OnLoop, aio_client, moto_credentials, moto_env
 from ..support.fault_proxy import FaultProxy, Respond, http_response
 from ..support.kms_fixtures import WEST, KmsKeys, kms_keys, moto_server
 from ..support.moto_server import MotoServer
@@ -94,14 +96,30 @@ async def test_the_session_is_made_in_a_thread_and_the_loop_opens_no_file(kms_ke
 
 @pytest.mark.asyncio
 async def test_concurrent_first_calls_make_one_client_per_region(moto_env: None) -> None:
-    async with aio.AsyncClientCache(max_clients=2) as cache:
+    async with aio.AsyncClientCache() as cache:
         clients = await asyncio.gather(*(cache(WEST) for _ in range(20)))
         assert len({id(c) for c in clients}) == 1
-        await cache("us-east-1")
-        with pytest.raises(KeyringError, match="the cache holds 2 regions"):
-            await cache("eu-west-1")
         with pytest.raises(BustaError, match="not an AWS region name"):
             await cache("mars")
+
+
+@pytest.mark.asyncio
+async def test_the_least_recently_used_client_is_evicted_and_closed_once_no_call_holds_it(
+    kms_keys: KmsKeys, moto_env: None
+) -> None:
+    """A message naming many regions cannot fill the cache for good, nor close a client in use."""
+    async with aio.AsyncClientCache(max_clients=2) as cache:
+        lease = await cache.lease(WEST)
+        async with lease as west:
+            await cache("us-east-1")
+            await cache("eu-west-1")  # evicts us-west-2, still leased: kept open
+            assert repr(cache) == "AsyncClientCache(regions=['us-east-1', 'eu-west-1'], max_clients=2)"
+            described = await west.describe_key(KeyId=kms_keys.single_arn)
+            assert described["KeyMetadata"]["Arn"] == kms_keys.single_arn
+            assert id(west) in cache._contexts
+        assert id(west) not in cache._contexts  # closed when the lease ended
+        assert await cache(WEST) is not west  # made again, evicting us-east-1 (not leased: closed at once)
+        assert len(cache._contexts) == 2
 
 
 # --------------------------------------------------------------------------- KMS slow, down, throttled
@@ -176,3 +194,23 @@ async def test_throttling_beyond_the_retries_is_a_clear_kms_error(
     assert (type(failed), str(failed)) == (type(expected), str(expected))
     assert failed.code == "ThrottlingException"
     assert throttle.fired == 6  # 3 attempts each, async then sync
+
+
+@pytest.mark.asyncio
+async def test_a_keyring_call_in_flight_keeps_its_client_through_an_eviction(
+    kms_keys: KmsKeys, moto_env: None, moto_server: MotoServer
+) -> None:
+    """One client slot, two regions decrypted at once: each eviction waits for the call that holds it."""
+    messages = [
+        busta.encrypt(b"x", keyring=aws_kms.AwsKmsKeyring(arn, client=moto_server.client("kms", arn.split(":")[3])))
+        for arn in (kms_keys.single_arn, kms_keys.east_single_arn) * 3
+    ]
+    loop = asyncio.get_running_loop()
+    # The engine's threads wait on the loop: they must not be the default executor's, which the
+    # cache needs (its session is made there).
+    with ThreadPoolExecutor(len(messages)) as engine:
+        async with aio.AsyncClientCache(max_clients=1) as cache:
+            bridge = OnLoop(aio.AwsKmsDiscoveryKeyring(client_supplier=cache), loop)
+            runs = [loop.run_in_executor(engine, functools.partial(busta.decrypt, m, keyring=bridge)) for m in messages]
+            done = await asyncio.wait_for(asyncio.gather(*runs), 30)
+    assert [d.plaintext for d in done] == [b"x"] * 6

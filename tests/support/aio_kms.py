@@ -100,7 +100,7 @@ class OnLoop:
     def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
         result: EncryptionMaterials = asyncio.run_coroutine_threadsafe(
             self._keyring.on_encrypt(materials), self._loop
-        ).result()
+        ).result(timeout=20)
         return result
 
     def on_decrypt(
@@ -108,7 +108,7 @@ class OnLoop:
     ) -> DecryptionMaterials:
         result: DecryptionMaterials = asyncio.run_coroutine_threadsafe(
             self._keyring.on_decrypt(materials, encrypted_data_keys), self._loop
-        ).result()
+        ).result(timeout=20)
         return result
 
 
