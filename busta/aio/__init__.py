@@ -16,6 +16,9 @@ See docs/async.md. Importing ``busta.aio`` imports no aiobotocore; the KMS keyri
 import it when first used (``pip install "busta[async]"``).
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ._api import Client
 from ._drive import AsyncDecryptor
 from ._io import AsyncDecryptingReader, AsyncDecryptingWriter, AsyncEncryptingReader, AsyncEncryptingWriter
@@ -27,6 +30,39 @@ from ._materials import (
 from ._multi import AsyncMultiKeyring
 from ._offload import ThreadedKeyring, ThreadedMaterialsManager
 from ._protocols import AsyncCryptoMaterialsManager, AsyncKeyring, is_async_keyring, is_async_materials_manager
+
+if TYPE_CHECKING:
+    from ._kms import (
+        AsyncClientCache,
+        AsyncKmsClientSupplier,
+        AwsKmsDiscoveryKeyring,
+        AwsKmsKeyring,
+        AwsKmsMrkDiscoveryKeyring,
+        AwsKmsMrkKeyring,
+    )
+
+#: Names loaded on first use: the KMS keyrings import botocore, which ``import busta.aio`` does not.
+_LAZY: dict[str, str] = dict.fromkeys(
+    (
+        "AsyncClientCache",
+        "AsyncKmsClientSupplier",
+        "AwsKmsDiscoveryKeyring",
+        "AwsKmsKeyring",
+        "AwsKmsMrkDiscoveryKeyring",
+        "AwsKmsMrkKeyring",
+    ),
+    "._kms",
+)
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 #: The client behind the module functions: ``Client()``, the default ``busta.Client()``'s settings.
 DEFAULT_CLIENT: Client = Client()
@@ -45,6 +81,7 @@ start_decryption = DEFAULT_CLIENT.start_decryption
 __all__ = [
     "DEFAULT_CLIENT",
     "AsyncCachingCryptoMaterialsManager",
+    "AsyncClientCache",
     "AsyncCryptoMaterialsManager",
     "AsyncDecryptingReader",
     "AsyncDecryptingWriter",
@@ -53,8 +90,13 @@ __all__ = [
     "AsyncEncryptingReader",
     "AsyncEncryptingWriter",
     "AsyncKeyring",
+    "AsyncKmsClientSupplier",
     "AsyncMultiKeyring",
     "AsyncRequiredEncryptionContextCmm",
+    "AwsKmsDiscoveryKeyring",
+    "AwsKmsKeyring",
+    "AwsKmsMrkDiscoveryKeyring",
+    "AwsKmsMrkKeyring",
     "Client",
     "ThreadedKeyring",
     "ThreadedMaterialsManager",

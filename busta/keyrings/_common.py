@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
 from .._secrets import SecretBytes, refuse_pickling
@@ -79,6 +79,55 @@ def ensure_data_key(materials: EncryptionMaterials) -> tuple[EncryptionMaterials
 Attempt = Callable[[EncryptedDataKey], "bytes | str | None"]
 
 
+class Unwrapping:
+    """The outcomes of one keyring's tries at a message's data keys, the first data key winning.
+
+    :func:`unwrap_first` (and the async keyrings' own loop) take each data key from :meth:`pending`
+    and hand back its try's outcome (:meth:`outcome`, or :meth:`failed` for a :class:`KeyringError`);
+    :meth:`result` is then the materials, or the :class:`NoDecryptingKeyError` with a reason per try.
+    """
+
+    __slots__ = ("_errors", "_keyring", "_label", "_materials", "_reasons", "_won")
+
+    def __init__(self, keyring: object, label: str, materials: DecryptionMaterials):
+        self._keyring, self._label, self._materials = keyring, label, materials
+        self._reasons: list[str] = []
+        self._errors: list[KeyringError] = []
+        self._won = materials if materials.data_key is not None else None
+
+    def pending(self, encrypted_data_keys: Sequence[EncryptedDataKey]) -> Iterator[EncryptedDataKey]:
+        """The data keys still to try, in the message's order: none once one has won."""
+        for edk in encrypted_data_keys:
+            if self._won is not None:
+                return
+            yield edk
+
+    def result(self) -> DecryptionMaterials:
+        if self._won is None:
+            raise self.failure()
+        return self._won
+
+    def failed(self, exc: KeyringError) -> None:
+        self._reasons.append(f"{self._keyring!r}: {exc}")
+        self._errors.append(exc)
+
+    def outcome(self, outcome: bytes | str | None) -> None:
+        """Take one try's outcome: the data key (it wins), None (not this keyring's) or a reason."""
+        if outcome is None:
+            return
+        if isinstance(outcome, str):
+            self._reasons.append(f"{self._keyring!r}: {outcome}")
+        elif len(outcome) != self._materials.suite.key_bytes:
+            self._reasons.append(f"{self._keyring!r}: unwrapped data key has the wrong length")
+        else:
+            _log.debug("%s unwrapped a data key", self._label)
+            self._won = self._materials.with_data_key(SecretBytes(outcome))
+
+    def failure(self) -> NoDecryptingKeyError:
+        reasons = self._reasons or [f"{self._keyring!r}: no encrypted data key for this keyring"]
+        return NoDecryptingKeyError(f"{self._label} could not unwrap a data key", reasons, self._errors)
+
+
 def unwrap_first(
     keyring: object,
     label: str,
@@ -91,27 +140,10 @@ def unwrap_first(
     Otherwise :class:`NoDecryptingKeyError` carries a reason per data key tried
     (and the errors raised), or says that none was this keyring's.
     """
-    if materials.data_key is not None:
-        return materials
-    reasons: list[str] = []
-    errors: list[KeyringError] = []
-    for edk in encrypted_data_keys:
+    tries = Unwrapping(keyring, label, materials)
+    for edk in tries.pending(encrypted_data_keys):
         try:
-            outcome = attempt(edk)
+            tries.outcome(attempt(edk))
         except KeyringError as exc:
-            reasons.append(f"{keyring!r}: {exc}")
-            errors.append(exc)
-            continue
-        if outcome is None:
-            continue
-        if isinstance(outcome, str):
-            reasons.append(f"{keyring!r}: {outcome}")
-            continue
-        if len(outcome) != materials.suite.key_bytes:
-            reasons.append(f"{keyring!r}: unwrapped data key has the wrong length")
-            continue
-        _log.debug("%s unwrapped a data key", label)
-        return materials.with_data_key(SecretBytes(outcome))
-    if not reasons:
-        reasons.append(f"{keyring!r}: no encrypted data key for this keyring")
-    raise NoDecryptingKeyError(f"{label} could not unwrap a data key", reasons, errors)
+            tries.failed(exc)
+    return tries.result()

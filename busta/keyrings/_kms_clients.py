@@ -21,7 +21,7 @@ from ..errors import UsageError
 from ..limits import MAX_KMS_CLIENTS
 from ._arn import is_region
 
-__all__ = ["DEFAULT_CLIENT_CONFIG", "ClientCache", "shared_session"]
+__all__ = ["DEFAULT_CLIENT_CONFIG", "CacheSettings", "ClientCache", "cache_options", "shared_session"]
 
 #: Defaults for clients busta makes: bounded waits, a few retries of throttling and 5xx.
 DEFAULT_CLIENT_CONFIG = botocore.config.Config(
@@ -49,15 +49,20 @@ def _check_session(session: object) -> None:
     raise UsageError(f"session must be a botocore or boto3 session, not {type(session).__name__}")
 
 
-class ClientCache:
-    """The default client supplier: one KMS client per region, made on first use.
+def cache_options(session: object, endpoint_url: object, config: object, max_clients: object) -> botocore.config.Config:
+    """Check a client cache's arguments; the config its clients get (``config`` over the defaults)."""
+    _check_session(session)
+    if endpoint_url is not None and (not isinstance(endpoint_url, str) or not endpoint_url):
+        raise UsageError("endpoint_url must be a non-empty str")
+    if config is not None and not isinstance(config, botocore.config.Config):
+        raise UsageError(f"config must be a botocore.config.Config, not {type(config).__name__}")
+    if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 1:
+        raise UsageError("max_clients must be a positive int")
+    return DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
 
-    ``session`` (a ``botocore.session.Session`` or a ``boto3.Session``; default: one
-    botocore session shared by the process), ``endpoint_url`` and ``config`` (a
-    ``botocore.config.Config``: retries, timeouts) apply to every client made. At
-    most ``max_clients`` clients are kept, least recently used evicted first.
-    Clients are thread-safe, so one per region serves every thread.
-    """
+
+class CacheSettings:
+    """What a client cache applies to every client it makes (checked when it is made)."""
 
     def __init__(
         self,
@@ -67,19 +72,33 @@ class ClientCache:
         config: botocore.config.Config | None = None,
         max_clients: int = MAX_KMS_CLIENTS,
     ):
-        _check_session(session)
-        if endpoint_url is not None and (not isinstance(endpoint_url, str) or not endpoint_url):
-            raise UsageError("endpoint_url must be a non-empty str")
-        if config is not None and not isinstance(config, botocore.config.Config):
-            raise UsageError(f"config must be a botocore.config.Config, not {type(config).__name__}")
-        if not isinstance(max_clients, int) or isinstance(max_clients, bool) or max_clients < 1:
-            raise UsageError("max_clients must be a positive int")
+        self._config = cache_options(session, endpoint_url, config, max_clients)
         self._session = session
         self._endpoint_url = endpoint_url
-        self._config = DEFAULT_CLIENT_CONFIG.merge(config) if config is not None else DEFAULT_CLIENT_CONFIG
         self.max_clients = max_clients
         self._clients: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # (a sync cache's: clients are made from many threads)
+        self._start()
+
+    def _start(self) -> None:
+        """Set up what a kind of cache keeps besides its clients."""
+
+    def _options(self, region: str) -> dict[str, Any]:
+        return {"region_name": region, "endpoint_url": self._endpoint_url, "config": self._config}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(regions={list(self._clients)}, max_clients={self.max_clients})"
+
+
+class ClientCache(CacheSettings):
+    """The default client supplier: one KMS client per region, made on first use.
+
+    ``session`` (a ``botocore.session.Session`` or a ``boto3.Session``; default: one
+    botocore session shared by the process), ``endpoint_url`` and ``config`` (a
+    ``botocore.config.Config``: retries, timeouts) apply to every client made. At
+    most ``max_clients`` clients are kept, least recently used evicted first.
+    Clients are thread-safe, so one per region serves every thread.
+    """
 
     def __call__(self, region: str) -> Any:
         if not is_region(region):
@@ -96,7 +115,7 @@ class ClientCache:
             return client
 
     def _make(self, region: str) -> Any:
-        options: dict[str, Any] = {"region_name": region, "endpoint_url": self._endpoint_url, "config": self._config}
+        options = self._options(region)
         if self._session is None:
             session = shared_session()
             with _shared_lock:
@@ -104,6 +123,3 @@ class ClientCache:
         if callable(getattr(self._session, "create_client", None)):
             return self._session.create_client("kms", **options)
         return self._session.client("kms", **options)
-
-    def __repr__(self) -> str:
-        return f"ClientCache(regions={list(self._clients)}, max_clients={self.max_clients})"

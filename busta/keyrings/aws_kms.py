@@ -13,24 +13,32 @@ never a keyless Decrypt. Requires ``pip install "busta[aws]"`` (boto3).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import boto3  # noqa: F401 - the [aws] extra: callers hand in boto3 clients and sessions
 import botocore.exceptions
 
-from .._secrets import SecretBytes
-from ..errors import KeyringError, KmsError, UsageError
 from ..format import EncryptedDataKey
-from ..limits import MAX_KMS_REGIONS_PER_DECRYPT
 from ..materials import DecryptionMaterials, EncryptionMaterials
-from ._arn import KmsArn, arn_or_reason, is_account_id, is_partition, is_region, mrk_match, parse_arn
-from ._common import RESERVED_PROVIDER_ID, unwrap_first
-from ._kms_arguments import check_client, check_grant_tokens, key_region, region_of
+from ._arn import mrk_match
+from ._common import unwrap_first
 from ._kms_clients import DEFAULT_CLIENT_CONFIG as DEFAULT_CLIENT_CONFIG  # noqa: PLC0414 - re-exported
 from ._kms_clients import ClientCache
+from .kms_wire import (
+    KMS_ERRORS,
+    DiscoveryFilter,
+    DiscoveryRules,
+    KmsRules,
+    MrkDiscoveryRules,
+    RegionBudget,
+    StrictRules,
+    decrypted_key,
+    kms_error,
+    log_success,
+    no_client_error,
+    region_of,
+)
 
 __all__ = [
     "AwsKmsDiscoveryKeyring",
@@ -41,9 +49,6 @@ __all__ = [
     "DiscoveryFilter",
     "KmsClientSupplier",
 ]
-
-PROVIDER_ID = RESERVED_PROVIDER_ID  # "aws-kms", which raw keyrings may not use as a namespace
-_log = logging.getLogger(__name__)
 
 
 class KmsClientSupplier(Protocol):
@@ -56,39 +61,14 @@ class KmsClientSupplier(Protocol):
 _default_clients: KmsClientSupplier = ClientCache()
 
 
-@dataclass(frozen=True, slots=True)
-class DiscoveryFilter:
-    """Only keys of these accounts (12-digit ids) in this partition (``aws``, ``aws-cn``...) are tried."""
-
-    partition: str
-    account_ids: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if isinstance(self.account_ids, str) or not isinstance(self.account_ids, Iterable):
-            raise UsageError("DiscoveryFilter account_ids must be a sequence of account ids, not one string")
-        object.__setattr__(self, "account_ids", tuple(self.account_ids))
-        if not is_partition(self.partition) or not self.account_ids:
-            raise UsageError("a DiscoveryFilter needs a partition (such as 'aws') and at least one account id")
-        if not all(is_account_id(a) for a in self.account_ids):
-            raise UsageError("DiscoveryFilter account ids are strings of 12 digits")
-
-    def admits(self, arn: KmsArn) -> bool:
-        return arn.partition == self.partition and arn.account in self.account_ids
-
-
-def _call(operation: str, key_id: str, client: Any, **request: Any) -> dict[str, Any]:
+def _call(operation: str, key_id: str, client: Any, request: dict[str, Any]) -> dict[str, Any]:
     """Call KMS, mapping every botocore error into :class:`KmsError`."""
     region = region_of(client)
     try:
         response: dict[str, Any] = getattr(client, operation)(**request)
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise KmsError(
-            operation, str(error.get("Code", "Unknown")), key_id, region, str(error.get("Message", ""))
-        ) from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise KmsError(operation, type(exc).__name__, key_id, region, str(exc)) from exc
-    _log.debug("KMS %s with key %s in %s succeeded", operation, key_id, region)
+    except KMS_ERRORS as exc:
+        raise kms_error(operation, key_id, region, exc) from exc
+    log_success(operation, key_id, region)
     return response
 
 
@@ -97,99 +77,38 @@ def _supplied(supplier: KmsClientSupplier, region: str) -> Any:
     try:
         return supplier(region)
     except (botocore.exceptions.BotoCoreError, ValueError) as exc:
-        raise KeyringError(f"no KMS client for region {region}: {type(exc).__name__}: {exc}") from exc
+        raise no_client_error(region, exc) from exc
 
 
-class _Regions:
-    """The clients one decrypt call asks for: at most :data:`MAX_KMS_REGIONS_PER_DECRYPT` regions."""
-
-    __slots__ = ("_seen", "_supplier")
-
-    def __init__(self, supplier: KmsClientSupplier):
-        self._supplier = supplier
-        self._seen: set[str] = set()
-
-    def client(self, region: str) -> Any | str:
-        """The client for ``region``, or why this message may not have one."""
-        if region not in self._seen:
-            if len(self._seen) >= MAX_KMS_REGIONS_PER_DECRYPT:
-                return f"skipped: the message names more than {MAX_KMS_REGIONS_PER_DECRYPT} regions"
-            self._seen.add(region)
-        return _supplied(self._supplier, region)
-
-
-def _request(materials: EncryptionMaterials | DecryptionMaterials, grant_tokens: tuple[str, ...]) -> dict[str, Any]:
-    request: dict[str, Any] = {"EncryptionContext": dict(materials.encryption_context)}
-    if grant_tokens:
-        request["GrantTokens"] = list(grant_tokens)
-    return request
-
-
-def _stored_arn(edk: EncryptedDataKey) -> tuple[str, KmsArn]:
-    """The key ARN an ``aws-kms`` data key names; the spec makes anything else fail the keyring."""
-    try:
-        text = edk.provider_info.decode("utf-8")
-    except UnicodeDecodeError:
-        raise KeyringError("an aws-kms data key names a key ARN that is not UTF-8") from None
-    arn = arn_or_reason(text)
-    if isinstance(arn, str) or arn.resource_type != "key":
-        why = arn if isinstance(arn, str) else "names an alias, not a key"
-        shown = text if len(text) <= 160 else text[:160] + "..."
-        raise KeyringError(f"an aws-kms data key names {shown!r}, which {why}")
-    return text, arn
-
-
-class _KmsDecrypter:
-    """What every KMS keyring shares: trying each ``aws-kms`` data key it may decrypt."""
+class _KmsDecrypter(KmsRules):
+    """What every sync KMS keyring shares: trying each ``aws-kms`` data key it may decrypt, with boto3."""
 
     performs_io = True
-    _grant_tokens: tuple[str, ...] = ()
-    _client: Any
-    _supplier: KmsClientSupplier
 
-    def _client_for(self, region: str, regions: _Regions) -> Any | str:
-        """The keyring's own client, else the supplier's for ``region`` (or why this call may not have one)."""
-        return self._client if self._client is not None else regions.client(region)
-
-    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
-        """The key to call Decrypt with and its client; a reason to skip; or None (not ours)."""
-        raise NotImplementedError
+    def _default_supplier(self) -> KmsClientSupplier:
+        return _default_clients
 
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]
     ) -> DecryptionMaterials:
-        regions = _Regions(self._supplier)  # per call: concurrent calls never share it
+        budget = RegionBudget()  # per call: concurrent calls never share it
 
         def attempt(edk: EncryptedDataKey) -> bytes | str | None:
-            if edk.provider_id != PROVIDER_ID:
-                return None
-            found = self._candidate(*_stored_arn(edk), regions)
-            if found is None or isinstance(found, str):
-                return found
-            key_id, client = found
-            return self._decrypt(key_id, client, edk, materials)
+            plan = self.route(edk, budget)
+            if plan is None or isinstance(plan, str):
+                return plan
+            arn_text, key_id, region = plan
+            client = self._client if self._client is not None else _supplied(self._supplier, region)
+            refused = self.client_refusal(arn_text, region, client)
+            if refused is not None:
+                return refused
+            response = _call("decrypt", key_id, client, self.decrypt_request(key_id, edk, materials))
+            return decrypted_key(key_id, response, materials)
 
         return unwrap_first(self, "AWS KMS keyring", materials, encrypted_data_keys, attempt)
 
-    def _decrypt(self, key_id: str, client: Any, edk: EncryptedDataKey, materials: DecryptionMaterials) -> bytes:
-        request = _request(materials, self._grant_tokens)
-        response = _call("decrypt", key_id, client, KeyId=key_id, CiphertextBlob=edk.ciphertext, **request)
-        if response.get("KeyId") != key_id:
-            raise KeyringError(f"KMS decrypted with key {response.get('KeyId')!r}, not the requested {key_id!r}")
-        plaintext = bytes(response.get("Plaintext", b""))
-        if len(plaintext) != materials.suite.key_bytes:
-            raise KeyringError(f"KMS returned a data key of {len(plaintext)} bytes for {materials.suite.name}")
-        return plaintext
 
-
-_UNMATCHABLE = "is not a key ARN: only a key ARN matches the data keys of a message (decrypt needs one)"
-
-
-def _same_key(configured: str, stored: str) -> bool:
-    return configured == stored
-
-
-class AwsKmsKeyring(_KmsDecrypter):
+class AwsKmsKeyring(StrictRules, _KmsDecrypter):
     """Wraps data keys with one KMS key, and unwraps only data keys of exactly that key.
 
     As generator (first or only keyring) it calls GenerateDataKey, otherwise
@@ -203,62 +122,10 @@ class AwsKmsKeyring(_KmsDecrypter):
     :data:`~busta.limits.MAX_KMS_GRANT_TOKENS`) go with every KMS call. Thread-safe.
     """
 
-    _matches: Callable[[str, str], bool] = staticmethod(_same_key)
-
-    def __init__(
-        self,
-        key_id: str,
-        *,
-        client: Any = None,
-        client_supplier: KmsClientSupplier | None = None,
-        grant_tokens: Iterable[str] = (),
-        region: str | None = None,
-    ):
-        if not isinstance(key_id, str) or not key_id:
-            raise UsageError("AwsKmsKeyring needs a KMS key id or ARN")
-        check_client(client, client_supplier, type(self).__name__)
-        arn = arn_or_reason(key_id)
-        self._region = key_region(key_id, arn, client, region, type(self).__name__)
-        self.key_id = key_id
-        #: Why this keyring can match no data key on decrypt (None for a key ARN).
-        self._unmatchable = None if isinstance(arn, KmsArn) and arn.resource_type == "key" else _UNMATCHABLE
-        self._client = client
-        self._supplier = client_supplier or _default_clients
-        self._grant_tokens = check_grant_tokens(grant_tokens)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.key_id!r})"
-
-    def _kms(self) -> Any:
-        return self._client if self._client is not None else _supplied(self._supplier, self._region)
-
     def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
-        client = self._kms()
-        request = _request(materials, self._grant_tokens)
-        if materials.data_key is None:
-            size = materials.suite.key_bytes
-            response = _call("generate_data_key", self.key_id, client, KeyId=self.key_id, NumberOfBytes=size, **request)
-            plaintext = response.get("Plaintext", b"")
-            if len(plaintext) != size:
-                raise KeyringError(f"KMS generated a data key of {len(plaintext)} bytes, not {size}")
-            return materials.with_data_key(SecretBytes(plaintext), self._edk(response))
-        plaintext = materials.data_key.reveal()
-        response = _call("encrypt", self.key_id, client, KeyId=self.key_id, Plaintext=plaintext, **request)
-        return materials.with_encrypted_data_key(self._edk(response))
-
-    def _edk(self, response: dict[str, Any]) -> EncryptedDataKey:
-        arn = str(response.get("KeyId", ""))
-        if parse_arn(arn) is None:
-            raise KeyringError(f"KMS answered with {arn!r:.200}, which is not a key ARN")
-        return EncryptedDataKey(PROVIDER_ID, arn.encode("utf-8"), bytes(response["CiphertextBlob"]))
-
-    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
-        if self._unmatchable is not None:
-            return f"{self.key_id!r:.200} {self._unmatchable}"
-        if not self._matches(self.key_id, arn_text):
-            return None
-        client = self._client_for(self._region, regions)
-        return client if isinstance(client, str) else (self.key_id, client)
+        client = self._client if self._client is not None else _supplied(self._supplier, self._region)
+        operation, request = self.encrypt_request(materials)
+        return self.encrypted(materials, _call(operation, self.key_id, client, request))
 
 
 class AwsKmsMrkKeyring(AwsKmsKeyring):
@@ -272,7 +139,7 @@ class AwsKmsMrkKeyring(AwsKmsKeyring):
     _matches = staticmethod(mrk_match)
 
 
-class AwsKmsDiscoveryKeyring(_KmsDecrypter):
+class AwsKmsDiscoveryKeyring(DiscoveryRules, _KmsDecrypter):
     """Decrypt only: tries every ``aws-kms`` data key, each with the key named in it.
 
     ``discovery_filter`` limits which partition and accounts are trusted (use
@@ -283,81 +150,10 @@ class AwsKmsDiscoveryKeyring(_KmsDecrypter):
     naming further regions are skipped with a reason. Thread-safe.
     """
 
-    def __init__(
-        self,
-        *,
-        client: Any = None,
-        client_supplier: KmsClientSupplier | None = None,
-        discovery_filter: DiscoveryFilter | None = None,
-        grant_tokens: Iterable[str] = (),
-    ):
-        who = type(self).__name__
-        check_client(client, client_supplier, who)
-        if discovery_filter is not None and not isinstance(discovery_filter, DiscoveryFilter):
-            raise UsageError(f"{who} discovery_filter must be a DiscoveryFilter, not {type(discovery_filter).__name__}")
-        self._client = client
-        self._supplier = client_supplier or _default_clients
-        self.discovery_filter = discovery_filter
-        self._grant_tokens = check_grant_tokens(grant_tokens)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(discovery_filter={self.discovery_filter!r})"
-
     def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
-        raise KeyringError(f"{type(self).__name__} only decrypts; use AwsKmsKeyring to encrypt")
-
-    def _filtered(self, arn_text: str, arn: KmsArn) -> KmsArn | str:
-        if self.discovery_filter is not None and not self.discovery_filter.admits(arn):
-            return f"key {arn_text} is outside the discovery filter"
-        return arn
-
-    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
-        checked = self._filtered(arn_text, arn)
-        if isinstance(checked, str):
-            return checked
-        client = self._client_for(checked.region, regions)
-        if isinstance(client, str):
-            return f"key {arn_text} {client}"
-        if region_of(client) != checked.region:
-            return f"key {arn_text} is not in this keyring's region {region_of(client)}"
-        return arn_text, client
+        raise self.encrypt_refusal()
 
 
-class AwsKmsMrkDiscoveryKeyring(AwsKmsDiscoveryKeyring):
+class AwsKmsMrkDiscoveryKeyring(MrkDiscoveryRules, AwsKmsDiscoveryKeyring):
     """Discovery bound to one region: multi-Region keys are called as their replica in ``region``;
     single-Region keys of other regions are skipped."""
-
-    def __init__(
-        self,
-        region: str,
-        *,
-        client: Any = None,
-        client_supplier: KmsClientSupplier | None = None,
-        discovery_filter: DiscoveryFilter | None = None,
-        grant_tokens: Iterable[str] = (),
-    ):
-        if not is_region(region):
-            raise UsageError(f"AwsKmsMrkDiscoveryKeyring needs an AWS region name, not {region!r:.60}")
-        check_client(client, client_supplier, type(self).__name__)
-        if client is not None and region_of(client) != region:
-            raise UsageError(f"the client is for {region_of(client)}, not {region}")
-        super().__init__(
-            client=client, client_supplier=client_supplier, discovery_filter=discovery_filter, grant_tokens=grant_tokens
-        )
-        self.region = region
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.region!r}, discovery_filter={self.discovery_filter!r})"
-
-    def _candidate(self, arn_text: str, arn: KmsArn, regions: _Regions) -> tuple[str, Any] | str | None:
-        checked = self._filtered(arn_text, arn)
-        if isinstance(checked, str):
-            return checked
-        if checked.is_mrk:
-            key_id = str(checked.in_region(self.region))
-        elif checked.region == self.region:
-            key_id = arn_text
-        else:
-            return f"single-Region key {arn_text} is not in {self.region}"
-        client = self._client_for(self.region, regions)
-        return f"key {arn_text} {client}" if isinstance(client, str) else (key_id, client)
