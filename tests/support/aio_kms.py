@@ -16,7 +16,7 @@ import botocore.config
 import pytest
 import pytest_asyncio
 
-import busta
+from busta import aio
 from busta.format import EncryptedDataKey
 from busta.materials import DecryptionMaterials, EncryptionMaterials
 
@@ -113,12 +113,10 @@ class OnLoop:
 
 
 async def async_encrypt(keyring: Any, plaintext: bytes, context: Mapping[str, str], **options: Any) -> bytes:
-    """A message whose data key ``keyring`` (async) wrapped: the engine in a thread, KMS on the loop."""
-    bridge = OnLoop(keyring, asyncio.get_running_loop())
-    return await asyncio.to_thread(busta.encrypt, plaintext, keyring=bridge, encryption_context=context, **options)
+    """A message whose data key ``keyring`` (async) wrapped, by ``busta.aio.encrypt``."""
+    return await aio.encrypt(plaintext, keyring=keyring, encryption_context=context, **options)
 
 
 async def async_decrypt(keyring: Any, message: bytes, context: Mapping[str, str] | None = None) -> bytes:
-    bridge = OnLoop(keyring, asyncio.get_running_loop())
-    result = await asyncio.to_thread(busta.decrypt, message, keyring=bridge, encryption_context=context)
-    return result.plaintext
+    """The plaintext of ``message``, by ``busta.aio.decrypt`` with ``keyring`` (async)."""
+    return (await aio.decrypt(message, keyring=keyring, encryption_context=context)).plaintext
