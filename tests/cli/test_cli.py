@@ -6,11 +6,8 @@ import base64
 import io
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from busta.keyrings.pkcs11_admin import SoftHsmToken
 from ..support.hsm import import_aes_key, key_attributes, new_token, objects_labelled
 from ..support.kms_fixtures import EAST, WEST, KmsKeys, kms_keys, moto_server
 from ..support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
+from ..support.terminal import on_terminal
 
 __all__ = ["kms_keys", "moto_server"]  # fixtures, imported for pytest to find
 
@@ -636,43 +634,10 @@ def test_decrypt_to_s3_uploads_the_plaintext_only_after_authentication_and_never
 
 
 def run_on_terminal(args: list[str], tmp_path: Path, **env: str) -> tuple[int, bytes]:
-    """Run the CLI with stdout and stderr on a pseudo-terminal; return its status and everything it printed."""
-    master, slave = pty.openpty()
-    environment = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
-    environment.pop("BUSTA_PROGRESS_MIN_BYTES", None)
-    environment.update(env)
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "busta", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=slave,
-            stderr=slave,
-            env=environment,
-            cwd=tmp_path,
-        )
-    finally:
-        os.close(slave)
-    output = bytearray()
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every writer of the terminal is gone
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            elif process.poll() is not None:
-                break
-        else:
-            process.kill()
-            pytest.fail(f"busta {args} did not finish: {bytes(output)!r}")
-        return process.wait(timeout=10), bytes(output)
-    finally:
-        os.close(master)
+    """The CLI with stdout and stderr on a pseudo-terminal (:func:`on_terminal`); ``env`` adds variables."""
+    environment = {k: v for k, v in os.environ.items() if k != "BUSTA_PROGRESS_MIN_BYTES"}
+    environment |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT), **env}
+    return on_terminal(args, tmp_path, env=environment)
 
 
 @pytest.mark.parametrize("command", ["encrypt", "decrypt"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from busta.keyfile import read_record
 
 from ..support.cli_run import ROOT, run_busta
 from ..support.oracle import AesKeySpec, official_decrypt
+from ..support.terminal import on_terminal
 
 PLAINTEXT = os.urandom(200_000)
 
@@ -95,42 +95,12 @@ def test_armor_to_s3_is_a_usage_error(home: Path) -> None:
     assert b"--armor" in done.stderr
 
 
-def _on_terminal(home: Path, args: list[str]) -> tuple[int, bytes]:
-    """Run busta with stdout on a pseudo-terminal; its exit status and what the terminal got."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "busta", *args],
-        cwd=home,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-    )
-    os.close(slave)
-    seen = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    process.wait(timeout=60)
-    assert process.stderr is not None
-    seen += b"|stderr|" + process.stderr.read()
-    process.stderr.close()
-    return process.returncode, bytes(seen)
-
-
 def test_armored_output_may_go_to_a_terminal_but_binary_output_may_not(home: Path) -> None:
     (home / "small.txt").write_bytes(b"hello\n")
-    status, seen = _on_terminal(home, ["encrypt", "-a", "small.txt"])
+    status, seen = on_terminal(["encrypt", "-a", "small.txt"], home)
     assert status == 0, seen
     assert seen.startswith(b"AgV4")
-    status, seen = _on_terminal(home, ["encrypt", "small.txt"])
+    status, seen = on_terminal(["encrypt", "small.txt"], home)
     assert status == 1
     assert b"refusing to write binary output to a terminal" in seen
 

@@ -4,14 +4,12 @@ without ``-o`` writes standard output; binary output to a terminal is still refu
 from __future__ import annotations
 
 import os
-import pty
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from ..support.cli_run import ROOT, run_busta
+from ..support.cli_run import run_busta
+from ..support.terminal import on_terminal
 
 PLAINTEXT = os.urandom(50_000)
 
@@ -72,33 +70,13 @@ def test_several_inputs_or_a_directory_without_o_are_a_usage_error(home: Path, a
     assert entries(home) == before
 
 
-def _on_terminal(home: Path, args: list[str]) -> tuple[int, bytes]:
-    master, slave = pty.openpty()
-    env = {**os.environ, "XDG_CONFIG_HOME": str(home / "config"), "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "busta", *args], cwd=home, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave
-    )
-    os.close(slave)
-    seen = bytearray()
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO once the child has closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    return process.wait(timeout=60), bytes(seen)
-
-
 @pytest.mark.parametrize("command", ["encrypt", "decrypt"])
 def test_the_default_stdout_on_a_terminal_is_still_refused_without_force(home: Path, command: str) -> None:
     (home / "sealed.enc").write_bytes(run_busta(["encrypt", "plain.bin"], home).stdout)
     source = "plain.bin" if command == "encrypt" else "sealed.enc"
-    status, seen = _on_terminal(home, [command, source])
+    status, seen = on_terminal([command, source], home)
     assert status == 1
     assert b"refusing to write binary output to a terminal" in seen
-    status, seen = _on_terminal(home, [command, source, "--force"])
+    status, seen = on_terminal([command, source, "--force"], home)
     assert status == 0
     assert len(seen) > 1000

@@ -3,23 +3,19 @@ the real console script (``python -m busta``) with its stderr on the terminal.""
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
 import re
-import select
 import signal
-import struct
 import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ..support.kms_fixtures import moto_server
 from ..support.moto_server import ACCESS_KEY, SECRET_KEY, MotoServer
+from ..support.terminal import on_terminal as run_on_terminal
 
 __all__ = ["moto_server"]  # fixture, imported for pytest to find
 
@@ -55,56 +51,11 @@ def busta(args: list[str], tmp_path: Path, **extra: str) -> subprocess.Completed
     )
 
 
-def on_terminal(
-    args: list[str],
-    tmp_path: Path,
-    columns: int,
-    *,
-    signal_when: tuple[bytes, int] | None = None,
-    stdout: int | None = None,
-    env: dict[str, str] | None = None,
-) -> tuple[int, bytes]:
-    """Run busta with stderr (and stdout, unless given) on a pseudo-terminal ``columns`` wide; return
-    its status and every byte written to the terminal. With ``signal_when`` (bytes, signal), send
-    the signal once those bytes have appeared."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "busta", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=slave if stdout is None else stdout,
-            stderr=slave,
-            env=environment(tmp_path, **(env or {})),
-            cwd=tmp_path,
-        )
-    finally:
-        os.close(slave)
-    output = bytearray()
-    deadline = time.monotonic() + 120
-    interrupted = False
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every writer of the terminal is gone
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            elif process.poll() is not None:
-                break
-            if signal_when is not None and not interrupted and signal_when[0] in output:
-                process.send_signal(signal_when[1])
-                interrupted = True
-        else:
-            process.kill()
-            pytest.fail(f"busta {args} did not finish: {bytes(output)!r}")
-        return process.wait(timeout=30), bytes(output)
-    finally:
-        os.close(master)
+def on_terminal(args: list[str], tmp_path: Path, columns: int, **options: Any) -> tuple[int, bytes]:
+    """:func:`tests.support.terminal.on_terminal` with this file's environment (a low progress threshold,
+    tqdm redrawing on every read); ``env`` adds to it."""
+    extra = options.pop("env", None) or {}
+    return run_on_terminal(args, tmp_path, columns=columns, env=environment(tmp_path, **extra), **options)
 
 
 def lines(output: bytes) -> list[str]:
