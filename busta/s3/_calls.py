@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import re
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
@@ -107,6 +110,21 @@ _CHANGED: Final = ("PreconditionFailed", "ConditionalRequestConflict")
 _PART_CHECKSUMS: Final = frozenset(
     {"ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"}
 )
+
+
+def _part_checksum(algorithm: object, body: bytes) -> dict[str, str]:
+    """The part's checksum for ``algorithm``, computed here (in the uploading thread) so that botocore,
+    which skips a checksum it is given, does not compute it where it sends the request: for busta.aio.s3
+    that is the event loop. Empty for an algorithm botocore must compute itself (CRC32C, CRC64NVME)."""
+    if algorithm == "CRC32":
+        digest = zlib.crc32(body).to_bytes(4, "big")
+    elif algorithm in ("SHA1", "SHA256"):
+        digest = hashlib.new(str(algorithm).lower(), body).digest()
+    else:
+        return {}
+    return {f"Checksum{algorithm}": base64.b64encode(digest).decode("ascii")}
+
+
 _CONTENT_RANGE: Final = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20})")
 
 
@@ -215,6 +233,7 @@ class ObjectSink:
             PartNumber=number,
             Body=body,
             **self._part_args,
+            **_part_checksum(self._part_args.get("ChecksumAlgorithm"), body),
         )
         part = {"PartNumber": number, "ETag": answer["ETag"]}
         if "ChecksumAlgorithm" in self._part_args:  # then CompleteMultipartUpload must list each part's checksum

@@ -332,3 +332,24 @@ def test_importing_busta_s3_makes_no_client() -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
     assert found.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "SHA256"])
+def test_each_part_arrives_with_the_checksum_of_its_own_bytes_computed_by_busta(
+    client: Any, key: str, algorithm: str
+) -> None:
+    """busta computes a part's CRC32/SHA-256 in the uploading thread and hands it to botocore, which
+    then computes none where it sends the request (for busta.aio.s3: on the event loop). S3 checks it."""
+    import base64
+    import hashlib
+    import zlib
+
+    with requests(client) as seen:
+        upload(client, key, plaintext(MULTIPART), ExtraArgs={"ChecksumAlgorithm": algorithm})
+    parts = [params for op, params in seen if op == "UploadPart"]
+    assert len(parts) == 3
+    for params in parts:
+        body = params["Body"]
+        raw = zlib.crc32(body).to_bytes(4, "big") if algorithm == "CRC32" else hashlib.sha256(body).digest()
+        assert params[f"Checksum{algorithm}"] == base64.b64encode(raw).decode()
+    assert s3.download_fileobj(BUCKET, key, io.BytesIO(), client=client, keyring=KEYRING).plaintext_length == MULTIPART
