@@ -7,12 +7,15 @@ record what each request carried.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import io
 import os
 import subprocess
 import sys
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -340,10 +343,6 @@ def test_each_part_arrives_with_the_checksum_of_its_own_bytes_computed_by_busta(
 ) -> None:
     """busta computes a part's CRC32/SHA-256 in the uploading thread and hands it to botocore, which
     then computes none where it sends the request (for busta.aio.s3: on the event loop). S3 checks it."""
-    import base64
-    import hashlib
-    import zlib
-
     with requests(client) as seen:
         upload(client, key, plaintext(MULTIPART), ExtraArgs={"ChecksumAlgorithm": algorithm})
     parts = [params for op, params in seen if op == "UploadPart"]
