@@ -19,6 +19,9 @@ from .errors import UsageError
 __all__ = ["OutputBuffer", "PendingBytes", "writable_view"]
 
 _ZERO_COPY = sys.implementation.name == "cpython"
+#: Below this size the copy costs less than the C-API calls that avoid it (about 2 us): a 1 KiB message
+#: is filled in a ``bytearray`` and copied out.
+_ZERO_COPY_MIN_BYTES = 64 << 10
 if _ZERO_COPY:
     _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
     _new_bytes.restype = ctypes.py_object
@@ -49,7 +52,7 @@ class OutputBuffer:
         self.size = size
         self._array: ctypes.Array[ctypes.c_char] | None = None
         self._target: bytes | bytearray
-        if _ZERO_COPY and size > 0:
+        if _ZERO_COPY and size >= _ZERO_COPY_MIN_BYTES:
             target: bytes = _new_bytes(None, size)
             self._array = (ctypes.c_char * size).from_address(_bytes_address(target))
             # The array (and so every view of it, a worker's included) owns the bytes object: the

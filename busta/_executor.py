@@ -10,24 +10,23 @@ other messages asked for.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .streaming.workers import MAX_THREADS, Workers
 
-if TYPE_CHECKING:  # concurrent.futures is imported on first parallel use: it slows `import busta`
-    from concurrent.futures import ThreadPoolExecutor
-
 __all__ = ["check_threads", "default_threads", "workers_for"]
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_workers: dict[int, Workers] = {}
 _lock = threading.Lock()
 
 
+@functools.cache
 def default_threads() -> int:
-    """What ``threads=None`` means: one thread per core (at most :data:`MAX_THREADS`)."""
+    """What ``threads=None`` means: one thread per core (at most :data:`MAX_THREADS`), counted once
+    (``os.cpu_count()`` reads ``/sys`` on every call: a few microseconds of each small message)."""
     return min(os.cpu_count() or 1, MAX_THREADS)
 
 
@@ -45,14 +44,16 @@ def workers_for(threads: int | None) -> Workers | None:
     count = check_threads(threads)
     if count == 1:
         return None
-    return Workers(_pool(count), count)
+    workers = _workers.get(count)  # made once per count: a small message pays one dict lookup
+    return workers if workers is not None else _made(count)
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
+def _made(threads: int) -> Workers:
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see TYPE_CHECKING above
 
     with _lock:
-        pool = _pools.get(threads)
-        if pool is None:
-            pool = _pools[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix=f"busta-{threads}")
-        return pool
+        workers = _workers.get(threads)
+        if workers is None:
+            pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix=f"busta-{threads}")
+            workers = _workers[threads] = Workers(pool, threads)
+        return workers

@@ -93,8 +93,7 @@ def seal_whole(encryptor: MessageEncryptor, data: memoryview) -> bytes:
     """The whole message of ``data``, in one buffer of its exact size."""
     out = OutputBuffer(encryptor.message_size(len(data)))
     try:
-        written = encryptor.update_into(data, out.view)
-        written += encryptor.finalize_into(out.view[written:])
+        written = encryptor.seal_whole_into(data, out.view)
     except BaseException:
         out.discard()
         raise

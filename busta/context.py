@@ -29,6 +29,7 @@ RESERVED_PREFIX = "aws-crypto-"
 PUBLIC_KEY_FIELD = "aws-crypto-public-key"
 
 _U16 = struct.Struct(">H")
+_U16_FROM = _U16.unpack_from
 
 
 def validate_for_encrypt(context: Mapping[str, str] | None) -> dict[str, str]:
@@ -84,6 +85,29 @@ def serialize_context(context: Mapping[str, str]) -> bytes:
     """Encode ``context`` canonically; an empty context encodes to ``b""``."""
     if not context:
         return b""
+    pairs: list[tuple[bytes, bytes]] = []
+    try:
+        for key, value in context.items():  # the common case, on every message's path: plain str pairs
+            if type(key) is not str or type(value) is not str:
+                return _serialize_checked(context)
+            pairs.append((key.encode("utf-8"), value.encode("utf-8")))
+    except UnicodeEncodeError:
+        return _serialize_checked(context)
+    pairs.sort()
+    parts = [_U16.pack(len(pairs))]
+    try:
+        for key_raw, value_raw in pairs:
+            parts += (_U16.pack(len(key_raw)), key_raw, _U16.pack(len(value_raw)), value_raw)
+    except struct.error:  # a key or value beyond its UInt16 length field
+        return _serialize_checked(context)
+    out = b"".join(parts)
+    if len(out) > MAX_ENCRYPTION_CONTEXT_BYTES:
+        return _serialize_checked(context)
+    return out
+
+
+def _serialize_checked(context: Mapping[str, str]) -> bytes:
+    """:func:`serialize_context` checking every key and value, for the error that names what is wrong."""
     pairs = sorted((_encode(k, "key"), _encode(v, "value")) for k, v in context.items())
     if len(pairs) > MAX_UINT16:
         raise LimitExceededError("encryption context pair count", len(pairs), MAX_UINT16)
@@ -100,41 +124,48 @@ def serialize_context(context: Mapping[str, str]) -> bytes:
 
 def deserialize_context(data: bytes | memoryview, *, base_offset: int = 0) -> dict[str, str]:
     """Decode a serialized context; ``base_offset`` places errors within the message."""
-    view = memoryview(data)
-    if len(view) == 0:
+    raw = bytes(data)  # one copy: slicing bytes below is cheaper than slicing a view and copying each slice
+    end = len(raw)
+    if end == 0:
         return {}
-    pos = 0
-
-    def take(n: int, field: str) -> memoryview:
-        nonlocal pos
-        if pos + n > len(view):
-            raise MalformedMessageError("encryption context overruns its length", field=field, offset=base_offset + pos)
-        chunk = view[pos : pos + n]
-        pos += n
-        return chunk
-
-    (count,) = _U16.unpack(take(2, "encryption context count"))
+    if end < 2:
+        raise _overrun("encryption context count", base_offset)
+    (count,) = _U16_FROM(raw, 0)
+    pos = 2
     # A count of zero with nothing after it is an older writers' form of the empty context.
     result: dict[str, str] = {}
     for _ in range(count):
-        (klen,) = _U16.unpack(take(2, "encryption context key length"))
-        key_offset = base_offset + pos
-        key_raw = bytes(take(klen, "encryption context key"))
-        (vlen,) = _U16.unpack(take(2, "encryption context value length"))
-        value_raw = bytes(take(vlen, "encryption context value"))
+        if pos + 2 > end:
+            raise _overrun("encryption context key length", base_offset + pos)
+        (klen,) = _U16_FROM(raw, pos)
+        key_at = pos + 2
+        pos = key_at + klen
+        if pos > end:
+            raise _overrun("encryption context key", base_offset + key_at)
+        if pos + 2 > end:
+            raise _overrun("encryption context value length", base_offset + pos)
+        (vlen,) = _U16_FROM(raw, pos)
+        value_at = pos + 2
+        pos = value_at + vlen
+        if pos > end:
+            raise _overrun("encryption context value", base_offset + value_at)
         try:
-            key, value = key_raw.decode("utf-8"), value_raw.decode("utf-8")
+            key, value = raw[key_at : key_at + klen].decode("utf-8"), raw[value_at:pos].decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedMessageError(
-                "encryption context is not valid UTF-8", field="encryption context", offset=key_offset
+                "encryption context is not valid UTF-8", field="encryption context", offset=base_offset + key_at
             ) from None
         if key in result:
             raise MalformedMessageError(
-                "duplicate encryption context key", field="encryption context key", offset=key_offset
+                "duplicate encryption context key", field="encryption context key", offset=base_offset + key_at
             )
         result[key] = value
-    if pos != len(view):
+    if pos != end:
         raise MalformedMessageError(
             "encryption context has bytes after its last pair", field="encryption context", offset=base_offset + pos
         )
     return result
+
+
+def _overrun(field: str, offset: int) -> MalformedMessageError:
+    return MalformedMessageError("encryption context overruns its length", field=field, offset=offset)

@@ -6,7 +6,9 @@ import hmac
 from dataclasses import dataclass
 from typing import NoReturn
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hmac import HMAC
 
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import AuthenticationError
@@ -18,6 +20,13 @@ _DERIVE_LABEL = b"DERIVEKEY"
 _COMMIT_LABEL = b"COMMITKEY"
 
 _HASH_BYTES = {"sha256": 32, "sha384": 48, "sha512": 64}
+# cryptography's HMAC is keyed once and copied for each expansion: about half the time of ``hmac.digest``,
+# which looks its digest up by name on every call (three times per message).
+_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -34,16 +43,17 @@ class DerivedKeys:
         refuse_pickling(self)
 
 
-def _hkdf_expand_one_block(digest: str, prk: bytes, info: bytes, length: int) -> bytes:
-    """HKDF-Expand (RFC 5869) for outputs no longer than one hash block: T(1) = HMAC(PRK, info | 0x01)."""
-    return hmac.digest(prk, info + b"\x01", digest)[:length]
+def _hmac(digest: str, key: bytes, data: bytes) -> HMAC:
+    mac = HMAC(key, _HASHES[digest])
+    mac.update(data)
+    return mac
 
 
 def derive_keys(suite: AlgorithmSuite, data_key: SecretBytes, message_id: bytes) -> DerivedKeys:
     """Derive the encryption key per the suite's KDF (and the commitment key for committing suites).
 
-    Every ESDK key is at most 32 bytes, within one block of its HKDF hash, so
-    HKDF is written out here with ``hmac.digest`` (one C call per step).
+    Every ESDK key is at most 32 bytes, within one block of its HKDF hash, so HKDF (RFC 5869) is
+    written out here: Extract, then one Expand block per key, T(1) = HMAC(PRK, info | 0x01).
     """
     ikm = data_key.reveal()
     digest = suite.kdf_hash
@@ -51,13 +61,15 @@ def derive_keys(suite: AlgorithmSuite, data_key: SecretBytes, message_id: bytes)
         return DerivedKeys(AESGCM(ikm), b"")
     suite_id = suite.id.to_bytes(2, "big")
     if not suite.committing:
-        prk = hmac.digest(bytes(_HASH_BYTES[digest]), ikm, digest)  # HKDF-Extract, no salt = zeros
-        key = _hkdf_expand_one_block(digest, prk, suite_id + message_id, suite.key_bytes)
+        prk = _hmac(digest, bytes(_HASH_BYTES[digest]), ikm).finalize()  # HKDF-Extract, no salt = zeros
+        key = _hmac(digest, prk, suite_id + message_id + b"\x01").finalize()[: suite.key_bytes]
         return DerivedKeys(AESGCM(key), b"")
-    prk = hmac.digest(message_id, ikm, digest)  # HKDF-Extract, salt = message id
-    key = _hkdf_expand_one_block(digest, prk, suite_id + _DERIVE_LABEL, suite.key_bytes)
-    commitment = _hkdf_expand_one_block(digest, prk, _COMMIT_LABEL, COMMITMENT_BYTES)
-    return DerivedKeys(AESGCM(key), commitment)
+    prk = _hmac(digest, message_id, ikm).finalize()  # HKDF-Extract, salt = message id
+    expand = HMAC(prk, _HASHES[digest])
+    commit = expand.copy()
+    expand.update(suite_id + _DERIVE_LABEL + b"\x01")
+    commit.update(_COMMIT_LABEL + b"\x01")
+    return DerivedKeys(AESGCM(expand.finalize()[: suite.key_bytes]), commit.finalize()[:COMMITMENT_BYTES])
 
 
 def check_commitment(expected: bytes, stored: bytes) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import struct
 
-_U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_U16_FROM, _U32_FROM, _U64_FROM = _U16.unpack_from, _U32.unpack_from, _U64.unpack_from
 
 
 class NeedMoreData(Exception):
@@ -39,25 +39,38 @@ class Cursor:
         self.pos = end
         return self.view[start:end]
 
-    def _number(self, fmt: struct.Struct) -> int:
+    # Each reader is written out (no shared helper): headers are parsed on every message's path.
+
+    def u8(self) -> int:
         start = self.pos
-        end = start + fmt.size
+        if start >= self.end:
+            raise NeedMoreData(start + 1)
+        self.pos = start + 1
+        return int(self.view[start])
+
+    def u16(self) -> int:
+        start = self.pos
+        end = start + 2
         if end > self.end:
             raise NeedMoreData(end)
         self.pos = end
-        return int(fmt.unpack_from(self.view, start)[0])
-
-    def u8(self) -> int:
-        return self._number(_U8)
-
-    def u16(self) -> int:
-        return self._number(_U16)
+        return int(_U16_FROM(self.view, start)[0])
 
     def u32(self) -> int:
-        return self._number(_U32)
+        start = self.pos
+        end = start + 4
+        if end > self.end:
+            raise NeedMoreData(end)
+        self.pos = end
+        return int(_U32_FROM(self.view, start)[0])
 
     def u64(self) -> int:
-        return self._number(_U64)
+        start = self.pos
+        end = start + 8
+        if end > self.end:
+            raise NeedMoreData(end)
+        self.pos = end
+        return int(_U64_FROM(self.view, start)[0])
 
 
 def u16(n: int) -> bytes:

@@ -55,6 +55,11 @@ class ContentType(enum.IntEnum):
     FRAMED = 2
 
 
+# Looked up by wire value on every header parsed: a dict lookup costs less than an enum call.
+_SUITES = {suite.value: suite for suite in AlgorithmSuite}
+_CONTENT_TYPES = {kind.value: kind for kind in ContentType}
+
+
 @dataclass(frozen=True, slots=True)
 class EncryptedDataKey:
     """One wrapped copy of the data key, as stored in the header."""
@@ -244,10 +249,9 @@ def _parse(cur: Cursor, max_edks: int | None, progress: HeaderProgress | None) -
     tail = _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES
     _parse_edks(cur, start.count, edks, tail, progress)
     content_offset = cur.pos
-    try:
-        content_type = ContentType(cur.u8())
-    except ValueError:
-        raise _fail("unknown content type", "content type", content_offset) from None
+    content_type = _CONTENT_TYPES.get(cur.u8())
+    if content_type is None:
+        raise _fail("unknown content type", "content type", content_offset)
     suite_data = b""
     if version == 1:
         if bytes(cur.take(4)) != b"\x00\x00\x00\x00":
@@ -278,10 +282,9 @@ def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
         raise _fail("message type must be 0x80", "type", 1)
     suite_offset = cur.pos
     suite_id = cur.u16()
-    try:
-        suite = AlgorithmSuite(suite_id)
-    except ValueError:
-        raise _fail(f"unknown algorithm suite 0x{suite_id:04x}", "algorithm suite", suite_offset) from None
+    suite = _SUITES.get(suite_id)
+    if suite is None:
+        raise _fail(f"unknown algorithm suite 0x{suite_id:04x}", "algorithm suite", suite_offset)
     if suite.message_format != version:
         raise _fail(
             f"suite {suite.name} does not belong in a version {version} header", "algorithm suite", suite_offset

@@ -244,6 +244,32 @@ class MessageDecryptor:
         finally:
             self._lock.release()
 
+    def open_rest_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """All of a whole message after its header (read by :meth:`read_header`, materials supplied) into
+        ``out``; return the plaintext length. This also finalizes: a message that ends early, or bytes
+        after its end, raise as :meth:`update_into` and :meth:`finalize` would."""
+        view = writable_view(out)
+        src = memoryview(data).cast("B")
+        self._claim()
+        try:
+            if self._body is None or self._parsed is None or self._consumed != self._parsed.length:
+                raise UsageError("open_rest_into() takes all of the message after read_header() and its materials")
+            pos, produced = self._body.process(src, 0, view, self._consumed)
+            self._consumed += pos
+            self._finalized = True
+            if not self.done:
+                raise TruncatedMessageError(f"the message ended early, {self._body.stage.value}")
+            if pos < len(src):
+                raise MalformedMessageError(
+                    "bytes after the end of the message", field="trailing data", offset=self._consumed
+                )
+        except BustaError as exc:
+            self._fail(exc)
+            raise
+        finally:
+            self._lock.release()
+        return produced
+
     def finalize(self) -> bytes:
         """Declare the end of the input; raise if the message is incomplete."""
         self._claim()

@@ -138,6 +138,10 @@ class DrivenDecryptor:
 
         return self._call(update_into)
 
+    def open_rest_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """See :meth:`MessageDecryptor.open_rest_into` (after :meth:`read_header`)."""
+        return self._call(lambda engine: engine.open_rest_into(data, out))
+
     def finalize(self) -> bytes:
         """Declare the end of the input; raise if the message is incomplete."""
         return self._call(MessageDecryptor.finalize)

@@ -154,6 +154,59 @@ class MessageEncryptor:
         """Write the final frame (and footer) into ``out`` (at least :meth:`finalize_size` bytes)."""
         return self._finalize_into(writable_view(out))
 
+    def seal_whole_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """The whole message of plaintext ``data`` into ``out`` (at least :meth:`message_size` bytes) in
+        one call, the encryptor's only one; return its length. The bytes are those of ``update`` and
+        ``finalize``; the final frame is sealed beside the last regular frames, not after them."""
+        return self._seal_whole_into(memoryview(data).cast("B"), writable_view(out))
+
+    def _seal_whole_into(self, src: memoryview, out: memoryview) -> int:
+        self._claim()
+        try:
+            if self._header_sent:
+                raise UsageError("seal_whole_into() is the only call of an encryptor")
+            if len(out) < self.message_size(len(src)):
+                raise UsageError("the output buffer is smaller than message_size()")
+            if self._declared is not None and len(src) != self._declared:
+                raise UsageError(f"the plaintext is not the {self._declared} bytes declared for this message")
+            try:
+                pos = self._emit_header(out)
+                pos += self._seal_body(src, out[pos:])
+            except BustaError as exc:
+                self._error = exc
+                raise
+            self._finished = True
+        finally:
+            self._lock.release()
+        return pos
+
+    def _seal_body(self, src: memoryview, out: memoryview) -> int:
+        """Seal all of ``src`` as the message's frames (and footer); return the bytes written."""
+        codec = self._codec
+        frame, step = codec.frame_length, codec.step
+        count, _ = frame_split(len(src), frame)
+        if self._signer is not None:  # hashed in order: the regular frames, then the final frame and footer
+            pos = self._seal(src, out, count) if count else 0
+            return pos + self._seal_final(src[count * frame :], out[pos:])
+        first = self._next_sequence(count)
+        final_seq = self._next_sequence(1, final=True)
+        split = parts(self._workers, frame, count + 1)
+        bounds = [(count + 1) * i // split for i in range(split + 1)]
+        tasks = [
+            functools.partial(
+                codec.seal_regular, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a
+            )
+            for a, b in itertools.pairwise(bounds[:-1])
+        ]
+        a = bounds[-2]
+
+        def last_part() -> None:  # the last regular frames and the final frame, on the calling thread
+            codec.seal_regular(first + a, src[a * frame : count * frame], out[a * step : count * step], count - a)
+            codec.seal_final(final_seq, src[count * frame :], out[count * step :])
+
+        run_split([*tasks, last_part], self._workers)
+        return count * step + final_frame_overhead + len(src) - count * frame
+
     def _finalize_into(self, out: memoryview) -> int:
         self._claim()
         try:
@@ -172,11 +225,14 @@ class MessageEncryptor:
 
     def _finish(self, out: memoryview) -> int:
         pos = self._emit_header(out)
-        start = pos
         with self._buffer.view() as pending:
-            pos += self._codec.seal_final(self._next_sequence(1, final=True), pending, out[pos:])
+            return pos + self._seal_final(pending, out[pos:])
+
+    def _seal_final(self, content: memoryview, out: memoryview) -> int:
+        """Seal the final frame of ``content`` (and the footer); return the bytes written."""
+        pos = self._codec.seal_final(self._next_sequence(1, final=True), content, out)
         if self._signer is not None:
-            self._signer.update(out[start:pos])
+            self._signer.update(out[:pos])
             footer = serialize_footer(self._signer.sign())
             out[pos : pos + len(footer)] = footer
             pos += len(footer)

@@ -36,8 +36,7 @@ def decrypt_body(decryptor: DrivenDecryptor | MessageDecryptor, data: memoryview
         return plaintext
     out = OutputBuffer(length)
     try:
-        written = decryptor.update_into(data[start:], out.view)
-        decryptor.finalize()
+        written = decryptor.open_rest_into(data[start:], out.view)
     except BaseException:
         out.discard()
         raise

@@ -214,11 +214,17 @@ def test_decrypt_stream_rejects_truncation_and_trailing_bytes(aes_keyring: RawAe
         busta.decrypt_stream(io.BytesIO(message + b"\0"), io.BytesIO(), keyring=aes_keyring)
 
 
-def test_an_output_buffer_becomes_bytes_and_copies_only_when_cut() -> None:
-    whole = OutputBuffer(8)
-    whole.view[:] = b"abcdefgh"
-    assert whole.finish() == b"abcdefgh"
-    assert isinstance(whole._target, bytes)
+def test_a_large_output_buffer_becomes_bytes_and_copies_only_when_cut_small_ones_copy() -> None:
+    size = 64 << 10
+    whole = OutputBuffer(size)
+    whole.view[:] = b"a" * size
+    target = whole._target
+    assert isinstance(target, bytes)
+    assert whole.finish() is target  # no copy
+    small = OutputBuffer(8)
+    small.view[:] = b"abcdefgh"
+    assert not isinstance(small._target, bytes)
+    assert small.finish() == b"abcdefgh"
     cut = OutputBuffer(8)
     cut.view[:3] = b"abc"
     assert cut.finish(3) == b"abc"
