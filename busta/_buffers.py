@@ -16,7 +16,7 @@ import sys
 
 from .errors import UsageError
 
-__all__ = ["OutputBuffer", "PendingBytes", "writable_view"]
+__all__ = ["OutputBuffer", "PendingBytes", "room_for", "writable_view"]
 
 _ZERO_COPY = sys.implementation.name == "cpython"
 #: Below this size the copy costs less than the C-API calls that avoid it (about 2 us): a 1 KiB message
@@ -41,6 +41,21 @@ def writable_view(out: object) -> memoryview:
     if view.readonly:
         raise UsageError("the output buffer is read-only")
     return view
+
+
+def room_for(out: object, size: int) -> memoryview:
+    """The first ``size`` bytes of the caller's buffer ``out``, to write into. A ``bytearray`` that is too
+    small grows to ``size`` (and keeps it: reused for the next message, it stops growing); anything else
+    that is too small is a :class:`UsageError`."""
+    if isinstance(out, bytearray) and len(out) < size:
+        try:
+            out += bytes(size - len(out))  # bytes(n) is zero pages from calloc: only the copy touches them
+        except BufferError:
+            raise UsageError(f"the output bytearray must grow to {size} bytes but a view of it is alive") from None
+    view = writable_view(out)
+    if len(view) < size:
+        raise UsageError(f"the output buffer holds {len(view)} bytes; this message needs {size}")
+    return view[:size]
 
 
 class OutputBuffer:

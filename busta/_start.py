@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ._arguments import suite_for
-from ._buffers import OutputBuffer
+from ._buffers import OutputBuffer, room_for
 from ._executor import workers_for
 from .compression import refuse_reserved
 from .context import check_expected, validate_for_encrypt
@@ -22,7 +22,7 @@ from .streaming.decryptor import MessageDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .suites import AlgorithmSuite, CommitmentPolicy
 
-__all__ = ["decryptor_engine", "encryption_request", "encryptor_for", "seal_whole"]
+__all__ = ["decryptor_engine", "encryption_request", "encryptor_for", "seal_into", "seal_whole"]
 
 
 def encryption_request(
@@ -98,3 +98,8 @@ def seal_whole(encryptor: MessageEncryptor, data: memoryview) -> bytes:
         out.discard()
         raise
     return out.finish(written)
+
+
+def seal_into(encryptor: MessageEncryptor, data: memoryview, out: object) -> int:
+    """The whole message of ``data`` at the start of the caller's buffer ``out``; its length."""
+    return encryptor.seal_whole_into(data, room_for(out, encryptor.message_size(len(data))))

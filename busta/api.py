@@ -14,30 +14,33 @@ from typing import IO, Any, cast
 
 from ._arguments import Bytes, as_bytes, materials_manager_for
 from ._executor import check_threads
-from ._start import decryptor_engine, encryption_request, encryptor_for, seal_whole
+from ._start import decryptor_engine, encryption_request, encryptor_for, seal_into, seal_whole
 from .compression import compress_whole, mark
 from .errors import UsageError
 from .limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from .materials import CryptoMaterialsManager, Keyring
-from .results import DecryptResult, StreamResult
+from .results import DecryptedInto, DecryptResult, StreamResult
 from .streaming import compressed, pump
 from .streaming._args import check_limit
 from .streaming.driver import DrivenDecryptor
 from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DEFAULT_READ_SIZE, DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
 from .streaming.random_access import SeekableDecryptingReader, file_fetch
-from .streaming.whole import decrypt_whole, header_and_context
+from .streaming.whole import decrypt_whole, decrypt_whole_into, header_and_context
 from .suites import DEFAULT_COMMITMENT_POLICY, AlgorithmSuite, CommitmentPolicy
 
 __all__ = [
     "Client",
     "DecryptResult",
+    "DecryptedInto",
     "StreamResult",
     "decrypt",
+    "decrypt_into",
     "decrypt_stream",
     "decrypting_reader",
     "decrypting_writer",
     "encrypt",
+    "encrypt_into",
     "encrypt_stream",
     "encrypting_reader",
     "encrypting_writer",
@@ -226,6 +229,51 @@ class Client:
         limit = compressed.limit_for(self.max_decompressed_bytes, whole=True)
         return DecryptResult(compressed.decompressed(plaintext, context, limit), header, context)
 
+    def encrypt_into(
+        self,
+        plaintext: Bytes,
+        out: bytearray | memoryview,
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        algorithm: AlgorithmSuite | int | None = None,
+        frame_length: int | None = None,
+    ) -> int:
+        """:meth:`encrypt` into the caller's buffer: the message is ``out[:length]``; returns ``length``.
+
+        A ``bytearray`` too small grows to fit and keeps its size, so one reused from message to message
+        stops growing and its pages are not faulted in again (see docs/benchmarks.md: for messages of
+        tens of MiB a fresh ``bytes`` costs as much as the encryption). Any other writable buffer must be
+        large enough (:class:`UsageError` otherwise, before anything is written). No compression here.
+        """
+        data = memoryview(as_bytes(plaintext, "plaintext")).cast("B")
+        encryptor = self._encryptor(
+            keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=len(data)
+        )
+        return seal_into(encryptor, data, out)
+
+    def decrypt_into(
+        self,
+        ciphertext: Bytes,
+        out: bytearray | memoryview,
+        *,
+        keyring: Keyring | None = None,
+        materials_manager: CryptoMaterialsManager | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> DecryptedInto:
+        """:meth:`decrypt` into the caller's buffer: the plaintext is ``out[:result.length]``.
+
+        ``out`` grows as for :meth:`encrypt_into` (to the plaintext length the message's layout
+        gives). If decryption fails, what was written into ``out`` is zeroed. A compressed message is
+        refused (:class:`UsageError`): decompress with :meth:`decrypt` or :meth:`decrypt_stream`.
+        """
+        data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        length = decrypt_whole_into(decryptor, data, out)
+        header, context = header_and_context(decryptor)
+        return DecryptedInto(length, header, context)
+
     def encrypting_reader(
         self,
         source: IO[bytes],
@@ -364,6 +412,8 @@ DEFAULT_CLIENT: Client = Client()
 # The one-line quick start: ``busta.encrypt(data, keyring=k)`` is ``busta.Client().encrypt(...)``.
 encrypt = DEFAULT_CLIENT.encrypt
 decrypt = DEFAULT_CLIENT.decrypt
+encrypt_into = DEFAULT_CLIENT.encrypt_into
+decrypt_into = DEFAULT_CLIENT.decrypt_into
 encrypt_stream = DEFAULT_CLIENT.encrypt_stream
 decrypt_stream = DEFAULT_CLIENT.decrypt_stream
 encrypting_reader = DEFAULT_CLIENT.encrypting_reader

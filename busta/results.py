@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .format import Header
 
-__all__ = ["DecryptResult", "StreamResult"]
+__all__ = ["DecryptResult", "DecryptedInto", "StreamResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,5 +25,15 @@ class DecryptResult:
     (the stored pairs plus any required pairs the caller supplied)."""
 
     plaintext: bytes
+    header: Header
+    encryption_context: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DecryptedInto:
+    """What :meth:`Client.decrypt_into` did: the plaintext is the first ``length`` bytes of the caller's
+    buffer; the header and the authenticated encryption context as for :class:`DecryptResult`."""
+
+    length: int
     header: Header
     encryption_context: dict[str, str]
