@@ -63,8 +63,9 @@ def split(frames: int, threads: int) -> list[tuple[int, int]]:
 
 
 def fresh_buffer(size: int) -> mmap.mmap:
-    """``size`` bytes of fresh anonymous memory: no page is touched until it is written."""
-    return mmap.mmap(-1, max(1, size))
+    """``size`` bytes of fresh private anonymous memory (what malloc maps for a large block): no page
+    is touched until it is written."""
+    return mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
 def _nonce(seq: int) -> bytes:

@@ -42,7 +42,7 @@ class Config:
     sweep_sizes: tuple[int, ...] = tuple(KiB << 2 * i for i in range(10))  # 1 KiB, 4 KiB ... 256 MiB
     signed_frames: tuple[int, ...] = (4 * KiB, 64 * KiB, MiB)  # at message_bytes
     signed_sizes: tuple[int, ...] = (KiB, MiB, 64 * MiB)  # at 64 KiB frames
-    run_bytes: int = 16 * MiB  # a timed run of small messages makes calls until it sealed about this much
+    run_bytes: int = 8 * MiB  # a timed run of small messages makes calls until it sealed about this much
 
     @classmethod
     def full(cls) -> Config:

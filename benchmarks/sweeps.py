@@ -136,9 +136,9 @@ def frame_sweep(config: Config, *, official: bool) -> list[Point]:
     size, points = config.message_bytes, []
     for frame in config.sweep_frames:
         runs = _bare_runs(bench, size, frame, 1) | _busta_runs(bench, size, frame, UNSIGNED, 1, _busta_lines())
-        if official:
-            runs |= _official_runs(bench, config.official_bytes, frame)
         t = interleaved(runs, config.repeats)
+        if official:  # information only, and slow: fewer rounds, on their own
+            t |= interleaved(_official_runs(bench, config.official_bytes, frame), max(1, config.repeats // 4))
         sizes = dict.fromkeys(LINES, size) | {"official": config.official_bytes}
         points.append(_point(frame, t, sizes))
         _show("frames", points[-1])
@@ -153,7 +153,7 @@ def size_sweep(config: Config) -> list[Point]:
     bench = Bench(max(config.sweep_sizes))
     points = []
     for size in config.sweep_sizes:
-        calls = _calls(config, size, 1000)
+        calls = _calls(config, size, 500)
         runs = _bare_runs(bench, size, SIZE_FRAME, calls)
         runs |= _busta_runs(bench, size, SIZE_FRAME, UNSIGNED, calls, _busta_lines())
         t = interleaved(runs, config.repeats if size <= 16 * MiB else max(1, config.repeats // 2))
@@ -172,7 +172,8 @@ def signed_points(config: Config) -> list[tuple[str, Point]]:
     points = []
     for label, size, frame in cases:
         calls = _calls(config, size, 100)
-        t = interleaved(_busta_runs(bench, size, frame, SIGNED, calls, ("one", "default")), config.repeats)
+        runs = _busta_runs(bench, size, frame, SIGNED, calls, ("one", "default"))
+        t = interleaved(runs, max(1, min(config.repeats, max(3, config.repeats // 2))))
         points.append((label, _point(size, t, dict.fromkeys(LINES, size * calls))))
         _show(f"0x0578 {label}:", points[-1][1])
     return points
