@@ -16,6 +16,7 @@ from typing import IO, Any
 import busta
 from tests.support import oracle
 
+from . import plots, sweeps
 from ._bare import BareFrames, bare_sha384
 from ._common import (
     DEFAULT_THREADS,
@@ -288,7 +289,9 @@ def official_signed(size: int, frame: int, repeats: int) -> list[Row]:
 
 
 def parallel_rows(bench: Bench, repeats: int) -> list[Row]:
-    """Target 1: ``threads=2`` against the bare 2-thread loops, in memory and file to file."""
+    """Target 1: ``threads=2`` against the bare 2-thread loops, in memory and file to file (16 MiB runs
+    take milliseconds: twice the rounds, for steadier medians)."""
+    repeats = 2 * repeats - 1
     rows: list[Row] = []
     for frame in (64 * KiB, MiB):
         rows += in_memory(bench, frame, 2, repeats, "18.1 parallel", 0.9)
@@ -301,8 +304,8 @@ def other_rows(config: Config, bench: Bench, *, official: bool) -> list[Row]:
     repeats = config.repeats
     rows: list[Row] = []
     for frame in (4 * KiB, 64 * KiB, MiB):
-        rows += in_memory(bench, frame, 1, repeats, "18.3 1-thread", 0.9)
-        rows += streaming(bench, frame, 1, repeats, "18.3 1-thread", 0.9)
+        rows += in_memory(bench, frame, 1, 2 * repeats - 1, "18.3 1-thread", 0.9)
+        rows += streaming(bench, frame, 1, 2 * repeats - 1, "18.3 1-thread", 0.9)
     large_bench = Bench(config.large_message_bytes)
     for threads in (1, None):
         rows += large(large_bench, threads, max(3, repeats // 2))
@@ -314,3 +317,36 @@ def other_rows(config: Config, bench: Bench, *, official: bool) -> list[Row]:
         for frame in (4 * KiB, 64 * KiB, MiB):
             rows += official_signed(config.official_bytes, frame, max(1, repeats // 2))
     return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.targets18 [--quick] [--sweeps] [--out DIR]``: issue 18's rows alone."""
+    import argparse  # noqa: PLC0415 - only the command line needs it
+
+    from .suite import format_table  # noqa: PLC0415 - it imports this module
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.targets18", description=main.__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
+    parser.add_argument("--sweeps", action="store_true", help="also the sweeps (target 2) and their plots")
+    parser.add_argument("--no-official", action="store_true", help="skip the official aws-encryption-sdk")
+    parser.add_argument("--out", type=Path, help="where to write the sweeps' CSVs and plots")
+    args = parser.parse_args(argv)
+    config = Config.quick() if args.quick else Config.full()
+    bench = Bench(config.message_bytes)
+    rows = parallel_rows(bench, config.repeats)
+    if args.sweeps:
+        frames = sweeps.frame_sweep(config, official=not args.no_official)
+        sizes = sweeps.size_sweep(config)
+        rows += sweeps.defaults_rows(frames, sizes, sweeps.signed_points(config))
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            sweeps.write_points(frames, args.out / "sweep.csv", "frame_length")
+            sweeps.write_points(sizes, args.out / "sizes.csv", "message_bytes")
+            plots.plot_sweep(frames, args.out / "sweep.png", config.message_bytes)
+            plots.plot_sizes(sizes, args.out / "sizes.png")
+    rows += other_rows(config, bench, official=not args.no_official)
+    print(format_table(rows, verdicts=not args.quick))
+
+
+if __name__ == "__main__":
+    main()
