@@ -1,8 +1,9 @@
 """Run the benchmark suite: ``python -m benchmarks [--quick] [--out DIR]``.
 
-Prints one table with every target ratio of issue 3, runs the frame-size sweep
-and writes ``results.csv``, ``sweep.csv`` and ``sweep.png`` into ``--out``.
-``--quick`` is the CI smoke mode: tiny sizes, one repetition, no verdicts.
+Runs the sweeps (frame length, message size), prints one table with every target ratio
+and its goal (issue 18: against bare loops of the same run), and writes ``results.csv``,
+``sweep.csv``, ``sizes.csv`` and (with matplotlib) ``sweep.png`` and ``sizes.png`` into
+``--out``. ``--quick`` is the CI smoke mode: tiny sizes, one repetition, no verdicts.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import argparse
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
-from . import suite
+from . import plots, suite, sweeps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,13 +30,18 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}, {platform.platform()}"
     )
-    rows = suite.run_targets(config, official=not args.no_official)
-    print(suite.format_table(rows, verdicts=not args.quick))
-    suite.write_rows(rows, args.out / "results.csv")
-    sweep = suite.run_sweep(config, official=not args.no_official)
-    suite.write_sweep(sweep, args.out / "sweep.csv")
-    suite.plot_sweep(sweep, args.out / "sweep.png")
-    print(f"wrote {args.out / 'results.csv'}, {args.out / 'sweep.csv'}, {args.out / 'sweep.png'}")
+    start = time.monotonic()
+    results = suite.run_all(config, official=not args.no_official)
+    print(suite.format_table(results.rows, verdicts=not args.quick))
+    written = [args.out / "results.csv", args.out / "sweep.csv", args.out / "sizes.csv"]
+    suite.write_rows(results.rows, written[0])
+    sweeps.write_points(results.frames, written[1], "frame_length")
+    sweeps.write_points(results.sizes, written[2], "message_bytes")
+    if plots.plot_sweep(results.frames, args.out / "sweep.png", config.message_bytes):
+        written.append(args.out / "sweep.png")
+    if plots.plot_sizes(results.sizes, args.out / "sizes.png"):
+        written.append(args.out / "sizes.png")
+    print(f"wrote {', '.join(map(str, written))} in {time.monotonic() - start:.0f} s")
     return 0
 
 

@@ -1,86 +1,177 @@
 """Bare baselines: the least code that does the same AES-GCM (or SHA-384) work as busta.
 
 Each loop touches the same frames as busta does (same sizes, same number of
-AES-GCM calls, a per-frame nonce and AAD) into a preallocated, reused buffer.
+AES-GCM calls, a per-frame nonce and AAD). With ``threads`` > 1 a pool made once
+(``threads - 1`` threads, never restarted) takes all but the last part of the
+frames and the calling thread seals or opens the last part; each part is written
+into its own region of one buffer. Parts are cut only where there are at least
+two frames (one frame cannot be shared).
+
+Where the output goes:
+
+- ``encrypt()`` / ``decrypt()``: a buffer preallocated once and reused by every
+  call (the strictest baseline: no allocation, no page faults);
+- ``encrypt(fresh=True)`` / ``decrypt(fresh=True)``: a buffer as ``malloc`` would
+  give one: from :data:`FRESH_BYTES` up a new anonymous mapping each call (glibc
+  maps blocks this large anew, so every page of the result faults on first
+  write, in whichever thread writes it), below it the reused buffer (small blocks
+  come back warm from the heap);
+- ``stream_encrypt`` / ``stream_decrypt``: ``readinto`` a chunk of whole frames,
+  seal or open its frames (split over the threads), write the chunk's output in
+  order, chunk after chunk, both buffers reused.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import mmap
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 TAG = 16
 HEAD = 16  # a regular frame's sequence number and IV
+#: Output buffers of at least this many bytes are fresh mappings in ``fresh=True`` mode (glibc's
+#: largest dynamic mmap threshold: a malloc this large is always mapped anew).
+FRESH_BYTES = 32 << 20
+#: Bytes read per step by the streaming loops: as many whole frames as fill it, at least two
+#: (busta.streaming.pump.STREAM_CHUNK_BYTES, the same for busta's streams).
+CHUNK_BYTES = 2 << 20
+
+Buffer = bytearray | mmap.mmap
+_pools: dict[int, ThreadPoolExecutor] = {}
+_lock = threading.Lock()
+
+
+def pool(threads: int) -> ThreadPoolExecutor:
+    """The pool of ``threads - 1`` threads shared by every bare loop of that many threads, made once."""
+    with _lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix=f"bare-{threads}")
+        return _pools[threads]
+
+
+def split(frames: int, threads: int) -> list[tuple[int, int]]:
+    """Frames ``0 .. frames`` cut into ``threads`` runs as even as possible (one run if fewer than two)."""
+    parts = max(1, min(threads, frames))
+    return [(frames * k // parts, frames * (k + 1) // parts) for k in range(parts)]
+
+
+def fresh_buffer(size: int) -> mmap.mmap:
+    """``size`` bytes of fresh private anonymous memory (what malloc maps for a large block): no page
+    is touched until it is written."""
+    return mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def _nonce(seq: int) -> bytes:
+    return bytes(8) + seq.to_bytes(4, "big")
 
 
 class BareFrames:
-    """encrypt_into / decrypt_into over frames of ``frame_length`` bytes."""
+    """AES-GCM over the frames of ``data`` (``frame_length`` bytes each, the last one shorter), on
+    ``threads`` threads. Made with the plaintext, sealed once, so that ``decrypt`` has frames to open."""
 
-    def __init__(self, frame_length: int, plaintext_length: int):
-        self.frame = frame_length
-        self.step = HEAD + frame_length + TAG
-        self.count = -(-plaintext_length // frame_length)
+    def __init__(self, frame_length: int, data: memoryview, threads: int = 1):
+        self.frame, self.step, self.threads = frame_length, HEAD + frame_length + TAG, threads
+        self.data = data
+        self.length = len(data)
+        self.count = max(1, -(-self.length // frame_length))
+        last = self.length - (self.count - 1) * frame_length
+        self.sealed_length = (self.count - 1) * self.step + HEAD + last + TAG
         self.aead = AESGCM(os.urandom(32))
-        self.out = bytearray(self.count * self.step)
-        self.plain = bytearray(self.count * frame_length)
         self.aad = os.urandom(32) + b"AWSKMSEncryptionClient Frame" + bytes(12)
+        self.out = bytearray(self.sealed_length)
+        self.plain = bytearray(self.length)
+        self.parts = split(self.count, threads)
+        self.pool = pool(threads) if threads > 1 else None
+        self.encrypt()
 
-    def encrypt(self, data: memoryview) -> None:
-        out, frame, step, encrypt_into = memoryview(self.out), self.frame, self.step, self.aead.encrypt_into
-        for i in range(self.count):
-            nonce = bytes(8) + i.to_bytes(4, "big")
-            src = data[i * frame : (i + 1) * frame]
-            encrypt_into(nonce, src, self.aad, out[i * step + HEAD : i * step + HEAD + len(src) + TAG])
+    # -- the work of one run of frames -----------------------------------------------------------------
 
-    def decrypt(self) -> None:
-        out, plain, frame, step = memoryview(self.out), memoryview(self.plain), self.frame, self.step
-        decrypt_into = self.aead.decrypt_into
-        for i in range(self.count):
-            nonce = bytes(8) + i.to_bytes(4, "big")
-            decrypt_into(nonce, out[i * step + HEAD : (i + 1) * step], self.aad, plain[i * frame : (i + 1) * frame])
+    def seal(self, src: memoryview, out: memoryview, seq: int, first: int, stop: int) -> None:
+        """Seal frames ``first .. stop`` of ``src`` into their slots of ``out`` (sequence numbers from ``seq``)."""
+        frame, step, aad, encrypt_into = self.frame, self.step, self.aad, self.aead.encrypt_into
+        for i in range(first, stop):
+            piece = src[i * frame : (i + 1) * frame]
+            at = i * step + HEAD
+            encrypt_into(_nonce(seq + i), piece, aad, out[at : at + len(piece) + TAG])
 
-    def stream_encrypt(self, source: IO[bytes], sink: IO[bytes], chunk_frames: int) -> None:
-        """Read chunks, encrypt each frame of the chunk, write the chunk's frames."""
-        inbuf = memoryview(bytearray(chunk_frames * self.frame))
-        outbuf = memoryview(bytearray(chunk_frames * self.step))
-        frame, step, encrypt_into, seq = self.frame, self.step, self.aead.encrypt_into, 0
+    def open(self, src: memoryview, out: memoryview, seq: int, first: int, stop: int) -> None:
+        """Open frames ``first .. stop`` of the sealed ``src`` (exactly its sealed bytes) into ``out``."""
+        frame, step, aad, decrypt_into = self.frame, self.step, self.aad, self.aead.decrypt_into
+        for i in range(first, stop):
+            at = i * step + HEAD
+            piece = src[at : at + frame + TAG]
+            decrypt_into(_nonce(seq + i), piece, aad, out[i * frame : i * frame + len(piece) - TAG])
+
+    def run(self, work: Callable[[int, int], None], parts: list[tuple[int, int]]) -> None:
+        """``work(first, stop)`` for every part: all but the last on the pool, the last here."""
+        if self.pool is None or len(parts) == 1:
+            for first, stop in parts:
+                work(first, stop)
+            return
+        futures = [self.pool.submit(work, first, stop) for first, stop in parts[:-1]]
+        work(*parts[-1])
+        for future in futures:
+            future.result()
+
+    # -- in memory --------------------------------------------------------------------------------------
+
+    def encrypt(self, *, fresh: bool = False) -> Buffer:
+        """Seal every frame of the plaintext; return the buffer holding the sealed frames."""
+        out = fresh_buffer(self.sealed_length) if fresh and self.sealed_length >= FRESH_BYTES else self.out
+        view = memoryview(out)
+        self.run(functools.partial(self.seal, self.data, view, 1), self.parts)
+        view.release()
+        return out
+
+    def decrypt(self, *, fresh: bool = False) -> Buffer:
+        """Open every frame sealed by the constructor; return the buffer holding the plaintext."""
+        out = fresh_buffer(self.length) if fresh and self.length >= FRESH_BYTES else self.plain
+        view, sealed = memoryview(out), memoryview(self.out)
+        self.run(functools.partial(self.open, sealed, view, 1), self.parts)
+        view.release()
+        return out
+
+    # -- streaming ----------------------------------------------------------------------------------------
+
+    def chunk_frames(self) -> int:
+        return max(2, CHUNK_BYTES // self.frame)
+
+    def stream_encrypt(self, source: IO[bytes], sink: IO[bytes]) -> None:
+        """Read chunks of whole frames, seal the chunk's frames, write them, in order."""
+        frames_per_chunk = self.chunk_frames()
+        inbuf = memoryview(bytearray(frames_per_chunk * self.frame))
+        outbuf = memoryview(bytearray(frames_per_chunk * self.step))
+        seq = 1
         while n := source.readinto(inbuf):  # type: ignore[attr-defined]
-            frames = -(-n // frame)
-            for i in range(frames):
-                seq += 1
-                src = inbuf[i * frame : min(n, (i + 1) * frame)]
-                encrypt_into(
-                    bytes(8) + seq.to_bytes(4, "big"),
-                    src,
-                    self.aad,
-                    outbuf[i * step + HEAD : i * step + HEAD + len(src) + TAG],
-                )
-            sink.write(outbuf[: frames * step])
+            frames = -(-n // self.frame)
+            self.run(functools.partial(self.seal, inbuf[:n], outbuf, seq), split(frames, self.threads))
+            sink.write(outbuf[: n + frames * (HEAD + TAG)])
+            seq += frames
 
-    def stream_decrypt(self, source: IO[bytes], sink: IO[bytes], chunk_frames: int) -> None:
-        """Read chunks of whole frames, decrypt each, write the plaintext."""
-        inbuf = memoryview(bytearray(chunk_frames * self.step))
-        outbuf = memoryview(bytearray(chunk_frames * self.frame))
-        frame, step, decrypt_into, seq = self.frame, self.step, self.aead.decrypt_into, 0
+    def stream_decrypt(self, source: IO[bytes], sink: IO[bytes]) -> None:
+        """Read chunks of whole sealed frames (as ``stream_encrypt`` wrote them), open them, write the plaintext."""
+        frames_per_chunk = self.chunk_frames()
+        inbuf = memoryview(bytearray(frames_per_chunk * self.step))
+        outbuf = memoryview(bytearray(frames_per_chunk * self.frame))
+        seq = 1
         while n := source.readinto(inbuf):  # type: ignore[attr-defined]
-            frames = n // step
-            for i in range(frames):
-                seq += 1
-                decrypt_into(
-                    bytes(8) + seq.to_bytes(4, "big"),
-                    inbuf[i * step + HEAD : (i + 1) * step],
-                    self.aad,
-                    outbuf[i * frame : (i + 1) * frame],
-                )
-            sink.write(outbuf[: frames * frame])
+            frames = -(-n // self.step)
+            self.run(functools.partial(self.open, inbuf[:n], outbuf, seq), split(frames, self.threads))
+            sink.write(outbuf[: n - frames * (HEAD + TAG)])
+            seq += frames
 
 
-def bare_sha384(data: memoryview, chunk: int = 4 << 20) -> bytes:
+def bare_sha384(data: memoryview | bytes, chunk: int = 4 << 20) -> bytes:
     """SHA-384 over ``data`` in large updates: the floor for any signed-suite stream."""
+    view = memoryview(data)
     h = hashlib.sha384()
-    for i in range(0, len(data), chunk):
-        h.update(data[i : i + chunk])
+    for i in range(0, len(view), chunk):
+        h.update(view[i : i + chunk])
     return h.digest()

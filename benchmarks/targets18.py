@@ -1,0 +1,352 @@
+"""Issue 18's targets 1, 3, 4, 5 and 7: busta against a bare loop doing the same work, in the same run.
+
+Every ratio is a median time of the bare loop over busta's (above 1: busta is the faster), the two
+measured in alternation (``benchmarks._timing.interleaved``). The bare loops are in
+``benchmarks._bare``; target 2 (default threads against one) comes from the sweeps
+(``benchmarks.sweeps``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import busta
+from tests.support import oracle
+
+from . import plots, sweeps
+from ._bare import BareFrames, bare_sha384
+from ._common import (
+    DEFAULT_THREADS,
+    NAME,
+    NAMESPACE,
+    SIGNED,
+    UNSIGNED,
+    Bench,
+    Config,
+    KiB,
+    MiB,
+    Row,
+    _client,
+    _gbps,
+    _size,
+    scratch_dir,
+)
+from ._timing import interleaved
+
+#: The encryption context of the small-message rows: two pairs, as an application would pass.
+CONTEXT = {"purpose": "benchmark", "tenant": "example-tenant-0001"}
+
+
+def _threads(threads: int | None) -> str:
+    return f"default threads ({DEFAULT_THREADS})" if threads is None else f"threads={threads}"
+
+
+def _bare_threads(threads: int | None) -> int:
+    return DEFAULT_THREADS if threads is None else threads
+
+
+# -- in memory and streaming: targets 1 (threads=2 vs the bare 2-thread loop) and 3 (threads=1) ----------
+
+
+def in_memory(bench: Bench, frame: int, threads: int, repeats: int, target: str, goal: float) -> list[Row]:
+    """``Client(threads=N).encrypt`` / ``decrypt`` of the bench's plaintext against the bare N-thread loop
+    into its reused buffer; with N > 1 also the bare N-thread loop against the bare 1-thread one."""
+    client, keyring, data = _client(threads), bench.keyring, bench.data
+    bare = BareFrames(frame, data, threads)
+    message = client.encrypt(data, keyring=keyring, algorithm=UNSIGNED, frame_length=frame)
+    runs: dict[str, Callable[[], object]] = {
+        "bare_enc": bare.encrypt,
+        "enc": lambda: client.encrypt(data, keyring=keyring, algorithm=UNSIGNED, frame_length=frame),
+        "bare_dec": bare.decrypt,
+        "dec": lambda: client.decrypt(message, keyring=keyring),
+    }
+    single = BareFrames(frame, data, 1) if threads > 1 else None
+    if single is not None:
+        runs |= {"single_enc": single.encrypt, "single_dec": single.decrypt}
+    t = interleaved(runs, repeats)
+    what = f"{_size(len(data))}, {_size(frame)} frames, threads={threads}"
+    rows = [
+        Row(target, f"encrypt {what} vs bare {threads}-thread", t["bare_enc"] / t["enc"], goal, "x"),
+        Row(target, f"decrypt {what} vs bare {threads}-thread", t["bare_dec"] / t["dec"], goal, "x"),
+        Row("info", f"busta encrypt {_size(frame)}, threads={threads}", _gbps(len(data), t["enc"]), None, "GB/s"),
+        Row("info", f"busta decrypt {_size(frame)}, threads={threads}", _gbps(len(data), t["dec"]), None, "GB/s"),
+    ]
+    if single is not None:
+        for verb, key in (("encrypt", "enc"), ("decrypt", "dec")):
+            what = f"bare {verb} {_size(frame)}: {threads} threads vs 1"
+            rows.append(Row("info", what, t[f"single_{key}"] / t[f"bare_{key}"], None, "x"))
+    return rows
+
+
+def _file_to_null(action: Callable[[IO[bytes], IO[bytes]], object], source: Path) -> Callable[[], None]:
+    def go() -> None:
+        with source.open("rb", buffering=0) as src, open(os.devnull, "wb", buffering=0) as dst:
+            action(src, dst)
+
+    return go
+
+
+def streaming(bench: Bench, frame: int, threads: int, repeats: int, target: str, goal: float) -> list[Row]:
+    """``Client(threads=N).encrypt_stream`` / ``decrypt_stream`` file to file (a file in /dev/shm to
+    /dev/null) against the bare N-thread streaming loop (readinto, seal or open on N threads, write)."""
+    client, keyring = _client(threads), bench.keyring
+    bare = BareFrames(frame, bench.data, threads)
+    with scratch_dir() as tmp:
+        plain, sealed, bare_sealed = tmp / "plain", tmp / "sealed", tmp / "bare"
+        plain.write_bytes(bench.data)
+        with plain.open("rb", buffering=0) as src, sealed.open("wb", buffering=0) as dst:
+            client.encrypt_stream(src, dst, keyring=keyring, algorithm=UNSIGNED, frame_length=frame)
+        with plain.open("rb", buffering=0) as src, bare_sealed.open("wb", buffering=0) as dst:
+            bare.stream_encrypt(src, dst)
+
+        def enc(src: IO[bytes], dst: IO[bytes]) -> object:
+            return client.encrypt_stream(src, dst, keyring=keyring, algorithm=UNSIGNED, frame_length=frame)
+
+        def dec(src: IO[bytes], dst: IO[bytes]) -> object:
+            return client.decrypt_stream(src, dst, keyring=keyring)
+
+        t = interleaved(
+            {
+                "bare_enc": _file_to_null(bare.stream_encrypt, plain),
+                "enc": _file_to_null(enc, plain),
+                "bare_dec": _file_to_null(bare.stream_decrypt, bare_sealed),
+                "dec": _file_to_null(dec, sealed),
+            },
+            repeats,
+        )
+    what = f"file->file {_size(frame)} frames, threads={threads}"
+    return [
+        Row(target, f"encrypt_stream {what} vs bare", t["bare_enc"] / t["enc"], goal, "x"),
+        Row(target, f"decrypt_stream {what} vs bare", t["bare_dec"] / t["dec"], goal, "x"),
+    ]
+
+
+# -- target 4: large one-shot messages, and sealing into a buffer the caller reuses ---------------------
+
+
+def _into_runs(bench: Bench, frame: int, threads: int | None, message: bytes) -> dict[str, Callable[[], object]]:
+    """``encrypt_into`` / ``decrypt_into`` into a bytearray kept across calls, if this busta has them."""
+    client = _client(threads)
+    encrypt_into: Any = getattr(client, "encrypt_into", None)  # the interface of issue 18 (see COMMON18)
+    decrypt_into: Any = getattr(client, "decrypt_into", None)
+    if encrypt_into is None or decrypt_into is None:
+        return {}
+    sealed, opened = bytearray(), bytearray()
+    keyring, data = bench.keyring, bench.data
+    return {
+        "into_enc": lambda: encrypt_into(data, sealed, keyring=keyring, algorithm=UNSIGNED, frame_length=frame),
+        "into_dec": lambda: decrypt_into(message, opened, keyring=keyring),
+    }
+
+
+def large(bench: Bench, threads: int | None, repeats: int, frame: int = 64 * KiB) -> list[Row]:
+    """One-shot ``encrypt`` / ``decrypt`` of a large message (fresh output each call) against the bare
+    loop writing into a fresh buffer each call; ``encrypt_into`` / ``decrypt_into`` into a reused buffer
+    against the bare loop into its reused buffer. Same thread count on both sides."""
+    client, keyring, data = _client(threads), bench.keyring, bench.data
+    bare = BareFrames(frame, data, _bare_threads(threads))
+    message = client.encrypt(data, keyring=keyring, algorithm=UNSIGNED, frame_length=frame)
+    runs: dict[str, Callable[[], object]] = {
+        "bare_fresh_enc": lambda: bare.encrypt(fresh=True),
+        "enc": lambda: client.encrypt(data, keyring=keyring, algorithm=UNSIGNED, frame_length=frame),
+        "bare_fresh_dec": lambda: bare.decrypt(fresh=True),
+        "dec": lambda: client.decrypt(message, keyring=keyring),
+    }
+    into = _into_runs(bench, frame, threads, message)
+    if into:
+        runs |= {"bare_enc": bare.encrypt, "bare_dec": bare.decrypt} | into
+    t = interleaved(runs, repeats)
+    size, how = _size(len(data)), _threads(threads)
+    rows = [
+        Row("18.4 large", f"encrypt {size}, {how} vs bare fresh buffer", t["bare_fresh_enc"] / t["enc"], 0.9, "x"),
+        Row("18.4 large", f"decrypt {size}, {how} vs bare fresh buffer", t["bare_fresh_dec"] / t["dec"], 0.9, "x"),
+    ]
+    if into:
+        rows += [
+            Row("18.4 large", f"encrypt_into {size}, {how} vs bare reused", t["bare_enc"] / t["into_enc"], 0.9, "x"),
+            Row("18.4 large", f"decrypt_into {size}, {how} vs bare reused", t["bare_dec"] / t["into_dec"], 0.9, "x"),
+            Row("info", f"bare fresh buffer vs reused, encrypt {size}", t["bare_enc"] / t["bare_fresh_enc"], None, "x"),
+        ]
+    else:
+        rows.append(Row("18.4 large", "encrypt_into / decrypt_into: not in this busta", 0, None, "(skipped)"))
+    rows.append(Row("info", f"one-shot encrypt {size}, {how}", _gbps(len(data), t["enc"]), None, "GB/s"))
+    return rows
+
+
+# -- target 5: signed suites against bare SHA-384 over the same bytes ------------------------------------------
+
+
+def signed(bench: Bench, frame: int, repeats: int) -> list[Row]:
+    """0x0578 with default threads against ``hashlib.sha384`` over the message's bytes (what the
+    signature hashes; the ECDSA sign or verify itself is about a millisecond on top)."""
+    client, keyring, data = _client(None), bench.keyring, bench.data
+    message = client.encrypt(data, keyring=keyring, algorithm=SIGNED, frame_length=frame)
+    t = interleaved(
+        {
+            "sha": lambda: bare_sha384(message),
+            "enc": lambda: client.encrypt(data, keyring=keyring, algorithm=SIGNED, frame_length=frame),
+            "dec": lambda: client.decrypt(message, keyring=keyring),
+        },
+        repeats,
+    )
+    what = f"0x0578 {_size(len(data))}, {_size(frame)} frames"
+    return [
+        Row("18.5 signed", f"encrypt {what} vs bare SHA-384", t["sha"] / t["enc"], 0.9, "x"),
+        Row("18.5 signed", f"decrypt {what} vs bare SHA-384", t["sha"] / t["dec"], 0.9, "x"),
+        Row("info", f"bare SHA-384 over {_size(len(message))} message", _gbps(len(message), t["sha"]), None, "GB/s"),
+    ]
+
+
+# -- target 7: 1 KiB messages as users call them -----------------------------------------------------------------
+
+
+def small(count: int, with_official: bool) -> list[Row]:
+    """``busta.encrypt`` / ``busta.decrypt`` of 1 KiB with no ``threads=`` (the default call), suite
+    0x0478, a two-pair context, the raw AES keyring; beside it ``threads=1``, with and without the
+    context, and the official SDK's keyring API (a tenth as many calls)."""
+    bench = Bench(KiB)
+    keyring, data = bench.keyring, bytes(bench.data)
+    message = busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, encryption_context=CONTEXT)
+    bare_message = _client(1).encrypt(data, keyring=keyring, algorithm=UNSIGNED)
+
+    def times(call: Callable[[], object], n: int = count) -> Callable[[], None]:
+        def go() -> None:
+            for _ in range(n):
+                call()
+
+        return go
+
+    one = _client(1)
+    runs: dict[str, Callable[[], object]] = {
+        "enc": times(lambda: busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, encryption_context=CONTEXT)),
+        "dec": times(lambda: busta.decrypt(message, keyring=keyring)),
+        "enc1": times(lambda: one.encrypt(data, keyring=keyring, algorithm=UNSIGNED, encryption_context=CONTEXT)),
+        "dec1": times(lambda: one.decrypt(message, keyring=keyring)),
+        "enc1_bare": times(lambda: one.encrypt(data, keyring=keyring, algorithm=UNSIGNED)),
+        "dec1_bare": times(lambda: one.decrypt(bare_message, keyring=keyring)),
+    }
+    few = max(1, count // 10)
+    if with_official:
+        keys = [oracle.AesKeySpec(NAMESPACE, NAME, bench.key)]
+        theirs = oracle.official_encrypt(
+            data, keys=keys, suite_id=UNSIGNED.id, frame_length=4096, encryption_context=CONTEXT
+        )
+        runs |= {
+            "off_enc": times(
+                lambda: oracle.official_encrypt(
+                    data, keys=keys, suite_id=UNSIGNED.id, frame_length=4096, encryption_context=CONTEXT
+                ),
+                few,
+            ),
+            "off_dec": times(lambda: oracle.official_decrypt(theirs, keys=keys), few),
+        }
+    t = interleaved(runs, 3)
+    rate = {name: count / seconds for name, seconds in t.items()}
+    rows = [
+        Row("18.7 small", "1 KiB busta.encrypt/s, default call (2-pair context)", rate["enc"], 20_000, "/s"),
+        Row("18.7 small", "1 KiB busta.decrypt/s, default call", rate["dec"], 20_000, "/s"),
+        Row("info", "1 KiB encrypts/s, threads=1, 2-pair context", rate["enc1"], None, "/s"),
+        Row("info", "1 KiB decrypts/s, threads=1, 2-pair context", rate["dec1"], None, "/s"),
+        Row("info", "1 KiB encrypts/s, threads=1, no context", rate["enc1_bare"], None, "/s"),
+        Row("info", "1 KiB decrypts/s, threads=1, no context", rate["dec1_bare"], None, "/s"),
+    ]
+    if with_official:
+        for verb, key in (("encrypt", "enc"), ("decrypt", "dec")):
+            what = f"1 KiB default {verb} vs official keyring API"
+            rows.append(Row("info", what, (t[f"off_{key}"] / few) / (t[key] / count), None, "x"))
+    return rows
+
+
+# -- the official SDK, signed (information: issue 3's 5x/10x goals are gone) -----------------------------------
+
+
+def official_signed(size: int, frame: int, repeats: int) -> list[Row]:
+    bench = Bench(size)
+    keys = [oracle.AesKeySpec(NAMESPACE, NAME, bench.key)]
+    data = bytes(bench.data)
+    theirs = oracle.official_encrypt(data, keys=keys, suite_id=SIGNED.id, frame_length=frame)
+    ours = bench.encrypt(frame, SIGNED, threads=None)
+    t = interleaved(
+        {
+            "off_enc": lambda: oracle.official_encrypt(data, keys=keys, suite_id=SIGNED.id, frame_length=frame),
+            "enc": lambda: bench.encrypt(frame, SIGNED, threads=None),
+            "off_dec": lambda: oracle.official_decrypt(theirs, keys=keys),
+            "dec": lambda: bench.decrypt(ours, threads=None),
+        },
+        repeats,
+    )
+    what = f"0x0578 {_size(frame)} frames, default threads"
+    return [
+        Row("info", f"encrypt {what} vs official SDK", t["off_enc"] / t["enc"], None, "x"),
+        Row("info", f"decrypt {what} vs official SDK", t["off_dec"] / t["dec"], None, "x"),
+    ]
+
+
+# -- all of them -------------------------------------------------------------------------------------------------
+
+
+def parallel_rows(bench: Bench, repeats: int) -> list[Row]:
+    """Target 1: ``threads=2`` against the bare 2-thread loops, in memory and file to file (16 MiB runs
+    take milliseconds: twice the rounds, for steadier medians)."""
+    repeats = 2 * repeats - 1
+    rows: list[Row] = []
+    for frame in (64 * KiB, MiB):
+        rows += in_memory(bench, frame, 2, repeats, "18.1 parallel", 0.9)
+        rows += streaming(bench, frame, 2, repeats, "18.1 parallel", 0.9)
+    return rows
+
+
+def other_rows(config: Config, bench: Bench, *, official: bool) -> list[Row]:
+    """Targets 3, 4, 5 and 7 (memory and start-up, also of target 7, are ``suite.memory_and_startup``)."""
+    repeats = config.repeats
+    rows: list[Row] = []
+    for frame in (4 * KiB, 64 * KiB, MiB):
+        rows += in_memory(bench, frame, 1, 2 * repeats - 1, "18.3 1-thread", 0.9)
+        rows += streaming(bench, frame, 1, 2 * repeats - 1, "18.3 1-thread", 0.9)
+    large_bench = Bench(config.large_message_bytes)
+    for threads in (1, None):
+        rows += large(large_bench, threads, max(3, repeats // 2))
+    del large_bench
+    for frame in (64 * KiB, MiB):
+        rows += signed(bench, frame, repeats)
+    rows += small(config.small_messages, official)
+    if official:
+        for frame in (4 * KiB, 64 * KiB, MiB):
+            rows += official_signed(config.official_bytes, frame, max(1, repeats // 2))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks.targets18 [--quick] [--sweeps] [--out DIR]``: issue 18's rows alone."""
+    import argparse  # noqa: PLC0415 - only the command line needs it
+
+    from .suite import format_table  # noqa: PLC0415 - it imports this module
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.targets18", description=main.__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repetition")
+    parser.add_argument("--sweeps", action="store_true", help="also the sweeps (target 2) and their plots")
+    parser.add_argument("--no-official", action="store_true", help="skip the official aws-encryption-sdk")
+    parser.add_argument("--out", type=Path, help="where to write the sweeps' CSVs and plots")
+    args = parser.parse_args(argv)
+    config = Config.quick() if args.quick else Config.full()
+    bench = Bench(config.message_bytes)
+    rows = parallel_rows(bench, config.repeats)
+    if args.sweeps:
+        frames = sweeps.frame_sweep(config, official=not args.no_official)
+        sizes = sweeps.size_sweep(config)
+        rows += sweeps.defaults_rows(frames, sizes, sweeps.signed_points(config))
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            sweeps.write_points(frames, args.out / "sweep.csv", "frame_length")
+            sweeps.write_points(sizes, args.out / "sizes.csv", "message_bytes")
+            plots.plot_sweep(frames, args.out / "sweep.png", config.message_bytes)
+            plots.plot_sizes(sizes, args.out / "sizes.png")
+    rows += other_rows(config, bench, official=not args.no_official)
+    print(format_table(rows, verdicts=not args.quick))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The benchmark's bare loops do the work they stand for, and target 2's rows pick the worst point.
+
+No timing here: ``python -m benchmarks --quick`` (scripts/test) runs the measurements themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks._bare import FRESH_BYTES, BareFrames, bare_sha384, split
+from benchmarks.sweeps import Point, defaults_rows, write_points
+
+FRAME = 4096
+
+
+def _pair(length: int, threads: int) -> tuple[BareFrames, BareFrames]:
+    data = memoryview(os.urandom(length))
+    one, many = BareFrames(FRAME, data, 1), BareFrames(FRAME, data, threads)
+    many.aead, many.aad = one.aead, one.aad  # the same key: the same sealed bytes
+    one.encrypt()
+    many.encrypt()
+    return one, many
+
+
+@pytest.mark.parametrize("frames", [0, 1, 2, 3, 7, 64])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_split_covers_every_frame_once_in_order(frames: int, threads: int) -> None:
+    parts = split(frames, threads)
+    assert parts[0][0] == 0 and parts[-1][1] == frames
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+    assert len(parts) == max(1, min(threads, frames))
+
+
+@pytest.mark.parametrize("length", [1, FRAME - 1, FRAME, FRAME + 1, 5 * FRAME + 17])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_seal_the_same_bytes_and_open_them(length: int, threads: int) -> None:
+    one, many = _pair(length, threads)
+    assert many.out == one.out
+    assert bytes(many.decrypt()) == bytes(one.data)
+    assert bytes(many.decrypt(fresh=True)) == bytes(one.data)
+    assert bytes(many.encrypt(fresh=True)) == bytes(one.out)
+
+
+def test_fresh_buffers_from_the_threshold_on_are_new_mappings() -> None:
+    bare = BareFrames(1 << 20, memoryview(bytes(FRESH_BYTES)), 2)
+    sealed = bare.encrypt(fresh=True)
+    assert sealed is not bare.out and bytes(sealed) == bytes(bare.out)
+    opened = bare.decrypt(fresh=True)
+    assert opened is not bare.plain and bytes(opened) == bytes(FRESH_BYTES)
+
+
+@pytest.mark.parametrize("length", [1, FRAME, 3 * FRAME + 5, (2 << 20) + FRAME + 1])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_streaming_loops_write_the_in_memory_layout_and_read_it_back(length: int, threads: int) -> None:
+    one, many = _pair(length, threads)
+    sealed = io.BytesIO()
+    many.stream_encrypt(io.BytesIO(bytes(one.data)), sealed)
+    assert sealed.getvalue() == bytes(one.out)
+    opened = io.BytesIO()
+    many.stream_decrypt(io.BytesIO(sealed.getvalue()), opened)
+    assert opened.getvalue() == bytes(one.data)
+
+
+def test_bare_sha384_is_sha384() -> None:
+
+    data = os.urandom(9 << 20)
+    assert bare_sha384(data) == hashlib.sha384(data).digest()
+
+
+def _point(x: int, enc: float, dec: float) -> Point:
+    return Point(x, {"one": 1.0, "default": enc, "bare1": 2.0}, {"one": 1.0, "default": dec, "bare1": 2.0})
+
+
+def test_target_2_rows_report_the_worst_point(tmp_path: Path) -> None:
+    frames = [_point(1024, 0.99, 1.2), _point(65536, 1.5, 0.9)]
+    sizes = [_point(1024, 0.97, 1.0)]
+    signed = [("64 KiB frames", _point(1 << 20, 1.0, 0.96))]
+    rows = {row.what: row for row in defaults_rows(frames, sizes, signed)}
+    assert rows["encrypt, worst of 2 frame lengths (at 1 KiB)"].value == pytest.approx(0.99)
+    assert rows["decrypt, worst of 2 frame lengths (at 64 KiB)"].value == pytest.approx(0.9)
+    assert rows["0x0578 decrypt, worst of 1 (at 64 KiB frames)"].goal == 0.95
+    write_points(frames, tmp_path / "sweep.csv", "frame_length")
+    header, first, _ = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert header.startswith("frame_length,encrypt_bare1_gbps,encrypt_one_gbps,encrypt_default_gbps")
+    assert first.endswith(",0.9900,1.2000")
