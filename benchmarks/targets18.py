@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import busta
 from tests.support import oracle
@@ -128,17 +128,12 @@ def streaming(bench: Bench, frame: int, threads: int, repeats: int, target: str,
 
 
 def _into_runs(bench: Bench, frame: int, threads: int | None, message: bytes) -> dict[str, Callable[[], object]]:
-    """``encrypt_into`` / ``decrypt_into`` into a bytearray kept across calls, if this busta has them."""
-    client = _client(threads)
-    encrypt_into: Any = getattr(client, "encrypt_into", None)  # the interface of issue 18 (see COMMON18)
-    decrypt_into: Any = getattr(client, "decrypt_into", None)
-    if encrypt_into is None or decrypt_into is None:
-        return {}
+    """``encrypt_into`` / ``decrypt_into`` into a bytearray kept across calls."""
+    client, keyring, data = _client(threads), bench.keyring, bench.data
     sealed, opened = bytearray(), bytearray()
-    keyring, data = bench.keyring, bench.data
     return {
-        "into_enc": lambda: encrypt_into(data, sealed, keyring=keyring, algorithm=UNSIGNED, frame_length=frame),
-        "into_dec": lambda: decrypt_into(message, opened, keyring=keyring),
+        "into_enc": lambda: client.encrypt_into(data, sealed, keyring=keyring, algorithm=UNSIGNED, frame_length=frame),
+        "into_dec": lambda: client.decrypt_into(message, opened, keyring=keyring),
     }
 
 
@@ -155,23 +150,18 @@ def large(bench: Bench, threads: int | None, repeats: int, frame: int = 64 * KiB
         "bare_fresh_dec": lambda: bare.decrypt(fresh=True),
         "dec": lambda: client.decrypt(message, keyring=keyring),
     }
-    into = _into_runs(bench, frame, threads, message)
-    if into:
-        runs |= {"bare_enc": bare.encrypt, "bare_dec": bare.decrypt} | into
+    runs |= {"bare_enc": bare.encrypt, "bare_dec": bare.decrypt} | _into_runs(bench, frame, threads, message)
     t = interleaved(runs, repeats)
     size, how = _size(len(data)), _threads(threads)
     rows = [
         Row("18.4 large", f"encrypt {size}, {how} vs bare fresh buffer", t["bare_fresh_enc"] / t["enc"], 0.9, "x"),
         Row("18.4 large", f"decrypt {size}, {how} vs bare fresh buffer", t["bare_fresh_dec"] / t["dec"], 0.9, "x"),
     ]
-    if into:
-        rows += [
-            Row("18.4 large", f"encrypt_into {size}, {how} vs bare reused", t["bare_enc"] / t["into_enc"], 0.9, "x"),
-            Row("18.4 large", f"decrypt_into {size}, {how} vs bare reused", t["bare_dec"] / t["into_dec"], 0.9, "x"),
-            Row("info", f"bare fresh buffer vs reused, encrypt {size}", t["bare_enc"] / t["bare_fresh_enc"], None, "x"),
-        ]
-    else:
-        rows.append(Row("18.4 large", "encrypt_into / decrypt_into: not in this busta", 0, None, "(skipped)"))
+    rows += [
+        Row("18.4 large", f"encrypt_into {size}, {how} vs bare reused", t["bare_enc"] / t["into_enc"], 0.9, "x"),
+        Row("18.4 large", f"decrypt_into {size}, {how} vs bare reused", t["bare_dec"] / t["into_dec"], 0.9, "x"),
+        Row("info", f"bare fresh buffer vs reused, encrypt {size}", t["bare_enc"] / t["bare_fresh_enc"], None, "x"),
+    ]
     rows.append(Row("info", f"one-shot encrypt {size}, {how}", _gbps(len(data), t["enc"]), None, "GB/s"))
     return rows
 
