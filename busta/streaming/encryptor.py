@@ -95,10 +95,15 @@ class MessageEncryptor:
 
     # -- sizes ---------------------------------------------------------------------------------
 
-    def update_size(self, length: int) -> int:
-        """Exactly how many bytes ``update(data)`` writes for ``len(data) == length``."""
-        frames = max(0, (self._buffer.length + length - 1) // self._codec.frame_length)
-        return (0 if self._header_sent else len(self.header_bytes)) + frames * self._codec.step
+    def update_size(self, length: int, *, more: bool = False) -> int:
+        """Exactly how many bytes ``update(data, more=more)`` writes for ``len(data) == length``."""
+        return (0 if self._header_sent else len(self.header_bytes)) + self._frames_now(length, more) * self._codec.step
+
+    def _frames_now(self, length: int, more: bool) -> int:
+        """How many frames an update of ``length`` bytes seals: all that are full when ``more`` plaintext
+        is known to follow, else all but the last bytes (1 to a frame), which may be the final frame."""
+        total = self._buffer.length + length
+        return total // self._codec.frame_length if more else max(0, (total - 1) // self._codec.frame_length)
 
     def finalize_size(self) -> int:
         """Exactly how many bytes ``finalize()`` writes."""
@@ -115,29 +120,36 @@ class MessageEncryptor:
 
     # -- feeding -------------------------------------------------------------------------------
 
-    def update(self, data: bytes | bytearray | memoryview) -> bytes:
-        """Encrypt more plaintext; return the message bytes that are ready."""
+    def update(self, data: bytes | bytearray | memoryview, *, more: bool = False) -> bytes:
+        """Encrypt more plaintext; return the message bytes that are ready.
+
+        ``more=True`` says that more plaintext follows (a caller that reads ahead knows): every full
+        frame is sealed now, none is held back as a possible final frame. If none follows after all,
+        the final frame is empty, which the format allows and every SDK reads.
+        """
         src = memoryview(data).cast("B")
-        out = OutputBuffer(self.update_size(len(src)))
-        written = self._update_into(src, out.view)
+        out = OutputBuffer(self.update_size(len(src), more=more))
+        written = self._update_into(src, out.view, more)
         return out.finish(written)
 
-    def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+    def update_into(
+        self, data: bytes | bytearray | memoryview, out: bytearray | memoryview, *, more: bool = False
+    ) -> int:
         """Encrypt more plaintext into ``out`` (at least :meth:`update_size` bytes); return bytes written."""
         view = writable_view(out)
-        return self._update_into(memoryview(data).cast("B"), view)
+        return self._update_into(memoryview(data).cast("B"), view, more)
 
-    def _update_into(self, src: memoryview, out: memoryview) -> int:
+    def _update_into(self, src: memoryview, out: memoryview, more: bool) -> int:
         self._claim()
         try:
-            if len(out) < self.update_size(len(src)):
+            if len(out) < self.update_size(len(src), more=more):
                 raise UsageError("the output buffer is smaller than update_size()")
             if self._declared is not None and self._seen + len(src) > self._declared:
                 self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
                 raise self._error
             self._seen += len(src)
             try:
-                return self._update(src, out)
+                return self._update(src, out, self._frames_now(len(src), more))
             except BustaError as exc:
                 self._error = exc
                 raise
@@ -264,11 +276,12 @@ class MessageEncryptor:
         self._sequence = first + count
         return first
 
-    def _update(self, src: memoryview, out: memoryview) -> int:
+    def _update(self, src: memoryview, out: memoryview, frames: int) -> int:
+        """Seal ``frames`` frames of what is held and ``src``; hold the rest."""
         frame = self._codec.frame_length
         pos = self._emit_header(out)
         pending = self._buffer
-        if pending.length + len(src) <= frame:
+        if not frames:
             pending.append(src)
             return pos
         if pending.length:
@@ -278,10 +291,10 @@ class MessageEncryptor:
             with pending.view() as full:
                 pos += self._seal(full, out[pos:], 1)
             pending.drop(frame)
-        count, _ = frame_split(len(src), frame)  # keeps 1..frame bytes back for the final frame
-        if count:
-            pos += self._seal(src, out[pos:], count)
-        pending.append(src[count * frame :])
+            frames -= 1
+        if frames:
+            pos += self._seal(src, out[pos:], frames)
+        pending.append(src[frames * frame :])
         return pos
 
     def _seal(self, src: memoryview, out: memoryview, count: int) -> int:

@@ -125,14 +125,19 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     frame = encryptor.frame_length
     chunk = _whole_frames(frame) if frame <= STREAM_CHUNK_BYTES // 2 else STREAM_CHUNK_BYTES  # plaintext: no overhead
     with _thread_buffers() as buffers:
-        src = buffers.view("source", chunk)
+        src, ahead = buffers.view("source", chunk), buffers.view("ahead", chunk)
         out = buffers.view("output", 0)
         total = 0
-        while n := _read_full(source, src):
+        n = _read_full(source, src)
+        while n:
+            # Read one step ahead: a step followed by more plaintext is sealed whole, so no frame is
+            # held back and copied (a 1 MiB frame of each 2 MiB step would be) or sealed on its own.
+            following = _read_full(source, ahead)
             total += n
-            if len(out) < (need := encryptor.update_size(n)):
+            if len(out) < (need := encryptor.update_size(n, more=following > 0)):
                 out = buffers.at_least("output", need)
-            _write_all(sink, out[: encryptor.update_into(src[:n], out)])
+            _write_all(sink, out[: encryptor.update_into(src[:n], out, more=following > 0)])
+            src, ahead, n = ahead, src, following
         if len(out) < (need := encryptor.finalize_size()):
             out = buffers.at_least("output", need)
         _write_all(sink, out[: encryptor.finalize_into(out)])

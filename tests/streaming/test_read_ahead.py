@@ -1,0 +1,70 @@
+"""``update(..., more=True)``: a caller that knows more plaintext follows has every full frame sealed
+at once (issue 18: the streaming pump reads one step ahead, so no frame is held back and copied)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+import busta
+from busta import AlgorithmSuite, MessageEncryptor
+from busta.format import parse_header
+from busta.format.layout import locate_final_frame
+from busta.keyrings import RawAesKeyring
+from busta.materials import DefaultCryptoMaterialsManager, EncryptionRequest
+from busta.suites import CommitmentPolicy
+from tests.support.oracle import AesKeySpec, official_decrypt
+
+FRAME = 4096
+KEY = AesKeySpec("read-ahead", "aes-256", bytes(range(32)))
+KEYRING = RawAesKeyring(KEY.namespace, KEY.name, KEY.key)
+
+
+def _encryptors(count: int) -> list[MessageEncryptor]:
+    """Encryptors of one message (same materials, same message id): they must write the same bytes."""
+    request = EncryptionRequest(
+        encryption_context={"purpose": "read-ahead"},
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+        suite=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+    )
+    materials = DefaultCryptoMaterialsManager(KEYRING).get_encryption_materials(request)
+    message_id = os.urandom(32)
+    return [MessageEncryptor(materials, frame_length=FRAME, message_id=message_id) for _ in range(count)]
+
+
+@pytest.mark.parametrize("first", [1, FRAME - 1, FRAME, 3 * FRAME, 3 * FRAME + 5])
+def test_with_more_every_full_frame_is_sealed_now_and_the_message_is_unchanged(first: int) -> None:
+    plaintext = os.urandom(first + 2 * FRAME + 3)
+    held, ahead = _encryptors(2)
+    expected = held.update(plaintext[:first]) + held.update(plaintext[first:]) + held.finalize()
+    assert ahead.update_size(first, more=True) == len(ahead.header_bytes) + first // FRAME * ahead._codec.step
+    now = ahead.update(plaintext[:first], more=True)
+    assert len(now) == len(ahead.header_bytes) + first // FRAME * ahead._codec.step
+    assert now + ahead.update(plaintext[first:]) + ahead.finalize() == expected
+
+
+def test_a_broken_promise_ends_the_message_with_an_empty_final_frame_that_every_sdk_reads() -> None:
+    plaintext = os.urandom(2 * FRAME)
+    (encryptor,) = _encryptors(1)
+    message = encryptor.update(plaintext, more=True) + encryptor.finalize()
+    assert message[-16 - 4 : -16] == bytes(4)  # the final frame's content length
+    assert busta.decrypt(message, keyring=KEYRING).plaintext == plaintext
+    assert official_decrypt(message, keys=[KEY])[0] == plaintext
+
+
+@pytest.mark.parametrize("length", [0, 1, FRAME, 5 * FRAME, (2 << 20) + 1, 4 << 20])
+def test_the_streaming_pump_ends_its_messages_with_a_final_frame_that_is_not_empty(length: int) -> None:
+    """The pump reads a step ahead and promises ``more`` only when the next step has bytes."""
+    plaintext = os.urandom(length)
+    sink = io.BytesIO()
+    busta.Client(threads=1).encrypt_stream(
+        io.BytesIO(plaintext), sink, keyring=KEYRING, frame_length=FRAME, algorithm=0x0478
+    )
+    message = memoryview(sink.getvalue())
+    assert busta.decrypt(message, keyring=KEYRING).plaintext == plaintext
+    parsed = parse_header(message)
+    assert parsed is not None
+    found = locate_final_frame(message, 0, len(message), parsed.length, FRAME, signed=False)
+    assert found == ((length - 1) // FRAME, (length - 1) % FRAME + 1) if length else found == (0, 0)
