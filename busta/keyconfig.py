@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from .errors import UsageError
 from .keyrings import MultiKeyring
 from .keyrings.kinds import AesKeyFile, EnvKey, KmsDiscovery, KmsKey, LocalKey, Pkcs11Key, RsaKeyFile
+from .keyrings.kinds_ecdh import EcdhKeyFile
 from .keyrings.registry import KeyringConfig
 from .materials import Keyring
 
 __all__ = [
     "AesKeyFile",
+    "EcdhKeyFile",
     "EnvKey",
     "KeyringConfig",
     "KmsDiscovery",
