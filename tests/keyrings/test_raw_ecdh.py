@@ -10,6 +10,8 @@ from collections.abc import Callable
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import busta
 from busta import AlgorithmSuite, DecryptionMaterials, EncryptedDataKey, EncryptionMaterials
@@ -303,3 +305,35 @@ def test_the_caching_manager_reuses_one_data_key_for_ecdh_messages(pairs: Pairs)
         ).plaintext
         == b"two"
     )
+
+
+# -- any bytes at all -------------------------------------------------------------------------------
+
+
+def _hostile_readers() -> tuple[RawEcdhKeyring, ...]:
+    sender, recipient = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    rings = keyrings(EcdhCurve.P256, sender, recipient)
+    return rings["static"], rings["discovery"]
+
+
+HOSTILE_READERS = _hostile_readers()
+#: Provider info addressed to the readers' recipient, from any 33 bytes as the sender's point.
+ADDRESSED = st.binary(min_size=33, max_size=33).map(
+    lambda sender: (
+        b"\x01" + struct.pack(">I", 33) + HOSTILE_READERS[1].recipient_public_key + struct.pack(">I", 33) + sender
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    info=st.one_of(st.binary(max_size=160), ADDRESSED),
+    ciphertext=st.one_of(st.binary(max_size=120), st.binary(min_size=112, max_size=112)),
+    provider_id=st.sampled_from(["raw-ecdh", "aws-kms-ecdh"]),
+)
+def test_any_provider_info_and_ciphertext_give_a_reason_never_another_exception(
+    info: bytes, ciphertext: bytes, provider_id: str
+) -> None:
+    for keyring in HOSTILE_READERS:
+        with pytest.raises(NoDecryptingKeyError):
+            unwrap(keyring, EncryptedDataKey(provider_id, info, ciphertext))
