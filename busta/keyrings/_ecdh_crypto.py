@@ -31,6 +31,8 @@ from ._ecdh_wire import COMMITMENT_BYTES, COMPRESSED_POINT_BYTES, SALT_BYTES, Wr
 
 __all__ = [
     "EcdhCurve",
+    "PrivateKeyInput",
+    "PublicKeyInput",
     "compressed",
     "derive_keys",
     "load_private_key",
@@ -67,6 +69,11 @@ class EcdhCurve(enum.Enum):
         return next((curve for curve, kind in _CURVES.items() if isinstance(key.curve, kind)), None)
 
 
+#: A public key as an object, or DER / PEM SubjectPublicKeyInfo bytes.
+PublicKeyInput = ec.EllipticCurvePublicKey | bytes
+#: A private key as an object, or PEM / DER PKCS #8 bytes.
+PrivateKeyInput = ec.EllipticCurvePrivateKey | bytes | SecretBytes
+
 _CURVES: dict[EcdhCurve, type[ec.EllipticCurve]] = {
     EcdhCurve.P256: ec.SECP256R1,
     EcdhCurve.P384: ec.SECP384R1,
@@ -74,7 +81,7 @@ _CURVES: dict[EcdhCurve, type[ec.EllipticCurve]] = {
 }
 
 
-def load_public_key(key: Any, curve: EcdhCurve, what: str) -> ec.EllipticCurvePublicKey:
+def load_public_key(key: object, curve: EcdhCurve, what: str) -> ec.EllipticCurvePublicKey:
     """``key`` (an EC public key object, or DER / PEM SubjectPublicKeyInfo bytes) on ``curve``."""
     if isinstance(key, (bytes, bytearray, memoryview)):
         data = bytes(key)
@@ -94,7 +101,7 @@ def load_public_key(key: Any, curve: EcdhCurve, what: str) -> ec.EllipticCurvePu
 
 
 def load_private_key(
-    key: Any, curve: EcdhCurve, what: str, password: bytes | None = None
+    key: object, curve: EcdhCurve, what: str, password: bytes | None = None
 ) -> ec.EllipticCurvePrivateKey:
     """``key`` (an EC private key object, or PEM / DER PKCS #8 bytes) on ``curve``."""
     if isinstance(key, SecretBytes):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._legacy import environ
 from ..errors import KeyFileError, UsageError
@@ -66,16 +65,19 @@ class EcdhKeyFile:
             private = read_private_key(data, self.private_key, secret, password_from=self.password_env)
         if self.public_key:
             public = read_public_key(_read(Path(self.public_key), secret=False), self.public_key)
-        key: Any = private if private is not None else public
+        key = private if private is not None else public
+        assert key is not None  # __post_init__: every scheme names a key
         curve = EcdhCurve(self.curve) if self.curve else EcdhCurve.of(key)
         if curve is None:
             raise KeyFileError(f"{self.private_key or self.public_key}: curve {key.curve.name} is not P-256/384/521")
         scheme = EcdhScheme(self.scheme)
-        if scheme is EcdhScheme.STATIC:
-            return RawEcdhKeyring.static(curve, sender_private_key=private, recipient_public_key=public)
-        if scheme is EcdhScheme.EPHEMERAL:
-            return RawEcdhKeyring.ephemeral(curve, recipient_public_key=public)
-        return RawEcdhKeyring.discovery(curve, recipient_private_key=private)
+        return RawEcdhKeyring(
+            scheme,
+            curve,
+            sender_private_key=private if scheme is EcdhScheme.STATIC else None,
+            recipient_public_key=public,
+            recipient_private_key=private if scheme is EcdhScheme.DISCOVERY else None,
+        )
 
 
 def _read(path: Path, *, secret: bool) -> bytes:

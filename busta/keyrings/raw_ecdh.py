@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -29,6 +29,8 @@ from . import _ecdh_wire as wire
 from ._common import ensure_data_key, unwrap_first
 from ._ecdh_crypto import (
     EcdhCurve,
+    PrivateKeyInput,
+    PublicKeyInput,
     compressed,
     load_private_key,
     load_public_key,
@@ -62,16 +64,16 @@ class RawEcdhKeyring:
     Thread-safe: it holds no mutable state.
     """
 
-    __slots__ = ("_private", "_recipient", "_secret", "_sender", "curve", "scheme")
+    __slots__ = ("_private", "_public", "_recipient", "_secret", "_sender", "curve", "scheme")
 
     def __init__(
         self,
         scheme: EcdhScheme,
         curve: EcdhCurve,
         *,
-        sender_private_key: Any = None,
-        recipient_public_key: Any = None,
-        recipient_private_key: Any = None,
+        sender_private_key: PrivateKeyInput | None = None,
+        recipient_public_key: PublicKeyInput | None = None,
+        recipient_private_key: PrivateKeyInput | None = None,
     ):
         if not isinstance(scheme, EcdhScheme):
             raise UsageError("scheme must be an EcdhScheme member")
@@ -80,13 +82,14 @@ class RawEcdhKeyring:
         _check_keys(scheme, sender_private_key, recipient_public_key, recipient_private_key)
         self.scheme, self.curve = scheme, curve
         self._private: ec.EllipticCurvePrivateKey | None = None
+        self._public: ec.EllipticCurvePublicKey | None = None  # the recipient's, to encrypt to
         self._sender: bytes | None = None  # compressed points
         self._secret: SecretBytes | None = None  # static: Z of the pair, the same either way round
         if scheme is EcdhScheme.DISCOVERY:
             self._private = load_private_key(recipient_private_key, curve, "recipient_private_key")
             self._recipient = compressed(self._private.public_key())
             return
-        public = load_public_key(recipient_public_key, curve, "recipient_public_key")
+        public = self._public = load_public_key(recipient_public_key, curve, "recipient_public_key")
         self._recipient = compressed(public)
         if scheme is EcdhScheme.STATIC:
             self._private = load_private_key(sender_private_key, curve, "sender_private_key")
@@ -94,7 +97,9 @@ class RawEcdhKeyring:
             self._secret = shared_secret(self._private, public)
 
     @classmethod
-    def static(cls, curve: EcdhCurve, *, sender_private_key: Any, recipient_public_key: Any) -> RawEcdhKeyring:
+    def static(
+        cls, curve: EcdhCurve, *, sender_private_key: PrivateKeyInput, recipient_public_key: PublicKeyInput
+    ) -> RawEcdhKeyring:
         """Encrypt to ``recipient_public_key`` as the holder of ``sender_private_key``; decrypt what
         either party wrote to the other."""
         return cls(
@@ -102,12 +107,12 @@ class RawEcdhKeyring:
         )
 
     @classmethod
-    def ephemeral(cls, curve: EcdhCurve, *, recipient_public_key: Any) -> RawEcdhKeyring:
+    def ephemeral(cls, curve: EcdhCurve, *, recipient_public_key: PublicKeyInput) -> RawEcdhKeyring:
         """Encrypt to ``recipient_public_key`` with a new sender key pair per data key (cannot decrypt)."""
         return cls(EcdhScheme.EPHEMERAL, curve, recipient_public_key=recipient_public_key)
 
     @classmethod
-    def discovery(cls, curve: EcdhCurve, *, recipient_private_key: Any) -> RawEcdhKeyring:
+    def discovery(cls, curve: EcdhCurve, *, recipient_private_key: PrivateKeyInput) -> RawEcdhKeyring:
         """Decrypt any data key addressed to ``recipient_private_key``'s public key (cannot encrypt)."""
         return cls(EcdhScheme.DISCOVERY, curve, recipient_private_key=recipient_private_key)
 
@@ -135,9 +140,10 @@ class RawEcdhKeyring:
         if self._secret is not None and self._sender is not None:
             secret, sender = self._secret, self._sender
         else:
+            assert self._public is not None  # ephemeral: made with the recipient's public key
             ephemeral = ec.generate_private_key(self.curve.to_cryptography())
             sender = compressed(ephemeral.public_key())
-            secret = shared_secret(ephemeral, _point(self._recipient, self.curve))
+            secret = shared_secret(ephemeral, self._public)
         fixed = wire.fixed_info(self.curve.value, sender, self._recipient, context)
         ciphertext = wire.serialize_wrapped_key(wrap(secret, fixed, data_key))
         info = wire.serialize_provider_info(wire.ProviderInfo(recipient=self._recipient, sender=sender))
@@ -183,20 +189,15 @@ class RawEcdhKeyring:
         return shared_secret(self._private, sender)
 
 
-def _point(data: bytes, curve: EcdhCurve) -> ec.EllipticCurvePublicKey:
-    point = point_from_compressed(data, curve)
-    if isinstance(point, str):  # our own key: cannot happen
-        raise KeyringError(point)
-    return point
-
-
 def _other_curve(provider_info: bytes, curve: EcdhCurve) -> bool:
     """True when ``provider_info`` has the length of another curve's (that data key is not ours)."""
     lengths = {1 + 2 * (4 + size) for name, size in wire.COMPRESSED_POINT_BYTES.items() if name != curve.value}
     return len(provider_info) in lengths
 
 
-def _check_keys(scheme: EcdhScheme, sender_private: Any, recipient_public: Any, recipient_private: Any) -> None:
+def _check_keys(
+    scheme: EcdhScheme, sender_private: object, recipient_public: object, recipient_private: object
+) -> None:
     given = {
         "sender_private_key": sender_private is not None,
         "recipient_public_key": recipient_public is not None,

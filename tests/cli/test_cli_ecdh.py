@@ -92,6 +92,7 @@ def test_encrypt_to_a_public_key_and_decrypt_with_the_encrypted_private_key(
     assert main(["decrypt", str(message), "-o", str(back), "--ecdh-private-key", str(tmp_path / "bob.pem")]) == 0
     assert back.read_bytes() == PLAINTEXT
     recipient = serialization.load_pem_private_key((tmp_path / "bob.pem").read_bytes(), b"s3cret")
+    assert isinstance(recipient, ec.EllipticCurvePrivateKey)
     library = RawEcdhKeyring.discovery(EcdhCurve.P384, recipient_private_key=recipient)
     assert busta.decrypt(message.read_bytes(), keyring=library).plaintext == PLAINTEXT
 

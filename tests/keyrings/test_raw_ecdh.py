@@ -157,11 +157,11 @@ def test_a_key_on_another_curve_is_refused_at_construction(pairs: Pairs) -> None
 def test_a_key_of_the_wrong_type_is_refused_at_construction() -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     with pytest.raises(UsageError, match="elliptic-curve public key, not"):
-        RawEcdhKeyring.ephemeral(EcdhCurve.P256, recipient_public_key=rsa_key.public_key())
+        RawEcdhKeyring.ephemeral(EcdhCurve.P256, recipient_public_key=rsa_key.public_key())  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="elliptic-curve public key"):
         RawEcdhKeyring.ephemeral(EcdhCurve.P256, recipient_public_key=der(rsa_key.public_key()))
     with pytest.raises(UsageError, match="elliptic-curve private key"):
-        RawEcdhKeyring.discovery(EcdhCurve.P256, recipient_private_key=rsa_key)
+        RawEcdhKeyring.discovery(EcdhCurve.P256, recipient_private_key=rsa_key)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="not a usable"):
         RawEcdhKeyring.discovery(EcdhCurve.P256, recipient_private_key=b"-----BEGIN PRIVATE KEY-----\nAAAA\n")
 
