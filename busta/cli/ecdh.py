@@ -16,7 +16,7 @@ from .._legacy import environ
 from .errors import CliError, CliUsageError
 from .outputs import local_output
 
-__all__ = ["add_ec_keygen_options", "run_ec_keygen"]
+__all__ = ["add_ec_keygen_options", "check_ecdh_options", "run_ec_keygen"]
 
 PASSWORD_ENV = "BUSTA_EC_KEY_PASSWORD"  # noqa: S105 - the name of the variable, not a password
 
@@ -57,3 +57,10 @@ def run_ec_keygen(args: argparse.Namespace) -> None:
     protected = f"encrypted under {PASSWORD_ENV}" if password else f"not encrypted: set {PASSWORD_ENV} to encrypt it"
     print(f"created {private_path} (private {curve.name} key, {protected})")
     print(f"created {public_path} (public key: encrypt to it with --ecdh-public-key)")
+
+
+def check_ecdh_options(args: argparse.Namespace) -> None:
+    """Refuse --ecdh-sender-key without the --ecdh-public-key it makes static (it would be ignored)."""
+    flags = {spec.option.flag for spec in getattr(args, "keys", ())}
+    if getattr(args, "ecdh_sender_key", None) and "--ecdh-public-key" not in flags:
+        raise CliUsageError("--ecdh-sender-key goes with --ecdh-public-key (the recipient's key), which is not given")

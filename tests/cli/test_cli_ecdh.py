@@ -127,6 +127,9 @@ def test_key_options_that_cannot_do_the_command_are_usage_errors(
         == 2
     )
     assert "--ecdh-public-key alone only encrypts" in capsys.readouterr().err
+    sender_only = ["--ecdh-sender-key", str(tmp_path / "bob.pem")]
+    assert main(["encrypt", str(plain), "-o", str(tmp_path / "m2"), *sender_only]) == 2  # not the default key
+    assert "--ecdh-sender-key goes with --ecdh-public-key" in capsys.readouterr().err
 
 
 def test_a_key_file_others_may_read_or_of_the_wrong_kind_is_refused(
