@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import busta
 from busta.errors import NoDecryptingKeyError
+from busta.keyrings import MultiKeyring
 from busta.keyrings.raw_ecdh import EcdhCurve, RawEcdhKeyring
 from busta.suites import CommitmentPolicy
 
@@ -93,3 +94,14 @@ def test_the_senders_private_key_alone_reads_neither_implementations_message() -
 
     with pytest.raises(AWSEncryptionSDKClientError):  # the MPL words it "Could not decode input from Dafny Bytes."
         official_ecdh_decrypt(ours_wrote, sender_only, suite_id=UNSIGNED)
+
+
+def test_the_official_sdk_finds_its_data_key_among_ecdh_keys_for_other_curves_and_recipients() -> None:
+    p256, p521 = specs(EcdhCurve.P256), specs(EcdhCurve.P521)
+    writers = [ours(p256["ephemeral"]), ours(p521["static"]), ours(p256["static"])]
+    message = CLIENT.encrypt(
+        b"many", keyring=MultiKeyring(generator=writers[0], children=writers[1:]), algorithm=SIGNED
+    )
+    assert len(CLIENT.decrypt(message, keyring=ours(p521["discovery"])).header.encrypted_data_keys) == 3
+    for reader in (p521["discovery"], p521["recipient-static"], p256["discovery"], p256["static"]):
+        assert official_ecdh_decrypt(message, reader, suite_id=SIGNED) == b"many"
