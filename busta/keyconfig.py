@@ -12,8 +12,8 @@ process that uses it, and keeps one per description per process.
 
 Secrets the descriptions point at are read on the worker: the key file, the
 variable named by ``EnvKey.variable``, ``BUSTA_PKCS11_PIN`` (or
-``pin_env``), ``BUSTA_RSA_KEY_PASSWORD``, and AWS credentials from the
-worker's usual boto3 chain.
+``pin_env``), ``BUSTA_RSA_KEY_PASSWORD``, ``BUSTA_EC_KEY_PASSWORD`` (or
+``EcdhKeyFile.password_env``), and AWS credentials from the worker's usual boto3 chain.
 
 Each description belongs to a keyring kind registered in one place
 (:mod:`busta.keyrings.registry`; the built-in kinds are in :mod:`busta.keyrings.kinds`):
@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from .errors import UsageError
 from .keyrings import MultiKeyring
 from .keyrings.kinds import AesKeyFile, EnvKey, KmsDiscovery, KmsKey, LocalKey, Pkcs11Key, RsaKeyFile
+from .keyrings.kinds_ecdh import EcdhKeyFile
 from .keyrings.registry import KeyringConfig
 from .materials import Keyring
 
 __all__ = [
     "AesKeyFile",
+    "EcdhKeyFile",
     "EnvKey",
     "KeyringConfig",
     "KmsDiscovery",

@@ -121,9 +121,12 @@ PINNED: dict[str, list[str]] = {
         "AwsKmsMrkKeyring",
         "ClientCache",
         "DiscoveryFilter",
+        "EcdhCurve",
+        "EcdhScheme",
         "MultiKeyring",
         "Pkcs11Keyring",
         "RawAesKeyring",
+        "RawEcdhKeyring",
         "RawRsaKeyring",
         "RsaPadding",
     ],
@@ -151,6 +154,21 @@ PINNED: dict[str, list[str]] = {
         "profile_session",
         "resolved_region",
     ],
+    "busta.keyrings.kinds_ecdh": [
+        "EcdhKeyFile",
+    ],
+    "busta.keyrings.raw_ecdh": [
+        "EcdhCurve",
+        "EcdhScheme",
+        "RawEcdhKeyring",
+    ],
+    "busta.keyrings.ecdh_keys": [
+        "KeyPairPem",
+        "curve_named",
+        "generate_key_pair",
+        "read_private_key",
+        "read_public_key",
+    ],
     "busta.keyrings.pkcs11": [
         "DEFAULT_PIN_ENV",
         "Pkcs11Keyring",
@@ -167,6 +185,7 @@ PINNED: dict[str, list[str]] = {
     ],
     "busta.keyconfig": [
         "AesKeyFile",
+        "EcdhKeyFile",
         "EnvKey",
         "KeyringConfig",
         "KmsDiscovery",

@@ -36,6 +36,11 @@ def _keygen_pkcs11(args: argparse.Namespace) -> None:
 
 
 def _keygen(args: argparse.Namespace) -> None:
+    if args.ec:
+        from .ecdh import run_ec_keygen  # noqa: PLC0415
+
+        run_ec_keygen(args)
+        return
     if args.pkcs11_module or args.pkcs11_token or args.pkcs11_key:
         _keygen_pkcs11(args)
         return

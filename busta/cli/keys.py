@@ -9,6 +9,7 @@ from ..errors import UsageError
 from ..keyconfig import KeyringConfig, LocalKey, Multi
 from ..keyrings.registry import KeyArgs
 from ..materials import Keyring
+from .ecdh import check_ecdh_options
 from .errors import CliUsageError
 from .kms import check_kms_options
 from .options import KeySpec
@@ -27,6 +28,7 @@ def _one(spec: KeySpec, args: argparse.Namespace, *, encrypting: bool) -> Keyrin
 def config_for(args: argparse.Namespace, *, encrypting: bool) -> KeyringConfig:
     """The keyring the options describe, as configuration: one key, or several (the first generates)."""
     check_kms_options(args)
+    check_ecdh_options(args)
     specs: list[KeySpec] = [*args.keys, *getattr(args, "flag_keys", ())]
     configs = [_one(spec, args, encrypting=encrypting) for spec in specs]
     if not configs:

@@ -22,6 +22,7 @@ from ..limits import (
     MAX_HEADER_BYTES,
 )
 from ..suites import AlgorithmSuite, CommitmentPolicy
+from .ecdh import add_ec_keygen_options
 from .kms import add_caching_options
 
 __all__ = ["KeySpec", "build_parser"]
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     hsm.add_argument("--pkcs11-module", metavar="PATH", help="PKCS#11 library (PIN from BUSTA_PKCS11_PIN)")
     hsm.add_argument("--pkcs11-token", metavar="LABEL", help="PKCS#11 token label")
     hsm.add_argument("--pkcs11-key", metavar="LABEL", help="label of the new AES-256 key (refused if taken)")
+    add_ec_keygen_options(keygen)
     _transfer_command(sub, "encrypt", "encrypt files into ESDK messages")
     _transfer_command(sub, "decrypt", "decrypt ESDK messages")
     _bulk_command(sub)

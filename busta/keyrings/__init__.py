@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         DiscoveryFilter,
     )
     from .pkcs11 import Pkcs11Keyring
+    from .raw_ecdh import EcdhCurve, EcdhScheme, RawEcdhKeyring
     from .raw_rsa import RawRsaKeyring, RsaPadding
 
 __all__ = [
@@ -35,9 +36,12 @@ __all__ = [
     "AwsKmsMrkKeyring",
     "ClientCache",
     "DiscoveryFilter",
+    "EcdhCurve",
+    "EcdhScheme",
     "MultiKeyring",
     "Pkcs11Keyring",
     "RawAesKeyring",
+    "RawEcdhKeyring",
     "RawRsaKeyring",
     "RsaPadding",
 ]

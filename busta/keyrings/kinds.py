@@ -371,3 +371,5 @@ register(
         ),
     )
 )
+
+from . import kinds_ecdh  # noqa: E402, F401 - registers the raw ECDH kind
