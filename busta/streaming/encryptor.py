@@ -202,7 +202,13 @@ class MessageEncryptor:
             return pos + self._seal_final(src[count * frame :], out[pos:])
         first = self._next_sequence(count)
         final_seq = self._next_sequence(1, final=True)
+        written = count * step + final_frame_overhead + len(src) - count * frame
         split = parts(self._workers, frame, count + 1)
+        if split == 1:  # one thread (and every small message)
+            if count:
+                codec.seal_regular(first, src, out, count)
+            codec.seal_final(final_seq, src[count * frame :], out[count * step :])
+            return written
         bounds = [(count + 1) * i // split for i in range(split + 1)]
         tasks = [
             functools.partial(
@@ -217,7 +223,7 @@ class MessageEncryptor:
             codec.seal_final(final_seq, src[count * frame :], out[count * step :])
 
         run_split([*tasks, last_part], self._workers)
-        return count * step + final_frame_overhead + len(src) - count * frame
+        return written
 
     def _finalize_into(self, out: memoryview) -> int:
         self._claim()
