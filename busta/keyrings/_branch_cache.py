@@ -81,7 +81,7 @@ class BranchKeyCache:
             entry = self._entries.get(entry_id)
             if entry is None:
                 return None
-            if now >= entry.expires:
+            if now > entry.expires:
                 del self._entries[entry_id]
                 return None
             if now - entry.created > ttl_seconds:

@@ -150,6 +150,8 @@ class BranchKeyStore:
         except AWS_ERRORS as exc:
             raise rules.ddb_error("DescribeTable", exc) from exc
         created = self._ddb_call("create_table", rules.create_table_request())
+        if created.get("TableDescription", {}).get("TableStatus") == "ACTIVE":
+            return str(created["TableDescription"].get("TableArn", ""))
         try:
             self._ddb.get_waiter("table_exists").wait(TableName=rules.table_name, WaiterConfig={"Delay": 1})
         except Exception as exc:  # botocore's WaiterError  # noqa: BLE001
