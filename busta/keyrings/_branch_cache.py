@@ -56,7 +56,11 @@ class BranchKeyCache:
     """
 
     def __init__(self, capacity: int = HIERARCHY_CACHE_ENTRIES, *, clock: Callable[[], float] = time.monotonic):
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= MAX_HIERARCHY_CACHE_ENTRIES:
+        if (
+            not isinstance(capacity, int)
+            or isinstance(capacity, bool)
+            or not 1 <= capacity <= MAX_HIERARCHY_CACHE_ENTRIES
+        ):
             raise UsageError(f"a BranchKeyCache capacity is an int from 1 to {MAX_HIERARCHY_CACHE_ENTRIES}")
         if not callable(clock):
             raise UsageError("clock must be callable")

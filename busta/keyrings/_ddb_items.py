@@ -41,6 +41,7 @@ __all__ = [
     "BEACON_TYPE",
     "BRANCH_KEY_BYTES",
     "CUSTOM_PREFIX",
+    "UUID_PATTERN",
     "VERSION_PREFIX",
     "BeaconKeyMaterials",
     "BranchKeyMaterials",
@@ -70,7 +71,7 @@ BEACON_TYPE: Final = "beacon:ACTIVE"
 CUSTOM_PREFIX: Final = "aws-crypto-ec:"
 #: A branch key (and a beacon key) is 32 bytes: GenerateDataKeyWithoutPlaintext(NumberOfBytes=32).
 BRANCH_KEY_BYTES: Final = 32
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+UUID_PATTERN = _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def check_custom_context(context: Mapping[str, str]) -> dict[str, str]:
 
 
 def decrypt_only_context(
-    branch_key_id: str, version: str, timestamp: str, logical_name: str, kms_arn: str, custom: Mapping[str, str]
+    branch_key_id: str, version: str, timestamp: str, *, logical_name: str, kms_arn: str, custom: Mapping[str, str]
 ) -> dict[str, str]:
     """The KMS encryption context of a DECRYPT_ONLY item (the spec's shared fields, no ``version``)."""
     context = {

@@ -73,7 +73,9 @@ def parse(edk: EncryptedDataKey, key_bytes: int) -> WrappedKey | str:
     if len(ciphertext) != _HEAD + key_bytes + TAG_BYTES:
         return f"hierarchical data key is {len(ciphertext)} bytes, not {_HEAD + key_bytes + TAG_BYTES}"
     version = str(uuid.UUID(bytes=bytes(ciphertext[SALT_BYTES + IV_BYTES : _HEAD])))
-    return WrappedKey(ciphertext[:SALT_BYTES], ciphertext[SALT_BYTES : SALT_BYTES + IV_BYTES], version, ciphertext[_HEAD:])
+    return WrappedKey(
+        ciphertext[:SALT_BYTES], ciphertext[SALT_BYTES : SALT_BYTES + IV_BYTES], version, ciphertext[_HEAD:]
+    )
 
 
 def unwrap(materials: BranchKeyMaterials, wrapped: WrappedKey, serialized_context: bytes) -> bytes:

@@ -34,9 +34,9 @@ __all__ = [
     "AWS_ERRORS",
     "KmsConfiguration",
     "KmsKeyArn",
+    "KmsKeyDiscovery",
     "KmsMrDiscovery",
     "KmsMrkKeyArn",
-    "KmsKeyDiscovery",
     "StoreRules",
     "new_timestamp",
     "new_version",
@@ -222,7 +222,9 @@ class StoreRules:
         request = {"KeyId": self.writing_arn("creating a branch key"), "NumberOfBytes": BRANCH_KEY_BYTES}
         return self._with_tokens({**request, "EncryptionContext": dict(context)})
 
-    def reencrypt_request(self, source: Mapping[str, str], destination: Mapping[str, str], blob: bytes) -> dict[str, Any]:
+    def reencrypt_request(
+        self, source: Mapping[str, str], destination: Mapping[str, str], blob: bytes
+    ) -> dict[str, Any]:
         arn = self.writing_arn("rotating a branch key")
         request: dict[str, Any] = {
             "CiphertextBlob": blob,

@@ -154,7 +154,7 @@ class BranchKeyStore:
             return str(created["TableDescription"].get("TableArn", ""))
         try:
             self._ddb.get_waiter("table_exists").wait(TableName=rules.table_name, WaiterConfig={"Delay": 1})
-        except Exception as exc:  # botocore's WaiterError  # noqa: BLE001
+        except Exception as exc:  # botocore's WaiterError
             raise rules.ddb_error("DescribeTable", exc) from exc
         return str(created.get("TableDescription", {}).get("TableArn", ""))
 
@@ -174,7 +174,9 @@ class BranchKeyStore:
         arn = rules.writing_arn("create_key")
         key_id = check_branch_key_id(branch_key_id) if branch_key_id is not None else new_version()
         custom = check_custom_context(encryption_context or {})
-        base = decrypt_only_context(key_id, new_version(), new_timestamp(), rules.logical_name, arn, custom)
+        base = decrypt_only_context(
+            key_id, new_version(), new_timestamp(), logical_name=rules.logical_name, kms_arn=arn, custom=custom
+        )
         active, beacon = active_context(base), beacon_context(base)
         wrapped = self._wrapped(base)
         wrapped_active = self._reencrypted(base, active, wrapped)
@@ -221,7 +223,9 @@ class BranchKeyStore:
     def _unwrapped(self, branch_key_id: str, sort_key: str) -> tuple[dict[str, str], bytes]:
         rules = self._rules
         check_branch_key_id(branch_key_id)
-        context, wrapped = rules.item_of(self._ddb_call("get_item", rules.get_request(branch_key_id, sort_key)), branch_key_id, sort_key)
+        context, wrapped = rules.item_of(
+            self._ddb_call("get_item", rules.get_request(branch_key_id, sort_key)), branch_key_id, sort_key
+        )
         key_id = rules.unwrap_key_id(context)
         response = self._kms_call("decrypt", key_id, rules.decrypt_request(key_id, context, wrapped))
         return context, rules.plaintext_of(response, key_id)

@@ -26,6 +26,7 @@ from ..limits import MAX_HIERARCHY_TTL_SECONDS
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ._branch_cache import BranchKeyCache, decrypt_entry_id, encrypt_entry_id
 from ._common import Unwrapping, ensure_data_key
+from ._ddb_items import UUID_PATTERN as _UUID
 from ._ddb_items import BranchKeyMaterials, check_branch_key_id
 from ._hierarchy_wire import PROVIDER_ID, WrappedKey, parse, unwrap, wrap
 
@@ -62,8 +63,9 @@ class StaticBranchKeyStore:
         secret = key if isinstance(key, SecretBytes) else SecretBytes(key)
         if len(secret) != 32:
             raise UsageError("a branch key is 32 bytes")
+        if not isinstance(version, str) or _UUID.fullmatch(version) is None:
+            raise UsageError("a branch key version is a lowercase UUID string")
         self._materials = BranchKeyMaterials(check_branch_key_id(branch_key_id), version, secret, {})
-        self._materials.version_bytes  # noqa: B018 - a version that is no UUID fails here, at construction
         self._name = logical_key_store_name
 
     @property
@@ -138,12 +140,12 @@ class HierarchyRules:
     def branch_key_id_for(self, context: Mapping[str, str]) -> str:
         if self._branch_key_id is not None:
             return self._branch_key_id
-        assert self._supplier is not None  # noqa: S101 - one of the two is set at construction
+        assert self._supplier is not None
         try:
             chosen = self._supplier(context)
         except KeyringError:
             raise
-        except Exception as exc:  # the caller's code: whatever it raises is wrapped  # noqa: BLE001
+        except Exception as exc:  # the caller's code: whatever it raises is wrapped
             raise KeyringError(f"the branch key id supplier failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(chosen, str) or not chosen:
             raise KeyringError("the branch key id supplier returned no branch key id")

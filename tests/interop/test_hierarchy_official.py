@@ -30,13 +30,18 @@ CASES = load_hierarchy_cases()
 @functools.cache
 def _official() -> Any:
     """The official modules, imported once (the import is slow)."""
-    import aws_encryption_sdk  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
-    from aws_cryptographic_material_providers.keystore import KeyStore  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
-    from aws_cryptographic_material_providers.keystore import config, models  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
-    from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
-    from aws_cryptographic_material_providers.mpl import models as mpl_models  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
-    from aws_cryptographic_material_providers.mpl import references  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
-    from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
+    import aws_encryption_sdk  # type: ignore[import-untyped,unused-ignore]
+    from aws_cryptographic_material_providers.keystore import (  # type: ignore[import-untyped,unused-ignore]
+        KeyStore,  # type: ignore[import-untyped,unused-ignore]
+        config,
+        models,
+    )
+    from aws_cryptographic_material_providers.mpl import (
+        AwsCryptographicMaterialProviders,  # type: ignore[import-untyped,unused-ignore]
+        references,  # type: ignore[import-untyped,unused-ignore]
+    )
+    from aws_cryptographic_material_providers.mpl import models as mpl_models  # type: ignore[import-untyped,unused-ignore]
+    from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig  # type: ignore[import-untyped,unused-ignore]
 
     return types.SimpleNamespace(
         sdk=aws_encryption_sdk,
@@ -83,7 +88,9 @@ def _official_decrypt(message: bytes, keyring: Any, committing: bool = True) -> 
 
 def _official_encrypt(plaintext: bytes, keyring: Any, context: Mapping[str, str], **options: Any) -> bytes:
     committing = options.pop("committing", True)
-    message, _header = _sdk(committing).encrypt(source=plaintext, keyring=keyring, encryption_context=dict(context), **options)
+    message, _header = _sdk(committing).encrypt(
+        source=plaintext, keyring=keyring, encryption_context=dict(context), **options
+    )
     return bytes(message)
 
 
@@ -99,7 +106,9 @@ class Stores:
 
     def busta(self, table: str, logical: str) -> BranchKeyStore:
         client = self.server.client
-        return BranchKeyStore(table, logical, KmsKeyArn(self.arn), ddb_client=client("dynamodb"), kms_client=client("kms"))
+        return BranchKeyStore(
+            table, logical, KmsKeyArn(self.arn), ddb_client=client("dynamodb"), kms_client=client("kms")
+        )
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +164,7 @@ def test_messages_written_by_either_keyring_are_read_by_the_other(stores: Stores
 def test_rotation_by_either_is_seen_by_the_other_and_old_messages_still_decrypt(stores: Stores) -> None:
     o = _official()
     branch_key_id = stores.busta_own.create_key("rotated-by-both", {})
-    messages = []
+    messages: list[bytes] = []
     for rotate in ("busta", "official", "busta"):
         mine = HierarchicalKeyring(stores.busta_own, ttl_seconds=TTL, branch_key_id=branch_key_id)
         messages.append(busta.Client().encrypt(b"m%d" % len(messages), keyring=mine))
@@ -178,7 +187,10 @@ def test_rotation_by_either_is_seen_by_the_other_and_old_messages_still_decrypt(
 
 def test_the_official_sdk_decrypts_busta_messages_with_a_multi_tenant_supplier(stores: Stores) -> None:
     o = _official()
-    tenants = {"blue": stores.busta_own.create_key("tenant-blue", {}), "green": stores.busta_own.create_key("tenant-green", {})}
+    tenants = {
+        "blue": stores.busta_own.create_key("tenant-blue", {}),
+        "green": stores.busta_own.create_key("tenant-green", {}),
+    }
 
     class OfficialSupplier(o.refs.IBranchKeyIdSupplier):  # type: ignore[misc,name-defined]
         def get_branch_key_id(self, param: Any) -> Any:
@@ -203,15 +215,30 @@ def static_keyrings(moto_server: MotoServer, kms_keys: KmsKeys) -> tuple[Hierarc
     key = static_branch_key()
     table, logical = "static-table", "static-logical"
     BranchKeyStore(
-        table, logical, KmsKeyArn(kms_keys.single_arn), ddb_client=moto_server.client("dynamodb"), kms_client=moto_server.client("kms")
+        table,
+        logical,
+        KmsKeyArn(kms_keys.single_arn),
+        ddb_client=moto_server.client("dynamodb"),
+        kms_client=moto_server.client("kms"),
     ).create_key_store()
     kms, ddb = moto_server.client("kms"), moto_server.client("dynamodb")
-    base = decrypt_only_context(key.branch_key_id, key.version, "2024-01-01T00:00:00.000000Z", logical, kms_keys.single_arn, {})
+    base = decrypt_only_context(
+        key.branch_key_id,
+        key.version,
+        "2024-01-01T00:00:00.000000Z",
+        logical_name=logical,
+        kms_arn=kms_keys.single_arn,
+        custom={},
+    )
     for context in (base, active_context(base)):
-        blob = kms.encrypt(KeyId=kms_keys.single_arn, Plaintext=key.branch_key, EncryptionContext=context)["CiphertextBlob"]
+        blob = kms.encrypt(KeyId=kms_keys.single_arn, Plaintext=key.branch_key, EncryptionContext=context)[
+            "CiphertextBlob"
+        ]
         ddb.put_item(TableName=table, Item=to_item(context, blob))
     mine = HierarchicalKeyring(
-        StaticBranchKeyStore(logical, key.branch_key_id, key.version, key.branch_key), ttl_seconds=TTL, branch_key_id=key.branch_key_id
+        StaticBranchKeyStore(logical, key.branch_key_id, key.version, key.branch_key),
+        ttl_seconds=TTL,
+        branch_key_id=key.branch_key_id,
     )
     return mine, _official_keyring(_official_store(moto_server, kms_keys.single_arn, table, logical), key.branch_key_id)
 
@@ -224,7 +251,9 @@ def test_each_hierarchy_vector_written_by_either_is_read_by_the_other(
     suite = busta.AlgorithmSuite.from_id(case.suite_id)
     policy = busta.CommitmentPolicy
     client = busta.Client(
-        commitment_policy=policy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT if suite.committing else policy.FORBID_ENCRYPT_ALLOW_DECRYPT
+        commitment_policy=policy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+        if suite.committing
+        else policy.FORBID_ENCRYPT_ALLOW_DECRYPT
     )
     plaintext = bytes(i % 253 for i in range(case.plaintext_length))
     options = {"algorithm": case.suite_id, "frame_length": case.frame_length}

@@ -109,7 +109,15 @@ def test_create_key_writes_the_three_items_of_the_specification(
     version = store.get_active_branch_key(branch_key_id).version
     assert set(items) == {"branch:ACTIVE", "beacon:ACTIVE", f"branch:version:{version}"}
     for kind, item in items.items():
-        expected = {"branch-key-id", "type", "enc", "kms-arn", "create-time", "hierarchy-version", "aws-crypto-ec:department"}
+        expected = {
+            "branch-key-id",
+            "type",
+            "enc",
+            "kms-arn",
+            "create-time",
+            "hierarchy-version",
+            "aws-crypto-ec:department",
+        }
         assert set(item) == expected | ({"version"} if kind == "branch:ACTIVE" else set())
         assert item["branch-key-id"] == {"S": "tenant-1"}
         assert item["kms-arn"] == {"S": kms_keys.single_arn}
@@ -168,7 +176,9 @@ def test_version_key_makes_a_new_active_version_and_keeps_the_old_ones(store: Br
 
 def test_a_message_of_the_old_version_still_decrypts_after_rotation(store: BranchKeyStore) -> None:
     branch_key_id = store.create_key("tenant-messages", {})
-    old = busta.Client().encrypt(b"old", keyring=HierarchicalKeyring(store, ttl_seconds=60, branch_key_id=branch_key_id))
+    old = busta.Client().encrypt(
+        b"old", keyring=HierarchicalKeyring(store, ttl_seconds=60, branch_key_id=branch_key_id)
+    )
     store.version_key(branch_key_id)
     fresh = HierarchicalKeyring(store, ttl_seconds=60, branch_key_id=branch_key_id)
     new = busta.Client().encrypt(b"new", keyring=fresh)
@@ -192,7 +202,7 @@ def test_a_rotation_that_lost_a_race_fails_and_changes_nothing(
     moto_server: MotoServer, store: BranchKeyStore, table: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     branch_key_id = store.create_key("raced", {})
-    rules = store._rules  # noqa: SLF001 - the race is staged between the read and the write
+    rules = store._rules
     original = rules.version_puts
 
     def rotated_meanwhile(decrypt_only: Any, active: Any, old_enc: bytes) -> dict[str, Any]:
@@ -210,7 +220,9 @@ def test_a_rotation_that_lost_a_race_fails_and_changes_nothing(
 # -- KMS configurations ----------------------------------------------------------------------------------
 
 
-def test_discovery_reads_keys_but_cannot_create_or_rotate(moto_server: MotoServer, store: BranchKeyStore, table: str) -> None:
+def test_discovery_reads_keys_but_cannot_create_or_rotate(
+    moto_server: MotoServer, store: BranchKeyStore, table: str
+) -> None:
     branch_key_id = store.create_key("tenant-discovery", {})
     discovery = _store(moto_server, KmsKeyDiscovery(), table)
     assert discovery.get_active_branch_key(branch_key_id).key == store.get_active_branch_key(branch_key_id).key
@@ -319,18 +331,24 @@ def test_a_tampered_active_item_is_refused(
         store.version_key(branch_key_id)
 
 
-def test_an_item_copied_from_another_branch_key_is_refused(moto_server: MotoServer, store: BranchKeyStore, table: str) -> None:
+def test_an_item_copied_from_another_branch_key_is_refused(
+    moto_server: MotoServer, store: BranchKeyStore, table: str
+) -> None:
     store.create_key("victim", {})
     store.create_key("attacker", {})
     copied = _item(moto_server, table, "attacker", "branch:ACTIVE")
-    _ddb(moto_server).delete_item(TableName=table, Key={"branch-key-id": {"S": "victim"}, "type": {"S": "branch:ACTIVE"}})
+    _ddb(moto_server).delete_item(
+        TableName=table, Key={"branch-key-id": {"S": "victim"}, "type": {"S": "branch:ACTIVE"}}
+    )
     # Under the victim's partition key, the item still names (and authenticates as) the attacker.
     _tamper(moto_server, table, {**copied, "branch-key-id": {"S": "victim"}})
     with pytest.raises(KmsError):
         store.get_active_branch_key("victim")
 
 
-def test_the_wrong_kms_key_is_refused_before_any_kms_call(moto_server: MotoServer, store: BranchKeyStore, table: str, kms_keys: KmsKeys) -> None:
+def test_the_wrong_kms_key_is_refused_before_any_kms_call(
+    moto_server: MotoServer, store: BranchKeyStore, table: str, kms_keys: KmsKeys
+) -> None:
     branch_key_id = store.create_key("tenant-wrong-key", {})
     other = _store(moto_server, KmsKeyArn(kms_keys.other_arn), table)
     with pytest.raises(KeyringError, match="not by the store's"):
@@ -339,9 +357,17 @@ def test_the_wrong_kms_key_is_refused_before_any_kms_call(moto_server: MotoServe
         other.version_key(branch_key_id)
 
 
-def test_a_store_with_another_logical_name_cannot_unwrap_the_items(moto_server: MotoServer, store: BranchKeyStore, table: str, kms_keys: KmsKeys) -> None:
+def test_a_store_with_another_logical_name_cannot_unwrap_the_items(
+    moto_server: MotoServer, store: BranchKeyStore, table: str, kms_keys: KmsKeys
+) -> None:
     branch_key_id = store.create_key("tenant-logical", {})
-    renamed = BranchKeyStore(table, "another-name", KmsKeyArn(kms_keys.single_arn), ddb_client=_ddb(moto_server), kms_client=_client(moto_server, "kms"))
+    renamed = BranchKeyStore(
+        table,
+        "another-name",
+        KmsKeyArn(kms_keys.single_arn),
+        ddb_client=_ddb(moto_server),
+        kms_client=_client(moto_server, "kms"),
+    )
     with pytest.raises(KmsError):
         renamed.get_active_branch_key(branch_key_id)
 
@@ -361,7 +387,7 @@ def ddb_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
 
 
 def _proxied_ddb(server: MotoServer, proxy: FaultProxy) -> Any:
-    import boto3  # noqa: PLC0415
+    import boto3
 
     return boto3.session.Session().client(
         "dynamodb",
@@ -387,7 +413,9 @@ def test_a_throttled_table_is_a_clear_error_and_a_throttled_creation_writes_noth
     assert _items(moto_server, table, "throttled") == []
 
 
-def test_an_unreachable_table_is_a_clear_error(moto_server: MotoServer, table: str, kms_keys: KmsKeys, ddb_proxy: FaultProxy) -> None:
+def test_an_unreachable_table_is_a_clear_error(
+    moto_server: MotoServer, table: str, kms_keys: KmsKeys, ddb_proxy: FaultProxy
+) -> None:
     store = _store(moto_server, KmsKeyArn(kms_keys.single_arn), table, ddb=_proxied_ddb(moto_server, ddb_proxy))
     ddb_proxy.go_down()
     with pytest.raises(BranchKeyStoreError, match="GetItem on table"):
