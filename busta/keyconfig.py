@@ -29,12 +29,15 @@ from dataclasses import dataclass
 from .errors import UsageError
 from .keyrings import MultiKeyring
 from .keyrings.kinds import AesKeyFile, EnvKey, KmsDiscovery, KmsKey, LocalKey, Pkcs11Key, RsaKeyFile
+from .keyrings.kinds_hierarchy import BranchKeyStoreConfig, HierarchyKey
 from .keyrings.registry import KeyringConfig
 from .materials import Keyring
 
 __all__ = [
     "AesKeyFile",
+    "BranchKeyStoreConfig",
     "EnvKey",
+    "HierarchyKey",
     "KeyringConfig",
     "KmsDiscovery",
     "KmsKey",

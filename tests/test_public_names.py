@@ -62,6 +62,7 @@ PINNED: dict[str, list[str]] = {
     ],
     "busta.errors": [
         "AuthenticationError",
+        "BranchKeyStoreError",
         "BustaError",
         "CompressionError",
         "EncryptionContextError",

@@ -1,7 +1,7 @@
 """The branch key store on DynamoDB (the specification's KeyStore), with boto3.
 
 Items, their encryption context and their checks are :mod:`._ddb_items`; the requests are
-:mod:`._store_rules`. A store written by busta is read by the official KeyStore and back.
+:mod:`.branch_key_rules`. A store written by busta is read by the official KeyStore and back.
 
 Operations and the calls each makes::
 
@@ -41,7 +41,7 @@ from ._ddb_items import (
     rotated_context,
     to_item,
 )
-from ._store_rules import (
+from .branch_key_rules import (
     AWS_ERRORS,
     SORT_ACTIVE,
     SORT_BEACON,

@@ -371,3 +371,5 @@ register(
         ),
     )
 )
+
+from . import kinds_hierarchy  # noqa: E402, F401 - registers the AWS KMS hierarchical keyring (its own module)

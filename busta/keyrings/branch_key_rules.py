@@ -32,6 +32,8 @@ from ._kms_arguments import check_grant_tokens
 
 __all__ = [
     "AWS_ERRORS",
+    "SORT_ACTIVE",
+    "SORT_BEACON",
     "KmsConfiguration",
     "KmsKeyArn",
     "KmsKeyDiscovery",
@@ -40,6 +42,7 @@ __all__ = [
     "StoreRules",
     "new_timestamp",
     "new_version",
+    "sort_key_of_version",
 ]
 
 #: What a DynamoDB or KMS call may raise that the store maps into the BustaError tree.
