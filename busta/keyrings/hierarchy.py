@@ -38,6 +38,7 @@ __all__ = [
     "HierarchicalKeyring",
     "HierarchyRules",
     "StaticBranchKeyStore",
+    "WrappedKey",
 ]
 
 #: Picks a message's branch key id from its encryption context (multi-tenant keyrings).
