@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         ClientCache,
         DiscoveryFilter,
     )
+    from .hierarchy import BranchKeyCache, HierarchicalKeyring, StaticBranchKeyStore
     from .pkcs11 import Pkcs11Keyring
     from .raw_rsa import RawRsaKeyring, RsaPadding
 
@@ -33,13 +34,16 @@ __all__ = [
     "AwsKmsKeyring",
     "AwsKmsMrkDiscoveryKeyring",
     "AwsKmsMrkKeyring",
+    "BranchKeyCache",
     "ClientCache",
     "DiscoveryFilter",
+    "HierarchicalKeyring",
     "MultiKeyring",
     "Pkcs11Keyring",
     "RawAesKeyring",
     "RawRsaKeyring",
     "RsaPadding",
+    "StaticBranchKeyStore",
 ]
 
 
