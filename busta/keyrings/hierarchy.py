@@ -22,7 +22,7 @@ from .._secrets import SecretBytes, refuse_pickling
 from ..context import serialize_context
 from ..errors import KeyringError, UsageError
 from ..format import EncryptedDataKey
-from ..limits import MAX_HIERARCHY_TTL_SECONDS
+from ..limits import MAX_BRANCH_KEY_ID_CHARS, MAX_HIERARCHY_TTL_SECONDS
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ._branch_cache import BranchKeyCache, decrypt_entry_id, encrypt_entry_id
 from ._common import Unwrapping, ensure_data_key
@@ -148,8 +148,10 @@ class HierarchyRules:
             raise
         except Exception as exc:  # the caller's code: whatever it raises is wrapped
             raise KeyringError(f"the branch key id supplier failed: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(chosen, str) or not chosen:
-            raise KeyringError("the branch key id supplier returned no branch key id")
+        if not isinstance(chosen, str) or not 0 < len(chosen) <= MAX_BRANCH_KEY_ID_CHARS:
+            raise KeyringError(
+                f"the branch key id supplier returned no branch key id of 1 to {MAX_BRANCH_KEY_ID_CHARS} chars"
+            )
         return chosen
 
     def active_id(self, branch_key_id: str) -> bytes:

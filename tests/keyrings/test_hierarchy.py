@@ -231,6 +231,13 @@ def test_a_failing_supplier_is_a_keyring_error() -> None:
         busta.Client().encrypt(b"x", keyring=keyring, encryption_context={"tenant": "red"})
 
 
+@pytest.mark.parametrize("answer", ["", "x" * 1025, None, 42])
+def test_a_supplier_answer_that_is_no_branch_key_id_is_a_keyring_error(answer: object) -> None:
+    keyring = _keyring(branch_key_id_supplier=lambda context: answer)
+    with pytest.raises(KeyringError, match="returned no branch key id"):
+        busta.Client().encrypt(b"x", keyring=keyring)
+
+
 # -- hostile data keys and misuse ---------------------------------------------------------------------
 
 
