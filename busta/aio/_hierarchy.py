@@ -26,7 +26,7 @@ from ..keyrings.branch_key_plans import (
     version_key_plan,
     version_plan,
 )
-from ..keyrings.branch_key_rules import AWS_ERRORS, KmsConfiguration, StoreRules
+from ..keyrings.branch_key_rules import AWS_ERRORS, KeyStoreInfo, KmsConfiguration, StoreRules
 from ..keyrings.hierarchy import HierarchyRules, WrappedKey
 from ..keyrings.kms_wire import Unwrapping
 from ..materials import DecryptionMaterials, EncryptionMaterials
@@ -53,8 +53,9 @@ class AsyncBranchKeyStore:
         ddb_client: Any,
         kms_client: Any,
         grant_tokens: tuple[str, ...] = (),
+        key_store_id: str | None = None,
     ) -> None:
-        self._rules = StoreRules(table_name, logical_key_store_name, kms, grant_tokens)
+        self._rules = StoreRules(table_name, logical_key_store_name, kms, grant_tokens, key_store_id)
         for name, client in (("ddb_client", ddb_client), ("kms_client", kms_client)):
             if not isinstance(getattr(getattr(client, "meta", None), "region_name", None), str):
                 raise UsageError(f"{name} must be an aiobotocore client")
@@ -63,6 +64,11 @@ class AsyncBranchKeyStore:
     @property
     def logical_key_store_name(self) -> str:
         return self._rules.logical_name
+
+    def key_store_info(self) -> KeyStoreInfo:
+        """The spec's GetKeyStoreInfo: id (``key_store_id``, else a UUID made with the store), table,
+        logical name, grant tokens and KMS configuration."""
+        return self._rules.info()
 
     def __repr__(self) -> str:
         rules = self._rules

@@ -34,6 +34,7 @@ __all__ = [
     "AWS_ERRORS",
     "SORT_ACTIVE",
     "SORT_BEACON",
+    "KeyStoreInfo",
     "KmsConfiguration",
     "KmsKeyArn",
     "KmsKeyDiscovery",
@@ -89,6 +90,17 @@ class KmsMrDiscovery:
 KmsConfiguration = KmsKeyArn | KmsMrkKeyArn | KmsKeyDiscovery | KmsMrDiscovery
 
 
+@dataclass(frozen=True, slots=True)
+class KeyStoreInfo:
+    """The specification's GetKeyStoreInfo: what a store is configured with (no secret)."""
+
+    key_store_id: str
+    table_name: str
+    logical_key_store_name: str
+    grant_tokens: tuple[str, ...]
+    kms: KmsConfiguration
+
+
 def _check_key_arn(arn: object) -> None:
     parsed = parse_arn(arn) if isinstance(arn, str) else None
     if parsed is None or parsed.resource_type != "key":
@@ -115,7 +127,12 @@ class StoreRules:
     """What a branch key store decides without I/O."""
 
     def __init__(
-        self, table_name: str, logical_name: str, kms: KmsConfiguration, grant_tokens: tuple[str, ...] = ()
+        self,
+        table_name: str,
+        logical_name: str,
+        kms: KmsConfiguration,
+        grant_tokens: tuple[str, ...] = (),
+        key_store_id: str | None = None,
     ) -> None:
         if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
             raise UsageError("a branch key store's table name is a str of 3 to 255 characters")
@@ -125,6 +142,13 @@ class StoreRules:
             raise UsageError("kms must be KmsKeyArn, KmsMrkKeyArn, KmsKeyDiscovery or KmsMrDiscovery")
         self.table_name, self.logical_name, self.kms = table_name, logical_name, kms
         self.grant_tokens = check_grant_tokens(grant_tokens)
+        if key_store_id is not None and (not isinstance(key_store_id, str) or not key_store_id):
+            raise UsageError("key_store_id must be a non-empty str")
+        #: The spec's keystore id: the one given, else a version 4 UUID.
+        self.key_store_id = key_store_id if key_store_id is not None else str(uuid.uuid4())
+
+    def info(self) -> KeyStoreInfo:
+        return KeyStoreInfo(self.key_store_id, self.table_name, self.logical_name, self.grant_tokens, self.kms)
 
     # -- errors ---------------------------------------------------------------------------------
 

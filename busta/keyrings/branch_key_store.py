@@ -38,6 +38,7 @@ from .branch_key_plans import (
 )
 from .branch_key_rules import (
     AWS_ERRORS,
+    KeyStoreInfo,
     KmsConfiguration,
     KmsKeyArn,
     KmsKeyDiscovery,
@@ -50,6 +51,7 @@ __all__ = [
     "BeaconKeyMaterials",
     "BranchKeyMaterials",
     "BranchKeyStore",
+    "KeyStoreInfo",
     "KmsKeyArn",
     "KmsKeyDiscovery",
     "KmsMrDiscovery",
@@ -86,11 +88,12 @@ class BranchKeyStore:
         ddb_client: Any = None,
         kms_client: Any = None,
         grant_tokens: tuple[str, ...] = (),
+        key_store_id: str | None = None,
     ) -> None:
-        self._rules = StoreRules(table_name, logical_key_store_name, kms, grant_tokens)
+        self._rules = StoreRules(table_name, logical_key_store_name, kms, grant_tokens, key_store_id)
         region = default_region(kms)
-        self._ddb = ddb_client if ddb_client is not None else boto3.client("dynamodb", region_name=region)
-        self._kms = kms_client if kms_client is not None else boto3.client("kms", region_name=region)
+        self._ddb = ddb_client if ddb_client is not None else _default_client("dynamodb", region)
+        self._kms = kms_client if kms_client is not None else _default_client("kms", region)
         for name, client in (("ddb_client", self._ddb), ("kms_client", self._kms)):
             if not isinstance(getattr(getattr(client, "meta", None), "region_name", None), str):
                 raise UsageError(f"{name} must be a boto3 client")
@@ -98,6 +101,11 @@ class BranchKeyStore:
     @property
     def logical_key_store_name(self) -> str:
         return self._rules.logical_name
+
+    def key_store_info(self) -> KeyStoreInfo:
+        """The spec's GetKeyStoreInfo: id (``key_store_id``, else a UUID made with the store), table,
+        logical name, grant tokens and KMS configuration."""
+        return self._rules.info()
 
     @property
     def table_name(self) -> str:
@@ -189,6 +197,14 @@ class BranchKeyStore:
         """A branch key's beacon key, unwrapped."""
         found: BeaconKeyMaterials = self._run(beacon_plan(self._rules, branch_key_id))
         return found
+
+
+def _default_client(service: str, region: str | None) -> Any:
+    """A boto3 client in the spec's region (botocore's default for discovery); its failure is a UsageError."""
+    try:
+        return boto3.client(service, region_name=region)
+    except AWS_ERRORS as exc:
+        raise UsageError(f"no {service} client for the branch key store: {type(exc).__name__}: {exc}") from exc
 
 
 def _camel(operation: str) -> str:

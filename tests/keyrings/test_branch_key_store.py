@@ -90,6 +90,27 @@ def test_create_key_store_makes_the_table_with_the_specified_key_schema_and_acce
     assert store.create_key_store() == description["TableArn"]
 
 
+def test_key_store_info_says_what_the_store_is_configured_with(moto_server: MotoServer, kms_keys: KmsKeys) -> None:
+    kms = KmsKeyArn(kms_keys.single_arn)
+    info = _store(moto_server, kms, "info-table").key_store_info()
+    assert (info.table_name, info.logical_key_store_name, info.kms, info.grant_tokens) == (
+        "info-table",
+        "logical-info-table",
+        kms,
+        (),
+    )
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", info.key_store_id)
+    named = BranchKeyStore(
+        "info-table",
+        "l",
+        kms,
+        ddb_client=_ddb(moto_server),
+        kms_client=_client(moto_server, "kms"),
+        key_store_id="mine",
+    )
+    assert named.key_store_info().key_store_id == "mine"
+
+
 def test_create_key_store_refuses_a_table_with_another_key_schema(moto_server: MotoServer, kms_keys: KmsKeys) -> None:
     _ddb(moto_server).create_table(
         TableName="not-a-key-store",
@@ -248,6 +269,14 @@ def test_an_mrk_store_reads_items_of_a_replica_and_mr_discovery_calls_the_replic
     strict_east = _store(moto_server, KmsKeyArn(kms_keys.mrk_east_arn), table, region=EAST, ddb=_ddb(moto_server))
     with pytest.raises(KeyringError, match="not by the store's"):
         strict_east.get_active_branch_key(branch_key_id)
+
+
+def test_a_discovery_store_without_clients_or_a_region_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(UsageError, match="no dynamodb client for the branch key store: NoRegionError"):
+        BranchKeyStore("some-table", "logical", KmsKeyDiscovery())
 
 
 @pytest.mark.parametrize("arn", ["alias/mine", "arn:aws:kms:us-west-2:123456789012:alias/mine", "1234", ""])
