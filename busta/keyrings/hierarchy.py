@@ -14,7 +14,8 @@ was disabled, or before the branch key was rotated, keeps wrapping (rotation) an
 
 from __future__ import annotations
 
-import os
+import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn, Protocol, runtime_checkable
 
@@ -40,6 +41,8 @@ __all__ = [
     "StaticBranchKeyStore",
     "WrappedKey",
 ]
+
+_log = logging.getLogger("busta.keyrings.hierarchy")
 
 #: Picks a message's branch key id from its encryption context (multi-tenant keyrings).
 BranchKeyIdSupplier = Callable[[Mapping[str, str]], str]
@@ -129,7 +132,7 @@ class HierarchyRules:
         self._supplier = branch_key_id_supplier
         self.cache = cache if cache is not None else BranchKeyCache()
         #: The spec's partition id: the given string's UTF-8, else 16 random bytes (a v4 UUID's).
-        self.partition_id = partition_id.encode("utf-8") if partition_id is not None else _uuid4_bytes()
+        self.partition_id = partition_id.encode("utf-8") if partition_id is not None else uuid.uuid4().bytes
 
     def __repr__(self) -> str:
         which = repr(self._branch_key_id) if self._branch_key_id is not None else "<supplier>"
@@ -167,6 +170,7 @@ class HierarchyRules:
         if materials.branch_key_id != branch_key_id:
             raise KeyringError(f"the store answered for branch key {materials.branch_key_id!r:.200}")
         self.cache.put(entry_id, materials, self._ttl)
+        _log.debug("cached branch key %s version %s from %s", branch_key_id, materials.version, self._logical_name)
         return materials
 
     @staticmethod
@@ -192,13 +196,6 @@ class HierarchyRules:
         if branch_key.version != wrapped.version:
             raise KeyringError(f"the store answered with version {branch_key.version}, not {wrapped.version}")
         return unwrap(branch_key, wrapped, serialize_context(materials.encryption_context))
-
-
-def _uuid4_bytes() -> bytes:
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return bytes(raw)
 
 
 class HierarchicalKeyring(HierarchyRules):

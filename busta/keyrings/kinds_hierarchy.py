@@ -130,7 +130,8 @@ def _store_of(options: Mapping[str, Any], flag: str) -> BranchKeyStoreConfig:
     if not table:
         raise UsageError(f"{flag} needs --branch-key-table")
     arn = options.get("branch_key_kms_key")
-    if arn is not None and (parse_arn(arn) is None or not arn.split(":")[5].startswith("key/")):
+    parsed = parse_arn(arn) if arn is not None else None
+    if arn is not None and (parsed is None or parsed.resource_type != "key"):
         raise UsageError(f"--branch-key-kms-key {arn:.300}: a branch key store needs a KMS key ARN")
     profile = options.get("aws_profile")
     if profile is not None:

@@ -98,6 +98,11 @@ def test_wrong_invocations_fail_with_one_line(
     assert status == 1 and "ConditionalCheckFailed" in err and "Traceback" not in err
     status, _, err = _busta(["branch-key", "version", "absent", *aws], capsys)
     assert status == 1 and "NoSuchBranchKey" in err
+    alias = ["--branch-key-table", TABLE, "--branch-key-kms-key", "alias/mine"]
+    status, _, err = _busta(
+        ["encrypt", str(plain), "-o", str(tmp_path / "y.enc"), "--hierarchy-key", "k", *alias], capsys
+    )
+    assert status == 2 and "needs a KMS key ARN" in err
 
 
 def test_a_hierarchy_description_is_picklable_and_builds_one_keyring_per_process() -> None:

@@ -183,6 +183,13 @@ def test_keyrings_sharing_a_cache_and_partition_id_share_entries_and_others_do_n
     assert len(store.calls) == 3
 
 
+def test_the_partition_id_is_the_given_strings_utf8_else_a_random_v4_uuid() -> None:
+    assert _keyring(partition_id="équipe").partition_id == "équipe".encode()
+    first, second = _keyring().partition_id, _keyring().partition_id
+    assert uuid.UUID(bytes=first).version == 4
+    assert first != second
+
+
 def test_a_keyring_with_a_shorter_ttl_treats_a_shared_entry_as_expired() -> None:
     clock, store = Clock(), CountingStore()
     cache = BranchKeyCache(clock=clock)
