@@ -15,6 +15,7 @@ import pytest_asyncio
 import busta
 from busta import aio
 from busta.errors import BranchKeyStoreError, KmsError, UsageError
+from busta.keyrings import RawAesKeyring
 from busta.keyrings.branch_key_store import BranchKeyStore, KmsKeyArn, KmsKeyDiscovery
 from busta.keyrings.hierarchy import BranchKeyCache, HierarchicalKeyring
 
@@ -87,6 +88,11 @@ async def test_async_keyring_messages_decrypt_with_the_sync_keyring_and_the_reve
     assert busta.decrypt(message, keyring=sync_keyring).plaintext == b"async"
     other = busta.encrypt(b"sync", keyring=sync_keyring, encryption_context={"k": "v"})
     assert (await aio.decrypt(other, keyring=keyring)).plaintext == b"sync"
+    aes = RawAesKeyring("ns", "aes", bytes(32))
+    multi = aio.AsyncMultiKeyring(generator=keyring, children=[aes])
+    both = await aio.encrypt(b"both", keyring=multi)
+    assert busta.decrypt(both, keyring=aes).plaintext == b"both"
+    assert (await aio.decrypt(both, keyring=keyring)).plaintext == b"both"
 
 
 @pytest.mark.asyncio
