@@ -53,9 +53,9 @@ class BranchKeyStoreConfig:
             region = self.region or self.kms_key_arn.split(":")[3]
         else:
             region = self.region or resolved_region(None, self.profile)
-            if self.mrk and not region:
-                raise UsageError("MR discovery of branch keys needs a region")
-            kms = KmsMrDiscovery(region) if self.mrk and region else KmsKeyDiscovery()
+            if not region:
+                raise UsageError("a branch key store without a KMS key ARN needs a region (--aws-region, AWS_REGION)")
+            kms = KmsMrDiscovery(region) if self.mrk else KmsKeyDiscovery()
         session = profile_session(self.profile) if self.profile else None
         make = session.client if session is not None else _boto3_client
         options = {"region_name": region, "endpoint_url": self.endpoint_url}

@@ -129,6 +129,13 @@ def test_a_store_created_by_the_official_keystore_is_read_by_busta(stores: Store
     assert (mine.version, mine.key.reveal()) == (theirs.branch_key_version, theirs.branch_key)
     beacon = stores.official.get_beacon_key(o.ks.GetBeaconKeyInput(branch_key_identifier=branch_key_id))
     assert stores.busta_on_official.get_beacon_key(branch_key_id).key.reveal() == beacon.beacon_key_materials.beacon_key
+    request = o.ks.CreateKeyInput(branch_key_identifier="official-with-context", encryption_context={"team": "blue"})
+    named = stores.official.create_key(request).branch_key_identifier
+    assert stores.busta_on_official.get_active_branch_key(named).encryption_context == {"team": "blue"}
+    stores.busta_on_official.version_key(named)
+    rotated = _official_active(stores.official, named)
+    assert rotated.encryption_context == {"team": "blue"}
+    assert rotated.branch_key_version == stores.busta_on_official.get_active_branch_key(named).version
 
 
 def test_a_store_created_by_busta_is_read_by_the_official_keystore(stores: Stores) -> None:
