@@ -56,9 +56,10 @@ def test_create_and_version_print_the_id_and_the_new_version_and_messages_follow
     assert status == 0, err
     assert len(version) == 36
     assert _busta(["encrypt", str(plain), "-o", str(tmp_path / "new.enc"), *keys], capsys)[0] == 0
-    for name in ("old", "new"):
+    discovery = ["--hierarchy-key", branch_key_id, "--branch-key-table", TABLE, *aws[4:], "--aws-region", "us-west-2"]
+    for name, options in (("old", keys), ("new", keys), ("old", discovery)):
         out = tmp_path / f"{name}.txt"
-        status, _, err = _busta(["decrypt", str(tmp_path / f"{name}.enc"), "-o", str(out), *keys], capsys)
+        status, _, err = _busta(["decrypt", str(tmp_path / f"{name}.enc"), "-o", str(out), "--force", *options], capsys)
         assert status == 0, err
         assert out.read_bytes() == plain.read_bytes()
 
