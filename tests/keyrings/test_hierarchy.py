@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import pickle
+import threading
 import uuid
 from collections.abc import Mapping
 
@@ -210,6 +211,27 @@ def test_the_cache_holds_key_material_it_refuses_pickling_and_its_repr_shows_onl
         pickle.dumps(_keyring())
     assert repr(cache) == "BranchKeyCache(capacity=1000, entries=1)"
     assert KEY.branch_key.hex() not in repr(_static()) + repr(_keyring())
+
+
+def test_one_keyring_serves_many_threads_and_misses_at_most_once_per_thread() -> None:
+    store = CountingStore()
+    keyring = _keyring(store)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(25):
+                _roundtrip(keyring, {"thread": threading.current_thread().name})
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert 2 <= len(store.calls) <= 16
 
 
 # -- the branch key id supplier ---------------------------------------------------------------------------
