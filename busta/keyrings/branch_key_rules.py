@@ -8,6 +8,7 @@ the same requests and fail with the same errors.
 from __future__ import annotations
 
 import datetime
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ __all__ = [
 
 #: What a DynamoDB or KMS call may raise that the store maps into the BustaError tree.
 AWS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _KEY_SCHEMA = [{"AttributeName": BRANCH_KEY_ID, "KeyType": "HASH"}, {"AttributeName": TYPE, "KeyType": "RANGE"}]
 
 
@@ -134,8 +136,8 @@ class StoreRules:
         grant_tokens: tuple[str, ...] = (),
         key_store_id: str | None = None,
     ) -> None:
-        if not isinstance(table_name, str) or not 3 <= len(table_name) <= 255:
-            raise UsageError("a branch key store's table name is a str of 3 to 255 characters")
+        if not isinstance(table_name, str) or _TABLE_NAME.fullmatch(table_name) is None:
+            raise UsageError("a branch key store's table name is 3 to 255 of a-z A-Z 0-9 _ - . (DynamoDB's rule)")
         if not isinstance(logical_name, str) or not logical_name:
             raise UsageError("a branch key store needs a non-empty logical key store name")
         if not isinstance(kms, (KmsKeyArn, KmsMrkKeyArn, KmsKeyDiscovery, KmsMrDiscovery)):

@@ -279,6 +279,14 @@ def test_a_discovery_store_without_clients_or_a_region_is_a_usage_error(monkeypa
         BranchKeyStore("some-table", "logical", KmsKeyDiscovery())
 
 
+@pytest.mark.parametrize("name", ["ab", "x" * 256, "has space", "naïve", ""])
+def test_a_table_name_dynamodb_would_refuse_is_refused_at_construction(moto_server: MotoServer, name: str) -> None:
+    with pytest.raises(UsageError, match="table name"):
+        BranchKeyStore(
+            name, "logical", KmsKeyDiscovery(), ddb_client=_ddb(moto_server), kms_client=_client(moto_server, "kms")
+        )
+
+
 @pytest.mark.parametrize("arn", ["alias/mine", "arn:aws:kms:us-west-2:123456789012:alias/mine", "1234", ""])
 def test_a_store_key_must_be_a_key_arn(arn: str) -> None:
     with pytest.raises(UsageError, match="KMS key ARN"):
