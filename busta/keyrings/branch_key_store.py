@@ -25,8 +25,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
+import botocore.config
 
 from ..errors import UsageError
+from ._kms_clients import DEFAULT_CLIENT_CONFIG
 from .branch_key_plans import (
     BeaconKeyMaterials,
     BranchKeyMaterials,
@@ -199,10 +201,16 @@ class BranchKeyStore:
         return found
 
 
+#: The clients the store makes: bounded waits; KMS's carry the spec's user agent ``aws-kms-hierarchy``.
+_DDB_CONFIG = DEFAULT_CLIENT_CONFIG
+_KMS_CONFIG = DEFAULT_CLIENT_CONFIG.merge(botocore.config.Config(user_agent_extra="aws-kms-hierarchy"))
+
+
 def _default_client(service: str, region: str | None) -> Any:
     """A boto3 client in the spec's region (botocore's default for discovery); its failure is a UsageError."""
+    config = _KMS_CONFIG if service == "kms" else _DDB_CONFIG
     try:
-        return boto3.client(service, region_name=region)
+        return boto3.client(service, region_name=region, config=config)
     except AWS_ERRORS as exc:
         raise UsageError(f"no {service} client for the branch key store: {type(exc).__name__}: {exc}") from exc
 
