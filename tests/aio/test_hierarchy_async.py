@@ -95,15 +95,22 @@ async def test_async_keyring_messages_decrypt_with_the_sync_keyring_and_the_reve
     assert (await aio.decrypt(both, keyring=keyring)).plaintext == b"both"
 
 
+def keyring_for(store: BranchKeyStore, branch_key_id: str) -> HierarchicalKeyring:
+    return HierarchicalKeyring(store, ttl_seconds=60, branch_key_id=branch_key_id)
+
+
 @pytest.mark.asyncio
-async def test_a_warm_cache_awaits_no_store_call_and_errors_match_the_sync_store(
+async def test_a_warm_cache_shared_with_a_sync_keyring_awaits_no_store_call_and_errors_match_the_sync_store(
     clients: tuple[Any, Any], moto_server: MotoServer, kms_keys: KmsKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ddb, kms = clients
     store = aio.AsyncBranchKeyStore(TABLE, TABLE, KmsKeyArn(kms_keys.single_arn), ddb_client=ddb, kms_client=kms)
     await store.create_key_store()
     branch_key_id = await store.create_key("aio-cache", {})
-    keyring = aio.AsyncHierarchicalKeyring(store, ttl_seconds=60, branch_key_id=branch_key_id, cache=BranchKeyCache())
+    shared = BranchKeyCache()
+    keyring = aio.AsyncHierarchicalKeyring(
+        store, ttl_seconds=60, branch_key_id=branch_key_id, cache=shared, partition_id="both"
+    )
     calls: list[str] = []
     original = store.get_active_branch_key
 
@@ -115,6 +122,17 @@ async def test_a_warm_cache_awaits_no_store_call_and_errors_match_the_sync_store
     for _ in range(20):
         await aio.encrypt(b"x", keyring=keyring)
     assert calls == [branch_key_id]
+    sync_store = _sync_store(moto_server, kms_keys.single_arn)
+    monkeypatch.setattr(sync_store, "get_active_branch_key", None)  # a call would fail: the entry is shared
+    sync_keyring = HierarchicalKeyring(
+        sync_store, ttl_seconds=60, branch_key_id=branch_key_id, cache=shared, partition_id="both"
+    )
+    assert (
+        busta.decrypt(
+            busta.encrypt(b"y", keyring=sync_keyring), keyring=keyring_for(sync_store, branch_key_id)
+        ).plaintext
+        == b"y"
+    )
     with pytest.raises(BranchKeyStoreError, match="NoSuchBranchKey"):
         await store.get_active_branch_key("absent")
     wrong = aio.AsyncBranchKeyStore(
