@@ -123,8 +123,9 @@ class HierarchyRules:
         if partition_id is not None and (not isinstance(partition_id, str) or not partition_id):
             raise UsageError("partition_id must be a non-empty str")
         name = getattr(key_store, "logical_key_store_name", None)
-        if not isinstance(name, str) or not name:
-            raise UsageError("key_store must be a branch key store (with a logical_key_store_name)")
+        methods = ("get_active_branch_key", "get_branch_key_version")
+        if not isinstance(name, str) or not name or not all(callable(getattr(key_store, m, None)) for m in methods):
+            raise UsageError("key_store must be a branch key store (BranchKeySource: logical name, get_* methods)")
         self._store = key_store
         self._logical_name = name
         self._ttl = float(ttl_seconds)
