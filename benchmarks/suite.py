@@ -285,6 +285,9 @@ def run_all(config: Config, *, official: bool) -> Results:
     from .kms_async import kms_async_rows  # noqa: PLC0415 - it imports this module
 
     rows += kms_async_rows(config.small_messages // 5, min(config.repeats, 3))  # 1,000 (full), 10 (--quick)
+    from .hierarchy import hierarchy_rows  # noqa: PLC0415 - it imports this module
+
+    rows += hierarchy_rows(config.small_messages // 2)
     rows += memory_and_startup(config.memory_stream_bytes)
     from .limits import limits_rows  # noqa: PLC0415 - it imports this module
 

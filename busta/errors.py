@@ -17,6 +17,7 @@ Every error busta raises is an :class:`BustaError`; third-party exceptions
     ├── SourceChangedError         a local source is no longer the version a bulk job listed (path)
     ├── KeyringError               a keyring could not wrap or unwrap a data key
     │   ├── KmsError               AWS KMS refused or failed a call (code, key, region)
+    │   ├── BranchKeyStoreError    a branch key store's DynamoDB call failed or found no key (code, table)
     │   ├── Pkcs11Error            a PKCS#11 module, token or key could not be used (code)
     │   └── NoDecryptingKeyError   no keyring could decrypt any data key (reasons per keyring)
     └── UsageError                 the API was misused (bad argument, wrong state)
@@ -35,6 +36,7 @@ from ._text import printable
 
 __all__ = [
     "AuthenticationError",
+    "BranchKeyStoreError",
     "BustaError",
     "CompressionError",
     "EncryptionContextError",
@@ -181,6 +183,20 @@ class KmsError(KeyringError):
         self.code = code
         self.key_id = key_id
         self.region = region
+
+
+class BranchKeyStoreError(KeyringError):
+    """A branch key store operation failed in DynamoDB, or found no such branch key: ``operation``
+    (GetItem, TransactWriteItems...), ``code`` (DynamoDB's error code, ``NoSuchBranchKey``,
+    ``ConditionalCheckFailed``, or the connection error's name) and ``table``. The message escapes
+    control characters: a branch key id may come from a hostile message."""
+
+    def __init__(self, operation: str, code: str, table: str, detail: str = ""):
+        text = f"branch key store {operation} on table {printable(table)} failed: {printable(code)}"
+        super().__init__(text + (f" ({printable(detail)})" if detail else ""))
+        self.operation = operation
+        self.code = code
+        self.table = table
 
 
 class Pkcs11Error(KeyringError):

@@ -30,13 +30,16 @@ from .errors import UsageError
 from .keyrings import MultiKeyring
 from .keyrings.kinds import AesKeyFile, EnvKey, KmsDiscovery, KmsKey, LocalKey, Pkcs11Key, RsaKeyFile
 from .keyrings.kinds_ecdh import EcdhKeyFile
+from .keyrings.kinds_hierarchy import BranchKeyStoreConfig, HierarchyKey
 from .keyrings.registry import KeyringConfig
 from .materials import Keyring
 
 __all__ = [
     "AesKeyFile",
+    "BranchKeyStoreConfig",
     "EcdhKeyFile",
     "EnvKey",
+    "HierarchyKey",
     "KeyringConfig",
     "KmsDiscovery",
     "KmsKey",

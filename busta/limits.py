@@ -80,3 +80,16 @@ MAX_ZSTD_WINDOW_BYTES: Final = 8 << 20
 #: busta.aio does frame work of at most this many bytes on the event loop (below it, a hand-off to a thread
 #: costs more than the work: docs/async.md has the measurement); larger work runs in a thread.
 AIO_INLINE_BYTES: Final = 64 * 1024
+
+#: Branch key store items (busta.keyrings.branch_key_store) are untrusted input: an item of more attributes, an
+#: attribute name or string value longer, or a wrapped key (``enc``) larger than these is refused before use. A
+#: KMS ciphertext blob is at most 6144 bytes; a branch key id (the DynamoDB partition key) at most 1024 chars.
+MAX_BRANCH_KEY_ITEM_ATTRIBUTES: Final = 64
+MAX_BRANCH_KEY_ATTRIBUTE_CHARS: Final = 4096
+MAX_WRAPPED_BRANCH_KEY_BYTES: Final = 6144
+MAX_BRANCH_KEY_ID_CHARS: Final = 1024
+#: The hierarchical keyring's branch key cache: entries by default (the specification's 1000) and at most; the
+#: longest TTL a keyring may set (a day: a revoked or rotated branch key stays usable at most that long).
+HIERARCHY_CACHE_ENTRIES: Final = 1000
+MAX_HIERARCHY_CACHE_ENTRIES: Final = 1_000_000
+MAX_HIERARCHY_TTL_SECONDS: Final = 86_400

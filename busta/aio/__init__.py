@@ -32,6 +32,7 @@ from ._offload import ThreadedKeyring, ThreadedMaterialsManager
 from ._protocols import AsyncCryptoMaterialsManager, AsyncKeyring, is_async_keyring, is_async_materials_manager
 
 if TYPE_CHECKING:
+    from ._hierarchy import AsyncBranchKeyStore, AsyncHierarchicalKeyring
     from ._kms import (
         AsyncClientCache,
         AsyncKmsClientSupplier,
@@ -53,6 +54,7 @@ _LAZY: dict[str, str] = dict.fromkeys(
     ),
     "._kms",
 )
+_LAZY.update(dict.fromkeys(("AsyncBranchKeyStore", "AsyncHierarchicalKeyring"), "._hierarchy"))
 
 
 def __getattr__(name: str) -> object:
@@ -80,6 +82,7 @@ start_decryption = DEFAULT_CLIENT.start_decryption
 
 __all__ = [
     "DEFAULT_CLIENT",
+    "AsyncBranchKeyStore",
     "AsyncCachingCryptoMaterialsManager",
     "AsyncClientCache",
     "AsyncCryptoMaterialsManager",
@@ -89,6 +92,7 @@ __all__ = [
     "AsyncDefaultCryptoMaterialsManager",
     "AsyncEncryptingReader",
     "AsyncEncryptingWriter",
+    "AsyncHierarchicalKeyring",
     "AsyncKeyring",
     "AsyncKmsClientSupplier",
     "AsyncMultiKeyring",

@@ -73,6 +73,10 @@ def _run(args: argparse.Namespace) -> None:
         from .verify import run_verify  # noqa: PLC0415
 
         run_verify(args)
+    elif args.command == "branch-key":
+        from .branchkey import run_branch_key  # noqa: PLC0415
+
+        run_branch_key(args)
     elif args.command == "rewrap":
         from .rewrap import run_rewrap  # noqa: PLC0415
 

@@ -22,6 +22,7 @@ from ..limits import (
     MAX_HEADER_BYTES,
 )
 from ..suites import AlgorithmSuite, CommitmentPolicy
+from .branchkey import add_branch_key_command
 from .ecdh import add_ec_keygen_options
 from .kms import add_caching_options
 
@@ -312,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bulk_command(sub)
     _verify_command(sub)
     _rewrap_command(sub)
+    add_branch_key_command(sub)
     inspect = sub.add_parser("inspect", help="show a message header (no key needed)", allow_abbrev=False)
     inspect.add_argument(
         "file", nargs="?", default="-", metavar="FILE", help="a message file, '-' (the default) or s3://bucket/key"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         ClientCache,
         DiscoveryFilter,
     )
+    from .hierarchy import BranchKeyCache, HierarchicalKeyring, StaticBranchKeyStore
     from .pkcs11 import Pkcs11Keyring
     from .raw_ecdh import EcdhCurve, EcdhScheme, RawEcdhKeyring
     from .raw_rsa import RawRsaKeyring, RsaPadding
@@ -34,16 +35,19 @@ __all__ = [
     "AwsKmsKeyring",
     "AwsKmsMrkDiscoveryKeyring",
     "AwsKmsMrkKeyring",
+    "BranchKeyCache",
     "ClientCache",
     "DiscoveryFilter",
     "EcdhCurve",
     "EcdhScheme",
+    "HierarchicalKeyring",
     "MultiKeyring",
     "Pkcs11Keyring",
     "RawAesKeyring",
     "RawEcdhKeyring",
     "RawRsaKeyring",
     "RsaPadding",
+    "StaticBranchKeyStore",
 ]
 
 

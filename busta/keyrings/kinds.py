@@ -372,4 +372,5 @@ register(
     )
 )
 
-from . import kinds_ecdh  # noqa: E402, F401 - registers the raw ECDH kind
+# The kinds registered in their own modules: raw ECDH and the AWS KMS hierarchical keyring.
+from . import kinds_ecdh, kinds_hierarchy  # noqa: E402, F401
