@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import botocore.session
 import pytest
 
 import busta
@@ -252,8 +253,9 @@ async def test_no_credentials_is_a_kms_error_as_in_sync(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    sync = aws_kms.AwsKmsKeyring(
-        kms_keys.single_arn, client_supplier=aws_kms.ClientCache(endpoint_url=moto_server.endpoint)
+    sync = aws_kms.AwsKmsKeyring(  # a session of its own: the shared one may hold credentials from earlier tests
+        kms_keys.single_arn,
+        client_supplier=aws_kms.ClientCache(endpoint_url=moto_server.endpoint, session=botocore.session.Session()),
     )
     async with aio.AsyncClientCache(endpoint_url=moto_server.endpoint) as supplier:
         keyring = aio.AwsKmsKeyring(kms_keys.single_arn, client_supplier=supplier)
