@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -243,3 +245,29 @@ def test_an_encryptor_refuses_more_plaintext_than_was_declared(aes_keyring: RawA
         encryptor.update(b"x" * 5)
     with pytest.raises(UsageError):
         encryptor.finalize()  # the encryptor stays failed: no message that looks complete
+
+
+def _vma_flags(address: int) -> set[str]:
+    """The VmFlags of the mapping of this process that holds ``address`` (Linux /proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and ":" not in head:
+                low, high = (int(part, 16) for part in head.split("-"))
+                inside = low <= address < high
+            elif inside and line.startswith("VmFlags:"):
+                return set(line.split()[1:])
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="transparent huge pages are a Linux feature")
+def test_a_fresh_output_of_32_mib_or_more_asks_for_huge_pages_and_a_smaller_one_does_not() -> None:
+    """Each 4 KiB page of a fresh 64 MiB output faults in on first write; huge pages fault 512 times less."""
+    large = OutputBuffer(64 << 20)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(large.view))
+    assert "hg" in _vma_flags(address + (4 << 20))  # inside the 2 MiB-aligned interior
+    large.discard()
+    small = OutputBuffer(1 << 20)
+    assert "hg" not in _vma_flags(ctypes.addressof(ctypes.c_char.from_buffer(small.view)))
+    small.discard()
