@@ -107,6 +107,14 @@ def _read_full(source: IO[bytes], view: memoryview) -> int:
     return filled
 
 
+def _never_waits(source: IO[bytes]) -> bool:
+    """Whether reading ``source`` cannot wait for data to arrive: a regular file or memory (seekable)."""
+    try:
+        return bool(source.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def _write_all(sink: IO[bytes], view: memoryview) -> None:
     while len(view):
         n = sink.write(view)
@@ -124,20 +132,25 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     """Encrypt everything ``source`` yields into ``sink``; return the plaintext length."""
     frame = encryptor.frame_length
     chunk = _whole_frames(frame) if frame <= STREAM_CHUNK_BYTES // 2 else STREAM_CHUNK_BYTES  # plaintext: no overhead
+    # From a source whose reads never wait (a file, memory), read one step ahead: a step followed by
+    # more plaintext is sealed whole, so no frame is held back and copied (a 1 MiB frame of each 2 MiB
+    # step would be). A pipe or socket is not read ahead: what it gave is written before it is read again.
+    read_ahead = _never_waits(source)
     with _thread_buffers() as buffers:
-        src, ahead = buffers.view("source", chunk), buffers.view("ahead", chunk)
+        src, ahead = buffers.view("source", chunk), buffers.view("ahead", chunk if read_ahead else 0)
         out = buffers.view("output", 0)
         total = 0
         n = _read_full(source, src)
         while n:
-            # Read one step ahead: a step followed by more plaintext is sealed whole, so no frame is
-            # held back and copied (a 1 MiB frame of each 2 MiB step would be) or sealed on its own.
-            following = _read_full(source, ahead)
+            following = _read_full(source, ahead) if read_ahead else 0
             total += n
             if len(out) < (need := encryptor.update_size(n, more=following > 0)):
                 out = buffers.at_least("output", need)
             _write_all(sink, out[: encryptor.update_into(src[:n], out, more=following > 0)])
-            src, ahead, n = ahead, src, following
+            if read_ahead:
+                src, ahead, n = ahead, src, following
+            else:
+                n = _read_full(source, src)
         if len(out) < (need := encryptor.finalize_size()):
             out = buffers.at_least("output", need)
         _write_all(sink, out[: encryptor.finalize_into(out)])

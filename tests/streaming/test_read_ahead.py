@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from typing import IO, Any, cast
 
 import pytest
 
@@ -14,6 +15,7 @@ from busta.format import parse_header
 from busta.format.layout import locate_final_frame
 from busta.keyrings import RawAesKeyring
 from busta.materials import DefaultCryptoMaterialsManager, EncryptionRequest
+from busta.streaming import pump
 from busta.suites import CommitmentPolicy
 from tests.support.oracle import AesKeySpec, official_decrypt
 
@@ -68,3 +70,50 @@ def test_the_streaming_pump_ends_its_messages_with_a_final_frame_that_is_not_emp
     assert parsed is not None
     found = locate_final_frame(message, 0, len(message), parsed.length, FRAME, signed=False)
     assert found == ((length - 1) // FRAME, (length - 1) % FRAME + 1) if length else found == (0, 0)
+
+
+class _Recording:
+    """An encryptor's stand-in for the pump that records the ``more`` of each ``update_into``."""
+
+    def __init__(self, inner: MessageEncryptor):
+        self.inner = inner
+        self.promises: list[bool] = []
+        self.frame_length = inner.frame_length
+
+    def update_size(self, length: int, *, more: bool = False) -> int:
+        return self.inner.update_size(length, more=more)
+
+    def update_into(self, data: memoryview, out: memoryview, *, more: bool = False) -> int:
+        self.promises.append(more)
+        return self.inner.update_into(data, out, more=more)
+
+    def finalize_size(self) -> int:
+        return self.inner.finalize_size()
+
+    def finalize_into(self, out: memoryview) -> int:
+        return self.inner.finalize_into(out)
+
+
+class _Pipe(io.RawIOBase):
+    """A source that cannot seek, as a pipe or a socket: it may wait for data."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._data.readinto(buffer)
+
+
+@pytest.mark.parametrize(("source", "promises"), [("file", [True, False]), ("pipe", [False, False])])
+def test_the_pump_reads_ahead_only_where_reading_cannot_wait(source: str, promises: list[bool]) -> None:
+    """A pipe's data is written before it is read again (a producer that pauses sees its output)."""
+    plaintext = os.urandom((2 << 20) + 5)  # two steps of the pump
+    encryptor = _Recording(_encryptors(1)[0])
+    src = cast(IO[bytes], io.BytesIO(plaintext) if source == "file" else _Pipe(plaintext))
+    sink = io.BytesIO()
+    pump.encrypt_stream(src, sink, cast(MessageEncryptor, encryptor))
+    assert encryptor.promises == promises
+    assert busta.decrypt(sink.getvalue(), keyring=KEYRING).plaintext == plaintext
