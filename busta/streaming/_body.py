@@ -11,9 +11,11 @@ import enum
 import functools
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 from .._secrets import refuse_pickling
+from ..crypto.frames import FrameCodec
 from ..errors import LimitExceededError, MalformedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.body import (
@@ -97,9 +99,13 @@ class BodyOpener:
             if count > room:
                 raise no_room()
             if count:
-                self._open_run(view[pos : pos + count * codec.step], out[produced:], count, base + pos)
-                pos += count * codec.step
-                produced += count * codec.frame_length
+                end = pos + count * codec.step
+                final = self._final_beside(view, end, out[produced + count * codec.frame_length :], base)
+                self._open_run(view[pos:end], out[produced:], count, base + pos, final=final)
+                pos, produced = end, produced + count * codec.frame_length
+                if final is not None:  # opened with the run's last part (unsigned messages only)
+                    self.stage = Stage.DONE
+                    return pos + final.head.total_length, produced + final.head.content_length
                 continue
             head = parse_frame_head(view, pos, codec.frame_length)
             if head is None or not head.final or pos + head.total_length > len(view):
@@ -119,8 +125,23 @@ class BodyOpener:
         produced = self._open_last(view, pos, head, SINGLE_BLOCK_STRING, out, base=base)
         return pos + head.total_length, produced
 
-    def _open_run(self, run: memoryview, out: memoryview, count: int, base: int) -> None:
-        """Open ``count`` regular frames (in parallel when it pays) and hash them for signed suites."""
+    def _final_beside(self, view: memoryview, end: int, out: memoryview, base: int) -> _Final | None:
+        """The final frame that follows a run of regular frames at ``end``, whole, for the run's last
+        part to open: unsigned messages split across threads only (a signed one's is hashed after)."""
+        if self._verifier is not None or self._workers is None:
+            return None
+        head = parse_frame_head(view, end, self._codec.frame_length)
+        if head is None or not head.final or end + head.total_length > len(view):
+            return None
+        if len(out) < head.content_length:
+            raise no_room()
+        return _Final(head, view[end : end + head.total_length], out, base + end)
+
+    def _open_run(
+        self, run: memoryview, out: memoryview, count: int, base: int, *, final: _Final | None = None
+    ) -> None:
+        """Open ``count`` regular frames (in parallel when it pays; ``final`` too, in the last part) and
+        hash them for signed suites."""
         first = self._sequence
         if first + count - 1 > MAX_FRAMES:
             raise MalformedMessageError("more frames than the format allows", field="sequence number")
@@ -129,22 +150,36 @@ class BodyOpener:
         if verifier is not None and overlaps(self._workers, count * self._codec.frame_length):
             tasks.append(functools.partial(verifier.update, run))  # hash while the frames open
             verifier = None
-        self._open_parts(first, run, out, count, base=base, tasks=tasks)
+        self._open_parts(first, run, out, count, base=base, tasks=tasks, final=final)
         if verifier is not None:
             verifier.update(run)
         self._sequence = first + count
 
     def _open_parts(
-        self, first: int, run: memoryview, out: memoryview, count: int, *, base: int, tasks: list[Callable[[], None]]
+        self,
+        first: int,
+        run: memoryview,
+        out: memoryview,
+        count: int,
+        *,
+        base: int,
+        tasks: list[Callable[[], None]],
+        final: _Final | None = None,
     ) -> None:
-        """Open ``count`` frames from number ``first``, in as many parts as the workers allow besides ``tasks``."""
+        """Open ``count`` frames from number ``first`` (then ``final``), in as many parts as the workers
+        allow besides ``tasks``."""
         codec = self._codec
         frame, step = codec.frame_length, codec.step
-        split = parts(self._workers, frame, count, busy=len(tasks))
-        bounds = [count * i // split for i in range(split + 1)]
+        units = count + (final is not None)
+        split = parts(self._workers, frame, units, busy=len(tasks))
+        bounds = [units * i // split for i in range(split + 1)]
+        bounds[-1] = count  # the final frame, if any, goes with the last part
         for a, b in itertools.pairwise(bounds):
             src, dst = run[a * step : b * step], out[a * frame : b * frame]
             tasks.append(functools.partial(codec.open_regular, first + a, src, dst, b - a, base + a * step))
+        if final is not None:
+            last = tasks.pop()
+            tasks.append(functools.partial(_then, last, functools.partial(final.open, codec, first + count)))
         run_split(tasks, self._workers)
 
     def _open_last(
@@ -192,6 +227,24 @@ class BodyOpener:
             raise MalformedMessageError("no final frame where the layout puts it", offset=offset)
         self._codec.open_block(head, sequence, FINAL_FRAME_STRING, data, out, offset=offset)
         return head.content_length
+
+
+@dataclass(frozen=True, slots=True)
+class _Final:
+    """A whole final frame to open beside the regular frames before it."""
+
+    head: FrameHead
+    frame: memoryview
+    out: memoryview
+    offset: int
+
+    def open(self, codec: FrameCodec, sequence: int) -> None:
+        codec.open_block(self.head, sequence, FINAL_FRAME_STRING, self.frame, self.out, offset=self.offset)
+
+
+def _then(first: Callable[[], None], second: Callable[[], None]) -> None:
+    first()
+    second()
 
 
 def no_room() -> UsageError:
