@@ -29,7 +29,9 @@ __all__ = [
     "call",
     "check_parts",
     "fetch_range",
+    "fetch_range_into",
     "object_writer",
+    "open_range",
     "s3_error",
 ]
 
@@ -91,17 +93,77 @@ def fetch_range(
         stop = min(stop, size)
     if stop <= first:
         return b""
-    asked = {**(request or {}), "Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
-    answer = call("GetObject", bucket, key, client.get_object, **asked)
-    body = Body(answer["Body"], bucket, key)
+    body, end = open_range(client, bucket, key, first, stop, etag=etag, size=size, request=request)
     try:
-        end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
         data = body.read(end - first + 1)  # one byte more than promised: a longer body is caught too
     finally:
         body.close()
     if len(data) != end - first:
         raise _bad_range(bucket, key, first, stop, f"a body of {len(data)} bytes for {end - first} promised")
     return data
+
+
+#: :func:`fetch_range_into` reads a body in pieces of this size into the caller's buffer: small enough
+#: that the allocator reuses them (a fresh buffer of a whole range costs a page fault per 4 KiB).
+_READ_CHUNK: Final = 256 << 10
+
+
+def fetch_range_into(
+    client: Any,
+    bucket: str,
+    key: str,
+    first: int,
+    out: memoryview,
+    *,
+    etag: str,
+    size: int,
+    request: Mapping[str, Any] | None = None,
+) -> int:
+    """:func:`fetch_range` of the ``len(out)`` bytes from ``first`` (cut at the object's ``size``), read
+    into ``out`` and checked the same way; return their number (anything short is an :class:`S3Error`)."""
+    stop = min(first + len(out), size)
+    if stop <= first:
+        return 0
+    body, end = open_range(client, bucket, key, first, stop, etag=etag, size=size, request=request)
+    filled, want = 0, end - first
+    try:
+        while filled < want:
+            chunk = body.read(min(_READ_CHUNK, want - filled))
+            if not chunk:
+                break
+            out[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        longer = filled == want and body.read(1)
+    finally:
+        body.close()
+    if filled != want or longer:
+        got = f"more than {want}" if longer else str(filled)
+        raise _bad_range(bucket, key, first, stop, f"a body of {got} bytes for {want} promised")
+    return filled
+
+
+def open_range(
+    client: Any,
+    bucket: str,
+    key: str,
+    first: int,
+    stop: int,
+    *,
+    etag: str,
+    size: int | None = None,
+    request: Mapping[str, Any] | None = None,
+) -> tuple[Body, int]:
+    """A GetObject of bytes ``[first, stop)`` pinned to ``etag``, its answer checked as :func:`fetch_range`
+    checks it (but not its body's length): the body to read, and where the range ends. Close the body."""
+    asked = {**(request or {}), "Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
+    answer = call("GetObject", bucket, key, client.get_object, **asked)
+    body = Body(answer["Body"], bucket, key)
+    try:
+        end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
+    except BaseException:
+        body.close()
+        raise
+    return body, end
 
 
 #: What S3 answers a conditional write whose object changed (409: a concurrent conditional write won).
