@@ -192,9 +192,9 @@ def download_ranges(
         early = max(0, max_concurrency - 1)  # the next ranges are fetched meanwhile (and wait to be written)
         running = {pool.submit(download.piece, bounds) for bounds in middle[:early]}
         reader = download.open(last, fetching)  # the header and the final frame, authenticated
-        done = download.write_held(first, last)
-        if callback is not None and done:
-            callback(done)
+        for done in download.write_held(first, last):
+            if callback is not None and done:
+                callback(done)
         _run(download.piece, iter(middle[early:]), max_concurrency, callback, pool=pool, running=running)
         return StreamResult(reader.header, dict(reader.encryption_context), reader.length)
     finally:
@@ -267,12 +267,13 @@ class _Download:
         finally:
             self.ready.set()
 
-    def write_held(self, first: tuple[int, int], last: tuple[int, int] | None) -> int:
-        """Write the frames of the first and the last range (held here); return the plaintext bytes written."""
+    def write_held(self, first: tuple[int, int], last: tuple[int, int] | None) -> list[int]:
+        """Write the frames of the first and the last range (held here); return the plaintext bytes
+        each wrote."""
         plain = memoryview(bytearray(self.widest * self.layout.frame))
-        done = self.write(*first, self.held["first"][1][self.layout.start(0) :], plain)
+        done = [self.write(*first, self.held["first"][1][self.layout.start(0) :], plain)]
         if last is not None:
-            done += self.write(*last, self.held["last"][1], plain)
+            done.append(self.write(*last, self.held["last"][1], plain))
         self.held.clear()  # their memory goes
         return done
 
