@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import os
 import threading
 import time
 import tracemalloc
@@ -352,3 +353,40 @@ def test_the_ranges_match_a_plain_decrypt(client: Any, key: str, tmp_path: Path)
     out = io.BytesIO()
     s3.download_fileobj(BUCKET, key, out, client=client, keyring=KEYRING)
     assert out.getvalue() == data
+
+
+@pytest.mark.parametrize("where", ["final frame", "cut short"])
+def test_nothing_is_written_before_the_final_frame_authenticated(
+    client: Any, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The last range is fetched with the first ranges; a bad final frame (or a message cut short,
+    which has none where the object's size puts it) fails before any range is written."""
+    message = store(client, key, plaintext(6 * PART))
+    bad = flipped(message, len(message) - 20) if where == "final frame" else message[: -regular_frame_size(64 << 10)]
+    put_object(client, key, bad)
+    writes: list[int] = []
+    real = os.pwrite
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        writes.append(offset)
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    with gets(client, hold=0.05), pytest.raises((AuthenticationError, MalformedMessageError)):
+        download(client, key, tmp_path / "out")
+    assert writes == []
+    assert list(tmp_path.iterdir()) == []
+    put_object(client, key, message)  # the same download of the object as stored: every range written
+    download(client, key, tmp_path / "out")
+    assert len(writes) >= 6
+
+
+def test_a_whole_object_checksum_asked_for_gets_the_whole_object(client: Any, key: str, tmp_path: Path) -> None:
+    """ChecksumMode (a whole-object checksum, which no range carries): a signed object, after the first
+    range, is fetched again in one whole GET so that the checksum can be checked."""
+    data = plaintext(2 * PART)
+    store(client, key, data, algorithm=SIGNED)
+    with gets(client) as seen:
+        download(client, key, tmp_path / "out", ExtraArgs={"ChecksumMode": "ENABLED"})
+    assert (tmp_path / "out").read_bytes() == data
+    assert len(ranged(seen)) == 1 and [params.get("ChecksumMode") for params in whole(seen)] == ["ENABLED"]
