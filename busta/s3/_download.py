@@ -140,11 +140,14 @@ def download_file(
     the whole message has authenticated; on any error the temporary file is removed.
 
     An object of ``multipart_threshold`` bytes or more that is framed, unsigned and
-    uncompressed is fetched in ranges of ``part_size`` bytes (whole frames),
-    ``max_concurrency`` at once, every GET pinned to the ETag HeadObject saw; each
-    range is authenticated and written at its offset. Other objects (signed ones,
+    uncompressed is fetched in ranges of about ``part_size`` bytes (whole frames; as many
+    GETs as boto3 makes of the same plaintext), ``max_concurrency`` at once, every GET
+    pinned to the ETag HeadObject saw: the first range holds the header, and the last
+    (fetched first) the final frame, which authenticates before anything is written; then
+    each range is authenticated and written at its offset. Other objects (signed ones,
     whose signature only a sequential read can check), and every object when
-    ``max_concurrency`` is 1, are streamed as :func:`download_fileobj` does.
+    ``max_concurrency`` is 1, are streamed as :func:`download_fileobj` does (after the
+    first range, which told, from where it ends).
     ``Callback`` and ``ExtraArgs`` are as for :func:`download_fileobj`.
     """
     check_parts(part_size, max_concurrency)
