@@ -7,13 +7,22 @@ parts, 10 threads) and busta's (8 MiB parts, 4 at once); a second busta row uses
 busta writes suite 0x0478 (unsigned, so its download runs in ranges) with 64 KiB frames;
 a signed 0x0578 object is downloaded sequentially, as it must be.
 
+Each ratio row prints its goal (issue 18: upload at least 0.95x, download at least 1.0x of boto3,
+in the same run) and a verdict. Then the requests each side made (counted with botocore
+``before-call`` hooks on one more, untimed, transfer), and a ranged read of 1 KiB from the middle of
+the object: the object's size over the bytes its GETs returned (goal: at least 1000, that is
+under 0.1% of the object fetched).
+
 Run on its own: ``python -m benchmarks.s3_transfer [--size MiB] [--repeats N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +40,12 @@ MiB = 1 << 20
 BUCKET = "busta-bench-transfer"
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+KiB = 1 << 10
+#: Issue 18's goals: busta's time over boto3's of the same transfer, same server, same run.
+UPLOAD_GOAL = 0.95
+DOWNLOAD_GOAL = 1.0
+#: A 1 KiB ranged read fetches under 0.1% of the object: the object's size over the bytes fetched.
+RANGED_GOAL = 1000.0
 
 
 def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
@@ -48,19 +63,72 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
         t_down = interleaved(down, repeats)
         for name in ("busta", "busta-10", "busta-signed", "boto3"):
             assert (tmp / f"{name}.out").read_bytes() == source.read_bytes(), name
+        counted = {f"{way} {name}": _requests(client, runs[name]) for way, runs in (("upload", up), ("download", down))
+                   for name in ("busta", "boto3")}  # fmt: skip
+        fetched = _ranged_read(client, source, keyring)
     label = f"{size // MiB} MiB" if size >= MiB else f"{size} B"
     compared = [
-        (f"upload_file {label}: busta vs boto3 (time ratio)", t_up, "busta"),
-        (f"upload_file {label}, 10 at once: busta vs boto3", t_up, "busta-10"),
-        (f"download_file {label}: busta (in ranges) vs boto3", t_down, "busta"),
-        (f"download_file {label}, 10 at once: busta vs boto3", t_down, "busta-10"),
-        (f"download_file {label}, signed (sequential) vs boto3", t_down, "busta-signed"),
+        (f"upload_file {label}: busta vs boto3 (time ratio)", t_up, "busta", UPLOAD_GOAL),
+        (f"upload_file {label}, 10 at once: busta vs boto3", t_up, "busta-10", None),
+        (f"download_file {label}: busta (in ranges) vs boto3", t_down, "busta", DOWNLOAD_GOAL),
+        (f"download_file {label}, 10 at once: busta vs boto3", t_down, "busta-10", None),
+        (f"download_file {label}, signed (sequential) vs boto3", t_down, "busta-signed", None),
     ]
-    rows = [Row("16 S3", what, times["boto3"] / times[name], None, "x") for what, times, name in compared]
+    rows = [Row("16 S3", what, times["boto3"] / times[name], goal, "x") for what, times, name, goal in compared]
+    ranged_goal = RANGED_GOAL if size >= 256 * MiB else None  # the issue's object; a small one is mostly header
+    rows.append(Row("16 S3", f"1 KiB ranged read of {label}: object size / bytes fetched", fetched, ranged_goal, "x"))
     for way, times in (("upload", t_up), ("download", t_down)):
         for name, seconds in times.items():
             rows.append(Row("info", f"{way} {name}, {label} (plaintext MB/s)", size / seconds / 1e6, None, "MB/s"))
+    for what, operations in counted.items():
+        listed = " + ".join(f"{n} {_SHORT.get(operation, operation)}" for operation, n in operations.items())
+        rows.append(Row("info", f"requests, {what}: {listed}", sum(operations.values()), None, "requests"))
     return rows
+
+
+_SHORT = {"CreateMultipartUpload": "Create", "CompleteMultipartUpload": "Complete"}
+
+
+@contextlib.contextmanager
+def _counting(client: Any) -> Iterator[collections.Counter[str]]:
+    """The S3 operations ``client`` calls meanwhile, counted with a botocore ``before-call`` hook."""
+    seen: collections.Counter[str] = collections.Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        seen[model.name] += 1
+
+    client.meta.events.register("before-call.s3", count, unique_id="busta-bench-count")
+    try:
+        yield seen
+    finally:
+        client.meta.events.unregister("before-call.s3", unique_id="busta-bench-count")
+
+
+def _requests(client: Any, run: Callable[[], object]) -> dict[str, int]:
+    with _counting(client) as seen:
+        run()
+    return dict(seen)
+
+
+def _ranged_read(client: Any, source: Path, keyring: RawAesKeyring) -> float:
+    """A 1 KiB read from the middle of the busta object: its size over the bytes its GETs returned."""
+    fetched = 0
+
+    def on_get(parsed: dict[str, Any], **_: Any) -> None:
+        nonlocal fetched
+        fetched += int(parsed.get("ContentLength", 0))
+
+    size = client.head_object(Bucket=BUCKET, Key="busta")["ContentLength"]
+    middle = source.stat().st_size // 2
+    client.meta.events.register("after-call.s3.GetObject", on_get, unique_id="busta-bench-fetched")
+    try:
+        got = s3.get_range(BUCKET, "busta", middle, middle + KiB, client=client, keyring=keyring)
+    finally:
+        client.meta.events.unregister("after-call.s3.GetObject", unique_id="busta-bench-fetched")
+    with source.open("rb") as plain:
+        plain.seek(middle)
+        assert got == plain.read(KiB)
+    return int(size) / fetched
 
 
 def _client(server: MotoServer) -> Any:
@@ -110,7 +178,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="object size in MiB (default 256)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds of each, median (default 3)")
     args = parser.parse_args()
-    print(format_table(s3_transfer_rows(args.size * MiB, args.repeats), verdicts=False))
+    print(format_table(s3_transfer_rows(args.size * MiB, args.repeats), verdicts=True))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ __all__ = [
     "call",
     "check_parts",
     "fetch_range",
+    "fetch_range_into",
     "object_writer",
+    "open_range",
     "s3_error",
 ]
 
@@ -91,17 +93,77 @@ def fetch_range(
         stop = min(stop, size)
     if stop <= first:
         return b""
-    asked = {**(request or {}), "Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
-    answer = call("GetObject", bucket, key, client.get_object, **asked)
-    body = Body(answer["Body"], bucket, key)
+    body, end = open_range(client, bucket, key, first, stop, etag=etag, size=size, request=request)
     try:
-        end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
         data = body.read(end - first + 1)  # one byte more than promised: a longer body is caught too
     finally:
         body.close()
     if len(data) != end - first:
         raise _bad_range(bucket, key, first, stop, f"a body of {len(data)} bytes for {end - first} promised")
     return data
+
+
+#: :func:`fetch_range_into` reads a body in pieces of this size into the caller's buffer: small enough
+#: that the allocator reuses them (a fresh buffer of a whole range costs a page fault per 4 KiB).
+_READ_CHUNK: Final = 256 << 10
+
+
+def fetch_range_into(
+    client: Any,
+    bucket: str,
+    key: str,
+    first: int,
+    out: memoryview,
+    *,
+    etag: str,
+    size: int,
+    request: Mapping[str, Any] | None = None,
+) -> int:
+    """:func:`fetch_range` of the ``len(out)`` bytes from ``first`` (cut at the object's ``size``), read
+    into ``out`` and checked the same way; return their number (anything short is an :class:`S3Error`)."""
+    stop = min(first + len(out), size)
+    if stop <= first:
+        return 0
+    body, end = open_range(client, bucket, key, first, stop, etag=etag, size=size, request=request)
+    filled, want = 0, end - first
+    try:
+        while filled < want:
+            chunk = body.read(min(_READ_CHUNK, want - filled))
+            if not chunk:
+                break
+            out[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        longer = filled == want and body.read(1)
+    finally:
+        body.close()
+    if filled != want or longer:
+        got = f"more than {want}" if longer else str(filled)
+        raise _bad_range(bucket, key, first, stop, f"a body of {got} bytes for {want} promised")
+    return filled
+
+
+def open_range(
+    client: Any,
+    bucket: str,
+    key: str,
+    first: int,
+    stop: int,
+    *,
+    etag: str,
+    size: int | None = None,
+    request: Mapping[str, Any] | None = None,
+) -> tuple[Body, int]:
+    """A GetObject of bytes ``[first, stop)`` pinned to ``etag``, its answer checked as :func:`fetch_range`
+    checks it (but not its body's length): the body to read, and where the range ends. Close the body."""
+    asked = {**(request or {}), "Bucket": bucket, "Key": key, "Range": f"bytes={first}-{stop - 1}", "IfMatch": etag}
+    answer = call("GetObject", bucket, key, client.get_object, **asked)
+    body = Body(answer["Body"], bucket, key)
+    try:
+        end = _checked_range(answer, first, stop, size=size, where=(bucket, key))
+    except BaseException:
+        body.close()
+        raise
+    return body, end
 
 
 #: What S3 answers a conditional write whose object changed (409: a concurrent conditional write won).
@@ -112,7 +174,7 @@ _PART_CHECKSUMS: Final = frozenset(
 )
 
 
-def _part_checksum(algorithm: object, body: bytes) -> dict[str, str]:
+def _part_checksum(algorithm: object, body: bytes | bytearray) -> dict[str, str]:
     """The part's checksum for ``algorithm``, computed here (in the uploading thread) so that botocore,
     which skips a checksum it is given, does not compute it where it sends the request: for busta.aio.s3
     that is the event loop. Empty for an algorithm botocore must compute itself (CRC32C, CRC64NVME)."""
@@ -185,7 +247,12 @@ class ObjectSink:
         self._extra = extra
         self._part_args, self._complete_args, self._abort_args = part_arguments(extra)
         self._replaces = replaces  # the ETag the object must still have when it is replaced
-        self._buffer = bytearray()
+        # Parts are filled in buffers of ``part_size`` bytes, each sent as it is and reused once its
+        # UploadPart returned: at most ``max_concurrency`` in flight and one filling (a fresh buffer of a
+        # whole part would cost a page fault per 4 KiB, each part).
+        self._part = bytearray(part_size)
+        self._filled = 0
+        self._free: list[bytearray] = []
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="busta-s3")
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._futures: list[Future[dict[str, Any]]] = []
@@ -194,14 +261,29 @@ class ObjectSink:
         self.parts = 0  # after completion: the number of parts (0: one PutObject)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._buffer += data
-        self.size += len(data)
-        while len(self._buffer) > self._part_size:  # keep the last part back: it may be the only one
-            with memoryview(self._buffer) as buffered:
-                part = bytes(buffered[: self._part_size])  # one copy (a bytearray slice would be two)
-            del self._buffer[: self._part_size]
-            self._send(part)
-        return len(data)
+        with memoryview(data) as given, given.cast("B") as view:
+            self.size += len(view)
+            taken = 0
+            while taken < len(view):
+                if self._filled == self._part_size:  # a full part goes only once more comes: it may be the only one
+                    self._send_part()
+                n = min(self._part_size - self._filled, len(view) - taken)
+                self._part[self._filled : self._filled + n] = view[taken : taken + n]
+                self._filled += n
+                taken += n
+            return taken
+
+    def _send_part(self) -> None:
+        """Send the full part buffer as it is; fill a free one (or a new one) next."""
+        part = self._part
+        self._submit(functools.partial(self._upload_part, part), part)
+        self._part = self._free.pop() if self._free else bytearray(self._part_size)
+        self._filled = 0
+
+    def _held(self) -> bytes:
+        """What is filled and not sent, as bytes of its own (the last part, or the only one)."""
+        with memoryview(self._part) as part:
+            return bytes(part[: self._filled])
 
     def flush(self) -> None:
         """Nothing to do: parts leave as they fill."""
@@ -209,8 +291,9 @@ class ObjectSink:
     def _call(self, operation: str, method: Any, **request: Any) -> Any:
         return call(operation, self._bucket, self._key, method, Bucket=self._bucket, Key=self._key, **request)
 
-    def _submit(self, upload: Callable[[int], dict[str, Any]]) -> None:
-        """Run ``upload(part_number)`` on the pool once a slot is free (starting the upload first)."""
+    def _submit(self, upload: Callable[[int], dict[str, Any]], buffer: bytearray | None = None) -> None:
+        """Run ``upload(part_number)`` on the pool once a slot is free (starting the upload first); then
+        ``buffer`` (the part's) is free again."""
         if self._upload_id is None:
             created = self._call("CreateMultipartUpload", self._client.create_multipart_upload, **self._extra)
             self._upload_id = str(created["UploadId"])
@@ -219,13 +302,18 @@ class ObjectSink:
         number = len(self._futures) + 1
         self._slots.acquire()
         future = self._pool.submit(upload, number)
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(functools.partial(self._release, buffer))
         self._futures.append(future)
+
+    def _release(self, buffer: bytearray | None, _: Future[dict[str, Any]]) -> None:
+        if buffer is not None:
+            self._free.append(buffer)  # before the slot: a writer that takes the slot finds the buffer
+        self._slots.release()
 
     def _send(self, part: bytes) -> None:
         self._submit(functools.partial(self._upload_part, part))
 
-    def _upload_part(self, body: bytes, number: int) -> dict[str, Any]:
+    def _upload_part(self, body: bytes | bytearray, number: int) -> dict[str, Any]:
         answer = self._call(
             "UploadPart",
             self._client.upload_part,
@@ -243,9 +331,9 @@ class ObjectSink:
     def copy(self, bucket: str, key: str, etag: str, ranges: Iterable[tuple[int, int]]) -> None:
         """Send what is buffered as a part, then server-side copies of ``ranges`` of ``bucket/key``
         (pinned to ``etag``) as the next parts."""
-        if self._buffer:
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
+        if self._filled:
+            self._send(self._held())
+            self._filled = 0
         for first, stop in ranges:
             self._submit(functools.partial(self._copy_part, {"Bucket": bucket, "Key": key}, etag, first, stop))
 
@@ -271,10 +359,10 @@ class ObjectSink:
         pinned = {"IfMatch": self._replaces} if self._replaces else {}
         try:
             if self._upload_id is None:
-                self._final("PutObject", self._client.put_object, Body=bytes(self._buffer), **self._extra, **pinned)
+                self._final("PutObject", self._client.put_object, Body=self._held(), **self._extra, **pinned)
                 return 0
-            if self._buffer:
-                self._send(bytes(self._buffer))
+            if self._filled:
+                self._send(self._held())
             parts = [future.result() for future in self._futures]
             self._final(
                 "CompleteMultipartUpload",

@@ -11,10 +11,10 @@ from ..api import Client, StreamResult, client_or_default
 from ..errors import UsageError
 from ..materials import CryptoMaterialsManager, Keyring
 from ._args import DownloadExtraArgs, download_arguments, ranged_arguments
-from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts
+from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, open_range
 from ._client import s3_client
 from ._progress import CountingWriter, ProgressCallback, checked_callback
-from ._ranged import download_ranges, plan
+from ._ranged import RangedPlan, download_ranges, plan
 
 __all__ = ["DEFAULT_MULTIPART_THRESHOLD", "download_file", "download_fileobj"]
 
@@ -54,7 +54,7 @@ def download_fileobj(
         key,
         fileobj,
         request=request,
-        etag=None,
+        found=None,
         sdk=client_or_default(sdk),
         keys=(keyring, materials_manager, encryption_context),
         callback=callback,
@@ -68,22 +68,56 @@ def _stream(
     fileobj: IO[bytes],
     *,
     request: Mapping[str, Any],
-    etag: str | None,
+    found: RangedPlan | None,
     sdk: Client,
     keys: tuple[Keyring | None, CryptoMaterialsManager | None, Mapping[str, str] | None],
     callback: ProgressCallback | None,
 ) -> StreamResult:
-    pinned = {"IfMatch": etag} if etag else {}
-    answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, **request, **pinned)
+    source: Body | _Continued
+    if found is not None and found.prefix and ranged_arguments(request) == request:
+        # The object's first bytes are here (a whole-object checksum asked for needs the whole GET):
+        # the rest, pinned to the ETag.
+        rest = None
+        if len(found.prefix) < found.size:
+            rest, _ = open_range(
+                client, bucket, key, len(found.prefix), found.size, etag=found.etag, size=found.size, request=request
+            )
+        source = _Continued(found.prefix, rest)
+    else:
+        pinned = {"IfMatch": found.etag} if found is not None else {}
+        answer = call("GetObject", bucket, key, client.get_object, Bucket=bucket, Key=key, **request, **pinned)
+        source = Body(answer["Body"], bucket, key)
     sink = fileobj if callback is None else CountingWriter(fileobj, callback)
     keyring, materials_manager, encryption_context = keys
-    return sdk.decrypt_stream(
-        Body(answer["Body"], bucket, key),  # type: ignore[arg-type]
-        sink,  # type: ignore[arg-type]
-        keyring=keyring,
-        materials_manager=materials_manager,
-        encryption_context=encryption_context,
-    )
+    try:
+        return sdk.decrypt_stream(
+            source,  # type: ignore[arg-type]
+            sink,  # type: ignore[arg-type]
+            keyring=keyring,
+            materials_manager=materials_manager,
+            encryption_context=encryption_context,
+        )
+    finally:
+        source.close()
+
+
+class _Continued:
+    """The object's first bytes, already fetched, then the body of the GET of the rest (if any)."""
+
+    def __init__(self, prefix: bytes, rest: Body | None) -> None:
+        self._prefix, self._at, self._rest = memoryview(prefix), 0, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._at < len(self._prefix):
+            stop = len(self._prefix) if size < 0 else min(len(self._prefix), self._at + size)
+            data = bytes(self._prefix[self._at : stop])
+            self._at = stop
+            return data
+        return b"" if self._rest is None else self._rest.read(size)
+
+    def close(self) -> None:
+        if self._rest is not None:
+            self._rest.close()
 
 
 def download_file(
@@ -106,11 +140,14 @@ def download_file(
     the whole message has authenticated; on any error the temporary file is removed.
 
     An object of ``multipart_threshold`` bytes or more that is framed, unsigned and
-    uncompressed is fetched in ranges of ``part_size`` bytes (whole frames),
-    ``max_concurrency`` at once, every GET pinned to the ETag HeadObject saw; each
-    range is authenticated and written at its offset. Other objects (signed ones,
+    uncompressed is fetched in ranges of about ``part_size`` bytes (whole frames; as many
+    GETs as boto3 makes of the same plaintext), ``max_concurrency`` at once, every GET
+    pinned to the ETag HeadObject saw: the first range holds the header, and the last
+    (fetched first) the final frame, which authenticates before anything is written; then
+    each range is authenticated and written at its offset. Other objects (signed ones,
     whose signature only a sequential read can check), and every object when
-    ``max_concurrency`` is 1, are streamed as :func:`download_fileobj` does.
+    ``max_concurrency`` is 1, are streamed as :func:`download_fileobj` does (after the
+    first range, which told, from where it ends).
     ``Callback`` and ``ExtraArgs`` are as for :func:`download_fileobj`.
     """
     check_parts(part_size, max_concurrency)
@@ -122,7 +159,7 @@ def download_file(
     settings = client_or_default(sdk)
     keys = (keyring, materials_manager, encryption_context)
     with atomic_output(path, prefix=".busta-", suffix=".part") as out:
-        etag = None
+        found = None
         if max_concurrency > 1 and hasattr(os, "pwrite"):  # (not on Windows: streamed there)
             ranged = ranged_arguments(request)
             found = plan(
@@ -142,5 +179,4 @@ def download_file(
                     max_concurrency=max_concurrency,
                     callback=callback,
                 )
-            etag = found.etag
-        return _stream(s3, bucket, key, out, request=request, etag=etag, sdk=settings, keys=keys, callback=callback)
+        return _stream(s3, bucket, key, out, request=request, found=found, sdk=settings, keys=keys, callback=callback)

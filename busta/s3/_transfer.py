@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -72,8 +73,11 @@ def upload_fileobj(
     ``boto3.client("s3")``); ``sdk`` the :class:`busta.Client` whose policy,
     limits and threads apply (default ``busta.Client()``). Parts of ``part_size`` bytes
     go up ``max_concurrency`` at a time while the next ones are encrypted (frames of
-    large runs in parallel, ``sdk.threads``). On any failure the multipart upload is
-    aborted and the error raised.
+    large runs in parallel, ``sdk.threads``). When the plaintext's length is known
+    (``plaintext_length``, or ``fileobj`` is a regular file), parts are a little larger (at
+    most 1/64) if that makes the message as many parts as its plaintext would be (boto3's
+    count), rather than a last small part of frame overhead. On any failure the multipart
+    upload is aborted and the error raised.
     ``record_context=True`` also stores the message's stored encryption context as object
     metadata (visible to anyone who may read metadata); decryption never uses it.
     ``metadata`` adds user metadata to the object. ``ExtraArgs`` (:class:`UploadExtraArgs`)
@@ -102,6 +106,9 @@ def upload_fileobj(
         to_record[CONTEXT_METADATA_KEY] = json.dumps(stored, sort_keys=True)
     properties = upload_arguments(ExtraArgs, metadata, to_record)
     s3 = s3_client(client, bucket, key)
+    known = plaintext_length if plaintext_length is not None else _left_in_file(fileobj)
+    if compression is None and known is not None:
+        part_size = _part_size_for(part_size, known, encryptor.message_size(known))
     config = getattr(getattr(s3, "meta", None), "config", None)
     if getattr(config, "request_checksum_calculation", None) == "when_supported":
         properties.setdefault("ChecksumAlgorithm", "CRC32")  # as boto3's transfers: each part checksummed
@@ -116,6 +123,31 @@ def upload_fileobj(
             length = compressed.encrypt_stream(source, sink, encryptor)  # type: ignore[arg-type]
     header = encryptor.header
     return UploadResult(bucket, key, header.message_id, header.suite, length, sink.size, sink.parts)
+
+
+#: S3's largest part.
+_MAX_PART_SIZE: Final = 5 << 30
+
+
+def _part_size_for(part_size: int, plaintext_length: int, message_size: int) -> int:
+    """The part size for a message of ``message_size`` bytes whose plaintext is ``plaintext_length``:
+    ``part_size``, or a little more (at most 1/64) so that the message goes up in as many parts as
+    its plaintext would (boto3's count): the frames' overhead (32 bytes per frame, and the header)
+    would otherwise make a last part of its own, a request more."""
+    parts = max(1, -(-plaintext_length // part_size))
+    size = -(-message_size // parts)
+    return size if part_size < size <= min(part_size + part_size // 64, _MAX_PART_SIZE) else part_size
+
+
+def _left_in_file(fileobj: IO[bytes]) -> int | None:
+    """The bytes from ``fileobj``'s position to the end, if it is a regular file (else None)."""
+    try:
+        status = os.fstat(fileobj.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return max(0, status.st_size - fileobj.tell())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return None
 
 
 def upload_file(

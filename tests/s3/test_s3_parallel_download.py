@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
+import os
 import threading
 import time
 import tracemalloc
@@ -128,12 +130,55 @@ def test_a_large_unsigned_object_comes_in_ranges_several_at_once(client: Any, ke
     assert target.read_bytes() == data
     assert result.plaintext_length == len(data) and result.header.suite is UNSIGNED
     assert whole(seen) == []
-    # The header, the tail (whose final frame holds the last 12,345 bytes), then four ranges of 5 MiB.
-    assert len(ranged(seen)) == 2 + 4
+    # As many ranges as boto3 makes of that plaintext (five): the first holds the header, the last the
+    # final frame (the last 12,345 bytes); no GET of their own for the header or the tail.
+    assert [params["operation"] for params in seen] == ["HeadObject"] + ["GetObject"] * 5
+    assert len(ranged(seen)) == 5
     etag = client.head_object(Bucket=BUCKET, Key=key)["ETag"]
     assert all(params["IfMatch"] == etag for params in seen if params["operation"] == "GetObject")
     assert most[0] >= 3  # held for 0.2 s each, four at once
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def spans(seen: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """The byte ranges of the ranged GETs, in order of where they start, as ``(first, last)``."""
+    found = [tuple(int(n) for n in r.removeprefix("bytes=").split("-")) for r in ranged(seen)]
+    return sorted((first, last) for first, last in found)
+
+
+@pytest.mark.parametrize("ranges", [1, 2, 3, 8])
+def test_a_download_makes_the_requests_of_boto3s(client: Any, key: str, tmp_path: Path, ranges: int) -> None:
+    """One HeadObject, then one ranged GET per range of plaintext, as boto3's download_file of the
+    same plaintext: the first from byte 0 (its header is read from it), then ranges of whole frames,
+    in order, the last ending where the object ends; together they cover the object once (the
+    first and the second share at most the one frame the first range cuts)."""
+    data = plaintext(ranges * PART)
+    message = store(client, key, data)
+    target = tmp_path / "out"
+    with gets(client) as seen:
+        download(client, key, target, multipart_threshold=0)
+    assert target.read_bytes() == data
+    assert [params["operation"] for params in seen] == ["HeadObject"] + ["GetObject"] * ranges
+    got = spans(seen)
+    assert got[0] == (0, (len(message) if ranges == 1 else PART) - 1)  # one range and its overhead: whole
+    assert got[-1][1] == len(message) - 1
+    step = regular_frame_size(64 << 10)
+    for (_, last), (first, _) in itertools.pairwise(got):
+        assert last - step < first <= last + 1  # no gap, and no more overlap than one frame
+    frames = [(first - header_length(message)) % step for first, _ in got[1:]]
+    assert frames == [0] * (ranges - 1)  # each after the first starts at a frame
+
+
+def test_the_first_range_is_what_a_sequential_download_goes_on_from(client: Any, key: str, tmp_path: Path) -> None:
+    """A signed object: the first range (its header says signed), then one GET of the rest; the same
+    bytes are not fetched twice."""
+    data = plaintext(3 * PART)
+    message = store(client, key, data, algorithm=SIGNED)
+    target = tmp_path / "out"
+    with gets(client) as seen:
+        download(client, key, target)
+    assert target.read_bytes() == data
+    assert spans(seen) == [(0, PART - 1), (PART, len(message) - 1)]
 
 
 @pytest.mark.parametrize(
@@ -215,9 +260,9 @@ def test_a_signed_object_is_downloaded_sequentially(client: Any, key: str, tmp_p
     with gets(client) as seen:
         result = download(client, key, target)
     assert target.read_bytes() == data and result.header.suite is SIGNED
-    assert len(ranged(seen)) == 1  # the header, which says it is signed
+    assert len(ranged(seen)) == 2 and whole(seen) == []  # the first range (its header says signed), the rest
     etag = client.head_object(Bucket=BUCKET, Key=key)["ETag"]
-    assert [params.get("IfMatch") for params in whole(seen)] == [etag]  # one whole GET, of that same object
+    assert [params.get("IfMatch") for params in seen[1:]] == [etag, etag]  # both of that same object
 
 
 def test_a_signed_object_with_a_bad_signature_leaves_no_file(client: Any, key: str, tmp_path: Path) -> None:
@@ -230,7 +275,7 @@ def test_a_signed_object_with_a_bad_signature_leaves_no_file(client: Any, key: s
 
 def test_a_compressed_object_is_downloaded_sequentially(client: Any, key: str, tmp_path: Path) -> None:
     """Ranges of a compressed message cannot be decrypted apart (docs/compression.md): after the
-    header probe, one whole GET is decrypted and decompressed in order."""
+    first range (whose header says compressed), one GET of the rest; decrypted and decompressed in order."""
     data = plaintext(3 * PART)
     message = busta.encrypt(data, keyring=KEYRING, algorithm=UNSIGNED, compression="zstd")
     put_object(client, key, message)
@@ -238,16 +283,16 @@ def test_a_compressed_object_is_downloaded_sequentially(client: Any, key: str, t
     with gets(client) as seen:
         download(client, key, target)
     assert target.read_bytes() == data
-    assert len(ranged(seen)) == 1 and len(whole(seen)) == 1
+    assert len(ranged(seen)) == 2 and whole(seen) == []
 
 
 @pytest.mark.parametrize(
     ("options", "stored", "heads", "ranges"),
     [
         ({"max_concurrency": 1}, {}, 0, 0),  # no HeadObject, one GET, as before
-        ({}, {"frame_length": PART + 1}, 1, 1),  # frames longer than a range
+        ({}, {"frame_length": PART + 1}, 1, 2),  # frames longer than a range: the first range, then the rest
         ({"multipart_threshold": 64 * PART}, {}, 1, 0),  # smaller than the threshold
-        ({}, {"non_framed": True}, 1, 1),
+        ({}, {"non_framed": True}, 1, 2),
     ],
     ids=["one-at-a-time", "long-frames", "below-threshold", "non-framed"],
 )
@@ -261,7 +306,7 @@ def test_other_objects_are_downloaded_sequentially(
         download(client, key, target, **options)
     assert target.read_bytes() == data
     assert [params["operation"] for params in seen].count("HeadObject") == heads
-    assert len(ranged(seen)) == ranges and len(whole(seen)) == 1
+    assert len(ranged(seen)) == ranges and len(whole(seen)) == (0 if ranges else 1)
 
 
 RULES: dict[str, tuple[dict[str, Any], type[BustaError]]] = {
@@ -307,3 +352,40 @@ def test_the_ranges_match_a_plain_decrypt(client: Any, key: str, tmp_path: Path)
     out = io.BytesIO()
     s3.download_fileobj(BUCKET, key, out, client=client, keyring=KEYRING)
     assert out.getvalue() == data
+
+
+@pytest.mark.parametrize("where", ["final frame", "cut short"])
+def test_nothing_is_written_before_the_final_frame_authenticated(
+    client: Any, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The last range is fetched with the first ranges; a bad final frame (or a message cut short,
+    which has none where the object's size puts it) fails before any range is written."""
+    message = store(client, key, plaintext(6 * PART))
+    bad = flipped(message, len(message) - 20) if where == "final frame" else message[: -regular_frame_size(64 << 10)]
+    put_object(client, key, bad)
+    writes: list[int] = []
+    real = os.pwrite
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        writes.append(offset)
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    with gets(client, hold=0.05), pytest.raises((AuthenticationError, MalformedMessageError)):
+        download(client, key, tmp_path / "out")
+    assert writes == []
+    assert list(tmp_path.iterdir()) == []
+    put_object(client, key, message)  # the same download of the object as stored: every range written
+    download(client, key, tmp_path / "out")
+    assert len(writes) >= 6
+
+
+def test_a_whole_object_checksum_asked_for_gets_the_whole_object(client: Any, key: str, tmp_path: Path) -> None:
+    """ChecksumMode (a whole-object checksum, which no range carries): a signed object, after the first
+    range, is fetched again in one whole GET so that the checksum can be checked."""
+    data = plaintext(2 * PART)
+    store(client, key, data, algorithm=SIGNED)
+    with gets(client) as seen:
+        download(client, key, tmp_path / "out", ExtraArgs={"ChecksumMode": "ENABLED"})
+    assert (tmp_path / "out").read_bytes() == data
+    assert len(ranged(seen)) == 1 and [params.get("ChecksumMode") for params in whole(seen)] == ["ENABLED"]

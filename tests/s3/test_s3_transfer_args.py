@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import tracemalloc
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -352,3 +354,59 @@ def test_each_part_arrives_with_the_checksum_of_its_own_bytes_computed_by_busta(
         raw = zlib.crc32(body).to_bytes(4, "big") if algorithm == "CRC32" else hashlib.sha256(body).digest()
         assert params[f"Checksum{algorithm}"] == base64.b64encode(raw).decode()
     assert s3.download_fileobj(BUCKET, key, io.BytesIO(), client=client, keyring=KEYRING).plaintext_length == MULTIPART
+
+
+def test_parts_in_flight_keep_their_bytes_and_memory_stays_at_a_few_parts(client: Any, key: str) -> None:
+    """Part buffers are reused once their UploadPart returned, never while it is in flight: each part
+    held back a while, the object is still the message; and what the upload allocates stays at about
+    ``max_concurrency + 1`` parts for an object of eight."""
+    data = plaintext(8 * PART)
+
+    def hold(model: Any, **_: Any) -> None:
+        if model.name == "UploadPart":
+            time.sleep(0.05)
+
+    client.meta.events.register("before-call.s3.UploadPart", hold, unique_id="busta-test-hold")
+    tracemalloc.start()
+    try:
+        upload(client, key, data, algorithm=UNSIGNED, max_concurrency=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        client.meta.events.unregister("before-call.s3.UploadPart", unique_id="busta-test-hold")
+    assert peak < 5 * PART  # two in flight, one filling, the stream's buffers (a fresh copy per part: 5.7)
+    body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert busta.decrypt(body, keyring=KEYRING).plaintext == data
+
+
+@pytest.mark.parametrize("parts", [1, 4])
+def test_a_plaintext_of_n_parts_goes_up_in_n_parts_when_its_length_is_known(
+    client: Any, key: str, tmp_path: Path, parts: int
+) -> None:
+    """boto3 sends a file of n parts in n parts; the frames' overhead would make busta's message one
+    more, small, part: when the length is known (a file, or plaintext_length), the parts are a little
+    larger instead (one part: a single PutObject). Not known (a stream): parts of part_size exactly."""
+    data = plaintext(parts * PART)
+    source = tmp_path / "plain"
+    source.write_bytes(data)
+    numbered: dict[int, int] = {}
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        numbered[params["PartNumber"]] = len(params["Body"])
+
+    def sizes() -> list[int]:  # of every part but the last, in order
+        return [numbered[number] for number in sorted(numbered)][:-1]
+
+    client.meta.events.register("provide-client-params.s3.UploadPart", record, unique_id="busta-test-sizes")
+    try:
+        from_file = s3.upload_file(source, BUCKET, key, client=client, keyring=KEYRING, part_size=PART)
+        assert from_file.parts == (0 if parts == 1 else parts)
+        assert all(PART < size <= PART + PART // 64 for size in sizes())
+        told = upload(client, key, data, plaintext_length=len(data))
+        assert told.parts == from_file.parts
+        numbered.clear()
+        streamed = upload(client, key, data)
+        assert streamed.parts == parts + 1 and sizes() == [PART] * parts
+    finally:
+        client.meta.events.unregister("provide-client-params.s3.UploadPart", unique_id="busta-test-sizes")
+    assert busta.decrypt(get_object(client, key), keyring=KEYRING, encryption_context=CONTEXT).plaintext == data
