@@ -12,13 +12,23 @@ from busta import AlgorithmSuite
 from busta.errors import AuthenticationError, MalformedMessageError, TruncatedMessageError, UsageError
 from busta.keyrings import RawAesKeyring
 from busta.materials import DefaultCryptoMaterialsManager, EncryptionRequest
+from busta.streaming import workers
 from busta.streaming.encryptor import MessageEncryptor
 from busta.streaming.workers import Workers
 from busta.suites import CommitmentPolicy
 
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
-FRAME = 32 * 1024  # the smallest frame the engine splits across threads
+FRAME = 32 * 1024
+
+
+@pytest.fixture(autouse=True)
+def small_runs_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split runs of 32 KiB frames from 1 MiB (the shipped thresholds, 64 KiB and 8 MiB, are for speed)."""
+    monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", FRAME)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1 << 20)
+
+
 CLIENTS = {"one thread": busta.Client(threads=1), "two threads": busta.Client(threads=2)}
 
 

@@ -24,10 +24,14 @@ if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) is not need
 
 __all__ = ["MAX_THREADS", "Workers", "overlaps", "parts", "run_split"]
 
+# Both thresholds come from the sweeps of docs/benchmarks.md (issue 18), where a bare two-thread
+# loop itself was slower than one thread below them: at 32 KiB frames (0.76x decrypting) and for
+# runs of 1 to 4 MiB (0.54x to 0.97x: the data sits in the calling core's cache, and a 2 MiB
+# streaming step split in two ran at 0.81x to 0.88x of one thread).
 #: Frames smaller than this are always sealed and opened on the calling thread.
-MIN_PARALLEL_FRAME_LENGTH: Final = 32 * 1024
-#: Runs of fewer bytes than this are not split.
-MIN_PARALLEL_RUN_BYTES: Final = 1 << 20
+MIN_PARALLEL_FRAME_LENGTH: Final = 64 * 1024
+#: Runs of fewer bytes than this are not split (nor is a signed run hashed beside its sealing).
+MIN_PARALLEL_RUN_BYTES: Final = 8 << 20
 #: Upper bound on the threads one message may use.
 MAX_THREADS: Final = 64
 

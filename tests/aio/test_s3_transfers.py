@@ -127,8 +127,8 @@ async def test_extra_args_reach_the_object_and_bad_ones_are_refused_before_any_r
 
 @pytest.mark.asyncio
 async def test_callback_counts_the_plaintext_on_the_loop_thread(
-    moto_server: MotoServer, key: str, tmp_path: Path
-) -> None:
+    client: Any, moto_server: MotoServer, key: str, tmp_path: Path
+) -> None:  # ``client`` makes the bucket
     data = plaintext(PART + 3)
     counted: dict[str, list[int]] = {"up": [], "down": []}
     threads: set[int] = set()

@@ -592,6 +592,7 @@ def test_an_upload_is_the_same_bytes_on_one_thread_and_on_two(
 ) -> None:
     # the same materials and message id make the message a function of the plaintext alone
     monkeypatch.setattr(header_module, "os", types.SimpleNamespace(urandom=lambda n: b"\x5a" * n))
+    monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1 << 20)  # split the pump's 2 MiB steps
     materials = ReplayingMaterials()
     data = plaintext(11 << 20)
     messages = {}

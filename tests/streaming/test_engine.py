@@ -46,11 +46,11 @@ def _encryptor(
 
 def test_parallelism_is_used_only_for_long_runs_of_large_frames() -> None:
     two = workers_for(2)
-    assert workers.parts(two, 64 * KiB, 64) == 2
-    assert workers.parts(two, 64 * KiB, 64, busy=1) == 1  # one of the two threads hashes
-    assert workers.parts(two, 4 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
-    assert workers.parts(two, 64 * KiB, 4) == 1  # a 256 KiB run is too short to hand to another thread
-    assert workers.parts(two, MiB, 1) == 1
+    assert workers.parts(two, 64 * KiB, 128) == 2
+    assert workers.parts(two, 64 * KiB, 128, busy=1) == 1  # one of the two threads hashes
+    assert workers.parts(two, 32 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
+    assert workers.parts(two, 64 * KiB, 127) == 1  # a run below 8 MiB is quicker on the core whose cache holds it
+    assert workers.parts(two, 8 * MiB, 1) == 1
     assert workers_for(1) is None and workers.parts(None, MiB, 64) == 1
     default = workers_for(None)
     assert (1 if default is None else default.threads) == min(os.cpu_count() or 1, workers.MAX_THREADS)
@@ -60,7 +60,7 @@ def test_parallelism_is_used_only_for_long_runs_of_large_frames() -> None:
 
 
 @pytest.mark.parametrize("frame", [64 * KiB, MiB])
-@pytest.mark.parametrize("size", [3 * MiB, 3 * MiB + 5])
+@pytest.mark.parametrize("size", [9 * MiB, 9 * MiB + 5])
 def test_parallel_output_is_byte_identical_to_serial(
     aes_keyring: RawAesKeyring, frame: int, size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -266,7 +266,7 @@ def test_an_interrupt_while_a_signed_run_is_sealed_and_hashed_leaves_no_worker_b
     monkeypatch.setattr(workers.Workers, "submit", submit_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         busta.Client(threads=2).encrypt(
-            os.urandom(4 << 20), keyring=KEYRING, algorithm=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
+            os.urandom(9 << 20), keyring=KEYRING, algorithm=AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
         )
     assert len(tasks) == 1
     tasks[0].result(timeout=30)  # the helper finished on its own

@@ -17,10 +17,17 @@ from busta.keyrings import RawAesKeyring
 from busta.streaming import _body, workers
 from busta.streaming.workers import Workers
 
-FRAME = 32 * 1024  # the smallest frame the engine splits
+FRAME = 32 * 1024
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
 TWO = busta.Client(threads=2)
+
+
+@pytest.fixture(autouse=True)
+def small_runs_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split runs of 32 KiB frames from 1 MiB (the shipped thresholds, 64 KiB and 8 MiB, are for speed)."""
+    monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", FRAME)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1 << 20)
 
 
 @pytest.fixture
