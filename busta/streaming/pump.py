@@ -6,10 +6,11 @@ returning). The buffers belong to the calling thread and serve its next call
 too: a fresh 2 MiB buffer costs more page faults than encrypting a small file.
 
 Memory follows what arrives, never what a message declares: a decryption's
-reads start at 64 KiB and grow to at most twice what has arrived (to 2 MiB),
-frames of up to 1 MiB are read whole, larger frames arrive 2 MiB at a time
-(the decryptor gathers them), and the output buffer grows only when authenticated
-plaintext needs it. What a thread keeps between calls is bounded by
+first read is 64 KiB; once the header authenticated, frames of up to 1 MiB are
+read whole, a step of about 2 MiB at a time, and larger frames arrive in reads
+that grow to at most twice what has arrived (to 2 MiB; the decryptor gathers
+them); the output buffer grows only when authenticated plaintext needs it.
+What a thread keeps between calls is bounded by
 :data:`~busta.limits.MAX_RETAINED_BUFFER_BYTES`; larger buffers are dropped
 when the call returns.
 """
@@ -158,14 +159,15 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
 
 
 def next_read(decryptor: Decrypting, arrived: int) -> int:
-    """How many bytes to read next: never more than twice what arrived so far; whole frames when
-    frames are small (so that none straddles two reads), else at most a step."""
-    ramp = max(FIRST_READ_BYTES, 2 * arrived)
+    """How many bytes to read next. Once the header authenticated and its frames are at most 1 MiB:
+    whole frames, a step of them (so that none straddles two reads and is gathered by copying: the
+    step is at most :data:`STREAM_CHUNK_BYTES` plus a frame, whatever the message declares). Before
+    that, or for larger frames: never more than twice what arrived, up to a step (the decryptor
+    gathers what straddles reads)."""
     step = decryptor.frame_step
-    if step is None or step > _LARGEST_WHOLE_READ_FRAME:
-        return min(ramp, STREAM_CHUNK_BYTES)  # the decryptor gathers what straddles reads
-    frames = min(_whole_frames(step), ramp // step * step)
-    return frames - decryptor.buffered if frames else ramp
+    if step is not None and step <= _LARGEST_WHOLE_READ_FRAME:
+        return _whole_frames(step) - decryptor.buffered
+    return min(max(FIRST_READ_BYTES, 2 * arrived), STREAM_CHUNK_BYTES)
 
 
 def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) -> int:

@@ -117,3 +117,37 @@ def test_the_pump_reads_ahead_only_where_reading_cannot_wait(source: str, promis
     pump.encrypt_stream(src, sink, cast(MessageEncryptor, encryptor))
     assert encryptor.promises == promises
     assert busta.decrypt(sink.getvalue(), keyring=KEYRING).plaintext == plaintext
+
+
+class _CountingSource(io.RawIOBase):
+    """A source that records where each of its reads ended."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+        self.ends: list[int] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._data.readinto(buffer)
+        if n:
+            self.ends.append(self._data.tell())
+        return n
+
+
+def test_after_the_header_decryption_reads_whole_frames_so_none_is_gathered_by_copying() -> None:
+    """With 1 MiB frames, reads that grew from 64 KiB (128 KiB, 256 KiB ...) each held part of a frame,
+    which the decryptor then copied together: 2 of every 16 frames of a 16 MiB message."""
+    frame = 1 << 20
+    message = busta.Client(threads=1).encrypt(
+        os.urandom(16 * frame), keyring=KEYRING, frame_length=frame, algorithm=0x0478
+    )
+    parsed = parse_header(memoryview(message))
+    assert parsed is not None
+    source = _CountingSource(message)
+    busta.Client(threads=1).decrypt_stream(cast(IO[bytes], source), io.BytesIO(), keyring=KEYRING)
+    step = frame + 4 + 12 + 16  # sequence number, IV, tag
+    assert source.ends[0] == 64 << 10  # the header's read
+    body_ends = [end - parsed.length for end in source.ends[1:-1]]
+    assert body_ends and all(end % step == 0 for end in body_ends)
