@@ -12,9 +12,8 @@ from ..materials import CryptoMaterialsManager, Keyring
 from ..s3 import DEFAULT_PART_SIZE, ProgressCallback, UploadExtraArgs, UploadResult
 from ..suites import AlgorithmSuite
 from ._protocols import AsyncCryptoMaterialsManager, AsyncKeyring
-from ._s3_bridge import Bridge, SyncClient, run_in_thread
-from ._s3_client import aio_client, callback_on_loop, source_for
-from ._s3_materials import for_thread
+from ._s3_bridge import Bridge
+from ._s3_client import in_thread, keyed, source_for
 
 __all__ = ["upload_file", "upload_fileobj"]
 
@@ -58,16 +57,13 @@ async def upload_fileobj(
     error (or CancelledError) propagates: nothing is left behind.
     """
 
-    def work(bridge: Bridge) -> UploadResult:
-        ring, manager = for_thread(keyring, materials_manager, bridge)
+    def work(s3: Any, bridge: Bridge) -> UploadResult:
         return sync_s3.upload_fileobj(
             source_for(fileobj, bridge),
             bucket,
             key,
-            client=SyncClient(s3, bridge),
+            client=s3,
             sdk=sdk,
-            keyring=ring,
-            materials_manager=manager,
             encryption_context=encryption_context,
             algorithm=algorithm,
             frame_length=frame_length,
@@ -78,11 +74,10 @@ async def upload_fileobj(
             compression=compression,
             plaintext_length=plaintext_length,
             ExtraArgs=ExtraArgs,
-            Callback=callback_on_loop(Callback, bridge),
+            **keyed(bridge, keyring, materials_manager, Callback),
         )
 
-    async with aio_client(client, config, bucket, key) as s3:
-        return await run_in_thread(work)
+    return await in_thread(client, config, bucket, key, work)
 
 
 async def upload_file(
@@ -109,16 +104,13 @@ async def upload_file(
 ) -> UploadResult:
     """:func:`upload_fileobj` for a local file (opened and read in the worker thread; the options are the same)."""
 
-    def work(bridge: Bridge) -> UploadResult:
-        ring, manager = for_thread(keyring, materials_manager, bridge)
+    def work(s3: Any, bridge: Bridge) -> UploadResult:
         return sync_s3.upload_file(
             path,
             bucket,
             key,
-            client=SyncClient(s3, bridge),
+            client=s3,
             sdk=sdk,
-            keyring=ring,
-            materials_manager=manager,
             encryption_context=encryption_context,
             algorithm=algorithm,
             frame_length=frame_length,
@@ -129,8 +121,7 @@ async def upload_file(
             compression=compression,
             plaintext_length=plaintext_length,
             ExtraArgs=ExtraArgs,
-            Callback=callback_on_loop(Callback, bridge),
+            **keyed(bridge, keyring, materials_manager, Callback),
         )
 
-    async with aio_client(client, config, bucket, key) as s3:
-        return await run_in_thread(work)
+    return await in_thread(client, config, bucket, key, work)

@@ -6,14 +6,17 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import botocore.exceptions
 
 from ..errors import S3Error
-from ._s3_bridge import Bridge
+from ._s3_bridge import Bridge, SyncClient, run_in_thread
+from ._s3_materials import for_thread
 
-__all__ = ["aio_client", "callback_on_loop", "sink_for", "source_for"]
+_T = TypeVar("_T")
+
+__all__ = ["aio_client", "callback_on_loop", "in_thread", "keyed", "sink_for", "source_for"]
 
 #: What making an S3 client loads (botocore's loader caches each), loaded in the session's thread.
 _S3_MODELS: Final = ("service-2", "endpoint-rule-set-1")
@@ -112,3 +115,20 @@ def callback_on_loop(callback: Any, bridge: Bridge) -> Callable[[int], object] |
     if callback is None or not callable(callback):
         return callback  # type: ignore[no-any-return]
     return lambda n: bridge.call(callback, n)
+
+
+async def in_thread(client: Any, config: Any, bucket: str, key: str, work: Callable[[Any, Bridge], _T]) -> _T:
+    """``work(sync_client, bridge)``: busta.s3's code in a worker thread, its S3 requests made by the
+    aiobotocore client (:func:`aio_client`) on the loop through ``sync_client``."""
+    async with aio_client(client, config, bucket, key) as s3:
+        return await run_in_thread(lambda bridge: work(SyncClient(s3, bridge), bridge))
+
+
+def keyed(bridge: Bridge, keyring: Any, materials_manager: Any, *callback: Any) -> dict[str, Any]:
+    """The keyword arguments busta.s3 takes in the worker thread for an async call's keyring or
+    materials manager (sync or async) and, if one is passed, its progress callback (called on the loop)."""
+    ring, manager = for_thread(keyring, materials_manager, bridge)
+    options: dict[str, Any] = {"keyring": ring, "materials_manager": manager}
+    for given in callback:
+        options["Callback"] = callback_on_loop(given, bridge)
+    return options

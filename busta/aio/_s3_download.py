@@ -14,8 +14,7 @@ from ..format import Header
 from ..s3 import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, DownloadExtraArgs, ProgressCallback
 from ._s3 import AnyKeyring, AnyMaterialsManager
 from ._s3_bridge import Bridge, SyncClient, run_in_thread
-from ._s3_client import aio_client, callback_on_loop, sink_for
-from ._s3_materials import for_thread
+from ._s3_client import aio_client, in_thread, keyed, sink_for
 
 __all__ = ["AsyncObject", "download_file", "download_fileobj", "get_range", "open_object", "read_header"]
 
@@ -43,23 +42,19 @@ async def download_fileobj(
     on an error or a cancellation, discard what was written (:func:`download_file` does).
     """
 
-    def work(bridge: Bridge) -> StreamResult:
-        ring, manager = for_thread(keyring, materials_manager, bridge)
+    def work(s3: Any, bridge: Bridge) -> StreamResult:
         return sync_s3.download_fileobj(
             bucket,
             key,
             sink_for(fileobj, bridge),
-            client=SyncClient(s3, bridge),
+            client=s3,
             sdk=sdk,
-            keyring=ring,
-            materials_manager=manager,
             encryption_context=encryption_context,
             ExtraArgs=ExtraArgs,
-            Callback=callback_on_loop(Callback, bridge),
+            **keyed(bridge, keyring, materials_manager, Callback),
         )
 
-    async with aio_client(client, config, bucket, key) as s3:
-        return await run_in_thread(work)
+    return await in_thread(client, config, bucket, key, work)
 
 
 async def download_file(
@@ -88,26 +83,22 @@ async def download_file(
     its offset; the others are streamed (the same decisions as :func:`busta.s3.download_file`).
     """
 
-    def work(bridge: Bridge) -> StreamResult:
-        ring, manager = for_thread(keyring, materials_manager, bridge)
+    def work(s3: Any, bridge: Bridge) -> StreamResult:
         return sync_s3.download_file(
             bucket,
             key,
             path,
-            client=SyncClient(s3, bridge),
+            client=s3,
             sdk=sdk,
-            keyring=ring,
-            materials_manager=manager,
             encryption_context=encryption_context,
             ExtraArgs=ExtraArgs,
-            Callback=callback_on_loop(Callback, bridge),
             max_concurrency=max_concurrency,
             part_size=part_size,
             multipart_threshold=multipart_threshold,
+            **keyed(bridge, keyring, materials_manager, Callback),
         )
 
-    async with aio_client(client, config, bucket, key) as s3:
-        return await run_in_thread(work)
+    return await in_thread(client, config, bucket, key, work)
 
 
 async def get_range(
@@ -131,24 +122,21 @@ async def get_range(
     range, every GET pinned to the ETag HeadObject saw (a replaced object: ``PreconditionFailed``).
     """
 
-    def work(bridge: Bridge) -> bytes:
-        ring, manager = for_thread(keyring, materials_manager, bridge)
+    def work(s3: Any, bridge: Bridge) -> bytes:
         return sync_s3.get_range(
             bucket,
             key,
             start,
             end,
-            client=SyncClient(s3, bridge),
+            client=s3,
             sdk=sdk,
-            keyring=ring,
-            materials_manager=manager,
             encryption_context=encryption_context,
             allow_unverified_signature=allow_unverified_signature,
             ExtraArgs=ExtraArgs,
+            **keyed(bridge, keyring, materials_manager),
         )
 
-    async with aio_client(client, config, bucket, key) as s3:
-        return await run_in_thread(work)
+    return await in_thread(client, config, bucket, key, work)
 
 
 async def read_header(
@@ -163,11 +151,10 @@ async def read_header(
     """The header of an encrypted object, parsed but not authenticated: :func:`busta.s3.read_object_header`,
     awaited. Ranged GETs from the start, never more than ``sdk.max_header_bytes`` in all."""
 
-    def work(bridge: Bridge) -> Header:
-        return sync_s3.read_object_header(bucket, key, client=SyncClient(s3, bridge), sdk=sdk, ExtraArgs=ExtraArgs)
+    def work(s3: Any, _: Bridge) -> Header:
+        return sync_s3.read_object_header(bucket, key, client=s3, sdk=sdk, ExtraArgs=ExtraArgs)
 
-    async with aio_client(client, config, bucket, key) as s3:
-        return await run_in_thread(work)
+    return await in_thread(client, config, bucket, key, work)
 
 
 class AsyncObject:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
-import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -30,7 +29,7 @@ from ..format.body import (
 )
 from ..limits import MAX_FRAMES
 from .header import OpenedHeader
-from .workers import Workers, overlaps, parts, run_split
+from .workers import Workers, overlaps, split_run
 
 __all__ = ["BodyOpener", "Stage", "no_room"]
 
@@ -145,12 +144,12 @@ class BodyOpener:
         first = self._sequence
         if first + count - 1 > MAX_FRAMES:
             raise MalformedMessageError("more frames than the format allows", field="sequence number")
-        tasks: list[Callable[[], None]] = []
+        busy: list[Callable[[], None]] = []
         verifier = self._verifier
         if verifier is not None and overlaps(self._workers, count * self._codec.frame_length):
-            tasks.append(functools.partial(verifier.update, run))  # hash while the frames open
+            busy.append(functools.partial(verifier.update, run))  # hash while the frames open
             verifier = None
-        self._open_parts(first, run, out, count, base=base, tasks=tasks, final=final)
+        self._open_parts(first, run, out, count, base=base, busy=busy, final=final)
         if verifier is not None:
             verifier.update(run)
         self._sequence = first + count
@@ -163,24 +162,19 @@ class BodyOpener:
         count: int,
         *,
         base: int,
-        tasks: list[Callable[[], None]],
+        busy: Sequence[Callable[[], None]] = (),
         final: _Final | None = None,
     ) -> None:
         """Open ``count`` frames from number ``first`` (then ``final``), in as many parts as the workers
-        allow besides ``tasks``."""
+        allow besides the ``busy`` tasks."""
         codec = self._codec
         frame, step = codec.frame_length, codec.step
-        units = count + (final is not None)
-        split = parts(self._workers, frame, units, busy=len(tasks))
-        bounds = [units * i // split for i in range(split + 1)]
-        bounds[-1] = count  # the final frame, if any, goes with the last part
-        for a, b in itertools.pairwise(bounds):
-            src, dst = run[a * step : b * step], out[a * frame : b * frame]
-            tasks.append(functools.partial(codec.open_regular, first + a, src, dst, b - a, base + a * step))
-        if final is not None:
-            last = tasks.pop()
-            tasks.append(functools.partial(_then, last, functools.partial(final.open, codec, first + count)))
-        run_split(tasks, self._workers)
+
+        def part(a: int, b: int) -> None:
+            codec.open_regular(first + a, run[a * step : b * step], out[a * frame : b * frame], b - a, base + a * step)
+
+        last = None if final is None else functools.partial(final.open, codec, first + count)
+        split_run(part, count, frame, self._workers, busy=busy, final=last)
 
     def _open_last(
         self, view: memoryview, pos: int, head: FrameHead, content: bytes, out: memoryview, *, base: int
@@ -219,7 +213,7 @@ class BodyOpener:
     # -- random access -----------------------------------------------------------------------------
 
     def open_frames(self, first_sequence: int, data: memoryview, out: memoryview, count: int, offset: int) -> None:
-        self._open_parts(first_sequence, data, out, count, base=offset, tasks=[])
+        self._open_parts(first_sequence, data, out, count, base=offset)
 
     def open_final_frame(self, data: memoryview, out: memoryview, sequence: int, offset: int) -> int:
         head = parse_frame_head(data, 0, self._codec.frame_length)
@@ -240,11 +234,6 @@ class _Final:
 
     def open(self, codec: FrameCodec, sequence: int) -> None:
         codec.open_block(self.head, sequence, FINAL_FRAME_STRING, self.frame, self.out, offset=self.offset)
-
-
-def _then(first: Callable[[], None], second: Callable[[], None]) -> None:
-    first()
-    second()
 
 
 def no_room() -> UsageError:

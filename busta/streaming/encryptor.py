@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+from collections.abc import Callable
 from typing import NoReturn
 
 from .._buffers import OutputBuffer, PendingBytes, writable_view
@@ -16,7 +17,7 @@ from ..limits import MAX_FRAME_LENGTH, MAX_FRAMES, MAX_HEADER_BYTES
 from ..materials import EncryptionMaterials
 from ._args import check_limit
 from .header import seal_header
-from .workers import Workers, overlaps, parts, run_split
+from .workers import Workers, overlaps, split_run
 
 __all__ = ["MessageEncryptor"]
 #: Signed suites hash the ciphertext in slices of about this size while the next slice is sealed.
@@ -202,28 +203,9 @@ class MessageEncryptor:
             return pos + self._seal_final(src[count * frame :], out[pos:])
         first = self._next_sequence(count)
         final_seq = self._next_sequence(1, final=True)
-        written = count * step + final_frame_overhead + len(src) - count * frame
-        split = parts(self._workers, frame, count + 1)
-        if split == 1:  # one thread (and every small message)
-            if count:
-                codec.seal_regular(first, src, out, count)
-            codec.seal_final(final_seq, src[count * frame :], out[count * step :])
-            return written
-        bounds = [(count + 1) * i // split for i in range(split + 1)]
-        tasks = [
-            functools.partial(
-                codec.seal_regular, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a
-            )
-            for a, b in itertools.pairwise(bounds[:-1])
-        ]
-        a = bounds[-2]
-
-        def last_part() -> None:  # the last regular frames and the final frame, on the calling thread
-            codec.seal_regular(first + a, src[a * frame : count * frame], out[a * step : count * step], count - a)
-            codec.seal_final(final_seq, src[count * frame :], out[count * step :])
-
-        run_split([*tasks, last_part], self._workers)
-        return written
+        final = functools.partial(codec.seal_final, final_seq, src[count * frame :], out[count * step :])
+        self._seal_run(first, src, out, count, final=final)
+        return count * step + final_frame_overhead + len(src) - count * frame
 
     def _finalize_into(self, out: memoryview) -> int:
         self._claim()
@@ -307,24 +289,26 @@ class MessageEncryptor:
         """Seal ``count`` regular frames; hash them for signed suites. Returns bytes written."""
         first = self._next_sequence(count)
         step, frame = self._codec.step, self._codec.frame_length
-        split = parts(self._workers, frame, count)
         if self._signer is not None and overlaps(self._workers, count * frame):
             self._seal_and_hash(first, src, out, count)
-        elif split > 1:
-            bounds = [count * i // split for i in range(split + 1)]
-            seal = self._codec.seal_regular
-            run_split(
-                [
-                    functools.partial(seal, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
-                    for a, b in itertools.pairwise(bounds)
-                ],
-                self._workers,
-            )
-        else:
-            self._codec.seal_regular(first, src, out, count)
-            if self._signer is not None:
-                self._signer.update(out[: count * step])
+            return count * step
+        self._seal_run(first, src, out, count)
+        if self._signer is not None:
+            self._signer.update(out[: count * step])
         return count * step
+
+    def _seal_run(
+        self, first: int, src: memoryview, out: memoryview, count: int, *, final: Callable[[], object] | None = None
+    ) -> None:
+        """Seal ``count`` frames numbered from ``first``, in parts across the workers (``final`` after the
+        last part, on its thread)."""
+        codec = self._codec
+        frame, step = codec.frame_length, codec.step
+
+        def part(a: int, b: int) -> None:
+            codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+
+        split_run(part, count, frame, self._workers, final=final)
 
     def _seal_and_hash(self, first: int, src: memoryview, out: memoryview, count: int) -> None:
         """Seal slices on one worker while this thread hashes each sealed slice, in order.

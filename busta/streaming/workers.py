@@ -13,6 +13,8 @@ sealed or opened on the calling thread. The API layer's default executor is in
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -22,7 +24,7 @@ from ..errors import UsageError
 if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) is not needed to import busta
     from concurrent.futures import Executor, Future
 
-__all__ = ["MAX_THREADS", "Workers", "overlaps", "parts", "run_split"]
+__all__ = ["MAX_THREADS", "Workers", "cut", "overlaps", "parts", "run_split", "split_run"]
 
 # Both thresholds come from the sweeps of docs/benchmarks.md (issue 18), where a bare two-thread
 # loop itself was slower than one thread below them: at 32 KiB frames (0.76x decrypting) and for
@@ -66,6 +68,45 @@ def parts(workers: Workers | None, frame_length: int, frames: int, *, busy: int 
     if frame_length * frames < MIN_PARALLEL_RUN_BYTES:
         return 1
     return max(1, min(workers.threads - busy, frames))
+
+
+def cut(count: int, split: int, *, final: bool = False) -> list[tuple[int, int]]:
+    """The frame ranges ``[a, b)`` of ``split`` parts of a run of ``count`` frames. With ``final``, the
+    final frame after the run counts as one more frame of the last part (which handles it)."""
+    units = count + final
+    bounds = [units * i // split for i in range(split + 1)]
+    bounds[-1] = count
+    return list(itertools.pairwise(bounds))
+
+
+def split_run(
+    part: Callable[[int, int], None],
+    count: int,
+    frame_length: int,
+    workers: Workers | None,
+    *,
+    busy: Sequence[Callable[[], None]] = (),
+    final: Callable[[], object] | None = None,
+) -> None:
+    """Run ``part(a, b)`` over the parts of a run of ``count`` frames (as many as the workers allow
+    besides the ``busy`` tasks, which run beside them), then ``final`` after the last part, on its
+    thread: the final frame is sealed or opened beside the run, not after all of it."""
+    split = parts(workers, frame_length, count + (final is not None), busy=len(busy))
+    if split == 1 and not busy:  # one thread, and every small message: no task objects
+        part(0, count)
+        if final is not None:
+            final()
+        return
+    tasks: list[Callable[[], None]] = [*busy]
+    tasks += [functools.partial(part, a, b) for a, b in cut(count, split, final=final is not None)]
+    if final is not None:
+        tasks[-1] = functools.partial(_then, tasks[-1], final)
+    run_split(tasks, workers)
+
+
+def _then(first: Callable[[], object], second: Callable[[], object]) -> None:
+    first()
+    second()
 
 
 def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None) -> None:

@@ -38,7 +38,6 @@ from busta.format.body import REGULAR_HEAD_BYTES
 from busta.format.layout import final_frame_window, regular_frame_size
 from busta.keyrings import RawAesKeyring
 from busta.materials import DecryptionMaterials, DecryptionRequest, EncryptionMaterials, EncryptionRequest
-from busta.streaming import encryptor as encryptor_module
 from busta.streaming import header as header_module
 from busta.streaming import workers
 
@@ -567,13 +566,13 @@ class ReplayingMaterials:
 def sealed_in_parallel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the runs of frames the encryptor seals on several threads."""
     runs: list[int] = []
-    original = workers.run_split  # what the encryptor imported by name
+    original = workers.run_split  # what split_run calls, for the encryptor and the decryptor
 
     def counting(tasks: Any, pool: Any) -> None:
         runs.append(len(tasks))
         original(tasks, pool)
 
-    monkeypatch.setattr(encryptor_module, "run_split", counting)
+    monkeypatch.setattr(workers, "run_split", counting)
     return runs
 
 

@@ -49,7 +49,6 @@ import busta
 from busta import AlgorithmSuite, CachingCryptoMaterialsManager, Header, Keyring
 from busta.format import parse_header
 from busta.keyrings import MultiKeyring, RawAesKeyring, RawRsaKeyring
-from busta.streaming import _body as body
 from busta.streaming import encryptor, workers
 
 from ..support.threads import run_threads
@@ -248,10 +247,12 @@ def parallel_engine(monkeypatch: pytest.MonkeyPatch) -> Tally:
     monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1)
     monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1)
 
+    real_run_split = workers.run_split
+
     def counting_split(tasks: Sequence[Callable[[], None]], pool: workers.Workers | None) -> None:
         if len(tasks) > 1:
             tally.add("splits")
-        workers.run_split(tasks, pool)
+        real_run_split(tasks, pool)
 
     real_seal_and_hash = encryptor.MessageEncryptor._seal_and_hash
 
@@ -259,8 +260,7 @@ def parallel_engine(monkeypatch: pytest.MonkeyPatch) -> Tally:
         tally.add("hashed_aside")
         real_seal_and_hash(self, *args)
 
-    monkeypatch.setattr(encryptor, "run_split", counting_split)
-    monkeypatch.setattr(body, "run_split", counting_split)
+    monkeypatch.setattr(workers, "run_split", counting_split)  # the engines split through workers.split_run
     monkeypatch.setattr(encryptor.MessageEncryptor, "_seal_and_hash", counting_seal_and_hash)
     return tally
 

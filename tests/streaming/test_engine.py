@@ -17,7 +17,6 @@ from busta._buffers import OutputBuffer
 from busta._executor import workers_for
 from busta.errors import AuthenticationError, MalformedMessageError, TruncatedMessageError, UsageError
 from busta.keyrings import RawAesKeyring
-from busta.streaming import encryptor as encryptor_module
 from busta.streaming import workers
 
 from ..conftest import policy_for
@@ -66,11 +65,13 @@ def test_parallel_output_is_byte_identical_to_serial(
 ) -> None:
     splits: list[int] = []
 
+    real_run_split = workers.run_split
+
     def counting_run_split(tasks: list[Callable[[], None]], pool: workers.Workers | None) -> None:
         splits.append(len(tasks))
-        workers.run_split(tasks, pool)
+        real_run_split(tasks, pool)
 
-    monkeypatch.setattr(encryptor_module, "run_split", counting_run_split)
+    monkeypatch.setattr(workers, "run_split", counting_run_split)
     data = _plaintext(size)
     message_id = os.urandom(32)
     materials = _materials(aes_keyring, UNSIGNED)

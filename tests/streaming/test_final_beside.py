@@ -14,7 +14,7 @@ from busta import AlgorithmSuite
 from busta.crypto.frames import FrameCodec
 from busta.errors import AuthenticationError, MalformedMessageError
 from busta.keyrings import RawAesKeyring
-from busta.streaming import _body, workers
+from busta.streaming import workers
 from busta.streaming.workers import Workers
 
 FRAME = 32 * 1024
@@ -48,12 +48,12 @@ def where_the_final_frame_opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[li
         real_open_block(self, *args, **kwargs)  # type: ignore[arg-type]
 
     real_run_split, real_open_block = workers.run_split, FrameCodec.open_block
-    monkeypatch.setattr(_body, "run_split", run_split)
+    monkeypatch.setattr(workers, "run_split", run_split)
     monkeypatch.setattr(FrameCodec, "open_block", open_block)
     yield opened
 
 
-@pytest.mark.parametrize("regular", [1, 2, 31, 32, 33, 64])
+@pytest.mark.parametrize("regular", [31, 32, 33, 64])  # runs of 1 MiB and more: split in two
 def test_the_final_frame_opens_inside_the_split_run(
     aes_keyring: RawAesKeyring, where_the_final_frame_opened: list[bool], regular: int
 ) -> None:
@@ -96,3 +96,30 @@ def test_a_final_frame_numbered_out_of_turn_is_refused_beside_the_run(aes_keyrin
     message[final + 7] ^= 1  # the sequence number's last byte
     with pytest.raises(MalformedMessageError, match="final frame"):
         TWO.decrypt(bytes(message), keyring=aes_keyring)
+
+
+@pytest.mark.parametrize("regular", [31, 64])
+def test_a_whole_unsigned_message_seals_its_final_frame_inside_the_split_run(
+    aes_keyring: RawAesKeyring, monkeypatch: pytest.MonkeyPatch, regular: int
+) -> None:
+    inside = [False]
+    sealed: list[bool] = []
+    real_run_split, real_seal_final = workers.run_split, FrameCodec.seal_final
+
+    def run_split(tasks: Sequence[Callable[[], None]], pool: Workers | None) -> None:
+        inside[0] = True
+        try:
+            real_run_split(tasks, pool)
+        finally:
+            inside[0] = False
+
+    def seal_final(self: FrameCodec, *args: object) -> int:
+        sealed.append(inside[0])
+        return real_seal_final(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers, "run_split", run_split)
+    monkeypatch.setattr(FrameCodec, "seal_final", seal_final)
+    plaintext = os.urandom(regular * FRAME + 5)
+    message = TWO.encrypt(plaintext, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=FRAME)
+    assert sealed == [True]
+    assert TWO.decrypt(message, keyring=aes_keyring).plaintext == plaintext
