@@ -71,7 +71,47 @@ class AsyncEncryptingWriter:
             self._closed = True
 
 
-class AsyncDecryptingReader:
+class _SteppedReader:
+    """What the two async readers share: ``_more()`` makes the next step's bytes ``_pending`` (False at
+    the end); reading, iterating and leaving the ``async with`` are the same for both."""
+
+    _pending: bytes
+
+    async def _more(self) -> bool:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all of the rest for ``n < 0``); ``b""`` at the end."""
+        if n < 0:
+            return b"".join([piece async for piece in self])
+        if n == 0 or not await self._more():
+            return b""
+        piece, self._pending = self._pending[:n], self._pending[n:]
+        return piece
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not await self._more():
+            raise StopAsyncIteration
+        piece, self._pending = self._pending, b""
+        return piece
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._pending = b""
+        self._stop()
+
+
+class AsyncDecryptingReader(_SteppedReader):
     """Reads a message from ``source`` and yields its authenticated plaintext (see the module)."""
 
     def __init__(self, source: AsyncSource, decryptor: AsyncDecryptor):
@@ -107,45 +147,18 @@ class AsyncDecryptingReader:
                 self._want = pump.next_read(self._decryptor.engine, self._arrived)
         return True
 
-    async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes of authenticated plaintext (all of the rest for ``n < 0``); ``b""`` at the end."""
-        if n < 0:
-            parts = [piece async for piece in self]
-            return b"".join(parts)
-        if n == 0 or not await self._more():
-            return b""
-        piece, self._pending = self._pending[:n], self._pending[n:]
-        return piece
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if not await self._more():
-            raise StopAsyncIteration
-        piece, self._pending = self._pending, b""
-        return piece
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._pending = b""
+    def _stop(self) -> None:
         self._ended = True
 
 
-class AsyncEncryptingReader:
+class AsyncEncryptingReader(_SteppedReader):
     """Reads plaintext from ``source`` and yields the message (``async for chunk in reader``, or
     ``await read(n)``); the message ends with its final frame once the source ended."""
 
     def __init__(self, source: AsyncSource, encryptor: MessageEncryptor):
         self._source = source
         self._encryptor = encryptor
-        step = pump.STREAM_CHUNK_BYTES
-        frame = encryptor.frame_length
-        self._chunk = max(2, step // frame) * frame if frame <= step // 2 else step
+        self._chunk = pump.encrypt_step(encryptor.frame_length)
         self._pending = b""
         self._finished = False
 
@@ -161,31 +174,7 @@ class AsyncEncryptingReader:
                 self._pending = await off_loop(self._encryptor.finalize)
         return True
 
-    async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes of the message (all of the rest for ``n < 0``); ``b""`` at its end."""
-        if n < 0:
-            return b"".join([piece async for piece in self])
-        if n == 0 or not await self._more():
-            return b""
-        piece, self._pending = self._pending[:n], self._pending[n:]
-        return piece
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if not await self._more():
-            raise StopAsyncIteration
-        piece, self._pending = self._pending, b""
-        return piece
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._pending = b""
+    def _stop(self) -> None:
         self._finished = True
 
 

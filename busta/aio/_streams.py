@@ -163,9 +163,7 @@ def _seal_last(encryptor: MessageEncryptor, buffers: StepBuffers) -> memoryview:
 async def encrypt_stream(source: AsyncSource, sink: AsyncSink, encryptor: MessageEncryptor) -> int:
     """Encrypt everything ``source`` yields into ``sink``; return the plaintext length. If it raises
     (or is cancelled), ``sink`` holds no complete message."""
-    frame = encryptor.frame_length
-    step = pump.STREAM_CHUNK_BYTES
-    chunk = max(2, step // frame) * frame if frame <= step // 2 else step
+    chunk = pump.encrypt_step(encryptor.frame_length)
     total = 0
     buffers = StepBuffers()
     reading = asyncio.ensure_future(read_parts(source, chunk))

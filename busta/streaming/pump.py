@@ -28,7 +28,7 @@ from ..limits import MAX_RETAINED_BUFFER_BYTES
 from .driver import Decrypting
 from .encryptor import MessageEncryptor
 
-__all__ = ["FIRST_READ_BYTES", "STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_stream", "next_read"]
+__all__ = ["FIRST_READ_BYTES", "STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_step", "encrypt_stream", "next_read"]
 
 #: Bytes read from the source per step: whole frames (at least two, so that two threads can share a step)
 #: when a frame is at most half of it, else this many bytes of a larger frame.
@@ -129,10 +129,17 @@ def _whole_frames(unit: int) -> int:
     return max(2, STREAM_CHUNK_BYTES // unit) * unit
 
 
+def encrypt_step(frame_length: int) -> int:
+    """Plaintext bytes an encryption reads per step: whole frames (at least two) when a frame is at most
+    half a step, else a step of a larger frame."""
+    if frame_length <= STREAM_CHUNK_BYTES // 2:
+        return _whole_frames(frame_length)
+    return STREAM_CHUNK_BYTES
+
+
 def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncryptor) -> int:
     """Encrypt everything ``source`` yields into ``sink``; return the plaintext length."""
-    frame = encryptor.frame_length
-    chunk = _whole_frames(frame) if frame <= STREAM_CHUNK_BYTES // 2 else STREAM_CHUNK_BYTES  # plaintext: no overhead
+    chunk = encrypt_step(encryptor.frame_length)
     # From a source whose reads never wait (a file, memory), read one step ahead: a step followed by
     # more plaintext is sealed whole, so no frame is held back and copied (a 1 MiB frame of each 2 MiB
     # step would be). A pipe or socket is not read ahead: what it gave is written before it is read again.
