@@ -14,7 +14,12 @@ import struct
 from collections.abc import Mapping
 
 from .errors import EncryptionContextError, LimitExceededError, MalformedMessageError, UsageError
-from .limits import MAX_ENCRYPTION_CONTEXT_BYTES, MAX_UINT16
+from .limits import (
+    MAX_ENCRYPTION_CONTEXT_BYTES,
+    MAX_UINT16,
+    SERIALIZED_CONTEXT_CACHE_BYTES,
+    SERIALIZED_CONTEXT_CACHE_ENTRIES,
+)
 
 __all__ = [
     "PUBLIC_KEY_FIELD",
@@ -30,6 +35,10 @@ PUBLIC_KEY_FIELD = "aws-crypto-public-key"
 
 _U16 = struct.Struct(">H")
 _U16_FROM = _U16.unpack_from
+#: Small contexts already serialized, keyed by their pairs in the order given (only exact ``str``
+#: pairs, whose hash and equality cannot be overridden). Emptied when full: bounded, and thread-safe
+#: because each operation on it is one dict operation.
+_SERIALIZED: dict[tuple[tuple[str, str], ...], bytes] = {}
 
 
 def validate_for_encrypt(context: Mapping[str, str] | None) -> dict[str, str]:
@@ -85,6 +94,20 @@ def serialize_context(context: Mapping[str, str]) -> bytes:
     """Encode ``context`` canonically; an empty context encodes to ``b""``."""
     if not context:
         return b""
+    items = tuple(context.items())
+    if not all(type(k) is str and type(v) is str for k, v in items):
+        return _serialize_checked(context)
+    out = _SERIALIZED.get(items)
+    if out is None:
+        out = _serialize(context)
+        if len(out) <= SERIALIZED_CONTEXT_CACHE_BYTES:
+            if len(_SERIALIZED) >= SERIALIZED_CONTEXT_CACHE_ENTRIES:
+                _SERIALIZED.clear()
+            _SERIALIZED[items] = out
+    return out
+
+
+def _serialize(context: Mapping[str, str]) -> bytes:
     pairs: list[tuple[bytes, bytes]] = []
     try:
         for key, value in context.items():  # the common case, on every message's path: plain str pairs
