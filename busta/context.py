@@ -10,14 +10,15 @@ Pairs are sorted by the UTF-8 bytes of their keys; keys are unique.
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from .errors import EncryptionContextError, LimitExceededError, MalformedMessageError, UsageError
 from .limits import (
     MAX_ENCRYPTION_CONTEXT_BYTES,
     MAX_UINT16,
-    SERIALIZED_CONTEXT_CACHE_BYTES,
+    SERIALIZED_CONTEXT_CACHE_CHARS,
     SERIALIZED_CONTEXT_CACHE_ENTRIES,
 )
 
@@ -35,10 +36,6 @@ PUBLIC_KEY_FIELD = "aws-crypto-public-key"
 
 _U16 = struct.Struct(">H")
 _U16_FROM = _U16.unpack_from
-#: Small contexts already serialized, keyed by their pairs in the order given (only exact ``str``
-#: pairs, whose hash and equality cannot be overridden). Emptied when full: bounded, and thread-safe
-#: because each operation on it is one dict operation.
-_SERIALIZED: dict[tuple[tuple[str, str], ...], bytes] = {}
 
 
 def validate_for_encrypt(context: Mapping[str, str] | None) -> dict[str, str]:
@@ -91,41 +88,40 @@ def _encode(text: str, what: str) -> bytes:
 
 
 def serialize_context(context: Mapping[str, str]) -> bytes:
-    """Encode ``context`` canonically; an empty context encodes to ``b""``."""
+    """Encode ``context`` canonically; an empty context encodes to ``b""``.
+
+    A small context of plain ``str`` pairs (whose hash and equality cannot be overridden) is
+    encoded once and remembered: an encryption encodes the same context for the keyring's AAD and
+    for the header, and callers reuse a few contexts from message to message.
+    """
     if not context:
         return b""
     items = tuple(context.items())
-    if not all(type(k) is str and type(v) is str for k, v in items):
-        return _serialize_checked(context)
-    out = _SERIALIZED.get(items)
-    if out is None:
-        out = _serialize(context)
-        if len(out) <= SERIALIZED_CONTEXT_CACHE_BYTES:
-            if len(_SERIALIZED) >= SERIALIZED_CONTEXT_CACHE_ENTRIES:
-                _SERIALIZED.clear()
-            _SERIALIZED[items] = out
-    return out
+    chars = 0
+    for key, value in items:  # one plain loop: generator expressions cost as much as the lookup saves
+        if type(key) is not str or type(value) is not str:
+            return _serialize_checked(context)
+        chars += len(key) + len(value)
+    return _remembered(items) if chars <= SERIALIZED_CONTEXT_CACHE_CHARS else _serialize(items)
 
 
-def _serialize(context: Mapping[str, str]) -> bytes:
-    pairs: list[tuple[bytes, bytes]] = []
+@functools.lru_cache(maxsize=SERIALIZED_CONTEXT_CACHE_ENTRIES)
+def _remembered(items: tuple[tuple[str, str], ...]) -> bytes:
+    return _serialize(items)  # an error raised is not remembered
+
+
+def _serialize(items: Iterable[tuple[str, str]]) -> bytes:
+    """Encode pairs already known to be exact ``str`` s (:func:`_serialize_checked` names what is wrong)."""
     try:
-        for key, value in context.items():  # the common case, on every message's path: plain str pairs
-            if type(key) is not str or type(value) is not str:
-                return _serialize_checked(context)
-            pairs.append((key.encode("utf-8"), value.encode("utf-8")))
-    except UnicodeEncodeError:
-        return _serialize_checked(context)
-    pairs.sort()
-    parts = [_U16.pack(len(pairs))]
-    try:
+        pairs = sorted((key.encode("utf-8"), value.encode("utf-8")) for key, value in items)
+        parts = [_U16.pack(len(pairs))]
         for key_raw, value_raw in pairs:
             parts += (_U16.pack(len(key_raw)), key_raw, _U16.pack(len(value_raw)), value_raw)
-    except struct.error:  # a key or value beyond its UInt16 length field
-        return _serialize_checked(context)
+    except (UnicodeEncodeError, struct.error):  # a lone surrogate; a key or value beyond its UInt16 length field
+        return _serialize_checked(dict(items))
     out = b"".join(parts)
     if len(out) > MAX_ENCRYPTION_CONTEXT_BYTES:
-        return _serialize_checked(context)
+        return _serialize_checked(dict(items))
     return out
 
 

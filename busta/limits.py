@@ -14,10 +14,11 @@ MAX_NONFRAMED_CONTENT_LENGTH: Final = 2**36 - 32
 MAX_ENCRYPTION_CONTEXT_BYTES: Final = 2**16 - 1
 #: busta refuses headers larger than this (the format bounds them only by UInt16 fields).
 MAX_HEADER_BYTES: Final = 1 << 20
-#: Serialized encryption contexts remembered (each at most SERIALIZED_CONTEXT_CACHE_BYTES): a context is
-#: serialized for the keyring's AAD and again for the header; callers reuse a few contexts.
+#: Serialized encryption contexts remembered (least recently used first out), each of at most
+#: SERIALIZED_CONTEXT_CACHE_CHARS characters of keys and values: a context is serialized for the
+#: keyring's AAD and again for the header, and callers reuse a few contexts.
 SERIALIZED_CONTEXT_CACHE_ENTRIES: Final = 64
-SERIALIZED_CONTEXT_CACHE_BYTES: Final = 1024
+SERIALIZED_CONTEXT_CACHE_CHARS: Final = 1024
 #: Largest single UInt16-prefixed field.
 MAX_UINT16: Final = 2**16 - 1
 
