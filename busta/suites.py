@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .errors import PolicyError, UsageError
 
-__all__ = ["AlgorithmSuite", "CommitmentPolicy", "SuiteSpec"]
+__all__ = ["SUITES_BY_ID", "AlgorithmSuite", "CommitmentPolicy", "SuiteSpec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +25,32 @@ class SuiteSpec:
     committing: bool
 
 
+#: The header IV length, tag length and v2 commitment length: the same for every suite.
+IV_BYTES = 12
+TAG_BYTES = 16
+COMMITMENT_BYTES = 32
+#: The attributes of a suite, each set once (below the class).
+_FACTS = frozenset(SuiteSpec.__slots__) | {"id", "spec", "signed", "iv_bytes", "tag_bytes", "suite_data_bytes"}
+
+
 class AlgorithmSuite(enum.Enum):
-    """The ESDK algorithm suites; the value is the wire id."""
+    """The ESDK algorithm suites; the value is the wire id.
+
+    Each member's facts are plain attributes, read-only, set once below the class (they are read
+    several times on every message's path, where a property call per read would add up).
+    """
+
+    id: int  # the two-byte wire id (the value)
+    spec: SuiteSpec
+    message_format: int  # 1 or 2
+    key_bytes: int  # data key and encryption key length
+    kdf_hash: str | None  # "sha256", "sha384", "sha512" or None (no KDF)
+    curve: str | None  # "secp256r1", "secp384r1" or None (unsigned)
+    signed: bool
+    committing: bool
+    iv_bytes: int
+    tag_bytes: int
+    suite_data_bytes: int  # length of the v2 header's suite data (the commitment key)
 
     AES_128_GCM_IV12_TAG16_NO_KDF = 0x0014
     AES_192_GCM_IV12_TAG16_NO_KDF = 0x0046
@@ -43,76 +67,42 @@ class AlgorithmSuite(enum.Enum):
     @classmethod
     def from_id(cls, suite_id: int) -> AlgorithmSuite:
         """Look a suite up by wire id; raises :class:`UsageError` for an unknown id."""
-        try:
-            return cls(suite_id)
-        except ValueError:
-            raise UsageError(f"unknown algorithm suite id 0x{suite_id:04x}") from None
+        suite = SUITES_BY_ID.get(suite_id) if isinstance(suite_id, int) else None
+        if suite is None:
+            shown = f"0x{suite_id:04x}" if isinstance(suite_id, int) else repr(suite_id)
+            raise UsageError(f"unknown algorithm suite id {shown}")
+        return suite
 
-    @property
-    def id(self) -> int:
-        """The two-byte wire id."""
-        return self.value
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _FACTS and name in self.__dict__:
+            raise AttributeError(f"{name} of {self.name} is read-only")
+        super().__setattr__(name, value)
 
-    @property
-    def spec(self) -> SuiteSpec:
-        return _SPECS[self._value_]
-
-    @property
-    def message_format(self) -> int:
-        return _SPECS[self._value_].message_format
-
-    @property
-    def key_bytes(self) -> int:
-        return _SPECS[self._value_].key_bytes
-
-    @property
-    def kdf_hash(self) -> str | None:
-        return _SPECS[self._value_].kdf_hash
-
-    @property
-    def curve(self) -> str | None:
-        return _SPECS[self._value_].curve
-
-    @property
-    def signed(self) -> bool:
-        return _SPECS[self._value_].curve is not None
-
-    @property
-    def committing(self) -> bool:
-        return _SPECS[self._value_].committing
-
-    @property
-    def iv_bytes(self) -> int:
-        return IV_BYTES
-
-    @property
-    def tag_bytes(self) -> int:
-        return TAG_BYTES
-
-    @property
-    def suite_data_bytes(self) -> int:
-        """Length of the v2 header's suite data (the commitment key)."""
-        return COMMITMENT_BYTES if self.committing else 0
-
-
-IV_BYTES = 12
-TAG_BYTES = 16
-COMMITMENT_BYTES = 32
 
 _S = SuiteSpec
-_SPECS: dict[int, SuiteSpec] = {  # keyed by wire id: int hashing is cheaper than enum hashing
-    AlgorithmSuite.AES_128_GCM_IV12_TAG16_NO_KDF.value: _S(1, 16, None, None, False),
-    AlgorithmSuite.AES_192_GCM_IV12_TAG16_NO_KDF.value: _S(1, 24, None, None, False),
-    AlgorithmSuite.AES_256_GCM_IV12_TAG16_NO_KDF.value: _S(1, 32, None, None, False),
-    AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256.value: _S(1, 16, "sha256", None, False),
-    AlgorithmSuite.AES_192_GCM_IV12_TAG16_HKDF_SHA256.value: _S(1, 24, "sha256", None, False),
-    AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA256.value: _S(1, 32, "sha256", None, False),
-    AlgorithmSuite.AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256.value: _S(1, 16, "sha256", "secp256r1", False),
-    AlgorithmSuite.AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384.value: _S(1, 24, "sha384", "secp384r1", False),
-    AlgorithmSuite.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384.value: _S(1, 32, "sha384", "secp384r1", False),
-    AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY.value: _S(2, 32, "sha512", None, True),
-    AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384.value: _S(2, 32, "sha512", "secp384r1", True),
+_SPECS: dict[int, SuiteSpec] = {
+    0x0014: _S(1, 16, None, None, False),
+    0x0046: _S(1, 24, None, None, False),
+    0x0078: _S(1, 32, None, None, False),
+    0x0114: _S(1, 16, "sha256", None, False),
+    0x0146: _S(1, 24, "sha256", None, False),
+    0x0178: _S(1, 32, "sha256", None, False),
+    0x0214: _S(1, 16, "sha256", "secp256r1", False),
+    0x0346: _S(1, 24, "sha384", "secp384r1", False),
+    0x0378: _S(1, 32, "sha384", "secp384r1", False),
+    0x0478: _S(2, 32, "sha512", None, True),
+    0x0578: _S(2, 32, "sha512", "secp384r1", True),
 }
+for _suite in AlgorithmSuite:
+    _spec = _SPECS[_suite.value]
+    _suite.id, _suite.spec = _suite.value, _spec
+    _suite.message_format, _suite.key_bytes, _suite.kdf_hash = _spec.message_format, _spec.key_bytes, _spec.kdf_hash
+    _suite.curve, _suite.signed, _suite.committing = _spec.curve, _spec.curve is not None, _spec.committing
+    _suite.iv_bytes, _suite.tag_bytes = IV_BYTES, TAG_BYTES
+    _suite.suite_data_bytes = COMMITMENT_BYTES if _spec.committing else 0
+
+#: Every suite by wire id: a dict lookup costs a tenth of the enum call ``AlgorithmSuite(suite_id)``.
+SUITES_BY_ID: dict[int, AlgorithmSuite] = {suite.id: suite for suite in AlgorithmSuite}
 
 
 class CommitmentPolicy(enum.Enum):

@@ -84,7 +84,7 @@ def splittable(job: JobSpec, source: Source) -> bool:
     if not job.dest.is_s3 or source.size < 2 * job.split_part_size:
         return False
     if job.operation is Operation.ENCRYPT:
-        return job.algorithm is not None and not AlgorithmSuite(job.algorithm).signed
+        return job.algorithm is not None and not AlgorithmSuite.from_id(job.algorithm).signed
     return job.operation is Operation.DECRYPT
 
 

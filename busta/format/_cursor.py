@@ -41,6 +41,18 @@ class Cursor:
 
     # Each reader is written out (no shared helper): headers are parsed on every message's path.
 
+    def prefixed(self) -> bytes:
+        """A UInt16 length and that many bytes after it, copied (one call for the two reads)."""
+        start = self.pos
+        if start + 2 > self.end:
+            raise NeedMoreData(start + 2)
+        first = start + 2
+        end = first + _U16_FROM(self.view, start)[0]
+        if end > self.end:
+            raise NeedMoreData(end)
+        self.pos = end
+        return bytes(self.view[first:end])
+
     def u8(self) -> int:
         start = self.pos
         if start >= self.end:

@@ -114,33 +114,34 @@ class FrameHead:
     final: bool
     content_length: int
     head_length: int
+    total_length: int  # bytes of the whole frame: head, ciphertext and tag
 
-    @property
-    def total_length(self) -> int:
-        """Bytes of the whole frame: head, ciphertext and tag."""
-        return self.head_length + self.content_length + TAG_BYTES
+
+def _head(sequence_number: int, iv: bytes, final: bool, content_length: int, head_length: int) -> FrameHead:
+    return FrameHead(sequence_number, iv, final, content_length, head_length, head_length + content_length + TAG_BYTES)
 
 
 def parse_frame_head(view: memoryview, pos: int, frame_length: int) -> FrameHead | None:
     """Parse the head of the frame at ``pos``; None if ``view`` ends first."""
-    cur = Cursor(view, pos)
-    try:
-        first = cur.u32()
-        if first != FINAL_MARKER:
-            return FrameHead(first, bytes(cur.take(IV_BYTES)), False, frame_length, REGULAR_HEAD_BYTES)
-        seq = cur.u32()
-        iv = bytes(cur.take(IV_BYTES))
-        length_offset = cur.pos
-        length = cur.u32()
-    except NeedMoreData:
+    have = len(view) - pos
+    if have < SEQUENCE_BYTES:
         return None
+    (first,) = _U32.unpack_from(view, pos)
+    if first != FINAL_MARKER:
+        if have < REGULAR_HEAD_BYTES:
+            return None
+        iv = bytes(view[pos + SEQUENCE_BYTES : pos + REGULAR_HEAD_BYTES])
+        return _head(first, iv, False, frame_length, REGULAR_HEAD_BYTES)
+    if have < FINAL_HEAD_BYTES:
+        return None
+    _, seq, iv, length = _FINAL_HEAD.unpack_from(view, pos)
     if length > frame_length:
         raise MalformedMessageError(
             f"final frame content length {length} exceeds the frame length {frame_length}",
             field="final frame content length",
-            offset=length_offset,
+            offset=pos + FINAL_LENGTH_OFFSET,
         )
-    return FrameHead(seq, iv, True, length, FINAL_HEAD_BYTES)
+    return _head(seq, iv, True, length, FINAL_HEAD_BYTES)
 
 
 def parse_nonframed_head(view: memoryview, pos: int) -> FrameHead | None:
@@ -153,7 +154,7 @@ def parse_nonframed_head(view: memoryview, pos: int) -> FrameHead | None:
         return None
     if length > MAX_NONFRAMED_CONTENT_LENGTH:
         raise LimitExceededError("non-framed content length", length, MAX_NONFRAMED_CONTENT_LENGTH)
-    return FrameHead(1, iv, True, length, NONFRAMED_HEAD_BYTES)
+    return _head(1, iv, True, length, NONFRAMED_HEAD_BYTES)
 
 
 def serialize_footer(signature: bytes) -> bytes:
@@ -164,7 +165,7 @@ def parse_footer(view: memoryview, pos: int) -> tuple[bytes, int] | None:
     """Return the signature at ``pos`` and the footer length; None if ``view`` ends first."""
     cur = Cursor(view, pos)
     try:
-        signature = bytes(cur.take(cur.u16()))
+        signature = cur.prefixed()
     except NeedMoreData:
         return None
     return signature, cur.pos - pos

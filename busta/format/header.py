@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..context import deserialize_context, serialize_context
 from ..errors import LimitExceededError, MalformedMessageError
 from ..limits import MAX_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_UINT16
-from ..suites import IV_BYTES, TAG_BYTES, AlgorithmSuite
+from ..suites import IV_BYTES, SUITES_BY_ID, TAG_BYTES, AlgorithmSuite
 from ._cursor import Cursor, NeedMoreData, u16, u32
 
 __all__ = [
@@ -56,7 +57,6 @@ class ContentType(enum.IntEnum):
 
 
 # Looked up by wire value on every header parsed: a dict lookup costs less than an enum call.
-_SUITES = {suite.value: suite for suite in AlgorithmSuite}
 _CONTENT_TYPES = {kind.value: kind for kind in ContentType}
 
 
@@ -180,15 +180,14 @@ def parse_header(
     return found if isinstance(found, ParsedHeader) else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Start:
+class _Start(NamedTuple):
     """The header fields before the data keys."""
 
     version: int
     suite: AlgorithmSuite
     message_id: bytes
     context: dict[str, str]
-    count: int  # of data keys
+    edk_count: int
 
 
 class HeaderProgress:
@@ -247,7 +246,7 @@ def _parse(cur: Cursor, max_edks: int | None, progress: HeaderProgress | None) -
             progress.start, progress.edks, progress.pos = start, edks, cur.pos
     version, suite = start.version, start.suite
     tail = _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES
-    _parse_edks(cur, start.count, edks, tail, progress)
+    _parse_edks(cur, start.edk_count, edks, tail, progress)
     content_offset = cur.pos
     content_type = _CONTENT_TYPES.get(cur.u8())
     if content_type is None:
@@ -282,7 +281,7 @@ def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
         raise _fail("message type must be 0x80", "type", 1)
     suite_offset = cur.pos
     suite_id = cur.u16()
-    suite = _SUITES.get(suite_id)
+    suite = SUITES_BY_ID.get(suite_id)
     if suite is None:
         raise _fail(f"unknown algorithm suite 0x{suite_id:04x}", "algorithm suite", suite_offset)
     if suite.message_format != version:
@@ -291,7 +290,7 @@ def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
         )
     message_id = bytes(cur.take(MESSAGE_ID_BYTES[version]))
     context_offset = cur.pos + 2
-    context = deserialize_context(cur.take(cur.u16()), base_offset=context_offset)
+    context = deserialize_context(cur.prefixed(), base_offset=context_offset)
     count_offset = cur.pos
     count = cur.u16()
     if count == 0:
@@ -308,9 +307,7 @@ def _parse_edks(
     for index in range(len(edks), count):
         pid_offset = cur.pos
         try:
-            pid_raw = bytes(cur.take(cur.u16()))
-            info = bytes(cur.take(cur.u16()))
-            ciphertext = bytes(cur.take(cur.u16()))
+            pid_raw, info, ciphertext = cur.prefixed(), cur.prefixed(), cur.prefixed()
         except NeedMoreData as more:  # every data key still to come takes at least 6 bytes
             floor = pid_offset + _MIN_EDK_BYTES * (count - index) + tail
             raise NeedMoreData(max(more.needed, floor)) from None

@@ -102,6 +102,11 @@ class Unwrapping:
                 return
             yield edk
 
+    @property
+    def settled(self) -> bool:
+        """True once a data key has won (or the materials came with one)."""
+        return self._won is not None
+
     def result(self) -> DecryptionMaterials:
         if self._won is None:
             raise self.failure()
@@ -141,7 +146,9 @@ def unwrap_first(
     (and the errors raised), or says that none was this keyring's.
     """
     tries = Unwrapping(keyring, label, materials)
-    for edk in tries.pending(encrypted_data_keys):
+    for edk in encrypted_data_keys:  # a plain loop, not pending(): every message's path
+        if tries.settled:
+            break
         try:
             tries.outcome(attempt(edk))
         except KeyringError as exc:

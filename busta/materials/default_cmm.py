@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..context import PUBLIC_KEY_FIELD, check_expected
+from ..context import PUBLIC_KEY_FIELD, check_str_pairs
 from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
 from ..errors import EncryptionContextError, KeyringError, MalformedMessageError, UsageError
 from ..format import EncryptedDataKey
@@ -101,12 +101,15 @@ def decryption_start(request: DecryptionRequest) -> DecryptionMaterials:
     suite = request.suite
     request.commitment_policy.check_decrypt(suite)
     stored = request.encryption_context
-    expected = request.reproduced_encryption_context or {}
-    for key, value in expected.items():
-        if key in stored and stored[key] != value:
-            raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
-    required = frozenset(k for k in expected if k not in stored)
-    context = {**stored, **{k: expected[k] for k in required}}
+    context = dict(stored)
+    required: frozenset[str] = frozenset()
+    expected = request.reproduced_encryption_context
+    if expected:
+        for key, value in expected.items():
+            if key in stored and stored[key] != value:
+                raise EncryptionContextError(f"encryption context value for {key!r} does not match the message")
+        required = frozenset(k for k in expected if k not in stored)
+        context.update((k, expected[k]) for k in required)
     verification_key = None
     if suite.signed:
         encoded = context.get(PUBLIC_KEY_FIELD)
@@ -128,7 +131,7 @@ def decryption_result(result: DecryptionMaterials) -> DecryptionMaterials:
     """The keyring's answer on decrypt, checked: it has a data key."""
     if result.data_key is None:
         raise KeyringError("the keyring returned no data key")
-    _log.debug("decryption materials ready for suite %s", result.suite.name)
+    _log.debug("decryption materials ready for suite %s", result.suite)  # formatted only if logged
     return result
 
 
@@ -145,7 +148,7 @@ def check_encryption_request(request: object) -> None:
     """Refuse, with :class:`UsageError`, a request that is not an :class:`EncryptionRequest` of str to str."""
     if not isinstance(request, EncryptionRequest):
         raise UsageError(f"get_encryption_materials needs an EncryptionRequest, not {type(request).__name__}")
-    check_expected(request.encryption_context, "the request's encryption context")
+    check_str_pairs(request.encryption_context, "the request's encryption context")
     _check_policy(request.commitment_policy)
     if request.suite is not None and not isinstance(request.suite, AlgorithmSuite):
         raise UsageError("the request's suite must be an AlgorithmSuite or None")
@@ -164,10 +167,14 @@ def check_decryption_request(request: object) -> None:
     if not isinstance(request.suite, AlgorithmSuite):
         raise UsageError("the request's suite must be an AlgorithmSuite")
     edks = request.encrypted_data_keys
-    if not isinstance(edks, (tuple, list)) or not all(isinstance(edk, EncryptedDataKey) for edk in edks):
-        raise UsageError("the request's encrypted_data_keys must be EncryptedDataKey objects")
-    check_expected(request.encryption_context, "the request's encryption context")
-    check_expected(request.reproduced_encryption_context)
+    if not isinstance(edks, (tuple, list)):
+        raise UsageError("the request's encrypted_data_keys must be a tuple or list of EncryptedDataKey objects")
+    for edk in edks:
+        if not isinstance(edk, EncryptedDataKey):
+            raise UsageError("the request's encrypted_data_keys must be EncryptedDataKey objects")
+    check_str_pairs(request.encryption_context, "the request's encryption context")
+    if request.reproduced_encryption_context is not None:
+        check_str_pairs(request.reproduced_encryption_context, "the expected encryption context")
 
 
 def _check_policy(policy: object) -> None:

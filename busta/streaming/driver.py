@@ -93,26 +93,30 @@ class DrivenDecryptor:
         return self._engine
 
     def _call(self, call: Callable[[MessageDecryptor], _T]) -> _T:
-        """Run ``call`` on the engine, this thread alone; then supply the materials if the header ended."""
-        if not self._lock.acquire(blocking=False):
-            self._error = UsageError("the decryptor is in use by another thread; give each thread its own")
-            raise self._error
+        """Run ``call`` on the engine, this thread alone."""
+        self._enter()
         try:
             return call(self._check())
         finally:
             self._lock.release()
 
+    def _enter(self) -> None:
+        """Take the decryptor for this call (the caller releases the lock), or raise."""
+        if not self._lock.acquire(blocking=False):
+            self._error = UsageError("the decryptor is in use by another thread; give each thread its own")
+            raise self._error
+
     # -- feeding ----------------------------------------------------------------------------------
 
     def read_header(self, data: bytes | bytearray | memoryview) -> int:
         """Consume and authenticate the header at the start of ``data``; return its length (0: incomplete)."""
-
-        def read(engine: MessageDecryptor) -> int:
-            length = engine.read_header(data)
+        self._enter()  # written out, not through _call: on every one-shot decryption's path
+        try:
+            length = self._check().read_header(data)
             self._supply()
             return length
-
-        return self._call(read)
+        finally:
+            self._lock.release()
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
         """Consume message bytes; return the plaintext that authenticated."""
@@ -140,7 +144,11 @@ class DrivenDecryptor:
 
     def open_rest_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
         """See :meth:`MessageDecryptor.open_rest_into` (after :meth:`read_header`)."""
-        return self._call(lambda engine: engine.open_rest_into(data, out))
+        self._enter()
+        try:
+            return self._check().open_rest_into(data, out)
+        finally:
+            self._lock.release()
 
     def finalize(self) -> bytes:
         """Declare the end of the input; raise if the message is incomplete."""
