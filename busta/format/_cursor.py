@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -85,13 +86,7 @@ class Cursor:
         return int(_U64_FROM(self.view, start)[0])
 
 
-def u16(n: int) -> bytes:
-    return _U16.pack(n)
-
-
-def u32(n: int) -> bytes:
-    return _U32.pack(n)
-
-
-def u64(n: int) -> bytes:
-    return _U64.pack(n)
+#: Big-endian encoders: the structs' own ``pack`` (a wrapping function would add a call to each field).
+u16: Callable[[int], bytes] = _U16.pack
+u32: Callable[[int], bytes] = _U32.pack
+u64: Callable[[int], bytes] = _U64.pack

@@ -45,6 +45,8 @@ __all__ = [
 
 MESSAGE_ID_BYTES = {1: 16, 2: 32}
 _V1_TYPE = 0x80
+#: The bytes in front of the suite id: the version (and in v1 the message type).
+_V1_START, _V2_START = bytes([1, _V1_TYPE]), bytes([2])
 #: The smallest encrypted data key: three empty UInt16-prefixed fields.
 _MIN_EDK_BYTES = 6
 #: What follows the data keys in a v1 header: content type, reserved, IV length, frame length, IV, tag.
@@ -134,24 +136,23 @@ def serialize_header(header: Header, *, max_header_bytes: int = MAX_HEADER_BYTES
     authentication fields) would exceed ``max_header_bytes``, the limit every
     reader applies by default: no writer makes a header that readers refuse.
     """
-    suite = header.suite
+    suite, edks = header.suite, header.encrypted_data_keys
+    version = suite.message_format
     context = serialize_context(header.encryption_context)
-    if not header.encrypted_data_keys:
+    if not edks:
         raise MalformedMessageError("a message needs at least one encrypted data key", field="data key count")
-    if len(header.encrypted_data_keys) > MAX_UINT16:
-        raise LimitExceededError("encrypted data key count", len(header.encrypted_data_keys), MAX_UINT16)
-    parts = [bytes([header.version])]
-    if header.version == 1:
-        parts.append(bytes([_V1_TYPE]))
-    parts += [u16(suite.id), header.message_id, u16(len(context)), context, u16(len(header.encrypted_data_keys))]
-    parts += [_edk_bytes(edk) for edk in header.encrypted_data_keys]
+    if len(edks) > MAX_UINT16:
+        raise LimitExceededError("encrypted data key count", len(edks), MAX_UINT16)
+    parts = [_V1_START if version == 1 else _V2_START, u16(suite.id), header.message_id, u16(len(context)), context]
+    parts.append(u16(len(edks)))
+    parts += [_edk_bytes(edk) for edk in edks]
     parts.append(bytes([header.content_type]))
-    if header.version == 1:
+    if version == 1:
         parts += [b"\x00\x00\x00\x00", bytes([IV_BYTES]), u32(header.frame_length)]
     else:
         parts += [u32(header.frame_length), header.suite_data]
     raw = b"".join(parts)
-    size = len(raw) + (IV_BYTES + TAG_BYTES if header.version == 1 else TAG_BYTES)
+    size = len(raw) + (IV_BYTES + TAG_BYTES if version == 1 else TAG_BYTES)
     if size > max_header_bytes:
         raise LimitExceededError("header size", size, max_header_bytes)
     return raw

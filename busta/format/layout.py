@@ -48,8 +48,10 @@ def frame_split(plaintext_length: int, frame_length: int) -> tuple[int, int]:
 
 
 def framed_body_length(plaintext_length: int, frame_length: int) -> int:
-    regular, final = frame_split(plaintext_length, frame_length)
-    return regular * regular_frame_size(frame_length) + final_frame_overhead + final
+    """Bytes of the framed body of ``plaintext_length`` bytes, as :func:`frame_split` frames it."""
+    regular = max(0, (plaintext_length - 1) // frame_length)  # written out: on every encryption's path
+    final = plaintext_length - regular * frame_length
+    return regular * (REGULAR_HEAD_BYTES + frame_length + TAG_BYTES) + final_frame_overhead + final
 
 
 def framed_plaintext_length(message: memoryview, body_start: int, frame_length: int, signed: bool) -> int | None:

@@ -70,8 +70,13 @@ def ensure_data_key(materials: EncryptionMaterials) -> tuple[EncryptionMaterials
     """Return materials holding a data key, generating a random one if they hold none."""
     if materials.data_key is not None:
         return materials, materials.data_key
-    key = SecretBytes(os.urandom(materials.suite.key_bytes))
+    key = new_data_key(materials)
     return materials.with_data_key(key), key
+
+
+def new_data_key(materials: EncryptionMaterials) -> SecretBytes:
+    """A random data key for the materials' suite."""
+    return SecretBytes(os.urandom(materials.suite.key_bytes))
 
 
 #: One keyring's try at one data key: the data key, None (not this keyring's), or why it was skipped.

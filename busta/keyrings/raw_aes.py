@@ -23,7 +23,7 @@ from ..errors import KeyringError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 from ..suites import IV_BYTES, TAG_BYTES
-from ._common import check_names, ensure_data_key, unwrap_first
+from ._common import check_names, new_data_key, unwrap_first
 
 __all__ = ["RawAesKeyring"]
 
@@ -62,12 +62,16 @@ class RawAesKeyring:
         refuse_pickling(self)
 
     def on_encrypt(self, materials: EncryptionMaterials) -> EncryptionMaterials:
-        materials, data_key = ensure_data_key(materials)
+        data_key = materials.data_key
+        made = data_key is None
+        if data_key is None:
+            data_key = new_data_key(materials)
         iv = os.urandom(IV_BYTES)
         aad = serialize_context(materials.encryption_context)
         wrapped = self._aead.encrypt(iv, data_key.reveal(), aad)
         edk = EncryptedDataKey(self.namespace, self._info_prefix + iv, wrapped)
-        return materials.with_encrypted_data_key(edk)
+        # one step for a key made here (every default encryption): the materials are copied once, not twice
+        return materials.with_data_key(data_key, edk) if made else materials.with_encrypted_data_key(edk)
 
     def on_decrypt(
         self, materials: DecryptionMaterials, encrypted_data_keys: Sequence[EncryptedDataKey]

@@ -88,9 +88,10 @@ def encryption_start(request: EncryptionRequest) -> EncryptionMaterials:
 
 def encryption_result(request: EncryptionRequest, result: EncryptionMaterials) -> EncryptionMaterials:
     """The keyring's answer on encrypt, checked: a data key, at least one and at most the allowed data keys."""
-    if result.data_key is None or not result.encrypted_data_keys:
+    edks = result.encrypted_data_keys
+    if result.data_key is None or not edks:
         raise KeyringError("the keyring returned no data key or no encrypted data key")
-    check_data_key_count(len(result.encrypted_data_keys), request.max_encrypted_data_keys)
+    check_data_key_count(len(edks), request.max_encrypted_data_keys)
     return result
 
 

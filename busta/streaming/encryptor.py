@@ -77,6 +77,7 @@ class MessageEncryptor:
         self._codec = sealed.codec
         self._workers = workers
         self._signer = sealed.signer
+        self._footer_bytes = 0 if sealed.signer is None else FOOTER_LENGTH_BYTES + sealed.signer.signature_bytes
         self._declared = plaintext_length  # the length the materials were asked for (caching counts it)
         self._seen = 0
         self._buffer = PendingBytes()  # plaintext of the frame not yet full
@@ -109,15 +110,12 @@ class MessageEncryptor:
     def finalize_size(self) -> int:
         """Exactly how many bytes ``finalize()`` writes."""
         header = 0 if self._header_sent else len(self.header_bytes)
-        return header + final_frame_overhead + self._buffer.length + self._footer_size()
+        return header + final_frame_overhead + self._buffer.length + self._footer_bytes
 
     def message_size(self, plaintext_length: int) -> int:
         """The length of the whole message for a plaintext of ``plaintext_length`` bytes (before any update)."""
         body = framed_body_length(plaintext_length, self._codec.frame_length)
-        return len(self.header_bytes) + body + self._footer_size()
-
-    def _footer_size(self) -> int:
-        return FOOTER_LENGTH_BYTES + self._signer.signature_bytes if self._signer is not None else 0
+        return len(self.header_bytes) + body + self._footer_bytes
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -198,7 +196,7 @@ class MessageEncryptor:
         codec = self._codec
         frame, step = codec.frame_length, codec.step
         count, _ = frame_split(len(src), frame)
-        if self._signer is not None:  # hashed in order: the regular frames, then the final frame and footer
+        if self._signer is not None or not count:  # signed: hashed in order, the regular frames, then the final
             pos = self._seal(src, out, count) if count else 0
             return pos + self._seal_final(src[count * frame :], out[pos:])
         first = self._next_sequence(count)

@@ -97,10 +97,10 @@ def seal_header(
     default) is refused with :class:`LimitExceededError`, so that what is
     written with default settings is read with them.
     """
-    suite = materials.suite
-    if materials.data_key is None or not materials.encrypted_data_keys:
+    suite, edks = materials.suite, materials.encrypted_data_keys
+    if materials.data_key is None or not edks:
         raise UsageError("encryption materials need a data key and at least one encrypted data key")
-    check_data_key_count(len(materials.encrypted_data_keys), max_encrypted_data_keys)
+    check_data_key_count(len(edks), max_encrypted_data_keys)
     if suite.signed and materials.signing_key is None:
         raise UsageError(f"{suite.name} needs a signing key in the materials")
     id_len = MESSAGE_ID_BYTES[suite.message_format]
@@ -109,8 +109,7 @@ def seal_header(
         raise UsageError(f"message id must be {id_len} bytes for {suite.name}")
     keys = derive_keys(suite, materials.data_key, message_id)
     context, required = materials.encryption_context, materials.required_context_keys
-    stored = {k: v for k, v in context.items() if k not in required}
-    edks = materials.encrypted_data_keys
+    stored = {k: v for k, v in context.items() if k not in required} if required else dict(context)
     header = Header(suite, message_id, stored, edks, content_type, frame_length, keys.commitment)
     raw = serialize_header(header, max_header_bytes=max_header_bytes)
     tag = keys.aead.encrypt(_ZERO_IV, b"", raw + _required_aad(context, required))
