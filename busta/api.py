@@ -223,9 +223,10 @@ class Client:
         decompressed (:class:`CompressionError` if it does not; docs/compression.md).
         """
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
-        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
-        plaintext = decrypt_whole(decryptor, data)
-        header, context = header_and_context(decryptor)
+        cmm = materials_manager_for(keyring, materials_manager)
+        engine = decryptor_engine(encryption_context, **self.decryption_settings())
+        plaintext = decrypt_whole(engine, cmm, data)
+        header, context = header_and_context(engine)
         limit = compressed.limit_for(self.max_decompressed_bytes, whole=True)
         return DecryptResult(compressed.decompressed(plaintext, context, limit), header, context)
 

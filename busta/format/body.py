@@ -11,7 +11,7 @@ Body AAD = message id | content string | UInt32 sequence number | UInt64 plainte
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import LimitExceededError, MalformedMessageError
 from ..limits import MAX_NONFRAMED_CONTENT_LENGTH
@@ -105,9 +105,8 @@ def final_frame_head(sequence_number: int, iv: bytes, content_length: int) -> by
     return _FINAL_HEAD.pack(FINAL_MARKER, sequence_number, iv, content_length)
 
 
-@dataclass(frozen=True, slots=True)
-class FrameHead:
-    """The fields in front of a frame's ciphertext."""
+class FrameHead(NamedTuple):
+    """The fields in front of a frame's ciphertext (a named tuple: one is made for every message)."""
 
     sequence_number: int
     iv: bytes

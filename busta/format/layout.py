@@ -76,7 +76,7 @@ def locate_final_frame(
     exactly at ``total`` wins. Returns (regular frame count, final frame content
     length), or None when the layout does not add up. Nothing here is authenticated.
     """
-    step = regular_frame_size(frame_length)
+    step = REGULAR_HEAD_BYTES + frame_length + TAG_BYTES  # regular_frame_size, written out
     body = total - body_start - final_frame_overhead
     if body < 0:
         return None

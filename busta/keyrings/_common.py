@@ -130,7 +130,8 @@ class Unwrapping:
         elif len(outcome) != self._materials.suite.key_bytes:
             self._reasons.append(f"{self._keyring!r}: unwrapped data key has the wrong length")
         else:
-            _log.debug("%s unwrapped a data key", self._label)
+            if _log.isEnabledFor(logging.DEBUG):  # one call, not two, when it is off
+                _log.debug("%s unwrapped a data key", self._label)
             self._won = self._materials.with_data_key(SecretBytes(outcome))
 
     def failure(self) -> NoDecryptingKeyError:

@@ -57,6 +57,13 @@ class DefaultCryptoMaterialsManager:
             raise UsageError(f"DefaultCryptoMaterialsManager needs a keyring, not {type(keyring).__name__}")
         self.keyring = keyring
 
+    @classmethod
+    def of_checked(cls, keyring: Keyring) -> DefaultCryptoMaterialsManager:
+        """A manager around ``keyring``, which the caller has already checked is one."""
+        manager = cls.__new__(cls)
+        manager.keyring = keyring
+        return manager
+
     def __repr__(self) -> str:
         return f"DefaultCryptoMaterialsManager({self.keyring!r})"
 
@@ -132,7 +139,8 @@ def decryption_result(result: DecryptionMaterials) -> DecryptionMaterials:
     """The keyring's answer on decrypt, checked: it has a data key."""
     if result.data_key is None:
         raise KeyringError("the keyring returned no data key")
-    _log.debug("decryption materials ready for suite %s", result.suite)  # formatted only if logged
+    if _log.isEnabledFor(logging.DEBUG):  # one call, not two, when it is off (every decryption's path)
+        _log.debug("decryption materials ready for suite %s", result.suite.name)
     return result
 
 

@@ -10,8 +10,9 @@ from typing import NoReturn
 from .._buffers import OutputBuffer, PendingBytes, writable_view
 from .._secrets import refuse_pickling
 from ..errors import BustaError, MalformedMessageError, TruncatedMessageError, UsageError
-from ..format import Header, ParsedHeader, parse_header
+from ..format import ContentType, Header, ParsedHeader, parse_header
 from ..format.header import HeaderProgress, parse_header_or_need
+from ..format.layout import framed_plaintext_length
 from ..limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from ..materials import DecryptionMaterials, DecryptionRequest
 from ..suites import DEFAULT_COMMITMENT_POLICY, CommitmentPolicy
@@ -249,16 +250,43 @@ class MessageDecryptor:
         ``out``; return the plaintext length. This also finalizes: a message that ends early, or bytes
         after its end, raise as :meth:`update_into` and :meth:`finalize` would."""
         view = writable_view(out)
+        return self._open_rest_into(memoryview(data).cast("B"), view)
+
+    def open_rest(self, data: bytes | bytearray | memoryview) -> bytes:
+        """:meth:`open_rest_into` into a new buffer of exactly the plaintext's size, which a framed
+        message's layout tells (a message whose layout does not add up goes through :meth:`update`,
+        which finds what is wrong with it)."""
         src = memoryview(data).cast("B")
+        parsed = self._parsed
+        length = None
+        if parsed is not None and self._body is not None and parsed.header.content_type is ContentType.FRAMED:
+            header = parsed.header
+            length = framed_plaintext_length(src, 0, header.frame_length, header.suite.signed)
+        if length is None:
+            plaintext = self.update(src)
+            self.finalize()
+            return plaintext
+        out = OutputBuffer(length)
+        try:
+            written = self._open_rest_into(src, out.view)
+        except BaseException:
+            out.discard()
+            raise
+        if written != length:  # pragma: no cover - the engine checks every frame against the layout
+            raise MalformedMessageError("the message body does not match its layout")
+        return out.finish()
+
+    def _open_rest_into(self, src: memoryview, view: memoryview) -> int:
         self._claim()
         try:
-            if self._body is None or self._parsed is None or self._consumed != self._parsed.length:
+            body = self._body
+            if body is None or self._parsed is None or self._consumed != self._parsed.length:
                 raise UsageError("open_rest_into() takes all of the message after read_header() and its materials")
-            pos, produced = self._body.process(src, 0, view, self._consumed)
+            pos, produced = body.process(src, 0, view, self._consumed)
             self._consumed += pos
             self._finalized = True
-            if not self.done:
-                raise TruncatedMessageError(f"the message ended early, {self._body.stage.value}")
+            if body.stage is not Stage.DONE:
+                raise TruncatedMessageError(f"the message ended early, {body.stage.value}")
             if pos < len(src):
                 raise MalformedMessageError(
                     "bytes after the end of the message", field="trailing data", offset=self._consumed

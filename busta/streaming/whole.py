@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from .._buffers import OutputBuffer, room_for
+from .._buffers import room_for
 from ..compression import compression_of
-from ..errors import MalformedMessageError, TruncatedMessageError, UsageError
+from ..errors import TruncatedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.layout import framed_plaintext_length
+from ..materials import CryptoMaterialsManager
 from .decryptor import MessageDecryptor
 from .driver import DrivenDecryptor
 
@@ -20,30 +21,27 @@ def header_and_context(decryptor: DrivenDecryptor | MessageDecryptor) -> tuple[H
     return header, context
 
 
-def decrypt_whole(decryptor: DrivenDecryptor, data: memoryview) -> bytes:
-    """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it."""
-    return decrypt_body(decryptor, data, decryptor.read_header(data))
+def decrypt_whole(engine: MessageDecryptor, materials_manager: CryptoMaterialsManager, data: memoryview) -> bytes:
+    """Decrypt a whole message into one buffer of the exact plaintext size when the layout tells it.
+
+    The one-shot call's own engine, which nobody else holds: its materials are fetched here, on the
+    calling thread, with no :class:`DrivenDecryptor` around it (that one's lock and sticky error
+    serve decryptors a caller keeps and feeds; this one lives for this call only).
+    """
+    start = engine.read_header(data)
+    request = engine.decryption_request
+    if request is not None:  # the header is complete
+        engine.supply_materials(materials_manager.decrypt_materials(request))
+    return decrypt_body(engine, data, start)
 
 
-def decrypt_body(decryptor: DrivenDecryptor | MessageDecryptor, data: memoryview, start: int) -> bytes:
+def decrypt_body(engine: MessageDecryptor, data: memoryview, start: int) -> bytes:
     """:func:`decrypt_whole` once the header (``start`` bytes, 0: incomplete) was read and its materials supplied."""
-    length = None
-    header = decryptor.header
-    if start and header is not None and header.content_type is ContentType.FRAMED:
-        length = framed_plaintext_length(data[start:], 0, header.frame_length, header.suite.signed)
-    if length is None:  # not a well-laid-out framed message: let the engine find what is wrong
-        plaintext = decryptor.update(data[start:])
-        decryptor.finalize()
-        return plaintext
-    out = OutputBuffer(length)
-    try:
-        written = decryptor.open_rest_into(data[start:], out.view)
-    except BaseException:
-        out.discard()
-        raise
-    if written != length:  # pragma: no cover - the engine checks every frame against the layout
-        raise MalformedMessageError("the message body does not match its layout")
-    return out.finish()
+    if not start:  # the header is incomplete or wrong: the state machine says which
+        plaintext = engine.update(data)
+        engine.finalize()
+        return plaintext  # pragma: no cover - finalize raises
+    return engine.open_rest(data[start:])
 
 
 def decrypt_whole_into(decryptor: DrivenDecryptor, data: memoryview, out: object) -> int:
