@@ -15,7 +15,7 @@ from typing import IO, Any, cast
 from ._arguments import Bytes, as_bytes, materials_manager_for
 from ._executor import check_threads
 from ._start import decryptor_engine, encryption_request, encryptor_for, seal_into, seal_whole
-from .compression import compress_whole, mark
+from .compression import compress_whole, compression_of, mark
 from .errors import UsageError
 from .limits import MAX_HEADER_BYTES, MAX_NONFRAMED_BUFFER_BYTES
 from .materials import CryptoMaterialsManager, Keyring
@@ -227,8 +227,10 @@ class Client:
         engine = decryptor_engine(encryption_context, **self.decryption_settings())
         plaintext = decrypt_whole(engine, cmm, data)
         header, context = header_and_context(engine)
-        limit = compressed.limit_for(self.max_decompressed_bytes, whole=True)
-        return DecryptResult(compressed.decompressed(plaintext, context, limit), header, context)
+        if compression_of(context) is not None:
+            limit = compressed.limit_for(self.max_decompressed_bytes, whole=True)
+            plaintext = compressed.decompressed(plaintext, context, limit)
+        return DecryptResult(plaintext, header, context)
 
     def encrypt_into(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import NoReturn
 
 from .errors import EncryptionContextError, LimitExceededError, MalformedMessageError, UsageError
 from .limits import (
@@ -68,22 +68,24 @@ def check_expected(context: object, what: str = "the expected encryption context
     """
     if context is None:
         return {}
-    copy = dict(_as_mapping(context, what))
+    if type(context) is not dict and not isinstance(context, Mapping):
+        _not_a_mapping(context, what)
+    copy = dict(context)
     check_str_pairs(copy, what)  # the copy: a mapping that changed between two reads cannot slip by
     return copy
 
 
 def check_str_pairs(context: object, what: str) -> None:
     """Refuse (:class:`UsageError`) anything but a mapping of str to str; copy nothing."""
-    for key, value in _as_mapping(context, what).items():
+    if type(context) is not dict and not isinstance(context, Mapping):  # a dict skips the slower ABC check
+        _not_a_mapping(context, what)
+    for key, value in context.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise UsageError(f"{what} must map str to str, not {type(key).__name__} to {type(value).__name__}")
 
 
-def _as_mapping(context: object, what: str) -> Mapping[Any, Any]:
-    if type(context) is not dict and not isinstance(context, Mapping):  # a dict skips the slower ABC check
-        raise UsageError(f"{what} must be a mapping of str to str, not {type(context).__name__}")
-    return context
+def _not_a_mapping(context: object, what: str) -> NoReturn:
+    raise UsageError(f"{what} must be a mapping of str to str, not {type(context).__name__}")
 
 
 def _encode(text: str, what: str) -> bytes:

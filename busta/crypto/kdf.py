@@ -20,6 +20,8 @@ _DERIVE_LABEL = b"DERIVEKEY"
 _COMMIT_LABEL = b"COMMITKEY"
 
 _HASH_BYTES = {"sha256": 32, "sha384": 48, "sha512": 64}
+#: Each suite's two-byte id, as the KDF's info starts with it.
+_SUITE_IDS = {suite.id: suite.id.to_bytes(2, "big") for suite in AlgorithmSuite}
 # cryptography's HMAC is keyed once and copied for each expansion: about half the time of ``hmac.digest``,
 # which looks its digest up by name on every call (three times per message).
 _HASHES: dict[str, hashes.HashAlgorithm] = {
@@ -43,12 +45,6 @@ class DerivedKeys:
         refuse_pickling(self)
 
 
-def _hmac(digest: str, key: bytes, data: bytes) -> HMAC:
-    mac = HMAC(key, _HASHES[digest])
-    mac.update(data)
-    return mac
-
-
 def derive_keys(suite: AlgorithmSuite, data_key: SecretBytes, message_id: bytes) -> DerivedKeys:
     """Derive the encryption key per the suite's KDF (and the commitment key for committing suites).
 
@@ -59,15 +55,18 @@ def derive_keys(suite: AlgorithmSuite, data_key: SecretBytes, message_id: bytes)
     digest = suite.kdf_hash
     if digest is None:
         return DerivedKeys(AESGCM(ikm), b"")
-    suite_id = suite.id.to_bytes(2, "big")
+    algorithm = _HASHES[digest]
     if not suite.committing:
-        prk = _hmac(digest, bytes(_HASH_BYTES[digest]), ikm).finalize()  # HKDF-Extract, no salt = zeros
-        key = _hmac(digest, prk, suite_id + message_id + b"\x01").finalize()[: suite.key_bytes]
-        return DerivedKeys(AESGCM(key), b"")
-    prk = _hmac(digest, message_id, ikm).finalize()  # HKDF-Extract, salt = message id
-    expand = HMAC(prk, _HASHES[digest])
+        extract = HMAC(bytes(_HASH_BYTES[digest]), algorithm)  # HKDF-Extract, no salt = zeros
+        extract.update(ikm)
+        expand = HMAC(extract.finalize(), algorithm)
+        expand.update(_SUITE_IDS[suite.id] + message_id + b"\x01")
+        return DerivedKeys(AESGCM(expand.finalize()[: suite.key_bytes]), b"")
+    extract = HMAC(message_id, algorithm)  # HKDF-Extract, salt = message id
+    extract.update(ikm)
+    expand = HMAC(extract.finalize(), algorithm)
     commit = expand.copy()
-    expand.update(suite_id + _DERIVE_LABEL + b"\x01")
+    expand.update(_SUITE_IDS[suite.id] + _DERIVE_LABEL + b"\x01")
     commit.update(_COMMIT_LABEL + b"\x01")
     return DerivedKeys(AESGCM(expand.finalize()[: suite.key_bytes]), commit.finalize()[:COMMITMENT_BYTES])
 

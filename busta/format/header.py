@@ -20,13 +20,14 @@ A data key entry is ``UInt16 + provider id | UInt16 + provider info | UInt16 + c
 from __future__ import annotations
 
 import enum
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..context import deserialize_context, serialize_context
 from ..errors import LimitExceededError, MalformedMessageError
 from ..limits import MAX_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_UINT16
-from ..suites import IV_BYTES, SUITES_BY_ID, TAG_BYTES, AlgorithmSuite
+from ..suites import COMMITMENT_BYTES, IV_BYTES, SUITES_BY_ID, TAG_BYTES, AlgorithmSuite
 from ._cursor import Cursor, NeedMoreData, u16, u32
 
 __all__ = [
@@ -49,6 +50,10 @@ _V1_TYPE = 0x80
 _V1_START, _V2_START = bytes([1, _V1_TYPE]), bytes([2])
 #: The smallest encrypted data key: three empty UInt16-prefixed fields.
 _MIN_EDK_BYTES = 6
+#: What follows the data keys in a v2 header: content type, frame length, suite data (the commitment), tag.
+_V2_TAIL = struct.Struct(f">BI{COMMITMENT_BYTES}s{TAG_BYTES}s")
+#: A v2 header has no IV field: its tag was made with this one.
+_V2_IV = bytes(IV_BYTES)
 #: What follows the data keys in a v1 header: content type, reserved, IV length, frame length, IV, tag.
 _V1_TAIL_BYTES = 1 + 4 + 1 + 4 + IV_BYTES + TAG_BYTES
 
@@ -249,6 +254,23 @@ def _parse(cur: Cursor, max_edks: int | None, progress: HeaderProgress | None) -
     tail = _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES
     _parse_edks(cur, start.edk_count, edks, tail, progress)
     content_offset = cur.pos
+    if version == 2 and suite.suite_data_bytes == COMMITMENT_BYTES and cur.end - content_offset >= _V2_TAIL.size:
+        kind, frame_length, suite_data, tag = _V2_TAIL.unpack_from(cur.view, content_offset)  # one read
+        content_type, iv, cur.pos = _CONTENT_TYPES.get(kind), _V2_IV, content_offset + _V2_TAIL.size
+        if content_type is None:
+            raise _fail("unknown content type", "content type", content_offset)
+    else:  # a v1 header, or one that has not fully arrived: field by field, failing at the first wrong one
+        content_type, frame_length, suite_data, iv, tag = _parse_tail(cur, version, suite)
+    if content_type is not ContentType.FRAMED or not 0 < frame_length <= MAX_FRAME_LENGTH:
+        _check_frame_length(content_type, frame_length, content_offset + (1 if version == 2 else 6))
+    raw_end = cur.pos - len(tag) - (IV_BYTES if version == 1 else 0)
+    header = Header(suite, start.message_id, start.context, tuple(edks), content_type, frame_length, suite_data)
+    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
+
+
+def _parse_tail(cur: Cursor, version: int, suite: AlgorithmSuite) -> tuple[ContentType, int, bytes, bytes, bytes]:
+    """The fields after the data keys: content type, frame length, suite data (v2), IV (v1) and tag."""
+    content_offset = cur.pos
     content_type = _CONTENT_TYPES.get(cur.u8())
     if content_type is None:
         raise _fail("unknown content type", "content type", content_offset)
@@ -262,12 +284,10 @@ def _parse(cur: Cursor, max_edks: int | None, progress: HeaderProgress | None) -
     frame_length = cur.u32()
     if version == 2:
         suite_data = bytes(cur.take(suite.suite_data_bytes))
-    _check_frame_length(content_type, frame_length, frame_offset)
-    raw_end = cur.pos
-    iv = bytes(cur.take(IV_BYTES)) if version == 1 else bytes(IV_BYTES)
+    _check_frame_length(content_type, frame_length, frame_offset)  # before the IV and tag have arrived
+    iv = bytes(cur.take(IV_BYTES)) if version == 1 else _V2_IV
     tag = bytes(cur.take(TAG_BYTES))
-    header = Header(suite, start.message_id, start.context, tuple(edks), content_type, frame_length, suite_data)
-    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
+    return content_type, frame_length, suite_data, iv, tag
 
 
 def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
@@ -296,7 +316,8 @@ def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
     count = cur.u16()
     if count == 0:
         raise _fail("a message needs at least one encrypted data key", "data key count", count_offset)
-    check_data_key_count(count, max_edks)
+    if max_edks is not None:
+        check_data_key_count(count, max_edks)
     return _Start(version, suite, message_id, context, count)
 
 

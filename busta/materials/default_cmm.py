@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 from ..context import PUBLIC_KEY_FIELD, check_str_pairs
 from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
@@ -158,7 +159,8 @@ def check_encryption_request(request: object) -> None:
     if not isinstance(request, EncryptionRequest):
         raise UsageError(f"get_encryption_materials needs an EncryptionRequest, not {type(request).__name__}")
     check_str_pairs(request.encryption_context, "the request's encryption context")
-    _check_policy(request.commitment_policy)
+    if not isinstance(request.commitment_policy, CommitmentPolicy):
+        _bad_policy(request.commitment_policy)
     if request.suite is not None and not isinstance(request.suite, AlgorithmSuite):
         raise UsageError("the request's suite must be an AlgorithmSuite or None")
     for name in ("plaintext_length", "max_encrypted_data_keys"):
@@ -172,7 +174,8 @@ def check_decryption_request(request: object) -> None:
     stored and expected (reproduced) contexts map str to str."""
     if not isinstance(request, DecryptionRequest):
         raise UsageError(f"decrypt_materials needs a DecryptionRequest, not {type(request).__name__}")
-    _check_policy(request.commitment_policy)
+    if not isinstance(request.commitment_policy, CommitmentPolicy):
+        _bad_policy(request.commitment_policy)
     if not isinstance(request.suite, AlgorithmSuite):
         raise UsageError("the request's suite must be an AlgorithmSuite")
     edks = request.encrypted_data_keys
@@ -186,6 +189,5 @@ def check_decryption_request(request: object) -> None:
         check_str_pairs(request.reproduced_encryption_context, "the expected encryption context")
 
 
-def _check_policy(policy: object) -> None:
-    if not isinstance(policy, CommitmentPolicy):
-        raise UsageError(f"the request's commitment_policy must be a CommitmentPolicy, not {type(policy).__name__}")
+def _bad_policy(policy: object) -> NoReturn:
+    raise UsageError(f"the request's commitment_policy must be a CommitmentPolicy, not {type(policy).__name__}")

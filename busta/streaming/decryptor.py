@@ -95,7 +95,7 @@ class MessageDecryptor:
         self._buffer = PendingBytes()  # the start of the unit that has not fully arrived
         self._carried = bytearray()  # bytes after the header handed in while materials were awaited
         self._header_needs = 0  # the header is at least this long: parsing it before then is wasted
-        self._header_progress = HeaderProgress()  # each data key of a header arriving in pieces is parsed once
+        self._header_progress: HeaderProgress | None = None  # made by the first partial parse (streams only)
         self._consumed = 0  # message bytes consumed so far, for error offsets
         self._error: BustaError | None = None
         self._finalized = False
@@ -397,6 +397,8 @@ class MessageDecryptor:
         if self._state is _State.HEADER:
             if len(view) < self._header_needs:
                 return 0, 0
+            if self._header_progress is None:
+                self._header_progress = HeaderProgress()
             found = parse_header_or_need(
                 view,
                 max_encrypted_data_keys=self._max_edks,
@@ -406,7 +408,7 @@ class MessageDecryptor:
             if isinstance(found, int):
                 self._header_needs = found
                 return 0, 0
-            self._header_progress = HeaderProgress()
+            self._header_progress = None
             self._parsed_header(found)
             pos = found.length
         if self._state is _State.MATERIALS:  # keep what this call brought after the header, no more
