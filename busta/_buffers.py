@@ -22,6 +22,9 @@ _ZERO_COPY = sys.implementation.name == "cpython"
 #: Below this size the copy costs less than the C-API calls that avoid it (about 2 us): a 1 KiB message
 #: is filled in a ``bytearray`` and copied out.
 _ZERO_COPY_MIN_BYTES = 64 << 10
+#: An :class:`OutputBuffer` smaller than this is copied out by :meth:`OutputBuffer.finish` in any case:
+#: sizing it exactly (to avoid that copy) buys nothing there.
+COPIED_OUTPUT_BYTES = _ZERO_COPY_MIN_BYTES if _ZERO_COPY else 1 << 62
 if _ZERO_COPY:
     _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
     _new_bytes.restype = ctypes.py_object

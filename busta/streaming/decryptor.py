@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from typing import NoReturn
 
-from .._buffers import OutputBuffer, PendingBytes, writable_view
+from .._buffers import COPIED_OUTPUT_BYTES, OutputBuffer, PendingBytes, writable_view
 from .._secrets import refuse_pickling
 from ..errors import BustaError, MalformedMessageError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header, ParsedHeader, parse_header
@@ -253,10 +253,17 @@ class MessageDecryptor:
         return self._open_rest_into(memoryview(data).cast("B"), view)
 
     def open_rest(self, data: bytes | bytearray | memoryview) -> bytes:
-        """:meth:`open_rest_into` into a new buffer of exactly the plaintext's size, which a framed
-        message's layout tells (a message whose layout does not add up goes through :meth:`update`,
-        which finds what is wrong with it)."""
+        """:meth:`open_rest_into` into a new buffer: of exactly the plaintext's size, which a framed
+        message's layout tells, unless the body is small enough that the buffer is copied out anyway
+        (a message whose layout does not add up goes through :meth:`update`, which finds what is wrong)."""
         src = memoryview(data).cast("B")
+        if len(src) < COPIED_OUTPUT_BYTES:  # the plaintext is shorter than the body that holds it
+            out = OutputBuffer(len(src))
+            try:
+                return out.finish(self._open_rest_into(src, out.view))
+            except BaseException:
+                out.discard()
+                raise
         parsed = self._parsed
         length = None
         if parsed is not None and self._body is not None and parsed.header.content_type is ContentType.FRAMED:
