@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._frozen import quick_init
 from .format import Header
 
 __all__ = ["DecryptResult", "DecryptedInto", "StreamResult"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StreamResult:
     """What :meth:`Client.encrypt_stream` / :meth:`Client.decrypt_stream` did: the message header,
@@ -19,6 +21,7 @@ class StreamResult:
     plaintext_length: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecryptResult:
     """A decrypted message: its plaintext, its header, and its authenticated encryption context
@@ -29,6 +32,7 @@ class DecryptResult:
     encryption_context: dict[str, str]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecryptedInto:
     """What :meth:`Client.decrypt_into` did: the plaintext is the first ``length`` bytes of the caller's

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,9 +30,9 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
 }
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class DerivedKeys:
-    """The AEAD keyed for one message's header and body, and its commitment value (v2)."""
+class DerivedKeys(NamedTuple):
+    """The AEAD keyed for one message's header and body, and its commitment value (v2); a named tuple,
+    made for every message."""
 
     aead: AESGCM
     commitment: bytes

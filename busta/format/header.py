@@ -24,6 +24,7 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from .._frozen import quick_init
 from ..context import deserialize_context, serialize_context
 from ..errors import LimitExceededError, MalformedMessageError
 from ..limits import MAX_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_UINT16
@@ -67,6 +68,7 @@ class ContentType(enum.IntEnum):
 _CONTENT_TYPES = {kind.value: kind for kind in ContentType}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EncryptedDataKey:
     """One wrapped copy of the data key, as stored in the header."""
@@ -76,6 +78,7 @@ class EncryptedDataKey:
     ciphertext: bytes
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Header:
     """The header fields, without its authentication tag."""
@@ -93,12 +96,14 @@ class Header:
         return self.suite.message_format
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HeaderAuth:
     iv: bytes
     tag: bytes
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ParsedHeader:
     """A header as read: the fields, its exact bytes before the tag, and its length in all."""

@@ -130,13 +130,18 @@ class Unwrapping:
         elif len(outcome) != self._materials.suite.key_bytes:
             self._reasons.append(f"{self._keyring!r}: unwrapped data key has the wrong length")
         else:
-            if _log.isEnabledFor(logging.DEBUG):  # one call, not two, when it is off
-                _log.debug("%s unwrapped a data key", self._label)
-            self._won = self._materials.with_data_key(SecretBytes(outcome))
+            self._won = won(self._label, self._materials, outcome)
 
     def failure(self) -> NoDecryptingKeyError:
         reasons = self._reasons or [f"{self._keyring!r}: no encrypted data key for this keyring"]
         return NoDecryptingKeyError(f"{self._label} could not unwrap a data key", reasons, self._errors)
+
+
+def won(label: str, materials: DecryptionMaterials, data_key: bytes) -> DecryptionMaterials:
+    """The materials with the data key a keyring (``label``) unwrapped, which has the suite's length."""
+    if _log.isEnabledFor(logging.DEBUG):  # one call, not two, when it is off
+        _log.debug("%s unwrapped a data key", label)
+    return materials.with_data_key(SecretBytes(data_key))
 
 
 def unwrap_first(
@@ -151,12 +156,22 @@ def unwrap_first(
     Otherwise :class:`NoDecryptingKeyError` carries a reason per data key tried
     (and the errors raised), or says that none was this keyring's.
     """
-    tries = Unwrapping(keyring, label, materials)
-    for edk in encrypted_data_keys:  # a plain loop, not pending(): every message's path
+    if materials.data_key is not None:  # unwrapped already (by a keyring before this one): unchanged
+        return materials
+    tries: Unwrapping | None = None  # made by the first try that neither wins nor passes: none in the common case
+    for edk in encrypted_data_keys:
+        try:
+            outcome = attempt(edk)
+        except KeyringError as exc:
+            tries = tries or Unwrapping(keyring, label, materials)
+            tries.failed(exc)
+            continue
+        if outcome is None:  # not this keyring's
+            continue
+        if tries is None and isinstance(outcome, bytes) and len(outcome) == materials.suite.key_bytes:
+            return won(label, materials, outcome)
+        tries = tries or Unwrapping(keyring, label, materials)
+        tries.outcome(outcome)
         if tries.settled:
             break
-        try:
-            tries.outcome(attempt(edk))
-        except KeyringError as exc:
-            tries.failed(exc)
-    return tries.result()
+    return (tries or Unwrapping(keyring, label, materials)).result()

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeGuard, runtime_checkable
 
+from .._frozen import quick_init
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import KeyringError
 from ..format import EncryptedDataKey
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EncryptionRequest:
     """What the encrypt call asks a CMM for."""
@@ -41,6 +43,7 @@ class EncryptionRequest:
     max_encrypted_data_keys: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecryptionRequest:
     """What the decrypt call asks a CMM for, once the header is parsed."""
@@ -176,6 +179,7 @@ class EncryptionMaterials:
         refuse_pickling(self)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class DecryptionMaterials:
     """Everything needed to read one message."""

@@ -4,9 +4,11 @@ The engine stops after the header with ``needs_materials``; this driver is the
 one place where a sync caller answers it: it calls the materials manager
 (keyrings, and their KMS or PKCS#11 calls, run there, on the calling thread)
 and supplies what came back. Everything else passes straight to the engine.
-Every sync adapter (the one-shot API, the io readers and writers, the stream
-pump, random access, S3, bulk, rewrap) drives its engine through it; an async
-driver would await the materials at the same point.
+Every sync adapter that hands a decryptor on or feeds it in pieces (the io
+readers and writers, the stream pump, random access, S3, bulk, rewrap) drives
+its engine through it; ``busta.decrypt``, whose engine nobody else sees and which
+lives for one call, fetches its materials itself at the same point
+(:func:`busta.streaming.whole.decrypt_whole`), as the async API awaits them there.
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final, NamedTuple, NoReturn
 
 from cryptography.exceptions import InvalidTag
 
+from .._frozen import quick_init
 from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
@@ -41,6 +42,7 @@ __all__ = ["OpenedHeader", "SealedHeader", "decryption_request", "open_header", 
 _ZERO_IV: Final = bytes(IV_BYTES)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, repr=False)
 class SealedHeader:
     """A header sealed under the materials' data key, and what its body is sealed with."""
@@ -57,9 +59,8 @@ class SealedHeader:
         refuse_pickling(self)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class OpenedHeader:
-    """A header that authenticated, and what its body is opened with."""
+class OpenedHeader(NamedTuple):
+    """A header that authenticated, and what its body is opened with (a named tuple: one per message)."""
 
     encryption_context: dict[str, str]  # stored and required pairs, authenticated
     codec: FrameCodec
@@ -72,14 +73,14 @@ class OpenedHeader:
         refuse_pickling(self)
 
 
-def _required_aad(context: Mapping[str, str], required: tuple[str, ...] | frozenset[str]) -> bytes:
-    """The serialized required pairs, which the header tag covers after the header bytes."""
+def _authenticated(raw: bytes, context: Mapping[str, str], required: tuple[str, ...] | frozenset[str]) -> bytes:
+    """What the header tag covers: the header bytes, then the serialized required pairs (if any)."""
     if not required:  # the common case, on every message's path
-        return b""
+        return raw
     missing = [key for key in required if key not in context]
     if missing:
         raise UsageError(f"the materials require context keys they do not hold: {sorted(missing)}")
-    return serialize_context({key: context[key] for key in required})
+    return raw + serialize_context({key: context[key] for key in required})
 
 
 def seal_header(
@@ -112,7 +113,7 @@ def seal_header(
     stored = {k: v for k, v in context.items() if k not in required} if required else dict(context)
     header = Header(suite, message_id, stored, edks, content_type, frame_length, keys.commitment)
     raw = serialize_header(header, max_header_bytes=max_header_bytes)
-    tag = keys.aead.encrypt(_ZERO_IV, b"", raw + _required_aad(context, required))
+    tag = keys.aead.encrypt(_ZERO_IV, b"", _authenticated(raw, context, required))
     header_bytes = raw + serialize_header_auth(suite, HeaderAuth(_ZERO_IV, tag))
     signer = None
     if materials.signing_key is not None:
@@ -169,7 +170,7 @@ def open_header(
     if suite.committing:
         check_commitment(keys.commitment, header.suite_data)
     try:
-        keys.aead.decrypt(parsed.auth.iv, parsed.auth.tag, parsed.raw + _required_aad(full, required))
+        keys.aead.decrypt(parsed.auth.iv, parsed.auth.tag, _authenticated(parsed.raw, full, required))
     except InvalidTag:
         raise AuthenticationError("the header does not authenticate (altered header or wrong context)") from None
     verifier = None
