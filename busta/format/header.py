@@ -29,7 +29,7 @@ from ..context import deserialize_context, serialize_context
 from ..errors import LimitExceededError, MalformedMessageError
 from ..limits import MAX_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_UINT16
 from ..suites import COMMITMENT_BYTES, IV_BYTES, SUITES_BY_ID, TAG_BYTES, AlgorithmSuite
-from ._cursor import Cursor, NeedMoreData, u16, u32
+from ._cursor import _U16_FROM, Cursor, NeedMoreData, u16, u32
 
 __all__ = [
     "ContentType",
@@ -55,6 +55,11 @@ _MIN_EDK_BYTES = 6
 _V2_TAIL = struct.Struct(f">BI{COMMITMENT_BYTES}s{TAG_BYTES}s")
 #: A v2 header has no IV field: its tag was made with this one.
 _V2_IV = bytes(IV_BYTES)
+#: A v2 header's first fields: version and suite id, then the 32-byte message id and the context length.
+_V2_FIRST = struct.Struct(">BH")
+_V2_ID_AT = _V2_FIRST.size
+_V2_CONTEXT_AT = _V2_ID_AT + MESSAGE_ID_BYTES[2]
+_V2_START_BYTES = _V2_CONTEXT_AT + 2
 #: What follows the data keys in a v1 header: content type, reserved, IV length, frame length, IV, tag.
 _V1_TAIL_BYTES = 1 + 4 + 1 + 4 + IV_BYTES + TAG_BYTES
 
@@ -232,8 +237,11 @@ def parse_header_or_need(
     passed again with the same bytes followed by more, resumes where the last call stopped.
     """
     view = memoryview(data)
+    fresh = progress is None or progress.start is None
+    parsed = _parse_whole_v2(view, max_encrypted_data_keys) if fresh else None
     try:
-        parsed = _parse(Cursor(view), max_encrypted_data_keys, progress)
+        if parsed is None:
+            parsed = _parse(Cursor(view), max_encrypted_data_keys, progress)
     except NeedMoreData as more:
         needed = max(more.needed, len(view) + 1)
         if needed > max_header_bytes:
@@ -259,23 +267,6 @@ def _parse(cur: Cursor, max_edks: int | None, progress: HeaderProgress | None) -
     tail = _V1_TAIL_BYTES if version == 1 else 1 + 4 + suite.suite_data_bytes + TAG_BYTES
     _parse_edks(cur, start.edk_count, edks, tail, progress)
     content_offset = cur.pos
-    if version == 2 and suite.suite_data_bytes == COMMITMENT_BYTES and cur.end - content_offset >= _V2_TAIL.size:
-        kind, frame_length, suite_data, tag = _V2_TAIL.unpack_from(cur.view, content_offset)  # one read
-        content_type, iv, cur.pos = _CONTENT_TYPES.get(kind), _V2_IV, content_offset + _V2_TAIL.size
-        if content_type is None:
-            raise _fail("unknown content type", "content type", content_offset)
-    else:  # a v1 header, or one that has not fully arrived: field by field, failing at the first wrong one
-        content_type, frame_length, suite_data, iv, tag = _parse_tail(cur, version, suite)
-    if content_type is not ContentType.FRAMED or not 0 < frame_length <= MAX_FRAME_LENGTH:
-        _check_frame_length(content_type, frame_length, content_offset + (1 if version == 2 else 6))
-    raw_end = cur.pos - len(tag) - (IV_BYTES if version == 1 else 0)
-    header = Header(suite, start.message_id, start.context, tuple(edks), content_type, frame_length, suite_data)
-    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
-
-
-def _parse_tail(cur: Cursor, version: int, suite: AlgorithmSuite) -> tuple[ContentType, int, bytes, bytes, bytes]:
-    """The fields after the data keys: content type, frame length, suite data (v2), IV (v1) and tag."""
-    content_offset = cur.pos
     content_type = _CONTENT_TYPES.get(cur.u8())
     if content_type is None:
         raise _fail("unknown content type", "content type", content_offset)
@@ -289,10 +280,65 @@ def _parse_tail(cur: Cursor, version: int, suite: AlgorithmSuite) -> tuple[Conte
     frame_length = cur.u32()
     if version == 2:
         suite_data = bytes(cur.take(suite.suite_data_bytes))
-    _check_frame_length(content_type, frame_length, frame_offset)  # before the IV and tag have arrived
+    _check_frame_length(content_type, frame_length, frame_offset)
+    raw_end = cur.pos
     iv = bytes(cur.take(IV_BYTES)) if version == 1 else _V2_IV
     tag = bytes(cur.take(TAG_BYTES))
-    return content_type, frame_length, suite_data, iv, tag
+    header = Header(suite, start.message_id, start.context, tuple(edks), content_type, frame_length, suite_data)
+    return ParsedHeader(header, bytes(cur.view[:raw_end]), HeaderAuth(iv, tag), cur.pos)
+
+
+def _parse_whole_v2(view: memoryview, max_edks: int | None) -> ParsedHeader | None:
+    """The header at the start of ``view`` read straight through, if it is a v2 header that has fully
+    arrived and is well formed (almost every header a decryption meets); otherwise None, and
+    :func:`_parse` reads it field by field, which says exactly what is missing or wrong.
+
+    Each data key read consumes at least its 6 bytes of lengths, so the loop is bounded by the bytes
+    there, whatever count the header claims; a count above ``max_edks`` is left to :func:`_parse`.
+    """
+    end = len(view)
+    if end < _V2_START_BYTES:
+        return None
+    version, suite_id = _V2_FIRST.unpack_from(view, 0)
+    suite = SUITES_BY_ID.get(suite_id)
+    if version != 2 or suite is None or suite.message_format != 2 or suite.suite_data_bytes != COMMITMENT_BYTES:
+        return None
+    pos = _V2_START_BYTES + _U16_FROM(view, _V2_CONTEXT_AT)[0]
+    if pos + 2 > end:
+        return None
+    count = _U16_FROM(view, pos)[0]
+    if count == 0 or (max_edks is not None and count > max_edks):
+        return None
+    try:
+        context = deserialize_context(view[_V2_START_BYTES:pos], base_offset=_V2_START_BYTES)
+    except MalformedMessageError:
+        return None
+    pos += 2
+    edks = []
+    for _ in range(count):
+        fields = []
+        for _ in range(3):  # provider id, provider info, ciphertext: each a UInt16 length and its bytes
+            if pos + 2 > end:
+                return None
+            first = pos + 2
+            pos = first + _U16_FROM(view, pos)[0]
+            fields.append(bytes(view[first:pos]))
+        if pos > end:
+            return None
+        try:
+            provider_id = fields[0].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        edks.append(EncryptedDataKey(provider_id, fields[1], fields[2]))
+    if end - pos < _V2_TAIL.size:
+        return None
+    kind, frame_length, suite_data, tag = _V2_TAIL.unpack_from(view, pos)
+    if kind != ContentType.FRAMED or not 0 < frame_length <= MAX_FRAME_LENGTH:
+        return None
+    raw_end = pos + _V2_TAIL.size - TAG_BYTES
+    message_id = bytes(view[_V2_ID_AT:_V2_CONTEXT_AT])
+    header = Header(suite, message_id, context, tuple(edks), ContentType.FRAMED, frame_length, suite_data)
+    return ParsedHeader(header, bytes(view[:raw_end]), HeaderAuth(_V2_IV, tag), raw_end + TAG_BYTES)
 
 
 def _parse_start(cur: Cursor, max_edks: int | None) -> _Start:
