@@ -12,7 +12,7 @@ command-line options. ``__all__`` names the built-in keyrings; the names below t
 
 from typing import TYPE_CHECKING, Any
 
-from . import kinds, registry  # noqa: F401 - kinds registers the built-in kinds
+from . import registry  # the built-in kinds register themselves when it is first read (.kinds)
 from .multi import MultiKeyring
 from .raw_aes import RawAesKeyring
 

@@ -6,6 +6,9 @@ lives (a key-file path, an environment variable's name, a KMS key ARN, a PKCS#11
 and label), never the key. ``build()`` reads any secret in the process that calls it: the key
 file, the variable named by ``EnvKey.variable``, ``BUSTA_PKCS11_PIN`` (or ``pin_env``),
 ``BUSTA_RSA_KEY_PASSWORD``, and AWS credentials from the usual boto3 chain.
+
+Everything a description needs to build its keyring (pathlib included) is imported by ``build()``:
+this module is imported by ``import busta``, whose start-up time it would add to.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .._legacy import environ
@@ -56,6 +58,8 @@ class LocalKey:
     path: str | None = None
 
     def build(self) -> Keyring:
+        from pathlib import Path  # noqa: PLC0415
+
         from ..keyfile import DEFAULT_KEY_NAME, config_file, read_record  # noqa: PLC0415
 
         path = Path(self.path) if self.path else config_file(DEFAULT_KEY_NAME)
@@ -72,6 +76,8 @@ class AesKeyFile:
     name: str
 
     def build(self) -> Keyring:
+        from pathlib import Path  # noqa: PLC0415
+
         from ..keyfile import read_raw_key  # noqa: PLC0415
 
         return RawAesKeyring(self.namespace, self.name, read_raw_key(Path(self.path)))
@@ -135,7 +141,7 @@ class RsaKeyFile:
 
         from . import RawRsaKeyring, RsaPadding  # noqa: PLC0415
 
-        data = _read_rsa_key_file(Path(self.path))
+        data = _read_rsa_key_file(self.path)
         password = environ("BUSTA_RSA_KEY_PASSWORD")
         key: Any
         try:
@@ -153,13 +159,15 @@ class RsaKeyFile:
         raise KeyFileError(f"{self.path}: not an RSA key")
 
 
-def _read_rsa_key_file(path: Path) -> bytes:
+def _read_rsa_key_file(path: str) -> bytes:
     """A PEM file, checked as every key file is (:mod:`busta._trust`): a private key
     must be private to its owner, a public one writable by its owner only."""
+    from pathlib import Path  # noqa: PLC0415
+
     from .._trust import read_key_file  # noqa: PLC0415
 
     try:
-        return read_key_file(path, what="RSA key file", secret=lambda data: b"PRIVATE KEY" in data)
+        return read_key_file(Path(path), what="RSA key file", secret=lambda data: b"PRIVATE KEY" in data)
     except FileNotFoundError:
         raise KeyFileError(f"RSA key file {path} does not exist") from None
 

@@ -16,7 +16,6 @@ Command line::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from .._legacy import environ
 from ..errors import KeyFileError, UsageError
@@ -61,10 +60,10 @@ class EcdhKeyFile:
         private = public = None
         if self.private_key:
             password = environ(self.password_env)
-            data, secret = _read(Path(self.private_key), secret=True), password.encode() if password else None
+            data, secret = _read(self.private_key, secret=True), password.encode() if password else None
             private = read_private_key(data, self.private_key, secret, password_from=self.password_env)
         if self.public_key:
-            public = read_public_key(_read(Path(self.public_key), secret=False), self.public_key)
+            public = read_public_key(_read(self.public_key, secret=False), self.public_key)
         key = private if private is not None else public
         assert key is not None  # __post_init__: every scheme names a key
         curve = EcdhCurve(self.curve) if self.curve else EcdhCurve.of(key)
@@ -80,13 +79,15 @@ class EcdhKeyFile:
         )
 
 
-def _read(path: Path, *, secret: bool) -> bytes:
+def _read(path: str, *, secret: bool) -> bytes:
     """A key file, checked as every key file is (:mod:`busta._trust`)."""
+    from pathlib import Path  # noqa: PLC0415 - only when a key file is read (start-up time)
+
     from .._trust import read_key_file  # noqa: PLC0415
 
     what = "EC private key file" if secret else "EC public key file"
     try:
-        return read_key_file(path, what=what, secret=secret)
+        return read_key_file(Path(path), what=what, secret=secret)
     except FileNotFoundError:
         raise KeyFileError(f"{what} {path} does not exist") from None
 

@@ -22,8 +22,9 @@ Adding a keyring is one module (the keyring) and one :func:`register` call::
         key_options=(KeyOption("--toy-key", "a toy key", build=lambda given: ToyKey(given.value)),),
     ))
 
-The built-in kinds are registered in :mod:`busta.keyrings.kinds`. This module imports no
-keyring: it is the table, not the code.
+The built-in kinds are registered in :mod:`busta.keyrings.kinds`, which is imported when the
+table is first read or added to (not by ``import busta``: describing every kind is a sixth of
+its start-up). This module imports no keyring: it is the table, not the code.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import UsageError
@@ -145,9 +147,17 @@ def _taken(kind: KeyringKind) -> str | None:
     return None
 
 
+def _with_builtins() -> None:
+    """Register the built-in kinds if they are not yet: importing :mod:`.kinds` does. Another thread
+    that is importing it holds its module lock, so this waits until every built-in kind is in; the
+    thread importing it (whose register() calls come here) gets the module at once."""
+    import_module(f"{__package__}.kinds")  # not ``from . import``: that asks the package's __getattr__
+
+
 def register(kind: KeyringKind) -> KeyringKind:
     """Add ``kind``; :class:`UsageError` if its name, an export or an option is already registered.
     Returns ``kind``. The command-line parser made after this offers its options."""
+    _with_builtins()  # first: a kind that clashes with a built-in one is refused, whenever it comes
     if not isinstance(kind, KeyringKind):
         raise UsageError(f"register() takes a KeyringKind, not {type(kind).__name__}")
     with _LOCK:
@@ -165,7 +175,8 @@ def unregister(name: str) -> None:
 
 
 def kinds() -> tuple[KeyringKind, ...]:
-    """Every registered kind, in the order of registration."""
+    """Every registered kind, in the order of registration (the built-in ones first)."""
+    _with_builtins()
     with _LOCK:
         return tuple(_KINDS.values())
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,7 +136,11 @@ class CacheRules:
         if partition_id is not None and not isinstance(partition_id, str):
             raise UsageError("partition_id must be a str")
         self.cache = cache if cache is not None else LruMaterialsCache()
-        self.partition_id = partition_id if partition_id is not None else str(uuid.uuid4())
+        if partition_id is None:
+            import uuid  # noqa: PLC0415 - a few ms of start-up, for caches made without a partition id
+
+            partition_id = str(uuid.uuid4())
+        self.partition_id = partition_id
         self._partition_hash = hashlib.sha512(self.partition_id.encode("utf-8")).digest()
 
     def encryption_plan(self, request: EncryptionRequest) -> tuple[bytes, EncryptionRequest, _Check, _Use] | None:

@@ -8,6 +8,8 @@ import hashlib
 import importlib
 import inspect
 import pickle
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,3 +201,28 @@ def test_the_lazy_names_of_busta_keyrings_are_the_exports_of_the_registered_kind
     eager = {"MultiKeyring", "RawAesKeyring"}
     assert set(busta.keyrings.__all__) == exported | eager
     assert _type_checking_names() == exported
+
+
+_FRESH = """
+import sys, threading
+import busta
+print("kinds" in [name.rsplit(".", 1)[-1] for name in sys.modules if name.startswith("busta.keyrings.")])
+from busta.keyrings import registry
+seen = []
+threads = [threading.Thread(target=lambda: seen.append(len(registry.kinds()))) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(sorted(set(seen)), len(registry.kinds()), type(busta.keyrings.RawRsaKeyring).__name__)
+"""
+
+
+def test_import_busta_describes_no_kind_until_the_table_is_first_read() -> None:
+    built_in = len(registry.kinds())
+    env_path = str(Path(busta.__file__).resolve().parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH], capture_output=True, text=True, check=True, env={"PYTHONPATH": env_path}
+    ).stdout.split("\n")
+    assert out[0] == "False"  # import busta did not import busta.keyrings.kinds (start-up time)
+    assert out[1] == f"[{built_in}] {built_in} type"  # eight threads reading at once all saw every kind
