@@ -6,8 +6,10 @@ returning). The buffers belong to the calling thread and serve its next call
 too: a fresh 2 MiB buffer costs more page faults than encrypting a small file.
 
 Memory follows what arrives, never what a message declares: a decryption's
-first read is 64 KiB; once the header authenticated, frames of up to 1 MiB are
-read whole, a step of about 2 MiB at a time, and larger frames arrive in reads
+first read is 64 KiB (from a source that can seek, only its header is taken and
+the source seeks back to the header's end, so that no frame straddles two reads);
+once the header authenticated, frames of up to 1 MiB are read whole, a step of
+about 2 MiB at a time, and larger frames arrive in reads
 that grow to at most twice what has arrived (to 2 MiB; the decryptor gathers
 them); the output buffer grows only when authenticated plaintext needs it.
 What a thread keeps between calls is bounded by
@@ -18,6 +20,7 @@ when the call returns.
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 from collections.abc import Iterator
 from typing import IO, Final
@@ -177,6 +180,20 @@ def next_read(decryptor: Decrypting, arrived: int) -> int:
     return min(max(FIRST_READ_BYTES, 2 * arrived), STREAM_CHUNK_BYTES)
 
 
+def _header_then_rewind(source: IO[bytes], first: memoryview, decryptor: Decrypting) -> int:
+    """From a source that can seek: read and authenticate the header, then seek back to its end, so
+    that the frames are read whole from their first byte and none is gathered from two reads (a copy
+    of up to a 1 MiB frame, into a buffer whose pages fault in). Returns the header's length; 0 if it
+    did not fit in ``first`` (the source is back where it was, and the stream is read as any other)."""
+    n = _read_full(source, first)
+    length = decryptor.read_header(first[:n]) if n else 0
+    try:
+        source.seek(length - n, io.SEEK_CUR)
+    except (OSError, ValueError) as exc:  # seekable() said it could
+        raise UsageError(f"the source says it can seek but could not ({exc}); pass one that can") from None
+    return length
+
+
 def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) -> int:
     """Decrypt the message ``source`` yields into ``sink``; return the plaintext length.
 
@@ -190,6 +207,11 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
         src = buffers.view("source", want)
         out = buffers.view("output", 0)
         arrived = total = 0
+        if _never_waits(source):  # a file: read the header alone, then the frames from where they start
+            arrived = _header_then_rewind(source, src[:want], decryptor)
+            if arrived:
+                want = next_read(decryptor, arrived)
+                src = buffers.at_least("source", want) if len(src) < want else src
         while n := _read_full(source, src[:want]):
             arrived += n
             if len(out) < (need := decryptor.output_bound(n)):
