@@ -34,7 +34,7 @@ def materials_manager_for(
         return materials_manager
     if not is_keyring(keyring):
         raise UsageError(f"{keyring!r} is not a keyring (it lacks on_encrypt / on_decrypt)")
-    return DefaultCryptoMaterialsManager.of_checked(keyring)  # checked just above: not twice
+    return DefaultCryptoMaterialsManager._around(keyring)  # checked just above: not twice
 
 
 def suite_for(algorithm: AlgorithmSuite | int | None) -> AlgorithmSuite | None:

@@ -59,7 +59,7 @@ class DefaultCryptoMaterialsManager:
         self.keyring = keyring
 
     @classmethod
-    def of_checked(cls, keyring: Keyring) -> DefaultCryptoMaterialsManager:
+    def _around(cls, keyring: Keyring) -> DefaultCryptoMaterialsManager:
         """A manager around ``keyring``, which the caller has already checked is one."""
         manager = cls.__new__(cls)
         manager.keyring = keyring
