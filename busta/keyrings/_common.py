@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 
+from .._debug import debug
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import KeyringError, NoDecryptingKeyError, UsageError
 from ..format import EncryptedDataKey
 from ..materials import DecryptionMaterials, EncryptionMaterials
 
 RESERVED_PROVIDER_ID = "aws-kms"
-_log = logging.getLogger("busta.keyrings")
 
 
 def check_names(keyring: str, namespace: str, name: str) -> None:
@@ -139,8 +138,7 @@ class Unwrapping:
 
 def won(label: str, materials: DecryptionMaterials, data_key: bytes) -> DecryptionMaterials:
     """The materials with the data key a keyring (``label``) unwrapped, which has the suite's length."""
-    if _log.isEnabledFor(logging.DEBUG):  # one call, not two, when it is off
-        _log.debug("%s unwrapped a data key", label)
+    debug("busta.keyrings", "%s unwrapped a data key", label)
     return materials.with_data_key(SecretBytes(data_key))
 
 

@@ -1,15 +1,18 @@
 """A thread pool for keyrings that wait on the network or a device (KMS, HSM).
 
 Separate from the engine's CPU pool so that I/O waits never hold up frames,
-and created only when first needed.
+and created only when first needed (concurrent.futures too: it is a few ms of ``import busta``,
+which imports this module for the multi-keyring).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["IO_THREADS", "in_pool", "performs_io", "run_all", "run_each"]
 
@@ -26,6 +29,8 @@ def _executor() -> ThreadPoolExecutor:
     global _pool  # noqa: PLW0603 - one process-wide pool, created on first use
     with _lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see the module docstring
+
             _pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix=_THREAD_PREFIX)
         return _pool
 
@@ -49,5 +54,7 @@ def run_all(calls: Sequence[Callable[[], _T]]) -> list[_T]:
 
 def run_each(calls: Sequence[Callable[[], _T]]) -> Iterator[Future[_T]]:
     """Start ``calls`` concurrently; yield their futures as they finish."""
+    from concurrent.futures import as_completed  # noqa: PLC0415 - loaded by _executor() just before
+
     futures = [_executor().submit(call) for call in calls]
     return as_completed(futures)

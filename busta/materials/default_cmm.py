@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import NoReturn
 
+from .._debug import debug
 from ..context import PUBLIC_KEY_FIELD, check_str_pairs
 from ..crypto.signing import decode_public_key, encode_public_key, generate_signing_key
 from ..errors import EncryptionContextError, KeyringError, MalformedMessageError, UsageError
@@ -33,7 +33,6 @@ __all__ = [
     "materials_manager_for",
 ]
 
-_log = logging.getLogger(__name__)
 
 
 class DefaultCryptoMaterialsManager:
@@ -140,8 +139,7 @@ def decryption_result(result: DecryptionMaterials) -> DecryptionMaterials:
     """The keyring's answer on decrypt, checked: it has a data key."""
     if result.data_key is None:
         raise KeyringError("the keyring returned no data key")
-    if _log.isEnabledFor(logging.DEBUG):  # one call, not two, when it is off (every decryption's path)
-        _log.debug("decryption materials ready for suite %s", result.suite.name)
+    debug(__name__, "decryption materials ready for suite %s", result.suite.name)
     return result
 
 
