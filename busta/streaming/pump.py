@@ -156,7 +156,7 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
             following = _read_full(source, ahead) if read_ahead else 0
             total += n
             if len(out) < (need := encryptor.update_size(n, more=following > 0)):
-                out = buffers.at_least("output", need)
+                out = buffers.view("output", need)  # no spare: every later step needs at most this much
             _write_all(sink, out[: encryptor.update_into(src[:n], out, more=following > 0)])
             if read_ahead:
                 src, ahead, n = ahead, src, following
