@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 
-
 class DefaultCryptoMaterialsManager:
     """Builds materials around one keyring (which may be a :class:`~busta.keyrings.MultiKeyring`).
 
