@@ -59,7 +59,7 @@ _V2_IV = bytes(IV_BYTES)
 _V2_FIRST = struct.Struct(">BH")
 _V2_ID_AT = _V2_FIRST.size
 _V2_CONTEXT_AT = _V2_ID_AT + MESSAGE_ID_BYTES[2]
-_V2_START_BYTES = _V2_CONTEXT_AT + 2
+_V2_PAIRS_AT = _V2_CONTEXT_AT + 2  # where the serialized context begins
 #: What follows the data keys in a v1 header: content type, reserved, IV length, frame length, IV, tag.
 _V1_TAIL_BYTES = 1 + 4 + 1 + 4 + IV_BYTES + TAG_BYTES
 
@@ -297,20 +297,20 @@ def _parse_whole_v2(view: memoryview, max_edks: int | None) -> ParsedHeader | No
     there, whatever count the header claims; a count above ``max_edks`` is left to :func:`_parse`.
     """
     end = len(view)
-    if end < _V2_START_BYTES:
+    if end < _V2_PAIRS_AT:
         return None
     version, suite_id = _V2_FIRST.unpack_from(view, 0)
     suite = SUITES_BY_ID.get(suite_id)
     if version != 2 or suite is None or suite.message_format != 2 or suite.suite_data_bytes != COMMITMENT_BYTES:
         return None
-    pos = _V2_START_BYTES + _U16_FROM(view, _V2_CONTEXT_AT)[0]
+    pos = _V2_PAIRS_AT + _U16_FROM(view, _V2_CONTEXT_AT)[0]
     if pos + 2 > end:
         return None
     count = _U16_FROM(view, pos)[0]
     if count == 0 or (max_edks is not None and count > max_edks):
         return None
     try:
-        context = deserialize_context(view[_V2_START_BYTES:pos], base_offset=_V2_START_BYTES)
+        context = deserialize_context(view[_V2_PAIRS_AT:pos], base_offset=_V2_PAIRS_AT)
     except MalformedMessageError:
         return None
     pos += 2

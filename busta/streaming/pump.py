@@ -207,7 +207,8 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
         src = buffers.view("source", want)
         out = buffers.view("output", 0)
         arrived = total = 0
-        if _never_waits(source):  # a file: read the header alone, then the frames from where they start
+        fresh = decryptor.header is None and not decryptor.buffered  # not handed any of the message yet
+        if fresh and _never_waits(source):  # a file: read the header alone, then the frames from its end
             arrived = _header_then_rewind(source, src[:want], decryptor)
             if arrived:
                 want = next_read(decryptor, arrived)

@@ -125,3 +125,16 @@ def test_a_cut_or_damaged_header_fails_as_before(cut: int) -> None:
     damaged[cut] ^= 0xFF
     with pytest.raises(busta.errors.BustaError):
         busta.decrypt_stream(io.BytesIO(bytes(damaged)), io.BytesIO(), keyring=KEYRING)
+
+
+def test_a_decryptor_that_read_the_header_already_reads_on_from_where_the_source_is() -> None:
+    message = _message(3 * FRAME + 5)
+    header = parse_header(message)
+    assert header is not None
+    decryptor = busta.start_decryption(keyring=KEYRING)
+    assert decryptor.read_header(message) == header.length  # as busta.bulk does before it pumps the rest
+    source, sink = Recording(message), io.BytesIO()
+    source.seek(header.length)
+    pump.decrypt_stream(source, sink, decryptor)
+    assert sink.getvalue() == busta.decrypt(message, keyring=KEYRING).plaintext
+    assert source.reads[0][0] == header.length  # no header read, no seeking back
