@@ -203,6 +203,12 @@ class Decompressor:
         if not self._frame.done or not self._decoder.eof:
             self._error = CompressionError("the compressed plaintext ended before its zstd frame did")
             raise self._error
+        declared = self._frame.declared
+        if declared is not None and self._output != declared:  # the decoder misses this when fed in pieces
+            self._error = CompressionError(
+                f"the zstd frame declares {declared} bytes and holds {self._output}: it is corrupt"
+            )
+            raise self._error
 
     def _check(self) -> None:
         if self._error is not None:

@@ -77,6 +77,17 @@ def test_a_frame_holding_more_than_its_header_declares_is_a_compression_error() 
             decrypt(_marked_message(bytes(frame)))
 
 
+@pytest.mark.parametrize("step", [1, 2, 9])
+def test_a_frame_holding_less_than_its_header_declares_is_a_compression_error_in_any_step(step: int) -> None:
+    frame = b"(\xb5/\xfd \x01" + b"\x01\x00\x00"  # declares 1 byte; its last block is raw and empty
+    decompressor = Decompressor(max_output=1 << 20)
+    with pytest.raises(CompressionError, match=r"declares 1 bytes and holds 0|not a valid zstd frame"):
+        for i in range(0, len(frame), step):
+            for _ in decompressor.feed(frame[i : i + step]):
+                pass
+        decompressor.finish()
+
+
 def test_the_limits_default_to_the_named_constants() -> None:
     assert MAX_DECOMPRESSED_BUFFER_BYTES < MAX_DECOMPRESSED_BYTES
     frame = _zeros_frame(MAX_DECOMPRESSED_BUFFER_BYTES + (1 << 20), declared=False)

@@ -327,7 +327,7 @@ def _tamper(server: MotoServer, table: str, item: dict[str, Any]) -> None:
         (lambda i: {**i, "added": {"S": "x"}}, KmsError),  # an added attribute is authenticated
         (lambda i: {**i, "create-time": {"S": "2020-01-01T00:00:00.000000Z"}}, KmsError),
         (lambda i: {k: v for k, v in i.items() if k != "aws-crypto-ec:department"}, KmsError),
-        (lambda i: {**i, "enc": {"B": i["enc"]["B"][:-1] + b"\x00"}}, KmsError),
+        (lambda i: {**i, "enc": {"B": i["enc"]["B"][:-1] + bytes([i["enc"]["B"][-1] ^ 1])}}, KmsError),  # flipped
         (lambda i: {**i, "hierarchy-version": {"N": "2"}}, KeyringError),
         (lambda i: {**i, "hierarchy-version": {"S": "1"}}, KeyringError),
         (lambda i: {**i, "enc": {"S": "text"}}, KeyringError),
