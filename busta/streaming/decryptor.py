@@ -258,12 +258,7 @@ class MessageDecryptor:
         (a message whose layout does not add up goes through :meth:`update`, which finds what is wrong)."""
         src = memoryview(data).cast("B")
         if len(src) < COPIED_OUTPUT_BYTES:  # the plaintext is shorter than the body that holds it
-            out = OutputBuffer(len(src))
-            try:
-                return out.finish(self._open_rest_into(src, out.view))
-            except BaseException:
-                out.discard()
-                raise
+            return self._open_rest_new(src, len(src))[1]
         parsed = self._parsed
         length = None
         if parsed is not None and self._body is not None and parsed.header.content_type is ContentType.FRAMED:
@@ -273,15 +268,20 @@ class MessageDecryptor:
             plaintext = self.update(src)
             self.finalize()
             return plaintext
-        out = OutputBuffer(length)
+        written, plaintext = self._open_rest_new(src, length)
+        if written != length:  # pragma: no cover - the engine checks every frame against the layout
+            raise MalformedMessageError("the message body does not match its layout")
+        return plaintext
+
+    def _open_rest_new(self, src: memoryview, size: int) -> tuple[int, bytes]:
+        """:meth:`_open_rest_into` a new buffer of ``size`` bytes (dropped on failure); the plaintext."""
+        out = OutputBuffer(size)
         try:
             written = self._open_rest_into(src, out.view)
         except BaseException:
             out.discard()
             raise
-        if written != length:  # pragma: no cover - the engine checks every frame against the layout
-            raise MalformedMessageError("the message body does not match its layout")
-        return out.finish()
+        return written, out.finish(written)
 
     def _open_rest_into(self, src: memoryview, view: memoryview) -> int:
         self._claim()
