@@ -66,6 +66,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.config
@@ -516,7 +517,9 @@ def test_a_connection_dropped_mid_download_fileobj_has_released_only_whole_authe
     """download_fileobj writes only authenticated frames, but an error means "discard what was written"."""
     data = plaintext(6 << 20)
     upload(direct_s3, key, data)  # the default suite: signed, so the signature is never reached
-    drop = s3_proxy.add(Drop("downstream", 5 << 20, match=GET_REQUEST))
+    # Closed, not reset: an RST discards what the client had not read yet, so how much arrives
+    # would depend on how far behind the reader was.
+    drop = s3_proxy.add(Drop("downstream", 5 << 20, match=GET_REQUEST, reset=False))
     sink = io.BytesIO()
     with pytest.raises(S3Error) as caught:
         s3.download_fileobj(BUCKET, key, sink, client=client_via(s3_proxy, "s3"), keyring=KEYRING)
@@ -770,3 +773,28 @@ def test_the_fault_proxy_forwards_unchanged_and_cuts_exactly_after_n_bytes_on_th
     assert len(cut) == 100 and cut.startswith(b"HTTP/1.1 200")
     assert (drop.fired, proxy.fired, proxy.connections) == (1, 1, 3)
     assert proxy.requests == ["GET /moto-api/ HTTP/1.1"] * 3
+
+
+def test_a_drop_without_reset_delivers_all_n_bytes_to_a_reader_that_fell_behind(
+    s3_proxy: FaultProxy, direct_s3: Any, key: str
+) -> None:
+    """An RST drops what the proxy's kernel still held unsent (as much as the receiver's window kept
+    back), so a slow reader sees the cut early; a FIN arrives after the last byte."""
+    direct_s3.put_object(Bucket=BUCKET, Key=key, Body=plaintext(4 << 20))
+    drop = s3_proxy.add(Drop("downstream", 1 << 20, reset=False))
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 << 10)  # a small window, set before connecting
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", s3_proxy.port))
+        url = urlsplit(direct_s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}))
+        line = f"GET {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n"
+        sock.sendall(line.encode())  # presigned for moto's own address: the proxy passes the bytes on as they are
+        deadline = time.monotonic() + 5
+        while not drop.fired and time.monotonic() < deadline:  # fall behind: the cut happens before reading
+            time.sleep(0.01)
+        time.sleep(0.1)
+        received = bytearray()
+        while chunk := sock.recv(65536):  # ends at EOF: a reset would raise ConnectionResetError
+            received += chunk
+    assert drop.fired == 1
+    assert len(received) == 1 << 20 and received.startswith(b"HTTP/1.1 200")

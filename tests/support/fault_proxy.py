@@ -14,7 +14,7 @@ Faults, each counted (:attr:`FaultProxy.fired` is the total):
 - pass-through: with no fault set, bytes are forwarded unchanged;
 - :attr:`FaultProxy.delay`: hold the first bytes of every response for that
   many seconds (a slow server; the client's read timeout sees it);
-- :class:`Drop`: abort the connection (RST where the kernel can) once
+- :class:`Drop`: abort the connection (RST where the kernel can; or close it, FIN) once
   ``after_bytes`` bytes of a request (``"upstream"``) or of its response
   (``"downstream"``) have passed; optionally only on the k-th connection or for
   requests whose first line matches a predicate, and at most ``times`` times;
@@ -91,7 +91,10 @@ class Drop:
     Bytes are counted per request: from the first byte of its request line
     (``"upstream"``, headers included) or from the first byte of its response
     (``"downstream"``). Exactly ``after_bytes`` bytes are forwarded, then both
-    sides of the connection are reset. ``match`` (default: every request) sees
+    sides of the connection are reset; with ``reset=False`` the receiving side is
+    closed after them instead (a FIN), so that it reads every byte forwarded before
+    the end (an RST makes the receiver's kernel discard what it had not read yet,
+    so a slow reader sees the cut earlier). ``match`` (default: every request) sees
     the request line; ``connection`` limits the fault to the k-th connection the
     proxy accepted (1-based); ``times`` caps how often it fires (``None``: no cap).
     """
@@ -101,6 +104,7 @@ class Drop:
     match: RequestMatcher | None = None
     connection: int | None = None
     times: int | None = 1
+    reset: bool = True
     fired: int = field(default=0, init=False)
 
     def applies(self, request: _Request) -> bool:
@@ -273,14 +277,18 @@ class _Link:
     def _answer(self) -> bool:
         """Send the canned answer and close gracefully (the client reads it, then EOF)."""
         assert self._canned is not None
+        self._end_with(self._canned, self.client, self.upstream)
+        return False
+
+    def _end_with(self, last: memoryview | bytes, to: socket.socket, other: socket.socket) -> None:
+        """Send ``last`` to ``to`` and close it gracefully (it reads them, then EOF); reset ``other``."""
         if self._close():
             with contextlib.suppress(OSError):
-                self.client.sendall(self._canned)
-                self.client.shutdown(socket.SHUT_WR)
-            _abort(self.upstream)
+                to.sendall(last)
+                to.shutdown(socket.SHUT_WR)
+            _abort(other)
             with contextlib.suppress(OSError):
-                self.client.close()
-        return False
+                to.close()
 
     # -- server -> client --------------------------------------------------
 
@@ -311,8 +319,12 @@ class _Link:
             to.sendall(data)
             return True
         counted = request.upstream if direction == "upstream" else request.downstream
-        cut = self.proxy._take_drop(request, direction, counted, len(data))
-        if cut is not None:
+        fault = self.proxy._take_drop(request, direction, counted, len(data))
+        if fault is not None:
+            cut = max(0, fault.after_bytes - counted)
+            if not fault.reset:
+                self._end_with(data[:cut], to, self.upstream if to is self.client else self.client)
+                return False
             with contextlib.suppress(OSError):
                 to.sendall(data[:cut])
             self.abort()
@@ -450,8 +462,8 @@ class FaultProxy:
                     return fault.response
         return None
 
-    def _take_drop(self, request: _Request, direction: Direction, counted: int, length: int) -> int | None:
-        """Where to cut ``length`` more bytes (after ``counted``), if a :class:`Drop` fires now."""
+    def _take_drop(self, request: _Request, direction: Direction, counted: int, length: int) -> Drop | None:
+        """The :class:`Drop` that fires within ``length`` more bytes (after ``counted``), if one does."""
         with self._lock:
             for fault in self._faults:
                 if not isinstance(fault, Drop) or fault.direction != direction:
@@ -461,7 +473,7 @@ class FaultProxy:
                 if fault.applies(request):
                     fault.fired += 1
                     self.drops += 1
-                    return max(0, fault.after_bytes - counted)
+                    return fault
         return None
 
     def _hold_response(self) -> bool:
