@@ -144,15 +144,6 @@ class CompressingWriter(EncryptingWriter):
         super().close()
 
 
-def _write_all(sink: IO[bytes], data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = sink.write(view)
-        if n is None:
-            raise UsageError("the sink is non-blocking and took no data; use a blocking stream")
-        view = view[n:]
-
-
 class DecompressingSink:
     """A sink for the plaintext of ``decryptor``'s message: written through to ``sink``, or, if the
     authenticated context records a compression, decompressed into it in bounded pieces.
@@ -187,7 +178,7 @@ class DecompressingSink:
             self.written += n or 0
             return n
         for piece in decompressor.feed(data):
-            _write_all(self._sink, piece)
+            pump.write_all(self._sink, memoryview(piece))
             self.written += len(piece)
         return len(memoryview(data).cast("B"))
 

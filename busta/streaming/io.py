@@ -16,13 +16,16 @@ proves the message was complete.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from types import TracebackType
 from typing import IO, Protocol
 
 from ..errors import UsageError
 from ..format import Header
+from ..limits import MAX_RETAINED_BUFFER_BYTES
 from .driver import Decrypting
 from .encryptor import MessageEncryptor
+from .pump import write_all
 
 __all__ = ["DecryptingReader", "DecryptingWriter", "EncryptingReader", "EncryptingWriter"]
 
@@ -31,6 +34,8 @@ DEFAULT_READ_SIZE = 1 << 16
 
 class _Engine(Protocol):
     def update(self, data: bytes | bytearray | memoryview) -> bytes: ...
+
+    def update_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int: ...
 
     def finalize(self) -> bytes: ...
 
@@ -135,23 +140,41 @@ class DecryptingReader(_Reader):
 
 
 class _Writer(io.RawIOBase):
-    """Feeds written bytes to the engine and writes its output to ``sink``."""
+    """Feeds written bytes to the engine and writes its output to ``sink``.
 
-    def __init__(self, sink: IO[bytes], engine: _Engine, close_sink: bool):
+    The engine writes into one buffer of the writer's, reused by every write, and
+    the sink is handed a view of it (as io sinks are: it must use or copy it before
+    returning). The buffer is as large as the largest write's output, up to
+    :data:`~busta.limits.MAX_RETAINED_BUFFER_BYTES`; a larger output has a buffer of
+    its own, dropped after the write.
+    """
+
+    def __init__(self, sink: IO[bytes], engine: _Engine, close_sink: bool, output_size: Callable[[int], int]):
         super().__init__()
         self._sink = sink
         self._engine = engine
         self._close_sink = close_sink
+        self._output_size = output_size  # the most output a write of so many bytes can give
+        self._out = bytearray()
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._checkClosed()
-        out = self._engine.update(data)
-        if out:
-            self._sink.write(out)
-        return len(data)
+        src = memoryview(data).cast("B")
+        size = self._output_size(len(src))
+        if size > len(self._out):
+            out = bytearray(size)
+            if size <= MAX_RETAINED_BUFFER_BYTES:
+                self._out = out
+        else:
+            out = self._out
+        with memoryview(out) as view:
+            written = self._engine.update_into(src, view)
+            if written:
+                write_all(self._sink, view[:written])
+        return len(src)
 
     def close(self) -> None:
         """Finish the message and flush it to the sink; raises if the engine cannot finish."""
@@ -160,7 +183,7 @@ class _Writer(io.RawIOBase):
         try:
             out = self._engine.finalize()
             if out:
-                self._sink.write(out)
+                write_all(self._sink, memoryview(out))
             self._sink.flush()
         finally:
             self._release()
@@ -171,6 +194,7 @@ class _Writer(io.RawIOBase):
             self._release()
 
     def _release(self) -> None:
+        self._out = bytearray()
         super().close()
         if self._close_sink:
             self._sink.close()
@@ -193,7 +217,7 @@ class EncryptingWriter(_Writer):
     """
 
     def __init__(self, sink: IO[bytes], encryptor: MessageEncryptor, *, close_sink: bool = False):
-        super().__init__(sink, encryptor, close_sink)
+        super().__init__(sink, encryptor, close_sink, encryptor.update_size)
         self.encryptor = encryptor
 
     @property
@@ -209,5 +233,5 @@ class DecryptingWriter(_Writer):
     """
 
     def __init__(self, sink: IO[bytes], decryptor: Decrypting, *, close_sink: bool = False):
-        super().__init__(sink, decryptor, close_sink)
+        super().__init__(sink, decryptor, close_sink, decryptor.output_bound)
         self.decryptor = decryptor

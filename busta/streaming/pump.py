@@ -31,7 +31,15 @@ from ..limits import MAX_RETAINED_BUFFER_BYTES
 from .driver import Decrypting
 from .encryptor import MessageEncryptor
 
-__all__ = ["FIRST_READ_BYTES", "STREAM_CHUNK_BYTES", "decrypt_stream", "encrypt_step", "encrypt_stream", "next_read"]
+__all__ = [
+    "FIRST_READ_BYTES",
+    "STREAM_CHUNK_BYTES",
+    "decrypt_stream",
+    "encrypt_step",
+    "encrypt_stream",
+    "next_read",
+    "write_all",
+]
 
 #: Bytes read from the source per step: whole frames (at least two, so that two threads can share a step)
 #: when a frame is at most half of it, else this many bytes of a larger frame.
@@ -119,7 +127,8 @@ def _never_waits(source: IO[bytes]) -> bool:
         return False
 
 
-def _write_all(sink: IO[bytes], view: memoryview) -> None:
+def write_all(sink: IO[bytes], view: memoryview) -> None:
+    """Write all of ``view`` to ``sink`` (a raw sink may take part of it per call)."""
     while len(view):
         n = sink.write(view)
         if n is None:  # a non-blocking raw sink that took nothing
@@ -157,14 +166,14 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
             total += n
             if len(out) < (need := encryptor.update_size(n, more=following > 0)):
                 out = buffers.view("output", need)  # no spare: every later step needs at most this much
-            _write_all(sink, out[: encryptor.update_into(src[:n], out, more=following > 0)])
+            write_all(sink, out[: encryptor.update_into(src[:n], out, more=following > 0)])
             if read_ahead:
                 src, ahead, n = ahead, src, following
             else:
                 n = _read_full(source, src)
         if len(out) < (need := encryptor.finalize_size()):
             out = buffers.at_least("output", need)
-        _write_all(sink, out[: encryptor.finalize_into(out)])
+        write_all(sink, out[: encryptor.finalize_into(out)])
     return total
 
 
@@ -218,7 +227,7 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
             if len(out) < (need := decryptor.output_bound(n)):
                 out = buffers.at_least("output", need)
             written = decryptor.update_into(src[:n], out)
-            _write_all(sink, out[:written])
+            write_all(sink, out[:written])
             total += written
             if n < want:  # the source may have ended; reading on costs no memory until it gives more
                 continue
