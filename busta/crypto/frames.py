@@ -18,7 +18,6 @@ from ..format.body import (
     FINAL_FRAME_STRING,
     FINAL_HEAD_BYTES,
     FINAL_MARKER,
-    IV_PREFIX,
     REGULAR_HEAD,
     REGULAR_HEAD_BYTES,
     REGULAR_IV_OFFSET,
@@ -29,6 +28,7 @@ from ..format.body import (
     final_frame_head,
     frame_iv,
     frame_sequence,
+    read_sequence_number,
     regular_aad_parts,
 )
 from ..format.layout import regular_frame_size
@@ -55,21 +55,25 @@ class FrameCodec:
     def seal_regular(self, first_seq: int, src: memoryview, dst: memoryview, count: int) -> None:
         """Seal ``count`` regular frames from ``src`` (count x frame length bytes) into ``dst``."""
         frame, step = self.frame_length, self.step
-        encrypt_into, pack_into = self._aead.encrypt_into, REGULAR_HEAD.pack_into
-        prefix, suffix, pack = self._regular_aad_prefix, self._regular_aad_suffix, SEQUENCE_NUMBER.pack
-        head, iv_prefix = REGULAR_HEAD_BYTES, IV_PREFIX
+        encrypt_into, pack_into, pack_seq = self._aead.encrypt_into, REGULAR_HEAD.pack_into, SEQUENCE_NUMBER.pack_into
+        aad, seq_at = self._regular_aad(), len(self._regular_aad_prefix)  # this call's own: runs share no AAD
+        iv_at, head = REGULAR_IV_OFFSET, REGULAR_HEAD_BYTES
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):
-            pack_into(dst, dst_pos, seq, seq)
-            seq_bytes = pack(seq)
+            pack_into(dst, dst_pos, seq, seq)  # the head: the sequence number, then the IV that ends with it
+            pack_seq(aad, seq_at, seq)
             encrypt_into(
-                iv_prefix + seq_bytes,
+                dst[dst_pos + iv_at : dst_pos + head],
                 src[src_pos : src_pos + frame],
-                prefix + seq_bytes + suffix,
+                aad,
                 dst[dst_pos + head : dst_pos + step],
             )
             src_pos += frame
             dst_pos += step
+
+    def _regular_aad(self) -> bytearray:
+        """A regular frame's AAD with a zero sequence number, which the caller packs in frame by frame."""
+        return bytearray(self._regular_aad_prefix + bytes(SEQUENCE_BYTES) + self._regular_aad_suffix)
 
     def seal_final(self, seq: int, src: memoryview | bytes, dst: memoryview) -> int:
         """Seal the final frame into ``dst``; return its length on the wire."""
@@ -89,22 +93,21 @@ class FrameCodec:
         frame, step = self.frame_length, self.step
         if len(src) < count * step:
             raise TruncatedMessageError(f"{count} frames need {count * step} bytes, not {len(src)}", offset=base_offset)
-        decrypt_into = self._aead.decrypt_into
-        prefix, suffix, pack = self._regular_aad_prefix, self._regular_aad_suffix, SEQUENCE_NUMBER.pack
-        seq_end, iv_at, head = SEQUENCE_BYTES, REGULAR_IV_OFFSET, REGULAR_HEAD_BYTES  # locals: read per frame
+        decrypt_into, unpack_seq, pack_seq = (
+            self._aead.decrypt_into,
+            read_sequence_number,
+            SEQUENCE_NUMBER.pack_into,
+        )
+        aad, seq_at = self._regular_aad(), len(self._regular_aad_prefix)  # this call's own: runs share no AAD
+        iv_at, head = REGULAR_IV_OFFSET, REGULAR_HEAD_BYTES  # locals: read per frame
         src_pos = dst_pos = 0
         for seq in range(first_seq, first_seq + count):
-            seq_bytes = pack(seq)
-            if src[src_pos : src_pos + seq_end] != seq_bytes:
+            if unpack_seq(src, src_pos)[0] != seq:
                 raise _sequence_error(src, src_pos, seq, base_offset)
+            pack_seq(aad, seq_at, seq)
             target = dst[dst_pos : dst_pos + frame]
             try:
-                decrypt_into(
-                    src[src_pos + iv_at : src_pos + head],
-                    src[src_pos + head : src_pos + step],
-                    prefix + seq_bytes + suffix,
-                    target,
-                )
+                decrypt_into(src[src_pos + iv_at : src_pos + head], src[src_pos + head : src_pos + step], aad, target)
             except InvalidTag:
                 _wipe(target)  # decrypt_into wrote unauthenticated plaintext before it checked the tag
                 raise AuthenticationError(f"frame {seq} does not authenticate") from None

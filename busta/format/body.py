@@ -44,6 +44,7 @@ __all__ = [
     "parse_footer",
     "parse_frame_head",
     "parse_nonframed_head",
+    "read_sequence_number",
     "regular_aad_parts",
     "regular_frames_at",
     "serialize_footer",
@@ -64,6 +65,9 @@ _U64 = struct.Struct(">Q")
 #: A regular frame's head as busta writes it: sequence number, then the IV (8 zero bytes and the
 #: sequence number again), packed straight into the output buffer.
 REGULAR_HEAD = struct.Struct(">I8xI")
+#: ``read_sequence_number(buffer, pos)[0]``: the sequence number a regular frame at ``pos`` begins
+#: with (a bound ``unpack_from``, for the loops that open frames: no call of a function of ours per frame).
+read_sequence_number = SEQUENCE_NUMBER.unpack_from
 _FINAL_HEAD = struct.Struct(">II12sI")
 #: Bytes of a sequence number (and of the final-frame marker in front of a final frame's).
 SEQUENCE_BYTES = 4
