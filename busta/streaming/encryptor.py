@@ -143,10 +143,7 @@ class MessageEncryptor:
         try:
             if len(out) < self.update_size(len(src), more=more):
                 raise UsageError("the output buffer is smaller than update_size()")
-            if self._declared is not None and self._seen + len(src) > self._declared:
-                self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
-                raise self._error
-            self._seen += len(src)
+            self._count(len(src))
             try:
                 return self._update(src, out, self._frames_now(len(src), more))
             except BustaError as exc:
@@ -154,6 +151,48 @@ class MessageEncryptor:
                 raise
         finally:
             self._lock.release()
+
+    def _count(self, length: int) -> None:
+        """Count ``length`` more bytes of plaintext, or fail for good if that is more than was declared."""
+        if self._declared is not None and self._seen + length > self._declared:
+            self._error = UsageError(f"more plaintext than the {self._declared} bytes declared for this message")
+            raise self._error
+        self._seen += length
+
+    def finish_size(self, length: int) -> int:
+        """Exactly how many bytes ``finish_into(data)`` writes for ``len(data) == length``."""
+        header = 0 if self._header_sent else len(self.header_bytes)
+        body = framed_body_length(self._buffer.length + length, self._codec.frame_length)
+        return header + body + self._footer_bytes
+
+    def finish_into(self, data: bytes | bytearray | memoryview, out: bytearray | memoryview) -> int:
+        """The last plaintext and the end of the message in one call: the bytes ``update_into(data)``
+        and then ``finalize_into()`` write, into ``out`` (at least :meth:`finish_size` bytes); return
+        how many. The last bytes of ``data`` are sealed as the final frame where they lie (beside the
+        regular frames before them), not held back and copied first."""
+        return self._finish_into(memoryview(data).cast("B"), writable_view(out))
+
+    def _finish_into(self, src: memoryview, out: memoryview) -> int:
+        self._claim()
+        try:
+            if len(out) < self.finish_size(len(src)):
+                raise UsageError("the output buffer is smaller than finish_size()")
+            self._count(len(src))
+            try:
+                if self._buffer.length:  # held bytes come first: sealed as update and finalize seal them
+                    pos = self._update(src, out, self._frames_now(len(src), False))
+                    pos += self._finish(out[pos:])
+                else:
+                    pos = self._emit_header(out)
+                    pos += self._seal_body(src, out[pos:])
+            except BustaError as exc:
+                self._error = exc
+                raise
+            self._buffer.release()
+            self._finished = True
+        finally:
+            self._lock.release()
+        return pos
 
     def finalize(self) -> bytes:
         """Write the final frame (and footer); return the remaining message bytes."""

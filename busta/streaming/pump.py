@@ -153,8 +153,9 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     """Encrypt everything ``source`` yields into ``sink``; return the plaintext length."""
     chunk = encrypt_step(encryptor.frame_length)
     # From a source whose reads never wait (a file, memory), read one step ahead: a step followed by
-    # more plaintext is sealed whole, so no frame is held back and copied (a 1 MiB frame of each 2 MiB
-    # step would be). A pipe or socket is not read ahead: what it gave is written before it is read again.
+    # more plaintext is sealed whole, and the last step with the final frame, so no frame is held back
+    # and copied (a 1 MiB frame of each 2 MiB step would be). A pipe or socket is not read ahead: what
+    # it gave is written before it is read again.
     read_ahead = _never_waits(source)
     with _thread_buffers() as buffers:
         src, ahead = buffers.view("source", chunk), buffers.view("ahead", chunk if read_ahead else 0)
@@ -164,9 +165,14 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
         while n:
             following = _read_full(source, ahead) if read_ahead else 0
             total += n
-            if len(out) < (need := encryptor.update_size(n, more=following > 0)):
+            if read_ahead and not following:  # the last step: its last frame is the final frame, sealed in place
+                if len(out) < (need := encryptor.finish_size(n)):
+                    out = buffers.at_least("output", need)
+                write_all(sink, out[: encryptor.finish_into(src[:n], out)])
+                return total
+            if len(out) < (need := encryptor.update_size(n, more=read_ahead)):
                 out = buffers.view("output", need)  # no spare: every later step needs at most this much
-            write_all(sink, out[: encryptor.update_into(src[:n], out, more=following > 0)])
+            write_all(sink, out[: encryptor.update_into(src[:n], out, more=read_ahead)])
             if read_ahead:
                 src, ahead, n = ahead, src, following
             else:

@@ -1,5 +1,7 @@
 """``update(..., more=True)``: a caller that knows more plaintext follows has every full frame sealed
-at once (issue 18: the streaming pump reads one step ahead, so no frame is held back and copied)."""
+at once; ``finish_into(data, out)``: a caller that knows ``data`` is the last has its last frame sealed
+as the final frame where it lies (issue 18: the streaming pump reads one step ahead, so no frame is
+held back and copied)."""
 
 from __future__ import annotations
 
@@ -73,12 +75,20 @@ def test_the_streaming_pump_ends_its_messages_with_a_final_frame_that_is_not_emp
 
 
 class _Recording:
-    """An encryptor's stand-in for the pump that records the ``more`` of each ``update_into``."""
+    """An encryptor's stand-in for the pump that records the ``more`` of each ``update_into``, and
+    ``"finish"`` for a ``finish_into``."""
 
     def __init__(self, inner: MessageEncryptor):
         self.inner = inner
-        self.promises: list[bool] = []
+        self.promises: list[bool | str] = []
         self.frame_length = inner.frame_length
+
+    def finish_size(self, length: int) -> int:
+        return self.inner.finish_size(length)
+
+    def finish_into(self, data: memoryview, out: memoryview) -> int:
+        self.promises.append("finish")
+        return self.inner.finish_into(data, out)
 
     def update_size(self, length: int, *, more: bool = False) -> int:
         return self.inner.update_size(length, more=more)
@@ -107,9 +117,10 @@ class _Pipe(io.RawIOBase):
         return self._data.readinto(buffer)
 
 
-@pytest.mark.parametrize(("source", "promises"), [("file", [True, False]), ("pipe", [False, False])])
-def test_the_pump_reads_ahead_only_where_reading_cannot_wait(source: str, promises: list[bool]) -> None:
-    """A pipe's data is written before it is read again (a producer that pauses sees its output)."""
+@pytest.mark.parametrize(("source", "promises"), [("file", [True, "finish"]), ("pipe", [False, False])])
+def test_the_pump_reads_ahead_only_where_reading_cannot_wait(source: str, promises: list[bool | str]) -> None:
+    """A pipe's data is written before it is read again (a producer that pauses sees its output); a
+    file's last step is sealed with the final frame."""
     plaintext = os.urandom((2 << 20) + 5)  # two steps of the pump
     encryptor = _Recording(_encryptors(1)[0])
     src = cast(IO[bytes], io.BytesIO(plaintext) if source == "file" else _Pipe(plaintext))
@@ -151,3 +162,43 @@ def test_after_the_header_decryption_reads_whole_frames_so_none_is_gathered_by_c
     assert source.ends[0] == 64 << 10  # the header's read
     body_ends = [end - parsed.length for end in source.ends[1:-1]]
     assert body_ends and all(end % step == 0 for end in body_ends)
+
+
+@pytest.mark.parametrize("held", [0, 1, FRAME - 1, FRAME, FRAME + 7])
+@pytest.mark.parametrize("last", [0, 1, FRAME - 1, FRAME, 3 * FRAME, 3 * FRAME + 5])
+def test_finish_into_writes_what_update_and_finalize_write(held: int, last: int) -> None:
+    plaintext = os.urandom(held + last)
+    apart, together = _encryptors(2)
+    expected = apart.update(plaintext[:held]) + apart.update(plaintext[held:]) + apart.finalize()
+    before = together.update(plaintext[:held])
+    out = bytearray(together.finish_size(last))
+    assert together.finish_into(plaintext[held:], out) == len(out)
+    assert before + out == expected
+
+
+def test_finish_into_of_a_signed_message_is_read_by_the_official_sdk() -> None:
+    plaintext = os.urandom(5 * FRAME + 3)
+    encryptor = busta.Client(threads=1).start_encryption(keyring=KEYRING, frame_length=FRAME)
+    out = bytearray(encryptor.finish_size(len(plaintext)))
+    assert encryptor.finish_into(plaintext, out) == len(out)
+    assert busta.decrypt(out, keyring=KEYRING).plaintext == plaintext
+    assert official_decrypt(bytes(out), keys=[KEY])[0] == plaintext
+
+
+def test_finish_into_ends_the_encryptor_and_refuses_a_small_buffer() -> None:
+    (encryptor,) = _encryptors(1)
+    with pytest.raises(busta.errors.UsageError, match="finish_size"):
+        encryptor.finish_into(b"x" * FRAME, bytearray(encryptor.finish_size(FRAME) - 1))
+    out = bytearray(encryptor.finish_size(FRAME))
+    encryptor.finish_into(b"x" * FRAME, out)  # the refusal changed nothing
+    assert busta.decrypt(out, keyring=KEYRING).plaintext == b"x" * FRAME
+    with pytest.raises(busta.errors.UsageError, match="finalized"):
+        encryptor.update(b"more")
+    with pytest.raises(busta.errors.UsageError, match="finalized"):
+        encryptor.finish_into(b"", bytearray(100))
+
+
+def test_finish_into_counts_against_the_declared_length() -> None:
+    encryptor = busta.Client(threads=1).start_encryption(keyring=KEYRING, plaintext_length=10, algorithm=0x0478)
+    with pytest.raises(busta.errors.UsageError, match="more plaintext than the 10 bytes declared"):
+        encryptor.finish_into(b"x" * 11, bytearray(encryptor.finish_size(11)))
