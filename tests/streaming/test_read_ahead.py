@@ -104,6 +104,33 @@ class _Recording:
         return self.inner.finalize_into(out)
 
 
+class _Logged(io.BytesIO):
+    """A file in memory that logs each read into ``log``, and reports ``size`` as its end (a file that
+    grew or shrank after the pump looked)."""
+
+    def __init__(self, data: bytes, log: list[str], size: int | None = None):
+        super().__init__(data)
+        self.log, self.size = log, size
+
+    def readinto(self, buffer: Any) -> int:
+        self.log.append("read")
+        return super().readinto(buffer)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        end = super().seek(offset, whence)
+        return self.size if whence == io.SEEK_END and self.size is not None else end
+
+
+class _LoggedSink(io.BytesIO):
+    def __init__(self, log: list[str]):
+        super().__init__()
+        self.log = log
+
+    def write(self, data: Any) -> int:
+        self.log.append("write")
+        return super().write(data)
+
+
 class _Pipe(io.RawIOBase):
     """A source that cannot seek, as a pipe or a socket: it may wait for data."""
 
@@ -118,9 +145,10 @@ class _Pipe(io.RawIOBase):
 
 
 @pytest.mark.parametrize(("source", "promises"), [("file", [True, "finish"]), ("pipe", [False, False])])
-def test_the_pump_reads_ahead_only_where_reading_cannot_wait(source: str, promises: list[bool | str]) -> None:
-    """A pipe's data is written before it is read again (a producer that pauses sees its output); a
-    file's last step is sealed with the final frame."""
+def test_the_pump_promises_more_only_where_the_size_is_known(source: str, promises: list[bool | str]) -> None:
+    """A file's steps before its end are sealed whole and its last step with the final frame; a
+    pipe's last frame is held back for finalize (its data is written before it is read again, so a
+    producer that pauses sees its output)."""
     plaintext = os.urandom((2 << 20) + 5)  # two steps of the pump
     encryptor = _Recording(_encryptors(1)[0])
     src = cast(IO[bytes], io.BytesIO(plaintext) if source == "file" else _Pipe(plaintext))
@@ -202,3 +230,35 @@ def test_finish_into_counts_against_the_declared_length() -> None:
     encryptor = busta.Client(threads=1).start_encryption(keyring=KEYRING, plaintext_length=10, algorithm=0x0478)
     with pytest.raises(busta.errors.UsageError, match="more plaintext than the 10 bytes declared"):
         encryptor.finish_into(b"x" * 11, bytearray(encryptor.finish_size(11)))
+
+
+STEP = pump.encrypt_step(FRAME)
+
+
+def test_a_file_step_is_sealed_and_written_before_the_next_is_read() -> None:
+    """No step is read ahead (it would leave the cache before it is sealed); only at the end is the
+    file read once more, to see that it ended."""
+    log: list[str] = []
+    plaintext = os.urandom(3 * STEP)
+    sink = _LoggedSink(log)
+    pump.encrypt_stream(_Logged(plaintext, log), sink, _encryptors(1)[0])
+    assert log == ["read", "write", "read", "write", "read", "read", "write"]
+    assert busta.decrypt(sink.getvalue(), keyring=KEYRING).plaintext == plaintext
+
+
+@pytest.mark.parametrize("seen", [0, 1, STEP - 1, STEP, STEP + 1, 2 * STEP])
+def test_a_file_that_grew_after_the_pump_looked_is_read_to_its_end(seen: int) -> None:
+    plaintext = os.urandom(4 * STEP + 5)
+    sink = io.BytesIO()
+    pump.encrypt_stream(_Logged(plaintext, [], size=seen), sink, _encryptors(1)[0])
+    assert busta.decrypt(sink.getvalue(), keyring=KEYRING).plaintext == plaintext
+
+
+@pytest.mark.parametrize("length", [0, 5, STEP, STEP + 5])
+def test_a_file_that_shrank_after_the_pump_looked_ends_with_an_empty_final_frame(length: int) -> None:
+    plaintext = os.urandom(length)
+    sink = io.BytesIO()
+    pump.encrypt_stream(_Logged(plaintext, [], size=length + 3 * STEP), sink, _encryptors(1)[0])
+    message = sink.getvalue()
+    assert busta.decrypt(message, keyring=KEYRING).plaintext == plaintext
+    assert official_decrypt(message, keys=[KEY])[0] == plaintext
