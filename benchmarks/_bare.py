@@ -18,7 +18,9 @@ Where the output goes:
   come back warm from the heap);
 - ``stream_encrypt`` / ``stream_decrypt``: ``readinto`` a chunk of whole frames,
   seal or open its frames (split over the threads), write the chunk's output in
-  order, chunk after chunk, both buffers reused.
+  order, chunk after chunk, both buffers made once and kept from call to call (as
+  busta's pump keeps its own: a buffer made per call would come back from the
+  heap warm or fault in anew, as the heap's state has it, and move the baseline).
 """
 
 from __future__ import annotations
@@ -143,11 +145,15 @@ class BareFrames:
     def chunk_frames(self) -> int:
         return max(2, CHUNK_BYTES // self.frame)
 
+    @functools.cached_property
+    def _stream_buffers(self) -> tuple[memoryview, memoryview]:
+        """A chunk of plaintext and a chunk of sealed frames, made on first use and kept."""
+        frames_per_chunk = self.chunk_frames()
+        return memoryview(bytearray(frames_per_chunk * self.frame)), memoryview(bytearray(frames_per_chunk * self.step))
+
     def stream_encrypt(self, source: IO[bytes], sink: IO[bytes]) -> None:
         """Read chunks of whole frames, seal the chunk's frames, write them, in order."""
-        frames_per_chunk = self.chunk_frames()
-        inbuf = memoryview(bytearray(frames_per_chunk * self.frame))
-        outbuf = memoryview(bytearray(frames_per_chunk * self.step))
+        inbuf, outbuf = self._stream_buffers
         seq = 1
         while n := source.readinto(inbuf):  # type: ignore[attr-defined]
             frames = -(-n // self.frame)
@@ -157,9 +163,7 @@ class BareFrames:
 
     def stream_decrypt(self, source: IO[bytes], sink: IO[bytes]) -> None:
         """Read chunks of whole sealed frames (as ``stream_encrypt`` wrote them), open them, write the plaintext."""
-        frames_per_chunk = self.chunk_frames()
-        inbuf = memoryview(bytearray(frames_per_chunk * self.step))
-        outbuf = memoryview(bytearray(frames_per_chunk * self.frame))
+        outbuf, inbuf = self._stream_buffers
         seq = 1
         while n := source.readinto(inbuf):  # type: ignore[attr-defined]
             frames = -(-n // self.step)
