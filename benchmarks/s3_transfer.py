@@ -8,10 +8,13 @@ busta writes suite 0x0478 (unsigned, so its download runs in ranges) with 64 KiB
 a signed 0x0578 object is downloaded sequentially, as it must be.
 
 Each ratio row prints its goal (issue 18: upload at least 0.95x, download at least 1.0x of boto3,
-in the same run) and a verdict. Then the requests each side made (counted with botocore
-``before-call`` hooks on one more, untimed, transfer), and a ranged read of 1 KiB from the middle of
-the object: the object's size over the bytes its GETs returned (goal: at least 1000, that is
-under 0.1% of the object fetched).
+in the same run) and a verdict. boto3 runs twice in each round ("boto3-again"): the ratio of its two
+runs is the measurement's own spread, printed beside the verdicts. Each transfer's CPU time is metered
+on both sides: this process's (``os.times``: busta's or boto3's threads) and the moto server's (from
+``/proc``), since on a 2-vCPU machine the server's busy core is what sets the pace. Then the
+requests each side made (counted with botocore ``before-call`` hooks on one more, untimed,
+transfer), and a ranged read of 1 KiB from the middle of the object: the object's size over the
+bytes its GETs returned (goal: at least 1000, that is under 0.1% of the object fetched).
 
 Run on its own: ``python -m benchmarks.s3_transfer [--size MiB] [--repeats N]``.
 """
@@ -22,6 +25,7 @@ import argparse
 import collections
 import contextlib
 import os
+import statistics
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -56,12 +60,13 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": client.meta.region_name})
         source = tmp / "plain"
         source.write_bytes(os.urandom(size))
+        meter = _CpuMeter(server.pid)
         up = _uploads(client, source, keyring)
-        t_up = interleaved(up, repeats)
+        t_up = interleaved(meter.metered("upload", up), repeats)
         s3.upload_file(source, BUCKET, "busta-signed", client=client, keyring=keyring, algorithm=SIGNED)
         down = _downloads(client, tmp, keyring)
-        t_down = interleaved(down, repeats)
-        for name in ("busta", "busta-10", "busta-signed", "boto3"):
+        t_down = interleaved(meter.metered("download", down), repeats)
+        for name in ("busta", "busta-10", "busta-signed", "boto3", "boto3-again"):
             assert (tmp / f"{name}.out").read_bytes() == source.read_bytes(), name
         counted = {f"{way} {name}": _requests(client, runs[name]) for way, runs in (("upload", up), ("download", down))
                    for name in ("busta", "boto3")}  # fmt: skip
@@ -75,6 +80,10 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
         (f"download_file {label}, signed (sequential) vs boto3", t_down, "busta-signed", None),
     ]
     rows = [Row("16 S3", what, times["boto3"] / times[name], goal, "x") for what, times, name, goal in compared]
+    for way, times in (("upload", t_up), ("download", t_down)):
+        spread = times["boto3"] / times["boto3-again"]
+        rows.append(Row("info", f"{way} {label}: boto3 vs boto3 again (the measurement's spread)", spread, None, "x"))
+    rows += meter.rows(label)
     ranged_goal = RANGED_GOAL if size >= 256 * MiB else None  # the issue's object; a small one is mostly header
     rows.append(Row("16 S3", f"1 KiB ranged read of {label}: object size / bytes fetched", fetched, ranged_goal, "x"))
     for way, times in (("upload", t_up), ("download", t_down)):
@@ -156,6 +165,7 @@ def _uploads(client: Any, source: Path, keyring: RawAesKeyring) -> dict[str, Any
         "busta": busta(4),
         "busta-10": busta(10),
         "boto3": lambda: client.upload_file(str(source), BUCKET, "boto3"),
+        "boto3-again": lambda: client.upload_file(str(source), BUCKET, "boto3-again"),
     }
 
 
@@ -170,7 +180,54 @@ def _downloads(client: Any, tmp: Path, keyring: RawAesKeyring) -> dict[str, Any]
         "busta-10": busta("busta-10", "busta", 10),
         "busta-signed": busta("busta-signed", "busta-signed", 4),
         "boto3": lambda: client.download_file(BUCKET, "boto3", str(tmp / "boto3.out")),
+        "boto3-again": lambda: client.download_file(BUCKET, "boto3", str(tmp / "boto3-again.out")),
     }
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """CPU seconds (user and system) process ``pid`` has used, from /proc; None where there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _CpuMeter:
+    """Each metered run's CPU seconds, here (every thread of this process) and in the server."""
+
+    def __init__(self, server_pid: int | None):
+        self.server_pid = server_pid
+        self.samples: dict[str, list[tuple[float, float | None]]] = {}
+
+    def metered(self, way: str, runs: dict[str, Callable[[], object]]) -> dict[str, Callable[[], object]]:
+        return {name: self._metered(f"{way} {name}", run) for name, run in runs.items()}
+
+    def _metered(self, label: str, run: Callable[[], object]) -> Callable[[], object]:
+        samples = self.samples.setdefault(label, [])
+
+        def go() -> object:
+            here, there = os.times(), _process_cpu(self.server_pid)
+            result = run()
+            after, there_after = os.times(), _process_cpu(self.server_pid)
+            server = None if there is None or there_after is None else there_after - there
+            samples.append((after.user - here.user + after.system - here.system, server))
+            return result
+
+        return go
+
+    def rows(self, label: str) -> list[Row]:
+        """The median CPU seconds of busta's and boto3's transfers (the untimed first round included)."""
+        rows = []
+        for name, samples in self.samples.items():
+            if not name.endswith(("busta", "boto3")):
+                continue
+            rows.append(Row("info", f"{name} {label}: client CPU", statistics.median(s[0] for s in samples), None, "s"))
+            server = [s[1] for s in samples if s[1] is not None]
+            if server:
+                rows.append(Row("info", f"{name} {label}: server (moto) CPU", statistics.median(server), None, "s"))
+        return rows
 
 
 def main() -> None:

@@ -80,6 +80,11 @@ class MotoServer:
         return Path(self._tmpdir) / "moto.log"
 
     @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (a benchmark reads its CPU time from /proc)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
