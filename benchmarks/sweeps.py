@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from busta.suites import AlgorithmSuite
@@ -56,16 +56,40 @@ LINES = {
 SIZE_FRAME = 64 * KiB
 
 
+#: Target 2's goal: default threads at least this fast as ``threads=1`` at every point.
+DEFAULTS_GOAL = 0.95
+#: A point whose first ratio falls below the goal is measured again, default threads and ``threads=1``
+#: alone, in this many times the rounds: one 16 MiB call lasts about 8 ms, and the worst of 13 noisy
+#: ratios is below its true value however the code performs.
+CONFIRM_ROUNDS = 3
+
+
 @dataclass(frozen=True)
 class Point:
     x: int  # the frame length (frame sweep) or the message size (size sweep)
     enc: dict[str, float]  # GB/s by line
     dec: dict[str, float]
+    #: default / threads=1 by direction, measured again where the first pass fell below the goal
+    again: dict[str, float] = field(default_factory=dict)
 
-    def ratio(self, direction: str) -> float:
-        """Default threads against ``threads=1`` (above 1: the default is the faster)."""
+    def first_ratio(self, direction: str) -> float:
+        """Default threads against ``threads=1`` in the sweep itself (above 1: the default is the faster)."""
         gbps = self.enc if direction == "enc" else self.dec
         return gbps["default"] / gbps["one"]
+
+    def ratio(self, direction: str) -> float:
+        """Default threads against ``threads=1``: measured again if the first pass fell below the goal."""
+        return self.again.get(direction, self.first_ratio(direction))
+
+
+def _confirmed(point: Point, runs: Callable[[], dict[str, Callable[[], object]]], repeats: int) -> Point:
+    """``point``, with each direction whose ratio fell below :data:`DEFAULTS_GOAL` measured again: the
+    ``enc one`` / ``enc default`` (and ``dec``) of ``runs()`` alone, ``CONFIRM_ROUNDS`` times the rounds."""
+    low = [d for d in ("enc", "dec") if point.first_ratio(d) < DEFAULTS_GOAL]
+    if not low:
+        return point
+    t = interleaved({name: run for name, run in runs().items() if name.split()[0] in low}, repeats * CONFIRM_ROUNDS)
+    return replace(point, again={d: t[f"{d} one"] / t[f"{d} default"] for d in low})
 
 
 def _repeat(call: Callable[[], object], calls: int) -> Callable[[], None]:
@@ -127,8 +151,10 @@ def _busta_lines() -> tuple[str, ...]:
 def _show(kind: str, point: Point) -> None:
     for direction, gbps in (("encrypt", point.enc), ("decrypt", point.dec)):
         values = "  ".join(f"{line} {value:6.3f}" for line, value in gbps.items())
-        ratio = point.ratio("enc" if direction == "encrypt" else "dec")
-        print(f"{kind} {_size(point.x):>7} {direction}: {values} GB/s; default/1 {ratio:.2f}x")
+        short = "enc" if direction == "encrypt" else "dec"
+        again = f" (measured again: {point.again[short]:.2f}x)" if short in point.again else ""
+        ratio = point.first_ratio(short)
+        print(f"{kind} {_size(point.x):>7} {direction}: {values} GB/s; default/1 {ratio:.2f}x{again}")
 
 
 def frame_sweep(config: Config, *, official: bool) -> list[Point]:
@@ -140,7 +166,8 @@ def frame_sweep(config: Config, *, official: bool) -> list[Point]:
         if official:  # information only, and slow: fewer rounds, on their own
             t |= interleaved(_official_runs(bench, config.official_bytes, frame), max(1, config.repeats // 4))
         sizes = dict.fromkeys(LINES, size) | {"official": config.official_bytes}
-        points.append(_point(frame, t, sizes))
+        again = functools.partial(_busta_runs, bench, size, frame, UNSIGNED, 1, ("one", "default"))
+        points.append(_confirmed(_point(frame, t, sizes), again, config.repeats))
         _show("frames", points[-1])
     return points
 
@@ -156,8 +183,10 @@ def size_sweep(config: Config) -> list[Point]:
         calls = _calls(config, size, 500)
         runs = _bare_runs(bench, size, SIZE_FRAME, calls)
         runs |= _busta_runs(bench, size, SIZE_FRAME, UNSIGNED, calls, _busta_lines())
-        t = interleaved(runs, config.repeats if size <= 16 * MiB else max(1, config.repeats // 2))
-        points.append(_point(size, t, dict.fromkeys(LINES, size * calls)))
+        repeats = config.repeats if size <= 16 * MiB else max(1, config.repeats // 2)
+        t = interleaved(runs, repeats)
+        again = functools.partial(_busta_runs, bench, size, SIZE_FRAME, UNSIGNED, calls, ("one", "default"))
+        points.append(_confirmed(_point(size, t, dict.fromkeys(LINES, size * calls)), again, repeats))
         _show("sizes", points[-1])
     return points
 
@@ -172,29 +201,30 @@ def signed_points(config: Config) -> list[tuple[str, Point]]:
     points = []
     for label, size, frame in cases:
         calls = _calls(config, size, 100)
-        runs = _busta_runs(bench, size, frame, SIGNED, calls, ("one", "default"))
-        t = interleaved(runs, max(1, min(config.repeats, max(3, config.repeats // 2))))
-        points.append((label, _point(size, t, dict.fromkeys(LINES, size * calls))))
+        again = functools.partial(_busta_runs, bench, size, frame, SIGNED, calls, ("one", "default"))
+        repeats = max(1, min(config.repeats, max(3, config.repeats // 2)))
+        first = _point(size, interleaved(again(), repeats), dict.fromkeys(LINES, size * calls))
+        points.append((label, _confirmed(first, again, repeats)))
         _show(f"0x0578 {label}:", points[-1][1])
     return points
 
 
 def defaults_rows(frames: list[Point], sizes: list[Point], signed: list[tuple[str, Point]]) -> list[Row]:
-    """Target 2: the worst ratio of default threads to ``threads=1`` over each sweep."""
+    """Target 2: the worst ratio of default threads to ``threads=1`` over each sweep (points below the
+    goal measured again), and the worst of the first pass beside it."""
     rows = []
     for direction, verb in (("enc", "encrypt"), ("dec", "decrypt")):
-        if frames:
-            worst = min(frames, key=lambda p: p.ratio(direction))
-            what = f"{verb}, worst of {len(frames)} frame lengths (at {_size(worst.x)})"
-            rows.append(Row("18.2 defaults", what, worst.ratio(direction), 0.95, "x"))
-        if sizes:
-            worst = min(sizes, key=lambda p: p.ratio(direction))
-            what = f"{verb}, worst of {len(sizes)} message sizes (at {_size(worst.x)})"
-            rows.append(Row("18.2 defaults", what, worst.ratio(direction), 0.95, "x"))
-        if signed:
-            label, point = min(signed, key=lambda lp: lp[1].ratio(direction))
-            what = f"0x0578 {verb}, worst of {len(signed)} (at {label})"
-            rows.append(Row("18.2 defaults", what, point.ratio(direction), 0.95, "x"))
+        labelled = [
+            *((f"{verb}, worst of {len(frames)} frame lengths", _size(p.x), p) for p in frames),
+            *((f"{verb}, worst of {len(sizes)} message sizes", _size(p.x), p) for p in sizes),
+            *((f"0x0578 {verb}, worst of {len(signed)}", label, p) for label, p in signed),
+        ]
+        for sweep in dict.fromkeys(what for what, _, _ in labelled):
+            points = [(at, p) for what, at, p in labelled if what == sweep]
+            at, worst = min(points, key=lambda ap: ap[1].ratio(direction))
+            rows.append(Row("18.2 defaults", f"{sweep} (at {at})", worst.ratio(direction), DEFAULTS_GOAL, "x"))
+            at, first = min(points, key=lambda ap: ap[1].first_ratio(direction))
+            rows.append(Row("info", f"{sweep}, first pass (at {at})", first.first_ratio(direction), None, "x"))
     for p in frames:
         if p.x in (64 * KiB, MiB):
             for direction, verb in (("enc", "encrypt"), ("dec", "decrypt")):
@@ -215,19 +245,17 @@ def official_rows(frames: list[Point]) -> list[Row]:
 
 
 def write_points(points: list[Point], path: Path, x_name: str) -> None:
-    """One row per point: GB/s of every line, encrypt then decrypt, and the default/1 ratios."""
+    """One row per point: GB/s of every line, encrypt then decrypt, the default/1 ratios of the sweep,
+    and those measured again (blank where the first pass met the goal)."""
     lines = [line for line in LINES if any(line in p.enc for p in points)]
     with path.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(
             [x_name]
             + [f"{d}_{line}_gbps" for d in ("encrypt", "decrypt") for line in lines]
-            + ["encrypt_default_vs_1", "decrypt_default_vs_1"]
+            + ["encrypt_default_vs_1", "decrypt_default_vs_1", "encrypt_measured_again", "decrypt_measured_again"]
         )
         for p in points:
             values = [p.enc.get(line) for line in lines] + [p.dec.get(line) for line in lines]
-            writer.writerow(
-                [p.x]
-                + ["" if v is None else f"{v:.4f}" for v in values]
-                + [f"{p.ratio('enc'):.4f}", f"{p.ratio('dec'):.4f}"]
-            )
+            values += [p.first_ratio("enc"), p.first_ratio("dec"), p.again.get("enc"), p.again.get("dec")]
+            writer.writerow([p.x] + ["" if v is None else f"{v:.4f}" for v in values])
