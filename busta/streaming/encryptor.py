@@ -178,20 +178,27 @@ class MessageEncryptor:
             if len(out) < self.finish_size(len(src)):
                 raise UsageError("the output buffer is smaller than finish_size()")
             self._count(len(src))
-            try:
-                if self._buffer.length:  # held bytes come first: sealed as update and finalize seal them
-                    pos = self._update(src, out, self._frames_now(len(src), False))
-                    pos += self._finish(out[pos:])
-                else:
-                    pos = self._emit_header(out)
-                    pos += self._seal_body(src, out[pos:])
-            except BustaError as exc:
-                self._error = exc
-                raise
-            self._buffer.release()
-            self._finished = True
+            return self._last(functools.partial(self._finish_with, src, out))
         finally:
             self._lock.release()
+
+    def _finish_with(self, src: memoryview, out: memoryview) -> int:
+        if self._buffer.length:  # held bytes come first: sealed as update and finalize seal them
+            pos = self._update(src, out, self._frames_now(len(src), False))
+            return pos + self._finish(out[pos:])
+        pos = self._emit_header(out)
+        return pos + self._seal_body(src, out[pos:])
+
+    def _last(self, write: Callable[[], int]) -> int:
+        """Run the call that ends the message (the lock held): its failure is kept for every later
+        call; once it succeeded, the held bytes are freed and the encryptor is finished."""
+        try:
+            pos = write()
+        except BustaError as exc:
+            self._error = exc
+            raise
+        self._buffer.release()
+        self._finished = True
         return pos
 
     def finalize(self) -> bytes:
@@ -249,16 +256,9 @@ class MessageEncryptor:
         try:
             if len(out) < self.finalize_size():
                 raise UsageError("the output buffer is smaller than finalize_size()")
-            try:
-                pos = self._finish(out)
-            except BustaError as exc:
-                self._error = exc
-                raise
-            self._buffer.release()
-            self._finished = True
+            return self._last(functools.partial(self._finish, out))
         finally:
             self._lock.release()
-        return pos
 
     def _finish(self, out: memoryview) -> int:
         pos = self._emit_header(out)
