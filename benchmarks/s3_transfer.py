@@ -165,7 +165,7 @@ def _uploads(client: Any, source: Path, keyring: RawAesKeyring) -> dict[str, Any
         "busta": busta(4),
         "busta-10": busta(10),
         "boto3": lambda: client.upload_file(str(source), BUCKET, "boto3"),
-        "boto3-again": lambda: client.upload_file(str(source), BUCKET, "boto3-again"),
+        "boto3-again": lambda: client.upload_file(str(source), BUCKET, "boto3"),  # the same call again
     }
 
 
@@ -189,7 +189,7 @@ def _process_cpu(pid: int | None) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError, TypeError):
+    except (OSError, IndexError, ValueError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

@@ -83,13 +83,14 @@ class Point:
         return self.again.get(direction, self.first_ratio(direction))
 
 
-def _confirmed(point: Point, runs: Callable[[], dict[str, Callable[[], object]]], repeats: int) -> Point:
+def _confirmed(point: Point, runs: dict[str, Callable[[], object]], repeats: int) -> Point:
     """``point``, with each direction whose ratio fell below :data:`DEFAULTS_GOAL` measured again: the
-    ``enc one`` / ``enc default`` (and ``dec``) of ``runs()`` alone, ``CONFIRM_ROUNDS`` times the rounds."""
+    point's own ``enc one`` / ``enc default`` runs (and ``dec``) alone, ``CONFIRM_ROUNDS`` times the rounds."""
     low = [d for d in ("enc", "dec") if point.first_ratio(d) < DEFAULTS_GOAL]
     if not low:
         return point
-    t = interleaved({name: run for name, run in runs().items() if name.split()[0] in low}, repeats * CONFIRM_ROUNDS)
+    again = {f"{d} {line}": runs[f"{d} {line}"] for d in low for line in ("one", "default")}
+    t = interleaved(again, repeats * CONFIRM_ROUNDS)
     return replace(point, again={d: t[f"{d} one"] / t[f"{d} default"] for d in low})
 
 
@@ -167,8 +168,7 @@ def frame_sweep(config: Config, *, official: bool) -> list[Point]:
         if official:  # information only, and slow: fewer rounds, on their own
             t |= interleaved(_official_runs(bench, config.official_bytes, frame), max(1, config.repeats // 4))
         sizes = dict.fromkeys(LINES, size) | {"official": config.official_bytes}
-        again = functools.partial(_busta_runs, bench, size, frame, UNSIGNED, 1, ("one", "default"))
-        points.append(_confirmed(_point(frame, t, sizes), again, config.repeats))
+        points.append(_confirmed(_point(frame, t, sizes), runs, config.repeats))
         _show("frames", points[-1])
     return points
 
@@ -186,8 +186,7 @@ def size_sweep(config: Config) -> list[Point]:
         runs |= _busta_runs(bench, size, SIZE_FRAME, UNSIGNED, calls, _busta_lines())
         repeats = config.repeats if size <= 16 * MiB else max(1, config.repeats // 2)
         t = interleaved(runs, repeats)
-        again = functools.partial(_busta_runs, bench, size, SIZE_FRAME, UNSIGNED, calls, ("one", "default"))
-        points.append(_confirmed(_point(size, t, dict.fromkeys(LINES, size * calls)), again, repeats))
+        points.append(_confirmed(_point(size, t, dict.fromkeys(LINES, size * calls)), runs, repeats))
         _show("sizes", points[-1])
     return points
 
@@ -202,10 +201,10 @@ def signed_points(config: Config) -> list[tuple[str, Point]]:
     points = []
     for label, size, frame in cases:
         calls = _calls(config, size, 100)
-        again = functools.partial(_busta_runs, bench, size, frame, SIGNED, calls, ("one", "default"))
+        runs = _busta_runs(bench, size, frame, SIGNED, calls, ("one", "default"))
         repeats = max(1, min(config.repeats, max(3, config.repeats // 2)))
-        first = _point(size, interleaved(again(), repeats), dict.fromkeys(LINES, size * calls))
-        points.append((label, _confirmed(first, again, repeats)))
+        first = _point(size, interleaved(runs, repeats), dict.fromkeys(LINES, size * calls))
+        points.append((label, _confirmed(first, runs, repeats)))
         _show(f"0x0578 {label}:", points[-1][1])
     return points
 

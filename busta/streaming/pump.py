@@ -157,10 +157,10 @@ def _bytes_left(source: IO[bytes]) -> int | None:
     try:
         here = source.tell()
         end = source.seek(0, io.SEEK_END)
-        source.seek(here)
     except (AttributeError, OSError, ValueError):
         return None
-    return max(0, end - here)
+    source.seek(here)  # not inside the try: a source that cannot go back must not be read from its end
+    return max(0, end - here) if isinstance(end, int) else None
 
 
 def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncryptor) -> int:
@@ -173,30 +173,28 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     # (reading a step ahead cost 10% at 64 KiB frames). A pipe or socket, whose end is not known, has
     # what it gave written before it is read again, and its last frame held back for finalize.
     left = _bytes_left(source)
+    sized = left is not None  # a known size promises more before its end (cut short meanwhile: an empty final frame)
     with _thread_buffers() as buffers:
-        src, ahead = buffers.view("source", chunk), None
+        src, spare = buffers.view("source", chunk), None
         out = buffers.view("output", 0)
         total = 0
         n = _read_full(source, src)
         while n:
             total += n
             following = 0
-            if left is not None:
-                left -= n
-                if left <= 0:  # the end, unless the file grew: look
-                    ahead = buffers.view("ahead", chunk) if ahead is None else ahead
-                    following = _read_full(source, ahead)
-                    if not following:  # the last step: its last frame is the final frame, sealed in place
-                        if len(out) < (need := encryptor.finish_size(n)):
-                            out = buffers.at_least("output", need)
-                        write_all(sink, out[: encryptor.finish_into(src[:n], out)])
-                        return total
-            more = left is not None  # a known size promises more (a file cut short meanwhile: an empty final frame)
-            if len(out) < (need := encryptor.update_size(n, more=more)):
+            if left is not None and (left := left - n) <= 0:  # the end, unless the file grew: look
+                spare = buffers.view("ahead", chunk) if spare is None else spare
+                if not (following := _read_full(source, spare)):  # the last step, sealed with the final frame
+                    if len(out) < (need := encryptor.finish_size(n)):
+                        out = buffers.at_least("output", need)
+                    write_all(sink, out[: encryptor.finish_into(src[:n], out)])
+                    return total
+            if len(out) < (need := encryptor.update_size(n, more=sized)):
                 out = buffers.view("output", need)  # no spare: every later step needs at most this much
-            write_all(sink, out[: encryptor.update_into(src[:n], out, more=more)])
-            if ahead is not None and following:  # the file grew: what was read is the next step
-                src, ahead, n = ahead, src, following
+            write_all(sink, out[: encryptor.update_into(src[:n], out, more=sized)])
+            if following:  # the file grew: what was read is the next step
+                assert spare is not None
+                src, spare, n = spare, src, following
             else:
                 n = _read_full(source, src)
         if len(out) < (need := encryptor.finalize_size()):

@@ -262,3 +262,37 @@ def test_a_file_that_shrank_after_the_pump_looked_ends_with_an_empty_final_frame
     message = sink.getvalue()
     assert busta.decrypt(message, keyring=KEYRING).plaintext == plaintext
     assert official_decrypt(message, keys=[KEY])[0] == plaintext
+
+
+class _NoWayBack(io.BytesIO):
+    """A file that goes to its end but cannot seek back (a broken file-like object)."""
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            raise OSError("cannot seek back")
+        return super().seek(offset, whence)
+
+
+def test_a_source_that_cannot_seek_back_after_measuring_fails_rather_than_encrypting_nothing() -> None:
+    """Asking the size moves to the end: a source that cannot go back would otherwise be read from
+    its end, and a message of no plaintext written without a word."""
+    sink = io.BytesIO()
+    with pytest.raises(OSError, match="cannot seek back"):
+        pump.encrypt_stream(_NoWayBack(os.urandom(5000)), sink, _encryptors(1)[0])
+    assert sink.getvalue() == b""
+
+
+class _SeekSaysNothing(io.BytesIO):
+    """A file-like object whose ``seek`` returns None (as some wrappers do): its size is unknown."""
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> None:  # type: ignore[override]
+        super().seek(offset, whence)
+
+
+def test_a_source_whose_seek_returns_nothing_is_read_from_where_it_was() -> None:
+    plaintext = os.urandom(STEP + 7)
+    source = _SeekSaysNothing(b"skip" + plaintext)
+    source.read(4)
+    sink = io.BytesIO()
+    assert pump.encrypt_stream(source, sink, _encryptors(1)[0]) == len(plaintext)
+    assert busta.decrypt(sink.getvalue(), keyring=KEYRING).plaintext == plaintext
