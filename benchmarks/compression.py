@@ -94,19 +94,19 @@ def _rows(bench: Bench, kind: str, data: bytes, repeats: int) -> list[Row]:
     )
     label = f"{_size(len(data))} {kind}"
     return [
-        Row("16 zstd", f"encrypt_stream {label}: zstd vs uncompressed", t["enc"] / t["enc_zstd"], None, "x"),
+        Row("16 zstd", f"encrypt_stream {label}: zstd vs uncompressed", t.ratio("enc", "enc_zstd"), None, "x"),
         Row(
             "16 zstd",
             f"encrypt_stream {label}: zstd vs bare zstandard compress",
-            t["bare_compress"] / t["enc_zstd"],
+            t.ratio("bare_compress", "enc_zstd"),
             None,
             "x",
         ),
-        Row("16 zstd", f"decrypt_stream {label}: zstd vs uncompressed", t["dec"] / t["dec_zstd"], None, "x"),
+        Row("16 zstd", f"decrypt_stream {label}: zstd vs uncompressed", t.ratio("dec", "dec_zstd"), None, "x"),
         Row(
             "16 zstd",
             f"decrypt_stream {label}: zstd vs bare zstandard decompress",
-            t["bare_decompress"] / t["dec_zstd"],
+            t.ratio("bare_decompress", "dec_zstd"),
             None,
             "x",
         ),

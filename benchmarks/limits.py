@@ -81,32 +81,34 @@ def large_units(config: Config) -> list[Row]:
         Row(
             "14 large units",
             f"decrypt_stream {size}: {frame} frames vs default framing",
-            t["default"] / t["large"],
+            t.ratio("default", "large"),
             0.67,
             "x",
         ),
         Row(
             "14 large units",
             f"decrypt_stream {size} non-framed body vs default framing",
-            t["default"] / t["nonframed"],
+            t.ratio("default", "nonframed"),
             0.67,
             "x",
         ),
         Row(
             "info",
             f"ceiling: bare loop, {frame} units, one fresh buffer per call, opened in place, vs default framing",
-            t["default"] / t["bare_large"],
+            t.ratio("default", "bare_large"),
             None,
             "x",
         ),
         Row(
             "info",
             f"ceiling: bare loop, {size} non-framed, one fresh buffer, opened in place, vs default framing",
-            t["default"] / t["bare_nonframed"],
+            t.ratio("default", "bare_nonframed"),
             None,
             "x",
         ),
-        Row("info", f"the same, 1 thread: {frame} frames vs default framing", t["default_1"] / t["large_1"], None, "x"),
+        Row(
+            "info", f"the same, 1 thread: {frame} frames vs default framing", t.ratio("default_1", "large_1"), None, "x"
+        ),
         Row(
             "info",
             f"decrypt_stream {size}, default framing",

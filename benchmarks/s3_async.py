@@ -66,7 +66,7 @@ def s3_async_rows(size: int, repeats: int) -> list[Row]:
     label = f"{size // MiB} MiB" if size >= MiB else f"{size} B"
     return [
         Row(
-            "17 S3", f"async upload_file {label} vs sync busta.s3 (time ratio)", t_up["sync"] / t_up["async"], None, "x"
+            "17 S3", f"async upload_file {label} vs sync busta.s3 (time ratio)", t_up.ratio("sync", "async"), None, "x"
         ),
         Row("info", f"upload sync, {label} (plaintext MB/s)", size / t_up["sync"] / 1e6, None, "MB/s"),
         Row("info", f"upload async, {label} (plaintext MB/s)", size / t_up["async"] / 1e6, None, "MB/s"),

@@ -79,9 +79,9 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
         (f"download_file {label}, 10 at once: busta vs boto3", t_down, "busta-10", None),
         (f"download_file {label}, signed (sequential) vs boto3", t_down, "busta-signed", None),
     ]
-    rows = [Row("16 S3", what, times["boto3"] / times[name], goal, "x") for what, times, name, goal in compared]
+    rows = [Row("16 S3", what, times.ratio("boto3", name), goal, "x") for what, times, name, goal in compared]
     for way, times in (("upload", t_up), ("download", t_down)):
-        spread = times["boto3"] / times["boto3-again"]
+        spread = times.ratio("boto3", "boto3-again")
         rows.append(Row("info", f"{way} {label}: boto3 vs boto3 again (the measurement's spread)", spread, None, "x"))
     rows += meter.rows(label)
     ranged_goal = RANGED_GOAL if size >= 256 * MiB else None  # the object; a small one is mostly header

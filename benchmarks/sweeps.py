@@ -91,7 +91,7 @@ def _confirmed(point: Point, runs: dict[str, Callable[[], object]], repeats: int
         return point
     again = {f"{d} {line}": runs[f"{d} {line}"] for d in low for line in ("one", "default")}
     t = interleaved(again, repeats * CONFIRM_ROUNDS)
-    return replace(point, again={d: t[f"{d} one"] / t[f"{d} default"] for d in low})
+    return replace(point, again={d: t.ratio(f"{d} one", f"{d} default") for d in low})
 
 
 def _repeat(call: Callable[[], object], calls: int) -> Callable[[], None]:

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from .._secrets import refuse_pickling
 from ..crypto.frames import FrameCodec
+from ..crypto.signing import Verifier
 from ..errors import LimitExceededError, MalformedMessageError, UsageError
 from ..format import ContentType, Header
 from ..format.body import (
@@ -99,13 +100,17 @@ class BodyOpener:
                 raise no_room()
             if count:
                 end = pos + count * codec.step
-                final = self._final_beside(view, end, out[produced + count * codec.frame_length :], base)
+                final = self._final_beside(view, end, out[produced + count * codec.frame_length :], base, count)
                 self._open_run(view[pos:end], out[produced:], count, base + pos, final=final)
                 pos, produced = end, produced + count * codec.frame_length
-                if final is not None:  # opened with the run's last part (unsigned messages only)
-                    self.stage = Stage.DONE
-                    return pos + final.head.total_length, produced + final.head.content_length
-                continue
+                if final is None:
+                    continue
+                pos += final.head.total_length  # opened with the run's last part
+                if self._verifier is not None:  # its plaintext held until the signature verified
+                    self.stage = Stage.FOOTER
+                    return pos, produced
+                self.stage = Stage.DONE
+                return pos, produced + final.head.content_length
             head = parse_frame_head(view, pos, codec.frame_length)
             if head is None or not head.final or pos + head.total_length > len(view):
                 break
@@ -124,15 +129,22 @@ class BodyOpener:
         produced = self._open_last(view, pos, head, SINGLE_BLOCK_STRING, out, base=base)
         return pos + head.total_length, produced
 
-    def _final_beside(self, view: memoryview, end: int, out: memoryview, base: int) -> _Final | None:
-        """The final frame that follows a run of regular frames at ``end``, whole, for the run's last
-        part to open: unsigned messages split across threads only (a signed one's is hashed after)."""
-        if self._verifier is not None or self._workers is None:
+    def _final_beside(self, view: memoryview, end: int, out: memoryview, base: int, count: int) -> _Final | None:
+        """The final frame that follows a run of ``count`` regular frames at ``end``, whole, for the
+        run's last part to open, when the run is split across threads or (signed) hashed beside its
+        opening: a signed message's final frame is then hashed with the run, and its plaintext is
+        held until the signature verifies."""
+        if self._workers is None:
+            return None
+        if self._verifier is not None and not overlaps(self._workers, count * self._codec.frame_length):
             return None
         head = parse_frame_head(view, end, self._codec.frame_length)
         if head is None or not head.final or end + head.total_length > len(view):
             return None
-        if len(out) < head.content_length:
+        if self._verifier is not None:
+            self._held = bytearray(head.content_length)  # no more than the frame's bytes, which are here
+            out = memoryview(self._held)
+        elif len(out) < head.content_length:
             raise no_room()
         return _Final(head, view[end : end + head.total_length], out, base + end)
 
@@ -147,7 +159,8 @@ class BodyOpener:
         busy: list[Callable[[], None]] = []
         verifier = self._verifier
         if verifier is not None and overlaps(self._workers, count * self._codec.frame_length):
-            busy.append(functools.partial(verifier.update, run))  # hash while the frames open
+            hashed = (run,) if final is None else (run, final.frame)
+            busy.append(functools.partial(_hash, verifier, hashed))  # hash while the frames open
             verifier = None
         self._open_parts(first, run, out, count, base=base, busy=busy, final=final)
         if verifier is not None:
@@ -234,6 +247,11 @@ class _Final:
 
     def open(self, codec: FrameCodec, sequence: int) -> None:
         codec.open_block(self.head, sequence, FINAL_FRAME_STRING, self.frame, self.out, offset=self.offset)
+
+
+def _hash(verifier: Verifier, pieces: Sequence[memoryview]) -> None:
+    for piece in pieces:
+        verifier.update(piece)
 
 
 def no_room() -> UsageError:

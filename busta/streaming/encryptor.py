@@ -242,14 +242,19 @@ class MessageEncryptor:
         codec = self._codec
         frame, step = codec.frame_length, codec.step
         count, _ = frame_split(len(src), frame)
-        if self._signer is not None or not count:  # signed: hashed in order, the regular frames, then the final
+        beside = self._signer is None or overlaps(self._workers, count * frame)
+        if not count or not beside:  # hashed in order on this thread: the regular frames, then the final
             pos = self._seal(src, out, count) if count else 0
             return pos + self._seal_final(src[count * frame :], out[pos:])
         first = self._next_sequence(count)
         final_seq = self._next_sequence(1, final=True)
         final = functools.partial(codec.seal_final, final_seq, src[count * frame :], out[count * step :])
-        self._seal_run(first, src, out, count, final=final)
-        return count * step + final_frame_overhead + len(src) - count * frame
+        pos = count * step + final_frame_overhead + len(src) - count * frame
+        if self._signer is None:
+            self._seal_run(first, src, out, count, final=final)
+            return pos
+        self._seal_and_hash(first, src, out, count, final=(final, pos))
+        return pos + self._sign(out[pos:])
 
     def _finalize_into(self, out: memoryview) -> int:
         self._claim()
@@ -270,10 +275,15 @@ class MessageEncryptor:
         pos = self._codec.seal_final(self._next_sequence(1, final=True), content, out)
         if self._signer is not None:
             self._signer.update(out[:pos])
-            footer = serialize_footer(self._signer.sign())
-            out[pos : pos + len(footer)] = footer
-            pos += len(footer)
+            pos += self._sign(out[pos:])
         return pos
+
+    def _sign(self, out: memoryview) -> int:
+        """Write the footer of a signed message whose bytes were all hashed; return its length."""
+        assert self._signer is not None
+        footer = serialize_footer(self._signer.sign())
+        out[: len(footer)] = footer
+        return len(footer)
 
     def _claim(self) -> None:
         """Take the encryptor for this call, or raise (another thread's call in progress, an earlier error)."""
@@ -347,26 +357,47 @@ class MessageEncryptor:
 
         split_run(part, count, frame, self._workers, final=final)
 
-    def _seal_and_hash(self, first: int, src: memoryview, out: memoryview, count: int) -> None:
-        """Seal slices on one worker while this thread hashes each sealed slice, in order.
+    def _seal_and_hash(
+        self,
+        first: int,
+        src: memoryview,
+        out: memoryview,
+        count: int,
+        *,
+        final: tuple[Callable[[], object], int] | None = None,
+    ) -> None:
+        """Seal slices on one worker while this thread hashes each sealed slice, in order; with
+        ``final`` (what seals the final frame after the regular ones, and where it ends in ``out``),
+        the worker seals it too, so that only the hashing of its bytes follows the last slice.
 
         The worker never waits for this thread: an exception raised here at any point (a signal's
         KeyboardInterrupt included) cannot leave it blocked, so the pool and the interpreter's exit
         never hang on it. It stops at the next slice once ``stop`` is set."""
-        signer = self._signer
+        signer, codec = self._signer, self._codec
         assert signer is not None
-        step, frame = self._codec.step, self._codec.frame_length
+        step, frame = codec.step, codec.frame_length
         per_slice = max(1, _HASH_SLICE_BYTES // step)
-        slices = list(itertools.pairwise([*range(0, count, per_slice), count]))
-        sealed = [threading.Event() for _ in slices]
+        jobs: list[tuple[Callable[[], object], int, int]] = [
+            (
+                functools.partial(
+                    codec.seal_regular, first + a, src[a * frame : b * frame], out[a * step : b * step], b - a
+                ),
+                a * step,
+                b * step,
+            )
+            for a, b in itertools.pairwise([*range(0, count, per_slice), count])
+        ]
+        if final is not None:
+            jobs.append((final[0], count * step, final[1]))
+        sealed = [threading.Event() for _ in jobs]
         stop, failed = threading.Event(), threading.Event()
 
         def seal_in_order() -> None:
             try:
-                for (a, b), ready in zip(slices, sealed, strict=True):
+                for (seal, _, _), ready in zip(jobs, sealed, strict=True):
                     if stop.is_set():
                         return
-                    self._codec.seal_regular(first + a, src[a * frame : b * frame], out[a * step : b * step], b - a)
+                    seal()
                     ready.set()
             except BaseException:
                 failed.set()  # before the events: this thread then stops waiting and raises it below
@@ -377,11 +408,11 @@ class MessageEncryptor:
         assert self._workers is not None
         sealing = self._workers.submit(seal_in_order)
         try:
-            for (a, b), ready in zip(slices, sealed, strict=True):
+            for (_, a, b), ready in zip(jobs, sealed, strict=True):
                 ready.wait()
                 if failed.is_set():
                     break
-                signer.update(out[a * step : b * step])
+                signer.update(out[a:b])
         finally:
             stop.set()
             sealing.result()

@@ -256,9 +256,9 @@ def parallel_engine(monkeypatch: pytest.MonkeyPatch) -> Tally:
 
     real_seal_and_hash = encryptor.MessageEncryptor._seal_and_hash
 
-    def counting_seal_and_hash(self: encryptor.MessageEncryptor, *args: Any) -> None:
+    def counting_seal_and_hash(self: encryptor.MessageEncryptor, *args: Any, **kwargs: Any) -> None:
         tally.add("hashed_aside")
-        real_seal_and_hash(self, *args)
+        real_seal_and_hash(self, *args, **kwargs)
 
     monkeypatch.setattr(workers, "run_split", counting_split)  # the engines split through workers.split_run
     monkeypatch.setattr(encryptor.MessageEncryptor, "_seal_and_hash", counting_seal_and_hash)

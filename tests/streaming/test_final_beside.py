@@ -1,10 +1,15 @@
-"""An unsigned message split across threads opens its final frame with the last part of the regular
-frames before it, not after them all (issue 18: with 1 MiB frames, a 16 MiB message waited for a
-seventeenth frame on one thread)."""
+"""A message split across threads opens its final frame with the last part of the regular frames
+before it, not after them all (issue 18: with 1 MiB frames, a 16 MiB message waited for a
+seventeenth frame on one thread). A signed message whose run is hashed on another thread while it
+is sealed or opened hands that thread the final frame too: only the hashing of the final frame's
+bytes, never its sealing or a second pass over them, follows the run; its plaintext is held until the
+signature verifies."""
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 
 import pytest
@@ -12,15 +17,19 @@ import pytest
 import busta
 from busta import AlgorithmSuite
 from busta.crypto.frames import FrameCodec
+from busta.crypto.signing import Verifier
 from busta.errors import AuthenticationError, MalformedMessageError
 from busta.keyrings import RawAesKeyring
 from busta.streaming import workers
 from busta.streaming.workers import Workers
+from tests.support.oracle import AesKeySpec, official_decrypt
 
 FRAME = 32 * 1024
 UNSIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 SIGNED = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
 TWO = busta.Client(threads=2)
+KEY = AesKeySpec("final-beside", "aes-256", bytes(range(0x60, 0x80)))
+KEYRING = RawAesKeyring(KEY.namespace, KEY.name, KEY.key)
 
 
 @pytest.fixture(autouse=True)
@@ -63,13 +72,102 @@ def test_the_final_frame_opens_inside_the_split_run(
     assert where_the_final_frame_opened == [True]
 
 
-def test_a_signed_message_opens_its_final_frame_after_the_run_it_hashes_in_order(
-    aes_keyring: RawAesKeyring, where_the_final_frame_opened: list[bool]
+@pytest.mark.parametrize("regular", [32, 40, 64])
+def test_a_signed_message_opens_its_final_frame_inside_the_run_whose_bytes_are_hashed_meanwhile(
+    where_the_final_frame_opened: list[bool], regular: int
 ) -> None:
-    plaintext = os.urandom(40 * FRAME + 1)
+    plaintext = os.urandom(regular * FRAME + 1)
+    message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
+    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext  # the signature covers every byte
+    assert where_the_final_frame_opened == [True]
+
+
+def test_a_signed_message_hashes_each_byte_once_in_order_with_the_final_frame_on_the_other_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plaintext = os.urandom(40 * FRAME + 9)
+    message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
+    fed: list[tuple[bytes, bool]] = []
+    real_update = Verifier.update
+
+    def update(self: Verifier, data: bytes | memoryview) -> None:
+        fed.append((bytes(data), threading.current_thread() is threading.main_thread()))
+        real_update(self, data)
+
+    monkeypatch.setattr(Verifier, "update", update)
+    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext
+    assert b"".join(piece for piece, _ in fed) == message[: _footer_start(message)]
+    assert [here for _, here in fed] == [True, False, False]  # the header here; the run, then the final frame
+
+
+def test_a_signed_final_frame_that_fails_beside_the_run_fails_the_message_and_leaves_nothing(
+    aes_keyring: RawAesKeyring,
+) -> None:
+    plaintext = os.urandom(40 * FRAME + 7)
     message = TWO.encrypt(plaintext, keyring=aes_keyring, algorithm=SIGNED, frame_length=FRAME)
-    assert TWO.decrypt(message, keyring=aes_keyring).plaintext == plaintext
+    final = _footer_start(message) - 16 - 1  # the last byte of the final frame's content, before its tag
+    out = bytearray(len(plaintext))
+    with pytest.raises(AuthenticationError):
+        TWO.decrypt_into(_flip(message, final), out, keyring=aes_keyring)
+    assert out == bytes(len(out))
+
+
+def test_a_signed_final_frame_opened_beside_the_run_is_not_written_before_the_signature_verifies(
+    aes_keyring: RawAesKeyring,
+) -> None:
+    plaintext = os.urandom(40 * FRAME + 11)
+    message = TWO.encrypt(plaintext, keyring=aes_keyring, algorithm=SIGNED, frame_length=FRAME)
+    sink = io.BytesIO()
+    with pytest.raises(AuthenticationError):
+        TWO.decrypt_stream(io.BytesIO(_flip(message, len(message) - 1)), sink, keyring=aes_keyring)
+    assert plaintext[-11:] not in sink.getvalue()  # the final frame's plaintext stayed held
+
+
+@pytest.mark.parametrize("regular", [32, 40, 64])
+def test_a_whole_signed_message_seals_its_final_frame_on_the_thread_that_seals_the_run(
+    monkeypatch: pytest.MonkeyPatch, regular: int
+) -> None:
+    sealed_here: list[bool] = []
+    real_seal_final = FrameCodec.seal_final
+
+    def seal_final(self: FrameCodec, *args: object) -> int:
+        sealed_here.append(threading.current_thread() is threading.main_thread())
+        return real_seal_final(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FrameCodec, "seal_final", seal_final)
+    plaintext = os.urandom(regular * FRAME + 3)
+    message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
+    assert sealed_here == [False]
+    assert official_decrypt(message, keys=[KEY])[0] == plaintext
+    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext
+
+
+def test_a_signed_message_below_the_split_size_keeps_everything_on_the_calling_thread(
+    monkeypatch: pytest.MonkeyPatch, where_the_final_frame_opened: list[bool]
+) -> None:
+    sealed_here: list[bool] = []
+    real_seal_final = FrameCodec.seal_final
+
+    def seal_final(self: FrameCodec, *args: object) -> int:
+        sealed_here.append(threading.current_thread() is threading.main_thread())
+        return real_seal_final(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FrameCodec, "seal_final", seal_final)
+    plaintext = os.urandom(8 * FRAME + 3)  # 256 KiB: under the 1 MiB that splits here
+    message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
+    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext
+    assert sealed_here == [True]
     assert where_the_final_frame_opened == [False]
+
+
+def _footer_start(message: bytes) -> int:
+    """Where a signed message's footer starts: its two-byte length, then that many bytes of signature."""
+    (start,) = (
+        at
+        for at in range(len(message) - 120, len(message) - 2)
+        if message[at] == 0 and at + 2 + message[at + 1] == len(message)
+    )
+    return start
 
 
 def _flip(message: bytes, index: int) -> bytes:
