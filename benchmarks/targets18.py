@@ -187,27 +187,24 @@ def signed(bench: Bench, frame: int, repeats: int) -> list[Row]:
         repeats,
     )
     what = f"0x0578 {_size(len(data))}, {_size(frame)} frames"
-    return [
+    rows = [
         Row("18.5 signed", f"encrypt {what} vs bare SHA-384", t.ratio("sha", "enc"), 0.9, "x"),
         Row("18.5 signed", f"decrypt {what} vs bare SHA-384", t.ratio("sha", "dec"), 0.9, "x"),
         Row("info", f"bare SHA-384 over {_size(len(message))} message", _gbps(len(message), t["sha"]), None, "GB/s"),
-        Row(
-            "info",
-            f"bare SHA-384 with sealing beside it vs alone, {_size(frame)}",
-            t.ratio("sha", "sha_beside_enc"),
-            None,
-            "x",
-        ),
-        Row(
-            "info",
-            f"bare SHA-384 with opening beside it vs alone, {_size(frame)}",
-            t.ratio("sha", "sha_beside_dec"),
-            None,
-            "x",
-        ),
-        Row("info", f"encrypt {what} vs bare SHA-384 with sealing beside", t.ratio("sha_beside_enc", "enc"), None, "x"),
-        Row("info", f"decrypt {what} vs bare SHA-384 with opening beside", t.ratio("sha_beside_dec", "dec"), None, "x"),
     ]
+    for verb, work, key in (("encrypt", "sealing", "enc"), ("decrypt", "opening", "dec")):
+        ceiling = f"sha_beside_{key}"
+        rows.append(
+            Row(
+                "info",
+                f"bare SHA-384 with {work} beside it vs alone, {_size(frame)}",
+                t.ratio("sha", ceiling),
+                None,
+                "x",
+            )
+        )
+        rows.append(Row("info", f"{verb} {what} vs bare SHA-384 with {work} beside", t.ratio(ceiling, key), None, "x"))
+    return rows
 
 
 # -- target 7: 1 KiB messages as users call them -----------------------------------------------------------------

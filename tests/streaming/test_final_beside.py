@@ -62,6 +62,20 @@ def where_the_final_frame_opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[li
     yield opened
 
 
+@pytest.fixture
+def sealed_here(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each final frame sealed: whether the calling (main) thread sealed it."""
+    sealed: list[bool] = []
+    real_seal_final = FrameCodec.seal_final
+
+    def seal_final(self: FrameCodec, *args: object) -> int:
+        sealed.append(threading.current_thread() is threading.main_thread())
+        return real_seal_final(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(FrameCodec, "seal_final", seal_final)
+    return sealed
+
+
 @pytest.mark.parametrize("regular", [31, 32, 33, 64])  # runs of 1 MiB and more: split in two
 def test_the_final_frame_opens_inside_the_split_run(
     aes_keyring: RawAesKeyring, where_the_final_frame_opened: list[bool], regular: int
@@ -69,16 +83,6 @@ def test_the_final_frame_opens_inside_the_split_run(
     plaintext = os.urandom(regular * FRAME + 123)
     message = TWO.encrypt(plaintext, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=FRAME)
     assert TWO.decrypt(message, keyring=aes_keyring).plaintext == plaintext
-    assert where_the_final_frame_opened == [True]
-
-
-@pytest.mark.parametrize("regular", [32, 40, 64])
-def test_a_signed_message_opens_its_final_frame_inside_the_run_whose_bytes_are_hashed_meanwhile(
-    where_the_final_frame_opened: list[bool], regular: int
-) -> None:
-    plaintext = os.urandom(regular * FRAME + 1)
-    message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
-    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext  # the signature covers every byte
     assert where_the_final_frame_opened == [True]
 
 
@@ -124,35 +128,20 @@ def test_a_signed_final_frame_opened_beside_the_run_is_not_written_before_the_si
 
 
 @pytest.mark.parametrize("regular", [32, 40, 64])
-def test_a_whole_signed_message_seals_its_final_frame_on_the_thread_that_seals_the_run(
-    monkeypatch: pytest.MonkeyPatch, regular: int
+def test_a_signed_message_seals_and_opens_its_final_frame_beside_the_run_hashed_meanwhile(
+    sealed_here: list[bool], where_the_final_frame_opened: list[bool], regular: int
 ) -> None:
-    sealed_here: list[bool] = []
-    real_seal_final = FrameCodec.seal_final
-
-    def seal_final(self: FrameCodec, *args: object) -> int:
-        sealed_here.append(threading.current_thread() is threading.main_thread())
-        return real_seal_final(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(FrameCodec, "seal_final", seal_final)
     plaintext = os.urandom(regular * FRAME + 3)
     message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
-    assert sealed_here == [False]
+    assert sealed_here == [False]  # by the worker that sealed the run, while this thread hashed it
     assert official_decrypt(message, keys=[KEY])[0] == plaintext
-    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext
+    assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext  # the signature covers every byte
+    assert where_the_final_frame_opened == [True]
 
 
 def test_a_signed_message_below_the_split_size_keeps_everything_on_the_calling_thread(
-    monkeypatch: pytest.MonkeyPatch, where_the_final_frame_opened: list[bool]
+    sealed_here: list[bool], where_the_final_frame_opened: list[bool]
 ) -> None:
-    sealed_here: list[bool] = []
-    real_seal_final = FrameCodec.seal_final
-
-    def seal_final(self: FrameCodec, *args: object) -> int:
-        sealed_here.append(threading.current_thread() is threading.main_thread())
-        return real_seal_final(self, *args)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(FrameCodec, "seal_final", seal_final)
     plaintext = os.urandom(8 * FRAME + 3)  # 256 KiB: under the 1 MiB that splits here
     message = TWO.encrypt(plaintext, keyring=KEYRING, algorithm=SIGNED, frame_length=FRAME)
     assert TWO.decrypt(message, keyring=KEYRING).plaintext == plaintext
