@@ -14,7 +14,7 @@ sealed or opened on the calling thread. The API layer's default executor is in
 from __future__ import annotations
 
 import functools
-import itertools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -24,7 +24,7 @@ from ..errors import UsageError
 if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) is not needed to import busta
     from concurrent.futures import Executor, Future
 
-__all__ = ["MAX_THREADS", "Workers", "cut", "overlaps", "parts", "run_split", "split_run"]
+__all__ = ["MAX_THREADS", "Workers", "overlaps", "parts", "run_split", "split_run"]
 
 # Both thresholds come from the sweeps of docs/benchmarks.md (issue 18), where a bare two-thread
 # loop itself was slower than one thread below them: at 32 KiB frames (0.76x decrypting) and for
@@ -36,12 +36,18 @@ MIN_PARALLEL_FRAME_LENGTH: Final = 64 * 1024
 MIN_PARALLEL_RUN_BYTES: Final = 8 << 20
 #: Upper bound on the threads one message may use.
 MAX_THREADS: Final = 64
+#: A split run is taken by its threads a piece of about this many bytes (at least one frame) at a time,
+#: each thread taking the next piece when it is done with its last, so that a thread slowed down (a vCPU
+#: the host took away for a while, a cache another thread emptied) leaves more of the run to the others
+#: instead of holding up the whole message. A piece costs one lock and one call.
+PIECE_BYTES: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
 class Workers:
     """``threads`` threads for one message's frames: the calling thread and ``threads - 1`` tasks at
-    a time on ``executor`` (which must run that many at once, or the parts queue behind each other)."""
+    a time on ``executor`` (one that runs fewer at once, busy with other work, leaves their pieces
+    to the threads running, and a task that has not started when the run is done is dropped)."""
 
     executor: Executor
     threads: int
@@ -70,15 +76,6 @@ def parts(workers: Workers | None, frame_length: int, frames: int, *, busy: int 
     return max(1, min(workers.threads - busy, frames))
 
 
-def cut(count: int, split: int, *, final: bool = False) -> list[tuple[int, int]]:
-    """The frame ranges ``[a, b)`` of ``split`` parts of a run of ``count`` frames. With ``final``, the
-    final frame after the run counts as one more frame of the last part (which handles it)."""
-    units = count + final
-    bounds = [units * i // split for i in range(split + 1)]
-    bounds[-1] = count
-    return list(itertools.pairwise(bounds))
-
-
 def split_run(
     part: Callable[[int, int], None],
     count: int,
@@ -88,20 +85,53 @@ def split_run(
     busy: Sequence[Callable[[], None]] = (),
     final: Callable[[], object] | None = None,
 ) -> None:
-    """Run ``part(a, b)`` over the parts of a run of ``count`` frames (as many as the workers allow
-    besides the ``busy`` tasks, which run beside them), then ``final`` after the last part, on its
-    thread: the final frame is sealed or opened beside the run, not after all of it."""
+    """Run ``part(a, b)`` over a run of ``count`` frames (on as many threads as the workers allow besides
+    the ``busy`` tasks, which run beside them), then ``final``: split, the threads take the run in
+    pieces of :data:`PIECE_BYTES` as each is free, and ``final`` is the last piece, opened or sealed
+    beside the run rather than after all of it."""
     split = parts(workers, frame_length, count + (final is not None), busy=len(busy))
     if split == 1 and not busy:  # one thread, and every small message: no task objects
         part(0, count)
         if final is not None:
             final()
         return
-    tasks: list[Callable[[], None]] = [*busy]
-    tasks += [functools.partial(part, a, b) for a, b in cut(count, split, final=final is not None)]
-    if final is not None:
-        tasks[-1] = functools.partial(_then, tasks[-1], final)
-    run_split(tasks, workers)
+    if split == 1:
+        whole = functools.partial(part, 0, count)
+        run_split([*busy, whole if final is None else functools.partial(_then, whole, final)], workers)
+        return
+    pieces = _Pieces(part, count, max(1, PIECE_BYTES // frame_length), final)
+    run_split([*busy, *[pieces.take] * split], workers, spare=split - 1)
+
+
+class _Pieces:
+    """One split run's pieces, handed out in order to whichever of its threads asks next; once one
+    piece failed, no more are handed out (the error is raised by :func:`run_split`)."""
+
+    def __init__(
+        self, part: Callable[[int, int], None], count: int, per_piece: int, final: Callable[[], object] | None
+    ):
+        self._pieces: list[Callable[[], object]] = [
+            functools.partial(part, a, min(a + per_piece, count)) for a in range(0, count, per_piece)
+        ]
+        if final is not None:
+            self._pieces.append(final)
+        self._next = 0
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        """Run pieces until none is left (or one failed, here or on another thread)."""
+        while True:
+            with self._lock:
+                if self._failed or self._next == len(self._pieces):
+                    return
+                piece = self._pieces[self._next]
+                self._next += 1
+            try:
+                piece()
+            except BaseException:
+                self._failed = True
+                raise
 
 
 def _then(first: Callable[[], object], second: Callable[[], object]) -> None:
@@ -109,8 +139,11 @@ def _then(first: Callable[[], object], second: Callable[[], object]) -> None:
     second()
 
 
-def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None) -> None:
-    """Run ``tasks`` concurrently (the last on the calling thread); re-raise the first error."""
+def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None, *, spare: int = 0) -> None:
+    """Run ``tasks`` concurrently (the last on the calling thread); re-raise the first error. The
+    ``spare`` tasks before the last may be dropped if they have not started when the calling
+    thread's ends (tasks that find nothing left to do: an executor busy with other work is not
+    waited for)."""
     if workers is None:
         for task in tasks:
             task()
@@ -121,7 +154,9 @@ def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None) -> N
         tasks[-1]()
     except BaseException as exc:  # re-raised below, after the other tasks finished
         error = exc
-    for future in futures:
+    for index, future in enumerate(futures):
+        if index >= len(futures) - spare and future.cancel():
+            continue
         failure = future.exception()
         if failure is not None and error is None:
             error = failure

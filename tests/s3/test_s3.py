@@ -568,9 +568,9 @@ def sealed_in_parallel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     runs: list[int] = []
     original = workers.run_split  # what split_run calls, for the encryptor and the decryptor
 
-    def counting(tasks: Any, pool: Any) -> None:
+    def counting(tasks: Any, pool: Any, *, spare: int = 0) -> None:
         runs.append(len(tasks))
-        original(tasks, pool)
+        original(tasks, pool, spare=spare)
 
     monkeypatch.setattr(workers, "run_split", counting)
     return runs

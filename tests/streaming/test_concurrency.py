@@ -249,10 +249,10 @@ def parallel_engine(monkeypatch: pytest.MonkeyPatch) -> Tally:
 
     real_run_split = workers.run_split
 
-    def counting_split(tasks: Sequence[Callable[[], None]], pool: workers.Workers | None) -> None:
+    def counting_split(tasks: Sequence[Callable[[], None]], pool: workers.Workers | None, *, spare: int = 0) -> None:
         if len(tasks) > 1:
             tally.add("splits")
-        real_run_split(tasks, pool)
+        real_run_split(tasks, pool, spare=spare)
 
     real_seal_and_hash = encryptor.MessageEncryptor._seal_and_hash
 

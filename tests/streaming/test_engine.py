@@ -67,9 +67,9 @@ def test_parallel_output_is_byte_identical_to_serial(
 
     real_run_split = workers.run_split
 
-    def counting_run_split(tasks: list[Callable[[], None]], pool: workers.Workers | None) -> None:
+    def counting_run_split(tasks: list[Callable[[], None]], pool: workers.Workers | None, *, spare: int = 0) -> None:
         splits.append(len(tasks))
-        real_run_split(tasks, pool)
+        real_run_split(tasks, pool, spare=spare)
 
     monkeypatch.setattr(workers, "run_split", counting_run_split)
     data = _plaintext(size)

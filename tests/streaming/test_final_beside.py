@@ -45,10 +45,10 @@ def where_the_final_frame_opened(monkeypatch: pytest.MonkeyPatch) -> Iterator[li
     inside = [False]
     opened: list[bool] = []
 
-    def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None) -> None:
+    def run_split(tasks: Sequence[Callable[[], None]], workers: Workers | None, *, spare: int = 0) -> None:
         inside[0] = True
         try:
-            real_run_split(tasks, workers)
+            real_run_split(tasks, workers, spare=spare)
         finally:
             inside[0] = False
 
@@ -193,10 +193,10 @@ def test_a_whole_unsigned_message_seals_its_final_frame_inside_the_split_run(
     sealed: list[bool] = []
     real_run_split, real_seal_final = workers.run_split, FrameCodec.seal_final
 
-    def run_split(tasks: Sequence[Callable[[], None]], pool: Workers | None) -> None:
+    def run_split(tasks: Sequence[Callable[[], None]], pool: Workers | None, *, spare: int = 0) -> None:
         inside[0] = True
         try:
-            real_run_split(tasks, pool)
+            real_run_split(tasks, pool, spare=spare)
         finally:
             inside[0] = False
 
