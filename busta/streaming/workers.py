@@ -120,18 +120,20 @@ class _Pieces:
         self._lock = threading.Lock()
 
     def take(self) -> None:
-        """Run pieces until none is left (or one failed, here or on another thread)."""
-        while True:
-            with self._lock:
-                if self._failed or self._next == len(self._pieces):
-                    return
-                piece = self._pieces[self._next]
-                self._next += 1
-            try:
+        """Run pieces until none is left (or one failed, here or on another thread). Whatever ends
+        this thread early (a piece's error, a signal's KeyboardInterrupt between two pieces) stops
+        the others at their next piece."""
+        try:
+            while True:
+                with self._lock:
+                    if self._failed or self._next == len(self._pieces):
+                        return
+                    piece = self._pieces[self._next]
+                    self._next += 1
                 piece()
-            except BaseException:
-                self._failed = True
-                raise
+        except BaseException:
+            self._failed = True
+            raise
 
 
 def _then(first: Callable[[], object], second: Callable[[], object]) -> None:
