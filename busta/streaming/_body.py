@@ -100,7 +100,7 @@ class BodyOpener:
                 raise no_room()
             if count:
                 end = pos + count * codec.step
-                final = self._final_beside(view, end, out[produced + count * codec.frame_length :], base, count)
+                final = self._final_beside(view, end, out[produced + count * codec.frame_length :], base)
                 self._open_run(view[pos:end], out[produced:], count, base + pos, final=final)
                 pos, produced = end, produced + count * codec.frame_length
                 if final is None:
@@ -129,14 +129,12 @@ class BodyOpener:
         produced = self._open_last(view, pos, head, SINGLE_BLOCK_STRING, out, base=base)
         return pos + head.total_length, produced
 
-    def _final_beside(self, view: memoryview, end: int, out: memoryview, base: int, count: int) -> _Final | None:
-        """The final frame that follows a run of ``count`` regular frames at ``end``, whole, for the
-        run's last part to open, when the run is split across threads or (signed) hashed beside its
-        opening: a signed message's final frame is then hashed with the run, and its plaintext is
-        held until the signature verifies."""
+    def _final_beside(self, view: memoryview, end: int, out: memoryview, base: int) -> _Final | None:
+        """The final frame that follows a run of regular frames at ``end``, whole, for the run's last
+        piece to open (with workers: the run may be split, or hashed on another thread while it
+        opens): a signed message's final frame is hashed with the run, and its plaintext is held
+        until the signature verifies."""
         if self._workers is None:
-            return None
-        if self._verifier is not None and not overlaps(self._workers, count * self._codec.frame_length):
             return None
         head = parse_frame_head(view, end, self._codec.frame_length)
         if head is None or not head.final or end + head.total_length > len(view):
@@ -157,14 +155,15 @@ class BodyOpener:
         if first + count - 1 > MAX_FRAMES:
             raise MalformedMessageError("more frames than the format allows", field="sequence number")
         busy: list[Callable[[], None]] = []
-        verifier = self._verifier
-        if verifier is not None and overlaps(self._workers, count * self._codec.frame_length):
-            hashed = (run,) if final is None else (run, final.frame)
-            busy.append(functools.partial(_hash, verifier, hashed))  # hash while the frames open
-            verifier = None
+        hash_run = None
+        if self._verifier is not None:  # what the signature covers: the run, then the final frame with it
+            hash_run = functools.partial(_hash, self._verifier, (run,) if final is None else (run, final.frame))
+            if overlaps(self._workers, count * self._codec.frame_length):
+                busy.append(hash_run)  # hashed while the frames open
+                hash_run = None
         self._open_parts(first, run, out, count, base=base, busy=busy, final=final)
-        if verifier is not None:
-            verifier.update(run)
+        if hash_run is not None:
+            hash_run()
         self._sequence = first + count
 
     def _open_parts(

@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from busta.streaming import workers
 from busta.streaming.workers import Workers, split_run
 
-MiB = 1 << 20
-FRAMES = 16  # 16 frames of 1 MiB: a run that splits, one frame a piece
+FRAME = workers.PIECE_BYTES  # one frame a piece
+FRAMES = 16  # a run that splits
 
 
 @pytest.fixture
@@ -31,16 +32,17 @@ def _here() -> bool:
 def test_every_frame_is_taken_once_and_the_final_frame_last(two: Workers) -> None:
     taken: list[tuple[int, int]] = []
     finals: list[int] = []
-    split_run(lambda a, b: taken.append((a, b)), FRAMES, MiB, two, final=lambda: finals.append(len(taken)))
+    split_run(lambda a, b: taken.append((a, b)), FRAMES, FRAME, two, final=lambda: finals.append(len(taken)))
     assert sorted(taken) == [(a, a + 1) for a in range(FRAMES)]
     assert finals == [FRAMES]  # after every regular piece was handed out
 
 
-def test_pieces_are_a_megabyte_of_frames_and_the_last_may_be_short(two: Workers) -> None:
+def test_pieces_are_as_many_frames_as_fill_the_piece_size_and_the_last_may_be_short(two: Workers) -> None:
     taken: list[tuple[int, int]] = []
     frame = 64 * 1024
     split_run(lambda a, b: taken.append((a, b)), 200, frame, two)  # 12.5 MiB in 64 KiB frames
-    assert sorted(taken) == [(a, min(a + 16, 200)) for a in range(0, 200, 16)]
+    per_piece = workers.PIECE_BYTES // frame
+    assert sorted(taken) == [(a, min(a + per_piece, 200)) for a in range(0, 200, per_piece)]
 
 
 def test_a_slowed_thread_leaves_the_rest_of_the_run_to_the_other(two: Workers) -> None:
@@ -54,7 +56,7 @@ def test_a_slowed_thread_leaves_the_rest_of_the_run_to_the_other(two: Workers) -
             by_worker.append(a)
             time.sleep(0.5)  # the worker's vCPU taken away: the caller finishes the run meanwhile
 
-    split_run(part, FRAMES, MiB, two)
+    split_run(part, FRAMES, FRAME, two)
     assert sorted(by_caller + by_worker) == list(range(FRAMES))
     assert len(by_worker) <= 2 and len(by_caller) >= FRAMES - 2  # cut in halves, each would take 8
 
@@ -73,7 +75,7 @@ def test_once_a_piece_failed_no_thread_takes_another(two: Workers) -> None:
         assert failed.wait(5)  # the worker's first piece ends after the caller's failed
 
     with pytest.raises(ValueError, match="frame failed"):
-        split_run(part, FRAMES, MiB, two)
+        split_run(part, FRAMES, FRAME, two)
     assert sum(b - a for a, b in ran) == 2  # one frame each; neither thread took another piece
 
 
@@ -84,7 +86,7 @@ def test_a_pool_busy_with_other_work_is_not_waited_for() -> None:
     taken: list[tuple[int, int]] = []
     try:
         start = time.monotonic()
-        split_run(lambda a, b: taken.append((a, b)), FRAMES, MiB, Workers(pool, 2))
+        split_run(lambda a, b: taken.append((a, b)), FRAMES, FRAME, Workers(pool, 2))
         assert time.monotonic() - start < 5  # returned before the other work let the pool go
         assert sorted(taken) == [(a, a + 1) for a in range(FRAMES)]  # all of it on the calling thread
     finally:
