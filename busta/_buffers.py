@@ -11,10 +11,13 @@ a ``bytearray`` and one copy.
 
 from __future__ import annotations
 
-import ctypes
 import sys
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = ["OutputBuffer", "PendingBytes", "room_for", "writable_view"]
 
@@ -25,13 +28,6 @@ _ZERO_COPY_MIN_BYTES = 64 << 10
 #: An :class:`OutputBuffer` smaller than this is copied out by :meth:`OutputBuffer.finish` in any case:
 #: sizing it exactly (to avoid that copy) buys nothing there.
 COPIED_OUTPUT_BYTES = _ZERO_COPY_MIN_BYTES if _ZERO_COPY else 1 << 62
-if _ZERO_COPY:
-    _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
-    _new_bytes.restype = ctypes.py_object
-    _new_bytes.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
-    _bytes_address = ctypes.pythonapi.PyBytes_AsString
-    _bytes_address.restype = ctypes.c_void_p
-    _bytes_address.argtypes = [ctypes.py_object]
 
 #: Fresh outputs this large are mapped anew by the C library on every call, and each of their 4 KiB
 #: pages then faults in when first written (1.5 to 3 us each on a VM: about as long as AES-GCM takes
@@ -40,22 +36,43 @@ if _ZERO_COPY:
 _HUGE_PAGE_MIN_BYTES = 32 << 20
 _HUGE_PAGE = 2 << 20
 _MADV_HUGEPAGE = 14
-_madvise = None
-if _ZERO_COPY and sys.platform == "linux":
-    try:
-        _madvise = ctypes.CDLL(None, use_errno=True).madvise
-        _madvise.restype = ctypes.c_int
-        _madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    except (OSError, AttributeError):  # pragma: no cover - a libc without madvise
-        _madvise = None
 
 
-def _prefer_huge_pages(address: int, size: int) -> None:
+class _CApi:
+    """The C functions an uninitialized ``bytes`` is made and advised with. ctypes takes about a
+    twentieth of ``import busta``, so they are looked up when the first such buffer is made."""
+
+    __slots__ = ("bytes_address", "char", "madvise", "new_bytes")
+
+    def __init__(self) -> None:
+        import ctypes  # noqa: PLC0415 - on first use: see the class's text
+
+        self.char = ctypes.c_char
+        self.new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+        self.new_bytes.restype = ctypes.py_object
+        self.new_bytes.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+        self.bytes_address = ctypes.pythonapi.PyBytes_AsString
+        self.bytes_address.restype = ctypes.c_void_p
+        self.bytes_address.argtypes = [ctypes.py_object]
+        self.madvise: Any = None
+        if sys.platform == "linux":
+            try:
+                self.madvise = ctypes.CDLL(None, use_errno=True).madvise
+                self.madvise.restype = ctypes.c_int
+                self.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            except (OSError, AttributeError):  # pragma: no cover - a libc without madvise
+                self.madvise = None
+
+
+_c_api: _CApi | None = None  # made once, by the first large OutputBuffer (two threads may both make one)
+
+
+def _prefer_huge_pages(api: _CApi, address: int, size: int) -> None:
     """Ask for huge pages over the whole 2 MiB pages inside ``[address, address + size)`` (advice only)."""
     start = -(-address // _HUGE_PAGE) * _HUGE_PAGE
     end = (address + size) // _HUGE_PAGE * _HUGE_PAGE
-    if _madvise is not None and end > start:
-        _madvise(start, end - start, _MADV_HUGEPAGE)  # a refusal (EINVAL where THP is off) changes nothing
+    if api.madvise is not None and end > start:
+        api.madvise(start, end - start, _MADV_HUGEPAGE)  # a refusal (EINVAL where THP is off) changes nothing
 
 
 def writable_view(out: object) -> memoryview:
@@ -95,11 +112,14 @@ class OutputBuffer:
         self._array: ctypes.Array[ctypes.c_char] | None = None
         self._target: bytes | bytearray
         if _ZERO_COPY and size >= _ZERO_COPY_MIN_BYTES:
-            target: bytes = _new_bytes(None, size)
-            address = _bytes_address(target)
+            global _c_api  # noqa: PLW0603 - made once, on first use
+            api = _c_api or _CApi()
+            _c_api = api
+            target: bytes = api.new_bytes(None, size)
+            address = api.bytes_address(target)
             if size >= _HUGE_PAGE_MIN_BYTES:
-                _prefer_huge_pages(address, size)
-            self._array = (ctypes.c_char * size).from_address(address)
+                _prefer_huge_pages(api, address, size)
+            self._array = (api.char * size).from_address(address)
             # The array (and so every view of it, a worker's included) owns the bytes object: the
             # memory stays valid for as long as any view exists, even one that outlives a failed call.
             setattr(self._array, "_owner", target)  # noqa: B010 - ctypes arrays take attributes

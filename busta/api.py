@@ -9,11 +9,11 @@ context, the suite and frame length, and the streams.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from ._arguments import Bytes, as_bytes, materials_manager_for
 from ._executor import check_threads
+from ._frozen import record
 from ._start import decryptor_engine, encryption_request, encryptor_for, seal_into, seal_whole
 from .compression import compress_whole, compression_of, mark
 from .errors import UsageError
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Client:
     """What every message this client encrypts or decrypts shares; each argument is checked here.
 

@@ -24,8 +24,8 @@ keeps the :class:`KeyringConfig` protocol.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
+from ._frozen import record
 from .errors import UsageError
 from .keyrings import MultiKeyring
 from .keyrings.kinds import AesKeyFile, EnvKey, KmsDiscovery, KmsKey, LocalKey, Pkcs11Key, RsaKeyFile
@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Multi:
     """Several keyrings: on encrypt the first generates the data key and every one wraps it;
     on decrypt the first that can unwrap one wins."""

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ._frozen import quick_init
+from ._frozen import record
 from .format import Header
 
 __all__ = ["DecryptResult", "DecryptedInto", "StreamResult"]
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class StreamResult:
     """What :meth:`Client.encrypt_stream` / :meth:`Client.decrypt_stream` did: the message header,
     the authenticated encryption context (stored and required pairs) and the plaintext length."""
@@ -21,8 +18,7 @@ class StreamResult:
     plaintext_length: int
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class DecryptResult:
     """A decrypted message: its plaintext, its header, and its authenticated encryption context
     (the stored pairs plus any required pairs the caller supplied)."""
@@ -32,8 +28,7 @@ class DecryptResult:
     encryption_context: dict[str, str]
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class DecryptedInto:
     """What :meth:`Client.decrypt_into` did: the plaintext is the first ``length`` bytes of the caller's
     buffer; the header and the authenticated encryption context as for :class:`DecryptResult`."""

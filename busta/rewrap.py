@@ -21,9 +21,10 @@ authenticates every byte of a body as it is copied (what a bulk rewrap of files 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Protocol
 
+from ._frozen import record
 from .api import Client, client_or_default
 from .errors import SignedMessageError, TruncatedMessageError, UsageError
 from .format import ContentType, Header, parse_header
@@ -44,7 +45,7 @@ from .streaming.random_access import Fetch, SeekableDecryptingReader
 __all__ = ["CheckedCopy", "Fetch", "RewrappedHeader", "check_rewrapped", "copy_ranges", "rewrap", "rewrap_header"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RewrappedHeader:
     """A new header for an existing message.
 
@@ -265,7 +266,7 @@ class _Recording:
         return self.materials
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _KnownMaterials:
     """A materials manager that already holds a message's decryption materials (no keyring call)."""
 

@@ -6,15 +6,16 @@ implementations (those live in :mod:`busta.crypto`).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from dataclasses import dataclass
 
+from ._frozen import record
 from .errors import PolicyError, UsageError
 
 __all__ = ["SUITES_BY_ID", "AlgorithmSuite", "CommitmentPolicy", "SuiteSpec"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SuiteSpec:
     """What an algorithm suite is made of."""
 
@@ -30,7 +31,14 @@ IV_BYTES = 12
 TAG_BYTES = 16
 COMMITMENT_BYTES = 32
 #: The attributes of a suite, each set once (below the class).
-_FACTS = frozenset(SuiteSpec.__slots__) | {"id", "spec", "signed", "iv_bytes", "tag_bytes", "suite_data_bytes"}
+_FACTS = frozenset(field.name for field in dataclasses.fields(SuiteSpec)) | {
+    "id",
+    "spec",
+    "signed",
+    "iv_bytes",
+    "tag_bytes",
+    "suite_data_bytes",
+}
 
 
 class AlgorithmSuite(enum.Enum):

@@ -1,13 +1,17 @@
-"""busta._frozen.quick_init: a frozen dataclass keeps every behaviour of its own ``__init__``, faster."""
+"""busta._frozen.record: a value type behaves as ``@dataclass(frozen=True, slots=True)`` would make it."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import pickle
+from typing import Any
 
 import pytest
 
-from busta._frozen import quick_init
+from busta import _frozen
+from busta._frozen import record
+from busta.api import Client
 from busta.format import EncryptedDataKey, Header, HeaderAuth, ParsedHeader
 from busta.materials import DecryptionMaterials, DecryptionRequest, EncryptionRequest
 from busta.results import DecryptedInto, DecryptResult, StreamResult
@@ -20,88 +24,147 @@ class _Plain:
     b: str
     c: bytes = b"default"
     d: tuple[int, ...] = ()
+    e: list[int] = dataclasses.field(default_factory=list, compare=False)
+    f: str = dataclasses.field(default="hidden", repr=False)
+    g: int = dataclasses.field(default=0, compare=False)
 
 
-Quick = quick_init(dataclasses.make_dataclass("Quick", [], bases=(), frozen=True, slots=True))
-
-
-@quick_init
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Fast:
+@record
+class _Record:
     a: int
     b: str
     c: bytes = b"default"
     d: tuple[int, ...] = ()
+    e: list[int] = dataclasses.field(default_factory=list, compare=False)
+    f: str = dataclasses.field(default="hidden", repr=False)
+    g: int = dataclasses.field(default=0, compare=False)
 
 
-@pytest.mark.parametrize(
-    ("args", "kwargs"),
-    [((1, "x"), {}), ((1, "x", b"c"), {}), ((1,), {"b": "y", "d": (2,)}), ((), {"a": 3, "b": "z", "c": b""})],
-)
-def test_fields_defaults_and_keywords_are_the_dataclasss(args: tuple[object, ...], kwargs: dict[str, object]) -> None:
-    fast, plain = _Fast(*args, **kwargs), _Plain(*args, **kwargs)  # type: ignore[arg-type]
-    assert dataclasses.astuple(fast) == dataclasses.astuple(plain)
-    assert repr(fast).replace("_Fast", "_Plain") == repr(plain)
-    assert fast == _Fast(*args, **kwargs)  # type: ignore[arg-type]
-    assert hash(fast) == hash(_Fast(*args, **kwargs))  # type: ignore[arg-type]
+_CALLS = [
+    ((1, "x"), {}),
+    ((1, "x", b"c"), {}),
+    ((1,), {"b": "y", "d": (2,)}),
+    ((), {"a": 3, "b": "z", "c": b"", "e": [1], "f": "s", "g": 4}),
+]
+
+
+@pytest.mark.parametrize(("args", "kwargs"), _CALLS)
+def test_fields_defaults_keywords_repr_and_equality_are_the_dataclasss(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    made, plain = _Record(*args, **kwargs), _Plain(*args, **kwargs)
+    assert dataclasses.astuple(made) == dataclasses.astuple(plain)
+    assert repr(made).replace("_Record", "_Plain") == repr(plain)
+    assert made == _Record(*args, **kwargs)
+    assert hash(made) == hash(_Record(*args, **kwargs))
+
+
+def test_a_default_factory_gives_each_instance_its_own_value() -> None:
+    first, second = _Record(1, "x"), _Record(1, "x")
+    assert first.e == [] and first.e is not second.e
+
+
+def test_a_field_left_out_of_comparison_is_left_out_of_equality_and_hash() -> None:
+    assert _Record(1, "x", e=[1], g=1) == _Record(1, "x", e=[2], g=2)
+    assert hash(_Record(1, "x", e=[1], g=1)) == hash(_Record(1, "x", e=[2], g=2))
+    assert _Record(1, "x") != _Record(1, "y")
+    assert hash(_Record(1, "x", d=(1,))) != hash(_Record(1, "x", d=(2,)))
+    assert _Record(1, "x") != _Plain(1, "x")  # type: ignore[comparison-overlap]  # never equal across classes
 
 
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
         ((), {}, "missing 2 required positional arguments"),
-        ((1, "x", b"c", (), 5), {}, "takes from 3 to 5 positional arguments"),
+        ((1, "x", b"c", (), [], "f", 0, 5), {}, "takes from 3 to 8 positional arguments"),
         ((1,), {"a": 2, "b": "x"}, "multiple values for argument 'a'"),
-        ((1, "x"), {"e": 1}, "unexpected keyword argument 'e'"),
+        ((1, "x"), {"h": 1}, "unexpected keyword argument 'h'"),
     ],
 )
-def test_bad_arguments_fail_as_they_would_without_it(
-    args: tuple[object, ...], kwargs: dict[str, object], message: str
+def test_bad_arguments_fail_as_they_would_for_the_dataclass(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(TypeError, match=message):
-        _Fast(*args, **kwargs)  # type: ignore[arg-type]
+        _Record(*args, **kwargs)
     with pytest.raises(TypeError, match=message):
-        _Plain(*args, **kwargs)  # type: ignore[arg-type]
+        _Plain(*args, **kwargs)
 
 
-def test_the_instance_stays_frozen_and_slotted() -> None:
-    fast = _Fast(1, "x")
+def test_the_instance_stays_frozen_and_slotted_and_survives_copy_and_pickle() -> None:
+    made = _Record(1, "x", e=[3])
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fast.a = 2  # type: ignore[misc]
-    assert not hasattr(fast, "__dict__")
-    assert dataclasses.replace(fast, a=5) == _Fast(5, "x")
-    assert pickle.loads(pickle.dumps(fast)) == fast
+        made.a = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del made.a
+    assert not hasattr(made, "__dict__")
+    assert dataclasses.is_dataclass(made)
+    assert dataclasses.replace(made, a=5) == _Record(5, "x", e=[3])
+    assert pickle.loads(pickle.dumps(made)) == made
+    assert copy.copy(made) == made and copy.deepcopy(made).e is not made.e
 
 
-def test_a_dataclass_with_no_fields_is_made() -> None:
-    assert Quick() == Quick()
+def test_keyword_only_fields_post_init_and_the_classs_own_methods() -> None:
+    seen: list[int] = []
+
+    @record(kw_only=True, repr=False)
+    class Checked:
+        a: int
+        b: int = 2
+
+        def __post_init__(self) -> None:
+            seen.append(self.a + self.b)
+
+        def __repr__(self) -> str:
+            return "mine"
+
+    assert Checked(a=1).b == 2 and seen == [3]
+    with pytest.raises(TypeError, match="positional"):
+        Checked(1)  # type: ignore[call-arg]
+    assert repr(Checked(a=1)) == "mine"
+
+
+def test_an_explicit_hash_is_kept_and_a_class_without_fields_is_made() -> None:
+    @record
+    class Unhashable:
+        a: int
+        __hash__ = None  # type: ignore[assignment]
+
+    @record
+    class Empty:
+        pass
+
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(Unhashable(1))
+    assert Empty() == Empty() and hash(Empty()) == hash(())
+
+
+def test_a_recursive_value_is_shown_without_recursing() -> None:
+    @record
+    class Box:
+        items: list[object]
+
+    box = Box([])
+    box.items.append(box)
+    assert repr(box) == "test_a_recursive_value_is_shown_without_recursing.<locals>.Box(items=[...])"
 
 
 @pytest.mark.parametrize(
-    "make",
+    ("namespace", "message"),
     [
-        lambda: dataclasses.dataclass(slots=True)(type("NotFrozen", (), {"__annotations__": {"a": int}})),
-        lambda: dataclasses.dataclass(frozen=True)(type("NoSlots", (), {"__annotations__": {"a": int}})),
-        lambda: type("NotADataclass", (), {}),
-        lambda: dataclasses.make_dataclass(
-            "Factory", [("a", list, dataclasses.field(default_factory=list))], frozen=True, slots=True
-        ),
-        lambda: dataclasses.make_dataclass(
-            "NoInit", [("a", int, dataclasses.field(default=0, init=False))], frozen=True, slots=True
-        ),
-        lambda: dataclasses.make_dataclass("KwOnly", [("a", int)], frozen=True, slots=True, kw_only=True),
-        lambda: dataclasses.make_dataclass(
-            "PostInit", [("a", int)], frozen=True, slots=True, namespace={"__post_init__": lambda self: None}
-        ),
+        ({"__annotations__": {"a": "int", "b": "int"}, "a": 0}, "non-default argument 'b' follows default argument"),
+        ({"__annotations__": {"a": "int"}, "a": dataclasses.field(default=0, init=False)}, "set by __init__ only"),
+        ({"__annotations__": {"a": "dataclasses.InitVar[int]"}}, "InitVar"),
     ],
-    ids=["not-frozen", "no-slots", "not-a-dataclass", "default-factory", "init-false", "kw-only", "post-init"],
+    ids=["default-order", "init-false", "initvar"],
 )
-def test_only_a_plain_frozen_slotted_dataclass_qualifies(make: object) -> None:
-    with pytest.raises(TypeError, match="quick_init"):
-        quick_init(make())  # type: ignore[operator]
+def test_an_option_the_value_types_do_not_use_is_refused_when_the_class_is_made(
+    namespace: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        record(type("Refused", (), {"__module__": __name__, **namespace}))
 
 
-def test_busta_value_types_made_per_message_use_it_and_keep_their_fields() -> None:
+def test_busta_value_types_use_it_and_keep_their_fields() -> None:
     suite = AlgorithmSuite.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
     edk = EncryptedDataKey("p", b"i", b"c")
     header = Header(suite, bytes(32), {"a": "b"}, (edk,), 2, 4096)  # type: ignore[arg-type]
@@ -115,6 +178,36 @@ def test_busta_value_types_made_per_message_use_it_and_keep_their_fields() -> No
     assert DecryptResult(b"p", header, {}).plaintext == b"p"
     assert StreamResult(header, {}, 3).plaintext_length == 3
     assert DecryptedInto(1, header, {}).length == 1
-    for kind in (EncryptedDataKey, Header, HeaderAuth, ParsedHeader, DecryptionRequest, EncryptionRequest):
+    for kind in (EncryptedDataKey, Header, HeaderAuth, ParsedHeader, DecryptionRequest, EncryptionRequest, Client):
         assert kind.__init__.__qualname__ == f"{kind.__qualname__}.__init__"
-        assert "_set_" in kind.__init__.__code__.co_names[0]
+        assert kind.__init__.__code__.co_names[0].startswith("_set_"), "set through the slot descriptor"
+        assert kind.__eq__.__module__ == _frozen.__name__
+
+
+def test_a_record_compiles_its_init_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled: list[str] = []
+    real_exec = exec
+
+    def counting_exec(source: Any, *rest: Any) -> None:
+        compiled.append(str(source).split("(", 1)[0])
+        real_exec(source, *rest)
+
+    monkeypatch.setitem(_frozen.__dict__, "exec", counting_exec)
+
+    @record
+    class Three:
+        a: int
+        b: int = 1
+        c: list[int] = dataclasses.field(default_factory=list)
+
+    assert compiled == ["def __init__"]
+    assert Three(0) == Three(0, 1, [])
+
+
+def test_a_class_without_a_docstring_is_documented_by_its_fields() -> None:
+    @record
+    class Pair:
+        left: int
+        right: int = 0
+
+    assert Pair.__doc__ == "Pair(left, right)"

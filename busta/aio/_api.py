@@ -4,9 +4,10 @@ module functions of a default one. Same arguments, errors and bytes as the sync 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .._arguments import Bytes, as_bytes
+from .._frozen import record
 from .._start import decryptor_engine, encryption_request, encryptor_for, seal_whole
 from ..api import DEFAULT_CLIENT
 from ..api import Client as SyncClient
@@ -26,7 +27,7 @@ from ._streams import CompressingSource, as_sink, as_source, decrypt_stream, enc
 __all__ = ["Client"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Client:
     """The async form of ``sdk`` (a :class:`busta.Client`: policy, limits, threads; default ``busta.Client()``).
 

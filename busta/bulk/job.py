@@ -10,9 +10,10 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any, Final
 
+from .._frozen import record
 from ..api import Client, client_or_default
 from ..errors import BustaError, UsageError
 from ..keyconfig import KeyringConfig
@@ -37,7 +38,7 @@ class InsecureClusterWarning(UserWarning):
     reach the scheduler can run code in the workers, with their keys, PINs and credentials."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Progress:
     """How far a job has got (passed to the ``progress`` callback after each object)."""
 
@@ -48,7 +49,7 @@ class Progress:
     bytes_read: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BulkReport:
     """Every object's outcome. ``ok`` is True only if none failed."""
 

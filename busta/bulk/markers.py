@@ -35,13 +35,13 @@ import hmac
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .. import errors
+from .._frozen import record
 from .._secrets import SecretBytes
 from ..errors import MalformedMessageError, TruncatedMessageError
 from ..format.header import parse_header_or_need
@@ -72,7 +72,7 @@ NOT_DONE_ERRORS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Found:
     """What a destination holds: ``bulk`` if it carries a marker of any format (a bulk job wrote it),
     ``mac`` the MAC of a current-format marker, ``state`` what that marker recorded about a local
@@ -120,7 +120,7 @@ def message_key(data_key: SecretBytes, message_id: bytes) -> SecretBytes:
     return SecretBytes(derived)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Seal:
     """Makes the marker of one object (kept in the task that writes it; never sent anywhere)."""
 

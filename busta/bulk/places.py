@@ -29,10 +29,10 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
+from .._frozen import record
 from .._legacy import LEGACY_BULK_METADATA_PREFIX
 from .._paths import split_name
 from ..errors import UnsafePathError, UsageError
@@ -52,7 +52,7 @@ MAC_METADATA: Final = "busta-bulk-mac"
 _MARKER_FILE_BYTES: Final = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class S3Settings:
     """How workers reach S3 (credentials come from each worker's usual boto3 chain, never from here)."""
 
@@ -77,7 +77,7 @@ def _s3_client(settings: S3Settings) -> Any:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Source:
     """One object to process: its name relative to the source place, size and version."""
 
@@ -86,7 +86,7 @@ class Source:
     version: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Place:
     """``s3://bucket/prefix`` or a local directory (shared by every worker)."""
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
+from .._frozen import record
 from ..compression import COMPRESSION_CONTEXT_KEY, compression_of, mark
 from ..errors import SignedMessageError, UsageError
 from ..keyconfig import build_keyring
@@ -49,7 +49,7 @@ def rotate(job: JobSpec, source: Source, name: str) -> tuple[str, int, int]:
     return _reencrypt(job, source, name, keys)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Rotation:
     old: Keyring
     new: Keyring

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Final
 
+from .._frozen import record
 from ..api import Client
 from ..keyconfig import KeyringConfig
 from ..limits import S3_DEFAULT_PART_SIZE
@@ -23,7 +24,7 @@ class Operation(enum.StrEnum):
     REWRAP = "rewrap"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class JobSpec:
     """What a bulk job does to each object; sent to every task.
 
@@ -60,7 +61,7 @@ class JobSpec:
         return name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ObjectResult:
     """What happened to one object.
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from .._frozen import record
 from ..crypto.frames import FrameCodec
 from ..errors import BustaError, MalformedMessageError, SignedMessageError, UsageError
 from ..format import parse_header
@@ -44,7 +44,7 @@ from .tasks import already_done, check_names, error_text, failure, locations, pr
 __all__ = ["Plan", "begin", "finish", "part", "part_count", "splittable", "submit"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     """What ``begin`` hands the part tasks: the upload, the header (encrypt), and the plaintext layout."""
 
@@ -55,14 +55,14 @@ class Plan:
     began: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Uploaded:
     number: int
     etag: str
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Failed:
     error: str
 

@@ -14,17 +14,17 @@ import contextlib
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
+from .._frozen import record
 from ..errors import BustaError, KmsError, NoDecryptingKeyError, S3Error
 from .errors import CliError, CliUsageError
 
 __all__ = ["Concerning", "Said", "cli_words", "concerning", "explain", "hint_for"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Said:
     """What to print: the line after ``busta: error:``, and reasons, each on a line of its own."""
 

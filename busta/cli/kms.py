@@ -12,9 +12,9 @@ import argparse
 import math
 import os
 import stat
-from dataclasses import dataclass
 from typing import IO, Any
 
+from .._frozen import record
 from ..limits import MAX_KMS_GRANT_TOKEN_CHARS, MAX_KMS_GRANT_TOKENS
 from ..materials import Keyring
 from ..materials.caching import DEFAULT_MAX_BYTES, DEFAULT_MAX_MESSAGES, CachingCryptoMaterialsManager
@@ -84,7 +84,7 @@ def _check_grant_tokens(tokens: list[str]) -> None:
             raise CliUsageError(f"--grant-token must be 1 to {MAX_KMS_GRANT_TOKEN_CHARS} characters long")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Keys:
     """The keyring of a command, and the caching materials manager around it when caching is on."""
 

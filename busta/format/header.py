@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from .._frozen import quick_init
+from .._frozen import record
 from ..context import deserialize_context, serialize_context
 from ..errors import LimitExceededError, MalformedMessageError
 from ..limits import MAX_FRAME_LENGTH, MAX_HEADER_BYTES, MAX_UINT16
@@ -73,8 +72,7 @@ class ContentType(enum.IntEnum):
 _CONTENT_TYPES = {kind.value: kind for kind in ContentType}
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class EncryptedDataKey:
     """One wrapped copy of the data key, as stored in the header."""
 
@@ -83,8 +81,7 @@ class EncryptedDataKey:
     ciphertext: bytes
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class Header:
     """The header fields, without its authentication tag."""
 
@@ -101,15 +98,13 @@ class Header:
         return self.suite.message_format
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class HeaderAuth:
     iv: bytes
     tag: bytes
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class ParsedHeader:
     """A header as read: the fields, its exact bytes before the tag, and its length in all."""
 

@@ -19,8 +19,10 @@ ones before anything is built from it (a client, a request, a log line):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Final
+
+from .._frozen import record
 
 __all__ = [
     "PARTITION_REGION_PREFIXES",
@@ -73,7 +75,7 @@ def region_fits(partition: str, region: str) -> bool:
     return partition not in PARTITION_REGION_PREFIXES
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsArn:
     partition: str
     region: str

@@ -13,9 +13,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NoReturn
 
+from .._frozen import record
 from .._secrets import refuse_pickling
 from ..errors import UsageError
 from ..limits import HIERARCHY_CACHE_ENTRIES, MAX_HIERARCHY_CACHE_ENTRIES
@@ -40,7 +40,7 @@ def decrypt_entry_id(partition_id: bytes, logical_name: str, branch_key_id: str,
     return hashlib.sha384(_NUL.join([*parts, version.encode("utf-8")])).digest()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Entry:
     materials: BranchKeyMaterials
     created: float

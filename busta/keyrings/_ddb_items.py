@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Final
 
+from .._frozen import record
 from .._secrets import SecretBytes
 from ..errors import KeyringError, UsageError
 from ..limits import (
@@ -74,7 +75,7 @@ BRANCH_KEY_BYTES: Final = 32
 UUID_PATTERN = _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BranchKeyMaterials:
     """One version of a branch key, unwrapped: its id, version (a UUID string), key and custom context."""
 
@@ -89,7 +90,7 @@ class BranchKeyMaterials:
         return uuid.UUID(self.version).bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BeaconKeyMaterials:
     """A branch key's beacon key (for searchable encryption), unwrapped."""
 

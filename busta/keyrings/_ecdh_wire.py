@@ -21,7 +21,8 @@ This module holds no keys and does no cryptography; every length is checked befo
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+
+from .._frozen import record
 
 __all__ = [
     "COMMITMENT_BYTES",
@@ -54,7 +55,7 @@ _KDF_LABEL = b"ecdh-key-derivation"
 _PRF_NAME = b"HMAC_SHA384"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProviderInfo:
     """The two public keys an encrypted data key names, as compressed points."""
 
@@ -62,7 +63,7 @@ class ProviderInfo:
     sender: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WrappedKey:
     """An encrypted data key's ciphertext, split into its fields."""
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import hmac
 import os
 import uuid
-from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .._frozen import record
 from ..errors import KeyringError
 from ..format import EncryptedDataKey
 from ._ddb_items import BranchKeyMaterials
@@ -57,7 +57,7 @@ def wrap(materials: BranchKeyMaterials, data_key: bytes, serialized_context: byt
     return EncryptedDataKey(PROVIDER_ID, materials.branch_key_id.encode("utf-8"), salt + iv + version + sealed)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WrappedKey:
     """A hierarchical data key, parsed: the branch key version it names and its sealed parts."""
 

@@ -6,8 +6,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 
+from .._frozen import record
 from .._secrets import SecretBytes
 from ..errors import Pkcs11Error, UsageError
 from . import _pkcs11_token
@@ -25,7 +25,7 @@ SOFTHSM_MODULES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SoftHsmToken:
     """A SoftHSM token made by :func:`create_softhsm_token`."""
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._frozen import record
 from ..errors import UsageError
 from ._ddb_items import (
     BeaconKeyMaterials,
@@ -44,7 +44,7 @@ __all__ = [
 _log = logging.getLogger("busta.keyrings.hierarchy")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Call:
     """One AWS call of a plan: ``operation`` is the boto3 method name; ``subject`` the KMS key (for errors)."""
 

@@ -11,11 +11,11 @@ import datetime
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
 
+from .._frozen import record
 from ..errors import BranchKeyStoreError, KeyringError, KmsError, UsageError
 from ._arn import is_region, mrk_match, parse_arn
 from ._ddb_items import (
@@ -53,7 +53,7 @@ _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _KEY_SCHEMA = [{"AttributeName": BRANCH_KEY_ID, "KeyType": "HASH"}, {"AttributeName": TYPE, "KeyType": "RANGE"}]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsKeyArn:
     """Wrap and unwrap with exactly this KMS key ARN (no alias); items of other keys are refused."""
 
@@ -63,7 +63,7 @@ class KmsKeyArn:
         _check_key_arn(self.arn)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsMrkKeyArn:
     """Like :class:`KmsKeyArn`, and also unwrap items of this multi-Region key's replicas (called here)."""
 
@@ -73,12 +73,12 @@ class KmsMrkKeyArn:
         _check_key_arn(self.arn)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsKeyDiscovery:
     """Unwrap each item with the key its ``kms-arn`` names; this store cannot create or rotate keys."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsMrDiscovery:
     """Discovery, with every multi-Region key called as its replica in ``region``."""
 
@@ -92,7 +92,7 @@ class KmsMrDiscovery:
 KmsConfiguration = KmsKeyArn | KmsMrkKeyArn | KmsKeyDiscovery | KmsMrDiscovery
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyStoreInfo:
     """The specification's GetKeyStoreInfo: what a store is configured with (no secret)."""
 

@@ -18,9 +18,9 @@ import binascii
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from .._frozen import record
 from .._legacy import environ
 from .._secrets import SecretBytes
 from ..errors import KeyFileError, UsageError
@@ -51,7 +51,7 @@ _DEFAULT_PADDING = "oaep-sha256"
 # -- raw AES: key records, raw key files, environment variables -------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LocalKey:
     """A key record made by ``busta keygen`` (JSON, mode 0600); ``path=None``: the default key."""
 
@@ -67,7 +67,7 @@ class LocalKey:
         return RawAesKeyring(record.namespace, record.name, record.key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AesKeyFile:
     """A file of exactly 32 raw AES key bytes, wrapped under ``namespace``/``name``."""
 
@@ -83,7 +83,7 @@ class AesKeyFile:
         return RawAesKeyring(self.namespace, self.name, read_raw_key(Path(self.path)))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EnvKey:
     """A base64 AES-256 key in the environment variable ``variable`` of the process that builds it."""
 
@@ -125,7 +125,7 @@ register(
 # -- raw RSA: PEM key files -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RsaKeyFile:
     """A PEM RSA key file: a public key encrypts only; a private key (password from
     ``BUSTA_RSA_KEY_PASSWORD`` if encrypted) also decrypts."""
@@ -193,7 +193,7 @@ register(
 # -- AWS KMS ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsKey:
     """An AWS KMS key: a key ARN, an alias ARN, a key id or an alias name (``alias/name``); ``mrk=True``
     for the multi-Region-key-aware keyring. A key id or alias name is called in ``region`` (default:
@@ -218,7 +218,7 @@ class KmsKey:
         return kind(self.key_id, client_supplier=supplier, grant_tokens=self.grant_tokens, region=region)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KmsDiscovery:
     """Decrypt with any KMS key the credentials may use, optionally only these ``accounts``;
     ``mrk_region`` makes it multi-Region-key aware in that region."""
@@ -330,7 +330,7 @@ register(
 # -- PKCS#11 ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Pkcs11Key:
     """A key on a PKCS#11 token; the PIN comes from the environment variable ``pin_env``."""
 

@@ -15,8 +15,7 @@ Command line::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from .._frozen import record
 from .._legacy import environ
 from ..errors import KeyFileError, UsageError
 from ..materials import Keyring
@@ -28,7 +27,7 @@ _SCHEMES = ("static", "ephemeral", "discovery")
 _CURVES = ("p256", "p384", "p521")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EcdhKeyFile:
     """Key files for the raw ECDH keyring (``scheme`` static, ephemeral or discovery).
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from .._frozen import record
 from ..errors import KeyringError, UsageError
 from ..limits import HIERARCHY_CACHE_ENTRIES
 from ..materials import Keyring
@@ -27,7 +27,7 @@ __all__ = ["DEFAULT_TTL_SECONDS", "BranchKeyStoreConfig", "HierarchyKey", "hiera
 DEFAULT_TTL_SECONDS = 300
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BranchKeyStoreConfig:
     """A branch key store: its DynamoDB table, logical name and KMS key (``kms_key_arn=None``:
     discovery; ``mrk=True``: multi-Region-key aware; ``mrk`` without a key: MR discovery in
@@ -75,7 +75,7 @@ def _boto3_client(service: str, **options: Any) -> Any:
     return boto3.client(service, **options)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HierarchyKey:
     """A hierarchical keyring: a branch key (``branch_key_id``, or ``context_key``: the branch key
     id is the value of that encryption context key, one per tenant) in ``store``, cached for
@@ -112,7 +112,7 @@ def _built(key: HierarchyKey) -> Keyring:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _ContextSupplier:
     """The branch key id is the value of one encryption context key."""
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
 
+from .._frozen import record
 from .._secrets import SecretBytes
 from ..errors import KeyringError, KmsError, UsageError
 from ..format import EncryptedDataKey
@@ -54,7 +54,7 @@ KMS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError
 _log = logging.getLogger("busta.keyrings.aws_kms")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DiscoveryFilter:
     """Only keys of these accounts (12-digit ids) in this partition (``aws``, ``aws-cn``...) are tried."""
 

@@ -16,12 +16,12 @@ Every call goes through the same process-wide lock and shared sessions as the ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, ObjectClass
 
+from .._frozen import record
 from .._secrets import SecretBytes
 from ..errors import Pkcs11Error
 from ._pkcs11_token import DEFAULT_PIN_ENV, call, check_labels, key_type, resolve_pin, session, type_name
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyInfo:
     """A key found on a token."""
 

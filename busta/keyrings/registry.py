@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib import import_module
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .._frozen import record
 from ..errors import UsageError
 from ..materials import Keyring
 
@@ -58,7 +59,7 @@ class KeyringConfig(Protocol):
     def build(self) -> Keyring: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyArgs:
     """What the command line gave for one key: the option's ``value`` (empty for a flag), the
     ``--namespace`` / ``--key-name`` / ``--rsa-padding`` that went with it, every parsed option
@@ -79,7 +80,7 @@ class KeyArgs:
         return self.namespace, self.name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyOption:
     """A command-line option naming one key: every time it is given, ``build`` makes one description,
     in command-line order (the first key generates the data key). With ``metavar=None`` it is a flag
@@ -94,7 +95,7 @@ class KeyOption:
     padding: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CliOption:
     """An option the keys of a kind read (``--pkcs11-module PATH``): ``store`` a value, a
     ``store_true`` flag, or ``append`` (repeatable)."""
@@ -106,7 +107,7 @@ class CliOption:
     default: Any = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeyringKind:
     """One family of keyrings, as registered (see the module docstring)."""
 

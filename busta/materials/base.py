@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeGuard, runtime_checkable
 
-from .._frozen import quick_init
+from .._frozen import record
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import KeyringError
 from ..format import EncryptedDataKey
@@ -31,8 +31,7 @@ __all__ = [
 ]
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class EncryptionRequest:
     """What the encrypt call asks a CMM for."""
 
@@ -43,8 +42,7 @@ class EncryptionRequest:
     max_encrypted_data_keys: int | None = None
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class DecryptionRequest:
     """What the decrypt call asks a CMM for, once the header is parsed."""
 
@@ -95,7 +93,7 @@ class _DataKeyRun:
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(frozen=True, slots=True, init=False, repr=False)
+@record(init=False, repr=False)
 class EncryptionMaterials:
     """Everything needed to write one message.
 
@@ -179,8 +177,7 @@ class EncryptionMaterials:
         refuse_pickling(self)
 
 
-@quick_init
-@dataclass(frozen=True, slots=True)
+@record
 class DecryptionMaterials:
     """Everything needed to read one message."""
 

@@ -18,9 +18,9 @@ import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import IO, Any
 
+from .._frozen import record
 from ..api import Client, StreamResult
 from ..compression import COMPRESSION_CONTEXT_KEY
 from ..errors import MalformedMessageError, TruncatedMessageError
@@ -35,7 +35,7 @@ from ._progress import ProgressCallback
 __all__ = ["RangedPlan", "download_ranges", "plan"]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RangedPlan:
     """What a download found before deciding: the object's size and ETag, its first bytes (the first
     range: the header and the frames after it), where the header ends and the frame length it
@@ -92,7 +92,7 @@ def _sequential(found: RangedPlan, why: str) -> RangedPlan:
     return RangedPlan(found.bucket, found.key, found.size, found.etag, found.prefix, why)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Layout:
     """Where the frames of an unsigned framed message of ``size`` bytes are, from its header's length
     and frame length alone (nothing here is authenticated: the reader checks the final frame is

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
+from .._frozen import record
 from ..api import Client, client_or_default
 from ..errors import LimitExceededError, TruncatedMessageError, UsageError
 from ..format import ContentType, Header
@@ -26,7 +26,7 @@ DEFAULT_COPY_PART_SIZE: Final = 512 << 20
 _HEADER_PROBE_BYTES: Final = 64 << 10
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RewrapResult:
     """What :func:`rewrap_object` wrote, and how many bytes it downloaded and had S3 copy."""
 

@@ -6,9 +6,9 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import IO, Any, Final
 
+from .._frozen import record
 from ..api import Client, client_or_default
 from ..compression import mark
 from ..materials import CryptoMaterialsManager, Keyring
@@ -33,7 +33,7 @@ __all__ = [
 CONTEXT_METADATA_KEY: Final = "busta-encryption-context"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UploadResult:
     """What an upload wrote: the object, its message id, suite, plaintext and object sizes, and parts."""
 

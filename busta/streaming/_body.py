@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NoReturn
 
+from .._frozen import record
 from .._secrets import refuse_pickling
 from ..crypto.frames import FrameCodec
 from ..crypto.signing import Verifier
@@ -235,7 +235,7 @@ class BodyOpener:
         return head.content_length
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Final:
     """A whole final frame to open beside the regular frames before it."""
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final, NamedTuple, NoReturn
 
 from cryptography.exceptions import InvalidTag
 
-from .._frozen import quick_init
+from .._frozen import record
 from .._secrets import refuse_pickling
 from ..context import serialize_context
 from ..crypto.frames import FrameCodec
@@ -42,8 +41,7 @@ __all__ = ["OpenedHeader", "SealedHeader", "decryption_request", "open_header", 
 _ZERO_IV: Final = bytes(IV_BYTES)
 
 
-@quick_init
-@dataclass(frozen=True, slots=True, repr=False)
+@record(repr=False)
 class SealedHeader:
     """A header sealed under the materials' data key, and what its body is sealed with."""
 

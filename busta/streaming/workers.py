@@ -16,9 +16,9 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from .._frozen import record
 from ..errors import UsageError
 
 if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) is not needed to import busta
@@ -45,7 +45,7 @@ MAX_THREADS: Final = 64
 PIECE_BYTES: Final = 2 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Workers:
     """``threads`` threads for one message's frames: the calling thread and ``threads - 1`` tasks at
     a time on ``executor`` (one that runs fewer at once, busy with other work, leaves their pieces

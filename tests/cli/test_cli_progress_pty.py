@@ -114,7 +114,7 @@ def test_a_signal_ends_the_line_before_its_message(tmp_path: Path, signum: int, 
         f.truncate(1 << 30)
     args = ["encrypt", "big.bin", "-o", "-", "--force", "--frame-length", "64"]
     status, output = on_terminal(args, tmp_path, 60, signal_when=(b"%|", signum), stdout=subprocess.DEVNULL)
-    assert status == 128 + signum
+    assert status == 128 + signum, output
     message = output.index(b"busta: error: " + words)
     assert output[message - 2 : message] == b"\r\n", output
     assert output.count(b"busta: error:") == 1
