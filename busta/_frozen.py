@@ -16,7 +16,9 @@ gives it shared methods that only read the field names:
 - Assigning or deleting any attribute raises :class:`dataclasses.FrozenInstanceError`; pickling and
   copying go through ``__getstate__``/``__setstate__``.
 
-A method the class defines itself is kept, as :mod:`dataclasses` keeps it. Options the value types
+A method the class defines itself is kept, as :mod:`dataclasses` keeps it. To :mod:`dataclasses`
+itself a record is not frozen (its ``__dataclass_params__`` says ``frozen=False``), so a subclass
+is made a record too, never a ``@dataclass(frozen=True)``. Options the value types
 do not use (``order``, ``unsafe_hash``, ``InitVar``, ``init=False`` fields) raise :class:`TypeError`
 when the class is made.
 """
