@@ -11,6 +11,7 @@ a ``bytearray`` and one copy.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,8 @@ class _CApi:
                 self.madvise = None
 
 
-_c_api: _CApi | None = None  # made once, by the first large OutputBuffer (two threads may both make one)
+#: The one :class:`_CApi`, made by the first large OutputBuffer.
+_c_api = functools.cache(_CApi)
 
 
 def _prefer_huge_pages(api: _CApi, address: int, size: int) -> None:
@@ -112,9 +114,7 @@ class OutputBuffer:
         self._array: ctypes.Array[ctypes.c_char] | None = None
         self._target: bytes | bytearray
         if _ZERO_COPY and size >= _ZERO_COPY_MIN_BYTES:
-            global _c_api  # noqa: PLW0603 - made once, on first use
-            api = _c_api or _CApi()
-            _c_api = api
+            api = _c_api()
             target: bytes = api.new_bytes(None, size)
             address = api.bytes_address(target)
             if size >= _HUGE_PAGE_MIN_BYTES:
