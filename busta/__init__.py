@@ -16,7 +16,9 @@ Policy, limits and threads are set once, on a :class:`Client` (``busta.encrypt``
     result = client.decrypt(message, keyring=keyring)
 """
 
-from . import errors, keyrings
+from typing import TYPE_CHECKING, Any
+
+from . import errors, keyrings, materials
 from ._secrets import SecretBytes
 from ._version import __version__ as __version__
 from .api import (
@@ -40,7 +42,6 @@ from .api import (
 )
 from .format import ContentType, EncryptedDataKey, Header
 from .materials import (
-    CachingCryptoMaterialsManager,
     CryptoMaterialsManager,
     DecryptionMaterials,
     DecryptionRequest,
@@ -48,7 +49,6 @@ from .materials import (
     EncryptionMaterials,
     EncryptionRequest,
     Keyring,
-    LruMaterialsCache,
     RequiredEncryptionContextCmm,
 )
 from .streaming.decryptor import MessageDecryptor
@@ -57,6 +57,11 @@ from .streaming.encryptor import MessageEncryptor
 from .streaming.io import DecryptingReader, DecryptingWriter, EncryptingReader, EncryptingWriter
 from .streaming.random_access import SeekableDecryptingReader
 from .suites import AlgorithmSuite, CommitmentPolicy
+
+if TYPE_CHECKING:
+    from .materials.caching import CachingCryptoMaterialsManager, LruMaterialsCache
+
+_FROM_MATERIALS = frozenset({"CachingCryptoMaterialsManager", "LruMaterialsCache"})
 
 __all__ = [
     "AlgorithmSuite",
@@ -103,3 +108,10 @@ __all__ = [
     "start_decryption",
     "start_encryption",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The caching materials manager and its cache, loaded on first use (see ``busta.materials``)."""
+    if name in _FROM_MATERIALS:
+        return getattr(materials, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,10 +21,10 @@ authenticates every byte of a body as it is copied (what a bulk rewrap of files 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import field, replace
+from dataclasses import replace
 from typing import Protocol
 
-from ._frozen import record
+from ._frozen import field, record
 from .api import Client, client_or_default
 from .errors import SignedMessageError, TruncatedMessageError, UsageError
 from .format import ContentType, Header, parse_header

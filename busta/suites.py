@@ -6,10 +6,9 @@ implementations (those live in :mod:`busta.crypto`).
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 
-from ._frozen import record
+from ._frozen import field_names, record
 from .errors import PolicyError, UsageError
 
 __all__ = ["SUITES_BY_ID", "AlgorithmSuite", "CommitmentPolicy", "SuiteSpec"]
@@ -31,7 +30,7 @@ IV_BYTES = 12
 TAG_BYTES = 16
 COMMITMENT_BYTES = 32
 #: The attributes of a suite, each set once (below the class).
-_FACTS = frozenset(field.name for field in dataclasses.fields(SuiteSpec)) | {
+_FACTS = frozenset(field_names(SuiteSpec)) | {
     "id",
     "spec",
     "signed",

@@ -225,6 +225,25 @@ def test_importing_busta_does_not_import_boto3_or_the_official_sdk() -> None:
     assert out.strip() == "[]"
 
 
+def test_importing_busta_leaves_dataclasses_inspect_base64_and_the_caching_manager_to_first_use() -> None:
+    """Start-up (issue 18): dataclasses (with inspect, ast, dis, tokenize) was a third of what busta's
+    own modules cost; the caching manager loads when it is named."""
+    code = (
+        "import sys, busta\n"
+        "later = ('dataclasses', 'inspect', 'base64', 'busta.materials.caching')\n"
+        "print(sorted(m for m in later if m in sys.modules))\n"
+        "from busta import LruMaterialsCache as Cache\n"
+        "from busta.materials import CachingCryptoMaterialsManager as Cmm\n"
+        "print(Cache.__module__, Cmm.__module__, busta.LruMaterialsCache is Cache)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["[]", "busta.materials.caching busta.materials.caching True"]
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        busta.materials.Nothing  # noqa: B018 - the lookup is the test
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        busta.Nothing  # noqa: B018
+
+
 def test_kms_keyrings_say_how_to_install_boto3_when_it_is_missing() -> None:
     code = (
         "import sys; sys.modules['boto3'] = None\n"

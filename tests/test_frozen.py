@@ -214,3 +214,81 @@ def test_a_class_without_a_docstring_is_documented_by_its_fields() -> None:
         right: int = 0
 
     assert Pair.__doc__ == "Pair(left, right)"
+
+
+def test_dataclasses_sees_a_records_fields_made_on_first_use_as_for_the_dataclass() -> None:
+    @record
+    class Fresh:
+        a: int
+        b: str = _frozen.field(default="x", repr=False)
+        c: list[int] = _frozen.field(default_factory=list, compare=False, kw_only=True)
+
+    assert isinstance(Fresh.__dict__["__dataclass_fields__"], _frozen._DataclassView), "not made before it is used"
+    fields = dataclasses.fields(Fresh)
+    assert isinstance(Fresh.__dict__["__dataclass_fields__"], dict), "made once, then a plain attribute"
+    assert [(f.name, f.type, f.default, f.repr, f.compare, f.kw_only) for f in fields] == [
+        ("a", "int", dataclasses.MISSING, True, True, False),
+        ("b", "str", "x", False, True, False),
+        ("c", "list[int]", dataclasses.MISSING, True, False, True),
+    ]
+    assert fields[2].default_factory is list
+    assert not Fresh.__dataclass_params__.frozen  # type: ignore[attr-defined]  # the freezing is the record's own
+    assert dataclasses.asdict(Fresh(1, c=[2])) == {"a": 1, "b": "x", "c": [2]}
+    assert dataclasses.replace(Fresh(1), b="y") == Fresh(1, "y")
+    assert Fresh.__match_args__ == ("a", "b")
+    assert _frozen.field_names(Fresh) == ("a", "b", "c")
+    assert (
+        repr(Fresh(1))
+        == "test_dataclasses_sees_a_records_fields_made_on_first_use_as_for_the_dataclass.<locals>.Fresh(a=1, c=[])"
+    )
+
+
+def test_a_subclass_of_a_record_keeps_the_bases_fields_first_and_a_redefined_one_in_its_place() -> None:
+    @record
+    class Base:
+        a: int
+        b: int = 1
+
+    @record
+    class Child(Base):
+        c: int = 2
+        b: int = 5
+
+    assert _frozen.field_names(Child) == ("a", "b", "c")
+    assert Child(0) == Child(0, 5, 2) and Child(0).b == 5
+    assert Child.__slots__ == ("c",), "the base's slots are not made again"  # type: ignore[attr-defined]
+    assert [f.name for f in dataclasses.fields(Child)] == ["a", "b", "c"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Child(0).c = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("namespace", "error", "message"),
+    [
+        ({"__annotations__": {"a": "list[int]"}, "a": []}, ValueError, "mutable default <class 'list'> for field a"),
+        ({"__annotations__": {"a": "typing.ClassVar[int]"}, "a": 0}, TypeError, "ClassVar"),
+        (
+            {"__annotations__": {"a": "int"}, "a": dataclasses.field(default=0, metadata={"k": 1})},
+            TypeError,
+            "metadata",
+        ),
+    ],
+    ids=["mutable-default", "classvar", "metadata"],
+)
+def test_a_field_dataclasses_would_refuse_or_a_record_does_not_take_is_refused(
+    namespace: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        record(type("Refused", (), {"__module__": __name__, **namespace}))
+
+
+def test_a_field_with_a_default_and_a_factory_is_refused_as_dataclasses_refuses_it() -> None:
+    with pytest.raises(ValueError, match="both default and default_factory"):
+        _frozen.field(default=0, default_factory=int)  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="both default and default_factory"):
+        dataclasses.field(default=0, default_factory=int)  # type: ignore[call-overload]
+
+
+def test_a_field_named_like_a_pseudo_field_is_still_a_field() -> None:
+    made = record(type("Named", (), {"__module__": __name__, "__annotations__": {"a": "MyClassVarLike"}}))
+    assert _frozen.field_names(made) == ("a",)

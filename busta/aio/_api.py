@@ -4,10 +4,9 @@ module functions of a default one. Same arguments, errors and bytes as the sync 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
 
 from .._arguments import Bytes, as_bytes
-from .._frozen import record
+from .._frozen import field, record
 from .._start import decryptor_engine, encryption_request, encryptor_for, seal_whole
 from ..api import DEFAULT_CLIENT
 from ..api import Client as SyncClient

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import field, replace
+from dataclasses import replace
 from typing import Final
 
-from .._frozen import record
+from .._frozen import field, record
 from ..api import Client
 from ..keyconfig import KeyringConfig
 from ..limits import S3_DEFAULT_PART_SIZE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 from typing import NoReturn
 
 from cryptography.exceptions import InvalidSignature
@@ -45,12 +45,13 @@ def encode_public_key(key: ec.EllipticCurvePublicKey) -> str:
     # Imported here: cryptography's serialization package costs ~20 ms of import time.
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: PLC0415
 
-    return base64.b64encode(key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)).decode("ascii")
+    point = key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    return binascii.b2a_base64(point, newline=False).decode("ascii")  # base64's own, without importing it
 
 
 def decode_public_key(suite: AlgorithmSuite, encoded: str) -> ec.EllipticCurvePublicKey:
     try:
-        point = base64.b64decode(encoded.encode("ascii"), validate=True)
+        point = binascii.a2b_base64(encoded.encode("ascii"), strict_mode=True)  # binascii.Error is a ValueError
         return ec.EllipticCurvePublicKey.from_encoded_point(_CURVES[_curve(suite)](), point)
     except (ValueError, UnicodeEncodeError) as exc:
         raise MalformedMessageError(

@@ -23,10 +23,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import field
 from typing import Any, Final
 
-from .._frozen import record
+from .._frozen import field, record
 from .._secrets import SecretBytes
 from ..errors import KeyringError, UsageError
 from ..limits import (

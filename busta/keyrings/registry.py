@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import field
 from importlib import import_module
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from .._frozen import record
+from .._frozen import field, record
 from ..errors import UsageError
 from ..materials import Keyring
 

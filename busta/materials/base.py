@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import field
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeGuard, runtime_checkable
 
-from .._frozen import record
+from .._frozen import field, record
 from .._secrets import SecretBytes, refuse_pickling
 from ..errors import KeyringError
 from ..format import EncryptedDataKey
