@@ -102,26 +102,33 @@ def streaming(bench: Bench, frame: int, threads: int, repeats: int, target: str,
         with plain.open("rb", buffering=0) as src, bare_sealed.open("wb", buffering=0) as dst:
             bare.stream_encrypt(src, dst)
 
-        def enc(src: IO[bytes], dst: IO[bytes]) -> object:
-            return client.encrypt_stream(src, dst, keyring=keyring, algorithm=UNSIGNED, frame_length=frame)
+        def enc(on: busta.Client) -> Callable[[IO[bytes], IO[bytes]], object]:
+            return lambda src, dst: on.encrypt_stream(src, dst, keyring=keyring, algorithm=UNSIGNED, frame_length=frame)
 
-        def dec(src: IO[bytes], dst: IO[bytes]) -> object:
-            return client.decrypt_stream(src, dst, keyring=keyring)
+        def dec(on: busta.Client) -> Callable[[IO[bytes], IO[bytes]], object]:
+            return lambda src, dst: on.decrypt_stream(src, dst, keyring=keyring)
 
-        t = interleaved(
-            {
-                "bare_enc": _file_to_null(bare.stream_encrypt, plain),
-                "enc": _file_to_null(enc, plain),
-                "bare_dec": _file_to_null(bare.stream_decrypt, bare_sealed),
-                "dec": _file_to_null(dec, sealed),
-            },
-            repeats,
-        )
+        runs: dict[str, Callable[[], object]] = {
+            "bare_enc": _file_to_null(bare.stream_encrypt, plain),
+            "enc": _file_to_null(enc(client), plain),
+            "bare_dec": _file_to_null(bare.stream_decrypt, bare_sealed),
+            "dec": _file_to_null(dec(client), sealed),
+        }
+        if threads > 1:  # and busta on one thread, in the same rounds: what splitting each step gives
+            one = _client(1)
+            runs |= {"enc1": _file_to_null(enc(one), plain), "dec1": _file_to_null(dec(one), sealed)}
+        t = interleaved(runs, repeats)
     what = f"file->file {_size(frame)} frames, threads={threads}"
-    return [
+    rows = [
         Row(target, f"encrypt_stream {what} vs bare", t.ratio("bare_enc", "enc"), goal, "x"),
         Row(target, f"decrypt_stream {what} vs bare", t.ratio("bare_dec", "dec"), goal, "x"),
     ]
+    if threads > 1:
+        rows += [
+            Row("info", f"encrypt_stream {what} vs threads=1", t.ratio("enc1", "enc"), None, "x"),
+            Row("info", f"decrypt_stream {what} vs threads=1", t.ratio("dec1", "dec"), None, "x"),
+        ]
+    return rows
 
 
 # -- target 4: large one-shot messages, and sealing into a buffer the caller reuses ---------------------

@@ -13,13 +13,18 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .streaming.workers import MAX_THREADS, Workers
 
+if TYPE_CHECKING:  # concurrent.futures (and the logging it imports) is not needed to import busta
+    from concurrent.futures import Executor
+
 __all__ = ["check_threads", "default_threads", "workers_for"]
 
-_workers: dict[int, Workers] = {}
+_workers: dict[tuple[int, bool], Workers] = {}
+_pools: dict[int, Executor] = {}
 _lock = threading.Lock()
 
 
@@ -39,21 +44,28 @@ def check_threads(threads: int | None) -> int:
     return threads
 
 
-def workers_for(threads: int | None) -> Workers | None:
-    """The workers of one message that may use ``threads`` threads (None: one per core; 1: no workers)."""
+def workers_for(threads: int | None, *, streaming: bool) -> Workers | None:
+    """The workers of one message that may use ``threads`` threads (None: one per core; 1: no workers).
+    A stream's (``streaming``) split runs from ``MIN_PARALLEL_STREAM_RUN_BYTES``, a message sealed or
+    opened whole in memory from ``MIN_PARALLEL_RUN_BYTES`` (``busta.streaming.workers``); both share
+    the count's pool."""
     count = check_threads(threads)
     if count == 1:
         return None
-    workers = _workers.get(count)  # made once per count: a small message pays one dict lookup
-    return workers if workers is not None else _made(count)
+    workers = _workers.get((count, streaming))  # made once per count: a small message pays one dict lookup
+    return workers if workers is not None else _made(count, streaming)
 
 
-def _made(threads: int) -> Workers:
+def _made(threads: int, streaming: bool) -> Workers:
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see TYPE_CHECKING above
 
     with _lock:
-        workers = _workers.get(threads)
+        workers = _workers.get((threads, streaming))
         if workers is None:
-            pool = ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix=f"busta-{threads}")
-            workers = _workers[threads] = Workers(pool, threads)
+            pool = _pools.get(threads)
+            if pool is None:
+                pool = _pools[threads] = ThreadPoolExecutor(
+                    max_workers=threads - 1, thread_name_prefix=f"busta-{threads}"
+                )
+            workers = _workers[threads, streaming] = Workers(pool, threads, streaming)
         return workers

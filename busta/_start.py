@@ -54,13 +54,15 @@ def encryptor_for(
     frame_length: int | None,
     threads: int | None,
     max_header_bytes: int,
+    streaming: bool,
 ) -> MessageEncryptor:
-    """The encryptor of the message ``request`` asked for, once its materials came back."""
+    """The encryptor of the message ``request`` asked for, once its materials came back (``streaming``:
+    for a stream's steps, not a message sealed whole; see :func:`busta._executor.workers_for`)."""
     request.commitment_policy.check_encrypt(materials.suite)
     return MessageEncryptor(  # it checks max_encrypted_data_keys too: a custom or caching CMM may not have
         materials,
         frame_length=frame_length or DEFAULT_FRAME_LENGTH,
-        workers=workers_for(threads),
+        workers=workers_for(threads, streaming=streaming),
         plaintext_length=request.plaintext_length,
         max_header_bytes=max_header_bytes,
         max_encrypted_data_keys=request.max_encrypted_data_keys,
@@ -76,8 +78,10 @@ def decryptor_engine(
     max_nonframed_bytes: int,
     refuse_signed: bool,
     threads: int | None,
+    streaming: bool,
 ) -> MessageDecryptor:
-    """The sans-I/O decryptor of one message under a client's policy and limits."""
+    """The sans-I/O decryptor of one message under a client's policy and limits (``streaming``: as for
+    :func:`encryptor_for`)."""
     return MessageDecryptor(
         encryption_context=check_expected(encryption_context, "encryption_context"),
         commitment_policy=commitment_policy,
@@ -85,7 +89,7 @@ def decryptor_engine(
         max_header_bytes=max_header_bytes,
         max_nonframed_bytes=max_nonframed_bytes,
         refuse_signed=refuse_signed,
-        workers=workers_for(threads),
+        workers=workers_for(threads, streaming=streaming),
     )
 
 

@@ -121,17 +121,8 @@ class Client:
         ``plaintext_length``, if given, is what the message must hold (the encryptor refuses more
         or less) and is told to the materials manager.
         """
-        request = encryption_request(
-            self.commitment_policy,
-            self.max_encrypted_data_keys,
-            encryption_context=encryption_context,
-            algorithm=algorithm,
-            frame_length=frame_length,
-            plaintext_length=plaintext_length,
-        )
-        materials = materials_manager_for(keyring, materials_manager).get_encryption_materials(request)
-        return encryptor_for(
-            materials, request, frame_length=frame_length, threads=self.threads, max_header_bytes=self.max_header_bytes
+        return self._encryptor(
+            keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=plaintext_length
         )
 
     def start_decryption(
@@ -144,9 +135,7 @@ class Client:
         """Return a :class:`DrivenDecryptor` for one message, under this client's policy and limits
         (see :class:`Client`): the sans-I/O :class:`MessageDecryptor`, whose materials the materials
         manager (or keyring) supplies when the header is parsed."""
-        cmm = materials_manager_for(keyring, materials_manager)
-        engine = decryptor_engine(encryption_context, **self.decryption_settings())
-        return DrivenDecryptor(engine, cmm)
+        return self._decryptor(keyring, materials_manager, encryption_context)
 
     def _encryptor(
         self,
@@ -157,14 +146,26 @@ class Client:
         frame_length: int | None,
         *,
         plaintext_length: int | None = None,
+        streaming: bool = True,
     ) -> MessageEncryptor:
-        return self.start_encryption(
-            keyring=keyring,
-            materials_manager=materials_manager,
+        """:meth:`start_encryption`; ``streaming=False`` for a message sealed whole (see
+        :func:`busta._executor.workers_for`)."""
+        request = encryption_request(
+            self.commitment_policy,
+            self.max_encrypted_data_keys,
             encryption_context=encryption_context,
             algorithm=algorithm,
             frame_length=frame_length,
             plaintext_length=plaintext_length,
+        )
+        materials = materials_manager_for(keyring, materials_manager).get_encryption_materials(request)
+        return encryptor_for(
+            materials,
+            request,
+            frame_length=frame_length,
+            threads=self.threads,
+            max_header_bytes=self.max_header_bytes,
+            streaming=streaming,
         )
 
     def _decryptor(
@@ -172,10 +173,13 @@ class Client:
         keyring: Keyring | None,
         materials_manager: CryptoMaterialsManager | None,
         encryption_context: Mapping[str, str] | None,
+        *,
+        streaming: bool = True,
     ) -> DrivenDecryptor:
-        return self.start_decryption(
-            keyring=keyring, materials_manager=materials_manager, encryption_context=encryption_context
-        )
+        """:meth:`start_decryption`; ``streaming=False`` for a message opened whole."""
+        cmm = materials_manager_for(keyring, materials_manager)
+        engine = decryptor_engine(encryption_context, streaming=streaming, **self.decryption_settings())
+        return DrivenDecryptor(engine, cmm)
 
     def encrypt(
         self,
@@ -201,7 +205,13 @@ class Client:
             encryption_context = mark(encryption_context, compression)
             data = memoryview(compress_whole(data))
         encryptor = self._encryptor(
-            keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=len(data)
+            keyring,
+            materials_manager,
+            encryption_context,
+            algorithm,
+            frame_length,
+            plaintext_length=len(data),
+            streaming=False,
         )
         return seal_whole(encryptor, data)
 
@@ -224,7 +234,7 @@ class Client:
         """
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
         cmm = materials_manager_for(keyring, materials_manager)
-        engine = decryptor_engine(encryption_context, **self.decryption_settings())
+        engine = decryptor_engine(encryption_context, streaming=False, **self.decryption_settings())
         plaintext = decrypt_whole(engine, cmm, data)
         header, context = header_and_context(engine)
         if compression_of(context) is not None:
@@ -252,7 +262,13 @@ class Client:
         """
         data = memoryview(as_bytes(plaintext, "plaintext")).cast("B")
         encryptor = self._encryptor(
-            keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length=len(data)
+            keyring,
+            materials_manager,
+            encryption_context,
+            algorithm,
+            frame_length,
+            plaintext_length=len(data),
+            streaming=False,
         )
         return seal_into(encryptor, data, out)
 
@@ -272,7 +288,7 @@ class Client:
         refused (:class:`UsageError`): decompress with :meth:`decrypt` or :meth:`decrypt_stream`.
         """
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
-        decryptor = self._decryptor(keyring, materials_manager, encryption_context)
+        decryptor = self._decryptor(keyring, materials_manager, encryption_context, streaming=False)
         length = decrypt_whole_into(decryptor, data, out)
         header, context = header_and_context(decryptor)
         return DecryptedInto(length, header, context)

@@ -47,4 +47,5 @@ def engine_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     low = request.param == "parallel"
     monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1 if low else 1 << 62)
     monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1 if low else 1 << 62)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_STREAM_RUN_BYTES", 1 if low else 1 << 62)
     return str(request.param)

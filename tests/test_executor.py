@@ -45,6 +45,7 @@ def frame_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, s
     before a pool thread starts): each one runs and shows the thread it ran on."""
     monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1)
     monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_STREAM_RUN_BYTES", 1)
     real_run_split = workers.run_split
     monkeypatch.setattr(workers, "run_split", lambda tasks, pool, spare=0: real_run_split(tasks, pool))
     seen: list[tuple[int, str]] = []
@@ -159,13 +160,17 @@ def test_each_entry_point_with_one_thread_stays_on_the_calling_thread(
 
 
 def test_the_default_pool_is_made_once_per_size_and_shared() -> None:
-    first, second, other = workers_for(2), workers_for(2), workers_for(3)
+    first, second, other = (
+        workers_for(2, streaming=True),
+        workers_for(2, streaming=True),
+        workers_for(3, streaming=True),
+    )
     assert first is not None and second is not None and other is not None
     assert first.executor is second.executor
     assert other.executor is not first.executor
-    assert workers_for(1) is None
+    assert workers_for(1, streaming=True) is None
     with pytest.raises(UsageError):
-        workers_for(0)
+        workers_for(0, streaming=True)
 
 
 class _CountingExecutor(Executor):
@@ -183,6 +188,7 @@ class _CountingExecutor(Executor):
 def test_the_engines_run_frames_on_an_injected_executor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1)
     monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_STREAM_RUN_BYTES", 1)
     executor = _CountingExecutor()
     injected = Workers(executor, 2)
     cmm = DefaultCryptoMaterialsManager(KEYRING)

@@ -51,6 +51,21 @@ class Client:
         plaintext_length: int | None = None,
     ) -> MessageEncryptor:
         """Await the materials and return the sans-I/O encryptor (see :meth:`busta.Client.start_encryption`)."""
+        return await self._start_encryption(
+            keyring, materials_manager, encryption_context, algorithm, frame_length, plaintext_length, streaming=True
+        )
+
+    async def _start_encryption(  # noqa: PLR0917 - start_encryption's arguments, and what for
+        self,
+        keyring: AnyKeyring | None,
+        materials_manager: AnyMaterialsManager | None,
+        encryption_context: Mapping[str, str] | None,
+        algorithm: AlgorithmSuite | int | None,
+        frame_length: int | None,
+        plaintext_length: int | None,
+        *,
+        streaming: bool,
+    ) -> MessageEncryptor:
         sdk = self.sdk
         request = encryption_request(
             sdk.commitment_policy,
@@ -63,7 +78,12 @@ class Client:
         cmm = async_materials_manager_for(keyring, materials_manager)
         materials = await cmm.get_encryption_materials(request)
         return encryptor_for(
-            materials, request, frame_length=frame_length, threads=sdk.threads, max_header_bytes=sdk.max_header_bytes
+            materials,
+            request,
+            frame_length=frame_length,
+            threads=sdk.threads,
+            max_header_bytes=sdk.max_header_bytes,
+            streaming=streaming,
         )
 
     def start_decryption(
@@ -75,7 +95,8 @@ class Client:
     ) -> AsyncDecryptor:
         """An :class:`AsyncDecryptor` for one message under this client's policy and limits."""
         cmm = async_materials_manager_for(keyring, materials_manager)
-        return AsyncDecryptor(decryptor_engine(encryption_context, **self.sdk.decryption_settings()), cmm)
+        engine = decryptor_engine(encryption_context, streaming=True, **self.sdk.decryption_settings())
+        return AsyncDecryptor(engine, cmm)
 
     async def encrypt(
         self,
@@ -93,13 +114,8 @@ class Client:
         if compression is not None:
             encryption_context = mark(encryption_context, compression)
             data = memoryview(await frame_work(len(data), compress_whole, data))
-        encryptor = await self.start_encryption(
-            keyring=keyring,
-            materials_manager=materials_manager,
-            encryption_context=encryption_context,
-            algorithm=algorithm,
-            frame_length=frame_length,
-            plaintext_length=len(data),
+        encryptor = await self._start_encryption(
+            keyring, materials_manager, encryption_context, algorithm, frame_length, len(data), streaming=False
         )
         return await frame_work(len(data), seal_whole, encryptor, data)
 
@@ -114,7 +130,7 @@ class Client:
         """:func:`busta.decrypt`, awaited: the same plaintext, the same errors."""
         data = memoryview(as_bytes(ciphertext, "ciphertext")).cast("B")
         cmm = async_materials_manager_for(keyring, materials_manager)
-        engine = decryptor_engine(encryption_context, **self.sdk.decryption_settings())
+        engine = decryptor_engine(encryption_context, streaming=False, **self.sdk.decryption_settings())
         decryptor = AsyncDecryptor(engine, cmm, inline_bytes=AIO_INLINE_BYTES if len(data) <= AIO_INLINE_BYTES else 0)
         start = await decryptor.read_header(data)
         limit = compressed.limit_for(self.sdk.max_decompressed_bytes, whole=True)

@@ -32,8 +32,15 @@ __all__ = ["MAX_THREADS", "Workers", "overlaps", "parts", "run_split", "split_ru
 # streaming step split in two ran at 0.81x to 0.88x of one thread).
 #: Frames smaller than this are always sealed and opened on the calling thread.
 MIN_PARALLEL_FRAME_LENGTH: Final = 64 * 1024
-#: Runs of fewer bytes than this are not split (nor is a signed run hashed beside its sealing).
+#: Runs of fewer bytes than this are not split (nor is a signed run hashed beside its sealing), in a
+#: message sealed or opened whole in memory (``busta.encrypt``, ``decrypt``, ``*_into``).
 MIN_PARALLEL_RUN_BYTES: Final = 8 << 20
+#: The same for a stream's steps (``encrypt_stream``, the readers and writers, the sans-I/O engines): a
+#: step of whole frames of about 2 MiB (``busta.streaming.pump.STREAM_CHUNK_BYTES``; at 64 KiB frames a
+#: decryption's step holds 31 of them) is split. Streaming, the split pays where in memory it may not
+#: (docs/benchmarks.md, issue 18): each step is read and written on the calling thread, and two
+#: threads shorten the sealing between. Signed runs are not hashed beside at this size.
+MIN_PARALLEL_STREAM_RUN_BYTES: Final = 1 << 20
 #: Upper bound on the threads one message may use.
 MAX_THREADS: Final = 64
 #: A split run is taken by its threads a piece of about this many bytes (at least one frame) at a time,
@@ -53,12 +60,17 @@ class Workers:
 
     executor: Executor
     threads: int
+    #: For a stream's steps: runs are split from :data:`MIN_PARALLEL_STREAM_RUN_BYTES`, not
+    #: :data:`MIN_PARALLEL_RUN_BYTES`.
+    streaming: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.threads, int) or isinstance(self.threads, bool) or not 2 <= self.threads <= MAX_THREADS:
             raise UsageError(f"Workers need 2 to {MAX_THREADS} threads (without workers, frames stay on one thread)")
         if not callable(getattr(self.executor, "submit", None)):
             raise UsageError("Workers need a concurrent.futures.Executor")
+        if not isinstance(self.streaming, bool):
+            raise UsageError("Workers' streaming is True or False")
 
     def submit(self, task: Callable[[], None]) -> Future[None]:
         return self.executor.submit(task)
@@ -73,7 +85,7 @@ def parts(workers: Workers | None, frame_length: int, frames: int, *, busy: int 
     """How many parts to cut a run of ``frames`` frames into, ``busy`` threads being taken already."""
     if workers is None or frame_length < MIN_PARALLEL_FRAME_LENGTH or frames < 2:
         return 1
-    if frame_length * frames < MIN_PARALLEL_RUN_BYTES:
+    if frame_length * frames < (MIN_PARALLEL_STREAM_RUN_BYTES if workers.streaming else MIN_PARALLEL_RUN_BYTES):
         return 1
     return max(1, min(workers.threads - busy, frames))
 
@@ -101,7 +113,8 @@ def split_run(
         whole = functools.partial(part, 0, count)
         run_split([*busy, whole if final is None else functools.partial(_then, whole, final)], workers)
         return
-    pieces = _Pieces(part, count, max(1, PIECE_BYTES // frame_length), final)
+    per_piece = max(1, min(PIECE_BYTES // frame_length, -(-count // split)))  # a short run: one piece each
+    pieces = _Pieces(part, count, per_piece, final)
     run_split([*busy, *[pieces.take] * split], workers, spare=split - 1)
 
 

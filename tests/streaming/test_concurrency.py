@@ -246,6 +246,7 @@ def parallel_engine(monkeypatch: pytest.MonkeyPatch) -> Tally:
     tally = Tally()
     monkeypatch.setattr(workers, "MIN_PARALLEL_FRAME_LENGTH", 1)
     monkeypatch.setattr(workers, "MIN_PARALLEL_RUN_BYTES", 1)
+    monkeypatch.setattr(workers, "MIN_PARALLEL_STREAM_RUN_BYTES", 1)
 
     real_run_split = workers.run_split
 

@@ -39,23 +39,64 @@ def _encryptor(
     keyring: RawAesKeyring, suite: AlgorithmSuite, message_id: bytes, threads: int, frame: int
 ) -> MessageEncryptor:
     return MessageEncryptor(
-        _materials(keyring, suite), frame_length=frame, message_id=message_id, workers=workers_for(threads)
+        _materials(keyring, suite),
+        frame_length=frame,
+        message_id=message_id,
+        workers=workers_for(threads, streaming=True),
     )
 
 
 def test_parallelism_is_used_only_for_long_runs_of_large_frames() -> None:
-    two = workers_for(2)
-    assert workers.parts(two, 64 * KiB, 128) == 2
-    assert workers.parts(two, 64 * KiB, 128, busy=1) == 1  # one of the two threads hashes
-    assert workers.parts(two, 32 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
-    assert workers.parts(two, 64 * KiB, 127) == 1  # a run below 8 MiB is quicker on the core whose cache holds it
-    assert workers.parts(two, 8 * MiB, 1) == 1
-    assert workers_for(1) is None and workers.parts(None, MiB, 64) == 1
-    default = workers_for(None)
+    whole, stream = workers_for(2, streaming=False), workers_for(2, streaming=True)
+    assert whole is not None and stream is not None
+    assert workers.parts(whole, 64 * KiB, 128) == 2
+    assert workers.parts(whole, 64 * KiB, 128, busy=1) == 1  # one of the two threads hashes
+    assert workers.parts(whole, 32 * KiB, 1024) == 1  # small frames: the GIL around each call costs more than it gains
+    assert (
+        workers.parts(whole, 64 * KiB, 127) == 1
+    )  # in memory, a run below 8 MiB is quicker on the core whose cache holds it
+    assert workers.parts(whole, 8 * MiB, 1) == 1
+    assert workers.parts(stream, 64 * KiB, 16) == 2  # a stream's step of 1 MiB or more is split
+    assert workers.parts(stream, 64 * KiB, 15) == 1
+    assert workers.parts(stream, 32 * KiB, 1024) == 1
+    assert not whole.streaming and stream.streaming
+    assert whole.executor is stream.executor, "one pool per thread count"
+    assert workers_for(1, streaming=True) is None and workers.parts(None, MiB, 64) == 1
+    default = workers_for(None, streaming=True)
     assert (1 if default is None else default.threads) == min(os.cpu_count() or 1, workers.MAX_THREADS)
     for bad in (0, -1, workers.MAX_THREADS + 1, True, 1.5):
         with pytest.raises(UsageError):
-            workers_for(bad)  # type: ignore[arg-type]
+            workers_for(bad, streaming=True)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="streaming"):
+        workers.Workers(whole.executor, 2, 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("frame", [64 * KiB, MiB])
+def test_a_stream_splits_each_step_where_a_message_held_whole_of_the_same_size_is_not_split(
+    aes_keyring: RawAesKeyring, frame: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18 target 1: the pump's 2 MiB steps are split over two threads, as the bare streaming
+    loop splits them; a 4 MiB message sealed or opened whole stays below the in-memory threshold."""
+    splits: list[int] = []
+    real_run_split = workers.run_split
+
+    def counting_run_split(tasks: list[Callable[[], None]], pool: workers.Workers | None, *, spare: int = 0) -> None:
+        splits.append(len(tasks))
+        real_run_split(tasks, pool, spare=spare)
+
+    monkeypatch.setattr(workers, "run_split", counting_run_split)
+    client, data = busta.Client(threads=2), _plaintext(4 * MiB)
+    message = client.encrypt(data, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=frame)
+    assert client.decrypt(message, keyring=aes_keyring).plaintext == data
+    assert splits == [], "a message held whole splits from 8 MiB"
+    sealed, opened = io.BytesIO(), io.BytesIO()
+    client.encrypt_stream(io.BytesIO(data), sealed, keyring=aes_keyring, algorithm=UNSIGNED, frame_length=frame)
+    steps = len(splits)
+    assert steps >= 2 and set(splits) == {2}, splits  # every 2 MiB step, in two
+    assert len(sealed.getvalue()) == len(message)
+    client.decrypt_stream(io.BytesIO(sealed.getvalue()), opened, keyring=aes_keyring)
+    assert opened.getvalue() == data
+    assert len(splits) >= 2 * steps - 1 and set(splits) == {2}, splits
 
 
 @pytest.mark.parametrize("frame", [64 * KiB, MiB])
@@ -76,7 +117,9 @@ def test_parallel_output_is_byte_identical_to_serial(
     message_id = os.urandom(32)
     materials = _materials(aes_keyring, UNSIGNED)
     serial = MessageEncryptor(materials, frame_length=frame, message_id=message_id, workers=None)
-    parallel = MessageEncryptor(materials, frame_length=frame, message_id=message_id, workers=workers_for(2))
+    parallel = MessageEncryptor(
+        materials, frame_length=frame, message_id=message_id, workers=workers_for(2, streaming=True)
+    )
     one = serial.update(data) + serial.finalize()
     assert splits == []  # one thread: sealed in place
     two = parallel.update(data) + parallel.finalize()
@@ -90,7 +133,9 @@ def test_signed_parallel_output_matches_serial_before_the_signature(aes_keyring:
     message_id = os.urandom(32)
     materials = _materials(aes_keyring, SIGNED)
     one = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, workers=None)
-    two = MessageEncryptor(materials, frame_length=64 * KiB, message_id=message_id, workers=workers_for(2))
+    two = MessageEncryptor(
+        materials, frame_length=64 * KiB, message_id=message_id, workers=workers_for(2, streaming=True)
+    )
     # ECDSA signatures are randomized: compare everything before the footer
     body_one = (one.update(data) + one.finalize())[: -(2 + 103)]
     body_two = (two.update(data) + two.finalize())[: -(2 + 103)]
