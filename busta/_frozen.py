@@ -110,20 +110,11 @@ def field(
 ) -> _T: ...
 @overload
 def field(*, repr: bool = True, compare: bool = True, hash: bool | None = None, kw_only: bool | None = None) -> Any: ...
-def field(
-    *,
-    default: Any = MISSING,
-    default_factory: Any = MISSING,
-    repr: bool = True,
-    compare: bool = True,
-    hash: bool | None = None,
-    kw_only: bool | None = None,
-) -> Any:
-    """A record field's options, as :func:`dataclasses.field` takes them (without ``init``, which a
-    record's fields always are, and ``metadata``)."""
-    return _Field(
-        default=default, default_factory=default_factory, repr=repr, compare=compare, hash=hash, kw_only=kw_only
-    )
+def field(**options: Any) -> Any:
+    """A record field's options, as :func:`dataclasses.field` takes them: ``default``,
+    ``default_factory``, ``repr``, ``compare``, ``hash``, ``kw_only`` (not ``init``, which a
+    record's fields always are, nor ``metadata``)."""
+    return _Field(**options)
 
 
 @overload

@@ -168,6 +168,27 @@ class Client:
             streaming=streaming,
         )
 
+    def _whole(  # noqa: PLR0917 - encrypt's arguments, in their order
+        self,
+        data: memoryview,
+        keyring: Keyring | None,
+        materials_manager: CryptoMaterialsManager | None,
+        encryption_context: Mapping[str, str] | None,
+        algorithm: AlgorithmSuite | int | None,
+        frame_length: int | None,
+    ) -> MessageEncryptor:
+        """The encryptor of a message sealed whole from ``data``: its length declared, its runs split as
+        a message in memory is."""
+        return self._encryptor(
+            keyring,
+            materials_manager,
+            encryption_context,
+            algorithm,
+            frame_length,
+            plaintext_length=len(data),
+            streaming=False,
+        )
+
     def _decryptor(
         self,
         keyring: Keyring | None,
@@ -204,15 +225,7 @@ class Client:
         if compression is not None:
             encryption_context = mark(encryption_context, compression)
             data = memoryview(compress_whole(data))
-        encryptor = self._encryptor(
-            keyring,
-            materials_manager,
-            encryption_context,
-            algorithm,
-            frame_length,
-            plaintext_length=len(data),
-            streaming=False,
-        )
+        encryptor = self._whole(data, keyring, materials_manager, encryption_context, algorithm, frame_length)
         return seal_whole(encryptor, data)
 
     def decrypt(
@@ -261,15 +274,7 @@ class Client:
         large enough (:class:`UsageError` otherwise, before anything is written). No compression here.
         """
         data = memoryview(as_bytes(plaintext, "plaintext")).cast("B")
-        encryptor = self._encryptor(
-            keyring,
-            materials_manager,
-            encryption_context,
-            algorithm,
-            frame_length,
-            plaintext_length=len(data),
-            streaming=False,
-        )
+        encryptor = self._whole(data, keyring, materials_manager, encryption_context, algorithm, frame_length)
         return seal_into(encryptor, data, out)
 
     def decrypt_into(
