@@ -32,10 +32,7 @@ import operator
 import reprlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar, dataclass_transform, overload
-
-if TYPE_CHECKING:
-    pass
+from typing import Any, Final, TypeVar, dataclass_transform, overload
 
 __all__ = ["field", "field_names", "record"]
 
