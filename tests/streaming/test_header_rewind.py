@@ -11,6 +11,7 @@ from typing import IO, cast
 import pytest
 
 import busta
+from busta._buffers import PendingBytes
 from busta.errors import UsageError
 from busta.format import parse_header
 from busta.keyrings import RawAesKeyring
@@ -76,7 +77,50 @@ def test_after_the_header_every_read_starts_at_a_frame_and_takes_whole_frames(fr
     rewound = starts.index(header.length, 1)  # back at the end of the header after the first read
     frames = [(start, size) for start, size in source.reads[rewound:] if start < len(message)]
     assert frames and all((start - header.length) % step == 0 for start, _ in frames)
-    assert all(size % step == 0 for _, size in frames)
+    *whole, (last_start, last_size) = frames
+    assert all(size % step == 0 for _, size in whole)
+    assert last_size % step == 0 or last_start + last_size == len(message)  # whole frames, or the rest
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+@pytest.mark.parametrize("frame", [64 << 10, 1 << 20])
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_the_end_of_a_message_of_whole_frames_arrives_with_the_frames_before_it(
+    frame: int, extra: int, signed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A final frame is 8 bytes longer than a regular frame of the same content, so a message of whole
+    frames used to end 8 bytes into the read after its last step: the final frame was held back, copied
+    and opened alone. From a source whose size is known, the step that leaves at most a frame and
+    ``_TAIL_BYTES`` unread takes the rest (a signed suite's footer included)."""
+    held: list[int] = []
+    real_append = PendingBytes.append
+
+    def append(self: PendingBytes, data: memoryview) -> None:
+        held.append(len(data))
+        real_append(self, data)
+
+    monkeypatch.setattr(PendingBytes, "append", append)
+    suite = 0x0578 if signed else 0x0478
+    plaintext = os.urandom(4 * frame + extra)
+    message = busta.encrypt(plaintext, keyring=KEYRING, algorithm=suite, frame_length=frame)
+    source, sink = Recording(message), io.BytesIO()
+    busta.decrypt_stream(source, sink, keyring=KEYRING)
+    assert sink.getvalue() == plaintext
+    assert sum(held) == 0, "no byte of the message was held back and copied"
+    step = 16 + frame + 16
+    largest = max(size for _, size in source.reads)
+    assert largest <= pump._whole_frames(step) + step + pump._TAIL_BYTES  # bounded by the frame, not the file
+    assert source.reads[-1][0] + source.reads[-1][1] >= len(message)  # the last read reached the end
+
+
+def test_a_source_longer_than_a_step_and_a_frame_is_not_read_in_one_step() -> None:
+    frame = 64 << 10
+    message = _message(40 * frame, frame=frame)
+    source = Recording(message)
+    busta.decrypt_stream(source, io.BytesIO(), keyring=KEYRING)
+    step = 16 + frame + 16
+    assert max(size for _, size in source.reads) <= pump._whole_frames(step) + step + pump._TAIL_BYTES
+    assert len(source.reads) >= 3
 
 
 def test_a_header_longer_than_the_first_read_is_read_as_any_stream_is() -> None:
