@@ -211,15 +211,17 @@ def encrypt_stream(source: IO[bytes], sink: IO[bytes], encryptor: MessageEncrypt
     return total
 
 
-def next_read(decryptor: Decrypting, arrived: int) -> int:
+def next_read(decryptor: Decrypting, arrived: int, left: int | None = None) -> int:
     """How many bytes to read next. Once the header authenticated and its frames are at most 1 MiB:
     whole frames, a step of them (so that none straddles two reads and is gathered by copying: the
-    step is at most :data:`STREAM_CHUNK_BYTES` plus a frame, whatever the message declares). Before
-    that, or for larger frames: never more than twice what arrived, up to a step (the decryptor
-    gathers what straddles reads)."""
+    step is at most :data:`STREAM_CHUNK_BYTES` plus a frame, whatever the message declares), or of a
+    source with ``left`` bytes still to read, all of them when that is at most a frame and
+    :data:`_TAIL_BYTES` more (the message's end). Before that, or for larger frames: never more than
+    twice what arrived, up to a step (the decryptor gathers what straddles reads)."""
     step = decryptor.frame_step
     if step is not None and step <= _LARGEST_WHOLE_READ_FRAME:
-        return _whole_frames(step) - decryptor.buffered
+        want = _whole_frames(step) - decryptor.buffered
+        return left if left is not None and want < left <= want + step + _TAIL_BYTES else want
     return min(max(FIRST_READ_BYTES, 2 * arrived), STREAM_CHUNK_BYTES)
 
 
@@ -258,7 +260,7 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
             arrived = _header_then_rewind(source, src[:want], decryptor)
             if arrived:
                 left = _bytes_left(source)
-                want = _with_tail(next_read(decryptor, arrived), left, decryptor.frame_step)
+                want = next_read(decryptor, arrived, left)
                 src = buffers.at_least("source", want) if len(src) < want else src
         while n := _read_full(source, src[:want]):
             arrived += n
@@ -270,16 +272,8 @@ def decrypt_stream(source: IO[bytes], sink: IO[bytes], decryptor: Decrypting) ->
             total += written
             if n < want:  # the source may have ended; reading on costs no memory until it gives more
                 continue
-            want = _with_tail(next_read(decryptor, arrived), left, decryptor.frame_step)
+            want = next_read(decryptor, arrived, left)
             if len(src) < want:
                 src = buffers.at_least("source", want)
     decryptor.finalize()
     return total
-
-
-def _with_tail(want: int, left: int | None, step: int | None) -> int:
-    """``want``, or all ``left`` bytes of a sized source when what ``want`` would leave unread is at
-    most one frame read whole and :data:`_TAIL_BYTES` (the message's end, see there)."""
-    if left is not None and step is not None and step <= _LARGEST_WHOLE_READ_FRAME and want < left:
-        return left if left - want <= step + _TAIL_BYTES else want
-    return want
