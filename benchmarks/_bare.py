@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import mmap
 import os
 import threading
@@ -34,7 +35,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hmac import HMAC
 
 TAG = 16
 HEAD = 16  # a regular frame's sequence number and IV
@@ -68,6 +71,14 @@ def fresh_buffer(size: int) -> mmap.mmap:
     """``size`` bytes of fresh private anonymous memory (what malloc maps for a large block): no page
     is touched until it is written."""
     return mmap.mmap(-1, max(1, size), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+
+
+def _u16(value: int) -> bytes:
+    return value.to_bytes(2, "big")
+
+
+#: A raw AES keyring's provider info after the key name: the tag length in bits, the IV length.
+_GCM_LENGTHS = (128).to_bytes(4, "big") + (12).to_bytes(4, "big")
 
 
 def _nonce(seq: int) -> bytes:
@@ -191,3 +202,64 @@ def bare_sha384(data: memoryview | bytes, chunk: int = 4 << 20) -> bytes:
     for i in range(0, len(view), chunk):
         h.update(view[i : i + chunk])
     return h.digest()
+
+
+class BareSmallMessage:
+    """The cryptography of one small message of suite 0x0478 under a raw AES keyring, and nothing else:
+    the floor of a 1 KiB ``busta.encrypt`` / ``busta.decrypt`` (issue 18, target 7).
+
+    Encrypting draws the data key, the wrapping IV and the message id (three ``os.urandom`` calls, as
+    busta makes), wraps the data key with AES-GCM over the serialized context, derives the message key
+    and commitment (HKDF-SHA512 with cryptography's HMAC, keyed once and copied, as busta does), tags
+    a header of the real size and seals the one final frame with its AAD. Decrypting its own message
+    unwraps the data key, derives, compares the commitment, checks the header tag and opens the frame.
+    No parsing, no checks of arguments, no objects: the fields lie at offsets fixed in advance.
+    """
+
+    _SALT_AND_LABELS = (b"\x04\x78DERIVEKEY\x01", b"COMMITKEY\x01")
+    _FINAL = b"AWSKMSEncryptionClient Final Frame"
+
+    def __init__(self, context: bytes, namespace: bytes, name: bytes, length: int) -> None:
+        self.context, self.length = context, length
+        self.wrapping = AESGCM(os.urandom(32))
+        # a v2 header: version and suite, [message id], the context, one data key (provider id, provider
+        # info: key name, tag and IV lengths, [IV]; [wrapped key]), content type, frame length, [commitment]
+        self.start = b"\x02\x04\x78"
+        info = len(name) + 8 + 12
+        self.middle = b"".join(
+            (_u16(len(context)), context, _u16(1), _u16(len(namespace)), namespace, _u16(info), name, _GCM_LENGTHS)
+        )
+        self.tail = b"\x02" + (64 << 10).to_bytes(4, "big")
+        self.header_length = len(self.start) + 32 + len(self.middle) + 12 + 2 + 48 + len(self.tail) + 32
+
+    def _keys(self, data_key: bytes, message_id: bytes) -> tuple[AESGCM, bytes]:
+        extract = HMAC(message_id, hashes.SHA512())
+        extract.update(data_key)
+        expand = HMAC(extract.finalize(), hashes.SHA512())
+        commit = expand.copy()
+        expand.update(self._SALT_AND_LABELS[0])
+        commit.update(self._SALT_AND_LABELS[1])
+        return AESGCM(expand.finalize()[:32]), commit.finalize()[:32]
+
+    def _frame_aad(self, message_id: bytes) -> bytes:
+        return message_id + self._FINAL + (1).to_bytes(4, "big") + self.length.to_bytes(8, "big")
+
+    def encrypt(self, data: bytes) -> bytes:
+        data_key, iv, message_id = os.urandom(32), os.urandom(12), os.urandom(32)
+        wrapped = self.wrapping.encrypt(iv, data_key, self.context)
+        aead, commitment = self._keys(data_key, message_id)
+        header = b"".join((self.start, message_id, self.middle, iv, _u16(48), wrapped, self.tail, commitment))
+        tag = aead.encrypt(bytes(12), b"", header)
+        head = b"\xff\xff\xff\xff" + (1).to_bytes(4, "big") + _nonce(1) + len(data).to_bytes(4, "big")
+        return b"".join((header, tag, head, aead.encrypt(_nonce(1), data, self._frame_aad(message_id))))
+
+    def decrypt(self, message: bytes) -> bytes:
+        id_at, end = len(self.start), self.header_length
+        iv_at = id_at + 32 + len(self.middle)
+        message_id, iv = message[id_at : id_at + 32], message[iv_at : iv_at + 12]
+        data_key = self.wrapping.decrypt(iv, message[iv_at + 14 : iv_at + 62], self.context)
+        aead, commitment = self._keys(data_key, message_id)
+        if not hmac.compare_digest(commitment, message[end - 32 : end]):
+            raise ValueError("commitment")
+        aead.decrypt(bytes(12), message[end : end + 16], message[:end])
+        return aead.decrypt(_nonce(1), message[end + 16 + 24 :], self._frame_aad(message_id))

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import IO
 
 import busta
+from busta.context import serialize_context
 from tests.support import oracle
 
 from . import plots, sweeps
-from ._bare import BareFrames, bare_hash_beside, bare_sha384
+from ._bare import BareFrames, BareSmallMessage, bare_hash_beside, bare_sha384
 from ._common import (
     DEFAULT_THREADS,
     NAME,
@@ -220,11 +221,16 @@ def signed(bench: Bench, frame: int, repeats: int) -> list[Row]:
 def small(count: int, with_official: bool) -> list[Row]:
     """``busta.encrypt`` / ``busta.decrypt`` of 1 KiB with no ``threads=`` (the default call), suite
     0x0478, a two-pair context, the raw AES keyring; beside it ``threads=1``, with and without the
-    context, and the official SDK's keyring API (a tenth as many calls)."""
+    context, the official SDK's keyring API (a tenth as many calls), and the bare floor: the same
+    message's cryptography alone (:class:`BareSmallMessage`), whose rate says how fast the machine
+    was in the same rounds."""
     bench = Bench(KiB)
     keyring, data = bench.keyring, bytes(bench.data)
     message = busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, encryption_context=CONTEXT)
     bare_message = _client(1).encrypt(data, keyring=keyring, algorithm=UNSIGNED)
+    floor = BareSmallMessage(serialize_context(CONTEXT), NAMESPACE.encode(), NAME.encode(), len(data))
+    floor_message = floor.encrypt(data)
+    assert len(floor_message) == len(message) and floor.decrypt(floor_message) == data
 
     def times(call: Callable[[], object], n: int = count) -> Callable[[], None]:
         def go() -> None:
@@ -241,6 +247,8 @@ def small(count: int, with_official: bool) -> list[Row]:
         "dec1": times(lambda: one.decrypt(message, keyring=keyring)),
         "enc1_bare": times(lambda: one.encrypt(data, keyring=keyring, algorithm=UNSIGNED)),
         "dec1_bare": times(lambda: one.decrypt(bare_message, keyring=keyring)),
+        "floor_enc": times(lambda: floor.encrypt(data)),
+        "floor_dec": times(lambda: floor.decrypt(floor_message)),
     }
     few = max(1, count // 10)
     if with_official:
@@ -266,6 +274,10 @@ def small(count: int, with_official: bool) -> list[Row]:
         Row("info", "1 KiB decrypts/s, threads=1, 2-pair context", rate["dec1"], None, "/s"),
         Row("info", "1 KiB encrypts/s, threads=1, no context", rate["enc1_bare"], None, "/s"),
         Row("info", "1 KiB decrypts/s, threads=1, no context", rate["dec1_bare"], None, "/s"),
+        Row("info", "1 KiB bare floor encrypts/s (the message's cryptography alone)", rate["floor_enc"], None, "/s"),
+        Row("info", "1 KiB bare floor decrypts/s", rate["floor_dec"], None, "/s"),
+        Row("info", "1 KiB default encrypt vs the bare floor (time ratio)", t.ratio("floor_enc", "enc"), None, "x"),
+        Row("info", "1 KiB default decrypt vs the bare floor (time ratio)", t.ratio("floor_dec", "dec"), None, "x"),
     ]
     if with_official:
         for verb, key in (("encrypt", "enc"), ("decrypt", "dec")):

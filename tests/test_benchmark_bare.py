@@ -14,9 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 
-from benchmarks._bare import FRESH_BYTES, BareFrames, bare_sha384, split
+import busta
+from benchmarks._bare import FRESH_BYTES, BareFrames, BareSmallMessage, bare_sha384, split
 from benchmarks.sweeps import CONFIRM_ROUNDS, Point, _confirmed, defaults_rows, write_points
+from busta import AlgorithmSuite
+from busta._secrets import SecretBytes
+from busta.context import serialize_context
+from busta.crypto.kdf import derive_keys
+from busta.keyrings import RawAesKeyring
 
 FRAME = 4096
 
@@ -73,6 +80,45 @@ def test_bare_sha384_is_sha384() -> None:
 
     data = os.urandom(9 << 20)
     assert bare_sha384(data) == hashlib.sha384(data).digest()
+
+
+SMALL_CONTEXT = {"purpose": "benchmark", "tenant": "example-tenant-0001"}
+
+
+def _floor(length: int) -> BareSmallMessage:
+    return BareSmallMessage(serialize_context(SMALL_CONTEXT), b"bench", b"aes-key", length)
+
+
+@pytest.mark.parametrize("length", [0, 1, 1024, 4000])
+def test_the_small_message_floor_writes_a_message_of_busta_s_size_and_opens_it(length: int) -> None:
+    data = os.urandom(length)
+    keyring = RawAesKeyring("bench", "aes-key", os.urandom(32))
+    ours = busta.encrypt(data, keyring=keyring, algorithm=0x0478, encryption_context=SMALL_CONTEXT)
+    floor = _floor(length)
+    message = floor.encrypt(data)
+    assert len(message) == len(ours)
+    assert floor.decrypt(message) == data
+
+
+def test_the_small_message_floor_derives_the_keys_busta_derives() -> None:
+    floor = _floor(1)
+    for _ in range(8):
+        data_key, message_id = os.urandom(32), os.urandom(32)
+        aead, commitment = floor._keys(data_key, message_id)
+        theirs = derive_keys(AlgorithmSuite(0x0478), SecretBytes(data_key), message_id)
+        assert commitment == theirs.commitment
+        assert aead.encrypt(bytes(12), b"probe", b"") == theirs.aead.encrypt(bytes(12), b"probe", b"")
+
+
+def test_the_small_message_floor_authenticates_its_header_and_its_frame() -> None:
+    floor = _floor(64)
+    message = floor.encrypt(os.urandom(64))
+    frame_head = range(floor.header_length + 16, floor.header_length + 16 + 24)  # parsed by busta, not sealed
+    for at in (i for i in range(len(message)) if i not in frame_head):
+        altered = bytearray(message)
+        altered[at] ^= 1
+        with pytest.raises((InvalidTag, ValueError)):
+            floor.decrypt(bytes(altered))
 
 
 def _point(x: int, enc: float, dec: float) -> Point:
