@@ -19,6 +19,7 @@ from .errors import EncryptionContextError, LimitExceededError, MalformedMessage
 from .limits import (
     MAX_ENCRYPTION_CONTEXT_BYTES,
     MAX_UINT16,
+    PARSED_CONTEXT_CACHE_BYTES,
     SERIALIZED_CONTEXT_CACHE_CHARS,
     SERIALIZED_CONTEXT_CACHE_ENTRIES,
 )
@@ -155,8 +156,26 @@ def _serialize_checked(context: Mapping[str, str]) -> bytes:
 
 
 def deserialize_context(data: bytes | memoryview, *, base_offset: int = 0) -> dict[str, str]:
-    """Decode a serialized context; ``base_offset`` places errors within the message."""
+    """Decode a serialized context (a new dict each call); ``base_offset`` places errors within the message.
+
+    The pairs of a context of at most ``PARSED_CONTEXT_CACHE_BYTES`` are remembered by its exact bytes
+    (the last ``SERIALIZED_CONTEXT_CACHE_ENTRIES`` of them): a reader meets the same few contexts
+    message after message. Only well-formed contexts are remembered. The bytes are public and are read
+    before authentication, so a hostile stream of headers can only replace the entries, within the
+    same bound (see :data:`busta.limits.PARSED_CONTEXT_CACHE_BYTES`).
+    """
     raw = bytes(data)  # one copy: slicing bytes below is cheaper than slicing a view and copying each slice
+    if len(raw) <= PARSED_CONTEXT_CACHE_BYTES:
+        return dict(_parsed(raw, base_offset))
+    return _deserialize(raw, base_offset)
+
+
+@functools.lru_cache(maxsize=SERIALIZED_CONTEXT_CACHE_ENTRIES)
+def _parsed(raw: bytes, base_offset: int) -> dict[str, str]:
+    return _deserialize(raw, base_offset)  # an error raised is not remembered; callers get copies only
+
+
+def _deserialize(raw: bytes, base_offset: int) -> dict[str, str]:
     end = len(raw)
     if end == 0:
         return {}

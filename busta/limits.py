@@ -19,6 +19,10 @@ MAX_HEADER_BYTES: Final = 1 << 20
 #: keyring's AAD and again for the header, and callers reuse a few contexts.
 SERIALIZED_CONTEXT_CACHE_ENTRIES: Final = 64
 SERIALIZED_CONTEXT_CACHE_CHARS: Final = 1024
+#: Contexts read from headers whose pairs are remembered (as many as above): each of at most this many
+#: serialized bytes. Headers arrive before authentication, so an attacker chooses what is remembered:
+#: 64 contexts of 512 bytes, each of as many one-character pairs as fit (99), hold about 245 KiB.
+PARSED_CONTEXT_CACHE_BYTES: Final = 512
 #: Largest single UInt16-prefixed field.
 MAX_UINT16: Final = 2**16 - 1
 
