@@ -216,7 +216,8 @@ class BareSmallMessage:
     No parsing, no checks of arguments, no objects: the fields lie at offsets fixed in advance.
     """
 
-    _SALT_AND_LABELS = (b"\x04\x78DERIVEKEY\x01", b"COMMITKEY\x01")
+    #: The info of HKDF's two expands (each with its block counter): the message key's, the commitment's.
+    _INFO = (b"\x04\x78DERIVEKEY\x01", b"COMMITKEY\x01")
     _FINAL = b"AWSKMSEncryptionClient Final Frame"
 
     def __init__(self, context: bytes, namespace: bytes, name: bytes, length: int) -> None:
@@ -237,8 +238,8 @@ class BareSmallMessage:
         extract.update(data_key)
         expand = HMAC(extract.finalize(), hashes.SHA512())
         commit = expand.copy()
-        expand.update(self._SALT_AND_LABELS[0])
-        commit.update(self._SALT_AND_LABELS[1])
+        expand.update(self._INFO[0])
+        commit.update(self._INFO[1])
         return AESGCM(expand.finalize()[:32]), commit.finalize()[:32]
 
     def _frame_aad(self, message_id: bytes) -> bytes:

@@ -19,7 +19,8 @@ def test_each_case_makes_the_call_it_names() -> None:
     assert isinstance(sealed, bytes) and isinstance(floor_sealed, bytes) and len(sealed) == len(floor_sealed)
     derived = _calls("derive-keys")()
     assert isinstance(derived, DerivedKeys) and len(derived.commitment) == 32
-    assert set(CASES) == {"encrypt", "decrypt", "floor-encrypt", "floor-decrypt", "derive-keys"}
+    for case in CASES:  # every case the command line counts has a call
+        assert _calls(case)() is not None
 
 
 def test_the_floor_counts_its_key_derivation_and_more() -> None:
