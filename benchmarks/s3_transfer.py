@@ -9,7 +9,10 @@ a signed 0x0578 object is downloaded sequentially, as it must be.
 
 Each ratio row prints its goal (issue 18: upload at least 0.95x, download at least 1.0x of boto3,
 in the same run) and a verdict. boto3 runs twice in each round ("boto3-again"): the ratio of its two
-runs is the measurement's own spread, printed beside the verdicts. Each transfer's CPU time is metered
+runs is the measurement's own spread, printed beside the verdicts. A third side in each round,
+"bare", is the floor of busta's own requests: the same parts and ranges, as many at once, made with
+the boto3 client's low-level calls and no encryption; busta against it is busta's own cost, and it
+against boto3 is what the request pattern gets from this server. Each transfer's CPU time is metered
 on both sides: this process's (``os.times``: busta's or boto3's threads) and the moto server's (from
 ``/proc``), since on a 2-vCPU machine the server's busy core is what sets the pace. Then the
 requests each side made (counted with botocore ``before-call`` hooks on one more, untimed,
@@ -22,11 +25,15 @@ Run on its own: ``python -m benchmarks.s3_transfer [--size MiB] [--repeats N]``.
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import contextlib
 import os
 import statistics
+import threading
+import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +57,10 @@ UPLOAD_GOAL = 0.95
 DOWNLOAD_GOAL = 1.0
 #: A 1 KiB ranged read fetches under 0.1% of the object: the object's size over the bytes fetched.
 RANGED_GOAL = 1000.0
+#: The bare request loops: busta.s3's part size and default concurrency, and a read size of 256 KiB.
+PART = 8 * MiB
+BARE_CONCURRENCY = 4
+READ_CHUNK = 256 * KiB
 
 
 def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
@@ -66,7 +77,7 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
         s3.upload_file(source, BUCKET, "busta-signed", client=client, keyring=keyring, algorithm=SIGNED)
         down = _downloads(client, tmp, keyring)
         t_down = interleaved(meter.metered("download", down), repeats)
-        for name in ("busta", "busta-10", "busta-signed", "boto3", "boto3-again"):
+        for name in ("busta", "busta-10", "busta-signed", "boto3", "boto3-again", "bare"):
             assert (tmp / f"{name}.out").read_bytes() == source.read_bytes(), name
         counted = {f"{way} {name}": _requests(client, runs[name]) for way, runs in (("upload", up), ("download", down))
                    for name in ("busta", "boto3")}  # fmt: skip
@@ -83,6 +94,9 @@ def s3_transfer_rows(size: int, repeats: int) -> list[Row]:
     for way, times in (("upload", t_up), ("download", t_down)):
         spread = times.ratio("boto3", "boto3-again")
         rows.append(Row("info", f"{way} {label}: boto3 vs boto3 again (the measurement's spread)", spread, None, "x"))
+        bare = f"the bare loop of busta's {way} requests ({BARE_CONCURRENCY} at once, no encryption)"
+        rows.append(Row("info", f"{way} {label}: {bare} vs boto3", times.ratio("boto3", "bare"), None, "x"))
+        rows.append(Row("info", f"{way} {label}: busta vs {bare}", times.ratio("bare", "busta"), None, "x"))
     rows += meter.rows(label)
     ranged_goal = RANGED_GOAL if size >= 256 * MiB else None  # the issue's object; a small one is mostly header
     rows.append(Row("16 S3", f"1 KiB ranged read of {label}: object size / bytes fetched", fetched, ranged_goal, "x"))
@@ -166,7 +180,43 @@ def _uploads(client: Any, source: Path, keyring: RawAesKeyring) -> dict[str, Any
         "busta-10": busta(10),
         "boto3": lambda: client.upload_file(str(source), BUCKET, "boto3"),
         "boto3-again": lambda: client.upload_file(str(source), BUCKET, "boto3"),  # the same call again
+        "bare": lambda: bare_upload(client, source, BARE_CONCURRENCY),
     }
+
+
+def bare_upload(client: Any, source: Path, concurrency: int) -> None:
+    """busta's upload requests without busta: the plaintext's parts of ``PART`` bytes (read into reused
+    buffers, CRC32 computed here, as busta.s3 does), ``concurrency`` UploadParts at once, then Complete."""
+    upload = client.create_multipart_upload(Bucket=BUCKET, Key="bare", ChecksumAlgorithm="CRC32")["UploadId"]
+    size = source.stat().st_size
+    count = max(1, -(-size // PART))
+    free = [bytearray(PART) for _ in range(concurrency + 1)]
+    lock = threading.Lock()
+
+    def send(number: int, buffer: bytearray, length: int) -> dict[str, Any]:
+        body = buffer if length == PART else bytes(buffer[:length])  # busta.s3 too sends a full buffer as it is
+        checksum = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode("ascii")
+        answer = client.upload_part(
+            Bucket=BUCKET, Key="bare", UploadId=upload, PartNumber=number, Body=body, ChecksumCRC32=checksum
+        )
+        with lock:
+            free.append(buffer)
+        return {"PartNumber": number, "ETag": answer["ETag"]} | {
+            name: value for name, value in answer.items() if name == "ChecksumCRC32"
+        }
+
+    with source.open("rb", buffering=0) as plain, ThreadPoolExecutor(concurrency) as pool:
+        slots, sent = threading.BoundedSemaphore(concurrency), []
+        for number in range(1, count + 1):
+            slots.acquire()
+            with lock:
+                buffer = free.pop()
+            length = plain.readinto(buffer)
+            future = pool.submit(send, number, buffer, length)
+            future.add_done_callback(lambda _: slots.release())
+            sent.append(future)
+        parts = [future.result() for future in sent]
+    client.complete_multipart_upload(Bucket=BUCKET, Key="bare", UploadId=upload, MultipartUpload={"Parts": parts})
 
 
 def _downloads(client: Any, tmp: Path, keyring: RawAesKeyring) -> dict[str, Any]:
@@ -181,7 +231,37 @@ def _downloads(client: Any, tmp: Path, keyring: RawAesKeyring) -> dict[str, Any]
         "busta-signed": busta("busta-signed", "busta-signed", 4),
         "boto3": lambda: client.download_file(BUCKET, "boto3", str(tmp / "boto3.out")),
         "boto3-again": lambda: client.download_file(BUCKET, "boto3", str(tmp / "boto3-again.out")),
+        "bare": lambda: bare_download(client, tmp / "bare.out", BARE_CONCURRENCY),
     }
+
+
+def bare_download(client: Any, path: Path, concurrency: int) -> None:
+    """busta's download requests without busta: HeadObject, then boto3's object in ranges of ``PART``
+    bytes, ``concurrency`` GETs at once, each read into a reused buffer and written at its offset."""
+    size = int(client.head_object(Bucket=BUCKET, Key="boto3")["ContentLength"])
+    buffers = threading.local()
+
+    def get(first: int) -> None:
+        stop = min(size, first + PART)
+        if not hasattr(buffers, "data"):
+            buffers.data = bytearray(PART)
+        view = memoryview(buffers.data)
+        body = client.get_object(Bucket=BUCKET, Key="boto3", Range=f"bytes={first}-{stop - 1}")["Body"]
+        filled = 0
+        while chunk := body.read(READ_CHUNK):
+            view[filled : filled + len(chunk)] = chunk
+            filled += len(chunk)
+        assert filled == stop - first
+        os.pwrite(fd, view[:filled], first)
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd, size)
+        with ThreadPoolExecutor(concurrency) as pool:
+            for done in [pool.submit(get, first) for first in range(0, size, PART)]:
+                done.result()
+    finally:
+        os.close(fd)
 
 
 def _process_cpu(pid: int | None) -> float | None:
@@ -218,10 +298,10 @@ class _CpuMeter:
         return go
 
     def rows(self, label: str) -> list[Row]:
-        """The median CPU seconds of busta's and boto3's transfers (the untimed first round included)."""
+        """The median CPU seconds of busta's, boto3's and the bare loop's transfers (the untimed round too)."""
         rows = []
         for name, samples in self.samples.items():
-            if not name.endswith(("busta", "boto3")):
+            if not name.endswith(("busta", "boto3", "bare")):
                 continue
             rows.append(Row("info", f"{name} {label}: client CPU", statistics.median(s[0] for s in samples), None, "s"))
             server = [s[1] for s in samples if s[1] is not None]
