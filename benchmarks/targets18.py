@@ -9,6 +9,8 @@ measured in alternation (``benchmarks._timing.interleaved``). The bare loops are
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -226,11 +228,8 @@ def small(count: int, with_official: bool) -> list[Row]:
     was in the same rounds."""
     bench = Bench(KiB)
     keyring, data = bench.keyring, bytes(bench.data)
-    message = busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, encryption_context=CONTEXT)
+    message, floor, floor_message = _small_message(bench)
     bare_message = _client(1).encrypt(data, keyring=keyring, algorithm=UNSIGNED)
-    floor = BareSmallMessage(serialize_context(CONTEXT), NAMESPACE.encode(), NAME.encode(), len(data))
-    floor_message = floor.encrypt(data)
-    assert len(floor_message) == len(message) and floor.decrypt(floor_message) == data
 
     def times(call: Callable[[], object], n: int = count) -> Callable[[], None]:
         def go() -> None:
@@ -286,6 +285,60 @@ def small(count: int, with_official: bool) -> list[Row]:
     return rows
 
 
+def _small_message(bench: Bench) -> tuple[bytes, BareSmallMessage, bytes]:
+    """The default call's message of the bench's plaintext (suite 0x0478, :data:`CONTEXT`), the bare floor
+    of that message, and the floor's own message (as long as busta's, checked)."""
+    data = bytes(bench.data)
+    message = busta.encrypt(data, keyring=bench.keyring, algorithm=UNSIGNED, encryption_context=CONTEXT)
+    floor = BareSmallMessage(serialize_context(CONTEXT), NAMESPACE.encode(), NAME.encode(), len(data))
+    floor_message = floor.encrypt(data)
+    assert len(floor_message) == len(message) and floor.decrypt(floor_message) == data
+    return message, floor, floor_message
+
+
+def fixed_cost(bench: Bench, rounds: int) -> list[Row]:
+    """What a message costs besides its frames, as a loop of large messages pays it: the 1 KiB default call
+    of target 7 and its bare floor, each timed right after the bare 1-thread loop sealed ``bench``'s
+    plaintext at 1 MiB frames (its input and output, twice the plaintext, through the caches), and
+    again warm (right after the same call). Information for targets 1 and 3, where this cost sits
+    beside the frames' AES-GCM: the bare pass's own time is printed with it. Medians of ``rounds``."""
+    small_bench = Bench(KiB)
+    keyring, data = small_bench.keyring, bytes(small_bench.data)
+    message, floor, floor_message = _small_message(small_bench)
+    calls: dict[str, Callable[[], object]] = {
+        "busta.encrypt": lambda: busta.encrypt(data, keyring=keyring, algorithm=UNSIGNED, encryption_context=CONTEXT),
+        "busta.decrypt": lambda: busta.decrypt(message, keyring=keyring),
+        "the bare floor's encrypt": lambda: floor.encrypt(data),
+        "the bare floor's decrypt": lambda: floor.decrypt(floor_message),
+    }
+    bare = BareFrames(MiB, bench.data, 1)
+    after: dict[str, list[float]] = {name: [] for name in calls}
+    warm: dict[str, list[float]] = {name: [] for name in calls}
+    passes = []
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            bare.encrypt()
+            passed = time.perf_counter()
+            call()
+            after[name].append(time.perf_counter() - passed)
+            passes.append(passed - start)
+            call()
+            again = time.perf_counter()
+            call()
+            warm[name].append(time.perf_counter() - again)
+    size = _size(len(bench.data))
+    rows = [Row("info", f"the bare 1-thread pass before each call ({size}, 1 MiB frames)", _us(passes), None, "us")]
+    for name in calls:
+        rows.append(Row("info", f"1 KiB {name} right after that pass (cold caches)", _us(after[name]), None, "us"))
+        rows.append(Row("info", f"1 KiB {name}, warm (right after itself)", _us(warm[name]), None, "us"))
+    return rows
+
+
+def _us(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1e6
+
+
 # -- the official SDK, signed (information: issue 3's 5x/10x goals are gone) -----------------------------------
 
 
@@ -339,6 +392,7 @@ def other_rows(config: Config, bench: Bench, *, official: bool) -> list[Row]:
     for frame in (64 * KiB, MiB):
         rows += signed(bench, frame, repeats)
     rows += small(config.small_messages, official)
+    rows += fixed_cost(bench, 2 * repeats - 1)
     if official:
         for frame in (4 * KiB, 64 * KiB, MiB):
             rows += official_signed(config.official_bytes, frame, max(1, repeats // 2))

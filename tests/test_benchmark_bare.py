@@ -18,7 +18,9 @@ from cryptography.exceptions import InvalidTag
 
 import busta
 from benchmarks._bare import FRESH_BYTES, BareFrames, BareSmallMessage, bare_sha384, split
+from benchmarks._common import Bench
 from benchmarks.sweeps import CONFIRM_ROUNDS, Point, _confirmed, defaults_rows, write_points
+from benchmarks.targets18 import fixed_cost
 from busta import AlgorithmSuite
 from busta._secrets import SecretBytes
 from busta.context import serialize_context
@@ -174,3 +176,27 @@ def test_a_point_below_the_goal_is_measured_again_in_that_direction_alone() -> N
     assert calls.count("enc one") == calls.count("enc default") == 1 + 2 * CONFIRM_ROUNDS
     assert {"dec one", "dec default", "enc bare1"}.isdisjoint(calls)  # that direction met the goal; bare lines never
     assert _confirmed(_point(1024, 1.0, 0.96), runs, repeats=2).again == {}
+
+
+def test_the_fixed_cost_rows_time_each_call_after_a_bare_pass_and_again_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    steps: list[str] = []
+    seal_frames, seal_floor = BareFrames.encrypt, BareSmallMessage.encrypt
+
+    def pass_(self: BareFrames, *, fresh: bool = False) -> object:
+        steps.append("pass")
+        return seal_frames(self, fresh=fresh)
+
+    def floor(self: BareSmallMessage, data: bytes) -> bytes:
+        steps.append("floor")
+        return seal_floor(self, data)
+
+    monkeypatch.setattr(BareFrames, "encrypt", pass_)
+    monkeypatch.setattr(BareSmallMessage, "encrypt", floor)
+    steps.clear()
+    rows = {row.what: row.value for row in fixed_cost(Bench(2 << 20), rounds=2)}
+    assert rows["the bare 1-thread pass before each call (2 MiB, 1 MiB frames)"] > 0
+    for call in ("busta.encrypt", "busta.decrypt", "the bare floor's encrypt", "the bare floor's decrypt"):
+        assert rows[f"1 KiB {call} right after that pass (cold caches)"] > 0
+        assert rows[f"1 KiB {call}, warm (right after itself)"] > 0
+    timed = "".join("P" if step == "pass" else "F" for step in steps)
+    assert timed.count("PFFF") == 2  # per round: the pass, the cold call, one untimed call, the warm one
