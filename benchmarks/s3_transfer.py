@@ -237,8 +237,10 @@ def _downloads(client: Any, tmp: Path, keyring: RawAesKeyring) -> dict[str, Any]
 
 def bare_download(client: Any, path: Path, concurrency: int) -> None:
     """busta's download requests without busta: HeadObject, then boto3's object in ranges of ``PART``
-    bytes, ``concurrency`` GETs at once, each read into a reused buffer and written at its offset."""
-    size = int(client.head_object(Bucket=BUCKET, Key="boto3")["ContentLength"])
+    bytes, ``concurrency`` GETs at once, each pinned to the ETag (as busta's and boto3's are), read
+    into a reused buffer and written at its offset."""
+    head = client.head_object(Bucket=BUCKET, Key="boto3")
+    size, etag = int(head["ContentLength"]), head["ETag"]
     buffers = threading.local()
 
     def get(first: int) -> None:
@@ -246,7 +248,7 @@ def bare_download(client: Any, path: Path, concurrency: int) -> None:
         if not hasattr(buffers, "data"):
             buffers.data = bytearray(PART)
         view = memoryview(buffers.data)
-        body = client.get_object(Bucket=BUCKET, Key="boto3", Range=f"bytes={first}-{stop - 1}")["Body"]
+        body = client.get_object(Bucket=BUCKET, Key="boto3", Range=f"bytes={first}-{stop - 1}", IfMatch=etag)["Body"]
         filled = 0
         while chunk := body.read(READ_CHUNK):
             view[filled : filled + len(chunk)] = chunk

@@ -48,3 +48,19 @@ def test_the_bare_download_writes_each_range_at_its_offset(client: Any, tmp_path
         bare_download(client, out, BARE_CONCURRENCY)
     assert seen == collections.Counter(HeadObject=1, GetObject=3)
     assert out.read_bytes() == data
+
+
+def test_the_bare_download_pins_every_range_to_the_etag_as_busta_does(client: Any, tmp_path: Path) -> None:
+    client.put_object(Bucket=BUCKET, Key="boto3", Body=os.urandom(PART + 1))
+    pinned: list[str | None] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        pinned.append(params.get("IfMatch"))
+
+    client.meta.events.register("provide-client-params.s3.GetObject", record, unique_id="bare-pinned")
+    try:
+        bare_download(client, tmp_path / "out", BARE_CONCURRENCY)
+    finally:
+        client.meta.events.unregister("provide-client-params.s3.GetObject", unique_id="bare-pinned")
+    etag = client.head_object(Bucket=BUCKET, Key="boto3")["ETag"]
+    assert pinned == [etag, etag]
