@@ -25,13 +25,12 @@ Run on its own: ``python -m benchmarks.s3_transfer [--size MiB] [--repeats N]``.
 from __future__ import annotations
 
 import argparse
-import base64
 import collections
 import contextlib
 import os
+import queue
 import statistics
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -42,6 +41,7 @@ from botocore.config import Config
 
 from busta import AlgorithmSuite, s3
 from busta.keyrings import RawAesKeyring
+from busta.s3._calls import _part_checksum
 from tests.support.moto_server import ACCESS_KEY, DEFAULT_REGION, SECRET_KEY, MotoServer
 
 from ._timing import interleaved
@@ -57,8 +57,8 @@ UPLOAD_GOAL = 0.95
 DOWNLOAD_GOAL = 1.0
 #: A 1 KiB ranged read fetches under 0.1% of the object: the object's size over the bytes fetched.
 RANGED_GOAL = 1000.0
-#: The bare request loops: busta.s3's part size and default concurrency, and a read size of 256 KiB.
-PART = 8 * MiB
+#: The bare request loops: busta.s3's part size and default concurrency, and busta.s3's read size.
+PART = s3.DEFAULT_PART_SIZE
 BARE_CONCURRENCY = 4
 READ_CHUNK = 256 * KiB
 
@@ -185,36 +185,33 @@ def _uploads(client: Any, source: Path, keyring: RawAesKeyring) -> dict[str, Any
 
 
 def bare_upload(client: Any, source: Path, concurrency: int) -> None:
-    """busta's upload requests without busta: the plaintext's parts of ``PART`` bytes (read into reused
-    buffers, CRC32 computed here, as busta.s3 does), ``concurrency`` UploadParts at once, then Complete."""
+    """busta's upload requests without busta: the plaintext's parts of ``PART`` bytes, each read into one
+    of ``concurrency`` buffers (a part waits for a free one: so many UploadParts at once) and sent with
+    its CRC32 computed as busta.s3 computes it, then Complete."""
     upload = client.create_multipart_upload(Bucket=BUCKET, Key="bare", ChecksumAlgorithm="CRC32")["UploadId"]
-    size = source.stat().st_size
-    count = max(1, -(-size // PART))
-    free = [bytearray(PART) for _ in range(concurrency + 1)]
-    lock = threading.Lock()
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(concurrency):
+        free.put(bytearray(PART))
 
     def send(number: int, buffer: bytearray, length: int) -> dict[str, Any]:
-        body = buffer if length == PART else bytes(buffer[:length])  # busta.s3 too sends a full buffer as it is
-        checksum = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode("ascii")
-        answer = client.upload_part(
-            Bucket=BUCKET, Key="bare", UploadId=upload, PartNumber=number, Body=body, ChecksumCRC32=checksum
-        )
-        with lock:
-            free.append(buffer)
-        return {"PartNumber": number, "ETag": answer["ETag"]} | {
-            name: value for name, value in answer.items() if name == "ChecksumCRC32"
-        }
+        try:
+            body = buffer if length == PART else bytes(buffer[:length])  # busta.s3 too sends a full buffer as it is
+            checksum = _part_checksum("CRC32", body)
+            answer = client.upload_part(
+                Bucket=BUCKET, Key="bare", UploadId=upload, PartNumber=number, Body=body, **checksum
+            )
+        finally:
+            free.put(buffer)
+        part = {"PartNumber": number, "ETag": answer["ETag"]}
+        if "ChecksumCRC32" in answer:  # then Complete lists it (moto 5 does not return it)
+            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        return part
 
     with source.open("rb", buffering=0) as plain, ThreadPoolExecutor(concurrency) as pool:
-        slots, sent = threading.BoundedSemaphore(concurrency), []
-        for number in range(1, count + 1):
-            slots.acquire()
-            with lock:
-                buffer = free.pop()
-            length = plain.readinto(buffer)
-            future = pool.submit(send, number, buffer, length)
-            future.add_done_callback(lambda _: slots.release())
-            sent.append(future)
+        sent = []
+        for number in range(1, max(1, -(-source.stat().st_size // PART)) + 1):
+            buffer = free.get()
+            sent.append(pool.submit(send, number, buffer, plain.readinto(buffer)))
         parts = [future.result() for future in sent]
     client.complete_multipart_upload(Bucket=BUCKET, Key="bare", UploadId=upload, MultipartUpload={"Parts": parts})
 

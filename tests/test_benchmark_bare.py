@@ -179,23 +179,29 @@ def test_a_point_below_the_goal_is_measured_again_in_that_direction_alone() -> N
 
 
 def test_the_fixed_cost_rows_time_each_call_after_a_bare_pass_and_again_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The floor's encrypt is made slow only when it follows a bare pass: its cold row must show that
+    delay and its warm row must not, so each row times the call it names."""
     steps: list[str] = []
     seal_frames, seal_floor = BareFrames.encrypt, BareSmallMessage.encrypt
+    delay = 0.02
 
     def pass_(self: BareFrames, *, fresh: bool = False) -> object:
         steps.append("pass")
         return seal_frames(self, fresh=fresh)
 
     def floor(self: BareSmallMessage, data: bytes) -> bytes:
+        if steps and steps[-1] == "pass":
+            time.sleep(delay)
         steps.append("floor")
         return seal_floor(self, data)
 
     monkeypatch.setattr(BareFrames, "encrypt", pass_)
     monkeypatch.setattr(BareSmallMessage, "encrypt", floor)
-    steps.clear()
     rows = {row.what: row.value for row in fixed_cost(Bench(2 << 20), rounds=2)}
     assert rows["the bare 1-thread pass before each call (2 MiB, 1 MiB frames)"] > 0
-    for call in ("busta.encrypt", "busta.decrypt", "the bare floor's encrypt", "the bare floor's decrypt"):
+    assert rows["1 KiB the bare floor's encrypt right after that pass (cold caches)"] >= delay * 1e6
+    assert rows["1 KiB the bare floor's encrypt, warm (right after itself)"] < delay * 1e6
+    for call in ("busta.encrypt", "busta.decrypt", "the bare floor's decrypt"):
         assert rows[f"1 KiB {call} right after that pass (cold caches)"] > 0
         assert rows[f"1 KiB {call}, warm (right after itself)"] > 0
     timed = "".join("P" if step == "pass" else "F" for step in steps)
