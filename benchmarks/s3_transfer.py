@@ -59,7 +59,7 @@ DOWNLOAD_GOAL = 1.0
 RANGED_GOAL = 1000.0
 #: The bare request loops: busta.s3's part size and default concurrency, and busta.s3's read size.
 PART = s3.DEFAULT_PART_SIZE
-BARE_CONCURRENCY = 4
+BARE_CONCURRENCY = s3.DEFAULT_MAX_CONCURRENCY
 READ_CHUNK = 256 * KiB
 
 

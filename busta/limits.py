@@ -35,6 +35,8 @@ DEFAULT_FRAME_LENGTH: Final = 64 * 1024
 S3_MIN_PART_SIZE: Final = 5 << 20
 #: The part size busta uploads with by default (S3 allows 10,000 parts: about 78 GiB objects).
 S3_DEFAULT_PART_SIZE: Final = 8 << 20
+#: How many parts or ranges a busta.s3 transfer moves at once by default (``max_concurrency``).
+S3_DEFAULT_MAX_CONCURRENCY: Final = 4
 #: S3's longest object key, in UTF-8 bytes: a bulk job refuses (per object) a name that would make a longer one.
 S3_MAX_KEY_BYTES: Final = 1024
 

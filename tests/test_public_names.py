@@ -234,6 +234,7 @@ PINNED: dict[str, list[str]] = {
     "busta.s3": [
         "CONTEXT_METADATA_KEY",
         "DEFAULT_COPY_PART_SIZE",
+        "DEFAULT_MAX_CONCURRENCY",
         "DEFAULT_MULTIPART_THRESHOLD",
         "DEFAULT_PART_SIZE",
         "MIN_PART_SIZE",

@@ -9,7 +9,7 @@ from typing import IO, Any
 from .. import s3 as sync_s3
 from ..api import Client
 from ..materials import CryptoMaterialsManager, Keyring
-from ..s3 import DEFAULT_PART_SIZE, ProgressCallback, UploadExtraArgs, UploadResult
+from ..s3 import DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, ProgressCallback, UploadExtraArgs, UploadResult
 from ..suites import AlgorithmSuite
 from ._protocols import AsyncCryptoMaterialsManager, AsyncKeyring
 from ._s3_bridge import Bridge
@@ -35,7 +35,7 @@ async def upload_fileobj(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     part_size: int = DEFAULT_PART_SIZE,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
     compression: str | None = None,
@@ -94,7 +94,7 @@ async def upload_file(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     part_size: int = DEFAULT_PART_SIZE,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
     compression: str | None = None,

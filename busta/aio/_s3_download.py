@@ -11,7 +11,13 @@ from typing import IO, Any, Self
 from .. import s3 as sync_s3
 from ..api import Client, StreamResult
 from ..format import Header
-from ..s3 import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, DownloadExtraArgs, ProgressCallback
+from ..s3 import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    DownloadExtraArgs,
+    ProgressCallback,
+)
 from ._s3 import AnyKeyring, AnyMaterialsManager
 from ._s3_bridge import Bridge, SyncClient, run_in_thread
 from ._s3_client import aio_client, in_thread, keyed, sink_for
@@ -70,7 +76,7 @@ async def download_file(
     encryption_context: Mapping[str, str] | None = None,
     ExtraArgs: DownloadExtraArgs | None = None,
     Callback: ProgressCallback | None = None,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     part_size: int = DEFAULT_PART_SIZE,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
 ) -> StreamResult:

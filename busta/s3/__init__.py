@@ -36,7 +36,16 @@ errors mapped to :class:`S3Error`:
 
 from ..errors import S3Error
 from ._args import DownloadExtraArgs, UploadExtraArgs
-from ._calls import DEFAULT_PART_SIZE, MIN_PART_SIZE, ObjectSink, abort_uploads, fetch_range, object_writer, s3_error
+from ._calls import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_PART_SIZE,
+    MIN_PART_SIZE,
+    ObjectSink,
+    abort_uploads,
+    fetch_range,
+    object_writer,
+    s3_error,
+)
 from ._download import DEFAULT_MULTIPART_THRESHOLD, download_file, download_fileobj
 from ._header import RangedObject, read_object_header
 from ._progress import ProgressCallback
@@ -54,6 +63,7 @@ from ._transfer import (
 __all__ = [
     "CONTEXT_METADATA_KEY",
     "DEFAULT_COPY_PART_SIZE",
+    "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MULTIPART_THRESHOLD",
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",

@@ -16,11 +16,12 @@ from typing import Any, Final
 import botocore.exceptions
 
 from ..errors import S3Error, UsageError
-from ..limits import S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
+from ..limits import S3_DEFAULT_MAX_CONCURRENCY, S3_DEFAULT_PART_SIZE, S3_MIN_PART_SIZE
 from ._args import part_arguments
 from ._client import s3_client
 
 __all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
     "Body",
@@ -38,6 +39,8 @@ __all__ = [
 #: S3's smallest part (all but the last) is 5 MiB; busta uploads 8 MiB parts by default.
 DEFAULT_PART_SIZE: Final = S3_DEFAULT_PART_SIZE
 MIN_PART_SIZE: Final = S3_MIN_PART_SIZE
+#: Parts (uploads) or ranges (downloads) in flight at once, unless ``max_concurrency`` says otherwise.
+DEFAULT_MAX_CONCURRENCY: Final = S3_DEFAULT_MAX_CONCURRENCY
 
 
 def s3_error(operation: str, bucket: str, key: str, exc: Exception) -> S3Error:
@@ -415,7 +418,7 @@ def object_writer(
     *,
     client: Any = None,
     part_size: int = DEFAULT_PART_SIZE,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     metadata: Mapping[str, str] | None = None,
     properties: Mapping[str, Any] | None = None,
 ) -> Iterator[ObjectSink]:

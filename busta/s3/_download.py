@@ -11,7 +11,7 @@ from ..api import Client, StreamResult, client_or_default
 from ..errors import UsageError
 from ..materials import CryptoMaterialsManager, Keyring
 from ._args import DownloadExtraArgs, download_arguments, ranged_arguments
-from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, open_range
+from ._calls import DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Body, call, check_parts, open_range
 from ._client import s3_client
 from ._progress import CountingWriter, ProgressCallback, checked_callback
 from ._ranged import RangedPlan, download_ranges, plan
@@ -132,7 +132,7 @@ def download_file(
     encryption_context: Mapping[str, str] | None = None,
     ExtraArgs: DownloadExtraArgs | None = None,
     Callback: ProgressCallback | None = None,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     part_size: int = DEFAULT_PART_SIZE,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
 ) -> StreamResult:

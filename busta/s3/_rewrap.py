@@ -14,7 +14,7 @@ from ..limits import REWRAP_MAX_RESENT_BYTES
 from ..materials import Keyring
 from ..rewrap import RewrappedHeader, check_rewrapped, copy_ranges, rewrap_header
 from ..suites import AlgorithmSuite
-from ._calls import MIN_PART_SIZE, ObjectSink, call, fetch_range
+from ._calls import DEFAULT_MAX_CONCURRENCY, MIN_PART_SIZE, ObjectSink, call, fetch_range
 from ._client import s3_client
 from ._properties import kept_properties
 
@@ -53,7 +53,7 @@ def rewrap_object(
     sdk: Client | None = None,
     metadata: Mapping[str, str] | None = None,
     copy_part_size: int = DEFAULT_COPY_PART_SIZE,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     if_match: str | None = None,
     max_resent_bytes: int = REWRAP_MAX_RESENT_BYTES,
 ) -> RewrapResult:

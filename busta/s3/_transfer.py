@@ -16,7 +16,7 @@ from ..streaming import compressed, pump
 from ..streaming.random_access import SeekableDecryptingReader
 from ..suites import AlgorithmSuite
 from ._args import DownloadExtraArgs, UploadExtraArgs, download_arguments, ranged_arguments, upload_arguments
-from ._calls import DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
+from ._calls import DEFAULT_MAX_CONCURRENCY, DEFAULT_PART_SIZE, Body, call, check_parts, fetch_range, object_writer
 from ._client import s3_client
 from ._progress import CountingReader, ProgressCallback, checked_callback
 
@@ -59,7 +59,7 @@ def upload_fileobj(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     part_size: int = DEFAULT_PART_SIZE,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
     compression: str | None = None,
@@ -163,7 +163,7 @@ def upload_file(
     algorithm: AlgorithmSuite | int | None = None,
     frame_length: int | None = None,
     part_size: int = DEFAULT_PART_SIZE,
-    max_concurrency: int = 4,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     record_context: bool = False,
     metadata: Mapping[str, str] | None = None,
     compression: str | None = None,

@@ -7,13 +7,18 @@ each misuse, and the tests prove that it fails at run time too, before any reque
 
 from __future__ import annotations
 
+import ast
 import inspect
 import io
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import busta
 from busta import s3
+from busta.aio import s3 as aio_s3
 from busta.errors import UsageError
 from busta.keyrings import RawAesKeyring
 
@@ -97,3 +102,53 @@ def test_a_callback_of_the_wrong_shape_is_a_type_error() -> None:
             keyring=KEYRING,
             Callback="progress",  # type: ignore[arg-type]
         )
+
+
+def test_every_transfer_defaults_to_the_one_named_concurrency() -> None:
+    takers = {
+        f"{module.__name__}.{name}": inspect.signature(value).parameters["max_concurrency"].default
+        for module in (s3, aio_s3)
+        for name in module.__all__
+        if inspect.isfunction(value := getattr(module, name))
+        and "max_concurrency" in inspect.signature(value).parameters
+    }
+    assert s3.DEFAULT_MAX_CONCURRENCY == 4  # boto3's is 10: busta holds each part in flight in memory
+    assert takers == dict.fromkeys(
+        [
+            "busta.s3.download_file",
+            "busta.s3.object_writer",
+            "busta.s3.rewrap_object",
+            "busta.s3.upload_file",
+            "busta.s3.upload_fileobj",
+            "busta.aio.s3.download_file",
+            "busta.aio.s3.upload_file",
+            "busta.aio.s3.upload_fileobj",
+        ],
+        s3.DEFAULT_MAX_CONCURRENCY,
+    )
+
+
+def _defaults(node: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[tuple[str, ast.expr | None]]:
+    """Each parameter of a function's source and its default expression (None: it has none)."""
+    positional = node.args.posonlyargs + node.args.args
+    padded = [None] * (len(positional) - len(node.args.defaults)) + node.args.defaults
+    for argument, default in zip(positional, padded, strict=True):
+        yield argument.arg, default
+    for argument, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
+        yield argument.arg, default
+
+
+def test_no_signature_spells_the_default_concurrency_as_a_literal() -> None:
+    """A literal ``4`` equals the constant at run time; only the source tells them apart."""
+    package = Path(busta.__file__).parent
+    literal = [
+        f"{path.relative_to(package)}:{node.name}"
+        for path in sorted(package.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for name, default in _defaults(node)
+        if name == "max_concurrency"
+        and default is not None
+        and not (isinstance(default, ast.Name) and default.id == "DEFAULT_MAX_CONCURRENCY")
+    ]
+    assert literal == []
